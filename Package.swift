@@ -1,0 +1,51 @@
+// swift-tools-version: 6.0
+import PackageDescription
+
+// Release builds target x86-64-v3 (AVX2 + FMA), which every machine of this project has.
+let optimized: [SwiftSetting] = [
+    .unsafeFlags(["-Ounchecked", "-wmo", "-target-cpu", "haswell"], .when(configuration: .release))
+]
+
+let package = Package(
+    name: "Fledge",
+    platforms: [.macOS(.v14)],
+    products: [
+        .executable(name: "fledge", targets: ["fledge"]),
+        .library(name: "FledgeNN", targets: ["FledgeNN"]),
+    ],
+    dependencies: [
+        .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
+        .package(url: "https://github.com/apple/swift-log", from: "1.16.2"),
+    ],
+    targets: [
+        .systemLibrary(
+            name: "COpenBLAS",
+            pkgConfig: "openblas",
+            providers: [.apt(["libopenblas-dev"])]
+        ),
+        .target(name: "FledgeTensor", dependencies: ["COpenBLAS"], swiftSettings: optimized),
+        .target(name: "FledgeNN", dependencies: ["FledgeTensor"], swiftSettings: optimized),
+        .target(
+            name: "FledgeCLI",
+            dependencies: [
+                "FledgeTensor", "FledgeNN",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                .product(name: "Logging", package: "swift-log"),
+            ],
+            swiftSettings: optimized
+        ),
+        .executableTarget(
+            name: "fledge",
+            dependencies: ["FledgeCLI", .product(name: "Logging", package: "swift-log")]
+        ),
+        .target(name: "FledgeTestSupport", dependencies: ["FledgeTensor", "FledgeNN"]),
+        .testTarget(name: "FledgeTensorTests", dependencies: ["FledgeTensor", "FledgeTestSupport"]),
+        .testTarget(
+            name: "FledgeNNTests",
+            dependencies: ["FledgeNN", "FledgeTensor", "FledgeTestSupport"],
+            resources: [.copy("Fixtures")]
+        ),
+        .testTarget(name: "FledgeCLITests", dependencies: ["FledgeCLI"]),
+    ],
+    swiftLanguageModes: [.v5]
+)

@@ -1,0 +1,56 @@
+import ArgumentParser
+import Foundation
+import FledgeNN
+import FledgeTensor
+
+/// `fledge bench ...`: performance measurements (run them on a release build).
+struct BenchCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "bench",
+        abstract: "Measure Fledge's performance (use a release build).",
+        subcommands: [BenchKernels.self]
+    )
+}
+
+/// `fledge bench kernels`: GFLOP/s of the matmul and attention kernels at SmolLM2 shapes.
+struct BenchKernels: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "kernels",
+        abstract: "GFLOP/s of sgemm and attention at the shapes of a 576-hidden model, next to the sgemm peak."
+    )
+
+    @Option(help: "Timed runs per kernel (the median is reported).")
+    var runs = 5
+
+    @Option(name: .customLong("seq-len"), help: "Sequence length T.")
+    var sequenceLength = 2048
+
+    @Flag(help: "Print JSON instead of a table.")
+    var json = false
+
+    func validate() throws {
+        guard runs >= 1 else { throw ValidationError("--runs must be at least 1") }
+        guard sequenceLength >= 1 else { throw ValidationError("--seq-len must be at least 1") }
+    }
+
+    func run() async throws {
+        let rows = KernelBenchmark.run(runs: runs, sequenceLength: sequenceLength)
+        if json {
+            let encoder = JSONEncoder()
+            encoder.outputFormatting = [.prettyPrinted, .sortedKeys]
+            print(String(decoding: try encoder.encode(rows), as: UTF8.self))
+            return
+        }
+        let peak = rows.first?.gflops ?? 1
+        print("OpenBLAS core \(BLAS.coreName), \(Parallel.workerCount) threads, median of \(runs) runs")
+        print(pad("kernel", 26) + pad("shape", 44) + pad("ms", 10) + pad("GFLOP/s", 10) + "of peak")
+        for row in rows {
+            print(pad(row.name, 26) + pad(row.shape, 44) + pad(String(format: "%.2f", row.seconds * 1000), 10)
+                  + pad(String(format: "%.1f", row.gflops), 10) + String(format: "%.0f %%", 100 * row.gflops / peak))
+        }
+    }
+
+    private func pad(_ text: String, _ width: Int) -> String {
+        text.count >= width ? text + " " : text + String(repeating: " ", count: width - text.count)
+    }
+}

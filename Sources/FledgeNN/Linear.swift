@@ -1,0 +1,43 @@
+import FledgeTensor
+
+/// A fully connected layer with the PyTorch weight layout, `y = x · Wᵀ + b`.
+///
+/// forward:  out[N,O] = inp[N,I] · weight[O,I]ᵀ (+ bias[O])
+/// backward: dinp[N,I] += dout · weight;  dweight[O,I] += doutᵀ · inp;  dbias[O] += Σₙ dout
+///           (accumulates; nil skips a gradient, e.g. a frozen weight)
+public enum Linear {
+    public static func forward(
+        _ out: UnsafeMutablePointer<Float>, _ inp: UnsafePointer<Float>, weight: UnsafePointer<Float>,
+        bias: UnsafePointer<Float>?, rows n: Int, inFeatures i: Int, outFeatures o: Int
+    ) {
+        BLAS.gemm(.none, .transposed, m: n, n: o, k: i, a: inp, lda: i, b: weight, ldb: i, beta: 0, c: out, ldc: o)
+        if let bias {
+            Parallel.forChunks(count: n, grain: max(1, 65_536 / max(o, 1))) { rows in
+                for row in rows { Elementwise.add(out + row * o, bias, out + row * o, count: o) }
+            }
+        }
+    }
+
+    public static func backward(
+        dinp: UnsafeMutablePointer<Float>?, dweight: UnsafeMutablePointer<Float>?, dbias: UnsafeMutablePointer<Float>?,
+        dout: UnsafePointer<Float>, inp: UnsafePointer<Float>, weight: UnsafePointer<Float>,
+        rows n: Int, inFeatures i: Int, outFeatures o: Int
+    ) {
+        if let dinp {
+            BLAS.gemm(.none, .none, m: n, n: i, k: o, a: dout, lda: o, b: weight, ldb: i, beta: 1, c: dinp, ldc: i)
+        }
+        if let dweight {
+            BLAS.gemm(.transposed, .none, m: o, n: i, k: n, a: dout, lda: o, b: inp, ldb: i, beta: 1, c: dweight, ldc: i)
+        }
+        if let dbias {
+            // Column sums split by columns: every output is summed over rows in order, so the
+            // result does not depend on the number of threads.
+            Parallel.forChunks(count: o, grain: 256) { columns in
+                for row in 0..<n {
+                    let line = dout + row * o
+                    for column in columns { dbias[column] += line[column] }
+                }
+            }
+        }
+    }
+}
