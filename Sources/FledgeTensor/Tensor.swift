@@ -1,3 +1,5 @@
+import Foundation
+
 /// A contiguous row-major Float32 tensor.
 ///
 /// A tensor either owns its storage (allocated once, 64-byte aligned, zero-filled) or is a
@@ -80,22 +82,31 @@ public final class Tensor: @unchecked Sendable {
     }
 }
 
-/// Aligned allocation with a process-wide counter, so tests can assert that a training
-/// step allocates no tensor memory.
+/// Aligned allocation with counters, so tests can assert that a training step allocates no
+/// tensor memory.
 public enum Memory {
     /// Bytes between the start of two SIMD-friendly buffers.
     public static let alignment = 64
     nonisolated(unsafe) private static var allocations = 0
     private static let lock = NSLockShim()
+    private static let threadKey = "fledge.memory.allocations"
 
     /// How many float buffers Fledge has allocated so far in this process.
     public static var allocationCount: Int {
         lock.withLock { allocations }
     }
 
+    /// How many float buffers the calling thread has allocated so far (unaffected by work
+    /// that other threads, e.g. other tests, do at the same time).
+    public static var threadAllocationCount: Int {
+        Thread.current.threadDictionary[threadKey] as? Int ?? 0
+    }
+
     /// Allocates `count` zero-filled floats, 64-byte aligned.
     public static func allocateFloats(_ count: Int) -> UnsafeMutablePointer<Float> {
         lock.withLock { allocations += 1 }
+        let dictionary = Thread.current.threadDictionary
+        dictionary[threadKey] = (dictionary[threadKey] as? Int ?? 0) + 1
         let raw = UnsafeMutableRawPointer.allocate(byteCount: count * 4, alignment: alignment)
         let typed = raw.bindMemory(to: Float.self, capacity: count)
         typed.initialize(repeating: 0, count: count)

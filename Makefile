@@ -1,0 +1,40 @@
+# Fledge: the two entry points of the README, plus helpers.
+#   make demo   set up and run the main job on the built-in defaults
+#   make test   set up and run the test suite (what CI runs)
+SWIFT ?= swift
+
+.PHONY: demo test deps build release bench fixtures clean
+
+## Install what a fresh Debian machine lacks (OpenBLAS through apt).
+deps:
+	@if ! pkg-config --exists openblas 2>/dev/null; then \
+		echo "fledge: installing libopenblas-dev (OpenBLAS) with apt-get"; \
+		SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); \
+		$$SUDO apt-get update -qq && $$SUDO apt-get install -y -qq libopenblas-dev pkg-config; \
+	fi
+
+build: deps
+	$(SWIFT) build
+
+release: deps
+	$(SWIFT) build -c release
+
+test: deps
+	$(SWIFT) test
+
+## Kernel benchmark table of the README (release build).
+bench: release
+	.build/release/fledge bench kernels
+
+## Regenerate the PyTorch fixtures (needs a venv with Scripts/reference/requirements.txt).
+fixtures:
+	python3 Scripts/reference/make_layer_fixtures.py
+
+demo: deps
+	@echo "fledge: 'make demo' (prepare data, train an EAGLE-3 draft for SmolLM2, evaluate, export)" >&2
+	@echo "fledge: is not built yet: the target model, data pipeline and trainer issues come first." >&2
+	@echo "fledge: what works today: 'make test' and 'make bench' (kernel GFLOP/s)." >&2
+	@exit 1
+
+clean:
+	rm -rf .build
