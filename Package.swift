@@ -25,10 +25,18 @@ let package = Package(
         ),
         .target(name: "FledgeTensor", dependencies: ["COpenBLAS"], swiftSettings: optimized),
         .target(name: "FledgeNN", dependencies: ["FledgeTensor"], swiftSettings: optimized),
+        .target(name: "FledgeWeights", dependencies: ["FledgeTensor"], swiftSettings: optimized),
+        .target(name: "FledgeTokenizer", swiftSettings: optimized),
+        .target(name: "FledgeTemplate", swiftSettings: optimized),
+        .target(
+            name: "FledgeLlama",
+            dependencies: ["FledgeTensor", "FledgeNN", "FledgeWeights", "FledgeTokenizer", "FledgeTemplate"],
+            swiftSettings: optimized
+        ),
         .target(
             name: "FledgeCLI",
             dependencies: [
-                "FledgeTensor", "FledgeNN",
+                "FledgeTensor", "FledgeNN", "FledgeWeights", "FledgeTokenizer", "FledgeTemplate", "FledgeLlama",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
             ],
@@ -46,6 +54,26 @@ let package = Package(
             resources: [.copy("Fixtures")]
         ),
         .testTarget(name: "FledgeCLITests", dependencies: ["FledgeCLI"]),
+        .testTarget(
+            name: "FledgeWeightsTests",
+            dependencies: ["FledgeWeights", "FledgeTensor", "FledgeTestSupport"],
+            resources: [.copy("Fixtures")]
+        ),
+        .testTarget(
+            name: "FledgeTokenizerTests",
+            dependencies: ["FledgeTokenizer", "FledgeTestSupport"],
+            resources: [.copy("Fixtures")]
+        ),
+        .testTarget(
+            name: "FledgeTemplateTests",
+            dependencies: ["FledgeTemplate", "FledgeTestSupport"],
+            resources: [.copy("Fixtures")]
+        ),
+        .testTarget(
+            name: "FledgeLlamaTests",
+            dependencies: ["FledgeLlama", "FledgeWeights", "FledgeTokenizer", "FledgeTemplate", "FledgeTensor", "FledgeTestSupport"],
+            resources: [.copy("Fixtures")]
+        ),
     ],
     swiftLanguageModes: [.v5]
 )
