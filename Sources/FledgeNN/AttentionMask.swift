@@ -2,8 +2,9 @@ import FledgeTensor
 
 /// Which keys each query of ``Attention`` may see: the AND of up to three rules.
 ///
-/// - causal: key m is visible to query i when `m ≤ i + queryOffset` (the offset places the
-///   queries after `queryOffset` cached keys, as in decoding);
+/// - causal: key m is visible to query i of batch row b when `m ≤ i + queryOffset +
+///   batchQueryOffsets[b]` (the offsets place the queries after that many cached keys, as in
+///   decoding);
 /// - key validity per batch row (`keyValid[b, m]`, 0 = padding), optional;
 /// - an arbitrary dense mask shared by the batch (`allowed[i, m]`, 1 = visible), optional:
 ///   EAGLE-3's diagonal TTT mask and tree-verification ancestor masks are written here.
@@ -15,6 +16,9 @@ public final class AttentionMask: @unchecked Sendable {
     public var causal: Bool
     /// Key index of query 0 for the causal rule.
     public var queryOffset: Int
+    /// Per batch row, added to `queryOffset` (`[batchCapacity]`; rows of a batch that have
+    /// different numbers of cached keys), or nil.
+    public let batchQueryOffsets: UnsafeMutablePointer<Int32>?
     /// Queries and keys the storage covers.
     public let queryCapacity: Int
     public let keyCapacity: Int
@@ -31,13 +35,20 @@ public final class AttentionMask: @unchecked Sendable {
     /// Creates a mask; the dense and padding parts start all-visible.
     public init(
         causal: Bool, queryOffset: Int = 0, queryCapacity: Int, keyCapacity: Int,
-        batchCapacity: Int = 1, padding: Bool = false, dense: Bool = false
+        batchCapacity: Int = 1, padding: Bool = false, dense: Bool = false, perRowOffsets: Bool = false
     ) {
         self.causal = causal
         self.queryOffset = queryOffset
         self.queryCapacity = queryCapacity
         self.keyCapacity = keyCapacity
         self.batchCapacity = batchCapacity
+        if perRowOffsets {
+            let storage = UnsafeMutablePointer<Int32>.allocate(capacity: batchCapacity)
+            storage.initialize(repeating: 0, count: batchCapacity)
+            batchQueryOffsets = storage
+        } else {
+            batchQueryOffsets = nil
+        }
         if padding {
             let storage = UnsafeMutablePointer<UInt8>.allocate(capacity: batchCapacity * keyCapacity)
             storage.initialize(repeating: 1, count: batchCapacity * keyCapacity)
@@ -63,6 +74,7 @@ public final class AttentionMask: @unchecked Sendable {
     deinit {
         keyValid?.deallocate()
         allowed?.deallocate()
+        batchQueryOffsets?.deallocate()
         blockState?.deallocate()
     }
 
@@ -94,8 +106,9 @@ public final class AttentionMask: @unchecked Sendable {
     func classify(batch b: Int, q0: Int, q1: Int, k0: Int, k1: Int) -> UInt8 {
         var state: UInt8 = 1
         if causal {
-            if k0 > q1 - 1 + queryOffset { return 0 }
-            if k1 - 1 > q0 + queryOffset { state = 2 }
+            let offset = queryOffset + Int(batchQueryOffsets?[b] ?? 0)
+            if k0 > q1 - 1 + offset { return 0 }
+            if k1 - 1 > q0 + offset { state = 2 }
         }
         if let blockState {
             let dense = blockState[(q0 / Attention.queryBlock) * blockColumns + k0 / Attention.keyBlock]
@@ -112,7 +125,7 @@ public final class AttentionMask: @unchecked Sendable {
     /// Whether query `i` of batch row `b` sees key `m`.
     @inline(__always)
     func isVisible(batch b: Int, query i: Int, key m: Int) -> Bool {
-        if causal && m > i + queryOffset { return false }
+        if causal && m > i + queryOffset + Int(batchQueryOffsets?[b] ?? 0) { return false }
         if let allowed, allowed[i * keyCapacity + m] == 0 { return false }
         if let keyValid, keyValid[b * keyCapacity + m] == 0 { return false }
         return true

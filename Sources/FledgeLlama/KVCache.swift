@@ -1,0 +1,78 @@
+import FledgeTensor
+
+/// Keys and values of every layer for a batch of sequences, with cheap roll-back.
+///
+/// Layout per layer: `[batch, capacity, kvHeads, headDimension]`. Row `b` holds
+/// `lengths[b]` valid positions; appending writes after them, ``trim(to:row:)`` forgets the
+/// tail (rejected draft tokens) without touching memory, ``keep(row:from:indices:)``
+/// compacts the accepted nodes of a verified tree, and ``copy()`` duplicates the cache.
+public final class KVCache: @unchecked Sendable {
+    public let layerCount: Int
+    public let batch: Int
+    public let capacity: Int
+    public let kvHeads: Int
+    public let headDimension: Int
+    /// Keys and values per layer.
+    public let keys: [Tensor]
+    public let values: [Tensor]
+    /// Valid positions per batch row.
+    public internal(set) var lengths: [Int]
+
+    public init(layerCount: Int, batch: Int, capacity: Int, kvHeads: Int, headDimension: Int) {
+        self.layerCount = layerCount
+        self.batch = batch
+        self.capacity = capacity
+        self.kvHeads = kvHeads
+        self.headDimension = headDimension
+        let shape: Shape = [batch, capacity, kvHeads, headDimension]
+        keys = (0..<layerCount).map { _ in Tensor(zeros: shape) }
+        values = (0..<layerCount).map { _ in Tensor(zeros: shape) }
+        lengths = Array(repeating: 0, count: batch)
+    }
+
+    /// Floats per cached position in one layer.
+    var rowSize: Int { kvHeads * headDimension }
+
+    /// Forgets every position at or after `length` in `row` (all rows when nil).
+    public func trim(to length: Int, row: Int? = nil) {
+        for b in row.map({ [$0] }) ?? Array(0..<batch) {
+            precondition(length >= 0 && length <= lengths[b], "cannot trim row \(b) of length \(lengths[b]) to \(length)")
+            lengths[b] = length
+        }
+    }
+
+    /// Empties every row.
+    public func reset() { lengths = Array(repeating: 0, count: batch) }
+
+    /// Keeps, after position `start` of `row`, only the positions `start + indices[i]` (in
+    /// order, moved down to `start + i`), e.g. the accepted path of a verified draft tree.
+    public func keep(row: Int, from start: Int, indices: [Int]) {
+        for layer in 0..<layerCount {
+            for tensor in [keys[layer], values[layer]] {
+                let base = tensor.pointer + row * capacity * rowSize
+                for (i, index) in indices.enumerated() where index != i {
+                    precondition(index > i, "indices must be increasing")
+                    (base + (start + i) * rowSize).update(from: base + (start + index) * rowSize, count: rowSize)
+                }
+            }
+        }
+        lengths[row] = start + indices.count
+    }
+
+    /// An independent copy (same capacity and contents).
+    public func copy() -> KVCache {
+        let other = KVCache(layerCount: layerCount, batch: batch, capacity: capacity, kvHeads: kvHeads, headDimension: headDimension)
+        other.copy(from: self)
+        return other
+    }
+
+    /// Copies the contents of `other`, which must have the same dimensions.
+    public func copy(from other: KVCache) {
+        precondition(other.layerCount == layerCount && other.batch == batch && other.capacity == capacity && other.rowSize == rowSize)
+        for layer in 0..<layerCount {
+            keys[layer].copy(from: other.keys[layer])
+            values[layer].copy(from: other.values[layer])
+        }
+        lengths = other.lengths
+    }
+}

@@ -1,0 +1,262 @@
+import Foundation
+import FledgeNN
+import FledgeWeights
+
+/// The configuration of a Llama-family model (`llama`, `mistral`, `qwen2`, `qwen3`), read from a
+/// Hugging Face `config.json` or from GGUF metadata. Unknown model types and unsupported
+/// options throw; they never produce a silently different model.
+public struct LlamaConfiguration: Codable, Sendable, Equatable {
+    public var modelType: String
+    public var hiddenSize: Int
+    public var intermediateSize: Int
+    public var layerCount: Int
+    public var headCount: Int
+    public var kvHeadCount: Int
+    public var headDimension: Int
+    public var vocabularySize: Int
+    public var rmsNormEps: Float
+    public var ropeTheta: Float
+    public var ropeScaling: RoPEScaling
+    public var maxPositions: Int
+    public var tieWordEmbeddings: Bool
+    /// Q/K/V projections have biases (qwen2, or `attention_bias` in llama).
+    public var attentionBias: Bool
+    /// Per-head RMSNorm of queries and keys before RoPE (qwen3).
+    public var queryKeyNorm: Bool
+    public var bosTokenID: Int?
+    public var eosTokenIDs: [Int]
+
+    public static let supportedModelTypes = ["llama", "mistral", "qwen2", "qwen3"]
+
+    enum CodingKeys: String, CodingKey {
+        case modelType = "model_type"
+        case hiddenSize = "hidden_size"
+        case intermediateSize = "intermediate_size"
+        case layerCount = "num_hidden_layers"
+        case headCount = "num_attention_heads"
+        case kvHeadCount = "num_key_value_heads"
+        case headDimension = "head_dim"
+        case vocabularySize = "vocab_size"
+        case rmsNormEps = "rms_norm_eps"
+        case ropeTheta = "rope_theta"
+        case ropeScaling = "rope_scaling"
+        case ropeParameters = "rope_parameters"
+        case maxPositions = "max_position_embeddings"
+        case tieWordEmbeddings = "tie_word_embeddings"
+        case attentionBias = "attention_bias"
+        case hiddenAct = "hidden_act"
+        case bosTokenID = "bos_token_id"
+        case eosTokenID = "eos_token_id"
+        case useSlidingWindow = "use_sliding_window"
+        case slidingWindow = "sliding_window"
+        case mlpBias = "mlp_bias"
+    }
+
+    /// A configuration for tests and conversions.
+    public init(
+        modelType: String = "llama", hiddenSize: Int, intermediateSize: Int, layerCount: Int, headCount: Int,
+        kvHeadCount: Int, headDimension: Int? = nil, vocabularySize: Int, rmsNormEps: Float = 1e-5,
+        ropeTheta: Float = 10_000, ropeScaling: RoPEScaling = .none, maxPositions: Int = 2048,
+        tieWordEmbeddings: Bool = false, attentionBias: Bool = false, queryKeyNorm: Bool = false,
+        bosTokenID: Int? = nil, eosTokenIDs: [Int] = []
+    ) throws {
+        self.modelType = modelType
+        self.hiddenSize = hiddenSize
+        self.intermediateSize = intermediateSize
+        self.layerCount = layerCount
+        self.headCount = headCount
+        self.kvHeadCount = kvHeadCount
+        self.headDimension = headDimension ?? (headCount > 0 ? hiddenSize / headCount : 0)
+        self.vocabularySize = vocabularySize
+        self.rmsNormEps = rmsNormEps
+        self.ropeTheta = ropeTheta
+        self.ropeScaling = ropeScaling
+        self.maxPositions = maxPositions
+        self.tieWordEmbeddings = tieWordEmbeddings
+        self.attentionBias = attentionBias
+        self.queryKeyNorm = queryKeyNorm
+        self.bosTokenID = bosTokenID
+        self.eosTokenIDs = eosTokenIDs
+        try validate()
+    }
+
+    public init(from decoder: Decoder) throws {
+        let c = try decoder.container(keyedBy: CodingKeys.self)
+        modelType = try c.decode(String.self, forKey: .modelType)
+        guard Self.supportedModelTypes.contains(modelType) else {
+            throw LlamaError("config.json: model_type \"\(modelType)\" is not supported",
+                             hint: "supported: \(Self.supportedModelTypes.joined(separator: ", "))")
+        }
+        hiddenSize = try c.decode(Int.self, forKey: .hiddenSize)
+        intermediateSize = try c.decode(Int.self, forKey: .intermediateSize)
+        layerCount = try c.decode(Int.self, forKey: .layerCount)
+        headCount = try c.decode(Int.self, forKey: .headCount)
+        kvHeadCount = try c.decodeIfPresent(Int.self, forKey: .kvHeadCount) ?? headCount
+        headDimension = try c.decodeIfPresent(Int.self, forKey: .headDimension) ?? hiddenSize / max(headCount, 1)
+        vocabularySize = try c.decode(Int.self, forKey: .vocabularySize)
+        rmsNormEps = try c.decodeIfPresent(Float.self, forKey: .rmsNormEps) ?? 1e-6
+        maxPositions = try c.decodeIfPresent(Int.self, forKey: .maxPositions) ?? 2048
+        tieWordEmbeddings = try c.decodeIfPresent(Bool.self, forKey: .tieWordEmbeddings) ?? false
+        let activation = try c.decodeIfPresent(String.self, forKey: .hiddenAct) ?? "silu"
+        guard activation == "silu" else { throw LlamaError("config.json: hidden_act \"\(activation)\" is not supported (only silu)") }
+        if try c.decodeIfPresent(Bool.self, forKey: .mlpBias) == true {
+            throw LlamaError("config.json: mlp_bias = true is not supported")
+        }
+        let declaredBias = try c.decodeIfPresent(Bool.self, forKey: .attentionBias) ?? false
+        attentionBias = modelType == "qwen2" || declaredBias
+        queryKeyNorm = modelType == "qwen3"
+        bosTokenID = try c.decodeIfPresent(Int.self, forKey: .bosTokenID)
+        if let single = try? c.decodeIfPresent(Int.self, forKey: .eosTokenID) {
+            eosTokenIDs = [single]
+        } else {
+            eosTokenIDs = (try? c.decodeIfPresent([Int].self, forKey: .eosTokenID)) ?? []
+        }
+        // RoPE: transformers 5 writes `rope_parameters`, older configs `rope_theta` + `rope_scaling`.
+        let parameters = try c.decodeIfPresent(RopeParameters.self, forKey: .ropeParameters)
+        let legacy = try c.decodeIfPresent(RopeParameters.self, forKey: .ropeScaling)
+        ropeTheta = try c.decodeIfPresent(Float.self, forKey: .ropeTheta) ?? parameters?.ropeTheta ?? 10_000
+        ropeScaling = try (parameters ?? legacy)?.scaling() ?? .none
+        if try c.decodeIfPresent(Bool.self, forKey: .useSlidingWindow) == true,
+           let window = try c.decodeIfPresent(Int.self, forKey: .slidingWindow), window < maxPositions {
+            throw LlamaError("config.json: sliding-window attention (window \(window)) is not supported",
+                             hint: "models that set use_sliding_window are not Llama-family full attention")
+        }
+        try validate()
+    }
+
+    public func encode(to encoder: Encoder) throws {
+        var c = encoder.container(keyedBy: CodingKeys.self)
+        try c.encode(modelType, forKey: .modelType)
+        try c.encode(hiddenSize, forKey: .hiddenSize)
+        try c.encode(intermediateSize, forKey: .intermediateSize)
+        try c.encode(layerCount, forKey: .layerCount)
+        try c.encode(headCount, forKey: .headCount)
+        try c.encode(kvHeadCount, forKey: .kvHeadCount)
+        try c.encode(headDimension, forKey: .headDimension)
+        try c.encode(vocabularySize, forKey: .vocabularySize)
+        try c.encode(rmsNormEps, forKey: .rmsNormEps)
+        try c.encode(ropeTheta, forKey: .ropeTheta)
+        try c.encodeIfPresent(RopeParameters(ropeScaling), forKey: .ropeScaling)
+        try c.encode(maxPositions, forKey: .maxPositions)
+        try c.encode(tieWordEmbeddings, forKey: .tieWordEmbeddings)
+        try c.encode(attentionBias, forKey: .attentionBias)
+        try c.encode("silu", forKey: .hiddenAct)
+        try c.encodeIfPresent(bosTokenID, forKey: .bosTokenID)
+        if !eosTokenIDs.isEmpty { try c.encode(eosTokenIDs, forKey: .eosTokenID) }
+    }
+
+    func validate() throws {
+        guard hiddenSize > 0, intermediateSize > 0, layerCount > 0, headCount > 0, kvHeadCount > 0, vocabularySize > 0 else {
+            throw LlamaError("configuration: sizes must be positive")
+        }
+        guard headCount % kvHeadCount == 0 else {
+            throw LlamaError("configuration: \(headCount) attention heads are not a multiple of \(kvHeadCount) key/value heads")
+        }
+        guard headDimension % 16 == 0 else {
+            throw LlamaError("configuration: head dimension \(headDimension) is not a multiple of 16, which Fledge's attention needs")
+        }
+    }
+
+    /// Loads `config.json` from a model folder.
+    public static func load(modelDirectory: URL) throws -> LlamaConfiguration {
+        let url = modelDirectory.appendingPathComponent("config.json")
+        guard let data = try? Data(contentsOf: url) else { throw LlamaError("\(url.path): cannot read config.json") }
+        do {
+            return try JSONDecoder().decode(LlamaConfiguration.self, from: data)
+        } catch let error as LlamaError {
+            throw LlamaError("\(url.path): \(error.message)", hint: error.hint)
+        } catch {
+            throw LlamaError("\(url.path): \(error)")
+        }
+    }
+}
+
+/// `rope_scaling` / `rope_parameters` of a Hugging Face config.
+struct RopeParameters: Codable {
+    var ropeType: String?
+    var type: String?
+    var factor: Float?
+    var lowFrequencyFactor: Float?
+    var highFrequencyFactor: Float?
+    var originalMaxPositions: Int?
+    var ropeTheta: Float?
+
+    enum CodingKeys: String, CodingKey {
+        case ropeType = "rope_type", type, factor
+        case lowFrequencyFactor = "low_freq_factor", highFrequencyFactor = "high_freq_factor"
+        case originalMaxPositions = "original_max_position_embeddings"
+        case ropeTheta = "rope_theta"
+    }
+
+    init?(_ scaling: RoPEScaling) {
+        switch scaling {
+        case .none: return nil
+        case .linear(let factor): ropeType = "linear"; self.factor = factor
+        case .llama3(let factor, let low, let high, let original):
+            ropeType = "llama3"; self.factor = factor; lowFrequencyFactor = low; highFrequencyFactor = high; originalMaxPositions = original
+        }
+    }
+
+    func scaling() throws -> RoPEScaling {
+        switch ropeType ?? type ?? "default" {
+        case "default": return .none
+        case "linear":
+            guard let factor else { throw LlamaError("config.json: rope_scaling linear needs a factor") }
+            return .linear(factor: factor)
+        case "llama3":
+            guard let factor, let lowFrequencyFactor, let highFrequencyFactor, let originalMaxPositions else {
+                throw LlamaError("config.json: rope_scaling llama3 needs factor, low_freq_factor, high_freq_factor and original_max_position_embeddings")
+            }
+            return .llama3(factor: factor, lowFrequencyFactor: lowFrequencyFactor, highFrequencyFactor: highFrequencyFactor,
+                           originalMaxPositions: originalMaxPositions)
+        case let other:
+            throw LlamaError("config.json: rope_scaling type \"\(other)\" is not supported", hint: "supported: default, linear, llama3")
+        }
+    }
+}
+
+extension LlamaConfiguration {
+    /// The configuration stored in a GGUF file's metadata (`{arch}.block_count` and friends).
+    public init(gguf file: GGUFFile) throws {
+        guard let architecture = file.architecture else { throw LlamaError("\(file.url.path): no general.architecture") }
+        guard Self.supportedModelTypes.contains(architecture) else {
+            throw LlamaError("\(file.url.path): GGUF architecture \"\(architecture)\" is not supported",
+                             hint: "supported: \(Self.supportedModelTypes.joined(separator: ", "))")
+        }
+        func int(_ key: String) throws -> Int {
+            guard let value = file.metadata["\(architecture).\(key)"]?.int else {
+                throw LlamaError("\(file.url.path): missing metadata \(architecture).\(key)")
+            }
+            return value
+        }
+        func optional(_ key: String) -> GGUFValue? { file.metadata["\(architecture).\(key)"] }
+        if file.info("rope_freqs.weight") != nil {
+            throw LlamaError("\(file.url.path): per-frequency RoPE factors (rope_freqs.weight) are not supported yet",
+                             hint: "use the Hugging Face folder of this model instead")
+        }
+        let hidden = try int("embedding_length")
+        let heads = try int("attention.head_count")
+        let vocabulary = optional("vocab_size")?.int ?? file.metadata["tokenizer.ggml.tokens"]?.array?.count
+        guard let vocabulary else { throw LlamaError("\(file.url.path): no vocabulary size (no \(architecture).vocab_size or tokenizer.ggml.tokens)") }
+        var scaling = RoPEScaling.none
+        if let type = optional("rope.scaling.type")?.string, type != "none" {
+            guard type == "linear", let factor = optional("rope.scaling.factor")?.double else {
+                throw LlamaError("\(file.url.path): RoPE scaling \"\(type)\" is not supported")
+            }
+            scaling = .linear(factor: Float(factor))
+        }
+        let eos = file.metadata["tokenizer.ggml.eos_token_id"]?.int
+        try self.init(
+            modelType: architecture, hiddenSize: hidden, intermediateSize: try int("feed_forward_length"),
+            layerCount: try int("block_count"), headCount: heads,
+            kvHeadCount: optional("attention.head_count_kv")?.int ?? heads,
+            headDimension: optional("attention.key_length")?.int ?? hidden / heads, vocabularySize: vocabulary,
+            rmsNormEps: Float(optional("attention.layer_norm_rms_epsilon")?.double ?? 1e-5),
+            ropeTheta: Float(optional("rope.freq_base")?.double ?? 10_000), ropeScaling: scaling,
+            maxPositions: optional("context_length")?.int ?? 2048,
+            tieWordEmbeddings: file.info("output.weight") == nil,
+            attentionBias: file.info("blk.0.attn_q.bias") != nil,
+            queryKeyNorm: file.info("blk.0.attn_q_norm.weight") != nil,
+            bosTokenID: file.metadata["tokenizer.ggml.bos_token_id"]?.int, eosTokenIDs: eos.map { [$0] } ?? [])
+    }
+}

@@ -1,0 +1,12 @@
+/// Why a Llama-family model could not be configured, loaded or run.
+public struct LlamaError: Error, CustomStringConvertible, Equatable {
+    public var message: String
+    public var hint: String?
+
+    public init(_ message: String, hint: String? = nil) {
+        self.message = message
+        self.hint = hint
+    }
+
+    public var description: String { message + (hint.map { "\nhint: \($0)" } ?? "") }
+}

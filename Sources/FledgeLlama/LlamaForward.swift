@@ -1,0 +1,255 @@
+import Foundation
+import FledgeNN
+import FledgeTensor
+
+/// The tokens of one forward call: `batch` rows of `length` tokens (row-major, padded), of
+/// which the first `validLengths[b]` are real. New tokens are appended to each row's cache.
+public struct TokenBatch: Sendable {
+    public var tokens: [Int32]
+    public var batch: Int
+    public var length: Int
+    public var validLengths: [Int]
+    /// Explicit positions `[batch · length]`; nil means `cache.lengths[b] + i`.
+    public var positions: [Int32]?
+    /// For tree verification (batch 1): the parent of each token within this call, or −1
+    /// for a token whose parent is the cached prefix. Attention then follows ancestors only.
+    public var treeParents: [Int]?
+
+    public init(tokens: [Int32], batch: Int = 1, length: Int? = nil, validLengths: [Int]? = nil, positions: [Int32]? = nil, treeParents: [Int]? = nil) {
+        let length = length ?? tokens.count / max(batch, 1)
+        precondition(tokens.count == batch * length, "\(tokens.count) tokens for \(batch) rows of \(length)")
+        self.tokens = tokens
+        self.batch = batch
+        self.length = length
+        self.validLengths = validLengths ?? Array(repeating: length, count: batch)
+        self.positions = positions
+        self.treeParents = treeParents
+    }
+
+    /// Several sequences of different lengths, right-padded with `padding`.
+    public init(sequences: [[Int32]], padding: Int32 = 0) {
+        let length = sequences.map(\.count).max() ?? 0
+        var tokens: [Int32] = []
+        for sequence in sequences { tokens += sequence + Array(repeating: padding, count: length - sequence.count) }
+        self.init(tokens: tokens, batch: sequences.count, length: length, validLengths: sequences.map(\.count))
+    }
+}
+
+/// What a forward call should return.
+public struct ForwardOptions: Sendable {
+    /// Which logits to compute.
+    public enum Logits: Sendable { case none, last, all }
+    /// Layers whose output (the residual stream after the layer, 0-based) to capture.
+    public var captureLayers: [Int]
+    /// Whether to return the final-norm hidden state of every position.
+    public var finalHidden: Bool
+    public var logits: Logits
+
+    public init(captureLayers: [Int] = [], finalHidden: Bool = false, logits: Logits = .last) {
+        self.captureLayers = captureLayers
+        self.finalHidden = finalHidden
+        self.logits = logits
+    }
+}
+
+/// The results of a forward call. Tensors live in the model's workspace and stay valid
+/// until the next call on the same model (copy what you keep).
+public struct ForwardResult {
+    /// Captured layer outputs `[batch · length, hidden]` by layer index.
+    public var captured: [Int: Tensor]
+    /// Final-norm hidden states `[batch · length, hidden]`.
+    public var finalHidden: Tensor?
+    /// `[batch, vocabulary]` for `.last` (each row's last valid token), `[batch · length, vocabulary]` for `.all`.
+    public var logits: Tensor?
+}
+
+/// Reusable activation buffers, grown only when a call needs more rows than before.
+final class LlamaWorkspace: @unchecked Sendable {
+    let lock = NSLock()
+    var buffers: [String: Tensor] = [:]
+    var attention: AttentionWorkspace?
+    var attentionKey = (0, 0, 0)
+    var masks: [String: AttentionMask] = [:]
+
+    func tensor(_ name: String, _ count: Int) -> Tensor {
+        if let existing = buffers[name], existing.count >= count { return existing }
+        let tensor = Tensor(zeros: [count])
+        buffers[name] = tensor
+        return tensor
+    }
+}
+
+extension LlamaModel {
+    /// Runs the model over `batch`, appending its keys and values to `cache`.
+    ///
+    /// Calls on one model are serialised (they share the activation workspace); the returned
+    /// tensors stay valid until the next call.
+    /// - Throws: ``LlamaError`` when a row does not fit its cache or a token is out of range.
+    public func forward(_ batch: TokenBatch, cache: KVCache, options: ForwardOptions = ForwardOptions()) throws -> ForwardResult {
+        workspace.lock.lock()
+        defer { workspace.lock.unlock() }
+        return try forwardLocked(batch, cache: cache, options: options)
+    }
+
+    private func forwardLocked(_ batch: TokenBatch, cache: KVCache, options: ForwardOptions) throws -> ForwardResult {
+        let c = configuration
+        let (b, t) = (batch.batch, batch.length)
+        guard b == cache.batch else { throw LlamaError("forward: \(b) rows for a cache of \(cache.batch)") }
+        for row in 0..<b where cache.lengths[row] + t > cache.capacity {
+            throw LlamaError("forward: row \(row) needs \(cache.lengths[row] + t) positions, the cache holds \(cache.capacity)",
+                             hint: "make the cache larger (the model allows \(c.maxPositions) positions)")
+        }
+        for layer in options.captureLayers where layer < 0 || layer >= c.layerCount {
+            throw LlamaError("forward: cannot capture layer \(layer) of a \(c.layerCount)-layer model")
+        }
+        for token in batch.tokens where token < 0 || Int(token) >= c.vocabularySize {
+            throw LlamaError("forward: token id \(token) outside the vocabulary of \(c.vocabularySize)")
+        }
+        if batch.treeParents != nil && b != 1 { throw LlamaError("forward: tree verification takes one sequence") }
+        let n = b * t
+        let (h, qWidth, kvWidth) = (c.hiddenSize, c.headCount * c.headDimension, c.kvHeadCount * c.headDimension)
+        let ws = workspace
+        let x = ws.tensor("x", n * h), xn = ws.tensor("xn", n * h), rstd = ws.tensor("rstd", n * max(c.headCount, 1))
+        let q = ws.tensor("q", n * qWidth), k = ws.tensor("k", n * kvWidth), v = ws.tensor("v", n * kvWidth)
+        let att = ws.tensor("att", n * qWidth), lse = ws.tensor("lse", n * c.headCount)
+        let gate = ws.tensor("gate", n * c.intermediateSize), up = ws.tensor("up", n * c.intermediateSize)
+        let positions = makePositions(batch, cache: cache)
+        let mask = makeMask(batch, cache: cache)
+        let keys = (0..<b).map { cache.lengths[$0] + t }.max() ?? 0
+        let attentionWorkspace = attentionWorkspace(batch: b, queries: t, keys: keys)
+        let shape = Attention.Shape(batch: b, queries: t, keys: keys, heads: c.headCount, kvHeads: c.kvHeadCount,
+                                    headDimension: c.headDimension, keyCapacity: cache.capacity)
+        var captured: [Int: Tensor] = [:]
+        batch.tokens.withUnsafeBufferPointer { ids in
+            Embedding.forward(x.pointer, ids: ids.baseAddress!, table: embedding.pointer, rows: n, channels: h, vocabularySize: c.vocabularySize)
+        }
+        positions.withUnsafeBufferPointer { pos in
+            for (index, layer) in layers.enumerated() {
+                RMSNorm.forward(xn.pointer, rstd: rstd.pointer, x.pointer, weight: layer.inputNorm.pointer, rows: n, channels: h, eps: c.rmsNormEps)
+                Linear.forward(q.pointer, xn.pointer, weight: layer.q.pointer, bias: layer.qBias?.pointer, rows: n, inFeatures: h, outFeatures: qWidth)
+                Linear.forward(k.pointer, xn.pointer, weight: layer.k.pointer, bias: layer.kBias?.pointer, rows: n, inFeatures: h, outFeatures: kvWidth)
+                Linear.forward(v.pointer, xn.pointer, weight: layer.v.pointer, bias: layer.vBias?.pointer, rows: n, inFeatures: h, outFeatures: kvWidth)
+                if let qNorm = layer.qNorm, let kNorm = layer.kNorm {
+                    RMSNorm.forward(q.pointer, rstd: rstd.pointer, q.pointer, weight: qNorm.pointer, rows: n * c.headCount, channels: c.headDimension, eps: c.rmsNormEps)
+                    RMSNorm.forward(k.pointer, rstd: rstd.pointer, k.pointer, weight: kNorm.pointer, rows: n * c.kvHeadCount, channels: c.headDimension, eps: c.rmsNormEps)
+                }
+                rope.forward(q.pointer, positions: pos.baseAddress!, rows: n, heads: c.headCount)
+                rope.forward(k.pointer, positions: pos.baseAddress!, rows: n, heads: c.kvHeadCount)
+                append(k: k, v: v, layer: index, batch: batch, cache: cache)
+                Attention.forward(out: att.pointer, lse: lse.pointer, q: q.pointer, k: cache.keys[index].pointer,
+                                  v: cache.values[index].pointer, shape: shape, mask: mask, workspace: attentionWorkspace)
+                // Residual adds are folded into the output projections (beta = 1).
+                BLAS.gemm(.none, .transposed, m: n, n: h, k: qWidth, a: att.pointer, lda: qWidth, b: layer.o.pointer, ldb: qWidth, beta: 1, c: x.pointer, ldc: h)
+                RMSNorm.forward(xn.pointer, rstd: rstd.pointer, x.pointer, weight: layer.postNorm.pointer, rows: n, channels: h, eps: c.rmsNormEps)
+                Linear.forward(gate.pointer, xn.pointer, weight: layer.gate.pointer, bias: nil, rows: n, inFeatures: h, outFeatures: c.intermediateSize)
+                Linear.forward(up.pointer, xn.pointer, weight: layer.up.pointer, bias: nil, rows: n, inFeatures: h, outFeatures: c.intermediateSize)
+                SwiGLU.forward(gate.pointer, gate: gate.pointer, up: up.pointer, count: n * c.intermediateSize)
+                BLAS.gemm(.none, .transposed, m: n, n: h, k: c.intermediateSize, a: gate.pointer, lda: c.intermediateSize,
+                          b: layer.down.pointer, ldb: c.intermediateSize, beta: 1, c: x.pointer, ldc: h)
+                if options.captureLayers.contains(index) {
+                    let copy = ws.tensor("capture.\(index)", n * h)
+                    copy.pointer.update(from: x.pointer, count: n * h)
+                    captured[index] = Tensor(viewing: copy.pointer, shape: [n, h], owner: copy)
+                }
+            }
+        }
+        for row in 0..<b { cache.lengths[row] += batch.validLengths[row] }
+        RMSNorm.forward(xn.pointer, rstd: rstd.pointer, x.pointer, weight: finalNorm.pointer, rows: n, channels: h, eps: c.rmsNormEps)
+        var result = ForwardResult(captured: captured)
+        if options.finalHidden { result.finalHidden = Tensor(viewing: xn.pointer, shape: [n, h], owner: xn) }
+        result.logits = logits(options.logits, hidden: xn, batch: batch)
+        return result
+    }
+
+    private func logits(_ selection: ForwardOptions.Logits, hidden: Tensor, batch: TokenBatch) -> Tensor? {
+        let c = configuration
+        let h = c.hiddenSize
+        switch selection {
+        case .none:
+            return nil
+        case .all:
+            let n = batch.batch * batch.length
+            let out = workspace.tensor("logits", n * c.vocabularySize)
+            Linear.forward(out.pointer, hidden.pointer, weight: head.pointer, bias: nil, rows: n, inFeatures: h, outFeatures: c.vocabularySize)
+            return Tensor(viewing: out.pointer, shape: [n, c.vocabularySize], owner: out)
+        case .last:
+            let rows = workspace.tensor("lastHidden", batch.batch * h)
+            for row in 0..<batch.batch {
+                let last = row * batch.length + max(batch.validLengths[row] - 1, 0)
+                (rows.pointer + row * h).update(from: hidden.pointer + last * h, count: h)
+            }
+            let out = workspace.tensor("logits", batch.batch * c.vocabularySize)
+            Linear.forward(out.pointer, rows.pointer, weight: head.pointer, bias: nil, rows: batch.batch, inFeatures: h, outFeatures: c.vocabularySize)
+            return Tensor(viewing: out.pointer, shape: [batch.batch, c.vocabularySize], owner: out)
+        }
+    }
+
+    /// `cache.lengths[b] + i`, the tree depth for tree verification, or the caller's positions.
+    private func makePositions(_ batch: TokenBatch, cache: KVCache) -> [Int32] {
+        if let positions = batch.positions { return positions }
+        if let parents = batch.treeParents {
+            var depth = [Int](repeating: 0, count: parents.count)
+            for i in 0..<parents.count { depth[i] = parents[i] < 0 ? 0 : depth[parents[i]] + 1 }
+            return depth.map { Int32(cache.lengths[0] + $0) }
+        }
+        var positions: [Int32] = []
+        positions.reserveCapacity(batch.batch * batch.length)
+        for row in 0..<batch.batch {
+            for i in 0..<batch.length { positions.append(Int32(cache.lengths[row] + i)) }
+        }
+        return positions
+    }
+
+    /// Causal attention with per-row offsets, or the ancestor mask of a token tree.
+    private func makeMask(_ batch: TokenBatch, cache: KVCache) -> AttentionMask {
+        if let parents = batch.treeParents {
+            let prefix = cache.lengths[0]
+            let t = parents.count
+            let mask = AttentionMask(causal: false, queryCapacity: t, keyCapacity: cache.capacity, dense: true)
+            for i in 0..<t {
+                let row = mask.allowed! + i * cache.capacity
+                row.update(repeating: 0, count: cache.capacity)
+                row.update(repeating: 1, count: prefix)
+                var node = i
+                while node >= 0 {
+                    row[prefix + node] = 1
+                    node = parents[node]
+                }
+            }
+            mask.updateBlocks()
+            return mask
+        }
+        let key = "causal.\(batch.batch).\(batch.length).\(cache.capacity)"
+        let mask = workspace.masks[key] ?? AttentionMask(causal: true, queryCapacity: batch.length, keyCapacity: cache.capacity,
+                                                         batchCapacity: batch.batch, perRowOffsets: true)
+        workspace.masks[key] = mask
+        for row in 0..<batch.batch { mask.batchQueryOffsets![row] = Int32(cache.lengths[row]) }
+        return mask
+    }
+
+    private func attentionWorkspace(batch: Int, queries: Int, keys: Int) -> AttentionWorkspace {
+        let c = configuration
+        let ws = workspace
+        if let existing = ws.attention, ws.attentionKey.0 >= batch, ws.attentionKey.1 >= queries, ws.attentionKey.2 >= keys {
+            return existing
+        }
+        let sizes = (max(batch, ws.attentionKey.0), max(queries, ws.attentionKey.1), max(keys, ws.attentionKey.2))
+        let created = AttentionWorkspace(batch: sizes.0, queries: sizes.1, keys: sizes.2, heads: c.headCount,
+                                         headDimension: c.headDimension, groupedQuery: false)
+        ws.attention = created
+        ws.attentionKey = sizes
+        return created
+    }
+
+    /// Writes this call's keys and values after each row's cached positions.
+    private func append(k: Tensor, v: Tensor, layer: Int, batch: TokenBatch, cache: KVCache) {
+        let width = cache.rowSize
+        for row in 0..<batch.batch {
+            let start = cache.lengths[row]
+            let keyRows = cache.keys[layer].pointer + (row * cache.capacity + start) * width
+            let valueRows = cache.values[layer].pointer + (row * cache.capacity + start) * width
+            keyRows.update(from: k.pointer + row * batch.length * width, count: batch.length * width)
+            valueRows.update(from: v.pointer + row * batch.length * width, count: batch.length * width)
+        }
+    }
+}

@@ -1,0 +1,54 @@
+import Foundation
+import FledgeTensor
+import FledgeWeights
+
+extension LlamaModel {
+    /// Loads a model from a Hugging Face folder (`config.json` + safetensors) or a `.gguf` file.
+    /// - Throws: ``LlamaError`` or ``WeightsError`` naming the file and what is wrong.
+    public static func load(from url: URL) throws -> LlamaModel {
+        var isDirectory: ObjCBool = false
+        guard FileManager.default.fileExists(atPath: url.path, isDirectory: &isDirectory) else {
+            throw LlamaError("\(url.path): no such file or folder", hint: "pass a Hugging Face model folder or a .gguf file")
+        }
+        if isDirectory.boolValue { return try loadHuggingFace(directory: url) }
+        guard url.pathExtension.lowercased() == "gguf" else {
+            throw LlamaError("\(url.path): not a folder and not a .gguf file")
+        }
+        return try loadGGUF(try GGUFFile(url: url))
+    }
+
+    /// A Hugging Face folder: `config.json` and `model.safetensors` (or shards).
+    public static func loadHuggingFace(directory: URL) throws -> LlamaModel {
+        let configuration = try LlamaConfiguration.load(modelDirectory: directory)
+        let checkpoint = try SafetensorsCheckpoint(directory: directory)
+        var weights: [String: Tensor] = [:]
+        for name in checkpoint.names { weights[name] = try checkpoint.tensor(name) }
+        return try LlamaModel(configuration: configuration, weights: weights, source: directory.path)
+    }
+
+    /// A GGUF file: configuration from its metadata, tensors renamed to Hugging Face names and
+    /// dequantised; Q and K rows of `llama` files un-permuted (docs/formats.md).
+    public static func loadGGUF(_ file: GGUFFile) throws -> LlamaModel {
+        let configuration = try LlamaConfiguration(gguf: file)
+        var weights: [String: Tensor] = [:]
+        for info in file.tensors {
+            guard let name = TensorNames.huggingFace(fromGGUF: info.name) else {
+                throw LlamaError("\(file.url.path): tensor \(info.name) has no Llama-family meaning")
+            }
+            var tensor = try file.tensor(info.name)
+            if configuration.modelType == "llama" || configuration.modelType == "mistral" {
+                let heads: Int? = name.hasSuffix("q_proj.weight") || name.hasSuffix("q_proj.bias") ? configuration.headCount
+                    : name.hasSuffix("k_proj.weight") || name.hasSuffix("k_proj.bias") ? configuration.kvHeadCount : nil
+                if let heads {
+                    let rows = tensor.shape[0]
+                    let columns = tensor.count / rows
+                    let restored = Tensor(zeros: tensor.shape)
+                    LlamaQKPermutation.unpermute(tensor.pointer, into: restored.pointer, heads: heads, rows: rows, columns: columns)
+                    tensor = restored
+                }
+            }
+            weights[name] = tensor
+        }
+        return try LlamaModel(configuration: configuration, weights: weights, source: file.url.path)
+    }
+}

@@ -1,0 +1,121 @@
+import Foundation
+import Testing
+@testable import FledgeLlama
+import FledgeTensor
+import FledgeTestSupport
+import FledgeWeights
+
+/// Tiny random Llama-family models written by transformers, against transformers' outputs.
+@Suite struct TinyModelTests {
+    static let variants = ["tiny-llama", "tiny-llama3rope", "tiny-mistral", "tiny-qwen2", "tiny-qwen3"]
+
+    static func folder(_ name: String) throws -> URL {
+        try #require(Bundle.module.url(forResource: "Fixtures", withExtension: nil)).appendingPathComponent(name)
+    }
+
+    /// Compares rows of `actual` [B·T, C] with `expected` [B, T, C] on valid positions only.
+    func expectRowsClose(_ label: String, _ actual: Tensor, _ expected: Tensor, lengths: [Int], length: Int, atol: Float) {
+        let width = expected.shape[-1]
+        for (row, valid) in lengths.enumerated() {
+            let offset = row * length * width
+            let result = compare("\(label) row \(row)", actual.pointer + offset, expected.pointer + offset, count: valid * width, atol: atol, rtol: 1e-4)
+            #expect(result.passed, "\(result)")
+        }
+    }
+
+    @Test(arguments: variants)
+    func batchedPrefillMatchesTransformers(_ variant: String) throws {
+        let folder = try Self.folder(variant)
+        let model = try LlamaModel.load(from: folder)
+        let expected = try SafetensorsFile(url: folder.appendingPathComponent("expected.safetensors"))
+        let ids = try expected.integers("input_ids").map { Int32($0) }
+        let lengths = try expected.integers("lengths").map { Int($0) }
+        let length = ids.count / lengths.count
+        let batch = TokenBatch(tokens: ids, batch: lengths.count, length: length, validLengths: lengths)
+        let layers = Array(0..<(model.configuration.layerCount - 1))
+        let cache = model.makeCache(batch: lengths.count, capacity: 64)
+        let result = try model.forward(batch, cache: cache, options: ForwardOptions(captureLayers: layers, finalHidden: true, logits: .all))
+        expectRowsClose("logits", try #require(result.logits), try expected.tensor("logits"), lengths: lengths, length: length, atol: 1e-4)
+        expectRowsClose("final", try #require(result.finalHidden), try expected.tensor("final_hidden"), lengths: lengths, length: length, atol: 1e-4)
+        for layer in layers {
+            expectRowsClose("layer \(layer)", try #require(result.captured[layer]), try expected.tensor("hidden.\(layer)"),
+                            lengths: lengths, length: length, atol: 1e-4)
+        }
+        #expect(cache.lengths == lengths)
+    }
+
+    /// Prefill then one token at a time gives the logits of one full prefill; trimming the
+    /// cache and re-feeding gives them again.
+    @Test func incrementalDecodingAndTrimMatchFullPrefill() throws {
+        let model = try LlamaModel.load(from: try Self.folder("tiny-qwen3"))
+        let tokens: [Int32] = [5, 17, 99, 3, 42, 7, 150, 8, 23]
+        let full = try model.forward(TokenBatch(tokens: tokens), cache: model.makeCache(capacity: 32), options: ForwardOptions(logits: .all)).logits!.values
+        let vocabulary = model.configuration.vocabularySize
+        let cache = model.makeCache(capacity: 32)
+        _ = try model.forward(TokenBatch(tokens: Array(tokens[0..<4])), cache: cache)
+        for i in 4..<tokens.count {
+            let step = try model.forward(TokenBatch(tokens: [tokens[i]]), cache: cache).logits!.values
+            let reference = Array(full[(i * vocabulary)..<((i + 1) * vocabulary)])
+            #expect(zip(step, reference).allSatisfy { abs($0 - $1) < 1e-4 }, "position \(i)")
+        }
+        cache.trim(to: 6)
+        let again = try model.forward(TokenBatch(tokens: [tokens[6]]), cache: cache).logits!.values
+        #expect(zip(again, full[(6 * vocabulary)..<(7 * vocabulary)]).allSatisfy { abs($0 - $1) < 1e-4 })
+        let copy = cache.copy()
+        #expect(copy.lengths == cache.lengths)
+        #expect(copy.keys[1].values == cache.keys[1].values)
+    }
+
+    /// A token tree verified in one pass gives, at every node, the logits of running its root
+    /// path sequentially; keeping an accepted path compacts the cache correctly.
+    @Test func treeVerificationMatchesSequentialPaths() throws {
+        let model = try LlamaModel.load(from: try Self.folder("tiny-llama"))
+        let vocabulary = model.configuration.vocabularySize
+        let prefix: [Int32] = [5, 17, 99, 3]
+        //        0:42 ─ 1:7 ─ 3:8
+        //           └── 2:150 ─ 4:23
+        let tree: [Int32] = [42, 7, 150, 8, 23]
+        let parents = [-1, 0, 0, 1, 2]
+        let cache = model.makeCache(capacity: 32)
+        _ = try model.forward(TokenBatch(tokens: prefix), cache: cache)
+        let verified = try model.forward(TokenBatch(tokens: tree, treeParents: parents), cache: cache, options: ForwardOptions(logits: .all)).logits!.values
+        for node in 0..<tree.count {
+            var path: [Int32] = []
+            var current = node
+            while current >= 0 { path.insert(tree[current], at: 0); current = parents[current] }
+            let sequential = try model.forward(TokenBatch(tokens: prefix + path), cache: model.makeCache(capacity: 32)).logits!.values
+            let row = Array(verified[(node * vocabulary)..<((node + 1) * vocabulary)])
+            #expect(zip(row, sequential).allSatisfy { abs($0 - $1) < 1e-4 }, "node \(node)")
+        }
+        // Accept the path 0 → 2 → 4, then decode one more token: equals a plain prefill.
+        cache.keep(row: 0, from: prefix.count, indices: [0, 2, 4])
+        let next = try model.forward(TokenBatch(tokens: [9]), cache: cache).logits!.values
+        let plain = try model.forward(TokenBatch(tokens: prefix + [42, 150, 23, 9]), cache: model.makeCache(capacity: 32)).logits!.values
+        #expect(zip(next, plain).allSatisfy { abs($0 - $1) < 1e-4 })
+    }
+
+    @Test func configurationErrorsAreClear() throws {
+        func decode(_ json: String) throws -> LlamaConfiguration { try JSONDecoder().decode(LlamaConfiguration.self, from: Data(json.utf8)) }
+        let base = #""hidden_size": 64, "intermediate_size": 96, "num_hidden_layers": 2, "num_attention_heads": 4, "vocab_size": 10"#
+        #expect { try decode("{\"model_type\": \"gpt2\", \(base)}") } throws: { "\($0)".contains("gpt2") }
+        #expect { try decode("{\"model_type\": \"llama\", \"num_key_value_heads\": 3, \(base)}") } throws: { "\($0)".contains("multiple") }
+        #expect { try decode("{\"model_type\": \"llama\", \"rope_scaling\": {\"rope_type\": \"yarn\", \"factor\": 4}, \(base)}") } throws: { "\($0)".contains("yarn") }
+        #expect { try decode("{\"model_type\": \"llama\", \"hidden_act\": \"gelu\", \(base)}") } throws: { "\($0)".contains("gelu") }
+        let qwen = try decode("{\"model_type\": \"qwen2\", \(base)}")
+        #expect(qwen.attentionBias && qwen.kvHeadCount == 4 && qwen.headDimension == 16)
+    }
+
+    @Test func missingOrExtraTensorsAreErrors() throws {
+        let folder = try Self.folder("tiny-llama")
+        let configuration = try LlamaConfiguration.load(modelDirectory: folder)
+        let checkpoint = try SafetensorsCheckpoint(directory: folder)
+        var weights: [String: Tensor] = [:]
+        for name in checkpoint.names { weights[name] = try checkpoint.tensor(name) }
+        var missing = weights
+        missing["model.layers.1.mlp.up_proj.weight"] = nil
+        #expect { try LlamaModel(configuration: configuration, weights: missing) } throws: { "\($0)".contains("up_proj") }
+        var extra = weights
+        extra["model.layers.9.mlp.up_proj.weight"] = Tensor(zeros: [1])
+        #expect { try LlamaModel(configuration: configuration, weights: extra) } throws: { "\($0)".contains("unexpected") }
+    }
+}
