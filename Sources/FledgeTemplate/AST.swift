@@ -4,9 +4,9 @@
 /// An expression with the place it starts in the source, for error messages.
 struct Expression {
     var kind: ExpressionKind
-    var location: SourceLocation
+    var location: TemplateLocation
 
-    init(_ kind: ExpressionKind, _ location: SourceLocation) {
+    init(_ kind: ExpressionKind, _ location: TemplateLocation) {
         self.kind = kind
         self.location = location
     }
@@ -65,7 +65,7 @@ enum AssignmentTarget {
 struct FilterCall {
     var name: String
     var arguments: Arguments
-    var location: SourceLocation
+    var location: TemplateLocation
 }
 
 struct ForLoop {
@@ -86,9 +86,9 @@ indirect enum Statement {
     case text(String)
     case output(Expression)
     case conditional(branches: [(Expression, [Statement])], otherwise: [Statement])
-    case forLoop(ForLoop, SourceLocation)
-    case set(AssignmentTarget, Expression, SourceLocation)
-    case setBlock(AssignmentTarget, filters: [FilterCall], body: [Statement], SourceLocation)
+    case forLoop(ForLoop, TemplateLocation)
+    case set(AssignmentTarget, Expression, TemplateLocation)
+    case setBlock(AssignmentTarget, filters: [FilterCall], body: [Statement], TemplateLocation)
     case macro(Macro)
     case filterBlock([FilterCall], body: [Statement])
     /// transformers' `{% generation %}` tag: renders its body unchanged.

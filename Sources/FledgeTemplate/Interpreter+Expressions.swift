@@ -70,7 +70,7 @@ extension Interpreter {
     }
 
     /// `callee(arguments)`; `x.method(...)` calls Python's string/dict/list methods directly.
-    private func call(_ callee: Expression, _ arguments: CallArguments, _ scope: Scope, _ location: SourceLocation)
+    private func call(_ callee: Expression, _ arguments: CallArguments, _ scope: Scope, _ location: TemplateLocation)
         throws -> TemplateValue
     {
         let function: TemplateValue
@@ -96,7 +96,7 @@ extension Interpreter {
     }
 
     /// Jinja's `environment.getattr`: Python attributes (methods) first, then items.
-    func attribute(_ name: String, of value: TemplateValue, _ location: SourceLocation) throws -> TemplateValue {
+    func attribute(_ name: String, of value: TemplateValue, _ location: TemplateLocation) throws -> TemplateValue {
         switch value {
         case .undefined(let message):
             throw TemplateError.runtime(message, location)
@@ -115,7 +115,7 @@ extension Interpreter {
     }
 
     /// Jinja's `environment.getitem`: items first, then attributes.
-    func item(_ key: TemplateValue, of value: TemplateValue, _ location: SourceLocation) throws -> TemplateValue {
+    func item(_ key: TemplateValue, of value: TemplateValue, _ location: TemplateLocation) throws -> TemplateValue {
         switch (value, key) {
         case (.undefined(let message), _):
             throw TemplateError.runtime(message, location)
@@ -137,7 +137,7 @@ extension Interpreter {
         }
     }
 
-    private func boundMethod(_ name: String, _ receiver: TemplateValue, _ location: SourceLocation) -> TemplateValue {
+    private func boundMethod(_ name: String, _ receiver: TemplateValue, _ location: TemplateLocation) -> TemplateValue {
         .function(
             TemplateFunction(name: name) { [unowned self] arguments in
                 try self.callMethod(name, on: receiver, arguments, location) ?? TemplateValue.none

@@ -4,7 +4,7 @@ import Foundation
 /// 3.1.6), plus transformers' `tojson` (`json.dumps(x, ensure_ascii=False, indent=…)`).
 extension Interpreter {
     // swift-format-ignore: the filter table is one switch by design.
-    func applyFilter(_ name: String, _ value: TemplateValue, _ arguments: CallArguments, _ location: SourceLocation)
+    func applyFilter(_ name: String, _ value: TemplateValue, _ arguments: CallArguments, _ location: TemplateLocation)
         throws -> TemplateValue
     {
         let argument = { (position: Int, name: String) in arguments.value(position, name) }
@@ -115,7 +115,7 @@ extension Interpreter {
     }
 
     /// `make_attrgetter`: dotted path, integer parts as indices, looked up with `getitem`.
-    func lookup(_ attribute: TemplateValue, in value: TemplateValue, _ location: SourceLocation) throws -> TemplateValue {
+    func lookup(_ attribute: TemplateValue, in value: TemplateValue, _ location: TemplateLocation) throws -> TemplateValue {
         if case .int = attribute { return try item(attribute, of: value, location) }
         var current = value
         for part in attribute.text.split(separator: ".", omittingEmptySubsequences: false) {
@@ -130,14 +130,14 @@ extension Interpreter {
         return value
     }
 
-    private func sortPairsByValue(_ object: TemplateObject, _ location: SourceLocation) throws -> [TemplateValue] {
+    private func sortPairsByValue(_ object: TemplateObject, _ location: TemplateLocation) throws -> [TemplateValue] {
         try object.map { TemplateValue.tuple([.string($0.key), $0.value]) }.sortedStable {
             guard case .tuple(let a) = $0, case .tuple(let b) = $1 else { return false }
             return try ignoringCase(a[1]).pythonLess(ignoringCase(b[1]), location)
         }
     }
 
-    private func sortFilter(_ value: TemplateValue, _ arguments: CallArguments, _ location: SourceLocation) throws
+    private func sortFilter(_ value: TemplateValue, _ arguments: CallArguments, _ location: TemplateLocation) throws
         -> [TemplateValue]
     {
         let reverse = arguments.value(0, "reverse")?.isTruthy ?? false
@@ -154,7 +154,7 @@ extension Interpreter {
         }.map(\.1)
     }
 
-    private func mapFilter(_ value: TemplateValue, _ arguments: CallArguments, _ location: SourceLocation) throws
+    private func mapFilter(_ value: TemplateValue, _ arguments: CallArguments, _ location: TemplateLocation) throws
         -> [TemplateValue]
     {
         let items = try value.iterated(location)
@@ -173,7 +173,7 @@ extension Interpreter {
         return try items.map { try applyFilter(filter, $0, rest, location) }
     }
 
-    private func selectFilter(_ name: String, _ value: TemplateValue, _ arguments: CallArguments, _ location: SourceLocation)
+    private func selectFilter(_ name: String, _ value: TemplateValue, _ arguments: CallArguments, _ location: TemplateLocation)
         throws -> [TemplateValue]
     {
         guard value.isTruthy else { return [] }
@@ -218,7 +218,7 @@ extension Interpreter {
     }
 
     /// Python's `round(x, n)` (round half to even on the decimal value), or `ceil`/`floor`.
-    private func roundFilter(_ value: TemplateValue, _ arguments: CallArguments, _ location: SourceLocation) throws
+    private func roundFilter(_ value: TemplateValue, _ arguments: CallArguments, _ location: TemplateLocation) throws
         -> TemplateValue
     {
         let number: Double

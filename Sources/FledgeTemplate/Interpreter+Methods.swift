@@ -28,7 +28,7 @@ extension Interpreter {
     }
 
     /// Calls `receiver.name(arguments)` if it is a known method; nil otherwise.
-    func callMethod(_ name: String, on receiver: TemplateValue, _ arguments: CallArguments, _ location: SourceLocation)
+    func callMethod(_ name: String, on receiver: TemplateValue, _ arguments: CallArguments, _ location: TemplateLocation)
         throws -> TemplateValue?
     {
         switch receiver {
@@ -58,7 +58,7 @@ extension Interpreter {
         }
     }
 
-    private func string(_ arguments: CallArguments, _ position: Int, _ name: String, _ location: SourceLocation)
+    private func string(_ arguments: CallArguments, _ position: Int, _ name: String, _ location: TemplateLocation)
         throws -> String?
     {
         switch arguments.value(position, name) {
@@ -73,7 +73,7 @@ extension Interpreter {
         return fallback
     }
 
-    private func stringMethod(_ name: String, _ text: String, _ arguments: CallArguments, _ location: SourceLocation)
+    private func stringMethod(_ name: String, _ text: String, _ arguments: CallArguments, _ location: TemplateLocation)
         throws -> TemplateValue
     {
         switch name {

@@ -1,7 +1,7 @@
 /// Jinja's built-in tests (`x is defined`, `x is none`, `x is string`, …), from pallets/jinja
 /// `src/jinja2/tests.py` at 3.1.6.
 extension Interpreter {
-    func applyTest(_ name: String, _ value: TemplateValue, _ arguments: CallArguments, _ location: SourceLocation)
+    func applyTest(_ name: String, _ value: TemplateValue, _ arguments: CallArguments, _ location: TemplateLocation)
         throws -> Bool
     {
         let other = arguments.value(0, "other") ?? TemplateValue.none

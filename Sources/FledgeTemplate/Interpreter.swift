@@ -81,7 +81,7 @@ final class Interpreter {
         return .normal
     }
 
-    private func executeLoop(_ loop: ForLoop, _ location: SourceLocation, _ scope: Scope, _ output: inout String)
+    private func executeLoop(_ loop: ForLoop, _ location: TemplateLocation, _ scope: Scope, _ output: inout String)
         throws
     {
         var items = try evaluate(loop.iterable, scope).iterated(location)
@@ -133,7 +133,7 @@ final class Interpreter {
         return .object(loop)
     }
 
-    func assign(_ value: TemplateValue, to target: AssignmentTarget, in scope: Scope, _ location: SourceLocation)
+    func assign(_ value: TemplateValue, to target: AssignmentTarget, in scope: Scope, _ location: TemplateLocation)
         throws
     {
         switch target {

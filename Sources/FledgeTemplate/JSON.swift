@@ -32,14 +32,14 @@ enum JSON {
     }
 
     /// Python's `json.dumps(value, ...)`.
-    static func dumps(_ value: TemplateValue, options: Options, _ location: SourceLocation?) throws -> String {
+    static func dumps(_ value: TemplateValue, options: Options, _ location: TemplateLocation?) throws -> String {
         var out = ""
         try write(value, options, depth: 0, &out, location)
         return out
     }
 
     private static func write(
-        _ value: TemplateValue, _ options: Options, depth: Int, _ out: inout String, _ location: SourceLocation?
+        _ value: TemplateValue, _ options: Options, depth: Int, _ out: inout String, _ location: TemplateLocation?
     ) throws {
         switch value {
         case .none: out += "null"

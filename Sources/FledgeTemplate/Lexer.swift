@@ -42,14 +42,14 @@ struct Lexer {
         return lexer.tokens
     }
 
-    func location(_ index: Int) -> SourceLocation {
+    func location(_ index: Int) -> TemplateLocation {
         var low = 0
         var high = lineStarts.count - 1
         while low < high {
             let mid = (low + high + 1) / 2
             if lineStarts[mid] <= index { low = mid } else { high = mid - 1 }
         }
-        return SourceLocation(line: low + 1, column: index - lineStarts[low] + 1)
+        return TemplateLocation(line: low + 1, column: index - lineStarts[low] + 1)
     }
 
     private mutating func run() throws {
@@ -242,7 +242,7 @@ struct Lexer {
         return nil
     }
 
-    private func balanceBrackets(_ op: String, _ balance: inout [Unicode.Scalar], at here: SourceLocation) throws {
+    private func balanceBrackets(_ op: String, _ balance: inout [Unicode.Scalar], at here: TemplateLocation) throws {
         switch op {
         case "(": balance.append(")")
         case "[": balance.append("]")

@@ -209,7 +209,7 @@ extension Parser {
     }
 
     /// After `start`, at the first `:` of `[start:stop:step]`.
-    private mutating func parseSlice(_ node: Expression, start: Expression?, _ location: SourceLocation) throws
+    private mutating func parseSlice(_ node: Expression, start: Expression?, _ location: TemplateLocation) throws
         -> Expression
     {
         try expectOp(":")

@@ -75,7 +75,7 @@ struct Parser {
 
     /// Parses statements until `{% name` with `name` in `endTags`; consumes `{%` and the name.
     private mutating func parseStatements(until endTags: Set<String>) throws
-        -> ([Statement], (name: String, location: SourceLocation)?)
+        -> ([Statement], (name: String, location: TemplateLocation)?)
     {
         var body: [Statement] = []
         while true {
@@ -137,7 +137,7 @@ struct Parser {
         }
     }
 
-    private mutating func parseFor(_ location: SourceLocation) throws -> Statement {
+    private mutating func parseFor(_ location: TemplateLocation) throws -> Statement {
         let target = try parseAssignmentTarget(withNamespace: false)
         guard skipName("in") else { throw fail("expected 'in', got \(current.display)") }
         let iterable = try parseTuple(withConditional: false, extraEnd: ["recursive"])
@@ -170,7 +170,7 @@ struct Parser {
         }
     }
 
-    private mutating func parseSet(_ location: SourceLocation) throws -> Statement {
+    private mutating func parseSet(_ location: TemplateLocation) throws -> Statement {
         let target = try parseAssignmentTarget(withNamespace: true)
         if skipOp("=") {
             let value = try parseTuple()

@@ -175,7 +175,7 @@ enum PythonString {
     }
 
     /// Python's slice index computation (`PySlice_AdjustIndices`).
-    static func sliceIndices(count: Int, _ start: Int?, _ stop: Int?, _ step: Int?, _ location: SourceLocation)
+    static func sliceIndices(count: Int, _ start: Int?, _ stop: Int?, _ step: Int?, _ location: TemplateLocation)
         throws -> [Int]
     {
         let step = step ?? 1

@@ -14,7 +14,7 @@ enum PythonText {
 
     /// Decodes the body of a string literal like `value.encode("ascii", "backslashreplace")
     /// .decode("unicode-escape")` in Jinja2's lexer. Unknown escapes keep their backslash.
-    static func unescape(_ body: [Unicode.Scalar], at location: SourceLocation) throws -> String {
+    static func unescape(_ body: [Unicode.Scalar], at location: TemplateLocation) throws -> String {
         var out = String.UnicodeScalarView()
         var index = 0
         func hex(_ count: Int) throws -> Unicode.Scalar {

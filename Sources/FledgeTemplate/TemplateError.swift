@@ -1,5 +1,5 @@
 /// A position in a template's source: 1-based line and column (columns count Unicode scalars).
-public struct SourceLocation: Hashable, Sendable, CustomStringConvertible {
+public struct TemplateLocation: Hashable, Sendable, CustomStringConvertible {
     public var line: Int
     public var column: Int
 
@@ -14,10 +14,10 @@ public struct SourceLocation: Hashable, Sendable, CustomStringConvertible {
 /// Everything that can go wrong while loading, parsing or rendering a template.
 public enum TemplateError: Error, Equatable, CustomStringConvertible {
     /// The source is not valid template syntax (lexer or parser).
-    case syntax(String, SourceLocation)
+    case syntax(String, TemplateLocation)
     /// Rendering failed: an undefined value was used, an operation does not apply to its operands,
     /// an unknown filter or test was named, or an unsafe method was called.
-    case runtime(String, SourceLocation?)
+    case runtime(String, TemplateLocation?)
     /// The template called `raise_exception(message)`.
     case raised(String)
     /// No chat template could be found or read.

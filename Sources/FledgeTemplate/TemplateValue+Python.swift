@@ -24,7 +24,7 @@ extension TemplateValue {
         }
     }
 
-    private static func unsupported(_ symbol: String, _ a: TemplateValue, _ b: TemplateValue, _ location: SourceLocation)
+    private static func unsupported(_ symbol: String, _ a: TemplateValue, _ b: TemplateValue, _ location: TemplateLocation)
         -> TemplateError
     {
         if case .undefined(let message) = a { return .runtime(message, location) }
@@ -35,7 +35,7 @@ extension TemplateValue {
         return .runtime("unsupported operand type(s) for \(symbol): '\(a.typeName)' and '\(b.typeName)'", location)
     }
 
-    static func binary(_ op: BinaryOperator, _ a: TemplateValue, _ b: TemplateValue, _ location: SourceLocation)
+    static func binary(_ op: BinaryOperator, _ a: TemplateValue, _ b: TemplateValue, _ location: TemplateLocation)
         throws -> TemplateValue
     {
         if op == .concat { return .string(a.text + b.text) }
@@ -55,7 +55,7 @@ extension TemplateValue {
         throw unsupported(op.rawValue, a, b, location)
     }
 
-    private static func arithmetic(_ op: BinaryOperator, _ a: Number, _ b: Number, _ location: SourceLocation) throws
+    private static func arithmetic(_ op: BinaryOperator, _ a: Number, _ b: Number, _ location: TemplateLocation) throws
         -> TemplateValue
     {
         func overflow() -> TemplateError { .runtime("integer overflow in '\(op.rawValue)'", location) }
@@ -119,7 +119,7 @@ extension TemplateValue {
         }
     }
 
-    func negated(_ location: SourceLocation) throws -> TemplateValue {
+    func negated(_ location: TemplateLocation) throws -> TemplateValue {
         switch number {
         case .int(let value)?: return .int(-value)
         case .double(let value)?: return .double(-value)
@@ -129,7 +129,7 @@ extension TemplateValue {
         }
     }
 
-    func positive(_ location: SourceLocation) throws -> TemplateValue {
+    func positive(_ location: TemplateLocation) throws -> TemplateValue {
         switch number {
         case .int(let value)?: return .int(value)
         case .double(let value)?: return .double(value)
@@ -154,7 +154,7 @@ extension TemplateValue {
     }
 
     /// Python's `<` (and friends through it); throws for unorderable types.
-    func pythonLess(_ other: TemplateValue, _ location: SourceLocation) throws -> Bool {
+    func pythonLess(_ other: TemplateValue, _ location: TemplateLocation) throws -> Bool {
         if let x = number, let y = other.number {
             if case .int(let a) = x, case .int(let b) = y { return a < b }
             return x.double < y.double
@@ -174,7 +174,7 @@ extension TemplateValue {
     }
 
     /// Python's `needle in self`.
-    func pythonContains(_ needle: TemplateValue, _ location: SourceLocation) throws -> Bool {
+    func pythonContains(_ needle: TemplateValue, _ location: TemplateLocation) throws -> Bool {
         switch self {
         case .string(let haystack):
             guard case .string(let text) = needle else {
@@ -191,7 +191,7 @@ extension TemplateValue {
         }
     }
 
-    static func compare(_ op: CompareOperator, _ a: TemplateValue, _ b: TemplateValue, _ location: SourceLocation)
+    static func compare(_ op: CompareOperator, _ a: TemplateValue, _ b: TemplateValue, _ location: TemplateLocation)
         throws -> Bool
     {
         switch op {
@@ -207,7 +207,7 @@ extension TemplateValue {
     }
 
     /// The items a `for` loop sees: list items, dict keys, string characters; undefined is empty.
-    func iterated(_ location: SourceLocation?) throws -> [TemplateValue] {
+    func iterated(_ location: TemplateLocation?) throws -> [TemplateValue] {
         switch self {
         case .array(let items), .tuple(let items): return items
         case .object(let object): return object.keys.map(TemplateValue.string)
@@ -218,7 +218,7 @@ extension TemplateValue {
     }
 
     /// Python's `len()`; undefined has length 0.
-    func length(_ location: SourceLocation?) throws -> Int {
+    func length(_ location: TemplateLocation?) throws -> Int {
         switch self {
         case .string(let text): return text.unicodeScalars.count
         case .array(let items), .tuple(let items): return items.count
@@ -229,7 +229,7 @@ extension TemplateValue {
     }
 
     /// `value[start:stop:step]` with Python's clamping and negative indices.
-    func sliced(_ start: TemplateValue, _ stop: TemplateValue, _ step: TemplateValue, _ location: SourceLocation)
+    func sliced(_ start: TemplateValue, _ stop: TemplateValue, _ step: TemplateValue, _ location: TemplateLocation)
         throws -> TemplateValue
     {
         func bound(_ value: TemplateValue) throws -> Int? {

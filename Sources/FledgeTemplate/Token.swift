@@ -17,7 +17,7 @@ struct Token: Equatable {
     }
 
     var kind: Kind
-    var location: SourceLocation
+    var location: TemplateLocation
 
     /// How the token reads in an error message.
     var display: String {
