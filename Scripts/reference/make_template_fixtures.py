@@ -315,6 +315,30 @@ LANGUAGE = [
     ("{{ items|indent }}|{{ text|indent(2) }}|{{ text|indent(2, true) }}|{{ text|indent('> ', blank=true) }}",
      {"items": "a\nb", "text": "l1\n\nl3\n"}),
     ("{{ 'x'|e }} {{ '<a href=\"x\">&\\''|escape }} {{ 'a'|safe }}", {}),
+    ("{%- for m in messages %}{%- if m.content is string %}{{ m.content }}{%- else %}{%- for part in m.content %}"
+     "{%- if part.type == 'text' %}[{{ part.text }}]{%- elif part.type == 'image' %}<img>{%- endif %}{%- endfor %}"
+     "{%- endif %}|{%- endfor %}",
+     {"messages": [{"role": "user", "content": "plain"},
+                   {"role": "user", "content": [{"type": "image"}, {"type": "text", "text": "what is this?"}]}]}),
+    ("{{ (messages|last).role }} {{ messages|map(attribute='role')|join(',') }} {{ messages[0]['content']|trim|length }}"
+     " {{ not messages }} {{ messages|length > 1 }}",
+     {"messages": [{"role": "system", "content": " sys "}, {"role": "user", "content": "u"}]}),
+    ("{% set a = x|default([]) + [1] %}{{ a }} {{ [1, 2,] }} {{ {'k': 1,} }} {{ 10 ** -1 }} {{ 3 * 'ab' }} {{ -0.0 }}"
+     " {{ 1e22 }} {{ 0 }} {{ -1 }} {{ range(3)|reverse|list }} {{ '42.23'|int }} {{ 'b' < 'a' }}", {}),
+    ("{% set ns = namespace(found=false) %}{% for m in msgs %}{% if m.role == 'system' %}{% set ns.found = true %}"
+     "{% endif %}{% endfor %}{{ ns.found }} {{ 'yes' if x is defined and x else 'no' }} {{ not x is defined }}"
+     " {{ x is not defined }}", {"msgs": [{"role": "user"}, {"role": "system"}]}),
+    ("{%- macro render(m, prefix='') -%}\n  {{- prefix ~ m.role | upper }}: {{ m.content }}\n{%- endmacro -%}\n"
+     "{%- for m in msgs -%}\n  {{ render(m, prefix='> ') }}\n{% endfor -%}",
+     {"msgs": [{"role": "user", "content": "a"}, {"role": "assistant", "content": "b"}]}),
+    ("{{- '<|im_start|>' -}}\n  {#- comment -#}\n  {{- 'x' }}\n{{ '\\n' }}end", {}),
+    ("{% for k in d %}{{ k }}={{ d[k] }};{% endfor %}{% for k, v in d|items %}{{ k }}{{ v }}{% endfor %}"
+     "{% for k, v in d|dictsort %}{{ k }}{% endfor %}", {"d": {"b": 2, "a": 1, "C": 3}}),
+    ("{% set content = m['content'] if m['content'] is string else m['content'][0]['text'] %}{{ content }}"
+     "{{ m.tool_calls is defined }}{{ m.get('tool_calls') is none }}{{ m.get('content')[0].text }}",
+     {"m": {"content": [{"text": "first"}]}}),
+]
+LANGUAGE += [
     # Errors (the Swift side checks that an error is thrown, and its message for raise_exception).
     ("{{ raise_exception('Custom message with \"quotes\" and é') }}", {}),
     ("{{ undefined_name.attr }}", {}),
