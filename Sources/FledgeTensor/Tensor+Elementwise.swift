@@ -6,7 +6,7 @@ public enum Elementwise {
     public typealias V = SIMD16<Float>
 
     /// `out = a + b` (out may alias a or b).
-    @inline(__always)
+    @inlinable @inline(__always)
     public static func add(_ a: UnsafePointer<Float>, _ b: UnsafePointer<Float>, _ out: UnsafeMutablePointer<Float>, count: Int) {
         var i = 0
         while i + 16 <= count {
@@ -19,7 +19,7 @@ public enum Elementwise {
     }
 
     /// `out = a * b` (out may alias a or b).
-    @inline(__always)
+    @inlinable @inline(__always)
     public static func mul(_ a: UnsafePointer<Float>, _ b: UnsafePointer<Float>, _ out: UnsafeMutablePointer<Float>, count: Int) {
         var i = 0
         while i + 16 <= count {
@@ -32,7 +32,7 @@ public enum Elementwise {
     }
 
     /// `out = s · a` (out may alias a).
-    @inline(__always)
+    @inlinable @inline(__always)
     public static func scale(_ a: UnsafePointer<Float>, by s: Float, _ out: UnsafeMutablePointer<Float>, count: Int) {
         var i = 0
         while i + 16 <= count {
@@ -44,7 +44,7 @@ public enum Elementwise {
     }
 
     /// `y += s · x` (accumulates).
-    @inline(__always)
+    @inlinable @inline(__always)
     public static func axpy(_ s: Float, _ x: UnsafePointer<Float>, _ y: UnsafeMutablePointer<Float>, count: Int) {
         var i = 0
         while i + 16 <= count {
@@ -97,7 +97,7 @@ public enum Elementwise {
     }
 
     /// `Σ a[i] · b[i]`, summed in 16 lanes then across lanes (a fixed order).
-    @inline(__always)
+    @inlinable @inline(__always)
     public static func dot(_ a: UnsafePointer<Float>, _ b: UnsafePointer<Float>, count: Int) -> Float {
         var acc = V()
         var i = 0

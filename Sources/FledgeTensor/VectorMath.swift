@@ -8,7 +8,7 @@ import Foundation
 public enum VectorMath {
     public typealias V = SIMD16<Float>
 
-    @inline(__always)
+    @inlinable @inline(__always)
     public static func exp(_ x: V) -> V {
         // Clamping to ±88 keeps n in [-127, 127]; n = -127 gives a scale of exactly 0, so
         // inputs below about -87.7 (and -inf) return 0 without a lane-by-lane select.
@@ -34,16 +34,16 @@ public enum VectorMath {
 
     /// exp for one float with the same algorithm (used for loop tails so that every element
     /// of a row is computed identically).
-    @inline(__always)
+    @inlinable @inline(__always)
     public static func exp(_ x: Float) -> Float {
         exp(V(repeating: x))[0]
     }
 
     /// The sum of the lanes of `v` in a fixed order.
-    @inline(__always)
+    @inlinable @inline(__always)
     public static func sum(_ v: V) -> Float { v.sum() }
 
     /// The largest lane.
-    @inline(__always)
+    @inlinable @inline(__always)
     public static func max(_ v: V) -> Float { v.max() }
 }

@@ -1,0 +1,53 @@
+import Foundation
+import FledgeTensor
+
+/// Prefill and decode speed of a target model, for `fledge bench target`.
+public enum TargetBenchmark {
+    public struct Row: Sendable, Codable {
+        public var name: String
+        public var tokens: Int
+        public var seconds: Double
+        public var tokensPerSecond: Double { Double(tokens) / seconds }
+    }
+
+    /// Prefill of `lengths` tokens (logits of the last position only, as llama.cpp's prompt
+    /// processing) and batch-1 greedy decoding of `decodeTokens` after a 128-token prompt;
+    /// medians of `runs`.
+    public static func run(model: LlamaModel, lengths: [Int] = [512, 2048], decodeTokens: Int = 64, runs: Int = 3) throws -> [Row] {
+        var rows: [Row] = []
+        var generator = SeededGenerator(seed: 3)
+        let vocabulary = UInt64(model.configuration.vocabularySize)
+        for length in lengths {
+            let tokens = (0..<length).map { _ in Int32(generator.next() % vocabulary) }
+            let cache = model.makeCache(capacity: length)
+            let seconds = try median(runs: runs) {
+                cache.reset()
+                _ = try model.forward(TokenBatch(tokens: tokens), cache: cache, options: ForwardOptions(logits: .last))
+            }
+            rows.append(Row(name: "prefill", tokens: length, seconds: seconds))
+        }
+        let prompt = (0..<128).map { _ in Int32(generator.next() % vocabulary) }
+        let cache = model.makeCache(capacity: prompt.count + decodeTokens)
+        var decodeTimes: [Double] = []
+        for _ in 0..<max(1, runs) {
+            cache.reset()
+            let result = try model.generate(prompt: prompt, maxTokens: decodeTokens, cache: cache)
+            decodeTimes.append(result.decodeSeconds / Double(max(result.tokens.count - 1, 1)))
+        }
+        decodeTimes.sort()
+        rows.append(Row(name: "decode", tokens: 1, seconds: decodeTimes[decodeTimes.count / 2]))
+        return rows
+    }
+
+    static func median(runs: Int, _ body: () throws -> Void) throws -> Double {
+        try body()
+        var times: [Double] = []
+        for _ in 0..<max(1, runs) {
+            let start = DispatchTime.now().uptimeNanoseconds
+            try body()
+            times.append(Double(DispatchTime.now().uptimeNanoseconds - start) / 1e9)
+        }
+        times.sort()
+        return times[times.count / 2]
+    }
+}
