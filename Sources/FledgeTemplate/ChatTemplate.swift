@@ -13,7 +13,7 @@ public struct ChatMessage: Sendable, Codable, Equatable {
 
 /// A model's chat template: turns messages into the prompt text the model was trained on, exactly
 /// as `tokenizer.apply_chat_template(messages, tokenize=False, ...)` does in transformers 5.x.
-public struct ChatTemplate {
+public struct ChatTemplate: Sendable {
     /// The template text.
     public let source: String
     private let template: Template

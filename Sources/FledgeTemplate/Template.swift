@@ -34,3 +34,7 @@ public struct Template {
         return try Interpreter(now: now).render(statements, scope: root)
     }
 }
+
+/// A parsed template is immutable (its literals are plain values; namespaces and functions only exist
+/// during a render, which uses its own interpreter and scopes), so it can be shared across threads.
+extension Template: @unchecked Sendable {}

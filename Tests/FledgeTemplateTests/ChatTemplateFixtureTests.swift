@@ -91,4 +91,21 @@ import Testing
             try template.render(messages: messages, addGenerationPrompt: true)
         }
     }
+
+    @Test func sharedTemplateRendersConcurrently() throws {
+        let template = try ChatTemplate(source: try TemplateFixtures.template(named: "qwen3"))
+        let expected = try template.render(messages: [ChatMessage(role: "user", content: "0")], addGenerationPrompt: true)
+        var results = [String](repeating: "", count: 64)
+        results.withUnsafeMutableBufferPointer { buffer in
+            let base = buffer.baseAddress!
+            DispatchQueue.concurrentPerform(iterations: 64) { index in
+                let text = try? template.render(
+                    messages: [ChatMessage(role: "user", content: "\(index % 2 == 0 ? 0 : index)")], addGenerationPrompt: true)
+                (base + index).pointee = text ?? "failed"
+            }
+        }
+        for (index, text) in results.enumerated() {
+            #expect(text == (index % 2 == 0 ? expected : expected.replacingOccurrences(of: "user\n0", with: "user\n\(index)")))
+        }
+    }
 }
