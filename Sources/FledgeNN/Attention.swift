@@ -4,8 +4,12 @@ import FledgeTensor
 /// Scratch memory for ``Attention``, sized once for the largest call of a run.
 public final class AttentionWorkspace: @unchecked Sendable {
     let workers: Int
-    let tile: Tensor         // per worker: S/P [Bq,Bk], dP [Bq,Bk], O accumulator [Bq,D], max/sum [Bq], delta [maxQueries]
+    // Per worker. Forward: S [G·Bq, Bk], O accumulator [G·Bq, D], max and sum [G·Bq], the
+    // query tile [G·Bq, D] (G = query heads per kv head, at most `heads`).
+    // Backward: P [Bq, Bk], dP [Bq, Bk], delta [maxQueries].
+    let tile: Tensor
     let perWorker: Int
+    let maxGroup: Int
     let maxQueries: Int
     let headDimension: Int
     let headGradients: Tensor  // [B, NH, S, D] × 2 (dK, dV per query head), only for grouped-query attention
@@ -19,7 +23,10 @@ public final class AttentionWorkspace: @unchecked Sendable {
         self.headDimension = headDimension
         let bq = Attention.queryBlock
         let bk = Attention.keyBlock
-        perWorker = 2 * bq * bk + bq * headDimension + 2 * bq + queries + 16
+        maxGroup = heads
+        let forwardNeed = heads * bq * (bk + 2 * headDimension + 2)
+        let backwardNeed = 2 * bq * bk + queries
+        perWorker = (max(forwardNeed, backwardNeed) + 15) / 16 * 16
         tile = Tensor(zeros: [self.workers * perWorker])
         headGradientCapacity = groupedQuery ? batch * heads * keys * headDimension : 0
         headGradients = Tensor(zeros: [max(1, 2 * headGradientCapacity)])
@@ -79,37 +86,47 @@ public enum Attention {
         q: UnsafePointer<Float>, k: UnsafePointer<Float>, v: UnsafePointer<Float>,
         shape: Shape, mask: AttentionMask, workspace: AttentionWorkspace
     ) {
+        precondition(shape.heads / shape.kvHeads <= workspace.maxGroup, "attention workspace sized for fewer heads")
         let qBlocks = (shape.queries + queryBlock - 1) / queryBlock
-        let units = shape.batch * shape.heads * qBlocks
+        let units = shape.batch * shape.kvHeads * qBlocks
         Parallel.forEach(units: units) { unit, worker in
             let qb = unit % qBlocks
-            let h = (unit / qBlocks) % shape.heads
-            let b = unit / (qBlocks * shape.heads)
+            let g = (unit / qBlocks) % shape.kvHeads
+            let b = unit / (qBlocks * shape.kvHeads)
             forwardTile(out: out, lse: lse, q: q, k: k, v: v, shape: shape, mask: mask,
-                        b: b, h: h, qb: qb, scratch: workspace.tile.pointer + worker * workspace.perWorker)
+                        b: b, g: g, qb: qb, scratch: workspace.tile.pointer + worker * workspace.perWorker)
         }
     }
 
+    /// One query block of every query head of kv group `g`: the group's query rows are
+    /// stacked ([G·Bq, D], row j·Bq + i = head j, token i) so each K/V tile serves them in one
+    /// product.
     private static func forwardTile(
         out: UnsafeMutablePointer<Float>, lse: UnsafeMutablePointer<Float>,
         q: UnsafePointer<Float>, k: UnsafePointer<Float>, v: UnsafePointer<Float>,
-        shape: Shape, mask: AttentionMask, b: Int, h: Int, qb: Int, scratch: UnsafeMutablePointer<Float>
+        shape: Shape, mask: AttentionMask, b: Int, g: Int, qb: Int, scratch: UnsafeMutablePointer<Float>
     ) {
         let d = shape.headDimension
-        let qStride = shape.heads * d
+        let group = shape.heads / shape.kvHeads
         let kvStride = shape.kvHeads * d
-        let g = h / (shape.heads / shape.kvHeads)
         let q0 = qb * queryBlock
         let q1 = min(shape.queries, q0 + queryBlock)
         let bq = q1 - q0
+        let rows = group * bq
         let s = scratch
-        let acc = scratch + 2 * queryBlock * keyBlock
-        let rowMax = acc + queryBlock * d
-        let rowSum = rowMax + queryBlock
-        acc.update(repeating: 0, count: bq * d)
-        rowMax.update(repeating: -.infinity, count: bq)
-        rowSum.update(repeating: 0, count: bq)
-        let qTile = q + ((b * shape.queries + q0) * shape.heads + h) * d
+        let acc = s + rows * keyBlock
+        let rowMax = acc + rows * d
+        let rowSum = rowMax + rows
+        let qTile = rowSum + rows
+        acc.update(repeating: 0, count: rows * d)
+        rowMax.update(repeating: -.infinity, count: rows)
+        rowSum.update(repeating: 0, count: rows)
+        for j in 0..<group {
+            for i in 0..<bq {
+                let source = q + ((b * shape.queries + q0 + i) * shape.heads + g * group + j) * d
+                (qTile + (j * bq + i) * d).update(from: source, count: d)
+            }
+        }
         let kBase = k + (b * shape.keyCapacity * shape.kvHeads + g) * d
         let vBase = v + (b * shape.keyCapacity * shape.kvHeads + g) * d
         var k0 = 0
@@ -121,10 +138,12 @@ public enum Attention {
                 k0 = k1
                 continue
             }
-            BLAS.gemm(.none, .transposed, m: bq, n: bk, k: d, alpha: shape.scale, a: qTile, lda: qStride,
+            BLAS.gemm(.none, .transposed, m: rows, n: bk, k: d, alpha: shape.scale, a: qTile, lda: d,
                       b: kBase + k0 * kvStride, ldb: kvStride, beta: 0, c: s, ldc: bk)
-            if state == 2 { applyMask(s, mask: mask, b: b, q0: q0, q1: q1, k0: k0, k1: k1) }
-            for r in 0..<bq {
+            if state == 2 {
+                for j in 0..<group { applyMask(s + j * bq * bk, mask: mask, b: b, q0: q0, q1: q1, k0: k0, k1: k1) }
+            }
+            for r in 0..<rows {
                 let row = s + r * bk
                 let newMax = max(rowMax[r], Softmax.rowMax(row, count: bk))
                 if newMax == -.infinity {
@@ -137,19 +156,23 @@ public enum Attention {
                 rowMax[r] = newMax
                 if correction != 1 { Elementwise.scale(acc + r * d, by: correction, acc + r * d, count: d) }
             }
-            BLAS.gemm(.none, .none, m: bq, n: d, k: bk, a: s, lda: bk, b: vBase + k0 * kvStride, ldb: kvStride,
+            BLAS.gemm(.none, .none, m: rows, n: d, k: bk, a: s, lda: bk, b: vBase + k0 * kvStride, ldb: kvStride,
                       beta: 1, c: acc, ldc: d)
             k0 = k1
         }
-        for r in 0..<bq {
-            let target = out + ((b * shape.queries + q0 + r) * shape.heads + h) * d
-            let lseIndex = (b * shape.heads + h) * shape.queries + q0 + r
-            if rowSum[r] == 0 {
-                target.update(repeating: 0, count: d)
-                lse[lseIndex] = -.infinity
-            } else {
-                Elementwise.scale(acc + r * d, by: 1 / rowSum[r], target, count: d)
-                lse[lseIndex] = rowMax[r] + logf(rowSum[r])
+        for j in 0..<group {
+            let h = g * group + j
+            for i in 0..<bq {
+                let r = j * bq + i
+                let target = out + ((b * shape.queries + q0 + i) * shape.heads + h) * d
+                let lseIndex = (b * shape.heads + h) * shape.queries + q0 + i
+                if rowSum[r] == 0 {
+                    target.update(repeating: 0, count: d)
+                    lse[lseIndex] = -.infinity
+                } else {
+                    Elementwise.scale(acc + r * d, by: 1 / rowSum[r], target, count: d)
+                    lse[lseIndex] = rowMax[r] + logf(rowSum[r])
+                }
             }
         }
     }
@@ -200,7 +223,7 @@ public enum Attention {
         let g = h / (shape.heads / shape.kvHeads)
         let p = scratch
         let dp = scratch + queryBlock * keyBlock
-        let delta = scratch + 2 * queryBlock * keyBlock + queryBlock * d + 2 * queryBlock
+        let delta = scratch + 2 * queryBlock * keyBlock
         let qHead = q + (b * shape.queries * shape.heads + h) * d
         let oHead = out + (b * shape.queries * shape.heads + h) * d
         let doHead = dout + (b * shape.queries * shape.heads + h) * d
