@@ -34,9 +34,14 @@ let package = Package(
             swiftSettings: optimized
         ),
         .target(
+            name: "FledgeData",
+            dependencies: ["FledgeTensor", "FledgeNN", "FledgeWeights", "FledgeTokenizer", "FledgeTemplate", "FledgeLlama"],
+            swiftSettings: optimized
+        ),
+        .target(
             name: "FledgeCLI",
             dependencies: [
-                "FledgeTensor", "FledgeNN", "FledgeWeights", "FledgeTokenizer", "FledgeTemplate", "FledgeLlama",
+                "FledgeTensor", "FledgeNN", "FledgeWeights", "FledgeTokenizer", "FledgeTemplate", "FledgeLlama", "FledgeData",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
             ],
@@ -67,6 +72,11 @@ let package = Package(
         .testTarget(
             name: "FledgeTemplateTests",
             dependencies: ["FledgeTemplate", "FledgeTestSupport"],
+            resources: [.copy("Fixtures")]
+        ),
+        .testTarget(
+            name: "FledgeDataTests",
+            dependencies: ["FledgeData", "FledgeLlama", "FledgeTokenizer", "FledgeTemplate", "FledgeWeights", "FledgeTensor", "FledgeTestSupport"],
             resources: [.copy("Fixtures")]
         ),
         .testTarget(
