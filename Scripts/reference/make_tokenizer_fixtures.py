@@ -2,6 +2,7 @@
 """Writes the fixtures of Tests/FledgeTokenizerTests/Fixtures (the reference is the Python
 `tokenizers` library; everything runs offline):
 
+- split-behaviours.json: the pieces of `Split` for every behaviour, inverted or not.
 - texts.json: tricky strings and ShareGPT snippets encoded by every small tokenizer.
 - tokenizers/<name>.tokenizer.json + <name>.expected.json: small BPE tokenizers trained with
   `tokenizers` on the first ShareGPT conversations, one per pre-tokenizer family
@@ -24,7 +25,8 @@
 
     Scripts/fetch-assets.sh model sharegpt
     python3 Scripts/reference/make_tokenizer_fixtures.py
-    (tokenizers 0.23.3, transformers 5.23.0, gguf 0.19.0; no seed needed: BPE training is deterministic)
+    (tokenizers 0.23.3, transformers 5.23.0, gguf 0.19.0; no seed needed: BPE training is deterministic,
+    a second run rewrites identical files)
 """
 import hashlib
 import json
@@ -168,9 +170,11 @@ def spm_tokenizer(metaspace):
     trainer_tok = Tokenizer(models.BPE(unk_token="<unk>"))
     trainer_tok.normalizer = normalizers.Replace(" ", "▁")
     trainer_tok.pre_tokenizer = pre_tokenizers.Metaspace(replacement="▁", prepend_scheme="always", split=True)
-    trainer = trainers.BpeTrainer(vocab_size=900, special_tokens=["<unk>", "<s>", "</s>"], limit_alphabet=160,
-                                  show_progress=False)
-    trainer_tok.train_from_iterator(training_corpus(), trainer)
+    trainer = trainers.BpeTrainer(vocab_size=900, special_tokens=["<unk>", "<s>", "</s>"], show_progress=False)
+    # Only scalars below U+0250 are learnt (no limit_alphabet: its ties break in hash order), so
+    # CJK, emoji and the rest go through byte fallback.
+    latin = ["".join(c for c in text if ord(c) < 0x250) for text in training_corpus()]
+    trainer_tok.train_from_iterator(latin, trainer)
     trained = json.loads(trainer_tok.to_str())
     old_vocab = sorted(trained["model"]["vocab"].items(), key=lambda kv: kv[1])
     vocab = {"<unk>": 0, "<s>": 1, "</s>": 2}
@@ -276,7 +280,22 @@ def write_json(path, value, indent=None):
     print(f"{os.path.relpath(path, ROOT)}: {os.path.getsize(path)} bytes")
 
 
+def write_split_behaviours():
+    """Every Split behaviour, with and without invert, on a literal and a regex pattern."""
+    rows = []
+    for pattern, kind in [("-", "String"), (r"\s+|\d", "Regex")]:
+        for text in ["a-b--c", "-a-", "x 1 22  y-", ""]:
+            for behavior in ["removed", "isolated", "merged_with_previous", "merged_with_next", "contiguous"]:
+                for invert in [False, True]:
+                    split = pre_tokenizers.Split(pattern if kind == "String" else Regex(pattern), behavior, invert=invert)
+                    rows.append({"pattern": {kind: pattern}, "behavior": "".join(p.title() for p in behavior.split("_")),
+                                 "invert": invert, "text": text,
+                                 "pieces": [piece for piece, _ in split.pre_tokenize_str(text)]})
+    write_json(os.path.join(OUT, "split-behaviours.json"), rows, indent=1)
+
+
 def write_small_fixtures():
+    write_split_behaviours()
     folder = os.path.join(OUT, "tokenizers")
     os.makedirs(folder, exist_ok=True)
     texts = TRICKY + snippets()

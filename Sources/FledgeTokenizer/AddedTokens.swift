@@ -39,6 +39,10 @@ struct AddedTokenMatcher {
     private var patterns: [[Unicode.Scalar]]
     /// Indices into `tokens` by first scalar, longest pattern first.
     private var byFirstScalar: [Unicode.Scalar: [Int]] = [:]
+    /// Whether some pattern starts with each ASCII scalar, and whether any starts with another scalar
+    /// (a cheap filter before the dictionary).
+    private var asciiFirst = [Bool](repeating: false, count: 128)
+    private var anyNonASCIIFirst = false
 
     /// A matcher for `tokens`, looking for `patterns[i]` (defaults to the tokens' contents).
     init(_ tokens: [AddedToken], patterns: [[Unicode.Scalar]]? = nil) {
@@ -47,6 +51,7 @@ struct AddedTokenMatcher {
         for (index, pattern) in self.patterns.enumerated() {
             guard let first = pattern.first else { continue }
             byFirstScalar[first, default: []].append(index)
+            if first.value < 128 { asciiFirst[Int(first.value)] = true } else { anyNonASCIIFirst = true }
         }
         for key in byFirstScalar.keys {
             byFirstScalar[key]!.sort { self.patterns[$0].count > self.patterns[$1].count }
@@ -56,13 +61,15 @@ struct AddedTokenMatcher {
     var isEmpty: Bool { byFirstScalar.isEmpty }
 
     /// The leftmost-longest match starting at or after `from`, as (token index, range).
-    private func nextMatch(in text: [Unicode.Scalar], from: Int) -> (Int, Range<Int>)? {
+    private func nextMatch(in text: ArraySlice<Unicode.Scalar>, from: Int) -> (Int, Range<Int>)? {
         var i = from
-        while i < text.count {
-            if let candidates = byFirstScalar[text[i]] {
+        while i < text.endIndex {
+            let value = text[i].value
+            let possible = value < 128 ? asciiFirst[Int(value)] : anyNonASCIIFirst
+            if possible, let candidates = byFirstScalar[text[i]] {
                 for index in candidates {
                     let pattern = patterns[index]
-                    if i + pattern.count <= text.count && text[i..<(i + pattern.count)].elementsEqual(pattern) {
+                    if i + pattern.count <= text.endIndex && text[i..<(i + pattern.count)].elementsEqual(pattern) {
                         return (index, i..<(i + pattern.count))
                     }
                 }
@@ -72,36 +79,36 @@ struct AddedTokenMatcher {
         return nil
     }
 
-    /// Cuts `text` into plain-text ranges and added tokens; the segments cover all of `text`.
-    func split(_ text: [Unicode.Scalar]) -> [TextSegment] {
-        guard !isEmpty, !text.isEmpty else { return text.isEmpty ? [] : [.text(0..<text.count)] }
+    /// Cuts `text` into plain-text ranges (indices of `text`) and added tokens; the segments cover all of `text`.
+    func split(_ text: ArraySlice<Unicode.Scalar>) -> [TextSegment] {
+        guard !isEmpty, !text.isEmpty else { return text.isEmpty ? [] : [.text(text.indices)] }
         var segments: [TextSegment] = []
-        var startOffset = 0
-        var searchFrom = 0
+        var startOffset = text.startIndex
+        var searchFrom = text.startIndex
         while let (index, range) = nextMatch(in: text, from: searchFrom) {
             searchFrom = range.upperBound
             let token = tokens[index]
             var start = range.lowerBound
             var stop = range.upperBound
             if token.singleWord {
-                let startSpace = start == 0 || !isWordScalar(text[start - 1])
-                let stopSpace = stop == text.count || !isWordScalar(text[stop])
+                let startSpace = start == text.startIndex || !isWordScalar(text[start - 1])
+                let stopSpace = stop == text.endIndex || !isWordScalar(text[stop])
                 if !startSpace || !stopSpace { continue }
             }
             if token.lstrip {
                 var newStart = start
-                while newStart > 0 && text[newStart - 1].properties.isWhitespace { newStart -= 1 }
+                while newStart > text.startIndex && text[newStart - 1].properties.isWhitespace { newStart -= 1 }
                 start = max(newStart, startOffset)
             }
             if token.rstrip {
-                while stop < text.count && text[stop].properties.isWhitespace { stop += 1 }
+                while stop < text.endIndex && text[stop].properties.isWhitespace { stop += 1 }
                 searchFrom = stop
             }
             if startOffset < start { segments.append(.text(startOffset..<start)) }
             segments.append(.token(token.id))
             startOffset = stop
         }
-        if startOffset < text.count { segments.append(.text(startOffset..<text.count)) }
+        if startOffset < text.endIndex { segments.append(.text(startOffset..<text.endIndex)) }
         return segments
     }
 }

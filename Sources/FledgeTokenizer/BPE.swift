@@ -22,7 +22,7 @@ final class BPE: @unchecked Sendable {
     private let fuseUnknown: Bool
     private let ignoreMerges: Bool
 
-    private var cache: [[Unicode.Scalar]: [Int32]] = [:]
+    private var cache: [WordKey: [Int32]] = [:]
     private let cacheLock = NSLock()
     private static let cacheCapacity = 200_000
     private static let cachedWordLength = 64
@@ -90,23 +90,35 @@ final class BPE: @unchecked Sendable {
     }
 
     /// The ids of one word (a piece after pre-tokenization).
-    /// Complexity: O(n log n) in the word's length on a cache miss.
     func encode(_ word: [Unicode.Scalar]) -> [Int32] {
+        var ids: [Int32] = []
+        encode(word[...], byteLevel: false, into: &ids)
+        return ids
+    }
+
+    /// Appends the ids of one word, first written in the byte-level alphabet when `byteLevel`.
+    /// Complexity: O(n log n) in the word's length on a cache miss.
+    func encode(_ word: ArraySlice<Unicode.Scalar>, byteLevel: Bool, into ids: inout [Int32]) {
         let cacheable = word.count <= BPE.cachedWordLength
         if cacheable {
+            let key = WordKey(word, byteLevel: byteLevel)
             cacheLock.lock()
-            let hit = cache[word]
+            let hit = cache[key]
             cacheLock.unlock()
-            if let hit { return hit }
+            if let hit {
+                ids.append(contentsOf: hit)
+                return
+            }
         }
-        let ids = encodeUncached(word)
+        let encoded = encodeUncached(byteLevel ? ByteLevel.encode(word) : Array(word))
+        ids.append(contentsOf: encoded)
         if cacheable {
+            let key = WordKey(ArraySlice(Array(word)), byteLevel: byteLevel)  // own copy: never pin the text
             cacheLock.lock()
             if cache.count >= BPE.cacheCapacity { cache.removeAll(keepingCapacity: true) }
-            cache[word] = ids
+            cache[key] = encoded
             cacheLock.unlock()
         }
-        return ids
     }
 
     private func encodeUncached(_ word: [Unicode.Scalar]) -> [Int32] {
@@ -185,6 +197,27 @@ final class BPE: @unchecked Sendable {
             symbols.append(ids[i])
             i = Int(next[i])
         }
+    }
+}
+
+/// A cache key: a word with a precomputed FNV-1a hash, so a lookup hashes one integer.
+private struct WordKey: Hashable {
+    let scalars: ArraySlice<Unicode.Scalar>
+    let byteLevel: Bool
+    let hash: UInt64
+
+    init(_ scalars: ArraySlice<Unicode.Scalar>, byteLevel: Bool) {
+        var hash: UInt64 = byteLevel ? 0xcbf2_9ce4_8422_2325 : 0x8422_2325_cbf2_9ce4
+        for scalar in scalars { hash = (hash ^ UInt64(scalar.value)) &* 0x100_0000_01b3 }
+        self.scalars = scalars
+        self.byteLevel = byteLevel
+        self.hash = hash
+    }
+
+    func hash(into hasher: inout Hasher) { hasher.combine(hash) }
+
+    static func == (a: WordKey, b: WordKey) -> Bool {
+        a.hash == b.hash && a.byteLevel == b.byteLevel && a.scalars.elementsEqual(b.scalars)
     }
 }
 

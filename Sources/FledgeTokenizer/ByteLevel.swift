@@ -40,13 +40,14 @@ enum ByteLevel {
 
     /// Writes the UTF-8 bytes of `scalars` in the byte-level alphabet.
     static func encode<S: Sequence>(_ scalars: S) -> [Unicode.Scalar] where S.Element == Unicode.Scalar {
+        let table = scalarForByte
         var out: [Unicode.Scalar] = []
         out.reserveCapacity(scalars.underestimatedCount * 2)
         for scalar in scalars {
             if scalar.value < 0x80 {
-                out.append(scalarForByte[Int(scalar.value)])
+                out.append(table[Int(scalar.value)])
             } else {
-                for byte in UTF8.encode(scalar)! { out.append(scalarForByte[Int(byte)]) }
+                for byte in UTF8.encode(scalar)! { out.append(table[Int(byte)]) }
             }
         }
         return out

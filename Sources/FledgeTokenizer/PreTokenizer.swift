@@ -4,10 +4,24 @@
 
 /// A piece of text on its way to the model.
 struct Piece {
-    /// The scalars of the piece.
-    var scalars: [Unicode.Scalar]
+    /// The scalars of the piece (a slice of the text it was cut from, to spare copies).
+    var scalars: ArraySlice<Unicode.Scalar>
     /// Whether the piece starts at offset 0 of the original text (Metaspace's `prepend_scheme: first`).
     var atStart: Bool
+    /// Whether the piece still has to be written in the byte-level alphabet. `ByteLevel` defers that
+    /// mapping to the model, whose cache is then keyed by the raw word; a later stage maps first.
+    var needsByteLevel = false
+
+    init(scalars: ArraySlice<Unicode.Scalar>, atStart: Bool, needsByteLevel: Bool = false) {
+        self.scalars = scalars
+        self.atStart = atStart
+        self.needsByteLevel = needsByteLevel
+    }
+
+    /// The piece written in the byte-level alphabet if that is still pending.
+    var mapped: Piece {
+        needsByteLevel ? Piece(scalars: ArraySlice(ByteLevel.encode(scalars)), atStart: atStart) : self
+    }
 }
 
 /// A pre-tokenizer of a tokenizer.json, or the one implied by a GGUF's `tokenizer.ggml.pre`.
@@ -37,18 +51,21 @@ indirect enum PreTokenizer {
 
     /// Cuts every piece; empty pieces are dropped.
     func callAsFunction(_ pieces: [Piece]) -> [Piece] {
+        if case .sequence = self {} else if pieces.contains(where: \.needsByteLevel) {
+            return self(pieces.map(\.mapped))
+        }
         switch self {
         case .sequence(let items):
             return items.reduce(pieces) { $1($0) }
         case .byteLevel(let addPrefixSpace, let useRegex):
             return pieces.flatMap { piece -> [Piece] in
                 var piece = piece
-                if addPrefixSpace && piece.scalars.first != " " { piece.scalars.insert(" ", at: 0) }
-                let words = useRegex ? cut(piece, at: SplitPattern.gpt2.matches(in: piece.scalars[...]), .isolated) : [piece]
-                return words.map { Piece(scalars: ByteLevel.encode($0.scalars), atStart: $0.atStart) }
+                if addPrefixSpace && piece.scalars.first != " " { piece.scalars = [" "] + piece.scalars }
+                let words = useRegex ? cut(piece, at: SplitPattern.gpt2.matches(in: piece.scalars), .isolated) : [piece]
+                return words.map { Piece(scalars: $0.scalars, atStart: $0.atStart, needsByteLevel: true) }
             }
         case .split(let pattern, let behavior, let invert):
-            return pieces.flatMap { cut($0, at: pattern.matches(in: $0.scalars[...]), behavior, invert: invert) }
+            return pieces.flatMap { cut($0, at: pattern.matches(in: $0.scalars), behavior, invert: invert) }
         case .digits(let individual):
             return pieces.flatMap { piece in
                 cut(piece, at: singleScalarMatches(piece.scalars) { $0.splitClass == .number },
@@ -72,26 +89,27 @@ private func applyMetaspace(_ piece: Piece, replacement: Unicode.Scalar, scheme:
     case .first: prepend = piece.atStart
     case .never: prepend = false
     }
-    if prepend && piece.scalars.first != replacement { piece.scalars.insert(replacement, at: 0) }
+    if prepend && piece.scalars.first != replacement { piece.scalars = [replacement] + piece.scalars }
     guard split else { return [piece] }
     return cut(piece, at: singleScalarMatches(piece.scalars) { $0 == replacement }, .mergedWithNext)
 }
 
 /// One single-scalar match per scalar that satisfies `predicate`.
-private func singleScalarMatches(_ scalars: [Unicode.Scalar], _ predicate: (Unicode.Scalar) -> Bool) -> [Range<Int>] {
+private func singleScalarMatches(_ scalars: ArraySlice<Unicode.Scalar>, _ predicate: (Unicode.Scalar) -> Bool) -> [Range<Int>] {
     var out: [Range<Int>] = []
     for i in scalars.indices where predicate(scalars[i]) { out.append(i..<(i + 1)) }
     return out
 }
 
-/// Cuts `piece` around `matches` as `NormalizedString::split` does for `behavior`.
+/// Cuts `piece` around `matches` (indices of `piece.scalars`) as `NormalizedString::split` does for `behavior`.
 func cut(_ piece: Piece, at matches: [Range<Int>], _ behavior: SplitBehavior, invert: Bool = false) -> [Piece] {
-    let count = piece.scalars.count
-    if matches.isEmpty && !invert { return count > 0 ? [piece] : [] }
+    let base = piece.scalars.startIndex
+    let count = piece.scalars.endIndex
+    if matches.isEmpty && !invert { return piece.scalars.isEmpty ? [] : [piece] }
     // Segments covering the whole piece, each flagged as a match or not.
     var segments: [(range: Range<Int>, isMatch: Bool)] = []
     segments.reserveCapacity(matches.count * 2 + 1)
-    var previous = 0
+    var previous = base
     for match in matches {
         if match.lowerBound > previous { segments.append((previous..<match.lowerBound, invert)) }
         if !match.isEmpty { segments.append((match, !invert)) }
@@ -139,6 +157,6 @@ func cut(_ piece: Piece, at matches: [Range<Int>], _ behavior: SplitBehavior, in
         }
     }
     return kept.compactMap { range in
-        range.isEmpty ? nil : Piece(scalars: Array(piece.scalars[range]), atStart: piece.atStart && range.lowerBound == 0)
+        range.isEmpty ? nil : Piece(scalars: piece.scalars[range], atStart: piece.atStart && range.lowerBound == base)
     }
 }

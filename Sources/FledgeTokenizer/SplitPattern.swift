@@ -13,10 +13,6 @@ enum ScalarClass: UInt8 {
     case other = 0, letter, number, whitespace
 }
 
-private let asciiClasses: [ScalarClass] = (0..<128).map { value in
-    classify(Unicode.Scalar(UInt8(value)))
-}
-
 private func classify(_ scalar: Unicode.Scalar) -> ScalarClass {
     let properties = scalar.properties
     if properties.isWhitespace { return .whitespace }
@@ -31,7 +27,12 @@ extension Unicode.Scalar {
     /// The split-regex class of this scalar (letter, number, whitespace or other).
     @inline(__always)
     var splitClass: ScalarClass {
-        value < 128 ? asciiClasses[Int(value)] : classify(self)
+        let v = value
+        guard v < 128 else { return classify(self) }
+        if (v | 0x20) >= 0x61 && (v | 0x20) <= 0x7A { return .letter }  // A-Z a-z
+        if v >= 0x30 && v <= 0x39 { return .number }
+        if v == 0x20 || (v >= 0x09 && v <= 0x0D) { return .whitespace }
+        return .other
     }
 }
 

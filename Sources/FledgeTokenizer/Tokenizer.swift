@@ -90,10 +90,10 @@ public final class Tokenizer: @unchecked Sendable {
         let scalars = Array(text.unicodeScalars)
         var ids: [Int32] = []
         ids.reserveCapacity(scalars.count / 3)
-        for segment in rawMatcher.split(scalars) {
+        for segment in rawMatcher.split(scalars[...]) {
             switch segment {
             case .token(let id): ids.append(id)
-            case .text(let range): encodeText(Array(scalars[range]), atStart: range.lowerBound == 0, into: &ids)
+            case .text(let range): encodeText(scalars[range], atStart: range.lowerBound == 0, into: &ids)
             }
         }
         if addSpecialTokens, let postProcessor { return postProcessor(ids) }
@@ -101,16 +101,16 @@ public final class Tokenizer: @unchecked Sendable {
     }
 
     /// Normalizes, cuts out normalized added tokens, pre-tokenizes and BPE-encodes a plain-text piece.
-    private func encodeText(_ raw: [Unicode.Scalar], atStart: Bool, into ids: inout [Int32]) {
-        let text = normalizer?(raw) ?? raw
+    private func encodeText(_ raw: ArraySlice<Unicode.Scalar>, atStart: Bool, into ids: inout [Int32]) {
+        let text = normalizer.map { ArraySlice($0(Array(raw))) } ?? raw
         let segments = normalizedMatcher.split(text)
         for segment in segments {
             switch segment {
             case .token(let id): ids.append(id)
             case .text(let range):
-                let piece = Piece(scalars: Array(text[range]), atStart: atStart && range.lowerBound == 0)
+                let piece = Piece(scalars: text[range], atStart: atStart && range.lowerBound == text.startIndex)
                 let words = preTokenizer?([piece]) ?? [piece]
-                for word in words { ids.append(contentsOf: model.encode(word.scalars)) }
+                for word in words { model.encode(word.scalars, byteLevel: word.needsByteLevel, into: &ids) }
             }
         }
     }
