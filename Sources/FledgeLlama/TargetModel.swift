@@ -3,45 +3,33 @@ import FledgeTemplate
 import FledgeTokenizer
 import FledgeWeights
 
-/// A target model with its tokenizer and chat template, loaded from a Hugging Face folder
-/// (`config.json`, safetensors, `tokenizer.json`, `tokenizer_config.json` or
-/// `chat_template.jinja`) or from one `.gguf` file (tokenizer and template in its metadata).
-public final class TargetModel: @unchecked Sendable {
-    public let model: LlamaModel
+/// A model's tokenizer and chat template, loaded without its weights: from a Hugging Face
+/// folder (`tokenizer.json`, `tokenizer_config.json` or `chat_template.jinja`) or from the
+/// metadata of a `.gguf` file.
+public struct ChatFormat: @unchecked Sendable {
     public let tokenizer: Tokenizer
-    public let chatTemplate: ChatTemplate?
+    public let template: ChatTemplate?
     /// The strings the chat template sees as `bos_token` / `eos_token`.
     public let bosToken: String
     public let eosToken: String
-    /// Where the model came from (a folder or a .gguf file).
+    /// Where it came from.
     public let url: URL
 
-    init(model: LlamaModel, tokenizer: Tokenizer, chatTemplate: ChatTemplate?, bosToken: String, eosToken: String, url: URL) {
-        self.model = model
+    public init(tokenizer: Tokenizer, template: ChatTemplate?, bosToken: String, eosToken: String, url: URL) {
         self.tokenizer = tokenizer
-        self.chatTemplate = chatTemplate
+        self.template = template
         self.bosToken = bosToken
         self.eosToken = eosToken
         self.url = url
     }
 
-    /// Loads everything at `url`.
-    /// - Throws: an error naming the file that is missing or malformed.
-    public static func load(from url: URL) throws -> TargetModel {
+    /// Loads the tokenizer and template at `url` (a folder or a .gguf file).
+    public static func load(from url: URL) throws -> ChatFormat {
         var isDirectory: ObjCBool = false
         guard FileManager.default.fileExists(atPath: url.path, isDirectory: &isDirectory) else {
             throw LlamaError("\(url.path): no such file or folder", hint: "pass a Hugging Face model folder or a .gguf file")
         }
-        if !isDirectory.boolValue {
-            let file = try GGUFFile(url: url)
-            let vocabulary = try Self.vocabulary(gguf: file)
-            let tokenizer = try Tokenizer(vocabulary: vocabulary)
-            let template = try file.metadata["tokenizer.chat_template"]?.string.map { try ChatTemplate(source: $0) }
-            let token = { (id: Int32?) in id.flatMap { Int($0) < vocabulary.tokens.count ? vocabulary.tokens[Int($0)] : nil } ?? "" }
-            return TargetModel(model: try LlamaModel.loadGGUF(file), tokenizer: tokenizer, chatTemplate: template,
-                               bosToken: token(vocabulary.bosTokenID), eosToken: token(vocabulary.eosTokenID), url: url)
-        }
-        let model = try LlamaModel.loadHuggingFace(directory: url)
+        if !isDirectory.boolValue { return try load(gguf: try GGUFFile(url: url)) }
         let tokenizer = try Tokenizer(contentsOf: url)
         let template = try? ChatTemplate.load(modelDirectory: url)
         let config = (try? Data(contentsOf: url.appendingPathComponent("tokenizer_config.json")))
@@ -51,8 +39,16 @@ public final class TargetModel: @unchecked Sendable {
             if let object = config[key] as? [String: Any], let text = object["content"] as? String { return text }
             return ""
         }
-        return TargetModel(model: model, tokenizer: tokenizer, chatTemplate: template, bosToken: special("bos_token"),
-                           eosToken: special("eos_token"), url: url)
+        return ChatFormat(tokenizer: tokenizer, template: template, bosToken: special("bos_token"), eosToken: special("eos_token"), url: url)
+    }
+
+    /// The tokenizer and template in a GGUF file's metadata.
+    public static func load(gguf file: GGUFFile) throws -> ChatFormat {
+        let vocabulary = try vocabulary(gguf: file)
+        let template = try file.metadata["tokenizer.chat_template"]?.string.map { try ChatTemplate(source: $0) }
+        let token = { (id: Int32?) in id.flatMap { Int($0) < vocabulary.tokens.count ? vocabulary.tokens[Int($0)] : nil } ?? "" }
+        return ChatFormat(tokenizer: try Tokenizer(vocabulary: vocabulary), template: template,
+                          bosToken: token(vocabulary.bosTokenID), eosToken: token(vocabulary.eosTokenID), url: file.url)
     }
 
     /// The tokenizer description stored in GGUF metadata (`tokenizer.ggml.*`).
@@ -72,24 +68,65 @@ public final class TargetModel: @unchecked Sendable {
             addBOS: m["tokenizer.ggml.add_bos_token"]?.bool ?? false, addEOS: m["tokenizer.ggml.add_eos_token"]?.bool ?? false)
     }
 
+    /// The same tokenizer with another chat template (e.g. a `--chat-template` override).
+    public func with(template: ChatTemplate?) -> ChatFormat {
+        ChatFormat(tokenizer: tokenizer, template: template, bosToken: bosToken, eosToken: eosToken, url: url)
+    }
+
     /// Renders `messages` with the chat template.
     public func render(_ messages: [ChatMessage], addGenerationPrompt: Bool) throws -> String {
-        guard let chatTemplate else {
+        guard let template else {
             throw LlamaError("\(url.path): the model has no chat template", hint: "use a chat/instruct model, or plain text")
         }
-        return try chatTemplate.render(messages: messages, addGenerationPrompt: addGenerationPrompt, bosToken: bosToken, eosToken: eosToken)
+        return try template.render(messages: messages, addGenerationPrompt: addGenerationPrompt, bosToken: bosToken, eosToken: eosToken)
     }
 
     /// Token ids of the rendered chat (special tokens in the text become their ids).
     public func encodeChat(_ messages: [ChatMessage], addGenerationPrompt: Bool) throws -> [Int32] {
         tokenizer.encode(try render(messages, addGenerationPrompt: addGenerationPrompt), addSpecialTokens: false)
     }
+}
+
+/// A target model with its tokenizer and chat template.
+public final class TargetModel: @unchecked Sendable {
+    public let model: LlamaModel
+    public let format: ChatFormat
+
+    public init(model: LlamaModel, format: ChatFormat) {
+        self.model = model
+        self.format = format
+    }
+
+    /// Loads the model, tokenizer and chat template at `url` (a folder or a .gguf file).
+    public static func load(from url: URL) throws -> TargetModel {
+        var isDirectory: ObjCBool = false
+        guard FileManager.default.fileExists(atPath: url.path, isDirectory: &isDirectory) else {
+            throw LlamaError("\(url.path): no such file or folder", hint: "pass a Hugging Face model folder or a .gguf file")
+        }
+        if !isDirectory.boolValue {
+            let file = try GGUFFile(url: url)
+            return TargetModel(model: try LlamaModel.loadGGUF(file), format: try ChatFormat.load(gguf: file))
+        }
+        return TargetModel(model: try LlamaModel.loadHuggingFace(directory: url), format: try ChatFormat.load(from: url))
+    }
+
+    public var tokenizer: Tokenizer { format.tokenizer }
+
+    /// Renders `messages` with the chat template.
+    public func render(_ messages: [ChatMessage], addGenerationPrompt: Bool) throws -> String {
+        try format.render(messages, addGenerationPrompt: addGenerationPrompt)
+    }
+
+    /// Token ids of the rendered chat.
+    public func encodeChat(_ messages: [ChatMessage], addGenerationPrompt: Bool) throws -> [Int32] {
+        try format.encodeChat(messages, addGenerationPrompt: addGenerationPrompt)
+    }
 
     /// Tokens that end an answer: the configured end-of-sequence ids and the tokenizer's EOS.
     public var stopTokens: Set<Int32> {
         var stops = Set(model.configuration.eosTokenIDs.map { Int32($0) })
         if let eos = tokenizer.eosTokenID { stops.insert(eos) }
-        if let id = tokenizer.id(forToken: eosToken) { stops.insert(id) }
+        if let id = tokenizer.id(forToken: format.eosToken) { stops.insert(id) }
         return stops
     }
 }
