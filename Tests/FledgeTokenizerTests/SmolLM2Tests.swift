@@ -1,7 +1,7 @@
 import Foundation
 import Testing
 
-import FledgeTokenizer
+@testable import FledgeTokenizer
 
 /// `smollm2-sharegpt.json`: per ShareGPT record, id counts and SHA-256 prefixes from Hugging Face
 /// `tokenizers` on the real SmolLM2 tokenizer (see Scripts/reference/make_tokenizer_fixtures.py).
@@ -99,12 +99,20 @@ struct SmolLM2Tests {
         try checkConversations(limit: .max)
     }
 
+    /// What decode(encode(text)) gives: the bytes without a vocabulary token are dropped by BPE
+    /// (no unknown token), as `tokenizers` does, and the rest is decoded as lossy UTF-8.
+    private func roundTrip(_ text: String, _ missing: Set<UInt8>) -> String {
+        String(decoding: text.utf8.filter { !missing.contains($0) }, as: UTF8.self)
+    }
+
     private func checkConversations(limit: Int) throws {
         let (smollm, gpt2, _) = try Self.tokenizers()
         let fixture = try ShareGPTFixture.load()
         let texts = try shareGPTConversations(RealAssets.shareGPT, limit: limit)
         #expect(limit < fixture.records || texts.count == fixture.records, "complete ShareGPT records")
         let skipped = Set(fixture.skipped)
+        let missing = Set((0..<256).filter { smollm.id(forToken: String(ByteLevel.scalarForByte[$0])) == nil }.map(UInt8.init))
+        #expect(missing.count == 21, "SmolLM2 has no token for 21 bytes (e.g. 0x04, 0xC0)")
         var matched = 0
         var gpt2Matched = 0
         var gpt2Checked = 0
@@ -119,7 +127,7 @@ struct SmolLM2Tests {
             #expect(same, "record \(row.index): \(ids.count) ids, tokenizers gave \(row.smollmCount) (\(preview(text)))")
             if same { matched += 1 }
             let decoded = smollm.decode(ids)
-            #expect(sameScalars(decoded, text), "record \(row.index) does not round-trip")
+            #expect(sameScalars(decoded, roundTrip(text, missing)), "record \(row.index) does not round-trip")
             if let (count, digest) = row.gpt2 {
                 let ids = gpt2.encode(text)
                 let same = ids.count == count && idsDigest(ids) == digest
