@@ -40,3 +40,43 @@ extension LlamaModel {
                                 decodeSeconds: Double(end - prefillEnd) / 1e9)
     }
 }
+
+extension LlamaModel {
+    /// Generates for several prompts at once (right-padded prefill, then one token per row
+    /// per forward). Each row has its own sampler, so a row's output does not depend on which
+    /// other rows share its batch (up to floating-point summation order).
+    /// - Returns: the generated tokens of each row, each ending at its first stop token
+    ///   (included) or after `maxTokens`.
+    public func generateBatch(
+        prompts: [[Int32]], maxTokens: Int, samplers: [Sampler], stopTokens: Set<Int32>
+    ) throws -> [[Int32]] {
+        precondition(prompts.count == samplers.count, "one sampler per prompt")
+        guard !prompts.isEmpty else { return [] }
+        guard prompts.allSatisfy({ !$0.isEmpty }) else { throw LlamaError("generate: an empty prompt") }
+        var samplers = samplers
+        let rows = prompts.count
+        let longest = prompts.map(\.count).max()!
+        let cache = makeCache(batch: rows, capacity: longest + maxTokens)
+        guard longest + maxTokens <= cache.capacity else {
+            throw LlamaError("generate: a \(longest)-token prompt plus \(maxTokens) new tokens exceed the model's \(configuration.maxPositions) positions")
+        }
+        let vocabulary = configuration.vocabularySize
+        let scratch = Tensor(zeros: [vocabulary])
+        var outputs = [[Int32]](repeating: [], count: rows)
+        var finished = [Bool](repeating: false, count: rows)
+        var logits = try forward(TokenBatch(sequences: prompts), cache: cache, options: ForwardOptions(logits: .last)).logits!
+        for _ in 0..<maxTokens {
+            var next = [Int32](repeating: 0, count: rows)
+            for row in 0..<rows where !finished[row] {
+                let token = samplers[row].sample(logits.pointer + row * vocabulary, count: vocabulary, scratch: scratch.pointer)
+                outputs[row].append(token)
+                next[row] = token
+                if stopTokens.contains(token) || outputs[row].count == maxTokens { finished[row] = true }
+            }
+            if finished.allSatisfy({ $0 }) { break }
+            // Finished rows keep decoding a dummy token; their outputs are frozen.
+            logits = try forward(TokenBatch(tokens: next, batch: rows, length: 1), cache: cache, options: ForwardOptions(logits: .last)).logits!
+        }
+        return outputs
+    }
+}

@@ -1,0 +1,85 @@
+import Foundation
+import Testing
+@testable import FledgeData
+import FledgeLlama
+import FledgeTemplate
+
+@Suite struct RegeneratorTests {
+    func conversations() -> [Conversation] {
+        (0..<20).map { i in
+            var messages = [ChatMessage(role: "user", content: "question \(i)?"), ChatMessage(role: "assistant", content: "old answer")]
+            if i % 3 == 0 { messages += [ChatMessage(role: "user", content: "more \(i)"), ChatMessage(role: "assistant", content: "old again")] }
+            return Conversation(id: "c\(i)", messages: messages)
+        }
+    }
+
+    func temporary() throws -> URL {
+        let url = FileManager.default.temporaryDirectory.appendingPathComponent("fledge-regen-\(UUID().uuidString)")
+        try FileManager.default.createDirectory(at: url, withIntermediateDirectories: true)
+        return url
+    }
+
+    var options: Regenerator.Options {
+        var options = Regenerator.Options()
+        options.maxTokens = 6
+        options.batchSize = 4
+        options.sampling = SamplingOptions(temperature: 0.9, topP: 0.95, seed: 3)
+        return options
+    }
+
+    @Test func aKilledRunResumesToTheSameOutput() throws {
+        let regenerator = Regenerator(target: try TinyTarget.make(), options: options)
+        let directory = try temporary()
+        let straight = directory.appendingPathComponent("straight.jsonl"), resumed = directory.appendingPathComponent("resumed.jsonl")
+        try regenerator.run(conversations(), output: straight, failures: directory.appendingPathComponent("f1.jsonl"))
+        struct Killed: Error {}
+        #expect(throws: Killed.self) {
+            try regenerator.run(conversations(), output: resumed, failures: directory.appendingPathComponent("f2.jsonl")) {
+                if $0.done >= 8 { throw Killed() }
+            }
+        }
+        // A half-written line, as a kill during a write leaves it.
+        let handle = try FileHandle(forWritingTo: resumed)
+        try handle.seekToEnd()
+        try handle.write(contentsOf: Data("{\"id\": \"c9\", \"mess".utf8))
+        try handle.close()
+        #expect(Regenerator.completedIDs(in: resumed).count == 8)
+        var lastProgress: Regenerator.Progress?
+        try regenerator.run(conversations(), output: resumed, failures: directory.appendingPathComponent("f2.jsonl")) { lastProgress = $0 }
+        #expect(lastProgress?.done == 20)
+        #expect(try Data(contentsOf: straight) == (try Data(contentsOf: resumed)))
+        // Every assistant turn was replaced, everything else kept.
+        let lines = try String(contentsOf: straight, encoding: .utf8).split(separator: "\n")
+        #expect(lines.count == 20)
+        for (line, original) in zip(lines, conversations()) {
+            let item = try JSONDecoder().decode(Conversation.self, from: Data(line.utf8))
+            #expect(item.id == original.id && item.messages.count == original.messages.count)
+            for (new, old) in zip(item.messages, original.messages) {
+                #expect(new.role == old.role)
+                if old.role == "user" { #expect(new.content == old.content) } else { #expect(new.content != old.content) }
+            }
+        }
+    }
+
+    @Test func samplingDoesNotDependOnTheBatchSize() throws {
+        var small = options
+        small.batchSize = 1
+        let directory = try temporary()
+        try Regenerator(target: try TinyTarget.make(), options: small).run(Array(conversations().prefix(5)), output: directory.appendingPathComponent("a.jsonl"),
+                                                                           failures: directory.appendingPathComponent("fa.jsonl"))
+        try Regenerator(target: try TinyTarget.make(), options: options).run(Array(conversations().prefix(5)), output: directory.appendingPathComponent("b.jsonl"),
+                                                                             failures: directory.appendingPathComponent("fb.jsonl"))
+        #expect(try Data(contentsOf: directory.appendingPathComponent("a.jsonl")) == (try Data(contentsOf: directory.appendingPathComponent("b.jsonl"))))
+    }
+
+    @Test func tooLongPromptsGoToTheFailureFile() throws {
+        var long = options
+        long.maxTokens = 250  // the tiny model has 256 positions
+        let directory = try temporary()
+        let output = directory.appendingPathComponent("out.jsonl"), failures = directory.appendingPathComponent("failed.jsonl")
+        try Regenerator(target: try TinyTarget.make(), options: long).run(Array(conversations().prefix(2)), output: output, failures: failures)
+        let failed = try String(contentsOf: failures, encoding: .utf8)
+        #expect(failed.contains("\"id\":\"c0\"") && failed.contains("leaves no room"))
+        #expect(try String(contentsOf: output, encoding: .utf8).isEmpty)
+    }
+}
