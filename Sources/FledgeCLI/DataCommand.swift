@@ -5,6 +5,6 @@ struct DataCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "data",
         abstract: "Prepare, inspect and regenerate conversation data.",
-        subcommands: [PrepareDataCommand.self]
+        subcommands: [PrepareDataCommand.self, InspectDataCommand.self, RegenerateCommand.self]
     )
 }
