@@ -39,9 +39,14 @@ let package = Package(
             swiftSettings: optimized
         ),
         .target(
+            name: "FledgeDraft",
+            dependencies: ["FledgeTensor", "FledgeNN", "FledgeWeights", "FledgeData", "FledgeLlama"],
+            swiftSettings: optimized
+        ),
+        .target(
             name: "FledgeCLI",
             dependencies: [
-                "FledgeTensor", "FledgeNN", "FledgeWeights", "FledgeTokenizer", "FledgeTemplate", "FledgeLlama", "FledgeData",
+                "FledgeTensor", "FledgeNN", "FledgeWeights", "FledgeTokenizer", "FledgeTemplate", "FledgeLlama", "FledgeData", "FledgeDraft",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
             ],
@@ -77,6 +82,11 @@ let package = Package(
         .testTarget(
             name: "FledgeDataTests",
             dependencies: ["FledgeData", "FledgeLlama", "FledgeTokenizer", "FledgeTemplate", "FledgeWeights", "FledgeTensor", "FledgeTestSupport"],
+            resources: [.copy("Fixtures")]
+        ),
+        .testTarget(
+            name: "FledgeDraftTests",
+            dependencies: ["FledgeDraft", "FledgeData", "FledgeLlama", "FledgeNN", "FledgeWeights", "FledgeTensor", "FledgeTestSupport"],
             resources: [.copy("Fixtures")]
         ),
         .testTarget(
