@@ -34,9 +34,7 @@ extension Tokenizer {
             let spelled = byteLevel ? Self.byteLevelSpelling(token) : token
             ids[spelled] = Int32(id)
             if kind == .control || kind == .userDefined || (!byteLevel && kind == .unknown) {
-                var json = AddedTokenJSON(id: Int32(id), content: token, special: kind != .userDefined)
-                json.normalized = false
-                added.append(AddedToken(json))
+                added.append(AddedToken(AddedTokenJSON(id: Int32(id), content: token, special: kind != .userDefined)))
             }
         }
         let model: BPE
