@@ -1,0 +1,405 @@
+import Foundation
+
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Darwin)
+import Darwin
+#endif
+
+/// How a conversation file lays out its records.
+public enum ConversationFileLayout: String, Codable, Sendable {
+    /// One JSON array of records (`[ {...}, {...} ]`), pretty-printed or not.
+    case jsonArray = "json_array"
+    /// JSON Lines: one record per line; blank lines are ignored.
+    case jsonLines = "jsonl"
+    /// No bytes other than whitespace (and a UTF-8 byte-order mark).
+    case empty
+}
+
+/// One top-level JSON value cut out of a file, not yet parsed.
+public struct RawJSONRecord: Sendable {
+    /// 0-based index in its file: array elements, or non-blank lines of JSON Lines.
+    public var index: Int
+    /// Offset of the record's first byte in the file.
+    public var byteOffset: Int
+    /// 1-based line (JSON Lines only).
+    public var line: Int?
+    /// The record's bytes (for JSON Lines without the line break).
+    public var bytes: [UInt8]
+}
+
+/// A file that ends inside a record: what was recovered and what was dropped.
+public struct TruncationWarning: Codable, Equatable, Sendable {
+    public var file: String
+    /// Offset where the incomplete record starts (the file's size when only a JSON array's
+    /// closing `]` is missing): every record before it was read.
+    public var byteOffset: Int
+    /// Bytes from `byteOffset` to the end of the file, dropped.
+    public var droppedBytes: Int
+    /// Complete records read before the incomplete one.
+    public var recordsRecovered: Int
+
+    enum CodingKeys: String, CodingKey {
+        case file
+        case byteOffset = "byte_offset"
+        case droppedBytes = "dropped_bytes"
+        case recordsRecovered = "records_recovered"
+    }
+
+    public var message: String {
+        if droppedBytes == 0 { return "the file ends before the JSON array's closing ']' (after \(recordsRecovered) records)" }
+        return "the file is truncated: the record starting at byte \(byteOffset) is incomplete; "
+            + "\(recordsRecovered) complete records were read and the last \(droppedBytes) bytes dropped"
+    }
+}
+
+/// Reads one top-level JSON value at a time from a JSON array file or a JSON Lines file,
+/// in fixed-size chunks, so memory is one chunk plus the largest record whatever the file
+/// size.
+///
+/// The layout is chosen from the first byte that is not whitespace (after an optional UTF-8
+/// byte-order mark): `[` is a JSON array, `{` is JSON Lines. Array elements are cut by a
+/// byte scanner that tracks strings (with `\` escapes) and bracket depth, so brackets and
+/// commas inside strings never end a record; a record that is cut out but does not parse is
+/// the caller's to report, and reading goes on with the next one. A file that ends inside a
+/// record sets `truncation` instead of throwing: every complete record before it is yielded.
+///
+/// Complexity: O(file size), one pass, no backtracking. Memory: `chunkSize` + largest record.
+public final class JSONStreamReader {
+    /// 1 MiB.
+    public static let defaultChunkSize = 1 << 20
+
+    /// The file as the caller named it.
+    public let path: String
+    public let fileSize: Int
+    public private(set) var layout: ConversationFileLayout = .empty
+    /// Bytes read from the file so far.
+    public private(set) var bytesRead = 0
+    /// Records yielded so far.
+    public private(set) var recordCount = 0
+    /// Set when the file ends inside a record (or before an array's `]`).
+    public private(set) var truncation: TruncationWarning?
+    /// Offset of the first byte that is not whitespace after a JSON array's closing `]`
+    /// (those bytes are ignored).
+    public private(set) var trailingDataOffset: Int?
+    /// Whether the end of the file has been reached.
+    public private(set) var isFinished = false
+
+    private let descriptor: Int32
+    private let chunk: UnsafeMutableRawBufferPointer
+    private var chunkStart = 0
+    private var chunkCount = 0
+    private var position = 0
+    private var line = 1
+    private var hasher: SHA256Hasher?
+    private var digest: String?
+
+    /// Opens `path` and detects its layout.
+    /// - Parameters:
+    ///   - chunkSize: bytes per `read` (tests use tiny chunks to cross every boundary).
+    ///   - computeDigest: hash every byte read, for `sha256` (about 10 % of the time).
+    /// - Throws: `DataError` `.unreadableInput` when the file cannot be opened or read,
+    ///   `.unsupportedLayout` when it starts with neither `[` nor `{`.
+    public init(path: String, chunkSize: Int = defaultChunkSize, computeDigest: Bool = true) throws {
+        precondition(chunkSize > 0, "chunk size must be positive")
+        self.path = path
+        let fd = open(path, O_RDONLY)
+        guard fd >= 0 else {
+            throw DataError(.unreadableInput, "cannot open the file (\(String(cString: strerror(errno))))", at: .init(file: path),
+                            hint: "check the path and its permissions")
+        }
+        var info = stat()
+        guard fstat(fd, &info) == 0, (info.st_mode & S_IFMT) == S_IFREG else {
+            close(fd)
+            throw DataError(.unreadableInput, "not a regular file", at: .init(file: path), hint: "pass conversation files or folders of them")
+        }
+        descriptor = fd
+        fileSize = Int(info.st_size)
+        chunk = UnsafeMutableRawBufferPointer.allocate(byteCount: chunkSize, alignment: 16)
+        hasher = computeDigest ? SHA256Hasher() : nil
+        try detectLayout()
+    }
+
+    deinit {
+        close(descriptor)
+        chunk.deallocate()
+    }
+
+    /// SHA-256 of the whole file (hex), once it has been read to the end with
+    /// `computeDigest`; nil if reading stopped early.
+    public var sha256: String? { digest }
+
+    /// The next record, or nil at the end of the file (then see `truncation`).
+    /// - Throws: `DataError.unreadableInput` when a read fails.
+    public func next() throws -> RawJSONRecord? {
+        guard !isFinished else { return nil }
+        switch layout {
+        case .jsonArray: return try nextArrayElement()
+        case .jsonLines: return try nextLine()
+        case .empty:
+            try finish()
+            return nil
+        }
+    }
+
+    // MARK: - Layout
+
+    private func detectLayout() throws {
+        if try peekByte() == 0xEF {
+            // UTF-8 byte-order mark EF BB BF.
+            for expected: UInt8 in [0xEF, 0xBB, 0xBF] {
+                guard try peekByte() == expected else { throw unsupported(at: chunkStart + position) }
+                position += 1
+            }
+        }
+        try skipWhitespace()
+        guard let first = try peekByte() else {
+            layout = .empty
+            return
+        }
+        switch first {
+        case Byte.openBracket:
+            layout = .jsonArray
+            position += 1
+        case Byte.openBrace:
+            layout = .jsonLines
+        default:
+            throw unsupported(at: chunkStart + position)
+        }
+    }
+
+    private func unsupported(at offset: Int) -> DataError {
+        DataError(.unsupportedLayout, "neither a JSON array (starting with '[') nor JSON Lines (lines starting with '{')",
+                  at: .init(file: path, byteOffset: offset),
+                  hint: "pass ShareGPT / OpenAI conversation files (.json arrays or .jsonl), or leave this file out")
+    }
+
+    // MARK: - JSON arrays
+
+    private func nextArrayElement() throws -> RawJSONRecord? {
+        while true {
+            guard let byte = try peekByte() else {
+                truncation = TruncationWarning(file: path, byteOffset: fileSize, droppedBytes: 0, recordsRecovered: recordCount)
+                try finish()
+                return nil
+            }
+            if Byte.isWhitespace(byte) || byte == Byte.comma {
+                position += 1
+            } else if byte == Byte.closeBracket {
+                position += 1
+                try finishAfterArray()
+                return nil
+            } else {
+                break
+            }
+        }
+        let start = chunkStart + position
+        var bytes: [UInt8] = []
+        var scanner = ElementScanner()
+        var segmentStart = position
+        while true {
+            if position == chunkCount {
+                bytes.append(contentsOf: UnsafeRawBufferPointer(rebasing: chunk[segmentStart..<chunkCount]))
+                guard try refill() else {
+                    truncation = TruncationWarning(file: path, byteOffset: start, droppedBytes: fileSize - start, recordsRecovered: recordCount)
+                    try finish()
+                    return nil
+                }
+                segmentStart = 0
+            }
+            let base = chunk.baseAddress!.assumingMemoryBound(to: UInt8.self)
+            if let end = scanner.scan(base, from: position, to: chunkCount) {
+                bytes.append(contentsOf: UnsafeRawBufferPointer(rebasing: chunk[segmentStart..<end]))
+                position = end
+                while let last = bytes.last, Byte.isWhitespace(last) { bytes.removeLast() }
+                return yield(RawJSONRecord(index: recordCount, byteOffset: start, line: nil, bytes: bytes))
+            }
+            position = chunkCount
+        }
+    }
+
+    /// Reads past the closing `]` to the end (for the digest), noting non-whitespace bytes.
+    private func finishAfterArray() throws {
+        while true {
+            if position == chunkCount {
+                guard try refill() else { break }
+            }
+            if trailingDataOffset == nil {
+                while position < chunkCount {
+                    if !Byte.isWhitespace(chunk[position]) {
+                        trailingDataOffset = chunkStart + position
+                        break
+                    }
+                    position += 1
+                }
+            }
+            position = chunkCount
+        }
+        try finish()
+    }
+
+    // MARK: - JSON Lines
+
+    private func nextLine() throws -> RawJSONRecord? {
+        while true {
+            let start = chunkStart + position
+            let lineNumber = line
+            var bytes: [UInt8] = []
+            var foundNewline = false
+            while true {
+                if position == chunkCount {
+                    guard try refill() else { break }
+                }
+                let base = chunk.baseAddress! + position
+                let available = chunkCount - position
+                if let newline = memchr(base, Int32(Byte.newline), available) {
+                    let length = UnsafeRawPointer(newline) - UnsafeRawPointer(base)
+                    bytes.append(contentsOf: UnsafeRawBufferPointer(start: base, count: length))
+                    position += length + 1
+                    foundNewline = true
+                    break
+                }
+                bytes.append(contentsOf: UnsafeRawBufferPointer(start: base, count: available))
+                position = chunkCount
+            }
+            line += 1
+            if bytes.last == Byte.carriageReturn { bytes.removeLast() }
+            if bytes.allSatisfy(Byte.isWhitespace) {
+                if foundNewline { continue }
+                try finish()
+                return nil
+            }
+            if !foundNewline && !Self.isStructurallyComplete(bytes) {
+                truncation = TruncationWarning(file: path, byteOffset: start, droppedBytes: fileSize - start, recordsRecovered: recordCount)
+                try finish()
+                return nil
+            }
+            return yield(RawJSONRecord(index: recordCount, byteOffset: start, line: lineNumber, bytes: bytes))
+        }
+    }
+
+    /// Whether `bytes` is one bracketed value whose strings and brackets are all closed (a
+    /// last line without a newline that is not is a truncated record, not a malformed one).
+    static func isStructurallyComplete(_ bytes: [UInt8]) -> Bool {
+        guard let first = bytes.firstIndex(where: { !Byte.isWhitespace($0) }),
+            bytes[first] == Byte.openBrace || bytes[first] == Byte.openBracket
+        else { return true }
+        var scanner = ElementScanner()
+        return bytes.withUnsafeBufferPointer { buffer in
+            guard let end = scanner.scan(buffer.baseAddress!, from: first, to: buffer.count) else { return false }
+            return buffer[end...].allSatisfy(Byte.isWhitespace)
+        }
+    }
+
+    // MARK: - Reading
+
+    private func yield(_ record: RawJSONRecord) -> RawJSONRecord {
+        recordCount += 1
+        return record
+    }
+
+    private func peekByte() throws -> UInt8? {
+        if position == chunkCount {
+            guard try refill() else { return nil }
+        }
+        return chunk[position]
+    }
+
+    private func skipWhitespace() throws {
+        while let byte = try peekByte(), Byte.isWhitespace(byte) { position += 1 }
+    }
+
+    /// Replaces the chunk with the next bytes of the file; false at the end.
+    private func refill() throws -> Bool {
+        chunkStart += chunkCount
+        chunkCount = 0
+        position = 0
+        while chunkCount < chunk.count {
+            let count = read(descriptor, chunk.baseAddress! + chunkCount, chunk.count - chunkCount)
+            if count < 0 {
+                if errno == EINTR { continue }
+                throw DataError(.unreadableInput, "read failed (\(String(cString: strerror(errno))))",
+                                at: .init(file: path, byteOffset: chunkStart + chunkCount), hint: "check the disk and the file")
+            }
+            if count == 0 { break }
+            chunkCount += count
+        }
+        bytesRead += chunkCount
+        hasher?.update(UnsafeRawBufferPointer(rebasing: chunk[0..<chunkCount]))
+        return chunkCount > 0
+    }
+
+    private func finish() throws {
+        guard !isFinished else { return }
+        while try refill() {}
+        isFinished = true
+        if var hasher { digest = SHA256Hasher.hexString(hasher.finalize()) }
+        hasher = nil
+    }
+}
+
+/// Byte constants of the JSON grammar.
+enum Byte {
+    static let quote = UInt8(ascii: "\"")
+    static let backslash = UInt8(ascii: "\\")
+    static let openBrace = UInt8(ascii: "{")
+    static let closeBrace = UInt8(ascii: "}")
+    static let openBracket = UInt8(ascii: "[")
+    static let closeBracket = UInt8(ascii: "]")
+    static let comma = UInt8(ascii: ",")
+    static let newline = UInt8(ascii: "\n")
+    static let carriageReturn = UInt8(ascii: "\r")
+
+    @inline(__always) static func isWhitespace(_ byte: UInt8) -> Bool {
+        byte == 0x20 || byte == 0x0A || byte == 0x0D || byte == 0x09
+    }
+}
+
+/// The state of cutting one array element out of a byte stream: inside a string or not,
+/// after a backslash or not, and bracket depth. It survives chunk boundaries.
+struct ElementScanner {
+    private var depth = 0
+    private var inString = false
+    private var escaped = false
+
+    /// Scans `p[from..<to]`; returns the index just past the element's end (after its
+    /// closing bracket, or at the `,` / `]` that ends a bare value), or nil if the element
+    /// goes on past `to`.
+    mutating func scan(_ p: UnsafePointer<UInt8>, from: Int, to: Int) -> Int? {
+        var i = from
+        while i < to {
+            if inString {
+                if escaped {
+                    escaped = false
+                    i += 1
+                    continue
+                }
+                // Fast path through the string's plain bytes.
+                while i < to, p[i] != Byte.quote, p[i] != Byte.backslash { i += 1 }
+                guard i < to else { return nil }
+                if p[i] == Byte.backslash { escaped = true } else { inString = false }
+                i += 1
+                continue
+            }
+            switch p[i] {
+            case Byte.quote:
+                inString = true
+            case Byte.openBrace, Byte.openBracket:
+                depth += 1
+            case Byte.closeBrace, Byte.closeBracket:
+                if depth > 0 {
+                    depth -= 1
+                    if depth == 0 { return i + 1 }
+                } else if p[i] == Byte.closeBracket {
+                    return i
+                }
+            case Byte.comma:
+                if depth == 0 { return i }
+            default:
+                break
+            }
+            i += 1
+        }
+        return nil
+    }
+}
