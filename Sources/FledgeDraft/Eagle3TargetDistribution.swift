@@ -1,0 +1,79 @@
+import Foundation
+import FledgeNN
+import FledgeTensor
+
+/// The target's distribution over the draft vocabulary for every position of a batch,
+/// computed once and reused by all TTT steps (they only shift which row they read).
+///
+/// probabilities[r]: softmax of the target logits of row r restricted to the draft vocabulary;
+/// draftArgmax[r]: the draft index with the largest target logit; inVocabulary[r]: whether the
+/// argmax of the FULL target logits is in the draft vocabulary (eagle-spec.md §3.2 `pm`).
+final class Eagle3TargetDistribution {
+    let rows: Int
+    let draftSize: Int
+    let probabilities: Tensor
+    var draftArgmax: [Int32]
+    var inVocabulary: [Bool]
+    /// The zero row past the end of a sequence: uniform over the draft vocabulary, argmax 0.
+    let uniform: Tensor
+    let zeroRowInVocabulary: Bool
+
+    init(rows: Int, draftSize: Int, zeroRowInVocabulary: Bool) {
+        self.rows = rows
+        self.draftSize = draftSize
+        probabilities = Tensor(zeros: [rows, draftSize])
+        draftArgmax = Array(repeating: 0, count: rows)
+        inVocabulary = Array(repeating: false, count: rows)
+        uniform = Tensor([Float](repeating: 1 / Float(draftSize), count: draftSize), shape: [draftSize])
+        self.zeroRowInVocabulary = zeroRowInVocabulary
+    }
+
+    /// Fills the distribution from the batch's target (`rows` ≤ capacity).
+    func fill(_ target: Eagle3Batch.Target, rows n: Int, draftIDs: [Int32], t2d: [Bool], scratch: Tensor) {
+        let vd = draftSize
+        let vocabulary = t2d.count
+        let block = max(1, min(n, scratch.count / vocabulary))
+        var start = 0
+        while start < n {
+            let count = min(block, n - start)
+            let logits: UnsafePointer<Float>
+            switch target {
+            case .logits(let full):
+                logits = UnsafePointer(full.pointer + start * vocabulary)
+            case .hidden(let hidden, let head):
+                let h = hidden.shape[-1]
+                Linear.forward(scratch.pointer, hidden.pointer + start * h, weight: head.pointer, bias: nil, rows: count, inFeatures: h, outFeatures: vocabulary)
+                logits = UnsafePointer(scratch.pointer)
+            }
+            let probabilities = self.probabilities.pointer
+            draftArgmax.withUnsafeMutableBufferPointer { argmaxBuffer in
+                inVocabulary.withUnsafeMutableBufferPointer { vocabularyBuffer in
+                    let argmaxOut = argmaxBuffer.baseAddress!, inVocabularyOut = vocabularyBuffer.baseAddress!
+                    Parallel.forChunks(count: count, grain: 8) { range in
+                        for local in range {
+                            let row = logits + local * vocabulary
+                            let target = probabilities + (start + local) * vd
+                            for i in 0..<vd { target[i] = row[Int(draftIDs[i])] }
+                            argmaxOut[start + local] = Int32(firstArgmax(target, count: vd))
+                            inVocabularyOut[start + local] = t2d[firstArgmax(row, count: vocabulary)]
+                            Softmax.forward(target, target, rows: 1, columns: vd)
+                        }
+                    }
+                }
+            }
+            start += count
+        }
+    }
+}
+
+/// The first index of the largest value (`torch.argmax` semantics).
+@inline(__always)
+func firstArgmax(_ x: UnsafePointer<Float>, count: Int) -> Int {
+    var best = 0
+    var value = x[0]
+    for i in 1..<count where x[i] > value {
+        value = x[i]
+        best = i
+    }
+    return best
+}

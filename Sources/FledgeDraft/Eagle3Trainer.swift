@@ -1,0 +1,147 @@
+import Foundation
+import FledgeNN
+import FledgeTensor
+
+/// The training-time-test forward and backward of an EAGLE-3 draft (eagle-spec.md §3), on
+/// memory planned for the largest batch (B, T) and K steps.
+///
+/// Shapes (N = B·T): per step k the layer reads e_k = embed(ids shifted by k + 1) [N, H] and
+/// h_k [N, H] (h_0 = fc(aux), h_k = the previous step's pre-norm output); positions are t + k;
+/// the attention sees the step-0 keys m ≤ t and the keys of the same position in steps 1..k.
+/// The head and its loss run in row blocks during the forward and immediately produce the
+/// gradient at the final norm's output, so [N, Vd] logits never exist at once.
+public final class Eagle3Trainer {
+    public let draft: Eagle3Draft
+    public let maxBatch: Int
+    public let maxLength: Int
+    public let steps: Int
+    let arena: Arena
+    let attentionWorkspace: AttentionWorkspace
+    let mask: AttentionMask
+    let targets: Eagle3TargetDistribution
+    let targetScratch: Tensor
+    let headBlock = 256
+    let p: Eagle3Draft.Weights
+    let g: Eagle3Draft.Weights
+    let draftIDs: [Int32]
+
+    /// Plans memory for batches of up to `maxBatch` rows of `maxLength` tokens and `steps` TTT steps.
+    public init(draft: Eagle3Draft, maxBatch: Int, maxLength: Int, steps: Int) {
+        let c = draft.configuration
+        precondition(maxLength + steps <= draft.rope.maxPositions, "positions beyond the RoPE table")
+        self.draft = draft
+        self.maxBatch = maxBatch
+        self.maxLength = maxLength
+        self.steps = steps
+        let n = maxBatch * maxLength
+        var plan = ArenaPlan()
+        plan.add("fc.in.unused", [1])
+        plan.add("keys", [maxBatch, steps * maxLength, c.kvWidth])
+        plan.add("values", [maxBatch, steps * maxLength, c.kvWidth])
+        plan.add("dkeys", [maxBatch, steps * maxLength, c.kvWidth])
+        plan.add("dvalues", [maxBatch, steps * maxLength, c.kvWidth])
+        plan.add("h.0", [n, c.hiddenSize])
+        for k in 0..<steps {
+            plan.add("e.\(k)", [n, c.hiddenSize])
+            plan.add("en.\(k)", [n, c.hiddenSize])
+            plan.add("hn.\(k)", [n, c.hiddenSize])
+            plan.add("rstd.e.\(k)", [n])
+            plan.add("rstd.h.\(k)", [n])
+            plan.add("q.\(k)", [n, c.qWidth])
+            plan.add("attn.\(k)", [n, c.qWidth])
+            plan.add("lse.\(k)", [maxBatch * c.headCount * maxLength])
+            plan.add("a.\(k)", [n, c.hiddenSize])
+            plan.add("post.\(k)", [n, c.hiddenSize])
+            plan.add("rstd.post.\(k)", [n])
+            plan.add("gate.\(k)", [n, c.intermediateSize])
+            plan.add("up.\(k)", [n, c.intermediateSize])
+            plan.add("h.\(k + 1)", [n, c.hiddenSize])
+            plan.add("normed.\(k)", [n, c.hiddenSize])
+            plan.add("rstd.norm.\(k)", [n])
+            plan.add("dnormed.\(k)", [n, c.hiddenSize])
+        }
+        // Scratch shared by the steps of the backward.
+        for (name, width) in [("k.tmp", c.kvWidth), ("v.tmp", c.kvWidth), ("dq", c.qWidth), ("dk", c.kvWidth), ("dv", c.kvWidth),
+                              ("dattn", c.qWidth), ("dh", c.hiddenSize), ("dcarry", c.hiddenSize), ("da", c.hiddenSize),
+                              ("dpost", c.hiddenSize), ("den", c.hiddenSize), ("dhn", c.hiddenSize), ("mlp", c.intermediateSize),
+                              ("dmlp", c.intermediateSize), ("dgate", c.intermediateSize), ("dup", c.intermediateSize)] {
+            plan.add(name, [n, width])
+        }
+        plan.add("logits", [headBlock, c.draftVocabularySize])
+        plan.add("positions", [n])
+        arena = Arena(plan)
+        attentionWorkspace = AttentionWorkspace(batch: maxBatch, queries: maxLength, keys: steps * maxLength, heads: c.headCount,
+                                                headDimension: c.headDimension, groupedQuery: c.headCount != c.kvHeadCount)
+        mask = AttentionMask(causal: false, queryCapacity: maxLength, keyCapacity: steps * maxLength, batchCapacity: maxBatch,
+                             padding: true, dense: true)
+        targets = Eagle3TargetDistribution(rows: n, draftSize: c.draftVocabularySize, zeroRowInVocabulary: draft.t2d[0])
+        targetScratch = Tensor(zeros: [min(n, 128) * c.vocabularySize])
+        p = Eagle3Draft.Weights(draft.parameters, gradients: false)
+        g = Eagle3Draft.Weights(draft.parameters, gradients: true)
+        draftIDs = draft.draftTargetIDs
+    }
+
+    /// The bytes of activation memory planned.
+    public var activationBytes: Int { arena.byteCount + attentionWorkspace.byteCount + targets.probabilities.count * 4 + targetScratch.count * 4 }
+
+    /// Runs K steps forward and backward on `batch`, ACCUMULATING `scale`·∂total/∂θ into the
+    /// draft's gradient buffer (zero it first; `scale` is e.g. 1/accumulation steps).
+    public func step(_ batch: Eagle3Batch, decay: Float, scale: Float = 1) -> Eagle3Metrics {
+        precondition(batch.batch <= maxBatch && batch.length <= maxLength, "batch larger than planned")
+        let (b, t) = (batch.batch, batch.length)
+        let n = b * t
+        prepareMask(batch)
+        targets.fill(batch.target, rows: n, draftIDs: draftIDs, t2d: draft.t2d, scratch: targetScratch)
+        let c = draft.configuration
+        Linear.forward(arena["h.0"].pointer, batch.auxiliary.pointer, weight: p.fc.pointer, bias: nil, rows: n,
+                       inFeatures: 3 * c.targetHiddenSize, outFeatures: c.hiddenSize)
+        var metrics = Eagle3Metrics(losses: [], total: 0, correct: [], lossMaskCount: [], positionCount: [], conditionalCorrect: [], conditionalCount: [])
+        var allCorrect = [Bool](repeating: true, count: n)
+        var weight: Float = 1
+        for k in 0..<steps {
+            forwardLayer(batch, k: k)
+            let stepMetrics = headLoss(batch, k: k, weight: weight * scale, allCorrect: &allCorrect)
+            metrics.losses.append(stepMetrics.loss)
+            metrics.total += weight * stepMetrics.loss
+            metrics.correct.append(stepMetrics.correct)
+            metrics.lossMaskCount.append(stepMetrics.lossMask)
+            metrics.positionCount.append(stepMetrics.positions)
+            metrics.conditionalCorrect.append(stepMetrics.conditionalCorrect)
+            metrics.conditionalCount.append(stepMetrics.conditionalCount)
+            weight *= decay
+        }
+        backward(batch)
+        return metrics
+    }
+
+    // MARK: masks and inputs
+
+    /// The TTT mask (causal block 0, diagonals of blocks 1..K−1) and key padding.
+    private func prepareMask(_ batch: Eagle3Batch) {
+        let t = batch.length
+        let capacity = steps * maxLength
+        let allowed = mask.allowed!
+        allowed.update(repeating: 0, count: maxLength * capacity)
+        for i in 0..<t {
+            let row = allowed + i * capacity
+            for m in 0...i { row[m] = 1 }
+            for j in 1..<max(steps, 1) { row[j * t + i] = 1 }
+        }
+        mask.updateBlocks()
+        let valid = mask.keyValid!
+        for row in 0..<batch.batch {
+            let line = valid + row * capacity
+            line.update(repeating: 0, count: capacity)
+            for j in 0..<steps {
+                for m in 0..<batch.lengths[row] { line[j * t + m] = 1 }
+            }
+        }
+    }
+
+    /// Ground-truth token of step k at (b, t): x[b, t + k + 1], 0 past the end.
+    @inline(__always)
+    func shiftedToken(_ batch: Eagle3Batch, b: Int, t: Int, k: Int) -> Int32 {
+        let source = t + k + 1
+        return source < batch.length ? batch.ids[b * batch.length + source] : 0
+    }
+}
