@@ -1,15 +1,17 @@
 import ArgumentParser
 import Foundation
+import FledgeDraft
 import FledgeLlama
 import FledgeNN
 import FledgeTensor
+import FledgeWeights
 
 /// `fledge bench ...`: performance measurements (run them on a release build).
 struct BenchCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "bench",
         abstract: "Measure Fledge's performance (use a release build).",
-        subcommands: [BenchKernels.self, BenchTarget.self]
+        subcommands: [BenchKernels.self, BenchTarget.self, BenchTrain.self]
     )
 }
 
@@ -97,5 +99,55 @@ struct BenchTarget: AsyncParsableCommand {
 
     private func pad(_ text: String, _ width: Int) -> String {
         text.count >= width ? text + " " : text + String(repeating: " ", count: width - text.count)
+    }
+}
+
+/// `fledge bench train`: one EAGLE-3 training step (features given) at the target's configuration.
+struct BenchTrain: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "train",
+        abstract: "Tokens/s and GFLOP/s of an EAGLE-3 training step (fwd + bwd + AdamW, batch 1) at the target's configuration, next to the sgemm peak."
+    )
+
+    @OptionGroup var model: ModelOptions
+
+    @Option(name: .customLong("seq-len"), parsing: .upToNextOption, help: "Sequence lengths T.")
+    var lengths: [Int] = [2048]
+
+    @Option(name: .customLong("ttt-steps"), parsing: .upToNextOption, help: "TTT steps K.")
+    var steps: [Int] = [7]
+
+    @Option(name: .customLong("draft-vocab-size"), help: "Draft vocabulary size.")
+    var draftVocabSize = 32_000
+
+    @Option(help: "Timed steps (the median is reported).")
+    var runs = 3
+
+    func run() async throws {
+        let url = try model.resolvedURL()
+        let file = try GGUFOrFolderConfiguration.load(url)
+        let configuration = Eagle3Configuration(target: file, draftVocabularySize: draftVocabSize)
+        let peak = KernelBenchmark.run(runs: 3, sequenceLength: 2048).first!.gflops
+        print(String(format: "sgemm peak %.1f GFLOP/s; draft of %@ (H %d, Vd %d), batch 1, median of %d steps",
+                     peak, url.lastPathComponent, configuration.hiddenSize, draftVocabSize, runs))
+        print("T      K   s/step    tokens/s   GFLOP/step  GFLOP/s  of peak   SpecForge (data.md)")
+        let reference: [String: String] = ["512/7": "3.97 s, 129 tok/s", "1024/7": "9.21 s, 111 tok/s", "2048/7": "22.9 s, 89 tok/s", "2048/3": "10.4 s, 197 tok/s"]
+        for length in lengths {
+            for k in steps {
+                let result = TrainBenchmark.run(configuration: configuration, length: length, steps: k, runs: runs)
+                print(String(format: "%-6d %-3d %-9.2f %-10.1f %-11.0f %-8.1f %-9@ %@", length, k, result.seconds, result.tokensPerSecond,
+                             result.gflop, result.gflops, String(format: "%.0f%%", 100 * result.gflops / peak), reference["\(length)/\(k)"] ?? "–"))
+            }
+        }
+    }
+}
+
+/// The target configuration of a GGUF file or a Hugging Face folder, without loading weights.
+enum GGUFOrFolderConfiguration {
+    static func load(_ url: URL) throws -> LlamaConfiguration {
+        var isDirectory: ObjCBool = false
+        FileManager.default.fileExists(atPath: url.path, isDirectory: &isDirectory)
+        if isDirectory.boolValue { return try LlamaConfiguration.load(modelDirectory: url) }
+        return try LlamaConfiguration(gguf: try GGUFFile(url: url))
     }
 }

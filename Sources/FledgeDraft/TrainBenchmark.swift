@@ -1,0 +1,66 @@
+import Foundation
+import FledgeNN
+import FledgeTensor
+
+/// Speed of one EAGLE-3 training step at a target's configuration, for `fledge bench train`.
+public enum TrainBenchmark {
+    public struct Result: Sendable, Codable {
+        public var length: Int
+        public var steps: Int
+        public var seconds: Double
+        public var gflop: Double
+        public var tokensPerSecond: Double { Double(length) / seconds }
+        public var gflops: Double { gflop / seconds }
+    }
+
+    /// Matmul FLOPs of one step (forward + backward = 3 × forward), the count of data.md:
+    /// per TTT step the layer's projections and MLP, the head, and the attention over
+    /// (causal half + diagonals); plus fc once and the target logits once.
+    public static func flops(_ c: Eagle3Configuration, length t: Int, steps k: Int) -> Double {
+        let n = Double(t)
+        let h = Double(c.hiddenSize), q = Double(c.headCount * c.headDimension), kv = Double(c.kvHeadCount * c.headDimension)
+        let layer = 2 * n * (2 * h * (q + 2 * kv) + q * h + 3 * h * Double(c.intermediateSize))
+        let head = 2 * n * h * Double(c.draftVocabularySize)
+        let attention = 4 * Double(c.headCount * c.headDimension) * n * (n + 1) / 2
+        let fc = 2 * n * 3 * Double(c.targetHiddenSize) * h
+        return 3 * (Double(k) * (layer + head + attention) + fc)
+    }
+
+    /// Times `runs` steps (after one warm-up) with random features: B = 1, `length` tokens, K `steps`.
+    public static func run(configuration c: Eagle3Configuration, length: Int, steps: Int, runs: Int) -> Result {
+        var generator = SeededGenerator(seed: 9)
+        let embedding = Tensor(zeros: [c.vocabularySize, c.hiddenSize])
+        generator.fillNormal(embedding, std: 0.02)
+        let ids = (0..<c.draftVocabularySize).map { $0 * c.vocabularySize / c.draftVocabularySize }
+        var t2d = [Bool](repeating: false, count: c.vocabularySize)
+        for id in ids { t2d[id] = true }
+        let draft = Eagle3Draft(configuration: c, embedding: embedding, d2t: ids.enumerated().map { Int64($0.element - $0.offset) }, t2d: t2d)
+        draft.initialize(seed: 1)
+        let trainer = Eagle3Trainer(draft: draft, maxBatch: 1, maxLength: length, steps: steps)
+        let auxiliary = Tensor(zeros: [length, 3 * c.targetHiddenSize]), hidden = Tensor(zeros: [length, c.targetHiddenSize])
+        generator.fillNormal(auxiliary)
+        generator.fillNormal(hidden)
+        let head = Tensor(zeros: [c.vocabularySize, c.targetHiddenSize])
+        generator.fillNormal(head, std: 0.05)
+        let batch = Eagle3Batch(batch: 1, length: length, lengths: [length], ids: (0..<length).map { _ in Int32(generator.next() % UInt64(c.vocabularySize)) },
+                                lossMask: [UInt8](repeating: 1, count: length), auxiliary: auxiliary, target: .hidden(hidden, head: head))
+        var optimizer = AdamW(learningRate: 1e-4)
+        let step = {
+            draft.parameters.zeroGradients()
+            _ = trainer.step(batch, decay: 0.8)
+            GradientClipping.clip(draft.parameters.gradients.pointer, count: draft.parameters.count, maxNorm: 0.5)
+            optimizer.update(draft.parameters)
+        }
+        step()
+        var times: [Double] = []
+        for _ in 0..<max(1, runs) {
+            let start = DispatchTime.now().uptimeNanoseconds
+            step()
+            times.append(Double(DispatchTime.now().uptimeNanoseconds - start) / 1e9)
+        }
+        times.sort()
+        let targetLogits = 2 * Double(length) * Double(c.targetHiddenSize) * Double(c.vocabularySize)
+        return Result(length: length, steps: steps, seconds: times[times.count / 2],
+                      gflop: (flops(c, length: length, steps: steps) + targetLogits) / 1e9)
+    }
+}
