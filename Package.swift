@@ -44,9 +44,14 @@ let package = Package(
             swiftSettings: optimized
         ),
         .target(
+            name: "FledgeTraining",
+            dependencies: ["FledgeTensor", "FledgeNN", "FledgeWeights", "FledgeData", "FledgeLlama", "FledgeDraft"],
+            swiftSettings: optimized
+        ),
+        .target(
             name: "FledgeCLI",
             dependencies: [
-                "FledgeTensor", "FledgeNN", "FledgeWeights", "FledgeTokenizer", "FledgeTemplate", "FledgeLlama", "FledgeData", "FledgeDraft",
+                "FledgeTensor", "FledgeNN", "FledgeWeights", "FledgeTokenizer", "FledgeTemplate", "FledgeLlama", "FledgeData", "FledgeDraft", "FledgeTraining",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
             ],
@@ -88,6 +93,10 @@ let package = Package(
             name: "FledgeDraftTests",
             dependencies: ["FledgeDraft", "FledgeData", "FledgeLlama", "FledgeNN", "FledgeWeights", "FledgeTensor", "FledgeTestSupport"],
             resources: [.copy("Fixtures")]
+        ),
+        .testTarget(
+            name: "FledgeTrainingTests",
+            dependencies: ["FledgeTraining", "FledgeDraft", "FledgeData", "FledgeLlama", "FledgeNN", "FledgeWeights", "FledgeTensor", "FledgeTestSupport"]
         ),
         .testTarget(
             name: "FledgeLlamaTests",
