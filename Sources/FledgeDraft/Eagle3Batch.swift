@@ -55,7 +55,7 @@ public struct Eagle3Metrics: Sendable, Codable, Equatable {
 
     /// Accuracy of step k among positions where steps 0..<k were all correct (speculators' cond_acc).
     public var conditionalAccuracies: [Float] {
-        zip(conditionalCorrect, conditionalCount).map { $1 == 0 ? 0 : Float(Double($0) / Double($1)) }
+        zip(conditionalCorrect, conditionalCount).map { Float(Double($0) / (Double($1) + 1e-6)) }
     }
 
     /// The acceptance length τ these accuracies imply for chain drafting of K tokens

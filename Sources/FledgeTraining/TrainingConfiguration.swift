@@ -1,0 +1,204 @@
+import Foundation
+
+/// Everything a training run is made of, settable by CLI flags (SpecForge / speculators /
+/// EAGLE names) or by a JSON or YAML config file whose unknown keys are errors.
+public struct TrainingConfiguration: Codable, Sendable, Equatable {
+    public var method = "eagle3"
+    public var targetModelPath: String?
+    public var dataPath: String?
+    public var evalDataPath: String?
+    /// A feature cache folder (offline training); nil trains online.
+    public var cachePath: String?
+    public var savePath = "runs/draft"
+    public var runName: String?
+    public var epochs = 1
+    public var maxSteps: Int?
+    public var learningRate: Float = 1e-4
+    public var warmupRatio: Float = 0.015
+    public var scheduler = LearningRateSchedule.Kind.cosine
+    public var beta1: Float = 0.9
+    public var beta2: Float = 0.95
+    public var weightDecay: Float = 0
+    public var maxGradNorm: Float = 0.5
+    public var batchSize = 1
+    /// A token budget per micro-batch (rows × longest row); nil means `batchSize` rows.
+    public var totalSequenceLength: Int?
+    public var gradientAccumulation = 1
+    public var maxLength = 2048
+    public var dropLong = false
+    public var systemPrompt: String?
+    public var tttSteps = 7
+    public var tttStepLossDecay: Float = 0.8
+    public var draftVocabSize = 32_000
+    public var d2tPath: String?
+    public var t2dPath: String?
+    public var initHeadFromTarget = false
+    public var seed: UInt64 = 0
+    public var saveInterval = 500
+    public var evalInterval = 500
+    public var keepCheckpoints = 2
+    public var resume = true
+    public var loggers = ["jsonl"]
+    public var logDir: String?
+    public var logInterval = 1
+    public var maxTrainSamples: Int?
+    public var maxEvalSamples: Int? = 200
+
+    public init() {}
+
+    enum CodingKeys: String, CodingKey, CaseIterable {
+        case method, epochs, scheduler, seed, resume, loggers
+        case targetModelPath = "target_model_path", dataPath = "data_path", evalDataPath = "eval_data_path", cachePath = "cache_path"
+        case savePath = "save_path", runName = "run_name", maxSteps = "max_steps", learningRate = "lr", warmupRatio = "warmup_ratio"
+        case beta1 = "b1", beta2 = "b2", weightDecay = "weight_decay", maxGradNorm = "max_grad_norm", batchSize = "batch_size"
+        case totalSequenceLength = "total_seq_len", gradientAccumulation = "grad_accum", maxLength = "max_length", dropLong = "drop_long"
+        case systemPrompt = "system_prompt", tttSteps = "ttt_steps", tttStepLossDecay = "ttt_step_loss_decay"
+        case draftVocabSize = "draft_vocab_size", d2tPath = "d2t_path", t2dPath = "t2d_path", initHeadFromTarget = "init_head_from_target"
+        case saveInterval = "save_interval", evalInterval = "eval_interval", keepCheckpoints = "keep_checkpoints"
+        case logDir = "log_dir", logInterval = "log_interval", maxTrainSamples = "max_train_samples", maxEvalSamples = "max_eval_samples"
+    }
+
+    public init(from decoder: Decoder) throws {
+        let c = try decoder.container(keyedBy: CodingKeys.self)
+        let defaults = TrainingConfiguration()
+        method = try c.decodeIfPresent(String.self, forKey: .method) ?? defaults.method
+        targetModelPath = try c.decodeIfPresent(String.self, forKey: .targetModelPath)
+        dataPath = try c.decodeIfPresent(String.self, forKey: .dataPath)
+        evalDataPath = try c.decodeIfPresent(String.self, forKey: .evalDataPath)
+        cachePath = try c.decodeIfPresent(String.self, forKey: .cachePath)
+        savePath = try c.decodeIfPresent(String.self, forKey: .savePath) ?? defaults.savePath
+        runName = try c.decodeIfPresent(String.self, forKey: .runName)
+        epochs = try c.decodeIfPresent(Int.self, forKey: .epochs) ?? defaults.epochs
+        maxSteps = try c.decodeIfPresent(Int.self, forKey: .maxSteps)
+        learningRate = try c.decodeIfPresent(Float.self, forKey: .learningRate) ?? defaults.learningRate
+        warmupRatio = try c.decodeIfPresent(Float.self, forKey: .warmupRatio) ?? defaults.warmupRatio
+        scheduler = try c.decodeIfPresent(LearningRateSchedule.Kind.self, forKey: .scheduler) ?? defaults.scheduler
+        beta1 = try c.decodeIfPresent(Float.self, forKey: .beta1) ?? defaults.beta1
+        beta2 = try c.decodeIfPresent(Float.self, forKey: .beta2) ?? defaults.beta2
+        weightDecay = try c.decodeIfPresent(Float.self, forKey: .weightDecay) ?? defaults.weightDecay
+        maxGradNorm = try c.decodeIfPresent(Float.self, forKey: .maxGradNorm) ?? defaults.maxGradNorm
+        batchSize = try c.decodeIfPresent(Int.self, forKey: .batchSize) ?? defaults.batchSize
+        totalSequenceLength = try c.decodeIfPresent(Int.self, forKey: .totalSequenceLength)
+        gradientAccumulation = try c.decodeIfPresent(Int.self, forKey: .gradientAccumulation) ?? defaults.gradientAccumulation
+        maxLength = try c.decodeIfPresent(Int.self, forKey: .maxLength) ?? defaults.maxLength
+        dropLong = try c.decodeIfPresent(Bool.self, forKey: .dropLong) ?? defaults.dropLong
+        systemPrompt = try c.decodeIfPresent(String.self, forKey: .systemPrompt)
+        tttSteps = try c.decodeIfPresent(Int.self, forKey: .tttSteps) ?? defaults.tttSteps
+        tttStepLossDecay = try c.decodeIfPresent(Float.self, forKey: .tttStepLossDecay) ?? defaults.tttStepLossDecay
+        draftVocabSize = try c.decodeIfPresent(Int.self, forKey: .draftVocabSize) ?? defaults.draftVocabSize
+        d2tPath = try c.decodeIfPresent(String.self, forKey: .d2tPath)
+        t2dPath = try c.decodeIfPresent(String.self, forKey: .t2dPath)
+        initHeadFromTarget = try c.decodeIfPresent(Bool.self, forKey: .initHeadFromTarget) ?? defaults.initHeadFromTarget
+        seed = try c.decodeIfPresent(UInt64.self, forKey: .seed) ?? defaults.seed
+        saveInterval = try c.decodeIfPresent(Int.self, forKey: .saveInterval) ?? defaults.saveInterval
+        evalInterval = try c.decodeIfPresent(Int.self, forKey: .evalInterval) ?? defaults.evalInterval
+        keepCheckpoints = try c.decodeIfPresent(Int.self, forKey: .keepCheckpoints) ?? defaults.keepCheckpoints
+        resume = try c.decodeIfPresent(Bool.self, forKey: .resume) ?? defaults.resume
+        loggers = try c.decodeIfPresent([String].self, forKey: .loggers) ?? defaults.loggers
+        logDir = try c.decodeIfPresent(String.self, forKey: .logDir)
+        logInterval = try c.decodeIfPresent(Int.self, forKey: .logInterval) ?? defaults.logInterval
+        maxTrainSamples = try c.decodeIfPresent(Int.self, forKey: .maxTrainSamples)
+        maxEvalSamples = try c.decodeIfPresent(Int.self, forKey: .maxEvalSamples) ?? defaults.maxEvalSamples
+        try validate()
+    }
+
+    /// Checks ranges; throws naming the key.
+    public func validate() throws {
+        func require(_ ok: Bool, _ key: CodingKeys, _ message: String) throws {
+            if !ok { throw TrainingError("\(key.rawValue): \(message)") }
+        }
+        try require(["eagle3"].contains(method), .method, "unknown method \"\(method)\" (registered: eagle3)")
+        try require(epochs >= 1, .epochs, "must be at least 1")
+        try require(maxSteps.map { $0 >= 1 } ?? true, .maxSteps, "must be at least 1")
+        try require(learningRate > 0, .learningRate, "must be positive")
+        try require(warmupRatio >= 0 && warmupRatio < 1, .warmupRatio, "must be in [0, 1)")
+        try require(batchSize >= 1 && gradientAccumulation >= 1, .batchSize, "batch size and accumulation must be at least 1")
+        try require(maxLength >= 2, .maxLength, "must be at least 2")
+        try require(tttSteps >= 1 && tttSteps <= 16, .tttSteps, "must be between 1 and 16")
+        try require(tttStepLossDecay > 0, .tttStepLossDecay, "must be positive")
+        try require(draftVocabSize >= 1, .draftVocabSize, "must be positive")
+        try require(saveInterval >= 1 && evalInterval >= 1 && keepCheckpoints >= 1, .saveInterval, "intervals and keep count must be at least 1")
+        try require(loggers.allSatisfy { ["jsonl", "tensorboard", "none"].contains($0) }, .loggers, "loggers are jsonl, tensorboard or none")
+        try require((d2tPath == nil) == (t2dPath == nil) || d2tPath?.hasSuffix(".safetensors") == true, .d2tPath, "give both d2t and t2d, or one vocab.safetensors")
+    }
+
+    /// Reads a JSON or YAML (a flat `key: value` subset) config file; unknown keys are errors.
+    public static func load(_ url: URL) throws -> TrainingConfiguration {
+        guard let text = try? String(contentsOf: url, encoding: .utf8) else { throw TrainingError("\(url.path): cannot read the config file") }
+        let object: [String: Any]
+        if url.pathExtension == "json" || text.trimmingCharacters(in: .whitespacesAndNewlines).hasPrefix("{") {
+            guard let parsed = try? JSONSerialization.jsonObject(with: Data(text.utf8)) as? [String: Any] else {
+                throw TrainingError("\(url.path): not a JSON object")
+            }
+            object = parsed
+        } else {
+            object = try SimpleYAML.parse(text, file: url.path)
+        }
+        let known = Set(CodingKeys.allCases.map(\.rawValue))
+        let unknown = object.keys.filter { !known.contains($0.replacingOccurrences(of: "-", with: "_")) }.sorted()
+        guard unknown.isEmpty else {
+            throw TrainingError("\(url.path): unknown key\(unknown.count > 1 ? "s" : "") \(unknown.joined(separator: ", "))",
+                                hint: "known keys: \(known.sorted().joined(separator: ", "))")
+        }
+        var normalised: [String: Any] = [:]
+        for (key, value) in object { normalised[key.replacingOccurrences(of: "-", with: "_")] = value }
+        do {
+            let data = try JSONSerialization.data(withJSONObject: normalised)
+            return try JSONDecoder().decode(TrainingConfiguration.self, from: data)
+        } catch let error as TrainingError {
+            throw TrainingError("\(url.path): \(error.message)", hint: error.hint)
+        } catch DecodingError.typeMismatch(_, let context), DecodingError.valueNotFound(_, let context) {
+            throw TrainingError("\(url.path): \(context.codingPath.map(\.stringValue).joined(separator: ".")) has the wrong type")
+        }
+    }
+}
+
+/// A flat YAML subset for config files: `key: value` lines, `#` comments, strings (quoted or
+/// not), numbers, booleans, null and `[a, b]` lists.
+enum SimpleYAML {
+    static func parse(_ text: String, file: String) throws -> [String: Any] {
+        var result: [String: Any] = [:]
+        for (index, raw) in text.split(separator: "\n", omittingEmptySubsequences: false).enumerated() {
+            var line = String(raw)
+            if let hash = line.firstIndex(of: "#"), !line[..<hash].contains("\"") { line = String(line[..<hash]) }
+            line = line.trimmingCharacters(in: .whitespaces)
+            if line.isEmpty || line == "---" { continue }
+            guard let colon = line.firstIndex(of: ":") else {
+                throw TrainingError("\(file):\(index + 1): expected `key: value`", hint: "only flat key: value YAML is supported")
+            }
+            let key = line[..<colon].trimmingCharacters(in: .whitespaces)
+            let value = line[line.index(after: colon)...].trimmingCharacters(in: .whitespaces)
+            result[key] = scalar(value)
+        }
+        return result
+    }
+
+    static func scalar(_ text: String) -> Any {
+        if text.hasPrefix("[") && text.hasSuffix("]") {
+            return text.dropFirst().dropLast().split(separator: ",").map { scalar($0.trimmingCharacters(in: .whitespaces)) }
+        }
+        if text.count >= 2, (text.hasPrefix("\"") && text.hasSuffix("\"")) || (text.hasPrefix("'") && text.hasSuffix("'")) {
+            return String(text.dropFirst().dropLast())
+        }
+        switch text.lowercased() {
+        case "true", "yes": return true
+        case "false", "no": return false
+        case "null", "~", "": return NSNull()
+        default: break
+        }
+        if let integer = Int(text) { return integer }
+        if let number = Double(text) { return number }
+        return text
+    }
+}
+
+/// A training run that cannot start or continue, with a hint.
+public struct TrainingError: Error, CustomStringConvertible, Equatable {
+    public var message: String
+    public var hint: String?
+    public init(_ message: String, hint: String? = nil) {
+        self.message = message
+        self.hint = hint
+    }
+    public var description: String { message + (hint.map { "\nhint: \($0)" } ?? "") }
+}
