@@ -2,15 +2,15 @@ import FledgeTemplate
 
 /// Stable ids and de-duplication for one preparation run.
 ///
-/// - **Content digest**: SHA-256 over the normalised messages (for each: role, then the
-///   content's UTF-8 length as 8 bytes and the content), so it does not depend on the input
-///   format, key order or escapes.
+/// - **Content digest**: the 128-bit `ContentHasher` over the normalised messages (for each:
+///   the role, a 0 byte, the content's UTF-8 length as 8 bytes and the content), so it does not
+///   depend on the input format, key order or escapes.
 /// - **Duplicates**: a conversation whose digest equals an earlier kept one's is dropped and
 ///   counted (`duplicates`); the first one is kept. The first 128 bits are remembered, 16 bytes
 ///   per kept conversation.
 /// - **Ids**: the record's own id when it has one that no earlier kept conversation uses;
 ///   `ID-HASH` when its id is taken (ShareGPT reuses ids across different conversations);
-///   `HASH` when it has none. `HASH` is the first 16 hex digits of the digest. Ids therefore
+///   `HASH` when it has none. `HASH` is the first 64 bits of the digest as 16 hex digits. Ids therefore
 ///   stay the same when more files are appended to the inputs.
 struct ConversationIdentity {
     private var seenContent = Set<ContentKey>()
@@ -21,30 +21,36 @@ struct ConversationIdentity {
         var low: UInt64
     }
 
-    /// The SHA-256 digest of `messages` as this type defines it.
-    static func digest(_ messages: [ChatMessage]) -> [UInt8] {
-        var hasher = SHA256Hasher()
+    /// The content digest of `messages` as this type defines it.
+    static func digest(_ messages: [ChatMessage]) -> ContentKey {
+        var hasher = ContentHasher()
         for message in messages {
             var role = message.role
             var content = message.content
             role.withUTF8 { hasher.update(UnsafeRawBufferPointer($0)) }
-            hasher.update([0])
             content.withUTF8 { bytes in
-                var length = UInt64(bytes.count).bigEndian
-                withUnsafeBytes(of: &length) { hasher.update($0) }
+                var separator: (UInt8, UInt64) = (0, UInt64(bytes.count).bigEndian)
+                withUnsafeBytes(of: &separator.0) { hasher.update($0) }
+                withUnsafeBytes(of: &separator.1) { hasher.update($0) }
                 hasher.update(UnsafeRawBufferPointer(bytes))
             }
         }
-        return hasher.finalize()
+        let (high, low) = hasher.finalize()
+        return ContentKey(high: high, low: low)
+    }
+
+    /// 16 lowercase hex digits of the digest's first 64 bits.
+    static func hexID(_ key: ContentKey) -> String {
+        let digits = String(key.high, radix: 16)
+        return String(repeating: "0", count: 16 - digits.count) + digits
     }
 
     /// Records `messages`; nil if they duplicate an earlier conversation, else its id and
     /// whether its own id had to be renamed.
     mutating func admit(_ messages: [ChatMessage], recordID: String?) -> (id: String, renamed: Bool)? {
-        let digest = Self.digest(messages)
-        let key = ContentKey(high: Self.word(digest, 0), low: Self.word(digest, 8))
+        let key = Self.digest(messages)
         guard seenContent.insert(key).inserted else { return nil }
-        let hash = String(SHA256Hasher.hexString(digest).prefix(16))
+        let hash = Self.hexID(key)
         var renamed = false
         var id: String
         if let recordID {
