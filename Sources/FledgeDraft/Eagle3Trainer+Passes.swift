@@ -81,7 +81,7 @@ extension Eagle3Trainer {
 
     /// The head, the soft cross-entropy and its gradient for step k, in row blocks:
     /// writes ∂(weight·loss_k)/∂normed into `dnormed.k` and accumulates the head's gradient.
-    func headLoss(_ batch: Eagle3Batch, k: Int, weight: Float, allCorrect: inout [Bool]) -> StepMetrics {
+    func headLoss(_ batch: Eagle3Batch, k: Int, weight: Float, allCorrect: inout [Bool], train: Bool) -> StepMetrics {
         let (b, t) = (batch.batch, batch.length)
         let n = b * t
         let h = c.hiddenSize, vd = c.draftVocabularySize
@@ -117,8 +117,10 @@ extension Eagle3Trainer {
                     let m = Softmax.rowMax(z, count: vd)
                     let lse = m + logf(Softmax.sumExp(z, shift: m, count: vd, storeInto: nil))
                     lossSum += Double(lse) - Double(Elementwise.dot(target, z, count: vd))
-                    let coefficient = weight * scale
-                    for i in 0..<vd { z[i] = (VectorMath.exp(z[i] - lse) - target[i]) * coefficient }
+                    if train {
+                        let coefficient = weight * scale
+                        for i in 0..<vd { z[i] = (VectorMath.exp(z[i] - lse) - target[i]) * coefficient }
+                    }
                 } else {
                     z.update(repeating: 0, count: vd)
                 }
@@ -126,6 +128,10 @@ extension Eagle3Trainer {
                 if !(pm && correct) { allCorrect[r] = false }
             }
             // dnormed = dlogits · W;  dW_head += dlogitsᵀ · normed.
+            if !train {
+                start += rows
+                continue
+            }
             BLAS.gemm(.none, .none, m: rows, n: h, k: vd, a: logits.pointer, lda: vd, b: p.head.pointer, ldb: h, beta: 0,
                       c: dnormed.pointer + start * h, ldc: h)
             BLAS.gemm(.transposed, .none, m: vd, n: h, k: rows, a: logits.pointer, lda: vd, b: normed.pointer + start * h, ldb: h,

@@ -86,7 +86,8 @@ public final class Eagle3Trainer {
 
     /// Runs K steps forward and backward on `batch`, ACCUMULATING `scale`·∂total/∂θ into the
     /// draft's gradient buffer (zero it first; `scale` is e.g. 1/accumulation steps).
-    public func step(_ batch: Eagle3Batch, decay: Float, scale: Float = 1) -> Eagle3Metrics {
+    /// With `train` false only the metrics are computed (no gradients; for evaluation).
+    public func step(_ batch: Eagle3Batch, decay: Float, scale: Float = 1, train: Bool = true) -> Eagle3Metrics {
         precondition(batch.batch <= maxBatch && batch.length <= maxLength, "batch larger than planned")
         let (b, t) = (batch.batch, batch.length)
         let n = b * t
@@ -100,7 +101,7 @@ public final class Eagle3Trainer {
         var weight: Float = 1
         for k in 0..<steps {
             forwardLayer(batch, k: k)
-            let stepMetrics = headLoss(batch, k: k, weight: weight * scale, allCorrect: &allCorrect)
+            let stepMetrics = headLoss(batch, k: k, weight: weight * scale, allCorrect: &allCorrect, train: train)
             metrics.losses.append(stepMetrics.loss)
             metrics.total += weight * stepMetrics.loss
             metrics.correct.append(stepMetrics.correct)
@@ -110,7 +111,7 @@ public final class Eagle3Trainer {
             metrics.conditionalCount.append(stepMetrics.conditionalCount)
             weight *= decay
         }
-        backward(batch)
+        if train { backward(batch) }
         return metrics
     }
 

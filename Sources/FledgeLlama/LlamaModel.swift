@@ -13,9 +13,11 @@ public final class LlamaModel: @unchecked Sendable {
     /// Tensors by Hugging Face name (tied models have no `lm_head.weight`).
     public let weights: [String: Tensor]
     let layers: [LayerWeights]
-    let embedding: Tensor
+    /// The token embedding `[V, H]`.
+    public let embedding: Tensor
     let finalNorm: Tensor
-    let head: Tensor
+    /// The output head `[V, H]` (the embedding when tied).
+    public let head: Tensor
     let rope: RotaryEmbedding
     let workspace = LlamaWorkspace()
 

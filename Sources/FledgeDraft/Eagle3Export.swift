@@ -1,0 +1,174 @@
+import Foundation
+import FledgeTensor
+import FledgeNN
+import FledgeWeights
+
+/// Exported EAGLE-3 drafts that vLLM and SGLang load unchanged (eagle-spec.md §7).
+public enum Eagle3Export {
+    /// `eagle`: the EAGLE/SpecForge layout (`midlayer.*`, `LlamaForCausalLMEagle3`, no
+    /// embedding; both servers load it). `speculators`: vLLM speculators' layout (`layers.0.*`,
+    /// `Eagle3Speculator`, with the embedding and `transformer_layer_config`).
+    public enum Format: String, CaseIterable, Sendable, Codable { case eagle, speculators }
+
+    /// Facts about the target that go into the config.
+    public struct TargetInfo: Sendable {
+        public var name: String
+        public var bosTokenID: Int?
+        public var eosTokenID: Int?
+        public var architecture: String
+        public init(name: String, bosTokenID: Int? = nil, eosTokenID: Int? = nil, architecture: String = "LlamaForCausalLM") {
+            self.name = name
+            self.bosTokenID = bosTokenID
+            self.eosTokenID = eosTokenID
+            self.architecture = architecture
+        }
+    }
+
+    /// Writes `config.json` and `model.safetensors` into `directory` (atomically per file).
+    public static func write(_ draft: Eagle3Draft, format: Format, to directory: URL, target: TargetInfo, dtype: DType = .bf16) throws {
+        try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
+        let c = draft.configuration
+        var items: [SafetensorsWriter.Item] = []
+        for (name, _) in c.parameterShapes {
+            let exported = format == .eagle ? name : speculatorsName(name)
+            items.append(.init(name: exported, tensor: draft.parameters.parameter(name), as: dtype))
+        }
+        if format == .speculators { items.append(.init(name: "embed_tokens.weight", tensor: draft.embedding, as: dtype)) }
+        items.append(.init(name: "d2t", int64: draft.d2t))
+        items.append(.init(name: "t2d", bools: draft.t2d))
+        try SafetensorsWriter().write(items, metadata: ["format": "pt"], to: directory.appendingPathComponent("model.safetensors"))
+        let config = format == .eagle ? eagleConfig(c, target: target, dtype: dtype) : speculatorsConfig(c, target: target, dtype: dtype)
+        let data = try JSONSerialization.data(withJSONObject: config, options: [.prettyPrinted, .sortedKeys, .withoutEscapingSlashes])
+        try AtomicFile.write(data, to: directory.appendingPathComponent("config.json"))
+    }
+
+    static func speculatorsName(_ name: String) -> String {
+        name.hasPrefix("midlayer.") ? "layers.0." + name.dropFirst("midlayer.".count) : name
+    }
+
+    static func ropeFields(_ c: Eagle3Configuration) -> [String: Any] {
+        var fields: [String: Any] = ["rope_theta": Double(c.ropeTheta)]
+        switch c.ropeScaling {
+        case .none: break
+        case .linear(let factor): fields["rope_scaling"] = ["rope_type": "linear", "factor": Double(factor)]
+        case .llama3(let factor, let low, let high, let original):
+            fields["rope_scaling"] = ["rope_type": "llama3", "factor": Double(factor), "low_freq_factor": Double(low),
+                                      "high_freq_factor": Double(high), "original_max_position_embeddings": original]
+        }
+        return fields
+    }
+
+    /// §7.1: no aux-layer ids (the defaults of both servers match the layers Fledge trains on).
+    static func eagleConfig(_ c: Eagle3Configuration, target: TargetInfo, dtype: DType) -> [String: Any] {
+        var config: [String: Any] = [
+            "architectures": ["LlamaForCausalLMEagle3"], "model_type": "llama", "hidden_act": "silu",
+            "hidden_size": c.hiddenSize, "intermediate_size": c.intermediateSize, "num_attention_heads": c.headCount,
+            "num_key_value_heads": c.kvHeadCount, "head_dim": c.headDimension, "num_hidden_layers": 1,
+            "max_position_embeddings": c.maxPositions, "rms_norm_eps": Double(c.rmsNormEps), "initializer_range": 0.02,
+            "tie_word_embeddings": false, "torch_dtype": dtype == .f32 ? "float32" : "bfloat16", "use_cache": true,
+            "vocab_size": c.vocabularySize, "draft_vocab_size": c.draftVocabularySize, "pad_token_id": 0,
+        ]
+        if c.targetHiddenSize != c.hiddenSize { config["target_hidden_size"] = c.targetHiddenSize }
+        if let bos = target.bosTokenID { config["bos_token_id"] = bos }
+        if let eos = target.eosTokenID { config["eos_token_id"] = eos }
+        config.merge(ropeFields(c)) { $1 }
+        return config
+    }
+
+    /// §7.2, with `norm_before_residual: false` written out (vLLM's default for this format is true).
+    static func speculatorsConfig(_ c: Eagle3Configuration, target: TargetInfo, dtype: DType) -> [String: Any] {
+        var layer: [String: Any] = [
+            "model_type": "llama", "vocab_size": c.vocabularySize, "hidden_size": c.hiddenSize, "intermediate_size": c.intermediateSize,
+            "num_hidden_layers": 1, "num_attention_heads": c.headCount, "num_key_value_heads": c.kvHeadCount, "head_dim": c.headDimension,
+            "hidden_act": "silu", "max_position_embeddings": c.maxPositions, "rms_norm_eps": Double(c.rmsNormEps), "tie_word_embeddings": false,
+        ]
+        layer.merge(ropeFields(c)) { $1 }
+        return [
+            "speculators_model_type": "eagle3", "architectures": ["Eagle3Speculator"], "speculators_version": "0.3.0",
+            "draft_vocab_size": c.draftVocabularySize, "norm_before_residual": false, "norm_before_fc": false, "fc_norm": false,
+            "norm_output": false, "embed_requires_grad": false, "target_hidden_size": c.targetHiddenSize,
+            "torch_dtype": dtype == .f32 ? "float32" : "bfloat16", "transformer_layer_config": layer,
+            "speculators_config": [
+                "algorithm": "eagle3", "default_proposal_method": "greedy",
+                "proposal_methods": [["proposal_type": "greedy", "speculative_tokens": 3]],
+                "verifier": ["name_or_path": target.name, "architectures": [target.architecture]],
+            ] as [String: Any],
+        ]
+    }
+
+    /// Reads an export of either layout back; the embedding comes from the target (the
+    /// EAGLE layout does not store it).
+    public static func load(from directory: URL, embedding: Tensor) throws -> Eagle3Draft {
+        let configURL = directory.appendingPathComponent("config.json")
+        guard let data = try? Data(contentsOf: configURL), let config = try? JSONSerialization.jsonObject(with: data) as? [String: Any] else {
+            throw DraftError("\(configURL.path): cannot read the draft's config.json")
+        }
+        let speculators = config["speculators_model_type"] as? String == "eagle3"
+        let layer = speculators ? (config["transformer_layer_config"] as? [String: Any] ?? [:]) : config
+        if !speculators, let architectures = config["architectures"] as? [String], !architectures.contains(where: { $0.contains("Eagle3") }) {
+            throw DraftError("\(configURL.path): architectures \(architectures) is not an EAGLE-3 draft")
+        }
+        if speculators, config["norm_before_residual"] as? Bool ?? true {
+            throw DraftError("\(configURL.path): norm_before_residual = true is not supported", hint: "Fledge trains the raw-hidden residual")
+        }
+        func int(_ key: String, _ source: [String: Any]) throws -> Int {
+            guard let value = source[key] as? Int else { throw DraftError("\(configURL.path): missing \(key)") }
+            return value
+        }
+        let hidden = try int("hidden_size", layer), heads = try int("num_attention_heads", layer)
+        let vocabulary = try int("vocab_size", layer)
+        let draftVocabulary = (config["draft_vocab_size"] as? Int) ?? vocabulary
+        var scaling = RoPEScalingReader.none
+        if let rope = layer["rope_scaling"] as? [String: Any] { scaling = try RoPEScalingReader.parse(rope, file: configURL.path) }
+        let c = Eagle3Configuration(
+            hiddenSize: hidden, headCount: heads, kvHeadCount: (layer["num_key_value_heads"] as? Int) ?? heads,
+            headDimension: (layer["head_dim"] as? Int) ?? hidden / heads, intermediateSize: try int("intermediate_size", layer),
+            vocabularySize: vocabulary, draftVocabularySize: draftVocabulary,
+            rmsNormEps: Float((layer["rms_norm_eps"] as? Double) ?? 1e-6), ropeTheta: Float((layer["rope_theta"] as? Double) ?? 10_000),
+            ropeScaling: scaling.value, maxPositions: (layer["max_position_embeddings"] as? Int) ?? 2048,
+            targetHiddenSize: (config["target_hidden_size"] as? Int) ?? hidden)
+        let file = try SafetensorsFile(url: directory.appendingPathComponent("model.safetensors"))
+        let d2t = try file.integers("d2t"), t2d = try file.integers("t2d").map { $0 != 0 }
+        let draft = Eagle3Draft(configuration: c, embedding: embedding, d2t: d2t, t2d: t2d)
+        for (name, shape) in c.parameterShapes {
+            let stored = speculators ? speculatorsName(name) : name
+            let tensor = try file.tensor(stored)
+            guard tensor.shape.dims == shape else {
+                throw DraftError("\(directory.path): \(stored) has shape \(tensor.shape), expected \(Shape(shape))")
+            }
+            draft.parameters.parameter(name).copy(from: tensor)
+        }
+        return draft
+    }
+}
+
+/// `rope_scaling` of a config dictionary.
+struct RoPEScalingReader {
+    var value: FledgeNN.RoPEScaling
+    static let none = RoPEScalingReader(value: .none)
+
+    static func parse(_ rope: [String: Any], file: String) throws -> RoPEScalingReader {
+        let type = (rope["rope_type"] ?? rope["type"]) as? String ?? "default"
+        let number = { (key: String) in Float((rope[key] as? Double) ?? Double((rope[key] as? Int) ?? 0)) }
+        switch type {
+        case "default": return .none
+        case "linear": return RoPEScalingReader(value: .linear(factor: number("factor")))
+        case "llama3":
+            return RoPEScalingReader(value: .llama3(factor: number("factor"), lowFrequencyFactor: number("low_freq_factor"),
+                                                    highFrequencyFactor: number("high_freq_factor"),
+                                                    originalMaxPositions: (rope["original_max_position_embeddings"] as? Int) ?? 8192))
+        default: throw DraftError("\(file): rope_scaling \(type) is not supported")
+        }
+    }
+}
+
+/// A draft that cannot be built, loaded or exported, with a hint.
+public struct DraftError: Error, CustomStringConvertible, Equatable {
+    public var message: String
+    public var hint: String?
+    public init(_ message: String, hint: String? = nil) {
+        self.message = message
+        self.hint = hint
+    }
+    public var description: String { message + (hint.map { "\nhint: \($0)" } ?? "") }
+}
