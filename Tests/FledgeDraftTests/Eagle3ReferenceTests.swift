@@ -4,6 +4,7 @@ import Testing
 import FledgeNN
 import FledgeTensor
 import FledgeTestSupport
+import FledgeWeights
 
 /// The EAGLE-3 trainer against the PyTorch reference written from the spec
 /// (Scripts/reference/eagle3_reference.py, fixtures by make_eagle3_fixtures.py).
@@ -83,5 +84,23 @@ import FledgeTestSupport
         let (trainer, batch) = try makeTrainer(parameters: "memo.")
         trainer.draft.parameters.zeroGradients()
         try expectMetrics(trainer.step(batch, decay: 0.8), "memo.")
+    }
+}
+
+/// Writes the fixture draft as an EAGLE export plus its inputs, for
+/// `Scripts/reference/eagle3_reference.py export-check` (run by hand: it needs PyTorch).
+@Suite struct Eagle3ExportForPyTorch {
+    @Test(.enabled(if: ProcessInfo.processInfo.environment["FLEDGE_EXPORT_CHECK_DIR"] != nil))
+    func writeExportForTheReference() throws {
+        let root = URL(fileURLWithPath: ProcessInfo.processInfo.environment["FLEDGE_EXPORT_CHECK_DIR"]!)
+        let tests = try Eagle3ReferenceTests()
+        let (trainer, batch) = try tests.makeTrainer()
+        try Eagle3Export.write(trainer.draft, format: .eagle, to: root.appendingPathComponent("export"), target: .init(name: "fixture"), dtype: .f32)
+        try SafetensorsWriter().write([.init(name: "model.embed_tokens.weight", tensor: trainer.draft.embedding)], to: root.appendingPathComponent("embed.safetensors"))
+        try SafetensorsWriter().write([
+            .init(name: "input_ids", int64: batch.ids.map(Int64.init), shape: [2, 24]),
+            .init(name: "aux_hidden_states", tensor: batch.auxiliary.reshaped([2, 24, 192])),
+            .init(name: "attention_mask", int64: (0..<48).map { Int64($0 % 24 < batch.lengths[$0 / 24] ? 1 : 0) }, shape: [2, 24]),
+        ], to: root.appendingPathComponent("inputs.safetensors"))
     }
 }
