@@ -92,8 +92,9 @@ struct PrepareDataCommand: AsyncParsableCommand {
         rows.append(("issues", "\(grouped(manifest.issueCount)) (listed in manifest.json)"))
         rows.append(("output", summary.outputDirectory.path))
         let seconds = summary.elapsedSeconds
-        let rate = seconds > 0 ? String(format: "%.1f MB/s, %@ records/s", Double(summary.bytesRead) / 1e6 / seconds,
-                                         grouped(Int(Double(counts.recordsRead) / seconds))) : "-"
+        let rate = seconds > 0
+            ? String(format: "%.1f MB/s", Double(summary.bytesRead) / 1e6 / seconds) + ", \(grouped(Int(Double(counts.recordsRead) / seconds))) records/s"
+            : "-"
         rows.append(("time", String(format: "%.2f s", seconds) + " (\(rate))"))
         let width = rows.map(\.0.count).max() ?? 0
         return rows.map { $0.0.padding(toLength: width + 2, withPad: " ", startingAt: 0) + $0.1 + "\n" }.joined()
@@ -154,11 +155,9 @@ final class PrepareProgressDisplay: @unchecked Sendable {
         guard interactive, Date().timeIntervalSince(lastDraw) >= 0.2 || progress.bytesRead == progress.totalBytes else { return }
         lastDraw = Date()
         let eta = progress.etaSeconds.map { String(format: "ETA %.0f s", $0) } ?? "ETA -"
-        let line = String(format: "\r[%d/%d] %@ / %@  %@ records (%@/s), %@ kept  %@",
-                          progress.fileIndex + 1, progress.fileCount,
-                          PrepareDataCommand.megabytes(progress.bytesRead), PrepareDataCommand.megabytes(progress.totalBytes),
-                          PrepareDataCommand.grouped(progress.recordsRead), PrepareDataCommand.grouped(Int(progress.recordsPerSecond)),
-                          PrepareDataCommand.grouped(progress.kept), eta)
+        let line = "\r[\(progress.fileIndex + 1)/\(progress.fileCount)] \(PrepareDataCommand.megabytes(progress.bytesRead))"
+            + " / \(PrepareDataCommand.megabytes(progress.totalBytes))  \(PrepareDataCommand.grouped(progress.recordsRead)) records"
+            + " (\(PrepareDataCommand.grouped(Int(progress.recordsPerSecond)))/s), \(PrepareDataCommand.grouped(progress.kept)) kept  \(eta)"
         FileHandle.standardError.write(Data((line + "\u{1B}[K").utf8))
         lineShown = true
     }

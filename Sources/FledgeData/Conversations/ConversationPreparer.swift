@@ -17,7 +17,7 @@ public struct ConversationPreparationOptions: Sendable, Equatable {
     public var maxConversations: Int?
     /// Bytes per read.
     public var chunkSize: Int
-    /// SHA-256 of each input file for the manifest (about 10 % of the run time).
+    /// SHA-256 of each input file for the manifest (about 0.3 s per 100 MB in a release build).
     public var computeDigests: Bool
     /// Issues kept in the manifest (all are counted and passed to the callback).
     public var issueLimit: Int

@@ -97,7 +97,7 @@ public final class JSONStreamReader {
     /// Opens `path` and detects its layout.
     /// - Parameters:
     ///   - chunkSize: bytes per `read` (tests use tiny chunks to cross every boundary).
-    ///   - computeDigest: hash every byte read, for `sha256` (about 10 % of the time).
+    ///   - computeDigest: hash every byte read, for `sha256` (about 0.3 s per 100 MB in a release build).
     /// - Throws: `DataError` `.unreadableInput` when the file cannot be opened or read,
     ///   `.unsupportedLayout` when it starts with neither `[` nor `{`.
     public init(path: String, chunkSize: Int = defaultChunkSize, computeDigest: Bool = true) throws {
