@@ -159,9 +159,7 @@ enum SimpleYAML {
     static func parse(_ text: String, file: String) throws -> [String: Any] {
         var result: [String: Any] = [:]
         for (index, raw) in text.split(separator: "\n", omittingEmptySubsequences: false).enumerated() {
-            var line = String(raw)
-            if let hash = line.firstIndex(of: "#"), !line[..<hash].contains("\"") { line = String(line[..<hash]) }
-            line = line.trimmingCharacters(in: .whitespaces)
+            let line = stripComment(String(raw)).trimmingCharacters(in: .whitespaces)
             if line.isEmpty || line == "---" { continue }
             guard let colon = line.firstIndex(of: ":") else {
                 throw TrainingError("\(file):\(index + 1): expected `key: value`", hint: "only flat key: value YAML is supported")
@@ -169,6 +167,25 @@ enum SimpleYAML {
             let key = line[..<colon].trimmingCharacters(in: .whitespaces)
             let value = line[line.index(after: colon)...].trimmingCharacters(in: .whitespaces)
             result[key] = scalar(value)
+        }
+        return result
+    }
+
+    /// The line without a `#` comment (a `#` outside quotes, at the start or after a blank).
+    static func stripComment(_ line: String) -> String {
+        var quote: Character?
+        var previous: Character = " "
+        var result = ""
+        for character in line {
+            if let open = quote {
+                if character == open { quote = nil }
+            } else if character == "\"" || character == "'" {
+                quote = character
+            } else if character == "#" && (previous == " " || previous == "\t") {
+                break
+            }
+            result.append(character)
+            previous = character
         }
         return result
     }

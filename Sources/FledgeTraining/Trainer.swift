@@ -1,0 +1,167 @@
+import Foundation
+import FledgeData
+import FledgeDraft
+import FledgeNN
+import FledgeTensor
+
+/// The training loop: micro-batches of tokenised samples → target features (online or from
+/// the cache) → the draft algorithm → AdamW with warmup + decay, gradient-norm clipping and
+/// accumulation; checkpoints with exact resume, evaluation, best-τ tracking, export.
+///
+/// The data order of epoch e is a permutation seeded by (seed, e); a checkpoint records the
+/// epoch and the next micro-batch, so a resumed run reads the same batches, applies the same
+/// updates and logs the same losses as a run never stopped.
+public final class Trainer {
+    /// One log event.
+    public struct Event {
+        public var kind: String  // "train" or "eval"
+        public var step: Int
+        public var totalSteps: Int
+        public var epoch: Double
+        public var values: [String: Double]
+    }
+
+    public let configuration: TrainingConfiguration
+    public let algorithm: DraftAlgorithm
+    let source: FeatureSource
+    let train: [TokenizedSample]
+    let evaluation: [TokenizedSample]
+    let save: URL
+    let target: Eagle3Export.TargetInfo
+
+    public init(configuration: TrainingConfiguration, algorithm: DraftAlgorithm, source: FeatureSource, train: [TokenizedSample],
+                evaluation: [TokenizedSample], target: Eagle3Export.TargetInfo) throws {
+        guard !train.isEmpty else { throw TrainingError("no training samples", hint: "check --data-path and the tokenisation skip counts") }
+        self.configuration = configuration
+        self.algorithm = algorithm
+        self.source = source
+        self.train = train
+        self.evaluation = evaluation
+        self.save = URL(fileURLWithPath: configuration.savePath)
+        self.target = target
+    }
+
+    // MARK: data order
+
+    /// The micro-batches of `epoch`: sample indices in a seeded order, grouped by rows
+    /// (`batch_size`) and by the token budget (`total_seq_len`, rows × longest row).
+    public func microBatches(epoch: Int) -> [[Int]] {
+        var generator = SeededGenerator(seed: configuration.seed &+ UInt64(epoch) &* 0x9E37_79B9_7F4A_7C15)
+        var order = Array(train.indices)
+        for i in stride(from: order.count - 1, to: 0, by: -1) {
+            order.swapAt(i, Int(generator.next() % UInt64(i + 1)))
+        }
+        var batches: [[Int]] = []
+        var current: [Int] = []
+        var longest = 0
+        let rowsLimit = min(configuration.batchSize, algorithm.maxBatch)
+        for index in order {
+            let length = train[index].ids.count
+            let candidate = max(longest, length)
+            let overBudget = configuration.totalSequenceLength.map { candidate * (current.count + 1) > $0 } ?? false
+            if !current.isEmpty && (current.count == rowsLimit || overBudget) {
+                batches.append(current)
+                current = []
+                longest = 0
+            }
+            current.append(index)
+            longest = max(longest, length)
+        }
+        if !current.isEmpty { batches.append(current) }
+        return batches
+    }
+
+    /// Optimizer steps in the run.
+    public var totalSteps: Int {
+        let perEpoch = (microBatches(epoch: 0).count + configuration.gradientAccumulation - 1) / configuration.gradientAccumulation
+        return configuration.maxSteps ?? perEpoch * configuration.epochs
+    }
+
+    /// A fingerprint of what fixes the batches, checked on resume.
+    var dataFingerprint: String {
+        let ids = train.map(\.id).joined(separator: "\u{1}")
+        return Fingerprint.of(Data("\(ids)|\(configuration.seed)|\(configuration.batchSize)|\(configuration.totalSequenceLength ?? 0)|\(configuration.gradientAccumulation)|\(configuration.maxLength)".utf8))
+    }
+
+    // MARK: the loop
+
+    /// Runs (or resumes) the training. `onEvent` sees every log record; throwing from it stops
+    /// the run after the current step (tests use that to simulate a kill).
+    @discardableResult
+    public func run(onEvent: (Event) throws -> Void = { _ in }) throws -> TrainingState {
+        let c = configuration
+        let parameters = algorithm.parameters
+        let total = totalSteps
+        let schedule = LearningRateSchedule(kind: c.scheduler, peak: c.learningRate, warmupSteps: Int(Float(total) * c.warmupRatio), totalSteps: total)
+        var state = TrainingState(method: c.method, step: 0, epoch: 0, batchInEpoch: 0,
+                                  optimizer: AdamW(learningRate: c.learningRate, beta1: c.beta1, beta2: c.beta2, weightDecay: c.weightDecay),
+                                  dataFingerprint: dataFingerprint)
+        if c.resume, let latest = try Checkpoint.list(save).last {
+            let restored = try Checkpoint.restore(latest.url, into: parameters)
+            guard restored.dataFingerprint == state.dataFingerprint, restored.method == c.method else {
+                throw TrainingError("\(latest.url.path): the checkpoint was made with other data, batching or method",
+                                    hint: "use another --save-path, or --no-resume-from-checkpoint to start fresh")
+            }
+            state = restored
+        }
+        while state.step < total && state.epoch < c.epochs {
+            let batches = microBatches(epoch: state.epoch)
+            while state.batchInEpoch < batches.count && state.step < total {
+                let group = Array(batches[state.batchInEpoch..<min(batches.count, state.batchInEpoch + c.gradientAccumulation)])
+                let start = DispatchTime.now().uptimeNanoseconds
+                parameters.zeroGradients()
+                var metrics = DraftMetrics()
+                for batch in group {
+                    let features = try source.features(for: batch.map { train[$0] })
+                    metrics.merge(algorithm.step(features, scale: 1 / Float(group.count), train: true))
+                }
+                let norm = GradientClipping.clip(parameters.gradients.pointer, count: parameters.count, maxNorm: c.maxGradNorm)
+                let rate = schedule.rate(state.step)
+                state.optimizer.learningRate = rate
+                state.optimizer.update(parameters)
+                state.step += 1
+                state.batchInEpoch += group.count
+                if state.batchInEpoch >= batches.count {
+                    state.epoch += 1
+                    state.batchInEpoch = 0
+                }
+                let seconds = Double(DispatchTime.now().uptimeNanoseconds - start) / 1e9
+                var values = algorithm.summarize(metrics)
+                values["lr"] = Double(rate)
+                values["grad_norm"] = Double(norm)
+                values["step_seconds"] = seconds
+                values["tokens_per_second"] = (values["tokens"] ?? 0) / seconds
+                let epoch = Double(state.epoch) + Double(state.batchInEpoch) / Double(max(batches.count, 1))
+                if state.step % c.evalInterval == 0 || state.step == total { try evaluate(&state, epoch: epoch, total: total, onEvent: onEvent) }
+                let endOfEpoch = state.batchInEpoch == 0
+                if state.step % c.saveInterval == 0 || endOfEpoch || state.step == total {
+                    _ = try Checkpoint.save(parameters: parameters, d2t: algorithm.d2t, t2d: algorithm.t2d, state: state, to: save, keep: c.keepCheckpoints)
+                }
+                try onEvent(Event(kind: "train", step: state.step, totalSteps: total, epoch: epoch, values: values))
+                if endOfEpoch { break }
+            }
+        }
+        try algorithm.export(to: save.appendingPathComponent("export"), format: "eagle", target: target)
+        return state
+    }
+
+    /// Metrics on the eval split (no gradients); keeps the best export by simulated τ.
+    func evaluate(_ state: inout TrainingState, epoch: Double, total: Int, onEvent: (Event) throws -> Void) throws {
+        guard !evaluation.isEmpty else { return }
+        var metrics = DraftMetrics()
+        var start = 0
+        while start < evaluation.count {
+            let rows = Array(evaluation[start..<min(evaluation.count, start + algorithm.maxBatch)])
+            metrics.merge(algorithm.step(try source.features(for: rows), scale: 1, train: false))
+            start += rows.count
+        }
+        let values = algorithm.summarize(metrics)
+        let tau = Float(values["tau"] ?? 0)
+        if state.bestTau.map({ tau > $0 }) ?? true {
+            state.bestTau = tau
+            state.bestStep = state.step
+            try algorithm.export(to: save.appendingPathComponent("best"), format: "eagle", target: target)
+        }
+        try onEvent(Event(kind: "eval", step: state.step, totalSteps: total, epoch: epoch, values: values))
+    }
+}

@@ -1,0 +1,117 @@
+import Foundation
+import Testing
+@testable import FledgeTraining
+import FledgeData
+import FledgeDraft
+import FledgeLlama
+import FledgeTensor
+
+@Suite struct TrainerTests {
+    static let packageRoot = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
+
+    struct Setup {
+        var model: LlamaModel
+        var samples: [TokenizedSample]
+        var vocabulary: DraftVocabulary
+    }
+
+    static func setup() throws -> Setup {
+        let model = try LlamaModel.load(from: packageRoot.appendingPathComponent("Tests/FledgeLlamaTests/Fixtures/tiny-llama"))
+        var generator = SeededGenerator(seed: 8)
+        let samples = (0..<12).map { index -> TokenizedSample in
+            let length = 6 + Int(generator.next() % 15)
+            return TokenizedSample(id: "s\(index)", ids: (0..<length).map { _ in Int32(generator.next() % 160) },
+                                   lossMask: (0..<length).map { $0 < 2 ? 0 : 1 })
+        }
+        var counts = [Int](repeating: 0, count: 160)
+        for sample in samples { for id in sample.ids { counts[Int(id)] += 1 } }
+        return Setup(model: model, samples: samples, vocabulary: try DraftVocabulary.build(counts: counts, draftSize: 32))
+    }
+
+    func trainer(_ setup: Setup, save: URL, resume: Bool = true, maxSteps: Int? = nil) throws -> Trainer {
+        var configuration = TrainingConfiguration()
+        configuration.savePath = save.path
+        configuration.epochs = 2
+        configuration.batchSize = 2
+        configuration.gradientAccumulation = 2
+        configuration.saveInterval = 2
+        configuration.evalInterval = 3
+        configuration.learningRate = 1e-3
+        configuration.tttSteps = 3
+        configuration.keepCheckpoints = 2
+        configuration.resume = resume
+        configuration.maxSteps = maxSteps
+        let draftConfiguration = Eagle3Configuration(target: setup.model.configuration, draftVocabularySize: 32)
+        let draft = Eagle3Draft(configuration: draftConfiguration, embedding: setup.model.embedding, d2t: setup.vocabulary.d2t, t2d: setup.vocabulary.t2d)
+        draft.initialize(seed: 3)
+        let algorithm = Eagle3Algorithm(draft: draft, targetHead: setup.model.head, maxBatch: 2, maxLength: 32, steps: 3, decay: 0.8)
+        return try Trainer(configuration: configuration, algorithm: algorithm, source: try OnlineFeatureSource(model: setup.model, layers: [0, 1, 2]),
+                           train: Array(setup.samples.prefix(10)), evaluation: Array(setup.samples.suffix(2)), target: .init(name: "tiny"))
+    }
+
+    func temporary() throws -> URL {
+        let url = FileManager.default.temporaryDirectory.appendingPathComponent("fledge-train-\(UUID().uuidString)")
+        try FileManager.default.createDirectory(at: url, withIntermediateDirectories: true)
+        return url
+    }
+
+    @Test func aKilledRunResumesWithTheSameLosses() throws {
+        let setup = try Self.setup()
+        var straight: [Int: Double] = [:]
+        let first = try trainer(setup, save: try temporary())
+        #expect(first.totalSteps == 6)  // 5 micro-batches per epoch → 3 steps × 2 epochs
+        try first.run { if $0.kind == "train" { straight[$0.step] = $0.values["loss"] } }
+        #expect(straight.count == 6)
+
+        struct Killed: Error {}
+        let save = try temporary()
+        var resumed: [Int: Double] = [:]
+        #expect(throws: Killed.self) {
+            try trainer(setup, save: save).run { event in
+                if event.kind == "train" { resumed[event.step] = event.values["loss"] }
+                if event.step == 5 { throw Killed() }  // after step 5; the last checkpoint is step 4
+            }
+        }
+        #expect(try Checkpoint.list(save).map(\.step) == [3, 4])  // end of epoch 0 (3) and step 4; pruned to 2
+        try trainer(setup, save: save).run { if $0.kind == "train" { resumed[$0.step] = $0.values["loss"] } }
+        #expect(resumed.keys.sorted() == Array(1...6))
+        for step in 1...6 { #expect(resumed[step]?.bitPattern == straight[step]?.bitPattern, "step \(step)") }
+        // The run exported its draft, and the export loads.
+        let loaded = try Eagle3Export.load(from: save.appendingPathComponent("export"), embedding: setup.model.embedding)
+        #expect(loaded.configuration.draftVocabularySize == 32)
+        #expect(FileManager.default.fileExists(atPath: save.appendingPathComponent("best/config.json").path))
+    }
+
+    @Test func freshStartIgnoresCheckpointsAndForeignOnesAreRefused() throws {
+        let setup = try Self.setup()
+        let save = try temporary()
+        try trainer(setup, save: save, maxSteps: 2).run()
+        var steps: [Int] = []
+        try trainer(setup, save: save, resume: false, maxSteps: 1).run { if $0.kind == "train" { steps.append($0.step) } }
+        #expect(steps == [1])
+        var other = setup
+        other.samples = Array(other.samples.reversed())
+        #expect { try trainer(other, save: save).run() } throws: { "\($0)".contains("other data") }
+    }
+
+    @Test func schedulesWarmUpThenDecay() {
+        let cosine = LearningRateSchedule(kind: .cosine, peak: 1, warmupSteps: 10, totalSteps: 110)
+        #expect(cosine.rate(0) == 0.1 && cosine.rate(9) == 1)
+        #expect(abs(cosine.rate(60) - 0.5) < 1e-6 && cosine.rate(110) < 1e-6)
+        let linear = LearningRateSchedule(kind: .linear, peak: 2, warmupSteps: 0, totalSteps: 100)
+        #expect(linear.rate(50) == 1 && linear.rate(100) == 0)
+    }
+
+    @Test func configFilesRejectUnknownKeys() throws {
+        let directory = try temporary()
+        let yaml = directory.appendingPathComponent("run.yaml")
+        try "lr: 3e-4\nttt_steps: 5\nloggers: [jsonl, tensorboard]\nsave_path: \"runs/x\"  # comment\n".write(to: yaml, atomically: true, encoding: .utf8)
+        let parsed = try TrainingConfiguration.load(yaml)
+        #expect(parsed.learningRate == 3e-4 && parsed.tttSteps == 5 && parsed.loggers == ["jsonl", "tensorboard"] && parsed.savePath == "runs/x")
+        let json = directory.appendingPathComponent("run.json")
+        try #"{"lr": 1e-4, "learning_rate_typo": 2}"#.write(to: json, atomically: true, encoding: .utf8)
+        #expect { try TrainingConfiguration.load(json) } throws: { "\($0)".contains("learning_rate_typo") }
+        try #"{"ttt_steps": 0}"#.write(to: json, atomically: true, encoding: .utf8)
+        #expect { try TrainingConfiguration.load(json) } throws: { "\($0)".contains("ttt_steps") }
+    }
+}
