@@ -71,6 +71,8 @@ public final class Eagle3Algorithm: DraftAlgorithm {
     public var t2d: [Bool] { draft.t2d }
     public var maxBatch: Int { trainer.maxBatch }
     public var maxLength: Int { trainer.maxLength }
+    /// Bytes of planned activation memory.
+    public var activationBytes: Int { trainer.activationBytes }
 
     public func step(_ features: TargetFeatures, scale: Float, train: Bool) -> DraftMetrics {
         let batch = Eagle3Batch(batch: features.batch, length: features.length, lengths: features.lengths, ids: features.ids,

@@ -1,0 +1,133 @@
+import ArgumentParser
+import Foundation
+import FledgeDraft
+import FledgeLlama
+import FledgeTraining
+
+/// `fledge train`: train an EAGLE-3 draft (flag names as in SpecForge / speculators / EAGLE).
+struct TrainCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "train",
+        abstract: "Train a draft model online (the target runs in the loop) or offline (--cache-path), resumable from its checkpoints."
+    )
+
+    @Option(help: "A JSON or YAML file of settings (keys as the flags with underscores); flags override it; unknown keys are errors.")
+    var config: String?
+    @Option(name: [.customLong("target-model-path"), .customLong("verifier-name-or-path")], help: "The target: a Hugging Face folder or a .gguf file (default: the fetched SmolLM2).")
+    var targetModelPath: String?
+    @Option(name: .customLong("method"), help: "The draft algorithm (eagle3).")
+    var method: String?
+    @Option(name: .customLong("data-path"), help: "Prepared data (folder from fledge data prepare, or unified JSONL).")
+    var dataPath: String?
+    @Option(name: .customLong("eval-data-path"), help: "Eval conversations (default: eval.jsonl of the data folder).")
+    var evalDataPath: String?
+    @Option(name: .customLong("cache-path"), help: "Train offline from this feature cache (fledge cache build).")
+    var cachePath: String?
+    @Option(name: .customLong("save-path"), help: "Run folder: checkpoints, logs, report, export.")
+    var savePath: String?
+    @Option(name: .customLong("run-name"), help: "A name for the report.")
+    var runName: String?
+    @Option(name: .customLong("epochs"), help: "Epochs.") var epochs: Int?
+    @Option(name: .customLong("max-steps"), help: "Stop after this many optimizer steps.") var maxSteps: Int?
+    @Option(name: .customLong("lr"), help: "Peak learning rate.") var lr: Float?
+    @Option(name: .customLong("warmup-ratio"), help: "Fraction of steps of linear warmup.") var warmupRatio: Float?
+    @Option(name: .customLong("scheduler"), help: "cosine, linear or constant.") var scheduler: String?
+    @Option(name: .customLong("b1"), help: "AdamW β1.") var beta1: Float?
+    @Option(name: .customLong("b2"), help: "AdamW β2.") var beta2: Float?
+    @Option(name: .customLong("weight-decay"), help: "AdamW decoupled weight decay.") var weightDecay: Float?
+    @Option(name: .customLong("max-grad-norm"), help: "Global gradient-norm clip.") var maxGradNorm: Float?
+    @Option(name: .customLong("batch-size"), help: "Rows per micro-batch.") var batchSize: Int?
+    @Option(name: .customLong("total-seq-len"), help: "Token budget per micro-batch (rows × longest row).") var totalSeqLen: Int?
+    @Option(name: .customLong("grad-accum"), help: "Micro-batches per optimizer step.") var gradAccum: Int?
+    @Option(name: .customLong("max-length"), help: "Longest sample in tokens.") var maxLength: Int?
+    @Flag(name: .customLong("drop-long"), help: "Drop over-long samples instead of truncating.") var dropLong = false
+    @Option(name: .customLong("system-prompt"), help: "Replace (or add) every conversation's system message.") var systemPrompt: String?
+    @Option(name: .customLong("ttt-steps"), help: "Training-time-test steps K.") var tttSteps: Int?
+    @Option(name: .customLong("ttt-step-loss-decay"), help: "Weight decay of later TTT steps.") var tttStepLossDecay: Float?
+    @Option(name: .customLong("draft-vocab-size"), help: "Draft vocabulary size Vd.") var draftVocabSize: Int?
+    @Option(name: .customLong("d2t-path"), help: "d2t.npy (with --t2d-path) or vocab.safetensors from fledge vocab.") var d2tPath: String?
+    @Option(name: .customLong("t2d-path"), help: "t2d.npy.") var t2dPath: String?
+    @Flag(name: .customLong("init-head-from-target"), help: "Initialise the draft head from the target head's rows.") var initHeadFromTarget = false
+    @Option(name: .customLong("seed"), help: "Seed of initialisation and data order.") var seed: UInt64?
+    @Option(name: .customLong("save-interval"), help: "Checkpoint every N steps (and at each epoch end).") var saveInterval: Int?
+    @Option(name: .customLong("eval-interval"), help: "Evaluate every N steps.") var evalInterval: Int?
+    @Option(name: .customLong("keep-checkpoints"), help: "Checkpoints kept.") var keepCheckpoints: Int?
+    @Flag(name: .customLong("no-resume-from-checkpoint"), help: "Start fresh even if the save path has checkpoints.") var noResume = false
+    @Option(name: .customLong("logger"), help: "jsonl, tensorboard or none (repeatable).") var logger: [String] = []
+    @Option(name: .customLong("log-dir"), help: "Where logs go (default: SAVE/logs).") var logDir: String?
+    @Option(name: .customLong("max-train-samples"), help: "Use only the first N training samples.") var maxTrainSamples: Int?
+    @Option(name: .customLong("max-eval-samples"), help: "Evaluate on at most N samples.") var maxEvalSamples: Int?
+
+    /// The configuration: the file (or defaults), then every flag given.
+    func resolved() throws -> TrainingConfiguration {
+        var c = try config.map { try TrainingConfiguration.load(URL(fileURLWithPath: $0)) } ?? TrainingConfiguration()
+        func set<T>(_ value: T?, _ path: WritableKeyPath<TrainingConfiguration, T>) { if let value { c[keyPath: path] = value } }
+        func set<T>(_ value: T?, _ path: WritableKeyPath<TrainingConfiguration, T?>) { if let value { c[keyPath: path] = value } }
+        set(targetModelPath, \.targetModelPath); set(method, \.method); set(dataPath, \.dataPath); set(evalDataPath, \.evalDataPath)
+        set(cachePath, \.cachePath); set(savePath, \.savePath); set(runName, \.runName); set(epochs, \.epochs); set(maxSteps, \.maxSteps)
+        set(lr, \.learningRate); set(warmupRatio, \.warmupRatio); set(beta1, \.beta1); set(beta2, \.beta2); set(weightDecay, \.weightDecay)
+        set(maxGradNorm, \.maxGradNorm); set(batchSize, \.batchSize); set(totalSeqLen, \.totalSequenceLength); set(gradAccum, \.gradientAccumulation)
+        set(maxLength, \.maxLength); set(systemPrompt, \.systemPrompt); set(tttSteps, \.tttSteps); set(tttStepLossDecay, \.tttStepLossDecay)
+        set(draftVocabSize, \.draftVocabSize); set(d2tPath, \.d2tPath); set(t2dPath, \.t2dPath); set(seed, \.seed)
+        set(saveInterval, \.saveInterval); set(evalInterval, \.evalInterval); set(keepCheckpoints, \.keepCheckpoints); set(logDir, \.logDir)
+        set(maxTrainSamples, \.maxTrainSamples); set(maxEvalSamples, \.maxEvalSamples)
+        if let scheduler {
+            guard let kind = LearningRateSchedule.Kind(rawValue: scheduler) else { throw ValidationError("--scheduler must be cosine, linear or constant") }
+            c.scheduler = kind
+        }
+        if dropLong { c.dropLong = true }
+        if initHeadFromTarget { c.initHeadFromTarget = true }
+        if noResume { c.resume = false }
+        if !logger.isEmpty { c.loggers = logger }
+        do { try c.validate() } catch let error as TrainingError { throw ValidationError(error.description) }
+        return c
+    }
+
+    func validate() throws { _ = try resolved() }
+
+    func run() async throws {
+        let configuration = try resolved()
+        let fallback = FileManager.default.fileExists(atPath: DefaultAssets.smolLM2.path) ? DefaultAssets.smolLM2 : nil
+        let summary = try TrainingRun.run(configuration, defaultTarget: fallback) { printError($0) }
+        print("trained \(summary.state.step) steps on \(summary.trainSamples) samples"
+              + (summary.state.bestTau.map { String(format: "; best eval τ %.3f at step %d", $0, summary.state.bestStep ?? 0) } ?? ""))
+        print("export: \(summary.exportPath.path)")
+        if let report = summary.reportPath { print("report: \(report.path)") }
+        print("logs: \(summary.logPath.path)")
+    }
+}
+
+/// `fledge export`: a training checkpoint to a deployable draft folder.
+struct ExportCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "export",
+        abstract: "Export a checkpoint (or re-export a draft) in the EAGLE/SpecForge or speculators layout for vLLM and SGLang."
+    )
+
+    @Option(help: "A checkpoint folder (SAVE/checkpoints/step-N) or an exported draft folder.")
+    var checkpoint: String
+    @OptionGroup var model: ModelOptions
+    @Option(help: "eagle (SGLang and vLLM) or speculators (vLLM).")
+    var format = "eagle"
+    @Option(help: "bf16 or f32.")
+    var dtype = "bf16"
+    @Option(help: "The output folder.")
+    var output: String
+
+    func run() async throws {
+        guard let layout = Eagle3Export.Format(rawValue: format) else { throw ValidationError("--format must be eagle or speculators") }
+        let url = try model.resolvedURL()
+        let target = try LlamaModel.load(from: url)
+        let source = URL(fileURLWithPath: checkpoint)
+        let draft: Eagle3Draft
+        if FileManager.default.fileExists(atPath: source.appendingPathComponent("config.json").path) {
+            draft = try Eagle3Export.load(from: source, embedding: target.embedding)
+        } else {
+            draft = try CheckpointDraft.load(source, target: target)
+        }
+        try Eagle3Export.write(draft, format: layout, to: URL(fileURLWithPath: output),
+                               target: .init(name: url.lastPathComponent, bosTokenID: target.configuration.bosTokenID, eosTokenID: target.configuration.eosTokenIDs.first),
+                               dtype: dtype == "f32" ? .f32 : .bf16)
+        print(output)
+    }
+}
