@@ -2,7 +2,8 @@ import Foundation
 
 /// A line chart rendered as a standalone inline SVG element: frame, ticks with labels, axis
 /// labels, a title, one polyline per series (markers for single points and marked series) and a
-/// legend on the right. Non-finite points are skipped; an empty chart says "no data".
+/// legend on the right. Non-finite points are skipped; an empty chart says "no data". Styling is in
+/// presentation attributes (no CSS), so each SVG also renders the same when saved on its own.
 struct LinePlot {
     struct Series {
         var points: [(x: Double, y: Double)]
@@ -35,12 +36,12 @@ struct LinePlot {
         let finite = series.map { $0.points.filter { $0.x.isFinite && $0.y.isFinite } }
         let all = finite.flatMap { $0 }
         var parts = ["<svg xmlns=\"http://www.w3.org/2000/svg\" class=\"plot\" width=\"\(n(width))\" height=\"\(n(height))\" "
-            + "viewBox=\"0 0 \(n(width)) \(n(height))\" role=\"img\" aria-label=\"\(escapeXML(title))\">"]
+            + "viewBox=\"0 0 \(n(width)) \(n(height))\" font-family=\"sans-serif\" font-size=\"11\" fill=\"#333\" role=\"img\" aria-label=\"\(escapeXML(title))\">"]
         parts.append("<title>\(escapeXML(title))</title>")
-        parts.append("<text x=\"\(n(left))\" y=\"20\" class=\"title\">\(escapeXML(title))</text>")
-        parts.append("<rect x=\"\(n(left))\" y=\"\(n(top))\" width=\"\(n(plotWidth))\" height=\"\(n(plotHeight))\" class=\"frame\"/>")
+        parts.append("<text x=\"\(n(left))\" y=\"20\" font-size=\"14\" font-weight=\"bold\">\(escapeXML(title))</text>")
+        parts.append("<rect x=\"\(n(left))\" y=\"\(n(top))\" width=\"\(n(plotWidth))\" height=\"\(n(plotHeight))\" fill=\"none\" stroke=\"#888\"/>")
         if all.isEmpty {
-            parts.append("<text x=\"\(n(left + plotWidth / 2))\" y=\"\(n(top + plotHeight / 2))\" text-anchor=\"middle\" class=\"empty\">no data</text>")
+            parts.append("<text x=\"\(n(left + plotWidth / 2))\" y=\"\(n(top + plotHeight / 2))\" text-anchor=\"middle\" font-size=\"14\" fill=\"#999\">no data</text>")
         } else {
             let xAxis = Axis(values: all.map(\.x), expandToTicks: false)
             let yAxis = Axis(values: all.map(\.y), expandToTicks: true)
@@ -49,8 +50,8 @@ struct LinePlot {
                 parts += draw(line, points: points, xAxis, yAxis)
             }
         }
-        parts.append("<text x=\"\(n(left + plotWidth / 2))\" y=\"\(n(height - 10))\" text-anchor=\"middle\" class=\"label\">\(escapeXML(xLabel))</text>")
-        parts.append("<text x=\"16\" y=\"\(n(top + plotHeight / 2))\" text-anchor=\"middle\" class=\"label\" "
+        parts.append("<text x=\"\(n(left + plotWidth / 2))\" y=\"\(n(height - 10))\" text-anchor=\"middle\" font-size=\"12\">\(escapeXML(xLabel))</text>")
+        parts.append("<text x=\"16\" y=\"\(n(top + plotHeight / 2))\" text-anchor=\"middle\" font-size=\"12\" "
             + "transform=\"rotate(-90 16 \(n(top + plotHeight / 2)))\">\(escapeXML(yLabel))</text>")
         parts += legendElements()
         parts.append("</svg>")
@@ -64,13 +65,13 @@ struct LinePlot {
         var parts: [String] = []
         for tick in xAxis.ticks {
             let x = left + xAxis.fraction(tick) * plotWidth
-            parts.append("<line x1=\"\(n(x))\" y1=\"\(n(top + plotHeight))\" x2=\"\(n(x))\" y2=\"\(n(top + plotHeight + 5))\" class=\"tick\"/>")
+            parts.append("<line x1=\"\(n(x))\" y1=\"\(n(top + plotHeight))\" x2=\"\(n(x))\" y2=\"\(n(top + plotHeight + 5))\" stroke=\"#888\"/>")
             parts.append("<text x=\"\(n(x))\" y=\"\(n(top + plotHeight + 18))\" text-anchor=\"middle\">\(xAxis.label(tick))</text>")
         }
         for tick in yAxis.ticks {
             let y = top + (1 - yAxis.fraction(tick)) * plotHeight
-            parts.append("<line x1=\"\(n(left))\" y1=\"\(n(y))\" x2=\"\(n(left + plotWidth))\" y2=\"\(n(y))\" class=\"grid\"/>")
-            parts.append("<line x1=\"\(n(left - 5))\" y1=\"\(n(y))\" x2=\"\(n(left))\" y2=\"\(n(y))\" class=\"tick\"/>")
+            parts.append("<line x1=\"\(n(left))\" y1=\"\(n(y))\" x2=\"\(n(left + plotWidth))\" y2=\"\(n(y))\" stroke=\"#eee\"/>")
+            parts.append("<line x1=\"\(n(left - 5))\" y1=\"\(n(y))\" x2=\"\(n(left))\" y2=\"\(n(y))\" stroke=\"#888\"/>")
             parts.append("<text x=\"\(n(left - 8))\" y=\"\(n(y + 4))\" text-anchor=\"end\">\(yAxis.label(tick))</text>")
         }
         return parts
@@ -99,7 +100,7 @@ struct LinePlot {
             let y = top + 10 + Double(index) * 18
             let dash = entry.dashed ? " stroke-dasharray=\"6 4\"" : ""
             parts.append("<line x1=\"\(n(x))\" y1=\"\(n(y))\" x2=\"\(n(x + 24))\" y2=\"\(n(y))\" stroke=\"\(entry.color)\" stroke-width=\"2\"\(dash)/>")
-            parts.append("<text x=\"\(n(x + 30))\" y=\"\(n(y + 4))\" class=\"legend\">\(escapeXML(entry.label))</text>")
+            parts.append("<text x=\"\(n(x + 30))\" y=\"\(n(y + 4))\">\(escapeXML(entry.label))</text>")
         }
         return parts
     }

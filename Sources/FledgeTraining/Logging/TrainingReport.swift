@@ -117,12 +117,5 @@ public enum TrainingReport {
         th, td { border: 1px solid #ddd; padding: 3px 10px; text-align: left; font-variant-numeric: tabular-nums; }
         th { background: #f6f6f6; font-weight: 500; }
         .plots svg { display: block; margin: 12px 0; }
-        svg text { font-size: 11px; fill: #333; }
-        svg .title { font-size: 14px; font-weight: 600; }
-        svg .label { font-size: 12px; }
-        svg .empty { font-size: 14px; fill: #999; }
-        svg .frame { fill: none; stroke: #888; }
-        svg .grid { stroke: #eee; }
-        svg .tick { stroke: #888; }
         """
 }
