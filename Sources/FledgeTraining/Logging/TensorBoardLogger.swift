@@ -20,6 +20,7 @@ public final class TensorBoardLogger: MetricsLogger {
     /// Creates a new event file in `directory` (created if missing) and writes its version event.
     /// - Parameters:
     ///   - startWallTime: Unix time of the run start; names the file and offsets every record's `time`.
+    ///     On resume pass `now - resumedRecordTime`, so wall times stay real clock times.
     ///   - hostname: the file name's suffix.
     /// - Throws: `TrainingError` when the file cannot be created.
     public init(directory: URL, startWallTime: Double = Date().timeIntervalSince1970,
