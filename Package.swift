@@ -96,7 +96,8 @@ let package = Package(
         ),
         .testTarget(
             name: "FledgeTrainingTests",
-            dependencies: ["FledgeTraining", "FledgeDraft", "FledgeData", "FledgeLlama", "FledgeNN", "FledgeWeights", "FledgeTensor", "FledgeTestSupport"]
+            dependencies: ["FledgeTraining", "FledgeDraft", "FledgeData", "FledgeLlama", "FledgeNN", "FledgeWeights", "FledgeTensor", "FledgeTestSupport"],
+            resources: [.copy("Fixtures")]
         ),
         .testTarget(
             name: "FledgeLlamaTests",

@@ -64,8 +64,15 @@ public enum TrainingRun {
         let logDirectory = URL(fileURLWithPath: c.logDir ?? save.appendingPathComponent("logs").path)
         let resumedStep = c.resume ? try Checkpoint.list(save).last?.step : nil
         var loggers: [any MetricsLogger] = []
-        if c.loggers.contains("jsonl") { loggers.append(try JSONLLogger(directory: logDirectory, resumedStep: resumedStep ?? 0)) }
-        if c.loggers.contains("tensorboard") { loggers.append(try TensorBoardLogger(directory: logDirectory.appendingPathComponent("tensorboard"))) }
+        // On resume, earlier records stay (those past the checkpoint are dropped) and wall
+        // times continue from the first run's start.
+        let previous = (try? JSONLLogger.read(from: logDirectory.appendingPathComponent("metrics.jsonl")))?.filter { $0.step <= (resumedStep ?? -1) }
+        let elapsedBefore = resumedStep == nil ? 0 : (previous?.last?.time ?? 0)
+        if c.loggers.contains("jsonl") { loggers.append(try JSONLLogger(directory: logDirectory, resumedStep: resumedStep)) }
+        if c.loggers.contains("tensorboard") {
+            loggers.append(try TensorBoardLogger(directory: logDirectory.appendingPathComponent("tensorboard"),
+                                                 startWallTime: Date().timeIntervalSince1970 - elapsedBefore))
+        }
         let logger = CompositeLogger(loggers)
         var progress = ProgressReporter(totalSteps: trainer.totalSteps)
         let start = Date()
@@ -73,7 +80,7 @@ public enum TrainingRun {
                    Double(algorithm.activationBytes) / 1e6, resumedStep.map { ", resuming after step \($0)" } ?? ""))
         let state = try trainer.run { event in
             let record = MetricsRecord(kind: event.kind, step: event.step, epoch: event.epoch, values: event.values,
-                                       time: Date().timeIntervalSince(start))
+                                       time: elapsedBefore + Date().timeIntervalSince(start))
             try logger.log(record)
             if event.kind == "train" { progress.report(record) } else {
                 ProgressReporter.writeToStandardError(String(format: "\neval at step %d: loss %.4f, τ %.3f\n", event.step, event.values["loss"] ?? 0, event.values["tau"] ?? 0))
