@@ -76,6 +76,9 @@ struct BenchTarget: AsyncParsableCommand {
     @Option(name: .customLong("decode-tokens"), help: "Tokens generated in the decode measurement.")
     var decodeTokens = 64
 
+    @Option(name: .customLong("weights"), help: "Decoder-layer weight storage: float32 or bfloat16.")
+    var weights: LlamaModel.WeightStorage = .float32
+
     func validate() throws {
         guard runs >= 1, decodeTokens >= 2, lengths.allSatisfy({ $0 >= 1 }) else {
             throw ValidationError("--runs must be ≥ 1, --decode-tokens ≥ 2 and every length ≥ 1")
@@ -84,9 +87,9 @@ struct BenchTarget: AsyncParsableCommand {
 
     func run() async throws {
         let url = try model.resolvedURL()
-        let target = try LlamaModel.load(from: url)
+        let target = try LlamaModel.load(from: url, storage: weights)
         let rows = try TargetBenchmark.run(model: target, lengths: lengths, decodeTokens: decodeTokens, runs: runs)
-        print("\(url.lastPathComponent): \(target.parameterCount / 1_000_000) M parameters, fp32, \(Parallel.workerCount) threads, median of \(runs) runs")
+        print("\(url.lastPathComponent): \(target.parameterCount / 1_000_000) M parameters, \(weights.rawValue) layer weights, \(Parallel.workerCount) threads, median of \(runs) runs")
         print(pad("measurement", 22) + pad("tokens/s", 12) + "reference on this kind of machine (data.md)")
         for row in rows {
             let name = row.name == "prefill" ? "prefill T=\(row.tokens)" : "decode (batch 1)"

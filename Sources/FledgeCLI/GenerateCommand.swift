@@ -33,6 +33,9 @@ struct GenerateCommand: AsyncParsableCommand {
     @Option(help: "Seed of the sampler.")
     var seed: UInt64 = 0
 
+    @Option(name: .customLong("weights"), help: "Decoder-layer weight storage: float32 or bfloat16 (half the memory).")
+    var weights: LlamaModel.WeightStorage = .float32
+
     func validate() throws {
         guard maxTokens >= 1 else { throw ValidationError("--max-tokens must be at least 1") }
         guard temperature >= 0 else { throw ValidationError("--temperature must not be negative") }
@@ -40,7 +43,7 @@ struct GenerateCommand: AsyncParsableCommand {
     }
 
     func run() async throws {
-        let target = try TargetModel.load(from: try model.resolvedURL())
+        let target = try TargetModel.load(from: try model.resolvedURL(), storage: weights)
         var messages: [ChatMessage] = []
         if let system { messages.append(ChatMessage(role: "system", content: system)) }
         messages.append(ChatMessage(role: "user", content: prompt))
@@ -69,3 +72,5 @@ struct GenerateCommand: AsyncParsableCommand {
         FileHandle.standardError.write(Data((note + "\n").utf8))
     }
 }
+
+extension LlamaModel.WeightStorage: ExpressibleByArgument {}

@@ -125,6 +125,7 @@ extension LlamaModel {
         }
         positions.withUnsafeBufferPointer { pos in
             for (index, layer) in layers.enumerated() {
+                unpack(layer: index)
                 RMSNorm.forward(xn.pointer, rstd: rstd.pointer, x.pointer, weight: layer.inputNorm.pointer, rows: n, channels: h, eps: c.rmsNormEps)
                 Linear.forward(q.pointer, xn.pointer, weight: layer.q.pointer, bias: layer.qBias?.pointer, rows: n, inFeatures: h, outFeatures: qWidth)
                 Linear.forward(k.pointer, xn.pointer, weight: layer.k.pointer, bias: layer.kBias?.pointer, rows: n, inFeatures: h, outFeatures: kvWidth)

@@ -5,30 +5,30 @@ import FledgeWeights
 extension LlamaModel {
     /// Loads a model from a Hugging Face folder (`config.json` + safetensors) or a `.gguf` file.
     /// - Throws: ``LlamaError`` or ``WeightsError`` naming the file and what is wrong.
-    public static func load(from url: URL) throws -> LlamaModel {
+    public static func load(from url: URL, storage: WeightStorage = .float32) throws -> LlamaModel {
         var isDirectory: ObjCBool = false
         guard FileManager.default.fileExists(atPath: url.path, isDirectory: &isDirectory) else {
             throw LlamaError("\(url.path): no such file or folder", hint: "pass a Hugging Face model folder or a .gguf file")
         }
-        if isDirectory.boolValue { return try loadHuggingFace(directory: url) }
+        if isDirectory.boolValue { return try loadHuggingFace(directory: url, storage: storage) }
         guard url.pathExtension.lowercased() == "gguf" else {
             throw LlamaError("\(url.path): not a folder and not a .gguf file")
         }
-        return try loadGGUF(try GGUFFile(url: url))
+        return try loadGGUF(try GGUFFile(url: url), storage: storage)
     }
 
     /// A Hugging Face folder: `config.json` and `model.safetensors` (or shards).
-    public static func loadHuggingFace(directory: URL) throws -> LlamaModel {
+    public static func loadHuggingFace(directory: URL, storage: WeightStorage = .float32) throws -> LlamaModel {
         let configuration = try LlamaConfiguration.load(modelDirectory: directory)
         let checkpoint = try SafetensorsCheckpoint(directory: directory)
         var weights: [String: Tensor] = [:]
         for name in checkpoint.names { weights[name] = try checkpoint.tensor(name) }
-        return try LlamaModel(configuration: configuration, weights: weights, source: directory.path)
+        return try LlamaModel(configuration: configuration, weights: weights, source: directory.path, storage: storage)
     }
 
     /// A GGUF file: configuration from its metadata, tensors renamed to Hugging Face names and
     /// dequantised; Q and K rows of `llama` files un-permuted (docs/formats.md).
-    public static func loadGGUF(_ file: GGUFFile) throws -> LlamaModel {
+    public static func loadGGUF(_ file: GGUFFile, storage: WeightStorage = .float32) throws -> LlamaModel {
         let configuration = try LlamaConfiguration(gguf: file)
         var weights: [String: Tensor] = [:]
         for info in file.tensors {
@@ -49,6 +49,6 @@ extension LlamaModel {
             }
             weights[name] = tensor
         }
-        return try LlamaModel(configuration: configuration, weights: weights, source: file.url.path)
+        return try LlamaModel(configuration: configuration, weights: weights, source: file.url.path, storage: storage)
     }
 }

@@ -21,6 +21,21 @@ public final class LlamaModel: @unchecked Sendable {
     let rope: RotaryEmbedding
     let workspace = LlamaWorkspace()
 
+    /// How decoder-layer matrices are kept in memory.
+    public enum WeightStorage: String, Sendable, Codable {
+        /// Float32 (fastest).
+        case float32
+        /// bfloat16 (half the memory): each layer's matrices are widened into one shared
+        /// Float32 scratch just before the layer runs. Embedding, norms and head stay Float32.
+        case bfloat16
+    }
+
+    /// A bf16 copy of one matrix and the scratch view it is widened into.
+    struct PackedMatrix {
+        let bits: [UInt16]
+        let destination: Tensor
+    }
+
     struct LayerWeights {
         var inputNorm, q, k, v, o, postNorm, gate, up, down: Tensor
         var qBias, kBias, vBias, qNorm, kNorm: Tensor?
@@ -57,8 +72,13 @@ public final class LlamaModel: @unchecked Sendable {
         return names
     }
 
+    /// Per layer, the packed matrices to widen before it runs (bf16 storage only).
+    let packed: [[PackedMatrix]]?
+    public let storage: WeightStorage
+
     /// Builds a model from named weights; a missing, extra or misshapen tensor is an error.
-    public init(configuration: LlamaConfiguration, weights: [String: Tensor], source: String = "weights") throws {
+    /// With `.bfloat16` storage, `weights` holds only the tensors kept in Float32 afterwards.
+    public init(configuration: LlamaConfiguration, weights: [String: Tensor], source: String = "weights", storage: WeightStorage = .float32) throws {
         var weights = weights
         if configuration.tieWordEmbeddings, let head = weights["lm_head.weight"], let embed = weights["model.embed_tokens.weight"],
            head.values == embed.values {
@@ -80,8 +100,8 @@ public final class LlamaModel: @unchecked Sendable {
                              hint: "the checkpoint does not match its configuration (model_type \(configuration.modelType))")
         }
         self.configuration = configuration
-        self.weights = weights
-        layers = (0..<configuration.layerCount).map { layer in
+        self.storage = storage
+        var layers: [LayerWeights] = (0..<configuration.layerCount).map { layer in
             let p = "model.layers.\(layer)."
             return LayerWeights(
                 inputNorm: weights[p + "input_layernorm.weight"]!, q: weights[p + "self_attn.q_proj.weight"]!,
@@ -92,6 +112,32 @@ public final class LlamaModel: @unchecked Sendable {
                 kBias: weights[p + "self_attn.k_proj.bias"], vBias: weights[p + "self_attn.v_proj.bias"],
                 qNorm: weights[p + "self_attn.q_norm.weight"], kNorm: weights[p + "self_attn.k_norm.weight"])
         }
+        if storage == .bfloat16 {
+            // One Float32 scratch per matrix role, shared by all layers.
+            let first = layers[0]
+            let scratch = [first.q, first.k, first.v, first.o, first.gate, first.up, first.down].map { Tensor(zeros: $0.shape) }
+            var packed: [[PackedMatrix]] = []
+            for index in layers.indices {
+                let matrices = [layers[index].q, layers[index].k, layers[index].v, layers[index].o, layers[index].gate, layers[index].up, layers[index].down]
+                packed.append(zip(matrices, scratch).map { matrix, destination in
+                    var bits = [UInt16](repeating: 0, count: matrix.count)
+                    bits.withUnsafeMutableBufferPointer { HalfPrecision.toBF16(matrix.pointer, $0.baseAddress!, count: matrix.count) }
+                    return PackedMatrix(bits: bits, destination: destination)
+                })
+                (layers[index].q, layers[index].k, layers[index].v, layers[index].o) = (scratch[0], scratch[1], scratch[2], scratch[3])
+                (layers[index].gate, layers[index].up, layers[index].down) = (scratch[4], scratch[5], scratch[6])
+                let prefix = "model.layers.\(index)."
+                for suffix in ["self_attn.q_proj.weight", "self_attn.k_proj.weight", "self_attn.v_proj.weight", "self_attn.o_proj.weight",
+                               "mlp.gate_proj.weight", "mlp.up_proj.weight", "mlp.down_proj.weight"] {
+                    weights[prefix + suffix] = nil
+                }
+            }
+            self.packed = packed
+        } else {
+            packed = nil
+        }
+        self.layers = layers
+        self.weights = weights
         embedding = weights["model.embed_tokens.weight"]!
         finalNorm = weights["model.norm.weight"]!
         head = weights["lm_head.weight"] ?? embedding
@@ -106,5 +152,15 @@ public final class LlamaModel: @unchecked Sendable {
     }
 
     /// The number of parameters.
-    public var parameterCount: Int { weights.values.reduce(0) { $0 + $1.count } }
+    public var parameterCount: Int {
+        weights.values.reduce(0) { $0 + $1.count } + (packed?.reduce(0) { $0 + $1.reduce(0) { $0 + $1.bits.count } } ?? 0)
+    }
+
+    /// Widens layer `index`'s bf16 matrices into the shared scratch (bf16 storage only).
+    func unpack(layer index: Int) {
+        guard let packed else { return }
+        for matrix in packed[index] {
+            matrix.bits.withUnsafeBufferPointer { HalfPrecision.fromBF16($0.baseAddress!, matrix.destination.pointer, count: matrix.bits.count) }
+        }
+    }
 }

@@ -119,3 +119,25 @@ import FledgeWeights
         #expect { try LlamaModel(configuration: configuration, weights: extra) } throws: { "\($0)".contains("unexpected") }
     }
 }
+
+/// bf16 weight storage: the same logits as Float32 weights rounded to bf16, at half the memory.
+@Suite struct BF16StorageTests {
+    @Test func bf16StorageEqualsRoundedFloat32Weights() throws {
+        let folder = try TinyModelTests.folder("tiny-qwen2")
+        let packed = try LlamaModel.load(from: folder, storage: .bfloat16)
+        let float = try LlamaModel.load(from: folder)
+        var rounded = float.weights
+        for (name, tensor) in rounded where name.hasSuffix("_proj.weight") && name.contains("layers.") {
+            let copy = Tensor(zeros: tensor.shape)
+            for i in 0..<tensor.count { copy[i] = HalfPrecision.float(bf16: HalfPrecision.bf16Bits(tensor[i])) }
+            rounded[name] = copy
+        }
+        let reference = try LlamaModel(configuration: float.configuration, weights: rounded)
+        let tokens: [Int32] = [5, 17, 99, 3, 42, 7, 150, 8]
+        let a = try packed.forward(TokenBatch(tokens: tokens), cache: packed.makeCache(capacity: 16), options: ForwardOptions(logits: .all)).logits!.values
+        let b = try reference.forward(TokenBatch(tokens: tokens), cache: reference.makeCache(capacity: 16), options: ForwardOptions(logits: .all)).logits!.values
+        #expect(a == b)
+        #expect(packed.parameterCount == float.parameterCount)
+        #expect(packed.weights["model.layers.0.mlp.up_proj.weight"] == nil)
+    }
+}
