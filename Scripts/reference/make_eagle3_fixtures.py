@@ -88,6 +88,11 @@ put("input_ids", input_ids)
 put("attention_mask", attention_mask)
 put("loss_mask", loss_mask)
 put("aux_hidden_states", aux)
+# Padding positions have no target: Fledge reads them as the zero row (uniform, argmax 0),
+# the same row the official code uses past the end of the longest sequence, so a sample's
+# loss does not depend on which batch it is in and online equals offline training. Zeroing
+# the padded target logits gives the reference the same semantics.
+target_logits[attention_mask == 0] = 0.0
 put("target_logits", target_logits)
 for name, p in model.trainable():
     put(name, p)

@@ -97,8 +97,10 @@ extension Eagle3Trainer {
                 let r = start + local
                 let (row, position) = (r / t, r % t)
                 let lm: UInt8 = position + k < t ? batch.lossMask[row * t + position + k] : 0
+                // The row past a sequence's real tokens is the zero row (uniform, argmax 0),
+                // as past the end of the batch in the official code: padding never acts as a target.
                 let source = position + k + 1
-                let hasSource = source < t
+                let hasSource = source < batch.lengths[row]
                 let inVocabulary = hasSource ? targets.inVocabulary[row * t + source] : targets.zeroRowInVocabulary
                 let target = hasSource ? UnsafePointer(targets.probabilities.pointer + (row * t + source) * vd) : UnsafePointer(targets.uniform.pointer)
                 let targetArgmax = hasSource ? Int(targets.draftArgmax[row * t + source]) : 0

@@ -28,7 +28,7 @@ import FledgeTensor
         return Setup(model: model, samples: samples, vocabulary: try DraftVocabulary.build(counts: counts, draftSize: 32))
     }
 
-    func trainer(_ setup: Setup, save: URL, resume: Bool = true, maxSteps: Int? = nil) throws -> Trainer {
+    func trainer(_ setup: Setup, save: URL, resume: Bool = true, maxSteps: Int? = nil, source: FeatureSource? = nil) throws -> Trainer {
         var configuration = TrainingConfiguration()
         configuration.savePath = save.path
         configuration.epochs = 2
@@ -45,7 +45,7 @@ import FledgeTensor
         let draft = Eagle3Draft(configuration: draftConfiguration, embedding: setup.model.embedding, d2t: setup.vocabulary.d2t, t2d: setup.vocabulary.t2d)
         draft.initialize(seed: 3)
         let algorithm = Eagle3Algorithm(draft: draft, targetHead: setup.model.head, maxBatch: 2, maxLength: 32, steps: 3, decay: 0.8)
-        return try Trainer(configuration: configuration, algorithm: algorithm, source: try OnlineFeatureSource(model: setup.model, layers: [0, 1, 2]),
+        return try Trainer(configuration: configuration, algorithm: algorithm, source: try source ?? OnlineFeatureSource(model: setup.model, layers: [0, 1, 2]),
                            train: Array(setup.samples.prefix(10)), evaluation: Array(setup.samples.suffix(2)), target: .init(name: "tiny"))
     }
 
@@ -92,6 +92,38 @@ import FledgeTensor
         var other = setup
         other.samples = Array(other.samples.reversed())
         #expect { try trainer(other, save: save).run() } throws: { "\($0)".contains("other data") }
+    }
+
+    /// Online features rounded to bf16, as the cache stores them.
+    final class RoundedSource: FeatureSource {
+        let inner: FeatureSource
+        init(_ inner: FeatureSource) { self.inner = inner }
+        var hiddenSize: Int { inner.hiddenSize }
+        func features(for samples: [TokenizedSample]) throws -> TargetFeatures {
+            let features = try inner.features(for: samples)
+            for tensor in [features.auxiliary, features.lastHidden] {
+                for i in 0..<tensor.count { tensor[i] = HalfPrecision.float(bf16: HalfPrecision.bf16Bits(tensor[i])) }
+            }
+            return features
+        }
+    }
+
+    /// Offline training reads the features from a cache: the same trainer code, only the
+    /// source differs, and the losses equal online training on bf16-rounded features.
+    @Test func offlineTrainingFromTheCacheMatchesOnline() throws {
+        let setup = try Self.setup()
+        let cacheDirectory = try temporary()
+        let online = try OnlineFeatureSource(model: setup.model, layers: [0, 1, 2])
+        let writer = try FeatureCacheWriter(directory: cacheDirectory, manifest: FeatureCacheManifest(
+            modelFingerprint: "m", dataFingerprint: "d", layers: [0, 1, 2], hiddenSize: 64), shardTokens: 50)
+        try FeatureCacheBuilder.build(samples: setup.samples, source: online, writer: writer)
+        var onlineLosses: [Double] = [], offlineLosses: [Double] = []
+        try trainer(setup, save: try temporary(), maxSteps: 4, source: RoundedSource(online))
+            .run { if $0.kind == "train" { onlineLosses.append($0.values["loss"]!) } }
+        try trainer(setup, save: try temporary(), maxSteps: 4, source: try CachedFeatureSource(directory: cacheDirectory))
+            .run { if $0.kind == "train" { offlineLosses.append($0.values["loss"]!) } }
+        #expect(offlineLosses.count == 4)
+        for (a, b) in zip(onlineLosses, offlineLosses) { #expect(abs(a - b) / a < 1e-4, "online \(a) offline \(b)") }
     }
 
     @Test func schedulesWarmUpThenDecay() {
