@@ -1,6 +1,7 @@
 import ArgumentParser
 import Foundation
 import FledgeDraft
+import FledgeTraining
 import FledgeLlama
 import FledgeNN
 import FledgeTensor
@@ -126,20 +127,29 @@ struct BenchTrain: AsyncParsableCommand {
     @Option(help: "Timed steps (the median is reported).")
     var runs = 3
 
+    @Flag(help: "Also time the online step: the target's forward with the three feature taps on the same tokens.")
+    var online = false
+
     func run() async throws {
         let url = try model.resolvedURL()
         let file = try GGUFOrFolderConfiguration.load(url)
+        let target = online ? try LlamaModel.load(from: url) : nil
         let configuration = Eagle3Configuration(target: file, draftVocabularySize: draftVocabSize)
         let peak = KernelBenchmark.run(runs: 3, sequenceLength: 2048).first!.gflops
         print(String(format: "sgemm peak %.1f GFLOP/s; draft of %@ (H %d, Vd %d), batch 1, median of %d steps",
                      peak, url.lastPathComponent, configuration.hiddenSize, draftVocabSize, runs))
-        print("T      K   s/step    tokens/s   GFLOP/step  GFLOP/s  of peak   SpecForge (data.md)")
+        print("T      K   s/step    tokens/s   GFLOP/step  GFLOP/s  of peak   " + (online ? "online s/step (tokens/s)  " : "") + "SpecForge (data.md)")
         let reference: [String: String] = ["512/7": "3.97 s, 129 tok/s", "1024/7": "9.21 s, 111 tok/s", "2048/7": "22.9 s, 89 tok/s", "2048/3": "10.4 s, 197 tok/s"]
         for length in lengths {
             for k in steps {
                 let result = TrainBenchmark.run(configuration: configuration, length: length, steps: k, runs: runs)
-                print(String(format: "%-6d %-3d %-9.2f %-10.1f %-11.0f %-8.1f %-9@ %@", length, k, result.seconds, result.tokensPerSecond,
-                             result.gflop, result.gflops, String(format: "%.0f%%", 100 * result.gflops / peak), reference["\(length)/\(k)"] ?? "–"))
+                var onlineColumn = ""
+                if let target {
+                    let seconds = try TrainBenchmark.targetForwardSeconds(model: target, length: length, runs: runs) + result.seconds
+                    onlineColumn = String(format: "%-26@", String(format: "%.2f (%.1f)", seconds, Double(length) / seconds))
+                }
+                print(String(format: "%-6d %-3d %-9.2f %-10.1f %-11.0f %-8.1f %-9@ %@%@", length, k, result.seconds, result.tokensPerSecond,
+                             result.gflop, result.gflops, String(format: "%.0f%%", 100 * result.gflops / peak), onlineColumn, reference["\(length)/\(k)"] ?? "–"))
             }
         }
     }

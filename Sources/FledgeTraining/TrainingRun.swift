@@ -103,3 +103,21 @@ public enum TrainingRun {
                        exportPath: save.appendingPathComponent("export"), reportPath: reportURL, logPath: logDirectory)
     }
 }
+
+extension TrainBenchmark {
+    /// Median seconds of the target's forward with the EAGLE-3 feature taps over `length` random tokens.
+    public static func targetForwardSeconds(model: LlamaModel, length: Int, runs: Int) throws -> Double {
+        var generator = SeededGenerator(seed: 17)
+        let sample = TokenizedSample(id: "bench", ids: (0..<length).map { _ in Int32(generator.next() % UInt64(model.configuration.vocabularySize)) },
+                                     lossMask: [UInt8](repeating: 1, count: length))
+        let source = try OnlineFeatureSource(model: model)
+        _ = try source.features(for: [sample])
+        var times: [Double] = []
+        for _ in 0..<max(1, runs) {
+            let start = DispatchTime.now().uptimeNanoseconds
+            _ = try source.features(for: [sample])
+            times.append(Double(DispatchTime.now().uptimeNanoseconds - start) / 1e9)
+        }
+        return times.sorted()[times.count / 2]
+    }
+}
