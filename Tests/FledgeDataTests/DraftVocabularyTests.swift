@@ -53,10 +53,10 @@ import Testing
         #expect { try DraftVocabulary.load(d2t: directory.appendingPathComponent("vocab.safetensors"), targetSize: 49152) } throws: {
             "\($0)".contains("49152")
         }
-        #expect(throws: DraftVocabularyError.self) { try DraftVocabulary.build(counts: [1, 2], draftSize: 3) }
-        #expect(throws: DraftVocabularyError.self) { try DraftVocabulary(d2t: [0, 0], t2d: [true, false, true]) }
+        #expect(throws: DataError.self) { try DraftVocabulary.build(counts: [1, 2], draftSize: 3) }
+        #expect(throws: DataError.self) { try DraftVocabulary(d2t: [0, 0], t2d: [true, false, true]) }
         let junk = directory.appendingPathComponent("junk.npy")
         try Data("hello".utf8).write(to: junk)
-        #expect(throws: DraftVocabularyError.self) { try NumPy.readInt64(junk) }
+        #expect(throws: DataError.self) { try NumPy.readInt64(junk) }
     }
 }

@@ -28,6 +28,10 @@ public struct DataError: Error, CustomStringConvertible, Equatable, Sendable {
         case invalidOption = "invalid_option"
         /// The output folder or one of its files cannot be written.
         case outputFailed = "output_failed"
+        /// A feature cache or prepared-data file that cannot be used (wrong model, data, version).
+        case invalidCache = "invalid_cache"
+        /// A draft vocabulary (d2t / t2d) that is inconsistent or does not fit the target.
+        case invalidVocabulary = "invalid_vocabulary"
     }
 
     /// Where in the input the problem is; every field is optional.

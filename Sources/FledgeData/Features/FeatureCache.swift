@@ -63,15 +63,15 @@ public final class FeatureCacheWriter {
         let url = directory.appendingPathComponent("manifest.json")
         if let data = try? Data(contentsOf: url) {
             guard let existing = try? JSONDecoder().decode(FeatureCacheManifest.self, from: data), existing.format == fresh.format else {
-                throw DataCacheError("\(url.path): not a Fledge feature cache manifest")
+                throw DataError(.invalidCache, "\(url.path): not a Fledge feature cache manifest")
             }
             guard existing.version == fresh.version else {
-                throw DataCacheError("\(url.path): cache format version \(existing.version), this Fledge writes \(fresh.version)",
+                throw DataError(.invalidCache, "\(url.path): cache format version \(existing.version), this Fledge writes \(fresh.version)",
                                      hint: "remove the folder to rebuild it")
             }
             guard existing.modelFingerprint == fresh.modelFingerprint, existing.dataFingerprint == fresh.dataFingerprint,
                   existing.layers == fresh.layers, existing.hiddenSize == fresh.hiddenSize else {
-                throw DataCacheError("\(url.path): the cache was built from another model, data or layer set",
+                throw DataError(.invalidCache, "\(url.path): the cache was built from another model, data or layer set",
                                      hint: "use another --output folder, or remove this one to rebuild")
             }
             manifest = existing
@@ -153,14 +153,14 @@ public final class CachedFeatureSource: FeatureSource {
         let url = directory.appendingPathComponent("manifest.json")
         guard let data = try? Data(contentsOf: url), let manifest = try? JSONDecoder().decode(FeatureCacheManifest.self, from: data),
               manifest.format == "fledge-feature-cache" else {
-            throw DataCacheError("\(url.path): no Fledge feature cache here", hint: "build one with fledge cache build")
+            throw DataError(.invalidCache, "\(url.path): no Fledge feature cache here", hint: "build one with fledge cache build")
         }
-        guard manifest.version == 1 else { throw DataCacheError("\(url.path): unsupported cache version \(manifest.version)") }
+        guard manifest.version == 1 else { throw DataError(.invalidCache, "\(url.path): unsupported cache version \(manifest.version)") }
         if let modelFingerprint, modelFingerprint != manifest.modelFingerprint {
-            throw DataCacheError("\(url.path): the cache was built with another target model", hint: "rebuild it with fledge cache build")
+            throw DataError(.invalidCache, "\(url.path): the cache was built with another target model", hint: "rebuild it with fledge cache build")
         }
         if let dataFingerprint, dataFingerprint != manifest.dataFingerprint {
-            throw DataCacheError("\(url.path): the cache was built from other data", hint: "rebuild it with fledge cache build")
+            throw DataError(.invalidCache, "\(url.path): the cache was built from other data", hint: "rebuild it with fledge cache build")
         }
         self.manifest = manifest
         var location: [String: (String, Int)] = [:]
@@ -183,13 +183,13 @@ public final class CachedFeatureSource: FeatureSource {
         let auxiliary = Tensor(zeros: [rows, 3 * h]), last = Tensor(zeros: [rows, h])
         for (b, sample) in samples.enumerated() {
             guard let (shard, index) = location[sample.id] else {
-                throw DataCacheError("\(directory.path): sample \(sample.id) is not in the cache", hint: "rebuild the cache for this data")
+                throw DataError(.invalidCache, "\(directory.path): sample \(sample.id) is not in the cache", hint: "rebuild the cache for this data")
             }
             let file = try shardFile(shard)
             let bounds = try shardOffsets(shard, file)
             let start = Int(bounds[index]), end = Int(bounds[index + 1])
             guard end - start == sample.ids.count else {
-                throw DataCacheError("\(shard): sample \(sample.id) has \(end - start) cached tokens, the data has \(sample.ids.count)")
+                throw DataError(.invalidCache, "\(shard): sample \(sample.id) has \(end - start) cached tokens, the data has \(sample.ids.count)")
             }
             let row = b * length
             try file.withRawBytes("input_ids") { raw in

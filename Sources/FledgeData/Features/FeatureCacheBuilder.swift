@@ -58,7 +58,7 @@ public struct FeatureCacheBuilder {
         let estimate = estimatedBytes(samples: remaining, hiddenSize: source.hiddenSize, shardTokens: writer.shardTokens)
         if checkDisk, let free = try? FileManager.default.attributesOfFileSystem(forPath: writer.directory.path)[.systemFreeSize] as? Int,
            free < estimate.total {
-            throw DataCacheError("\(writer.directory.path): the cache needs about \(estimate.total / 1_000_000) MB, the disk has \(free / 1_000_000) MB free",
+            throw DataError(.invalidCache, "\(writer.directory.path): the cache needs about \(estimate.total / 1_000_000) MB, the disk has \(free / 1_000_000) MB free",
                                  hint: "free space, use another --output, or cache fewer samples")
         }
         let tokensTotal = samples.reduce(0) { $0 + $1.ids.count }

@@ -7,7 +7,7 @@ public enum Fingerprint {
     public static func of(_ url: URL) throws -> String {
         var isDirectory: ObjCBool = false
         guard FileManager.default.fileExists(atPath: url.path, isDirectory: &isDirectory) else {
-            throw DataCacheError("\(url.path): no such file or folder")
+            throw DataError(.invalidCache, "\(url.path): no such file or folder")
         }
         var hash: UInt64 = 0xCBF2_9CE4_8422_2325
         var total = 0
@@ -41,15 +41,4 @@ public enum Fingerprint {
         }
         return hash
     }
-}
-
-/// A feature cache that cannot be written or read, with a hint.
-public struct DataCacheError: Error, CustomStringConvertible, Equatable {
-    public var message: String
-    public var hint: String?
-    public init(_ message: String, hint: String? = nil) {
-        self.message = message
-        self.hint = hint
-    }
-    public var description: String { message + (hint.map { "\nhint: \($0)" } ?? "") }
 }

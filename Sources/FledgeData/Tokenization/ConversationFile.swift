@@ -5,15 +5,15 @@ import FledgeTemplate
 /// per line, as `fledge data prepare` writes) or a prepared folder (its `train.jsonl`).
 public enum ConversationFile {
     /// The conversations of `url` (a `.jsonl` file, or a folder with `train.jsonl` / `split`.jsonl).
-    /// - Throws: ``DataCacheError`` naming the file and line of a malformed record.
+    /// - Throws: ``DataError`` naming the file and line of a malformed record.
     public static func read(_ url: URL, split: String = "train") throws -> [Conversation] {
         var isDirectory: ObjCBool = false
         guard FileManager.default.fileExists(atPath: url.path, isDirectory: &isDirectory) else {
-            throw DataCacheError("\(url.path): no such file or folder", hint: "prepare data with fledge data prepare")
+            throw DataError(.invalidCache, "\(url.path): no such file or folder", hint: "prepare data with fledge data prepare")
         }
         let file = isDirectory.boolValue ? url.appendingPathComponent("\(split).jsonl") : url
         guard let data = try? Data(contentsOf: file) else {
-            throw DataCacheError("\(file.path): cannot read", hint: isDirectory.boolValue ? "is this a folder written by fledge data prepare?" : nil)
+            throw DataError(.invalidCache, "\(file.path): cannot read", hint: isDirectory.boolValue ? "is this a folder written by fledge data prepare?" : nil)
         }
         var conversations: [Conversation] = []
         var lineNumber = 0
@@ -23,7 +23,7 @@ public enum ConversationFile {
             do {
                 conversations.append(try JSONDecoder().decode(Conversation.self, from: Data(line)))
             } catch {
-                throw DataCacheError("\(file.path):\(lineNumber): not a prepared conversation ({\"id\", \"messages\": [{\"role\", \"content\"}]})",
+                throw DataError(.invalidCache, "\(file.path):\(lineNumber): not a prepared conversation ({\"id\", \"messages\": [{\"role\", \"content\"}]})",
                                      hint: "prepare raw ShareGPT/OpenAI files with fledge data prepare first")
             }
         }

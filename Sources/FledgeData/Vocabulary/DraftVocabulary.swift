@@ -20,13 +20,13 @@ public struct DraftVocabulary: Sendable, Equatable {
 
     public init(d2t: [Int64], t2d: [Bool]) throws {
         guard d2t.count == t2d.filter({ $0 }).count else {
-            throw DraftVocabularyError("d2t has \(d2t.count) entries but t2d marks \(t2d.filter { $0 }.count) tokens")
+            throw DataError(.invalidVocabulary, "d2t has \(d2t.count) entries but t2d marks \(t2d.filter { $0 }.count) tokens")
         }
         var previous = -1
         for (index, offset) in d2t.enumerated() {
             let target = index + Int(offset)
             guard target > previous, target < t2d.count, t2d[target] else {
-                throw DraftVocabularyError("d2t[\(index)] = \(offset) does not map to an increasing target id marked in t2d")
+                throw DataError(.invalidVocabulary, "d2t[\(index)] = \(offset) does not map to an increasing target id marked in t2d")
             }
             previous = target
         }
@@ -40,7 +40,7 @@ public struct DraftVocabulary: Sendable, Equatable {
     public static func build(counts: [Int], draftSize: Int) throws -> DraftVocabulary {
         let vocabulary = counts.count
         guard draftSize >= 1, draftSize <= vocabulary else {
-            throw DraftVocabularyError("draft vocabulary size \(draftSize) must be between 1 and the target's \(vocabulary)")
+            throw DataError(.invalidVocabulary, "draft vocabulary size \(draftSize) must be between 1 and the target's \(vocabulary)")
         }
         let seen = (0..<vocabulary).filter { counts[$0] > 0 }.sorted { counts[$0] != counts[$1] ? counts[$0] > counts[$1] : $0 < $1 }
         var chosen = Set(seen.prefix(draftSize))
@@ -89,24 +89,13 @@ public struct DraftVocabulary: Sendable, Equatable {
             let file = try SafetensorsFile(url: d2t)
             vocabulary = try DraftVocabulary(d2t: try file.integers("d2t"), t2d: try file.integers("t2d").map { $0 != 0 })
         } else {
-            guard let t2d else { throw DraftVocabularyError("\(d2t.path): a .npy d2t needs its t2d file too (--t2d-path)") }
+            guard let t2d else { throw DataError(.invalidVocabulary, "\(d2t.path): a .npy d2t needs its t2d file too (--t2d-path)") }
             vocabulary = try DraftVocabulary(d2t: try NumPy.readInt64(d2t), t2d: try NumPy.readBool(t2d))
         }
         if let targetSize, vocabulary.targetSize != targetSize {
-            throw DraftVocabularyError("\(d2t.path): t2d covers \(vocabulary.targetSize) target tokens but the target has \(targetSize)",
+            throw DataError(.invalidVocabulary, "\(d2t.path): t2d covers \(vocabulary.targetSize) target tokens but the target has \(targetSize)",
                                        hint: "the mapping was built for another model; rebuild it with fledge vocab")
         }
         return vocabulary
     }
-}
-
-/// A draft vocabulary that is inconsistent or does not fit the target.
-public struct DraftVocabularyError: Error, CustomStringConvertible, Equatable {
-    public var message: String
-    public var hint: String?
-    public init(_ message: String, hint: String? = nil) {
-        self.message = message
-        self.hint = hint
-    }
-    public var description: String { message + (hint.map { "\nhint: \($0)" } ?? "") }
 }
