@@ -146,7 +146,8 @@ struct BenchTrain: AsyncParsableCommand {
                 var onlineColumn = ""
                 if let target {
                     let seconds = try TrainBenchmark.targetForwardSeconds(model: target, length: length, runs: runs) + result.seconds
-                    onlineColumn = String(format: "%-26@", String(format: "%.2f (%.1f)", seconds, Double(length) / seconds))
+                    let text = String(format: "%.2f (%.1f)", seconds, Double(length) / seconds)
+                    onlineColumn = text + String(repeating: " ", count: max(1, 26 - text.count))
                 }
                 print(String(format: "%-6d %-3d %-9.2f %-10.1f %-11.0f %-8.1f %-9@ %@%@", length, k, result.seconds, result.tokensPerSecond,
                              result.gflop, result.gflops, String(format: "%.0f%%", 100 * result.gflops / peak), onlineColumn, reference["\(length)/\(k)"] ?? "–"))
