@@ -2,13 +2,14 @@ import ArgumentParser
 import Foundation
 import FledgeData
 import FledgeLlama
+import FledgeTensor
 
 /// `fledge cache ...`: the offline target-feature cache.
 struct CacheCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "cache",
         abstract: "Build the offline cache of target features.",
-        subcommands: [CacheBuildCommand.self]
+        subcommands: [CacheBuildCommand.self, CacheVerifyCommand.self]
     )
 }
 
@@ -64,5 +65,52 @@ struct CacheBuildCommand: AsyncParsableCommand {
         let bytes = writer.manifest.shards.reduce(0) { $0 + $1.bytes }
         print(String(format: "%@: %d shards, %d samples, %.1f MB", output, writer.manifest.shards.count,
                      writer.manifest.shards.reduce(0) { $0 + $1.sampleIDs.count }, Double(bytes) / 1e6))
+    }
+}
+
+/// `fledge cache verify`: re-runs the target on cached samples and compares with the shards.
+struct CacheVerifyCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "verify",
+        abstract: "Recompute some cached samples with the target and compare them with the cache (bf16-rounded, bit for bit)."
+    )
+
+    @OptionGroup var model: ModelOptions
+    @OptionGroup var data: DataOptions
+
+    @Option(help: "The cache folder.")
+    var output: String
+
+    @Option(help: "How many cached samples to recompute (the first ones).")
+    var samples = 8
+
+    func run() async throws {
+        let url = try model.resolvedURL()
+        let target = try TargetModel.load(from: url)
+        let cache = try CachedFeatureSource(directory: URL(fileURLWithPath: output), modelFingerprint: try Fingerprint.of(url),
+                                           dataFingerprint: try data.fingerprint())
+        let wanted = Set(cache.sampleIDs.prefix(samples))
+        let dataset = TokenizedDataset.make(try data.conversations().filter { wanted.contains($0.id) }, tokenizer: data.tokenizer(target.format))
+        let source = try OnlineFeatureSource(model: target.model, layers: cache.manifest.layers)
+        var compared = 0, different = 0
+        var largest: Float = 0
+        for sample in dataset.samples {
+            let stored = try cache.features(for: [sample]), fresh = try source.features(for: [sample])
+            guard stored.ids == fresh.ids, stored.lossMask == fresh.lossMask else {
+                throw CLIError("sample \(sample.id): token ids or loss mask differ from the cache")
+            }
+            for (a, b) in [(stored.auxiliary, fresh.auxiliary), (stored.lastHidden, fresh.lastHidden)] {
+                for i in 0..<a.count {
+                    let rounded = HalfPrecision.float(bf16: HalfPrecision.bf16Bits(b[i]))
+                    compared += 1
+                    if a[i].bitPattern != rounded.bitPattern {
+                        different += 1
+                        largest = max(largest, abs(a[i] - rounded) / max(abs(rounded), 1e-6))
+                    }
+                }
+            }
+        }
+        print("\(dataset.samples.count) samples, \(compared) feature values: \(different) differ from the recomputed bf16 values"
+              + (different > 0 ? String(format: " (largest relative difference %.2g: one bf16 step, from batch-size-dependent rounding)", largest) : " (bit-exact)"))
     }
 }
