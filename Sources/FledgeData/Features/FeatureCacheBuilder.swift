@@ -85,7 +85,7 @@ public struct FeatureCacheBuilder {
     }
 
     /// Consecutive samples grouped so that rows × longest row stays within `batchTokens`.
-    static func batches(_ samples: [TokenizedSample], batchTokens: Int) -> [[TokenizedSample]] {
+    public static func batches(_ samples: [TokenizedSample], batchTokens: Int) -> [[TokenizedSample]] {
         var result: [[TokenizedSample]] = []
         var current: [TokenizedSample] = []
         var longest = 0
