@@ -34,11 +34,9 @@ extension Eagle3Trainer {
         let n = b * t
         let h = c.hiddenSize
         let e = arena["e.\(k)"], en = arena["en.\(k)"], hn = arena["hn.\(k)"], hIn = arena["h.\(k)"]
-        var shifted = [Int32](repeating: 0, count: n)
+        let shifted = UnsafeMutableRawPointer(arena["shifted.ids"].pointer).assumingMemoryBound(to: Int32.self)
         for row in 0..<b { for i in 0..<t { shifted[row * t + i] = shiftedToken(batch, b: row, t: i, k: k) } }
-        shifted.withUnsafeBufferPointer { ids in
-            Embedding.forward(e.pointer, ids: ids.baseAddress!, table: draft.embedding.pointer, rows: n, channels: h, vocabularySize: c.vocabularySize)
-        }
+        Embedding.forward(e.pointer, ids: shifted, table: draft.embedding.pointer, rows: n, channels: h, vocabularySize: c.vocabularySize)
         RMSNorm.forward(en.pointer, rstd: arena["rstd.e.\(k)"].pointer, e.pointer, weight: p.inputNorm.pointer, rows: n, channels: h, eps: c.rmsNormEps)
         RMSNorm.forward(hn.pointer, rstd: arena["rstd.h.\(k)"].pointer, hIn.pointer, weight: p.hiddenNorm.pointer, rows: n, channels: h, eps: c.rmsNormEps)
         // q/k/v of [en | hn]: the left and right halves of each weight, two products each.
@@ -81,7 +79,7 @@ extension Eagle3Trainer {
 
     /// The head, the soft cross-entropy and its gradient for step k, in row blocks:
     /// writes ∂(weight·loss_k)/∂normed into `dnormed.k` and accumulates the head's gradient.
-    func headLoss(_ batch: Eagle3Batch, k: Int, weight: Float, allCorrect: inout [Bool], train: Bool) -> StepMetrics {
+    func headLoss(_ batch: Eagle3Batch, k: Int, weight: Float, allCorrect: UnsafeMutablePointer<Bool>, train: Bool) -> StepMetrics {
         let (b, t) = (batch.batch, batch.length)
         let n = b * t
         let h = c.hiddenSize, vd = c.draftVocabularySize

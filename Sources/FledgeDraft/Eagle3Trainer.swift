@@ -69,6 +69,8 @@ public final class Eagle3Trainer {
         }
         plan.add("logits", [headBlock, c.draftVocabularySize])
         plan.add("positions", [n])
+        plan.add("shifted.ids", [n])
+        plan.add("chain.correct", [n])
         arena = Arena(plan)
         attentionWorkspace = AttentionWorkspace(batch: maxBatch, queries: maxLength, keys: steps * maxLength, heads: c.headCount,
                                                 headDimension: c.headDimension, groupedQuery: c.headCount != c.kvHeadCount)
@@ -97,11 +99,12 @@ public final class Eagle3Trainer {
         Linear.forward(arena["h.0"].pointer, batch.auxiliary.pointer, weight: p.fc.pointer, bias: nil, rows: n,
                        inFeatures: 3 * c.targetHiddenSize, outFeatures: c.hiddenSize)
         var metrics = Eagle3Metrics(losses: [], total: 0, correct: [], lossMaskCount: [], positionCount: [], conditionalCorrect: [], conditionalCount: [])
-        var allCorrect = [Bool](repeating: true, count: n)
+        let allCorrect = UnsafeMutableRawPointer(arena["chain.correct"].pointer).assumingMemoryBound(to: Bool.self)
+        allCorrect.update(repeating: true, count: n)
         var weight: Float = 1
         for k in 0..<steps {
             forwardLayer(batch, k: k)
-            let stepMetrics = headLoss(batch, k: k, weight: weight * scale, allCorrect: &allCorrect, train: train)
+            let stepMetrics = headLoss(batch, k: k, weight: weight * scale, allCorrect: allCorrect, train: train)
             metrics.losses.append(stepMetrics.loss)
             metrics.total += weight * stepMetrics.loss
             metrics.correct.append(stepMetrics.correct)

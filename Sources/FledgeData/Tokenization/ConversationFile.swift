@@ -40,13 +40,14 @@ public struct TokenizedDataset: Sendable {
     /// Tokenises `conversations` on all cores (the result keeps the input order).
     public static func make(_ conversations: [Conversation], tokenizer: ConversationTokenizer) -> TokenizedDataset {
         var results = [Result<TokenizedSample, TokenizationSkip>?](repeating: nil, count: conversations.count)
+        let workers = max(1, ProcessInfo.processInfo.activeProcessorCount)
         results.withUnsafeMutableBufferPointer { buffer in
             let base = buffer.baseAddress!
-            DispatchQueue.concurrentPerform(iterations: max(1, ProcessInfo.processInfo.activeProcessorCount)) { worker in
+            DispatchQueue.concurrentPerform(iterations: workers) { worker in
                 var index = worker
                 while index < conversations.count {
                     base[index] = tokenizer.tokenize(id: conversations[index].id, messages: conversations[index].messages)
-                    index += ProcessInfo.processInfo.activeProcessorCount
+                    index += workers
                 }
             }
         }
