@@ -1,0 +1,104 @@
+import Foundation
+import FledgeNN
+import FledgeTensor
+
+/// An EAGLE-3 draft at inference: one decoder layer with its own KV cache.
+///
+/// Positions follow training (eagle-spec.md §3.4): the feature row of prefix x₀…x_t is
+/// processed at position t with the embedding of x_{t+1}; the k-th speculative step after
+/// position p runs at p + k, attending to every cached position (causal) — the chain analogue
+/// of the training-time-test mask.
+public final class Eagle3Drafter {
+    public let draft: Eagle3Draft
+    public let capacity: Int
+    /// Positions held in the cache.
+    public private(set) var length = 0
+    let keys: Tensor, values: Tensor
+    let workspace: AttentionWorkspace
+    let maxRows: Int
+    var buffers: [String: Tensor] = [:]
+    let mask: AttentionMask
+
+    public init(draft: Eagle3Draft, capacity: Int, maxRows: Int = 256) {
+        let c = draft.configuration
+        self.draft = draft
+        self.capacity = capacity
+        self.maxRows = maxRows
+        keys = Tensor(zeros: [capacity, c.kvWidth])
+        values = Tensor(zeros: [capacity, c.kvWidth])
+        workspace = AttentionWorkspace(batch: 1, queries: maxRows, keys: capacity, heads: c.headCount, headDimension: c.headDimension, groupedQuery: false)
+        mask = AttentionMask(causal: true, queryCapacity: maxRows, keyCapacity: capacity, perRowOffsets: true)
+        for (name, width) in [("e", c.hiddenSize), ("h", c.hiddenSize), ("en", c.hiddenSize), ("hn", c.hiddenSize), ("q", c.qWidth),
+                              ("k", c.kvWidth), ("v", c.kvWidth), ("attn", c.qWidth), ("a", c.hiddenSize), ("post", c.hiddenSize),
+                              ("gate", c.intermediateSize), ("up", c.intermediateSize), ("out", c.hiddenSize), ("normed", c.hiddenSize),
+                              ("rstd", 1), ("lse", c.headCount)] {
+            buffers[name] = Tensor(zeros: [maxRows * width])
+        }
+        buffers["logits"] = Tensor(zeros: [c.draftVocabularySize])
+    }
+
+    /// Forgets positions from `newLength` on (rejected speculation).
+    public func trim(to newLength: Int) {
+        precondition(newLength <= length, "cannot trim \(length) positions to \(newLength)")
+        length = newLength
+    }
+
+    public func reset() { length = 0 }
+
+    /// Runs the layer on `n` new rows appended at positions `length ..< length + n`.
+    /// - Parameters:
+    ///   - tokens: the token embedded in each row (x_{t+1}, or the previous draft token).
+    ///   - hidden: `[n, H]` rows: `fc` of target features, or the previous step's output.
+    /// - Returns: the pre-norm outputs `[n, H]` (the next step's hidden) — a view valid until
+    ///   the next call — and the draft-vocabulary logits of the last row.
+    public func step(tokens: [Int32], hidden: UnsafePointer<Float>) -> (hidden: Tensor, logits: Tensor) {
+        let c = draft.configuration
+        let n = tokens.count
+        precondition(n >= 1 && n <= maxRows && length + n <= capacity, "draft rows do not fit")
+        let h = c.hiddenSize
+        let p = Eagle3Draft.Weights(draft.parameters, gradients: false)
+        let b = { (name: String) in self.buffers[name]!.pointer }
+        tokens.withUnsafeBufferPointer { ids in
+            Embedding.forward(b("e"), ids: ids.baseAddress!, table: draft.embedding.pointer, rows: n, channels: h, vocabularySize: c.vocabularySize)
+        }
+        b("h").update(from: hidden, count: n * h)
+        RMSNorm.forward(b("en"), rstd: b("rstd"), b("e"), weight: p.inputNorm.pointer, rows: n, channels: h, eps: c.rmsNormEps)
+        RMSNorm.forward(b("hn"), rstd: b("rstd"), b("h"), weight: p.hiddenNorm.pointer, rows: n, channels: h, eps: c.rmsNormEps)
+        for (out, weight, width) in [("q", p.q, c.qWidth), ("k", p.k, c.kvWidth), ("v", p.v, c.kvWidth)] {
+            BLAS.gemm(.none, .transposed, m: n, n: width, k: h, a: b("en"), lda: h, b: weight.pointer, ldb: 2 * h, beta: 0, c: b(out), ldc: width)
+            BLAS.gemm(.none, .transposed, m: n, n: width, k: h, a: b("hn"), lda: h, b: weight.pointer + h, ldb: 2 * h, beta: 1, c: b(out), ldc: width)
+        }
+        let positions = (0..<n).map { Int32(length + $0) }
+        positions.withUnsafeBufferPointer { pos in
+            draft.rope.forward(b("q"), positions: pos.baseAddress!, rows: n, heads: c.headCount)
+            draft.rope.forward(b("k"), positions: pos.baseAddress!, rows: n, heads: c.kvHeadCount)
+        }
+        (keys.pointer + length * c.kvWidth).update(from: b("k"), count: n * c.kvWidth)
+        (values.pointer + length * c.kvWidth).update(from: b("v"), count: n * c.kvWidth)
+        mask.batchQueryOffsets![0] = Int32(length)
+        let shape = Attention.Shape(batch: 1, queries: n, keys: length + n, heads: c.headCount, kvHeads: c.kvHeadCount,
+                                    headDimension: c.headDimension, keyCapacity: capacity)
+        Attention.forward(out: b("attn"), lse: b("lse"), q: b("q"), k: keys.pointer, v: values.pointer, shape: shape, mask: mask, workspace: workspace)
+        length += n
+        b("a").update(from: b("h"), count: n * h)
+        BLAS.gemm(.none, .transposed, m: n, n: h, k: c.qWidth, a: b("attn"), lda: c.qWidth, b: p.o.pointer, ldb: c.qWidth, beta: 1, c: b("a"), ldc: h)
+        RMSNorm.forward(b("post"), rstd: b("rstd"), b("a"), weight: p.postNorm.pointer, rows: n, channels: h, eps: c.rmsNormEps)
+        Linear.forward(b("gate"), b("post"), weight: p.gate.pointer, bias: nil, rows: n, inFeatures: h, outFeatures: c.intermediateSize)
+        Linear.forward(b("up"), b("post"), weight: p.up.pointer, bias: nil, rows: n, inFeatures: h, outFeatures: c.intermediateSize)
+        SwiGLU.forward(b("gate"), gate: b("gate"), up: b("up"), count: n * c.intermediateSize)
+        b("out").update(from: b("a"), count: n * h)
+        BLAS.gemm(.none, .transposed, m: n, n: h, k: c.intermediateSize, a: b("gate"), lda: c.intermediateSize, b: p.down.pointer,
+                  ldb: c.intermediateSize, beta: 1, c: b("out"), ldc: h)
+        let last = b("out") + (n - 1) * h
+        RMSNorm.forward(b("normed"), rstd: b("rstd"), last, weight: p.norm.pointer, rows: 1, channels: h, eps: c.rmsNormEps)
+        Linear.forward(b("logits"), b("normed"), weight: p.head.pointer, bias: nil, rows: 1, inFeatures: h, outFeatures: c.draftVocabularySize)
+        return (Tensor(viewing: b("out"), shape: [n, h], owner: buffers["out"]!), buffers["logits"]!)
+    }
+
+    /// `fc` of fused target features `[n, 3H]` into `[n, H]` (the step-0 hidden).
+    public func fuse(_ features: UnsafePointer<Float>, rows n: Int, into output: UnsafeMutablePointer<Float>) {
+        let c = draft.configuration
+        Linear.forward(output, features, weight: draft.parameters.parameter("fc.weight").pointer, bias: nil, rows: n,
+                       inFeatures: 3 * c.targetHiddenSize, outFeatures: c.hiddenSize)
+    }
+}
