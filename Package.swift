@@ -49,9 +49,14 @@ let package = Package(
             swiftSettings: optimized
         ),
         .target(
+            name: "FledgeSpeculative",
+            dependencies: ["FledgeTensor", "FledgeNN", "FledgeLlama", "FledgeDraft", "FledgeData"],
+            swiftSettings: optimized
+        ),
+        .target(
             name: "FledgeCLI",
             dependencies: [
-                "FledgeTensor", "FledgeNN", "FledgeWeights", "FledgeTokenizer", "FledgeTemplate", "FledgeLlama", "FledgeData", "FledgeDraft", "FledgeTraining",
+                "FledgeTensor", "FledgeNN", "FledgeWeights", "FledgeTokenizer", "FledgeTemplate", "FledgeLlama", "FledgeData", "FledgeDraft", "FledgeTraining", "FledgeSpeculative",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
             ],
@@ -98,6 +103,10 @@ let package = Package(
             name: "FledgeTrainingTests",
             dependencies: ["FledgeTraining", "FledgeDraft", "FledgeData", "FledgeLlama", "FledgeNN", "FledgeWeights", "FledgeTensor", "FledgeTestSupport"],
             resources: [.copy("Fixtures")]
+        ),
+        .testTarget(
+            name: "FledgeSpeculativeTests",
+            dependencies: ["FledgeSpeculative", "FledgeDraft", "FledgeLlama", "FledgeTensor"]
         ),
         .testTarget(
             name: "FledgeLlamaTests",
