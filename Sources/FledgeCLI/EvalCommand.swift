@@ -1,0 +1,68 @@
+import ArgumentParser
+import Foundation
+import FledgeDraft
+import FledgeLlama
+import FledgeSpeculative
+import FledgeTraining
+
+/// `fledge eval`: acceptance length and wall-clock speedup of a draft on MT-bench or prompts.
+struct EvalCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "eval",
+        abstract: "Greedy chain speculative decoding vs plain decoding: τ, per-position acceptance, time shares, tokens/s, speedup."
+    )
+
+    @OptionGroup var model: ModelOptions
+
+    @Option(help: "An exported draft folder or a training checkpoint.")
+    var draft: String
+
+    @Option(help: "mtbench or mtbench:N (the first N questions, both turns).")
+    var bench = "mtbench:10"
+
+    @Option(help: "A JSONL file of prompts ({\"turns\": [...]} or {\"prompt\": ...}) instead of --bench.")
+    var prompts: String?
+
+    @Option(help: "Draft tokens per cycle (chain).")
+    var steps = 3
+
+    @Option(name: .customLong("max-tokens"), help: "Most new tokens per turn.")
+    var maxTokens = 256
+
+    @Flag(help: "Print the report as JSON.")
+    var json = false
+
+    func run() async throws {
+        let url = try model.resolvedURL()
+        let target = try TargetModel.load(from: url)
+        let source = URL(fileURLWithPath: draft)
+        let loaded = FileManager.default.fileExists(atPath: source.appendingPathComponent("config.json").path)
+            ? try Eagle3Export.load(from: source, embedding: target.model.embedding) : try CheckpointDraft.load(source, target: target.model)
+        let questions: [[String]]
+        if let prompts {
+            questions = try SpeculativeEvaluation.mtBench(URL(fileURLWithPath: prompts))
+        } else {
+            let parts = bench.split(separator: ":")
+            guard parts.first == "mtbench" else { throw ValidationError("--bench must be mtbench or mtbench:N") }
+            questions = try SpeculativeEvaluation.mtBench(DefaultAssets.directory.appendingPathComponent("question.jsonl"), limit: parts.count > 1 ? Int(parts[1]) : nil)
+        }
+        let decoder = ChainDecoder(target: target.model, draft: loaded, capacity: target.model.configuration.maxPositions)
+        var line = ProgressLine(label: "eval")
+        let report = try SpeculativeEvaluation.run(target: target, decoder: decoder, questions: questions, steps: steps, maxTokens: maxTokens) { done, total in
+            line.update(done: done, total: total, rate: 0, unit: "questions", eta: nil)
+        }
+        line.finish()
+        if json {
+            let encoder = JSONEncoder()
+            encoder.outputFormatting = [.prettyPrinted, .sortedKeys]
+            print(String(decoding: try encoder.encode(report), as: UTF8.self))
+            return
+        }
+        print(String(format: "%d questions, %d turns, chain K = %d, %d tokens", report.questions, report.turns, report.steps, report.generatedTokens))
+        print(String(format: "τ (tokens per target forward) %.3f; acceptance per position %@", report.acceptanceLength,
+                     report.acceptanceRates.map { String(format: "%.2f", $0) }.joined(separator: " ")))
+        print(String(format: "time: draft %.0f%%, target %.0f%%; plain %.1f tokens/s, speculative %.1f tokens/s, speedup %.2f×; lossless: %@",
+                     100 * report.draftTimeShare, 100 * report.targetTimeShare, report.plainTokensPerSecond, report.speculativeTokensPerSecond,
+                     report.speedup, report.lossless ? "yes" : "NO"))
+    }
+}
