@@ -36,8 +36,7 @@ struct EvalCommand: AsyncParsableCommand {
         let url = try model.resolvedURL()
         let target = try TargetModel.load(from: url)
         let source = URL(fileURLWithPath: draft)
-        let loaded = FileManager.default.fileExists(atPath: source.appendingPathComponent("config.json").path)
-            ? try Eagle3Export.load(from: source, embedding: target.model.embedding) : try CheckpointDraft.load(source, target: target.model)
+        let loaded = try CheckpointDraft.loadAny(source, target: target.model)
         let questions: [[String]]
         if let prompts {
             questions = try SpeculativeEvaluation.mtBench(URL(fileURLWithPath: prompts))

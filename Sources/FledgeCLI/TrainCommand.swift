@@ -119,12 +119,7 @@ struct ExportCommand: AsyncParsableCommand {
         let url = try model.resolvedURL()
         let target = try LlamaModel.load(from: url)
         let source = URL(fileURLWithPath: checkpoint)
-        let draft: Eagle3Draft
-        if FileManager.default.fileExists(atPath: source.appendingPathComponent("config.json").path) {
-            draft = try Eagle3Export.load(from: source, embedding: target.embedding)
-        } else {
-            draft = try CheckpointDraft.load(source, target: target)
-        }
+        let draft = try CheckpointDraft.loadAny(source, target: target)
         try Eagle3Export.write(draft, format: layout, to: URL(fileURLWithPath: output),
                                target: .init(name: url.lastPathComponent, bosTokenID: target.configuration.bosTokenID, eosTokenID: target.configuration.eosTokenIDs.first),
                                dtype: dtype == "f32" ? .f32 : .bf16)

@@ -1,4 +1,5 @@
 import Foundation
+import FledgeLlama
 import FledgeNN
 import FledgeTensor
 
@@ -54,8 +55,8 @@ final class Eagle3TargetDistribution {
                             let row = logits + local * vocabulary
                             let target = probabilities + (start + local) * vd
                             for i in 0..<vd { target[i] = row[Int(draftIDs[i])] }
-                            argmaxOut[start + local] = Int32(firstArgmax(target, count: vd))
-                            inVocabularyOut[start + local] = t2d[firstArgmax(row, count: vocabulary)]
+                            argmaxOut[start + local] = Int32(Sampler.argmax(target, count: vd))
+                            inVocabularyOut[start + local] = t2d[Sampler.argmax(row, count: vocabulary)]
                             Softmax.forward(target, target, rows: 1, columns: vd)
                         }
                     }
@@ -64,16 +65,4 @@ final class Eagle3TargetDistribution {
             start += count
         }
     }
-}
-
-/// The first index of the largest value (`torch.argmax` semantics).
-@inline(__always)
-func firstArgmax(_ x: UnsafePointer<Float>, count: Int) -> Int {
-    var best = 0
-    var value = x[0]
-    for i in 1..<count where x[i] > value {
-        value = x[i]
-        best = i
-    }
-    return best
 }

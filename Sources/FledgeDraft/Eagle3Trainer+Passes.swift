@@ -1,4 +1,5 @@
 import Foundation
+import FledgeLlama
 import FledgeNN
 import FledgeTensor
 
@@ -105,7 +106,7 @@ extension Eagle3Trainer {
                 let z = logits.pointer + local * vd
                 result.lossMask += Int(lm)
                 let pm = inVocabulary && lm == 1
-                let correct = firstArgmax(z, count: vd) == targetArgmax
+                let correct = Sampler.argmax(z, count: vd) == targetArgmax
                 if pm {
                     result.positions += 1
                     if correct { result.correct += 1 }

@@ -63,6 +63,21 @@ public struct ForwardResult {
     public var logits: Tensor?
 }
 
+extension ForwardResult {
+    /// The captured outputs of `layers`, concatenated per row (`[rows, layers.count · H]`,
+    /// in the given order): EAGLE-3's fused features `[low | mid | high]`.
+    public func concatenatedCaptures(_ layers: [Int], rows: Int) -> Tensor {
+        let h = captured[layers[0]]!.shape[-1]
+        let width = layers.count * h
+        let output = Tensor(zeros: [rows, width])
+        for (slot, layer) in layers.enumerated() {
+            guard let source = captured[layer]?.pointer else { preconditionFailure("layer \(layer) was not captured") }
+            for row in 0..<rows { (output.pointer + row * width + slot * h).update(from: source + row * h, count: h) }
+        }
+        return output
+    }
+}
+
 /// Reusable activation buffers, grown only when a call needs more rows than before.
 final class LlamaWorkspace: @unchecked Sendable {
     let lock = NSLock()

@@ -63,7 +63,7 @@ public final class ChainDecoder {
         // Prefill: the target's features of the prompt and its first token.
         var result = try target.forward(TokenBatch(tokens: prompt), cache: cache, options: ForwardOptions(captureLayers: layers, logits: .all))
         let vocabulary = target.configuration.vocabularySize
-        var bonus = Int32(Self.argmax(result.logits!.pointer + (prompt.count - 1) * vocabulary, count: vocabulary))
+        var bonus = Int32(Sampler.argmax(result.logits!.pointer + (prompt.count - 1) * vocabulary, count: vocabulary))
         var output: [Int32] = [bonus]
         var features = fused(result, rows: prompt.count)
         // The draft's rows: token x_{t+1} with the feature of prefix x_0…x_t.
@@ -76,7 +76,7 @@ public final class ChainDecoder {
             var last = Tensor(zeros: [h])
             var proposals: [Int32] = []
             for k in 0..<steps {
-                let index = Self.argmax(logits.pointer, count: logits.count)
+                let index = Sampler.argmax(logits.pointer, count: logits.count)
                 proposals.append(draftIDs[index])
                 if k == steps - 1 { break }
                 last.pointer.update(from: hidden.pointer + (hidden.shape[0] - 1) * h, count: h)
@@ -87,11 +87,11 @@ public final class ChainDecoder {
             let start = cache.lengths[0]
             result = try target.forward(TokenBatch(tokens: [bonus] + proposals), cache: cache, options: ForwardOptions(captureLayers: layers, logits: .all))
             var matched = 0
-            while matched < steps && proposals[matched] == Int32(Self.argmax(result.logits!.pointer + matched * vocabulary, count: vocabulary)) {
+            while matched < steps && proposals[matched] == Int32(Sampler.argmax(result.logits!.pointer + matched * vocabulary, count: vocabulary)) {
                 stats.accepted[matched] += 1
                 matched += 1
             }
-            let next = Int32(Self.argmax(result.logits!.pointer + matched * vocabulary, count: vocabulary))
+            let next = Int32(Sampler.argmax(result.logits!.pointer + matched * vocabulary, count: vocabulary))
             cache.trim(to: start + 1 + matched)
             stats.cycles += 1
             stats.emitted += matched + 1
@@ -111,16 +111,9 @@ public final class ChainDecoder {
 
     /// `fc([low | mid | high])` of the first `rows` positions of a forward's captures.
     func fused(_ result: ForwardResult, rows: Int) -> Tensor {
-        let h = target.configuration.hiddenSize
-        let concatenated = Tensor(zeros: [rows, 3 * h])
-        for (slot, layer) in layers.enumerated() {
-            let source = result.captured[layer]!.pointer
-            for row in 0..<rows { (concatenated.pointer + row * 3 * h + slot * h).update(from: source + row * h, count: h) }
-        }
+        let concatenated = result.concatenatedCaptures(layers, rows: rows)
         let output = Tensor(zeros: [rows, drafter.draft.configuration.hiddenSize])
         drafter.fuse(concatenated.pointer, rows: rows, into: output.pointer)
         return output
     }
-
-    static func argmax(_ x: UnsafePointer<Float>, count: Int) -> Int { Sampler.argmax(x, count: count) }
 }

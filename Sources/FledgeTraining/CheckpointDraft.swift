@@ -5,6 +5,14 @@ import FledgeWeights
 
 /// Rebuilds the EAGLE-3 draft stored in a training checkpoint.
 public enum CheckpointDraft {
+    /// An exported draft folder (`config.json`) or a training checkpoint.
+    public static func loadAny(_ url: URL, target: LlamaModel) throws -> Eagle3Draft {
+        if FileManager.default.fileExists(atPath: url.appendingPathComponent("config.json").path) {
+            return try Eagle3Export.load(from: url, embedding: target.embedding)
+        }
+        return try load(url, target: target)
+    }
+
     public static func load(_ url: URL, target: LlamaModel) throws -> Eagle3Draft {
         let file = try SafetensorsFile(url: url.appendingPathComponent("model.safetensors"))
         let d2t = try file.integers("d2t"), t2d = try file.integers("t2d").map { $0 != 0 }

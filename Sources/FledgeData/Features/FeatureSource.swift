@@ -53,11 +53,7 @@ public final class OnlineFeatureSource: FeatureSource {
         let result = try model.forward(batch, cache: cache, options: ForwardOptions(captureLayers: layers, finalHidden: true, logits: .none))
         let h = hiddenSize
         let rows = batch.batch * batch.length
-        let auxiliary = Tensor(zeros: [rows, 3 * h])
-        for (slot, layer) in layers.enumerated() {
-            let source = result.captured[layer]!.pointer
-            for row in 0..<rows { (auxiliary.pointer + row * 3 * h + slot * h).update(from: source + row * h, count: h) }
-        }
+        let auxiliary = result.concatenatedCaptures(layers, rows: rows)
         let last = Tensor(zeros: [rows, h])
         last.pointer.update(from: result.finalHidden!.pointer, count: rows * h)
         var mask = [UInt8](repeating: 0, count: rows)
