@@ -1,0 +1,39 @@
+import ArgumentParser
+import Foundation
+import Testing
+@testable import FledgeCLI
+import FledgeTraining
+
+@Suite struct TrainCommandTests {
+    @Test func flagsUseTheNamesSpecForgeUsersKnowAndOverrideTheConfigFile() throws {
+        let directory = FileManager.default.temporaryDirectory.appendingPathComponent("fledge-cli-\(UUID().uuidString)")
+        try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
+        let file = directory.appendingPathComponent("run.yaml")
+        try "lr: 3e-4\nttt_steps: 5\nbatch_size: 2\n".write(to: file, atomically: true, encoding: .utf8)
+        let command = try #require(try FledgeCommand.parseAsRoot([
+            "train", "--config", file.path, "--verifier-name-or-path", "t.gguf", "--data-path", "d", "--ttt-steps", "3",
+            "--ttt-step-loss-decay", "0.9", "--draft-vocab-size", "8000", "--logger", "jsonl", "--logger", "tensorboard",
+            "--no-resume-from-checkpoint", "--scheduler", "linear", "--b2", "0.999",
+        ]) as? TrainCommand)
+        let c = try command.resolved()
+        #expect(c.targetModelPath == "t.gguf" && c.dataPath == "d")
+        #expect(c.learningRate == 3e-4 && c.batchSize == 2)          // from the file
+        #expect(c.tttSteps == 3 && c.tttStepLossDecay == 0.9)        // flags win
+        #expect(c.draftVocabSize == 8000 && c.loggers == ["jsonl", "tensorboard"] && !c.resume)
+        #expect(c.scheduler == .linear && c.beta2 == 0.999)
+    }
+
+    @Test func badValuesAreRejectedWhileParsing() {
+        for arguments in [["train", "--ttt-steps", "0"], ["train", "--scheduler", "sawtooth"], ["train", "--logger", "wandb"],
+                          ["train", "--warmup-ratio", "1.5"]] {
+            #expect(throws: (any Error).self, "\(arguments)") { try FledgeCommand.parseAsRoot(arguments) }
+        }
+    }
+
+    @Test func evalAndExportParse() throws {
+        let eval = try #require(try FledgeCommand.parseAsRoot(["eval", "--draft", "runs/x/export", "--bench", "mtbench:5", "--steps", "4"]) as? EvalCommand)
+        #expect(eval.steps == 4 && eval.bench == "mtbench:5")
+        let export = try #require(try FledgeCommand.parseAsRoot(["export", "--checkpoint", "c", "--format", "speculators", "--output", "o"]) as? ExportCommand)
+        #expect(export.format == "speculators" && export.dtype == "bf16")
+    }
+}
