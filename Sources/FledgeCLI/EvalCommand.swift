@@ -9,7 +9,7 @@ import FledgeTraining
 struct EvalCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "eval",
-        abstract: "Greedy chain speculative decoding vs plain decoding: τ, per-position acceptance, time shares, tokens/s, speedup."
+        abstract: "Greedy speculative decoding (chain or EAGLE-2 tree) vs plain decoding: τ, per-position acceptance, time shares, tokens/s, speedup."
     )
 
     @OptionGroup var model: ModelOptions
@@ -23,8 +23,25 @@ struct EvalCommand: AsyncParsableCommand {
     @Option(help: "A JSONL file of prompts ({\"turns\": [...]} or {\"prompt\": ...}) instead of --bench.")
     var prompts: String?
 
+    @Option(help: "chain or tree (EAGLE-2 dynamic tree).")
+    var mode = "chain"
+
     @Option(help: "Draft tokens per cycle (chain).")
     var steps = 3
+
+    @Option(name: .customLong("top-k"), help: "Children per expanded node (tree).")
+    var topK = 8
+
+    @Option(help: "Tree depth.")
+    var depth = 6
+
+    @Option(name: .customLong("tree-tokens"), help: "Tokens verified per cycle (tree, the root included).")
+    var treeTokens = 48
+
+    func validate() throws {
+        guard mode == "chain" || mode == "tree" else { throw ValidationError("--mode must be chain or tree") }
+        guard steps >= 1, topK >= 1, depth >= 1, treeTokens >= 2 else { throw ValidationError("--steps, --top-k, --depth ≥ 1 and --tree-tokens ≥ 2") }
+    }
 
     @Option(name: .customLong("max-tokens"), help: "Most new tokens per turn.")
     var maxTokens = 256
@@ -45,9 +62,10 @@ struct EvalCommand: AsyncParsableCommand {
             guard parts.first == "mtbench" else { throw ValidationError("--bench must be mtbench or mtbench:N") }
             questions = try SpeculativeEvaluation.mtBench(DefaultAssets.directory.appendingPathComponent("question.jsonl"), limit: parts.count > 1 ? Int(parts[1]) : nil)
         }
-        let decoder = ChainDecoder(target: target.model, draft: loaded, capacity: target.model.configuration.maxPositions)
+        let decoder = SpeculativeDecoder(target: target.model, draft: loaded, capacity: target.model.configuration.maxPositions)
         var line = ProgressLine(label: "eval")
-        let report = try SpeculativeEvaluation.run(target: target, decoder: decoder, questions: questions, steps: steps, maxTokens: maxTokens) { done, total in
+        let chosen: SpeculativeEvaluation.Mode = mode == "tree" ? .tree(topK: topK, depth: depth, treeTokens: treeTokens) : .chain(steps: steps)
+        let report = try SpeculativeEvaluation.run(target: target, decoder: decoder, questions: questions, mode: chosen, maxTokens: maxTokens) { done, total in
             line.update(done: done, total: total, rate: 0, unit: "questions", eta: nil)
         }
         line.finish()
@@ -57,7 +75,8 @@ struct EvalCommand: AsyncParsableCommand {
             print(String(decoding: try encoder.encode(report), as: UTF8.self))
             return
         }
-        print(String(format: "%d questions, %d turns, chain K = %d, %d tokens", report.questions, report.turns, report.steps, report.generatedTokens))
+        let label = mode == "tree" ? "tree top-k \(topK), depth \(depth), \(treeTokens) tokens" : "chain K = \(steps)"
+        print(String(format: "%d questions, %d turns, %@, %d tokens", report.questions, report.turns, label, report.generatedTokens))
         print(String(format: "τ (tokens per target forward) %.3f; acceptance per position %@", report.acceptanceLength,
                      report.acceptanceRates.map { String(format: "%.2f", $0) }.joined(separator: " ")))
         print(String(format: "time: draft %.0f%%, target %.0f%%; plain %.1f tokens/s, speculative %.1f tokens/s, speedup %.2f×; lossless: %@",

@@ -18,6 +18,8 @@ public final class Eagle3Drafter {
     let maxRows: Int
     var buffers: [String: Tensor] = [:]
     let mask: AttentionMask
+    /// For tree drafting: a dense mask over the cache (prefix rows plus ancestors).
+    let treeMask: AttentionMask
 
     public init(draft: Eagle3Draft, capacity: Int, maxRows: Int = 256) {
         let c = draft.configuration
@@ -28,13 +30,14 @@ public final class Eagle3Drafter {
         values = Tensor(zeros: [capacity, c.kvWidth])
         workspace = AttentionWorkspace(batch: 1, queries: maxRows, keys: capacity, heads: c.headCount, headDimension: c.headDimension, groupedQuery: false)
         mask = AttentionMask(causal: true, queryCapacity: maxRows, keyCapacity: capacity, perRowOffsets: true)
+        treeMask = AttentionMask(causal: false, queryCapacity: maxRows, keyCapacity: capacity, dense: true)
         for (name, width) in [("e", c.hiddenSize), ("h", c.hiddenSize), ("en", c.hiddenSize), ("hn", c.hiddenSize), ("q", c.qWidth),
                               ("k", c.kvWidth), ("v", c.kvWidth), ("attn", c.qWidth), ("a", c.hiddenSize), ("post", c.hiddenSize),
                               ("gate", c.intermediateSize), ("up", c.intermediateSize), ("out", c.hiddenSize), ("normed", c.hiddenSize),
-                              ("rstd", 1), ("lse", c.headCount)] {
-            buffers[name] = Tensor(zeros: [maxRows * width])
+                              ("rstd", 1), ("lse", c.headCount)] where name != "logits" {
+            buffers[name] = Tensor(zeros: [maxRows * max(width, 1)])
         }
-        buffers["logits"] = Tensor(zeros: [c.draftVocabularySize])
+        buffers["logits"] = Tensor(zeros: [maxRows * c.draftVocabularySize])
     }
 
     /// Forgets positions from `newLength` on (rejected speculation).
@@ -51,7 +54,12 @@ public final class Eagle3Drafter {
     ///   - hidden: `[n, H]` rows: `fc` of target features, or the previous step's output.
     /// - Returns: the pre-norm outputs `[n, H]` (the next step's hidden) — a view valid until
     ///   the next call — and the draft-vocabulary logits of the last row.
-    public func step(tokens: [Int32], hidden: UnsafePointer<Float>) -> (hidden: Tensor, logits: Tensor) {
+    /// - Parameters (tree drafting): `positions` per row (default `length + i`) and
+    ///   `visible`: for each new row, the cache rows at or after `prefix` it may attend to
+    ///   besides itself (its ancestors); rows before `prefix` are always visible. Without
+    ///   `visible` the rows attend causally. `allLogits` returns every row's logits.
+    public func step(tokens: [Int32], hidden: UnsafePointer<Float>, positions explicit: [Int32]? = nil,
+                     prefix: Int = 0, visible: [[Int]]? = nil, allLogits: Bool = false) -> (hidden: Tensor, logits: Tensor) {
         let c = draft.configuration
         let n = tokens.count
         precondition(n >= 1 && n <= maxRows && length + n <= capacity, "draft rows do not fit")
@@ -68,7 +76,7 @@ public final class Eagle3Drafter {
             BLAS.gemm(.none, .transposed, m: n, n: width, k: h, a: b("en"), lda: h, b: weight.pointer, ldb: 2 * h, beta: 0, c: b(out), ldc: width)
             BLAS.gemm(.none, .transposed, m: n, n: width, k: h, a: b("hn"), lda: h, b: weight.pointer + h, ldb: 2 * h, beta: 1, c: b(out), ldc: width)
         }
-        let positions = (0..<n).map { Int32(length + $0) }
+        let positions = explicit ?? (0..<n).map { Int32(length + $0) }
         positions.withUnsafeBufferPointer { pos in
             draft.rope.forward(b("q"), positions: pos.baseAddress!, rows: n, heads: c.headCount)
             draft.rope.forward(b("k"), positions: pos.baseAddress!, rows: n, heads: c.kvHeadCount)
@@ -76,9 +84,21 @@ public final class Eagle3Drafter {
         (keys.pointer + length * c.kvWidth).update(from: b("k"), count: n * c.kvWidth)
         (values.pointer + length * c.kvWidth).update(from: b("v"), count: n * c.kvWidth)
         mask.batchQueryOffsets![0] = Int32(length)
+        if let visible {
+            let allowed = treeMask.allowed!
+            for i in 0..<n {
+                let row = allowed + i * capacity
+                row.update(repeating: 0, count: capacity)
+                row.update(repeating: 1, count: prefix)
+                for key in visible[i] { row[key] = 1 }
+                row[length + i] = 1
+            }
+            treeMask.updateBlocks()
+        }
         let shape = Attention.Shape(batch: 1, queries: n, keys: length + n, heads: c.headCount, kvHeads: c.kvHeadCount,
                                     headDimension: c.headDimension, keyCapacity: capacity)
-        Attention.forward(out: b("attn"), lse: b("lse"), q: b("q"), k: keys.pointer, v: values.pointer, shape: shape, mask: mask, workspace: workspace)
+        Attention.forward(out: b("attn"), lse: b("lse"), q: b("q"), k: keys.pointer, v: values.pointer, shape: shape,
+                          mask: visible == nil ? mask : treeMask, workspace: workspace)
         length += n
         b("a").update(from: b("h"), count: n * h)
         BLAS.gemm(.none, .transposed, m: n, n: h, k: c.qWidth, a: b("attn"), lda: c.qWidth, b: p.o.pointer, ldb: c.qWidth, beta: 1, c: b("a"), ldc: h)
@@ -89,10 +109,12 @@ public final class Eagle3Drafter {
         b("out").update(from: b("a"), count: n * h)
         BLAS.gemm(.none, .transposed, m: n, n: h, k: c.intermediateSize, a: b("gate"), lda: c.intermediateSize, b: p.down.pointer,
                   ldb: c.intermediateSize, beta: 1, c: b("out"), ldc: h)
-        let last = b("out") + (n - 1) * h
-        RMSNorm.forward(b("normed"), rstd: b("rstd"), last, weight: p.norm.pointer, rows: 1, channels: h, eps: c.rmsNormEps)
-        Linear.forward(b("logits"), b("normed"), weight: p.head.pointer, bias: nil, rows: 1, inFeatures: h, outFeatures: c.draftVocabularySize)
-        return (Tensor(viewing: b("out"), shape: [n, h], owner: buffers["out"]!), buffers["logits"]!)
+        let rows = allLogits ? n : 1
+        let first = b("out") + (n - rows) * h
+        RMSNorm.forward(b("normed"), rstd: b("rstd"), first, weight: p.norm.pointer, rows: rows, channels: h, eps: c.rmsNormEps)
+        Linear.forward(b("logits"), b("normed"), weight: p.head.pointer, bias: nil, rows: rows, inFeatures: h, outFeatures: c.draftVocabularySize)
+        return (Tensor(viewing: b("out"), shape: [n, h], owner: buffers["out"]!),
+                Tensor(viewing: b("logits"), shape: [rows, c.draftVocabularySize], owner: buffers["logits"]!))
     }
 
     /// `fc` of fused target features `[n, 3H]` into `[n, H]` (the step-0 hidden).

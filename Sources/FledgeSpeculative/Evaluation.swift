@@ -23,8 +23,16 @@ public enum SpeculativeEvaluation {
     }
 
     /// Runs every question's turns with plain greedy decoding and with chain speculation.
-    public static func run(target: TargetModel, decoder: ChainDecoder, questions: [[String]], steps: Int, maxTokens: Int,
+    /// How the draft proposes: a chain of `steps` tokens, or an EAGLE-2 tree.
+    public enum Mode: Sendable, Codable, Equatable {
+        case chain(steps: Int)
+        case tree(topK: Int, depth: Int, treeTokens: Int)
+        var steps: Int { if case .chain(let steps) = self { steps } else if case .tree(_, let depth, _) = self { depth } else { 0 } }
+    }
+
+    public static func run(target: TargetModel, decoder: SpeculativeDecoder, questions: [[String]], mode: Mode, maxTokens: Int,
                            progress: (Int, Int) -> Void = { _, _ in }) throws -> Report {
+        let steps = mode.steps
         let stops = target.stopTokens
         var stats = AcceptanceStats(steps: steps)
         var plainSeconds = 0.0, speculativeSeconds = 0.0, tokens = 0, turns = 0
@@ -38,7 +46,14 @@ public enum SpeculativeEvaluation {
                 let plain = try target.model.generate(prompt: prompt, maxTokens: maxTokens, stopTokens: stops).tokens
                 plainSeconds += Double(DispatchTime.now().uptimeNanoseconds - start) / 1e9
                 start = DispatchTime.now().uptimeNanoseconds
-                let (speculative, turnStats) = try decoder.generate(prompt: prompt, maxTokens: maxTokens, steps: steps, stopTokens: stops)
+                let (speculative, turnStats): ([Int32], AcceptanceStats)
+                switch mode {
+                case .chain(let steps):
+                    (speculative, turnStats) = try decoder.generate(prompt: prompt, maxTokens: maxTokens, steps: steps, stopTokens: stops)
+                case .tree(let topK, let depth, let treeTokens):
+                    (speculative, turnStats) = try decoder.generateTree(prompt: prompt, maxTokens: maxTokens, topK: topK, depth: depth,
+                                                                        treeTokens: treeTokens, stopTokens: stops)
+                }
                 speculativeSeconds += Double(DispatchTime.now().uptimeNanoseconds - start) / 1e9
                 if speculative != plain { lossless = false }
                 stats.merge(turnStats)

@@ -35,7 +35,7 @@ public struct AcceptanceStats: Sendable, Codable, Equatable {
 /// tokens for the draft), the longest prefix matching the target's argmax is kept plus the
 /// target's own next token; rejected positions are trimmed from both KV caches. The output
 /// equals plain greedy decoding of the target.
-public final class ChainDecoder {
+public final class SpeculativeDecoder {
     public let target: LlamaModel
     public let drafter: Eagle3Drafter
     public let layers: [Int]
@@ -110,8 +110,15 @@ public final class ChainDecoder {
     }
 
     /// `fc([low | mid | high])` of the first `rows` positions of a forward's captures.
-    func fused(_ result: ForwardResult, rows: Int) -> Tensor {
-        let concatenated = result.concatenatedCaptures(layers, rows: rows)
+    func fused(_ result: ForwardResult, rows: Int) -> Tensor { fused(result, rows: Array(0..<rows)) }
+
+    /// `fc([low | mid | high])` of the given positions of a forward's captures.
+    func fused(_ result: ForwardResult, rows indices: [Int]) -> Tensor {
+        let all = result.concatenatedCaptures(layers, rows: (indices.max() ?? 0) + 1)
+        let width = all.shape[-1]
+        let concatenated = Tensor(zeros: [indices.count, width])
+        for (i, row) in indices.enumerated() { (concatenated.pointer + i * width).update(from: all.pointer + row * width, count: width) }
+        let rows = indices.count
         let output = Tensor(zeros: [rows, drafter.draft.configuration.hiddenSize])
         drafter.fuse(concatenated.pointer, rows: rows, into: output.pointer)
         return output
