@@ -17,7 +17,7 @@ extension SpeculativeDecoder {
     /// Greedy speculative decoding with a dynamic draft tree: `topK` children per expanded
     /// node, `depth` levels, `treeTokens` − 1 best nodes verified. Lossless like the chain.
     public func generateTree(prompt: [Int32], maxTokens: Int, topK: Int, depth: Int, treeTokens: Int,
-                             stopTokens: Set<Int32>) throws -> (tokens: [Int32], stats: AcceptanceStats) {
+                             stopTokens: Set<Int32>, onToken: (Int32) -> Void = { _ in }) throws -> (tokens: [Int32], stats: AcceptanceStats) {
         let h = target.configuration.hiddenSize
         let vocabulary = target.configuration.vocabularySize
         let cache = target.makeCache(capacity: prompt.count + maxTokens + treeTokens + 2)
@@ -32,6 +32,7 @@ extension SpeculativeDecoder {
         var result = try target.forward(TokenBatch(tokens: prompt), cache: cache, options: ForwardOptions(captureLayers: layers, logits: .all))
         var bonus = Int32(Sampler.argmax(result.logits!.pointer + (prompt.count - 1) * vocabulary, count: vocabulary))
         var output: [Int32] = [bonus]
+        onToken(bonus)
         var features = fused(result, rows: Array(0..<prompt.count))
         var rowTokens = Array(prompt.dropFirst()) + [bonus]
         stats.targetSeconds += lap()
@@ -110,7 +111,10 @@ extension SpeculativeDecoder {
             stats.emitted += path.count + 1
             stats.targetSeconds += lap()
             let emitted = path.map { nodes[ordered[$0 - 1]].token } + [next]
-            for token in emitted where output.count < maxTokens && !stopTokens.contains(output.last!) { output.append(token) }
+            for token in emitted where output.count < maxTokens && !stopTokens.contains(output.last!) {
+                output.append(token)
+                onToken(token)
+            }
             bonus = next
             drafter.trim(to: prefix)
             features = fused(result, rows: [0] + path)

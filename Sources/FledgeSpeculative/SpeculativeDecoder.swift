@@ -49,7 +49,8 @@ public final class SpeculativeDecoder {
     }
 
     /// Generates up to `maxTokens` after `prompt` with `steps` draft tokens per cycle.
-    public func generate(prompt: [Int32], maxTokens: Int, steps: Int, stopTokens: Set<Int32>) throws -> (tokens: [Int32], stats: AcceptanceStats) {
+    public func generate(prompt: [Int32], maxTokens: Int, steps: Int, stopTokens: Set<Int32>,
+                         onToken: (Int32) -> Void = { _ in }) throws -> (tokens: [Int32], stats: AcceptanceStats) {
         let h = target.configuration.hiddenSize
         let cache = target.makeCache(capacity: prompt.count + maxTokens + steps + 2)
         drafter.reset()
@@ -65,6 +66,7 @@ public final class SpeculativeDecoder {
         let vocabulary = target.configuration.vocabularySize
         var bonus = Int32(Sampler.argmax(result.logits!.pointer + (prompt.count - 1) * vocabulary, count: vocabulary))
         var output: [Int32] = [bonus]
+        onToken(bonus)
         var features = fused(result, rows: prompt.count)
         // The draft's rows: token x_{t+1} with the feature of prefix x_0…x_t.
         var rowTokens = Array(prompt.dropFirst()) + [bonus]
@@ -98,7 +100,10 @@ public final class SpeculativeDecoder {
             stats.targetSeconds += lap()
             // Emit the accepted drafts and the target's token (up to a stop token or the budget).
             let emitted = Array(proposals.prefix(matched)) + [next]
-            for token in emitted where output.count < maxTokens && !stopTokens.contains(output.last!) { output.append(token) }
+            for token in emitted where output.count < maxTokens && !stopTokens.contains(output.last!) {
+                output.append(token)
+                onToken(token)
+            }
             bonus = next
             // The draft keeps its rows up to the verified prefix; the verified rows come next.
             drafter.trim(to: accepted + rowTokens.count)
