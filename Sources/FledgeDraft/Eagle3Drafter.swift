@@ -88,12 +88,12 @@ public final class Eagle3Drafter {
             let allowed = treeMask.allowed!
             for i in 0..<n {
                 let row = allowed + i * capacity
-                row.update(repeating: 0, count: capacity)
+                row.update(repeating: 0, count: length + n)
                 row.update(repeating: 1, count: prefix)
                 for key in visible[i] { row[key] = 1 }
                 row[length + i] = 1
             }
-            treeMask.updateBlocks()
+            treeMask.updateBlocks(queries: n, keys: length + n)
         }
         let shape = Attention.Shape(batch: 1, queries: n, keys: length + n, heads: c.headCount, kvHeads: c.kvHeadCount,
                                     headDimension: c.headDimension, keyCapacity: capacity)

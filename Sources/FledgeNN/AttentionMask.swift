@@ -78,15 +78,18 @@ public final class AttentionMask: @unchecked Sendable {
         blockState?.deallocate()
     }
 
-    /// Recomputes the tile summary of the dense mask; call after writing `allowed`.
-    public func updateBlocks() {
+    /// Recomputes the tile summary of the dense mask; call after writing `allowed`. Only the
+    /// first `queries` rows and `keys` columns are summarised when given (the next call must
+    /// then use no more).
+    public func updateBlocks(queries: Int? = nil, keys: Int? = nil) {
         guard let allowed, let blockState else { return }
-        for blockRow in 0..<blockRows {
+        let rowLimit = min(queryCapacity, queries ?? queryCapacity), columnLimit = min(keyCapacity, keys ?? keyCapacity)
+        for blockRow in 0..<((rowLimit + Attention.queryBlock - 1) / Attention.queryBlock) {
             let q0 = blockRow * Attention.queryBlock
-            let q1 = min(queryCapacity, q0 + Attention.queryBlock)
-            for blockColumn in 0..<blockColumns {
+            let q1 = min(rowLimit, q0 + Attention.queryBlock)
+            for blockColumn in 0..<((columnLimit + Attention.keyBlock - 1) / Attention.keyBlock) {
                 let k0 = blockColumn * Attention.keyBlock
-                let k1 = min(keyCapacity, k0 + Attention.keyBlock)
+                let k1 = min(columnLimit, k0 + Attention.keyBlock)
                 var any = false
                 var all = true
                 for i in q0..<q1 {

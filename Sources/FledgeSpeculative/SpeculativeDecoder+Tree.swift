@@ -42,7 +42,7 @@ extension SpeculativeDecoder {
             // Verified rows, then the tree level by level.
             let (verified, rootLogits) = drafter.step(tokens: rowTokens, hidden: features.pointer)
             let prefix = drafter.length
-            var parentHidden = Tensor(zeros: [h])
+            let parentHidden = Tensor(zeros: [h])
             parentHidden.pointer.update(from: verified.pointer + (verified.shape[0] - 1) * h, count: h)
             var nodes: [Node] = []
             Softmax.logForward(logProbabilities.pointer, rootLogits.pointer, rows: 1, columns: vd)
