@@ -36,9 +36,10 @@ fixtures:
 	python3 Scripts/reference/make_layer_fixtures.py
 
 demo: deps
-	@echo "fledge: 'make demo' (prepare data, train an EAGLE-3 draft for SmolLM2, evaluate, export)" >&2
-	@echo "fledge: is not built yet: the target model, data pipeline and trainer issues come first." >&2
-	@echo "fledge: what works today: 'make test' and 'make bench' (kernel GFLOP/s)." >&2
+	@echo "fledge: 'make demo' (one command: prepare data, train an EAGLE-3 draft for SmolLM2, evaluate, export)" >&2
+	@echo "fledge: is not wired up yet (the end-to-end issue); it does nothing and fails." >&2
+	@echo "fledge: every stage works on its own today: see 'The pipeline today' in README.md" >&2
+	@echo "fledge: (fledge data prepare, vocab, train, export, eval), and 'make test' / 'make bench'." >&2
 	@exit 1
 
 clean:
