@@ -106,7 +106,7 @@ let package = Package(
         ),
         .testTarget(
             name: "FledgeSpeculativeTests",
-            dependencies: ["FledgeSpeculative", "FledgeDraft", "FledgeLlama", "FledgeTensor"]
+            dependencies: ["FledgeSpeculative", "FledgeDraft", "FledgeLlama", "FledgeTensor", "FledgeTemplate"]
         ),
         .testTarget(
             name: "FledgeLlamaTests",

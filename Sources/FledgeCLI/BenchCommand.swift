@@ -77,11 +77,15 @@ struct BenchTarget: AsyncParsableCommand {
     @Option(name: .customLong("decode-tokens"), help: "Tokens generated in the decode measurement.")
     var decodeTokens = 64
 
+    @Option(name: .customLong("verify-tokens"), parsing: .upToNextOption,
+            help: "Verification passes to time: M new tokens (all logits) after a 512-token context.")
+    var verifyTokens: [Int] = [1, 4, 8, 16, 32, 48]
+
     @Option(name: .customLong("weights"), help: "Decoder-layer weight storage: float32 or bfloat16.")
     var weights: LlamaModel.WeightStorage = .float32
 
     func validate() throws {
-        guard runs >= 1, decodeTokens >= 2, lengths.allSatisfy({ $0 >= 1 }) else {
+        guard runs >= 1, decodeTokens >= 2, lengths.allSatisfy({ $0 >= 1 }), verifyTokens.allSatisfy({ $0 >= 1 }) else {
             throw ValidationError("--runs must be ≥ 1, --decode-tokens ≥ 2 and every length ≥ 1")
         }
     }
@@ -89,15 +93,22 @@ struct BenchTarget: AsyncParsableCommand {
     func run() async throws {
         let url = try model.resolvedURL()
         let target = try LlamaModel.load(from: url, storage: weights)
-        let rows = try TargetBenchmark.run(model: target, lengths: lengths, decodeTokens: decodeTokens, runs: runs)
+        let rows = try TargetBenchmark.run(model: target, lengths: lengths, decodeTokens: decodeTokens, verifyTokens: verifyTokens, runs: runs)
         print("\(url.lastPathComponent): \(target.parameterCount / 1_000_000) M parameters, \(weights.rawValue) layer weights, \(Parallel.workerCount) threads, median of \(runs) runs")
         print(pad("measurement", 22) + pad("tokens/s", 12) + "reference on this kind of machine (data.md)")
+        let decodeSeconds = rows.first(where: { $0.name == "decode" })?.seconds ?? 0
         for row in rows {
-            let name = row.name == "prefill" ? "prefill T=\(row.tokens)" : "decode (batch 1)"
-            let reference = row.name == "prefill"
-                ? (row.tokens == 512 ? "PyTorch 460–570, llama.cpp Q4_1 433" : "PyTorch 451 (T=2048, SpecForge table)")
-                : "PyTorch 24, llama.cpp Q4_1 156"
-            print(pad(name, 22) + pad(String(format: "%.1f", row.tokensPerSecond), 12) + reference)
+            switch row.name {
+            case "prefill":
+                let reference = row.tokens == 512 ? "PyTorch 460–570, llama.cpp Q4_1 433" : "PyTorch 451 (T=2048, SpecForge table)"
+                print(pad("prefill T=\(row.tokens)", 22) + pad(String(format: "%.1f", row.tokensPerSecond), 12) + reference)
+            case "decode":
+                print(pad("decode (batch 1)", 22) + pad(String(format: "%.1f", row.tokensPerSecond), 12) + "PyTorch 24, llama.cpp Q4_1 156")
+            default:
+                let ratio = decodeSeconds > 0 ? row.seconds / decodeSeconds : 0
+                print(pad("verify M=\(row.tokens)", 22) + pad(String(format: "%.1f", row.tokensPerSecond), 12)
+                      + String(format: "%.1f ms per pass = %.2f decode steps", row.seconds * 1000, ratio))
+            }
         }
     }
 

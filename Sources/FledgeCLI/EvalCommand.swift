@@ -4,6 +4,7 @@ import FledgeDraft
 import FledgeLlama
 import FledgeSpeculative
 import FledgeTraining
+import FledgeWeights
 
 /// `fledge eval`: acceptance length and wall-clock speedup of a draft on MT-bench or prompts.
 struct EvalCommand: AsyncParsableCommand {
@@ -38,7 +39,14 @@ struct EvalCommand: AsyncParsableCommand {
     @Option(name: .customLong("tree-tokens"), help: "Tokens verified per cycle (tree, the root included).")
     var treeTokens = 48
 
+    @Option(name: .customLong("modes"), parsing: .upToNextOption,
+            help: "Several modes in one run, sharing the plain baseline: chain:K and tree:TOPK/DEPTH/TOKENS (e.g. chain:3 chain:5 tree:8/6/48).")
+    var modes: [String] = []
+
     func validate() throws {
+        for text in modes where SpeculativeEvaluation.Mode(parsing: text) == nil {
+            throw ValidationError("--modes: '\(text)' is not chain:K or tree:TOPK/DEPTH/TOKENS (K, TOPK, DEPTH ≥ 1, TOKENS ≥ 2)")
+        }
         guard mode == "chain" || mode == "tree" else { throw ValidationError("--mode must be chain or tree") }
         guard steps >= 1, topK >= 1, depth >= 1, treeTokens >= 2 else { throw ValidationError("--steps, --top-k, --depth ≥ 1 and --tree-tokens ≥ 2") }
     }
@@ -48,6 +56,9 @@ struct EvalCommand: AsyncParsableCommand {
 
     @Flag(help: "Print the report as JSON.")
     var json = false
+
+    @Option(help: "Also write the JSON report to this file.")
+    var output: String?
 
     func run() async throws {
         let url = try model.resolvedURL()
@@ -63,24 +74,40 @@ struct EvalCommand: AsyncParsableCommand {
             questions = try SpeculativeEvaluation.mtBench(DefaultAssets.directory.appendingPathComponent("question.jsonl"), limit: parts.count > 1 ? Int(parts[1]) : nil)
         }
         let decoder = SpeculativeDecoder(target: target.model, draft: loaded, capacity: target.model.configuration.maxPositions)
+        let chosen: [SpeculativeEvaluation.Mode] = modes.isEmpty
+            ? [mode == "tree" ? .tree(topK: topK, depth: depth, treeTokens: treeTokens) : .chain(steps: steps)]
+            : modes.compactMap { SpeculativeEvaluation.Mode(parsing: $0) }
         var line = ProgressLine(label: "eval")
-        let chosen: SpeculativeEvaluation.Mode = mode == "tree" ? .tree(topK: topK, depth: depth, treeTokens: treeTokens) : .chain(steps: steps)
-        let report = try SpeculativeEvaluation.run(target: target, decoder: decoder, questions: questions, mode: chosen, maxTokens: maxTokens) { done, total in
-            line.update(done: done, total: total, rate: 0, unit: "questions", eta: nil)
+        let started = DispatchTime.now().uptimeNanoseconds
+        let report = try SpeculativeEvaluation.run(target: target, decoder: decoder, questions: questions, modes: chosen, maxTokens: maxTokens) { done, total in
+            let elapsed = Double(DispatchTime.now().uptimeNanoseconds - started) / 1e9
+            let eta = elapsed / Double(done) * Double(total - done)
+            line.update(done: done, total: total, rate: Double(done) / elapsed * 60, unit: "questions/min", eta: eta)
+            if !line.interactive {
+                printError(String(format: "eval: %d/%d questions, %.0f s elapsed, ETA %.0f s", done, total, elapsed, eta))
+            }
         }
         line.finish()
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = [.prettyPrinted, .sortedKeys]
+        let encoded = try encoder.encode(report)
+        if let output {
+            try AtomicFile.write(encoded, to: URL(fileURLWithPath: output))
+        }
         if json {
-            let encoder = JSONEncoder()
-            encoder.outputFormatting = [.prettyPrinted, .sortedKeys]
-            print(String(decoding: try encoder.encode(report), as: UTF8.self))
+            print(String(decoding: encoded, as: UTF8.self))
             return
         }
-        let label = mode == "tree" ? "tree top-k \(topK), depth \(depth), \(treeTokens) tokens" : "chain K = \(steps)"
-        print(String(format: "%d questions, %d turns, %@, %d tokens", report.questions, report.turns, label, report.generatedTokens))
-        print(String(format: "τ (tokens per target forward) %.3f; acceptance per position %@", report.acceptanceLength,
-                     report.acceptanceRates.map { String(format: "%.2f", $0) }.joined(separator: " ")))
-        print(String(format: "time: draft %.0f%%, target %.0f%%; plain %.1f tokens/s, speculative %.1f tokens/s, speedup %.2f×; lossless: %@",
-                     100 * report.draftTimeShare, 100 * report.targetTimeShare, report.plainTokensPerSecond, report.speculativeTokensPerSecond,
-                     report.speedup, report.lossless ? "yes" : "NO"))
+        print(String(format: "%d questions, %d turns, %d tokens (at most %d per turn); plain greedy decoding %.1f tokens/s",
+                     report.questions, report.turns, report.generatedTokens, report.maxTokens, report.plainTokensPerSecond))
+        print("mode               τ      acceptance by position          draft  target  tokens/s  speedup  lossless")
+        for row in report.modes {
+            let rates = row.acceptanceRates.map { String(format: "%.2f", $0) }.joined(separator: " ")
+            let name = row.mode.padding(toLength: 18, withPad: " ", startingAt: 0)
+            let ratesColumn = rates.padding(toLength: max(31, rates.count), withPad: " ", startingAt: 0)
+            print(String(format: "%@ %-6.3f %@ %4.0f%%  %5.0f%%  %8.1f  %6.2f×  %@", name, row.acceptanceLength, ratesColumn,
+                         100 * row.draftTimeShare, 100 * row.targetTimeShare, row.speculativeTokensPerSecond, row.speedup,
+                         row.lossless ? "yes" : "NO (\(row.mismatchedTurns) turns differ)"))
+        }
     }
 }

@@ -13,7 +13,11 @@ public enum TargetBenchmark {
     /// Prefill of `lengths` tokens (logits of the last position only, as llama.cpp's prompt
     /// processing) and batch-1 greedy decoding of `decodeTokens` after a 128-token prompt;
     /// medians of `runs`.
-    public static func run(model: LlamaModel, lengths: [Int] = [512, 2048], decodeTokens: Int = 64, runs: Int = 3) throws -> [Row] {
+    /// `verifyTokens`: one forward of M new tokens (logits of all M, as a speculative
+    /// verification pass) after a 512-token context, rolled back after each run.
+    public static func run(
+        model: LlamaModel, lengths: [Int] = [512, 2048], decodeTokens: Int = 64, verifyTokens: [Int] = [], runs: Int = 3
+    ) throws -> [Row] {
         var rows: [Row] = []
         var generator = SeededGenerator(seed: 3)
         let vocabulary = UInt64(model.configuration.vocabularySize)
@@ -36,6 +40,19 @@ public enum TargetBenchmark {
         }
         decodeTimes.sort()
         rows.append(Row(name: "decode", tokens: 1, seconds: decodeTimes[decodeTimes.count / 2]))
+        if let longest = verifyTokens.max() {
+            let context = (0..<512).map { _ in Int32(generator.next() % vocabulary) }
+            let cache = model.makeCache(capacity: context.count + longest)
+            _ = try model.forward(TokenBatch(tokens: context), cache: cache, options: ForwardOptions(logits: .none))
+            for count in verifyTokens {
+                let tokens = (0..<count).map { _ in Int32(generator.next() % vocabulary) }
+                let seconds = try median(runs: runs) {
+                    _ = try model.forward(TokenBatch(tokens: tokens), cache: cache, options: ForwardOptions(logits: .all))
+                    cache.trim(to: context.count)
+                }
+                rows.append(Row(name: "verify", tokens: count, seconds: seconds))
+            }
+        }
         return rows
     }
 

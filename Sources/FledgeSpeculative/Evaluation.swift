@@ -6,68 +6,124 @@ import FledgeTemplate
 /// Speculative decoding measured against plain decoding on multi-turn prompts (MT-bench:
 /// both turns, the second conditioned on the generated first answer; eagle-spec.md §8).
 public enum SpeculativeEvaluation {
-    public struct Report: Sendable, Codable {
-        public var questions: Int
-        public var turns: Int
+    /// How the draft proposes: a chain of `steps` tokens, or an EAGLE-2 tree.
+    public enum Mode: Sendable, Codable, Equatable, CustomStringConvertible {
+        case chain(steps: Int)
+        case tree(topK: Int, depth: Int, treeTokens: Int)
+
+        var steps: Int {
+            switch self {
+            case .chain(let steps): steps
+            case .tree(_, let depth, _): depth
+            }
+        }
+
+        public var description: String {
+            switch self {
+            case .chain(let steps): "chain K = \(steps)"
+            case .tree(let topK, let depth, let treeTokens): "tree \(topK)/\(depth)/\(treeTokens)"
+            }
+        }
+
+        /// `chain:K` or `tree:TOPK/DEPTH/TOKENS`, as `fledge eval --modes` spells them.
+        public init?(parsing text: String) {
+            let parts = text.split(separator: ":", maxSplits: 1).map(String.init)
+            guard parts.count == 2 else { return nil }
+            let numbers = parts[1].split(separator: "/").compactMap { Int($0) }
+            switch parts[0] {
+            case "chain" where numbers.count == 1 && numbers[0] >= 1:
+                self = .chain(steps: numbers[0])
+            case "tree" where numbers.count == 3 && numbers[0] >= 1 && numbers[1] >= 1 && numbers[2] >= 2:
+                self = .tree(topK: numbers[0], depth: numbers[1], treeTokens: numbers[2])
+            default:
+                return nil
+            }
+        }
+    }
+
+    /// One speculative mode's figures, against the plain decoding of the same run.
+    public struct ModeReport: Sendable, Codable {
+        public var mode: String
         public var steps: Int
+        /// τ: tokens per target forward, bonus token included.
         public var acceptanceLength: Double
         public var acceptanceRates: [Double]
+        public var cycles: Int
         public var draftTimeShare: Double
         public var targetTimeShare: Double
-        public var plainTokensPerSecond: Double
         public var speculativeTokensPerSecond: Double
         public var speedup: Double
         /// Whether every speculative output equalled the plain greedy output.
         public var lossless: Bool
+        /// Turns whose speculative output differed from the plain output.
+        public var mismatchedTurns: Int
+    }
+
+    public struct Report: Sendable, Codable {
+        public var questions: Int
+        public var turns: Int
         public var generatedTokens: Int
+        public var maxTokens: Int
+        public var plainTokensPerSecond: Double
+        public var modes: [ModeReport]
     }
 
-    /// Runs every question's turns with plain greedy decoding and with chain speculation.
-    /// How the draft proposes: a chain of `steps` tokens, or an EAGLE-2 tree.
-    public enum Mode: Sendable, Codable, Equatable {
-        case chain(steps: Int)
-        case tree(topK: Int, depth: Int, treeTokens: Int)
-        var steps: Int { if case .chain(let steps) = self { steps } else if case .tree(_, let depth, _) = self { depth } else { 0 } }
-    }
-
-    public static func run(target: TargetModel, decoder: SpeculativeDecoder, questions: [[String]], mode: Mode, maxTokens: Int,
+    /// Runs every question's turns with plain greedy decoding and then with each mode (the
+    /// second turn is conditioned on the plain first answer, so every mode sees the same prompts).
+    public static func run(target: TargetModel, decoder: SpeculativeDecoder, questions: [[String]], modes: [Mode], maxTokens: Int,
                            progress: (Int, Int) -> Void = { _, _ in }) throws -> Report {
-        let steps = mode.steps
-        let stops = target.stopTokens
-        var stats = AcceptanceStats(steps: steps)
-        var plainSeconds = 0.0, speculativeSeconds = 0.0, tokens = 0, turns = 0
-        var lossless = true
+        try run(model: target.model, decoder: decoder, questions: questions, modes: modes, maxTokens: maxTokens, stopTokens: target.stopTokens,
+                encode: { try target.encodeChat($0, addGenerationPrompt: true) },
+                decode: { target.tokenizer.decode($0, skipSpecialTokens: true) }, progress: progress)
+    }
+
+    /// The same with the chat template and tokenizer given as functions (tests use a bare model).
+    public static func run(model: LlamaModel, decoder: SpeculativeDecoder, questions: [[String]], modes: [Mode], maxTokens: Int,
+                           stopTokens stops: Set<Int32>, encode: ([ChatMessage]) throws -> [Int32], decode: ([Int32]) -> String,
+                           progress: (Int, Int) -> Void = { _, _ in }) throws -> Report {
+        precondition(!modes.isEmpty, "at least one mode")
+        var stats = modes.map { AcceptanceStats(steps: $0.steps) }
+        var speculativeSeconds = [Double](repeating: 0, count: modes.count)
+        var mismatches = [Int](repeating: 0, count: modes.count)
+        var plainSeconds = 0.0, tokens = 0, turns = 0
         for (index, question) in questions.enumerated() {
             var messages: [ChatMessage] = []
             for turn in question {
                 messages.append(ChatMessage(role: "user", content: turn))
-                let prompt = try target.encodeChat(messages, addGenerationPrompt: true)
-                var start = DispatchTime.now().uptimeNanoseconds
-                let plain = try target.model.generate(prompt: prompt, maxTokens: maxTokens, stopTokens: stops).tokens
+                let prompt = try encode(messages)
+                let start = DispatchTime.now().uptimeNanoseconds
+                let plain = try model.generate(prompt: prompt, maxTokens: maxTokens, stopTokens: stops).tokens
                 plainSeconds += Double(DispatchTime.now().uptimeNanoseconds - start) / 1e9
-                start = DispatchTime.now().uptimeNanoseconds
-                let (speculative, turnStats): ([Int32], AcceptanceStats)
-                switch mode {
-                case .chain(let steps):
-                    (speculative, turnStats) = try decoder.generate(prompt: prompt, maxTokens: maxTokens, steps: steps, stopTokens: stops)
-                case .tree(let topK, let depth, let treeTokens):
-                    (speculative, turnStats) = try decoder.generateTree(prompt: prompt, maxTokens: maxTokens, topK: topK, depth: depth,
-                                                                        treeTokens: treeTokens, stopTokens: stops)
+                for (m, mode) in modes.enumerated() {
+                    let start = DispatchTime.now().uptimeNanoseconds
+                    let (speculative, turnStats): ([Int32], AcceptanceStats)
+                    switch mode {
+                    case .chain(let steps):
+                        (speculative, turnStats) = try decoder.generate(prompt: prompt, maxTokens: maxTokens, steps: steps, stopTokens: stops)
+                    case .tree(let topK, let depth, let treeTokens):
+                        (speculative, turnStats) = try decoder.generateTree(prompt: prompt, maxTokens: maxTokens, topK: topK, depth: depth,
+                                                                            treeTokens: treeTokens, stopTokens: stops)
+                    }
+                    speculativeSeconds[m] += Double(DispatchTime.now().uptimeNanoseconds - start) / 1e9
+                    if speculative != plain { mismatches[m] += 1 }
+                    stats[m].merge(turnStats)
                 }
-                speculativeSeconds += Double(DispatchTime.now().uptimeNanoseconds - start) / 1e9
-                if speculative != plain { lossless = false }
-                stats.merge(turnStats)
                 tokens += plain.count
                 turns += 1
-                messages.append(ChatMessage(role: "assistant", content: target.tokenizer.decode(plain.filter { !stops.contains($0) }, skipSpecialTokens: true)))
+                messages.append(ChatMessage(role: "assistant", content: decode(plain.filter { !stops.contains($0) })))
             }
             progress(index + 1, questions.count)
         }
-        let total = max(stats.draftSeconds + stats.targetSeconds, 1e-9)
-        return Report(questions: questions.count, turns: turns, steps: steps, acceptanceLength: stats.acceptanceLength,
-                      acceptanceRates: stats.acceptanceRates, draftTimeShare: stats.draftSeconds / total, targetTimeShare: stats.targetSeconds / total,
-                      plainTokensPerSecond: Double(tokens) / plainSeconds, speculativeTokensPerSecond: Double(tokens) / speculativeSeconds,
-                      speedup: plainSeconds / speculativeSeconds, lossless: lossless, generatedTokens: tokens)
+        let reports = modes.enumerated().map { m, mode in
+            let total = max(stats[m].draftSeconds + stats[m].targetSeconds, 1e-9)
+            return ModeReport(mode: mode.description, steps: mode.steps, acceptanceLength: stats[m].acceptanceLength,
+                              acceptanceRates: stats[m].acceptanceRates, cycles: stats[m].cycles,
+                              draftTimeShare: stats[m].draftSeconds / total, targetTimeShare: stats[m].targetSeconds / total,
+                              speculativeTokensPerSecond: Double(tokens) / speculativeSeconds[m], speedup: plainSeconds / speculativeSeconds[m],
+                              lossless: mismatches[m] == 0, mismatchedTurns: mismatches[m])
+        }
+        return Report(questions: questions.count, turns: turns, generatedTokens: tokens, maxTokens: maxTokens,
+                      plainTokensPerSecond: Double(tokens) / plainSeconds, modes: reports)
     }
 
     /// MT-bench questions (`question.jsonl`: `{"turns": [...]}` per line), the first `limit`.

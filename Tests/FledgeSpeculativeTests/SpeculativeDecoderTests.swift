@@ -4,6 +4,7 @@ import Testing
 import FledgeDraft
 import FledgeLlama
 import FledgeTensor
+import FledgeTemplate
 
 /// Greedy speculative decoding is lossless: the same tokens as plain greedy decoding.
 @Suite struct SpeculativeDecoderTests {
@@ -62,5 +63,41 @@ import FledgeTensor
         let (tokens, _) = try SpeculativeDecoder(target: target, draft: draft, capacity: 128, layers: [0, 1, 2])
             .generate(prompt: [5, 17], maxTokens: 20, steps: 3, stopTokens: [stop])
         #expect(tokens == Array(plain.prefix(through: plain.firstIndex(of: stop)!)))
+    }
+}
+
+/// `SpeculativeEvaluation` runs every mode on the same prompts as the plain baseline.
+@Suite struct SpeculativeEvaluationTests {
+    @Test func everyModeIsLosslessAndCountsItsCycles() throws {
+        let target = try LlamaModel.load(from: SpeculativeDecoderTests.root.appendingPathComponent("Tests/FledgeLlamaTests/Fixtures/tiny-llama"))
+        let ids = Array(stride(from: 0, to: 160, by: 2))
+        var t2d = [Bool](repeating: false, count: 160)
+        for id in ids { t2d[id] = true }
+        let draft = Eagle3Draft(configuration: Eagle3Configuration(target: target.configuration, draftVocabularySize: ids.count),
+                                embedding: target.embedding, d2t: ids.enumerated().map { Int64($0.element - $0.offset) }, t2d: t2d)
+        draft.initialize(seed: 2)
+        draft.initializeHead(fromTarget: target.head)
+        let decoder = SpeculativeDecoder(target: target, draft: draft, capacity: 256, layers: [0, 1, 2])
+        // A toy "chat template": each character of each message is one token; the answer is
+        // decoded back to characters so that the second turn sees the first answer.
+        let encode: ([ChatMessage]) throws -> [Int32] = { messages in
+            messages.flatMap { message in message.content.unicodeScalars.map { Int32($0.value % 160) } } + [1]
+        }
+        let decode: ([Int32]) -> String = { tokens in String(String.UnicodeScalarView(tokens.compactMap { Unicode.Scalar(UInt32($0) + 32) })) }
+        let modes: [SpeculativeEvaluation.Mode] = [.chain(steps: 1), .chain(steps: 3), .tree(topK: 3, depth: 3, treeTokens: 8)]
+        var seen: [Int] = []
+        let report = try SpeculativeEvaluation.run(model: target, decoder: decoder, questions: [["ab", "cd"], ["hello"]], modes: modes,
+                                                   maxTokens: 12, stopTokens: [], encode: encode, decode: decode) { done, _ in seen.append(done) }
+        #expect(seen == [1, 2])
+        #expect(report.turns == 3 && report.generatedTokens == 36 && report.modes.count == 3)
+        #expect(report.modes.map(\.mode) == ["chain K = 1", "chain K = 3", "tree 3/3/8"])
+        for row in report.modes {
+            #expect(row.lossless && row.mismatchedTurns == 0, "\(row.mode)")
+            #expect(row.acceptanceLength >= 1 && row.cycles >= 3 && row.cycles <= 36, "\(row.mode)")
+            #expect(Double(36) / Double(row.cycles) >= row.acceptanceLength - 1e-9, "\(row.mode): τ counts at most the emitted tokens")
+        }
+        #expect(SpeculativeEvaluation.Mode(parsing: "tree:8/6/48") == .tree(topK: 8, depth: 6, treeTokens: 48))
+        #expect(SpeculativeEvaluation.Mode(parsing: "chain:5") == .chain(steps: 5))
+        for bad in ["chain", "chain:0", "tree:8/6", "tree:8/6/1", "beam:3"] { #expect(SpeculativeEvaluation.Mode(parsing: bad) == nil, "\(bad)") }
     }
 }
