@@ -84,6 +84,10 @@ struct BenchTarget: AsyncParsableCommand {
     @Option(name: .customLong("weights"), help: "Decoder-layer weight storage: float32 or bfloat16.")
     var weights: LlamaModel.WeightStorage = .float32
 
+    @Flag(name: .customLong("compare-openblas"),
+          help: "Also run every measurement with OpenBLAS for few rows too (the reference for FewRowsMatmul).")
+    var compareOpenBLAS = false
+
     func validate() throws {
         guard runs >= 1, decodeTokens >= 2, lengths.allSatisfy({ $0 >= 1 }), verifyTokens.allSatisfy({ $0 >= 1 }) else {
             throw ValidationError("--runs must be ≥ 1, --decode-tokens ≥ 2 and every length ≥ 1")
@@ -94,21 +98,35 @@ struct BenchTarget: AsyncParsableCommand {
         let url = try model.resolvedURL()
         let target = try LlamaModel.load(from: url, storage: weights)
         let rows = try TargetBenchmark.run(model: target, lengths: lengths, decodeTokens: decodeTokens, verifyTokens: verifyTokens, runs: runs)
+        var reference: [TargetBenchmark.Row] = []
+        if compareOpenBLAS {
+            let saved = FewRowsMatmul.rowLimit
+            FewRowsMatmul.rowLimit = 0
+            defer { FewRowsMatmul.rowLimit = saved }
+            reference = try TargetBenchmark.run(model: target, lengths: lengths, decodeTokens: decodeTokens, verifyTokens: verifyTokens, runs: runs)
+        }
         print("\(url.lastPathComponent): \(target.parameterCount / 1_000_000) M parameters, \(weights.rawValue) layer weights, \(Parallel.workerCount) threads, median of \(runs) runs")
-        print(pad("measurement", 22) + pad("tokens/s", 12) + "reference on this kind of machine (data.md)")
+        print(pad("measurement", 22) + pad("tokens/s", 12) + (compareOpenBLAS ? pad("OpenBLAS only", 15) + pad("ratio", 8) : "") + "notes")
         let decodeSeconds = rows.first(where: { $0.name == "decode" })?.seconds ?? 0
-        for row in rows {
+        for (index, row) in rows.enumerated() {
+            let name: String, note: String
             switch row.name {
             case "prefill":
-                let reference = row.tokens == 512 ? "PyTorch 460–570, llama.cpp Q4_1 433" : "PyTorch 451 (T=2048, SpecForge table)"
-                print(pad("prefill T=\(row.tokens)", 22) + pad(String(format: "%.1f", row.tokensPerSecond), 12) + reference)
+                name = "prefill T=\(row.tokens)"
+                note = row.tokens == 512 ? "PyTorch 460–570, llama.cpp Q4_1 433 (data.md)" : "PyTorch 451 (T=2048, SpecForge table)"
             case "decode":
-                print(pad("decode (batch 1)", 22) + pad(String(format: "%.1f", row.tokensPerSecond), 12) + "PyTorch 24, llama.cpp Q4_1 156")
+                name = "decode (batch 1)"
+                note = "PyTorch 24, llama.cpp Q4_1 156 (data.md)"
             default:
-                let ratio = decodeSeconds > 0 ? row.seconds / decodeSeconds : 0
-                print(pad("verify M=\(row.tokens)", 22) + pad(String(format: "%.1f", row.tokensPerSecond), 12)
-                      + String(format: "%.1f ms per pass = %.2f decode steps", row.seconds * 1000, ratio))
+                name = "verify M=\(row.tokens)"
+                note = String(format: "%.1f ms per pass = %.2f decode steps", row.seconds * 1000, decodeSeconds > 0 ? row.seconds / decodeSeconds : 0)
             }
+            var line = pad(name, 22) + pad(String(format: "%.1f", row.tokensPerSecond), 12)
+            if compareOpenBLAS {
+                let other = reference[index]
+                line += pad(String(format: "%.1f", other.tokensPerSecond), 15) + pad(String(format: "%.2f×", other.seconds / row.seconds), 8)
+            }
+            print(line + note)
         }
     }
 

@@ -73,8 +73,8 @@ public final class Eagle3Drafter {
         RMSNorm.forward(b("en"), rstd: b("rstd"), b("e"), weight: p.inputNorm.pointer, rows: n, channels: h, eps: c.rmsNormEps)
         RMSNorm.forward(b("hn"), rstd: b("rstd"), b("h"), weight: p.hiddenNorm.pointer, rows: n, channels: h, eps: c.rmsNormEps)
         for (out, weight, width) in [("q", p.q, c.qWidth), ("k", p.k, c.kvWidth), ("v", p.v, c.kvWidth)] {
-            BLAS.gemm(.none, .transposed, m: n, n: width, k: h, a: b("en"), lda: h, b: weight.pointer, ldb: 2 * h, beta: 0, c: b(out), ldc: width)
-            BLAS.gemm(.none, .transposed, m: n, n: width, k: h, a: b("hn"), lda: h, b: weight.pointer + h, ldb: 2 * h, beta: 1, c: b(out), ldc: width)
+            Linear.forward(b(out), b("en"), weight: weight.pointer, rows: n, inFeatures: h, outFeatures: width, weightStride: 2 * h, accumulate: false)
+            Linear.forward(b(out), b("hn"), weight: weight.pointer + h, rows: n, inFeatures: h, outFeatures: width, weightStride: 2 * h, accumulate: true)
         }
         let positions = explicit ?? (0..<n).map { Int32(length + $0) }
         positions.withUnsafeBufferPointer { pos in
@@ -101,14 +101,13 @@ public final class Eagle3Drafter {
                           mask: visible == nil ? mask : treeMask, workspace: workspace)
         length += n
         b("a").update(from: b("h"), count: n * h)
-        BLAS.gemm(.none, .transposed, m: n, n: h, k: c.qWidth, a: b("attn"), lda: c.qWidth, b: p.o.pointer, ldb: c.qWidth, beta: 1, c: b("a"), ldc: h)
+        Linear.forward(b("a"), b("attn"), weight: p.o.pointer, rows: n, inFeatures: c.qWidth, outFeatures: h, accumulate: true)
         RMSNorm.forward(b("post"), rstd: b("rstd"), b("a"), weight: p.postNorm.pointer, rows: n, channels: h, eps: c.rmsNormEps)
         Linear.forward(b("gate"), b("post"), weight: p.gate.pointer, bias: nil, rows: n, inFeatures: h, outFeatures: c.intermediateSize)
         Linear.forward(b("up"), b("post"), weight: p.up.pointer, bias: nil, rows: n, inFeatures: h, outFeatures: c.intermediateSize)
         SwiGLU.forward(b("gate"), gate: b("gate"), up: b("up"), count: n * c.intermediateSize)
         b("out").update(from: b("a"), count: n * h)
-        BLAS.gemm(.none, .transposed, m: n, n: h, k: c.intermediateSize, a: b("gate"), lda: c.intermediateSize, b: p.down.pointer,
-                  ldb: c.intermediateSize, beta: 1, c: b("out"), ldc: h)
+        Linear.forward(b("out"), b("gate"), weight: p.down.pointer, rows: n, inFeatures: c.intermediateSize, outFeatures: h, accumulate: true)
         let rows = allLogits ? n : 1
         let first = b("out") + (n - rows) * h
         RMSNorm.forward(b("normed"), rstd: b("rstd"), first, weight: p.norm.pointer, rows: rows, channels: h, eps: c.rmsNormEps)

@@ -155,13 +155,12 @@ extension LlamaModel {
                 Attention.forward(out: att.pointer, lse: lse.pointer, q: q.pointer, k: cache.keys[index].pointer,
                                   v: cache.values[index].pointer, shape: shape, mask: mask, workspace: attentionWorkspace)
                 // Residual adds are folded into the output projections (beta = 1).
-                BLAS.gemm(.none, .transposed, m: n, n: h, k: qWidth, a: att.pointer, lda: qWidth, b: layer.o.pointer, ldb: qWidth, beta: 1, c: x.pointer, ldc: h)
+                Linear.forward(x.pointer, att.pointer, weight: layer.o.pointer, rows: n, inFeatures: qWidth, outFeatures: h, accumulate: true)
                 RMSNorm.forward(xn.pointer, rstd: rstd.pointer, x.pointer, weight: layer.postNorm.pointer, rows: n, channels: h, eps: c.rmsNormEps)
                 Linear.forward(gate.pointer, xn.pointer, weight: layer.gate.pointer, bias: nil, rows: n, inFeatures: h, outFeatures: c.intermediateSize)
                 Linear.forward(up.pointer, xn.pointer, weight: layer.up.pointer, bias: nil, rows: n, inFeatures: h, outFeatures: c.intermediateSize)
                 SwiGLU.forward(gate.pointer, gate: gate.pointer, up: up.pointer, count: n * c.intermediateSize)
-                BLAS.gemm(.none, .transposed, m: n, n: h, k: c.intermediateSize, a: gate.pointer, lda: c.intermediateSize,
-                          b: layer.down.pointer, ldb: c.intermediateSize, beta: 1, c: x.pointer, ldc: h)
+                Linear.forward(x.pointer, gate.pointer, weight: layer.down.pointer, rows: n, inFeatures: c.intermediateSize, outFeatures: h, accumulate: true)
                 if options.captureLayers.contains(index) {
                     let copy = ws.tensor("capture.\(index)", n * h)
                     copy.pointer.update(from: x.pointer, count: n * h)

@@ -10,11 +10,24 @@ public enum Linear {
         _ out: UnsafeMutablePointer<Float>, _ inp: UnsafePointer<Float>, weight: UnsafePointer<Float>,
         bias: UnsafePointer<Float>?, rows n: Int, inFeatures i: Int, outFeatures o: Int
     ) {
-        BLAS.gemm(.none, .transposed, m: n, n: o, k: i, a: inp, lda: i, b: weight, ldb: i, beta: 0, c: out, ldc: o)
+        forward(out, inp, weight: weight, rows: n, inFeatures: i, outFeatures: o, accumulate: false)
         if let bias {
             Parallel.forChunks(count: n, grain: max(1, 65_536 / max(o, 1))) { rows in
                 for row in rows { Elementwise.add(out + row * o, bias, out + row * o, count: o) }
             }
+        }
+    }
+
+    /// `out (= or +=) inp · weightᵀ` without bias (weight rows `weightStride` apart, default I): OpenBLAS for many rows, `FewRowsMatmul` for
+    /// at most `FewRowsMatmul.rowLimit` rows (decoding and verification).
+    public static func forward(
+        _ out: UnsafeMutablePointer<Float>, _ inp: UnsafePointer<Float>, weight: UnsafePointer<Float>,
+        rows n: Int, inFeatures i: Int, outFeatures o: Int, weightStride: Int? = nil, accumulate: Bool
+    ) {
+        if n <= FewRowsMatmul.rowLimit {
+            FewRowsMatmul.forward(out, inp, weight: weight, rows: n, inFeatures: i, outFeatures: o, weightStride: weightStride, accumulate: accumulate)
+        } else {
+            BLAS.gemm(.none, .transposed, m: n, n: o, k: i, a: inp, lda: i, b: weight, ldb: weightStride ?? i, beta: accumulate ? 1 : 0, c: out, ldc: o)
         }
     }
 
