@@ -9,7 +9,7 @@ import FledgeTraining
 struct ChatCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "chat",
-        abstract: "Chat with the target in the terminal (chat template, streaming); with --draft, greedy speculative decoding and τ per answer."
+        abstract: "Chat with the target in the terminal (chat template, streaming); with --draft, speculative decoding (greedy chain or tree, sampled chain) and τ per answer."
     )
 
     @OptionGroup var model: ModelOptions
@@ -26,8 +26,35 @@ struct ChatCommand: AsyncParsableCommand {
     @Option(name: .customLong("max-tokens"), help: "Most tokens per answer.")
     var maxTokens = 512
 
+    @Option(name: .customLong("top-k"), help: "Children per expanded node (tree).")
+    var topK = 8
+
+    @Option(help: "Tree depth.")
+    var depth = 6
+
+    @Option(name: .customLong("tree-tokens"), help: "Tokens verified per cycle (tree, the root included).")
+    var treeTokens = 48
+
+    @Option(help: "Sampling temperature (0 = greedy; with --draft, sampling needs --mode chain).")
+    var temperature: Float = 0
+
+    @Option(name: .customLong("top-p"), help: "Nucleus sampling mass.")
+    var topP: Float = 1
+
+    @Option(help: "Sampling seed.")
+    var seed: UInt64 = 0
+
     @Option(help: "A system message.")
     var system: String?
+
+    func validate() throws {
+        guard mode == "chain" || mode == "tree" else { throw ValidationError("--mode must be chain or tree") }
+        guard steps >= 1, topK >= 1, depth >= 1, treeTokens >= 2 else { throw ValidationError("--steps, --top-k, --depth ≥ 1 and --tree-tokens ≥ 2") }
+        guard temperature >= 0, topP > 0, topP <= 1 else { throw ValidationError("--temperature must be ≥ 0 and --top-p in (0, 1]") }
+        if temperature > 0 && draft != nil && mode == "tree" {
+            throw ValidationError("speculative sampling runs as a chain: add --mode chain (the tree verifies greedily)")
+        }
+    }
 
     func run() async throws {
         let target = try TargetModel.load(from: try model.resolvedURL())
@@ -54,13 +81,16 @@ struct ChatCommand: AsyncParsableCommand {
             }
             let start = DispatchTime.now().uptimeNanoseconds
             var tau: Double?
+            let sampling = SamplingOptions(temperature: temperature, topP: topP, seed: seed &+ UInt64(messages.count))
             if let decoder {
-                let (_, stats) = mode == "chain"
-                    ? try decoder.generate(prompt: prompt, maxTokens: maxTokens, steps: steps, stopTokens: stops, onToken: stream)
-                    : try decoder.generateTree(prompt: prompt, maxTokens: maxTokens, topK: 8, depth: 6, treeTokens: 48, stopTokens: stops, onToken: stream)
+                let (_, stats) = mode == "tree"
+                    ? try decoder.generateTree(prompt: prompt, maxTokens: maxTokens, topK: topK, depth: depth, treeTokens: treeTokens, stopTokens: stops, onToken: stream)
+                    : sampling.isGreedy
+                        ? try decoder.generate(prompt: prompt, maxTokens: maxTokens, steps: steps, stopTokens: stops, onToken: stream)
+                        : try decoder.generateSampled(prompt: prompt, maxTokens: maxTokens, steps: steps, sampling: sampling, stopTokens: stops, onToken: stream)
                 tau = stats.acceptanceLength
             } else {
-                _ = try target.model.generate(prompt: prompt, maxTokens: maxTokens, stopTokens: stops) { stream($0); return true }
+                _ = try target.model.generate(prompt: prompt, maxTokens: maxTokens, sampling: sampling, stopTokens: stops) { stream($0); return true }
             }
             let seconds = Double(DispatchTime.now().uptimeNanoseconds - start) / 1e9
             print("")

@@ -10,7 +10,7 @@ import FledgeWeights
 struct EvalCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "eval",
-        abstract: "Greedy speculative decoding (chain or EAGLE-2 tree) vs plain decoding: τ, per-position acceptance, time shares, tokens/s, speedup."
+        abstract: "Speculative decoding (chain or EAGLE-2 tree; greedy, or sampled chains) vs plain decoding: τ, per-position acceptance, time shares, tokens/s, speedup."
     )
 
     @OptionGroup var model: ModelOptions
@@ -48,11 +48,25 @@ struct EvalCommand: AsyncParsableCommand {
             throw ValidationError("--modes: '\(text)' is not chain:K or tree:TOPK/DEPTH/TOKENS (K, TOPK, DEPTH ≥ 1, TOKENS ≥ 2)")
         }
         guard mode == "chain" || mode == "tree" else { throw ValidationError("--mode must be chain or tree") }
+        guard temperature >= 0, topP > 0, topP <= 1 else { throw ValidationError("--temperature must be ≥ 0 and --top-p in (0, 1]") }
+        let trees = modes.isEmpty ? mode == "tree" : modes.contains { $0.hasPrefix("tree") }
+        if temperature > 0 && trees {
+            throw ValidationError("--temperature > 0 runs speculative sampling in chain mode only: use --mode chain or --modes chain:K ...")
+        }
         guard steps >= 1, topK >= 1, depth >= 1, treeTokens >= 2 else { throw ValidationError("--steps, --top-k, --depth ≥ 1 and --tree-tokens ≥ 2") }
     }
 
     @Option(name: .customLong("max-tokens"), help: "Most new tokens per turn.")
     var maxTokens = 256
+
+    @Option(help: "Sampling temperature (0 = greedy; > 0: plain and speculative sampling, chain modes only).")
+    var temperature: Float = 0
+
+    @Option(name: .customLong("top-p"), help: "Nucleus sampling mass (with --temperature).")
+    var topP: Float = 1
+
+    @Option(help: "Sampling seed (each turn derives its own).")
+    var seed: UInt64 = 0
 
     @Flag(help: "Print the report as JSON.")
     var json = false
@@ -79,7 +93,8 @@ struct EvalCommand: AsyncParsableCommand {
             : modes.compactMap { SpeculativeEvaluation.Mode(parsing: $0) }
         var line = ProgressLine(label: "eval")
         let started = DispatchTime.now().uptimeNanoseconds
-        let report = try SpeculativeEvaluation.run(target: target, decoder: decoder, questions: questions, modes: chosen, maxTokens: maxTokens) { done, total in
+        let report = try SpeculativeEvaluation.run(target: target, decoder: decoder, questions: questions, modes: chosen, maxTokens: maxTokens,
+                                                   sampling: temperature > 0 ? SamplingOptions(temperature: temperature, topP: topP, seed: seed) : nil) { done, total in
             let elapsed = Double(DispatchTime.now().uptimeNanoseconds - started) / 1e9
             let eta = elapsed / Double(done) * Double(total - done)
             line.update(done: done, total: total, rate: Double(done) / elapsed * 60, unit: "questions/min", eta: eta)
@@ -98,8 +113,9 @@ struct EvalCommand: AsyncParsableCommand {
             print(String(decoding: encoded, as: UTF8.self))
             return
         }
-        print(String(format: "%d questions, %d turns, %d tokens (at most %d per turn); plain greedy decoding %.1f tokens/s",
-                     report.questions, report.turns, report.generatedTokens, report.maxTokens, report.plainTokensPerSecond))
+        let decoding = temperature > 0 ? String(format: "plain sampling (temperature %.2f, top-p %.2f)", temperature, topP) : "plain greedy decoding"
+        print(String(format: "%d questions, %d turns, %d tokens (at most %d per turn); %@ %.1f tokens/s",
+                     report.questions, report.turns, report.generatedTokens, report.maxTokens, decoding, report.plainTokensPerSecond))
         print("mode               τ      acceptance by position          draft  target  tokens/s  speedup  lossless")
         for row in report.modes {
             let rates = row.acceptanceRates.map { String(format: "%.2f", $0) }.joined(separator: " ")
@@ -107,7 +123,7 @@ struct EvalCommand: AsyncParsableCommand {
             let ratesColumn = rates.padding(toLength: max(31, rates.count), withPad: " ", startingAt: 0)
             print(String(format: "%@ %-6.3f %@ %4.0f%%  %5.0f%%  %8.1f  %6.2f×  %@", name, row.acceptanceLength, ratesColumn,
                          100 * row.draftTimeShare, 100 * row.targetTimeShare, row.speculativeTokensPerSecond, row.speedup,
-                         row.lossless ? "yes" : "NO (\(row.mismatchedTurns) turns differ)"))
+                         row.lossless.map { $0 ? "yes" : "NO (\(row.mismatchedTurns) turns differ)" } ?? "n/a (sampled)"))
         }
     }
 }

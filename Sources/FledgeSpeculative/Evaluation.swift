@@ -53,9 +53,10 @@ public enum SpeculativeEvaluation {
         public var targetTimeShare: Double
         public var speculativeTokensPerSecond: Double
         public var speedup: Double
-        /// Whether every speculative output equalled the plain greedy output.
-        public var lossless: Bool
-        /// Turns whose speculative output differed from the plain output.
+        /// Whether every speculative output equalled the plain greedy output (nil when sampling:
+        /// outputs are then equal in distribution, not token for token).
+        public var lossless: Bool?
+        /// Turns whose speculative output differed from the plain output (greedy).
         public var mismatchedTurns: Int
     }
 
@@ -64,6 +65,8 @@ public enum SpeculativeEvaluation {
         public var turns: Int
         public var generatedTokens: Int
         public var maxTokens: Int
+        /// nil: greedy.
+        public var sampling: SamplingOptions?
         public var plainTokensPerSecond: Double
         public var modes: [ModeReport]
     }
@@ -71,20 +74,27 @@ public enum SpeculativeEvaluation {
     /// Runs every question's turns with plain greedy decoding and then with each mode (the
     /// second turn is conditioned on the plain first answer, so every mode sees the same prompts).
     public static func run(target: TargetModel, decoder: SpeculativeDecoder, questions: [[String]], modes: [Mode], maxTokens: Int,
-                           progress: (Int, Int) -> Void = { _, _ in }) throws -> Report {
-        try run(model: target.model, decoder: decoder, questions: questions, modes: modes, maxTokens: maxTokens, stopTokens: target.stopTokens,
+                           sampling: SamplingOptions? = nil, progress: (Int, Int) -> Void = { _, _ in }) throws -> Report {
+        try run(model: target.model, decoder: decoder, questions: questions, modes: modes, maxTokens: maxTokens, sampling: sampling,
+                stopTokens: target.stopTokens,
                 encode: { try target.encodeChat($0, addGenerationPrompt: true) },
                 decode: { target.tokenizer.decode($0, skipSpecialTokens: true) }, progress: progress)
     }
 
     /// The same with the chat template and tokenizer given as functions (tests use a bare model).
+    /// With `sampling` (temperature > 0) both plain and speculative decoding sample (chain
+    /// modes only: speculative sampling with the rejection rule), each turn from its own seed.
     public static func run(model: LlamaModel, decoder: SpeculativeDecoder, questions: [[String]], modes: [Mode], maxTokens: Int,
-                           stopTokens stops: Set<Int32>, encode: ([ChatMessage]) throws -> [Int32], decode: ([Int32]) -> String,
+                           sampling: SamplingOptions? = nil, stopTokens stops: Set<Int32>, encode: ([ChatMessage]) throws -> [Int32], decode: ([Int32]) -> String,
                            progress: (Int, Int) -> Void = { _, _ in }) throws -> Report {
         precondition(!modes.isEmpty, "at least one mode")
+        if sampling != nil, modes.contains(where: { if case .tree = $0 { true } else { false } }) {
+            throw LlamaError("speculative sampling runs chain modes only (the tree verifies greedily)")
+        }
         var stats = modes.map { AcceptanceStats(steps: $0.steps) }
         var speculativeSeconds = [Double](repeating: 0, count: modes.count)
         var mismatches = [Int](repeating: 0, count: modes.count)
+        var speculativeTokens = [Int](repeating: 0, count: modes.count)
         var plainSeconds = 0.0, tokens = 0, turns = 0
         for (index, question) in questions.enumerated() {
             var messages: [ChatMessage] = []
@@ -92,20 +102,28 @@ public enum SpeculativeEvaluation {
                 messages.append(ChatMessage(role: "user", content: turn))
                 let prompt = try encode(messages)
                 let start = DispatchTime.now().uptimeNanoseconds
-                let plain = try model.generate(prompt: prompt, maxTokens: maxTokens, stopTokens: stops).tokens
+                var turnSampling = sampling
+                turnSampling?.seed = (sampling?.seed ?? 0) &+ UInt64(turns) &* 1_000_003
+                let plain = try model.generate(prompt: prompt, maxTokens: maxTokens, sampling: turnSampling ?? SamplingOptions(), stopTokens: stops).tokens
                 plainSeconds += Double(DispatchTime.now().uptimeNanoseconds - start) / 1e9
                 for (m, mode) in modes.enumerated() {
                     let start = DispatchTime.now().uptimeNanoseconds
                     let (speculative, turnStats): ([Int32], AcceptanceStats)
                     switch mode {
                     case .chain(let steps):
-                        (speculative, turnStats) = try decoder.generate(prompt: prompt, maxTokens: maxTokens, steps: steps, stopTokens: stops)
+                        if let turnSampling {
+                            (speculative, turnStats) = try decoder.generateSampled(prompt: prompt, maxTokens: maxTokens, steps: steps,
+                                                                                   sampling: turnSampling, stopTokens: stops)
+                        } else {
+                            (speculative, turnStats) = try decoder.generate(prompt: prompt, maxTokens: maxTokens, steps: steps, stopTokens: stops)
+                        }
                     case .tree(let topK, let depth, let treeTokens):
                         (speculative, turnStats) = try decoder.generateTree(prompt: prompt, maxTokens: maxTokens, topK: topK, depth: depth,
                                                                             treeTokens: treeTokens, stopTokens: stops)
                     }
                     speculativeSeconds[m] += Double(DispatchTime.now().uptimeNanoseconds - start) / 1e9
                     if speculative != plain { mismatches[m] += 1 }
+                    if sampling != nil { speculativeTokens[m] += speculative.count }
                     stats[m].merge(turnStats)
                 }
                 tokens += plain.count
@@ -119,10 +137,13 @@ public enum SpeculativeEvaluation {
             return ModeReport(mode: mode.description, steps: mode.steps, acceptanceLength: stats[m].acceptanceLength,
                               acceptanceRates: stats[m].acceptanceRates, cycles: stats[m].cycles,
                               draftTimeShare: stats[m].draftSeconds / total, targetTimeShare: stats[m].targetSeconds / total,
-                              speculativeTokensPerSecond: Double(tokens) / speculativeSeconds[m], speedup: plainSeconds / speculativeSeconds[m],
-                              lossless: mismatches[m] == 0, mismatchedTurns: mismatches[m])
+                              // Sampled outputs differ in length: compare rates.
+                              speculativeTokensPerSecond: Double(sampling == nil ? tokens : speculativeTokens[m]) / speculativeSeconds[m],
+                              speedup: sampling == nil ? plainSeconds / speculativeSeconds[m]
+                                  : Double(speculativeTokens[m]) / speculativeSeconds[m] / (Double(tokens) / plainSeconds),
+                              lossless: sampling == nil ? mismatches[m] == 0 : nil, mismatchedTurns: sampling == nil ? mismatches[m] : 0)
         }
-        return Report(questions: questions.count, turns: turns, generatedTokens: tokens, maxTokens: maxTokens,
+        return Report(questions: questions.count, turns: turns, generatedTokens: tokens, maxTokens: maxTokens, sampling: sampling,
                       plainTokensPerSecond: Double(tokens) / plainSeconds, modes: reports)
     }
 

@@ -9,7 +9,7 @@ extension SpeculativeDecoder {
     /// from q is accepted with probability min(1, p(d)/q(d)); at the first rejection the next
     /// token is drawn from normalise(max(0, p − q)); after K acceptances from p.
     public func generateSampled(prompt: [Int32], maxTokens: Int, steps: Int, sampling: SamplingOptions,
-                                stopTokens: Set<Int32>) throws -> (tokens: [Int32], stats: AcceptanceStats) {
+                                stopTokens: Set<Int32>, onToken: (Int32) -> Void = { _ in }) throws -> (tokens: [Int32], stats: AcceptanceStats) {
         let h = target.configuration.hiddenSize
         let vocabulary = target.configuration.vocabularySize
         let vd = drafter.draft.configuration.draftVocabularySize
@@ -24,6 +24,7 @@ extension SpeculativeDecoder {
         sampler.distribution(result.logits!.pointer + (prompt.count - 1) * vocabulary, count: vocabulary, into: p.pointer)
         var bonus = Int32(Sampler.draw(p.pointer, count: vocabulary, generator: &generator))
         var output: [Int32] = [bonus]
+        onToken(bonus)
         var features = fused(result, rows: prompt.count)
         var rowTokens = Array(prompt.dropFirst()) + [bonus]
         while output.count < maxTokens && !stopTokens.contains(output.last!) {
@@ -70,7 +71,10 @@ extension SpeculativeDecoder {
             stats.cycles += 1
             stats.emitted += matched + 1
             let emitted = Array(proposals.prefix(matched)) + [next]
-            for token in emitted where output.count < maxTokens && !stopTokens.contains(output.last!) { output.append(token) }
+            for token in emitted where output.count < maxTokens && !stopTokens.contains(output.last!) {
+                output.append(token)
+                onToken(token)
+            }
             bonus = next
             drafter.trim(to: accepted + rowTokens.count)
             features = fused(result, rows: matched + 1)

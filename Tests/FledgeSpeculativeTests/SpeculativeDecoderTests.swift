@@ -92,12 +92,22 @@ import FledgeTemplate
         #expect(report.turns == 3 && report.generatedTokens == 36 && report.modes.count == 3)
         #expect(report.modes.map(\.mode) == ["chain K = 1", "chain K = 3", "tree 3/3/8"])
         for row in report.modes {
-            #expect(row.lossless && row.mismatchedTurns == 0, "\(row.mode)")
+            #expect(row.lossless == true && row.mismatchedTurns == 0, "\(row.mode)")
             #expect(row.acceptanceLength >= 1 && row.cycles >= 3 && row.cycles <= 36, "\(row.mode)")
             #expect(Double(36) / Double(row.cycles) >= row.acceptanceLength - 1e-9, "\(row.mode): τ counts at most the emitted tokens")
         }
         #expect(SpeculativeEvaluation.Mode(parsing: "tree:8/6/48") == .tree(topK: 8, depth: 6, treeTokens: 48))
         #expect(SpeculativeEvaluation.Mode(parsing: "chain:5") == .chain(steps: 5))
         for bad in ["chain", "chain:0", "tree:8/6", "tree:8/6/1", "beam:3"] { #expect(SpeculativeEvaluation.Mode(parsing: bad) == nil, "\(bad)") }
+
+        // Sampling: chain modes sample with the rejection rule; the tree refuses.
+        let sampling = SamplingOptions(temperature: 0.8, topP: 0.95, seed: 7)
+        let sampled = try SpeculativeEvaluation.run(model: target, decoder: decoder, questions: [["ab"]], modes: [.chain(steps: 2)], maxTokens: 12,
+                                                    sampling: sampling, stopTokens: [], encode: encode, decode: decode)
+        #expect(sampled.modes[0].lossless == nil && sampled.sampling == sampling && sampled.modes[0].cycles >= 1)
+        #expect(throws: (any Error).self) {
+            try SpeculativeEvaluation.run(model: target, decoder: decoder, questions: [["ab"]], modes: [.tree(topK: 2, depth: 2, treeTokens: 4)],
+                                          maxTokens: 12, sampling: sampling, stopTokens: [], encode: encode, decode: decode)
+        }
     }
 }
