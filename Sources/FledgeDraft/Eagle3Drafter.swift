@@ -73,8 +73,8 @@ public final class Eagle3Drafter {
         RMSNorm.forward(b("en"), rstd: b("rstd"), b("e"), weight: p.inputNorm.pointer, rows: n, channels: h, eps: c.rmsNormEps)
         RMSNorm.forward(b("hn"), rstd: b("rstd"), b("h"), weight: p.hiddenNorm.pointer, rows: n, channels: h, eps: c.rmsNormEps)
         for (out, weight, width) in [("q", p.q, c.qWidth), ("k", p.k, c.kvWidth), ("v", p.v, c.kvWidth)] {
-            Linear.forward(b(out), b("en"), weight: weight.pointer, rows: n, inFeatures: h, outFeatures: width, weightStride: 2 * h, accumulate: false)
-            Linear.forward(b(out), b("hn"), weight: weight.pointer + h, rows: n, inFeatures: h, outFeatures: width, weightStride: 2 * h, accumulate: true)
+            Linear.forward(b(out), b("en"), weight: weight.pointer, rows: n, inFeatures: h, outFeatures: width, weightStride: 2 * h, accumulate: false, fewRows: true)
+            Linear.forward(b(out), b("hn"), weight: weight.pointer + h, rows: n, inFeatures: h, outFeatures: width, weightStride: 2 * h, accumulate: true, fewRows: true)
         }
         let positions = explicit ?? (0..<n).map { Int32(length + $0) }
         positions.withUnsafeBufferPointer { pos in
@@ -101,17 +101,17 @@ public final class Eagle3Drafter {
                           mask: visible == nil ? mask : treeMask, workspace: workspace)
         length += n
         b("a").update(from: b("h"), count: n * h)
-        Linear.forward(b("a"), b("attn"), weight: p.o.pointer, rows: n, inFeatures: c.qWidth, outFeatures: h, accumulate: true)
+        Linear.forward(b("a"), b("attn"), weight: p.o.pointer, rows: n, inFeatures: c.qWidth, outFeatures: h, accumulate: true, fewRows: true)
         RMSNorm.forward(b("post"), rstd: b("rstd"), b("a"), weight: p.postNorm.pointer, rows: n, channels: h, eps: c.rmsNormEps)
-        Linear.forward(b("gate"), b("post"), weight: p.gate.pointer, bias: nil, rows: n, inFeatures: h, outFeatures: c.intermediateSize)
-        Linear.forward(b("up"), b("post"), weight: p.up.pointer, bias: nil, rows: n, inFeatures: h, outFeatures: c.intermediateSize)
+        Linear.forward(b("gate"), b("post"), weight: p.gate.pointer, bias: nil, rows: n, inFeatures: h, outFeatures: c.intermediateSize, fewRows: true)
+        Linear.forward(b("up"), b("post"), weight: p.up.pointer, bias: nil, rows: n, inFeatures: h, outFeatures: c.intermediateSize, fewRows: true)
         SwiGLU.forward(b("gate"), gate: b("gate"), up: b("up"), count: n * c.intermediateSize)
         b("out").update(from: b("a"), count: n * h)
-        Linear.forward(b("out"), b("gate"), weight: p.down.pointer, rows: n, inFeatures: c.intermediateSize, outFeatures: h, accumulate: true)
+        Linear.forward(b("out"), b("gate"), weight: p.down.pointer, rows: n, inFeatures: c.intermediateSize, outFeatures: h, accumulate: true, fewRows: true)
         let rows = allLogits ? n : 1
         let first = b("out") + (n - rows) * h
         RMSNorm.forward(b("normed"), rstd: b("rstd"), first, weight: p.norm.pointer, rows: rows, channels: h, eps: c.rmsNormEps)
-        Linear.forward(b("logits"), b("normed"), weight: p.head.pointer, bias: nil, rows: rows, inFeatures: h, outFeatures: c.draftVocabularySize)
+        Linear.forward(b("logits"), b("normed"), weight: p.head.pointer, bias: nil, rows: rows, inFeatures: h, outFeatures: c.draftVocabularySize, fewRows: true)
         return (Tensor(viewing: b("out"), shape: [n, h], owner: buffers["out"]!),
                 Tensor(viewing: b("logits"), shape: [rows, c.draftVocabularySize], owner: buffers["logits"]!))
     }

@@ -134,6 +134,9 @@ extension LlamaModel {
         let attentionWorkspace = attentionWorkspace(batch: b, queries: t, keys: keys)
         let shape = Attention.Shape(batch: b, queries: t, keys: keys, heads: c.headCount, kvHeads: c.kvHeadCount,
                                     headDimension: c.headDimension, keyCapacity: cache.capacity)
+        // Steps that continue a cached context (decoding, speculative verification) take the
+        // few-rows kernel; prefills (and so feature capture for training) take OpenBLAS.
+        let fewRows = (0..<b).allSatisfy { cache.lengths[$0] > 0 }
         var captured: [Int: Tensor] = [:]
         batch.tokens.withUnsafeBufferPointer { ids in
             Embedding.forward(x.pointer, ids: ids.baseAddress!, table: embedding.pointer, rows: n, channels: h, vocabularySize: c.vocabularySize)
@@ -142,9 +145,9 @@ extension LlamaModel {
             for (index, layer) in layers.enumerated() {
                 unpack(layer: index)
                 RMSNorm.forward(xn.pointer, rstd: rstd.pointer, x.pointer, weight: layer.inputNorm.pointer, rows: n, channels: h, eps: c.rmsNormEps)
-                Linear.forward(q.pointer, xn.pointer, weight: layer.q.pointer, bias: layer.qBias?.pointer, rows: n, inFeatures: h, outFeatures: qWidth)
-                Linear.forward(k.pointer, xn.pointer, weight: layer.k.pointer, bias: layer.kBias?.pointer, rows: n, inFeatures: h, outFeatures: kvWidth)
-                Linear.forward(v.pointer, xn.pointer, weight: layer.v.pointer, bias: layer.vBias?.pointer, rows: n, inFeatures: h, outFeatures: kvWidth)
+                Linear.forward(q.pointer, xn.pointer, weight: layer.q.pointer, bias: layer.qBias?.pointer, rows: n, inFeatures: h, outFeatures: qWidth, fewRows: fewRows)
+                Linear.forward(k.pointer, xn.pointer, weight: layer.k.pointer, bias: layer.kBias?.pointer, rows: n, inFeatures: h, outFeatures: kvWidth, fewRows: fewRows)
+                Linear.forward(v.pointer, xn.pointer, weight: layer.v.pointer, bias: layer.vBias?.pointer, rows: n, inFeatures: h, outFeatures: kvWidth, fewRows: fewRows)
                 if let qNorm = layer.qNorm, let kNorm = layer.kNorm {
                     RMSNorm.forward(q.pointer, rstd: rstd.pointer, q.pointer, weight: qNorm.pointer, rows: n * c.headCount, channels: c.headDimension, eps: c.rmsNormEps)
                     RMSNorm.forward(k.pointer, rstd: rstd.pointer, k.pointer, weight: kNorm.pointer, rows: n * c.kvHeadCount, channels: c.headDimension, eps: c.rmsNormEps)
@@ -155,12 +158,12 @@ extension LlamaModel {
                 Attention.forward(out: att.pointer, lse: lse.pointer, q: q.pointer, k: cache.keys[index].pointer,
                                   v: cache.values[index].pointer, shape: shape, mask: mask, workspace: attentionWorkspace)
                 // Residual adds are folded into the output projections (beta = 1).
-                Linear.forward(x.pointer, att.pointer, weight: layer.o.pointer, rows: n, inFeatures: qWidth, outFeatures: h, accumulate: true)
+                Linear.forward(x.pointer, att.pointer, weight: layer.o.pointer, rows: n, inFeatures: qWidth, outFeatures: h, accumulate: true, fewRows: fewRows)
                 RMSNorm.forward(xn.pointer, rstd: rstd.pointer, x.pointer, weight: layer.postNorm.pointer, rows: n, channels: h, eps: c.rmsNormEps)
-                Linear.forward(gate.pointer, xn.pointer, weight: layer.gate.pointer, bias: nil, rows: n, inFeatures: h, outFeatures: c.intermediateSize)
-                Linear.forward(up.pointer, xn.pointer, weight: layer.up.pointer, bias: nil, rows: n, inFeatures: h, outFeatures: c.intermediateSize)
+                Linear.forward(gate.pointer, xn.pointer, weight: layer.gate.pointer, bias: nil, rows: n, inFeatures: h, outFeatures: c.intermediateSize, fewRows: fewRows)
+                Linear.forward(up.pointer, xn.pointer, weight: layer.up.pointer, bias: nil, rows: n, inFeatures: h, outFeatures: c.intermediateSize, fewRows: fewRows)
                 SwiGLU.forward(gate.pointer, gate: gate.pointer, up: up.pointer, count: n * c.intermediateSize)
-                Linear.forward(x.pointer, gate.pointer, weight: layer.down.pointer, rows: n, inFeatures: c.intermediateSize, outFeatures: h, accumulate: true)
+                Linear.forward(x.pointer, gate.pointer, weight: layer.down.pointer, rows: n, inFeatures: c.intermediateSize, outFeatures: h, accumulate: true, fewRows: fewRows)
                 if options.captureLayers.contains(index) {
                     let copy = ws.tensor("capture.\(index)", n * h)
                     copy.pointer.update(from: x.pointer, count: n * h)
@@ -172,11 +175,11 @@ extension LlamaModel {
         RMSNorm.forward(xn.pointer, rstd: rstd.pointer, x.pointer, weight: finalNorm.pointer, rows: n, channels: h, eps: c.rmsNormEps)
         var result = ForwardResult(captured: captured)
         if options.finalHidden { result.finalHidden = Tensor(viewing: xn.pointer, shape: [n, h], owner: xn) }
-        result.logits = logits(options.logits, hidden: xn, batch: batch)
+        result.logits = logits(options.logits, hidden: xn, batch: batch, fewRows: fewRows)
         return result
     }
 
-    private func logits(_ selection: ForwardOptions.Logits, hidden: Tensor, batch: TokenBatch) -> Tensor? {
+    private func logits(_ selection: ForwardOptions.Logits, hidden: Tensor, batch: TokenBatch, fewRows: Bool) -> Tensor? {
         let c = configuration
         let h = c.hiddenSize
         switch selection {
@@ -185,7 +188,7 @@ extension LlamaModel {
         case .all:
             let n = batch.batch * batch.length
             let out = workspace.tensor("logits", n * c.vocabularySize)
-            Linear.forward(out.pointer, hidden.pointer, weight: head.pointer, bias: nil, rows: n, inFeatures: h, outFeatures: c.vocabularySize)
+            Linear.forward(out.pointer, hidden.pointer, weight: head.pointer, bias: nil, rows: n, inFeatures: h, outFeatures: c.vocabularySize, fewRows: fewRows)
             return Tensor(viewing: out.pointer, shape: [n, c.vocabularySize], owner: out)
         case .last:
             let rows = workspace.tensor("lastHidden", batch.batch * h)
@@ -194,7 +197,7 @@ extension LlamaModel {
                 (rows.pointer + row * h).update(from: hidden.pointer + last * h, count: h)
             }
             let out = workspace.tensor("logits", batch.batch * c.vocabularySize)
-            Linear.forward(out.pointer, rows.pointer, weight: head.pointer, bias: nil, rows: batch.batch, inFeatures: h, outFeatures: c.vocabularySize)
+            Linear.forward(out.pointer, rows.pointer, weight: head.pointer, bias: nil, rows: batch.batch, inFeatures: h, outFeatures: c.vocabularySize, fewRows: fewRows)
             return Tensor(viewing: out.pointer, shape: [batch.batch, c.vocabularySize], owner: out)
         }
     }

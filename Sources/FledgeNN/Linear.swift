@@ -8,9 +8,9 @@ import FledgeTensor
 public enum Linear {
     public static func forward(
         _ out: UnsafeMutablePointer<Float>, _ inp: UnsafePointer<Float>, weight: UnsafePointer<Float>,
-        bias: UnsafePointer<Float>?, rows n: Int, inFeatures i: Int, outFeatures o: Int
+        bias: UnsafePointer<Float>?, rows n: Int, inFeatures i: Int, outFeatures o: Int, fewRows: Bool = false
     ) {
-        forward(out, inp, weight: weight, rows: n, inFeatures: i, outFeatures: o, accumulate: false)
+        forward(out, inp, weight: weight, rows: n, inFeatures: i, outFeatures: o, accumulate: false, fewRows: fewRows)
         if let bias {
             Parallel.forChunks(count: n, grain: max(1, 65_536 / max(o, 1))) { rows in
                 for row in rows { Elementwise.add(out + row * o, bias, out + row * o, count: o) }
@@ -18,13 +18,15 @@ public enum Linear {
         }
     }
 
-    /// `out (= or +=) inp · weightᵀ` without bias (weight rows `weightStride` apart, default I): OpenBLAS for many rows, `FewRowsMatmul` for
-    /// at most `FewRowsMatmul.rowLimit` rows (decoding and verification).
+    /// `out (= or +=) inp · weightᵀ` without bias (weight rows `weightStride` apart, default I).
+    /// OpenBLAS, or with `fewRows` and at most `FewRowsMatmul.rowLimit` rows `FewRowsMatmul`
+    /// (decoding and verification steps opt in, so that every call of one kind takes the same
+    /// kernel: the two round differently).
     public static func forward(
         _ out: UnsafeMutablePointer<Float>, _ inp: UnsafePointer<Float>, weight: UnsafePointer<Float>,
-        rows n: Int, inFeatures i: Int, outFeatures o: Int, weightStride: Int? = nil, accumulate: Bool
+        rows n: Int, inFeatures i: Int, outFeatures o: Int, weightStride: Int? = nil, accumulate: Bool, fewRows: Bool = false
     ) {
-        if n <= FewRowsMatmul.rowLimit {
+        if fewRows && n <= FewRowsMatmul.rowLimit {
             FewRowsMatmul.forward(out, inp, weight: weight, rows: n, inFeatures: i, outFeatures: o, weightStride: weightStride, accumulate: accumulate)
         } else {
             BLAS.gemm(.none, .transposed, m: n, n: o, k: i, a: inp, lda: i, b: weight, ldb: weightStride ?? i, beta: accumulate ? 1 : 0, c: out, ldc: o)

@@ -5,6 +5,36 @@ import FledgeLlama
 import FledgeTensor
 import FledgeWeights
 
+/// Features computed one sample at a time, so that a sample's features do not depend on the
+/// batch it shares: OpenBLAS's sgemm may round a row differently in a product of another
+/// shape (it does with this machine's AVX2 kernels), and these tests are about the cache's
+/// bookkeeping, not about BLAS.
+final class PerSampleFeatureSource: FeatureSource {
+    let inner: OnlineFeatureSource
+    init(_ inner: OnlineFeatureSource) { self.inner = inner }
+    var hiddenSize: Int { inner.hiddenSize }
+
+    func features(for samples: [TokenizedSample]) throws -> TargetFeatures {
+        let h = hiddenSize
+        let length = samples.map(\.ids.count).max() ?? 0
+        var result = TargetFeatures(batch: samples.count, length: length, lengths: samples.map(\.ids.count),
+                                    ids: [Int32](repeating: 0, count: samples.count * length),
+                                    lossMask: [UInt8](repeating: 0, count: samples.count * length),
+                                    auxiliary: Tensor(zeros: [samples.count * length, 3 * h]), lastHidden: Tensor(zeros: [samples.count * length, h]))
+        for (b, sample) in samples.enumerated() {
+            let one = try inner.features(for: [sample])
+            let n = sample.ids.count
+            for t in 0..<n {
+                result.ids[b * length + t] = one.ids[t]
+                result.lossMask[b * length + t] = one.lossMask[t]
+            }
+            (result.auxiliary.pointer + b * length * 3 * h).update(from: one.auxiliary.pointer, count: n * 3 * h)
+            (result.lastHidden.pointer + b * length * h).update(from: one.lastHidden.pointer, count: n * h)
+        }
+        return result
+    }
+}
+
 @Suite struct FeatureCacheTests {
     static let tinyModel = DataTestAssets.packageRoot.appendingPathComponent("Tests/FledgeLlamaTests/Fixtures/tiny-llama")
 
@@ -30,7 +60,7 @@ import FledgeWeights
 
     @Test func reloadIsBitExactAndTheSizeIsTheEstimate() throws {
         let model = try LlamaModel.load(from: Self.tinyModel)
-        let source = try OnlineFeatureSource(model: model, layers: [0, 1, 2])
+        let source = PerSampleFeatureSource(try OnlineFeatureSource(model: model, layers: [0, 1, 2]))
         let directory = try temporary()
         let writer = try FeatureCacheWriter(directory: directory, manifest: manifest(model: model), shardTokens: 60)
         let all = samples()
@@ -67,7 +97,7 @@ import FledgeWeights
 
     @Test func aKilledBuildResumesToTheSameFiles() throws {
         let model = try LlamaModel.load(from: Self.tinyModel)
-        let source = try OnlineFeatureSource(model: model, layers: [0, 1, 2])
+        let source = PerSampleFeatureSource(try OnlineFeatureSource(model: model, layers: [0, 1, 2]))
         let all = samples()
         let straight = try temporary(), resumed = try temporary()
         try FeatureCacheBuilder.build(samples: all, source: source,

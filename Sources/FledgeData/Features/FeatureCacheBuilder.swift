@@ -50,7 +50,7 @@ public struct FeatureCacheBuilder {
     ///   - batchTokens: the most tokens (rows × longest row) in one target forward.
     ///   - checkDisk: refuse to start when the volume has less free space than the estimate.
     public static func build(
-        samples: [TokenizedSample], source: OnlineFeatureSource, writer: FeatureCacheWriter, batchTokens: Int = 4_096,
+        samples: [TokenizedSample], source: any FeatureSource, writer: FeatureCacheWriter, batchTokens: Int = 4_096,
         checkDisk: Bool = true, progress: (Progress) throws -> Void = { _ in }
     ) throws {
         let done = writer.completedSampleIDs
