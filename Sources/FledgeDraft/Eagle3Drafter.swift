@@ -53,7 +53,8 @@ public final class Eagle3Drafter {
     ///   - tokens: the token embedded in each row (x_{t+1}, or the previous draft token).
     ///   - hidden: `[n, H]` rows: `fc` of target features, or the previous step's output.
     /// - Returns: the pre-norm outputs `[n, H]` (the next step's hidden) — a view valid until
-    ///   the next call — and the draft-vocabulary logits of the last row.
+    ///   the next call — and the draft-vocabulary logits of the last row. More than `maxRows`
+    ///   causal rows are processed in pieces; the result is then the last piece's.
     /// - Parameters (tree drafting): `positions` per row (default `length + i`) and
     ///   `visible`: for each new row, the cache rows at or after `prefix` it may attend to
     ///   besides itself (its ancestors); rows before `prefix` are always visible. Without
@@ -62,7 +63,19 @@ public final class Eagle3Drafter {
                      prefix: Int = 0, visible: [[Int]]? = nil, allLogits: Bool = false) -> (hidden: Tensor, logits: Tensor) {
         let c = draft.configuration
         let n = tokens.count
-        precondition(n >= 1 && n <= maxRows && length + n <= capacity, "draft rows do not fit")
+        // A long prompt's rows go through in pieces of at most maxRows (causal rows only).
+        if n > maxRows && explicit == nil && visible == nil && !allLogits {
+            var start = 0
+            while n - start > maxRows {
+                _ = step(tokens: Array(tokens[start..<(start + maxRows)]), hidden: hidden + start * c.hiddenSize)
+                start += maxRows
+            }
+            return step(tokens: Array(tokens[start...]), hidden: hidden + start * c.hiddenSize)
+        }
+        // Checked in release builds too (-Ounchecked drops preconditions).
+        if n < 1 || n > maxRows || length + n > capacity {
+            fatalError("Eagle3Drafter.step: \(n) rows at position \(length) do not fit (at most \(maxRows) rows per call, \(capacity) positions)")
+        }
         let h = c.hiddenSize
         let p = Eagle3Draft.Weights(draft.parameters, gradients: false)
         let b = { (name: String) in self.buffers[name]!.pointer }

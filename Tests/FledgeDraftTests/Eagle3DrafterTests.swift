@@ -33,4 +33,24 @@ import FledgeTestSupport
         drafter.trim(to: p + 1)
         #expect(drafter.length == p + 1)
     }
+
+    /// A prompt longer than the drafter's rows per call goes through in pieces, with the same
+    /// last-row output and logits as in one call (it crashed before: MT-bench second turns).
+    @Test func longPromptsGoThroughInPieces() throws {
+        let tests = try Eagle3ReferenceTests()
+        let (trainer, batch) = try tests.makeTrainer()
+        let h = 64, p = 20
+        let fused = Tensor(zeros: [p + 1, h])
+        let whole = Eagle3Drafter(draft: trainer.draft, capacity: 64)
+        whole.fuse(batch.auxiliary.pointer, rows: p + 1, into: fused.pointer)
+        let tokens = (1...(p + 1)).map { batch.ids[$0] }
+        let (hidden, logits) = whole.step(tokens: tokens, hidden: fused.pointer)
+        let pieces = Eagle3Drafter(draft: trainer.draft, capacity: 64, maxRows: 6)
+        let (pieceHidden, pieceLogits) = pieces.step(tokens: tokens, hidden: fused.pointer)
+        #expect(pieces.length == p + 1 && pieceHidden.shape[0] == (p + 1) % 6)
+        let lastRow = compare("last row", pieceHidden.pointer + (pieceHidden.shape[0] - 1) * h, hidden.pointer + p * h, count: h, atol: 2e-5, rtol: 1e-4)
+        #expect(lastRow.passed, "\(lastRow)")
+        let head = compare("logits", pieceLogits.pointer, logits.pointer, count: logits.count, atol: 2e-5, rtol: 1e-4)
+        #expect(head.passed, "\(head)")
+    }
 }
