@@ -13,7 +13,7 @@ import FledgeTensor
 public enum FewRowsMatmul {
     public typealias V = SIMD8<Float>
 
-    /// Linear layers with at most this many rows take this kernel (`Linear.forward`).
+    /// `Linear.forward` calls that opt in (`fewRows`) with at most this many rows take this kernel.
     nonisolated(unsafe) public static var rowLimit = 64
 
     public static func forward(
