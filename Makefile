@@ -23,8 +23,11 @@ build: deps
 release: deps
 	$(SWIFT) build -c release
 
+## Tests run one at a time: OpenBLAS's thread count and Parallel.workerCount are process-wide,
+## and tests that check bit-identical reruns (training resume) must not see them change under
+## them (OpenBLAS rounds a row differently when its threads split a product differently).
 test: deps assets
-	$(SWIFT) test
+	$(SWIFT) test --no-parallel
 
 ## Kernel benchmark table of the README (release build).
 bench: release assets
