@@ -84,9 +84,15 @@ struct BenchTarget: AsyncParsableCommand {
     @Option(name: .customLong("weights"), help: "Decoder-layer weight storage: float32 or bfloat16.")
     var weights: LlamaModel.WeightStorage = .float32
 
-    @Flag(name: .customLong("compare-openblas"),
-          help: "Also run every measurement with OpenBLAS for few rows too (the reference for FewRowsMatmul).")
-    var compareOpenBLAS = false
+    enum Reference: String, ExpressibleByArgument, CaseIterable {
+        /// Decoding steps through Float32 FewRowsMatmul instead of the GGUF's quantised blocks.
+        case float32
+        /// Every product through OpenBLAS, few rows too.
+        case openblas
+    }
+
+    @Option(help: "Also run every measurement with a reference path and print the ratio: float32 (decoding steps on the Float32 weights instead of the GGUF's Q4_1/Q8_0 blocks) or openblas (OpenBLAS for few rows too).")
+    var compare: Reference?
 
     func validate() throws {
         guard runs >= 1, decodeTokens >= 2, lengths.allSatisfy({ $0 >= 1 }), verifyTokens.allSatisfy({ $0 >= 1 }) else {
@@ -99,14 +105,17 @@ struct BenchTarget: AsyncParsableCommand {
         let target = try LlamaModel.load(from: url, storage: weights)
         let rows = try TargetBenchmark.run(model: target, lengths: lengths, decodeTokens: decodeTokens, verifyTokens: verifyTokens, runs: runs)
         var reference: [TargetBenchmark.Row] = []
-        if compareOpenBLAS {
+        if let compare {
             let saved = FewRowsMatmul.rowLimit
-            FewRowsMatmul.rowLimit = 0
-            defer { FewRowsMatmul.rowLimit = saved }
+            if compare == .openblas { FewRowsMatmul.rowLimit = 0 }
+            target.quantizedDecoding = false
+            defer { FewRowsMatmul.rowLimit = saved; target.quantizedDecoding = true }
             reference = try TargetBenchmark.run(model: target, lengths: lengths, decodeTokens: decodeTokens, verifyTokens: verifyTokens, runs: runs)
         }
-        print("\(url.lastPathComponent): \(target.parameterCount / 1_000_000) M parameters, \(weights.rawValue) layer weights, \(Parallel.workerCount) threads, median of \(runs) runs")
-        print(pad("measurement", 22) + pad("tokens/s", 12) + (compareOpenBLAS ? pad("OpenBLAS only", 15) + pad("ratio", 8) : "") + "notes")
+        let quantized = target.quantizedBytes > 0 ? String(format: ", decoding steps on %.0f MB of quantised blocks", Double(target.quantizedBytes) / 1e6) : ""
+        print("\(url.lastPathComponent): \(target.parameterCount / 1_000_000) M parameters, \(weights.rawValue) layer weights\(quantized), \(Parallel.workerCount) threads, median of \(runs) runs")
+        let referenceName = compare == .openblas ? "OpenBLAS only" : "Float32"
+        print(pad("measurement", 22) + pad("tokens/s", 12) + (compare != nil ? pad(referenceName, 15) + pad("ratio", 8) : "") + "notes")
         let decodeSeconds = rows.first(where: { $0.name == "decode" })?.seconds ?? 0
         for (index, row) in rows.enumerated() {
             let name: String, note: String
@@ -122,7 +131,7 @@ struct BenchTarget: AsyncParsableCommand {
                 note = String(format: "%.1f ms per pass = %.2f decode steps", row.seconds * 1000, decodeSeconds > 0 ? row.seconds / decodeSeconds : 0)
             }
             var line = pad(name, 22) + pad(String(format: "%.1f", row.tokensPerSecond), 12)
-            if compareOpenBLAS {
+            if compare != nil {
                 let other = reference[index]
                 line += pad(String(format: "%.1f", other.tokensPerSecond), 15) + pad(String(format: "%.2f×", other.seconds / row.seconds), 8)
             }

@@ -145,9 +145,9 @@ extension LlamaModel {
             for (index, layer) in layers.enumerated() {
                 unpack(layer: index)
                 RMSNorm.forward(xn.pointer, rstd: rstd.pointer, x.pointer, weight: layer.inputNorm.pointer, rows: n, channels: h, eps: c.rmsNormEps)
-                Linear.forward(q.pointer, xn.pointer, weight: layer.q.pointer, bias: layer.qBias?.pointer, rows: n, inFeatures: h, outFeatures: qWidth, fewRows: fewRows)
-                Linear.forward(k.pointer, xn.pointer, weight: layer.k.pointer, bias: layer.kBias?.pointer, rows: n, inFeatures: h, outFeatures: kvWidth, fewRows: fewRows)
-                Linear.forward(v.pointer, xn.pointer, weight: layer.v.pointer, bias: layer.vBias?.pointer, rows: n, inFeatures: h, outFeatures: kvWidth, fewRows: fewRows)
+                project(q.pointer, xn.pointer, layer.q, layer.quantized.q, bias: layer.qBias?.pointer, rows: n, inFeatures: h, outFeatures: qWidth, fewRows: fewRows)
+                project(k.pointer, xn.pointer, layer.k, layer.quantized.k, bias: layer.kBias?.pointer, rows: n, inFeatures: h, outFeatures: kvWidth, fewRows: fewRows)
+                project(v.pointer, xn.pointer, layer.v, layer.quantized.v, bias: layer.vBias?.pointer, rows: n, inFeatures: h, outFeatures: kvWidth, fewRows: fewRows)
                 if let qNorm = layer.qNorm, let kNorm = layer.kNorm {
                     RMSNorm.forward(q.pointer, rstd: rstd.pointer, q.pointer, weight: qNorm.pointer, rows: n * c.headCount, channels: c.headDimension, eps: c.rmsNormEps)
                     RMSNorm.forward(k.pointer, rstd: rstd.pointer, k.pointer, weight: kNorm.pointer, rows: n * c.kvHeadCount, channels: c.headDimension, eps: c.rmsNormEps)
@@ -158,12 +158,12 @@ extension LlamaModel {
                 Attention.forward(out: att.pointer, lse: lse.pointer, q: q.pointer, k: cache.keys[index].pointer,
                                   v: cache.values[index].pointer, shape: shape, mask: mask, workspace: attentionWorkspace)
                 // Residual adds are folded into the output projections (beta = 1).
-                Linear.forward(x.pointer, att.pointer, weight: layer.o.pointer, rows: n, inFeatures: qWidth, outFeatures: h, accumulate: true, fewRows: fewRows)
+                project(x.pointer, att.pointer, layer.o, layer.quantized.o, rows: n, inFeatures: qWidth, outFeatures: h, accumulate: true, fewRows: fewRows)
                 RMSNorm.forward(xn.pointer, rstd: rstd.pointer, x.pointer, weight: layer.postNorm.pointer, rows: n, channels: h, eps: c.rmsNormEps)
-                Linear.forward(gate.pointer, xn.pointer, weight: layer.gate.pointer, bias: nil, rows: n, inFeatures: h, outFeatures: c.intermediateSize, fewRows: fewRows)
-                Linear.forward(up.pointer, xn.pointer, weight: layer.up.pointer, bias: nil, rows: n, inFeatures: h, outFeatures: c.intermediateSize, fewRows: fewRows)
+                project(gate.pointer, xn.pointer, layer.gate, layer.quantized.gate, rows: n, inFeatures: h, outFeatures: c.intermediateSize, fewRows: fewRows)
+                project(up.pointer, xn.pointer, layer.up, layer.quantized.up, rows: n, inFeatures: h, outFeatures: c.intermediateSize, fewRows: fewRows)
                 SwiGLU.forward(gate.pointer, gate: gate.pointer, up: up.pointer, count: n * c.intermediateSize)
-                Linear.forward(x.pointer, gate.pointer, weight: layer.down.pointer, rows: n, inFeatures: c.intermediateSize, outFeatures: h, accumulate: true, fewRows: fewRows)
+                project(x.pointer, gate.pointer, layer.down, layer.quantized.down, rows: n, inFeatures: c.intermediateSize, outFeatures: h, accumulate: true, fewRows: fewRows)
                 if options.captureLayers.contains(index) {
                     let copy = ws.tensor("capture.\(index)", n * h)
                     copy.pointer.update(from: x.pointer, count: n * h)
@@ -179,6 +179,22 @@ extension LlamaModel {
         return result
     }
 
+    /// `out (= or +=) inp · weightᵀ (+ bias)`: ``Linear/forward(_:_:weight:rows:inFeatures:outFeatures:weightStride:accumulate:fewRows:)``,
+    /// or on the matrix's quantised copy when the step takes the few-rows kernel (the same
+    /// outputs, bit for bit).
+    @inline(__always)
+    private func project(
+        _ out: UnsafeMutablePointer<Float>, _ inp: UnsafePointer<Float>, _ weight: Tensor, _ quantized: QuantizedMatrix?,
+        bias: UnsafePointer<Float>? = nil, rows n: Int, inFeatures i: Int, outFeatures o: Int, accumulate: Bool = false, fewRows: Bool
+    ) {
+        if fewRows, quantizedDecoding, n <= FewRowsMatmul.rowLimit, let quantized {
+            QuantizedMatmul.forward(out, inp, matrix: quantized, rows: n, accumulate: accumulate)
+        } else {
+            Linear.forward(out, inp, weight: weight.pointer, rows: n, inFeatures: i, outFeatures: o, accumulate: accumulate, fewRows: fewRows)
+        }
+        if let bias { Linear.addBias(out, bias, rows: n, outFeatures: o) }
+    }
+
     private func logits(_ selection: ForwardOptions.Logits, hidden: Tensor, batch: TokenBatch, fewRows: Bool) -> Tensor? {
         let c = configuration
         let h = c.hiddenSize
@@ -188,7 +204,7 @@ extension LlamaModel {
         case .all:
             let n = batch.batch * batch.length
             let out = workspace.tensor("logits", n * c.vocabularySize)
-            Linear.forward(out.pointer, hidden.pointer, weight: head.pointer, bias: nil, rows: n, inFeatures: h, outFeatures: c.vocabularySize, fewRows: fewRows)
+            project(out.pointer, hidden.pointer, head, quantizedHead, rows: n, inFeatures: h, outFeatures: c.vocabularySize, fewRows: fewRows)
             return Tensor(viewing: out.pointer, shape: [n, c.vocabularySize], owner: out)
         case .last:
             let rows = workspace.tensor("lastHidden", batch.batch * h)
@@ -197,7 +213,7 @@ extension LlamaModel {
                 (rows.pointer + row * h).update(from: hidden.pointer + last * h, count: h)
             }
             let out = workspace.tensor("logits", batch.batch * c.vocabularySize)
-            Linear.forward(out.pointer, rows.pointer, weight: head.pointer, bias: nil, rows: batch.batch, inFeatures: h, outFeatures: c.vocabularySize, fewRows: fewRows)
+            project(out.pointer, rows.pointer, head, quantizedHead, rows: batch.batch, inFeatures: h, outFeatures: c.vocabularySize, fewRows: fewRows)
             return Tensor(viewing: out.pointer, shape: [batch.batch, c.vocabularySize], owner: out)
         }
     }

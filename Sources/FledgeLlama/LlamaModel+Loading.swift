@@ -1,4 +1,5 @@
 import Foundation
+import FledgeNN
 import FledgeTensor
 import FledgeWeights
 
@@ -31,24 +32,37 @@ extension LlamaModel {
     public static func loadGGUF(_ file: GGUFFile, storage: WeightStorage = .float32) throws -> LlamaModel {
         let configuration = try LlamaConfiguration(gguf: file)
         var weights: [String: Tensor] = [:]
+        var quantized: [String: QuantizedMatrix] = [:]
         for info in file.tensors {
             guard let name = TensorNames.huggingFace(fromGGUF: info.name) else {
                 throw LlamaError("\(file.url.path): tensor \(info.name) has no Llama-family meaning")
             }
             var tensor = try file.tensor(info.name)
-            if configuration.modelType == "llama" || configuration.modelType == "mistral" {
-                let heads: Int? = name.hasSuffix("q_proj.weight") || name.hasSuffix("q_proj.bias") ? configuration.headCount
-                    : name.hasSuffix("k_proj.weight") || name.hasSuffix("k_proj.bias") ? configuration.kvHeadCount : nil
-                if let heads {
-                    let rows = tensor.shape[0]
-                    let columns = tensor.count / rows
-                    let restored = Tensor(zeros: tensor.shape)
-                    LlamaQKPermutation.unpermute(tensor.pointer, into: restored.pointer, heads: heads, rows: rows, columns: columns)
-                    tensor = restored
+            let permuted = configuration.modelType == "llama" || configuration.modelType == "mistral"
+            let heads: Int? = !permuted ? nil
+                : name.hasSuffix("q_proj.weight") || name.hasSuffix("q_proj.bias") ? configuration.headCount
+                : name.hasSuffix("k_proj.weight") || name.hasSuffix("k_proj.bias") ? configuration.kvHeadCount : nil
+            // Matrices stored in Q4_1/Q8_0 blocks are also kept as blocks, for decoding steps.
+            if info.shape.count == 2, info.shape[1] % QuantizedMatrix.blockSize == 0, storage == .float32,
+               name.hasSuffix("proj.weight") || name == "model.embed_tokens.weight" || name == "lm_head.weight" {
+                let rows = info.shape[0]
+                quantized[name] = try file.withBlocks(info.name) { blocks, type -> QuantizedMatrix? in
+                    let format: QuantizedMatrix.Format? = type == .q4_1 ? .q4_1 : type == .q8_0 ? .q8_0 : nil
+                    return format.map {
+                        QuantizedMatrix(format: $0, blocks: blocks, rows: rows, columns: info.shape[1],
+                                        sourceRows: heads.map { LlamaQKPermutation.sourceRows(heads: $0, rows: rows) })
+                    }
                 }
+            }
+            if let heads {
+                let rows = tensor.shape[0]
+                let columns = tensor.count / rows
+                let restored = Tensor(zeros: tensor.shape)
+                LlamaQKPermutation.unpermute(tensor.pointer, into: restored.pointer, heads: heads, rows: rows, columns: columns)
+                tensor = restored
             }
             weights[name] = tensor
         }
-        return try LlamaModel(configuration: configuration, weights: weights, source: file.url.path, storage: storage)
+        return try LlamaModel(configuration: configuration, weights: weights, source: file.url.path, storage: storage, quantized: quantized)
     }
 }

@@ -39,6 +39,32 @@ public final class LlamaModel: @unchecked Sendable {
     struct LayerWeights {
         var inputNorm, q, k, v, o, postNorm, gate, up, down: Tensor
         var qBias, kBias, vBias, qNorm, kNorm: Tensor?
+        var quantized = QuantizedLayer()
+    }
+
+    /// The layer's matrices as stored in a GGUF (Q4_1 or Q8_0 blocks), where they were.
+    struct QuantizedLayer {
+        var q, k, v, o, gate, up, down: QuantizedMatrix?
+    }
+
+    /// The names of a layer's matrices, in ``QuantizedLayer`` order.
+    static let matrixSuffixes = ["self_attn.q_proj.weight", "self_attn.k_proj.weight", "self_attn.v_proj.weight", "self_attn.o_proj.weight",
+                                 "mlp.gate_proj.weight", "mlp.up_proj.weight", "mlp.down_proj.weight"]
+
+    /// The head as stored in a GGUF (Q8_0 in SmolLM2's), if it was quantised.
+    let quantizedHead: QuantizedMatrix?
+
+    /// Whether decoding and verification steps read the quantised copies of the matrices that
+    /// have one (``QuantizedMatmul``: a fraction of the memory traffic, the same logits as
+    /// Float32 ``FewRowsMatmul``). Prefills always use the Float32 weights and OpenBLAS.
+    public var quantizedDecoding = true
+
+    /// Bytes of the quantised copies (0 when the source had none).
+    public var quantizedBytes: Int {
+        layers.reduce(0) { total, layer in
+            let q = layer.quantized
+            return total + [q.q, q.k, q.v, q.o, q.gate, q.up, q.down].reduce(0) { $0 + ($1?.byteCount ?? 0) }
+        } + (quantizedHead?.byteCount ?? 0)
     }
 
     /// The tensor names (and shapes) a model of this configuration has, in checkpoint order.
@@ -78,7 +104,10 @@ public final class LlamaModel: @unchecked Sendable {
 
     /// Builds a model from named weights; a missing, extra or misshapen tensor is an error.
     /// With `.bfloat16` storage, `weights` holds only the tensors kept in Float32 afterwards.
-    public init(configuration: LlamaConfiguration, weights: [String: Tensor], source: String = "weights", storage: WeightStorage = .float32) throws {
+    /// `quantized` holds, by the same names, the matrices a GGUF stored in Q4_1/Q8_0 blocks
+    /// (used by decoding steps with Float32 storage; ignored with bf16).
+    public init(configuration: LlamaConfiguration, weights: [String: Tensor], source: String = "weights", storage: WeightStorage = .float32,
+                quantized: [String: QuantizedMatrix] = [:]) throws {
         var weights = weights
         if configuration.tieWordEmbeddings, let head = weights["lm_head.weight"], let embed = weights["model.embed_tokens.weight"],
            head.values == embed.values {
@@ -112,6 +141,21 @@ public final class LlamaModel: @unchecked Sendable {
                 kBias: weights[p + "self_attn.k_proj.bias"], vBias: weights[p + "self_attn.v_proj.bias"],
                 qNorm: weights[p + "self_attn.q_norm.weight"], kNorm: weights[p + "self_attn.k_norm.weight"])
         }
+        for (name, matrix) in quantized {
+            guard let tensor = weights[name], tensor.shape.dims == [matrix.rows, matrix.columns] else {
+                throw LlamaError("\(source): quantised tensor \(name) does not match the Float32 weights")
+            }
+        }
+        if storage == .float32 {
+            for index in layers.indices {
+                let p = "model.layers.\(index)."
+                let m = Self.matrixSuffixes.map { quantized[p + $0] }
+                layers[index].quantized = QuantizedLayer(q: m[0], k: m[1], v: m[2], o: m[3], gate: m[4], up: m[5], down: m[6])
+            }
+            quantizedHead = quantized["lm_head.weight"] ?? (configuration.tieWordEmbeddings ? quantized["model.embed_tokens.weight"] : nil)
+        } else {
+            quantizedHead = nil
+        }
         if storage == .bfloat16 {
             // One Float32 scratch per matrix role, shared by all layers.
             let first = layers[0]
@@ -127,10 +171,7 @@ public final class LlamaModel: @unchecked Sendable {
                 (layers[index].q, layers[index].k, layers[index].v, layers[index].o) = (scratch[0], scratch[1], scratch[2], scratch[3])
                 (layers[index].gate, layers[index].up, layers[index].down) = (scratch[4], scratch[5], scratch[6])
                 let prefix = "model.layers.\(index)."
-                for suffix in ["self_attn.q_proj.weight", "self_attn.k_proj.weight", "self_attn.v_proj.weight", "self_attn.o_proj.weight",
-                               "mlp.gate_proj.weight", "mlp.up_proj.weight", "mlp.down_proj.weight"] {
-                    weights[prefix + suffix] = nil
-                }
+                for suffix in Self.matrixSuffixes { weights[prefix + suffix] = nil }
             }
             self.packed = packed
         } else {

@@ -11,10 +11,13 @@ public enum Linear {
         bias: UnsafePointer<Float>?, rows n: Int, inFeatures i: Int, outFeatures o: Int, fewRows: Bool = false
     ) {
         forward(out, inp, weight: weight, rows: n, inFeatures: i, outFeatures: o, accumulate: false, fewRows: fewRows)
-        if let bias {
-            Parallel.forChunks(count: n, grain: max(1, 65_536 / max(o, 1))) { rows in
-                for row in rows { Elementwise.add(out + row * o, bias, out + row * o, count: o) }
-            }
+        if let bias { addBias(out, bias, rows: n, outFeatures: o) }
+    }
+
+    /// `out[r] += bias` for every row.
+    public static func addBias(_ out: UnsafeMutablePointer<Float>, _ bias: UnsafePointer<Float>, rows n: Int, outFeatures o: Int) {
+        Parallel.forChunks(count: n, grain: max(1, 65_536 / max(o, 1))) { rows in
+            for row in rows { Elementwise.add(out + row * o, bias, out + row * o, count: o) }
         }
     }
 

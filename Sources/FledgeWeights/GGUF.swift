@@ -154,6 +154,18 @@ public final class GGUFFile: @unchecked Sendable {
     }
 }
 
+extension GGUFFile {
+    /// Calls `body` with the stored bytes of tensor `name` (ggml blocks, rows of the PyTorch
+    /// shape's last dimension) and their type; the pointer is valid only inside `body`.
+    public func withBlocks<R>(_ name: String, _ body: (UnsafeRawPointer, GGMLType) throws -> R) throws -> R {
+        guard let info = info(name) else { throw WeightsError(file: url.path, "no tensor named \(name)") }
+        guard let type = GGMLType(rawValue: info.typeCode) else {
+            throw WeightsError(file: url.path, "tensor \(name) has ggml type \(info.typeCode), which Fledge cannot read")
+        }
+        return try data.withUnsafeBytes { raw in try body(raw.baseAddress! + dataStart + info.offset, type) }
+    }
+}
+
 /// Sequential little-endian reads with errors that name the file and offset.
 struct ByteReader {
     let data: Data

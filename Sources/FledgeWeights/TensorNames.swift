@@ -44,17 +44,22 @@ public enum TensorNames {
 /// ([rows, columns]) and biases ([rows], columns = 1).
 public enum LlamaQKPermutation {
     public static func unpermute(_ source: UnsafePointer<Float>, into destination: UnsafeMutablePointer<Float>, heads: Int, rows: Int, columns: Int) {
+        for (target, origin) in sourceRows(heads: heads, rows: rows).enumerated() {
+            (destination + target * columns).update(from: source + origin * columns, count: columns)
+        }
+    }
+
+    /// For each row of the un-permuted matrix, the row of the stored (permuted) one it comes from.
+    public static func sourceRows(heads: Int, rows: Int) -> [Int] {
         precondition(rows % heads == 0, "\(rows) rows do not split into \(heads) heads")
         let d = rows / heads
         precondition(d % 2 == 0, "head dimension \(d) is odd")
+        var origins = [Int](repeating: 0, count: rows)
         for h in 0..<heads {
             for j in 0..<2 {
-                for i in 0..<(d / 2) {
-                    let target = h * d + j * d / 2 + i
-                    let origin = h * d + 2 * i + j
-                    (destination + target * columns).update(from: source + origin * columns, count: columns)
-                }
+                for i in 0..<(d / 2) { origins[h * d + j * d / 2 + i] = h * d + 2 * i + j }
             }
         }
+        return origins
     }
 }

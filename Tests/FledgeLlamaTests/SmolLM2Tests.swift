@@ -45,6 +45,39 @@ struct SmolLM2Tests {
         #expect(compare("final", try #require(result.finalHidden), try tensors.tensor("final_hidden"), atol: 1e-3, rtol: 1e-4).passed)
     }
 
+    /// The GGUF's Q4_1 layer matrices and Q8_0 head are kept as blocks for decoding; their
+    /// values are the dequantised (and, for Q/K, un-permuted) Float32 weights, and a decode step
+    /// through them gives the same logits, bit for bit, as through the Float32 weights.
+    @Test func quantisedDecodingGivesTheFloat32LogitsBitForBit() throws {
+        let model = try #require(Self.model)
+        #expect(model.layers.allSatisfy { layer in
+            let q = layer.quantized
+            return [q.q, q.k, q.v, q.o, q.gate, q.up, q.down].allSatisfy { $0?.format == .q4_1 }
+        })
+        #expect(model.quantizedHead?.format == .q8_0)
+        for (name, matrix) in [("model.layers.0.self_attn.q_proj.weight", model.layers[0].quantized.q),
+                               ("model.layers.7.self_attn.k_proj.weight", model.layers[7].quantized.k),
+                               ("model.layers.29.mlp.down_proj.weight", model.layers[29].quantized.down),
+                               ("model.embed_tokens.weight", model.quantizedHead)] {
+            let dense = try #require(model.weights[name])
+            #expect(try #require(matrix).dequantized().values.map(\.bitPattern) == dense.values.map(\.bitPattern), "\(name)")
+        }
+        let prompt = try fixtures().0.cases[1].input_ids
+        func decode(quantized: Bool) throws -> [[UInt32]] {
+            model.quantizedDecoding = quantized
+            defer { model.quantizedDecoding = true }
+            let cache = model.makeCache(capacity: prompt.count + 8)
+            _ = try model.forward(TokenBatch(tokens: prompt), cache: cache, options: ForwardOptions(logits: .last))
+            var rows: [[UInt32]] = []
+            for token: Int32 in [28, 3000, 17, 451] {
+                let logits = try #require(try model.forward(TokenBatch(tokens: [token]), cache: cache, options: ForwardOptions(logits: .last)).logits)
+                rows.append(logits.values.map(\.bitPattern))
+            }
+            return rows
+        }
+        #expect(try decode(quantized: true) == decode(quantized: false))
+    }
+
     @Test func greedyGenerationMatchesTransformersTokenForToken() throws {
         let model = try #require(Self.model)
         let (expected, _) = try fixtures()

@@ -1,0 +1,236 @@
+import FledgeTensor
+
+/// A weight matrix `[O, I]` kept in the ggml blocks it was stored in (Q4_1 or Q8_0, 32 values
+/// per block), for decoding and verification steps that read every weight once per token.
+///
+/// A Q4_1 row costs 0.625 bytes per weight and a Q8_0 row 1.0625, against 4 for Float32, and
+/// decoding is bound by memory traffic. The values are the ones `GGMLQuantization` dequantises
+/// (`Float(q)·d + m`, `d·Float(q)`, the same operations), and ``QuantizedMatmul`` sums them in
+/// ``FewRowsMatmul``'s order, so its outputs are bit-identical to ``FewRowsMatmul`` on the
+/// dequantised Float32 matrix: a model decodes the same tokens either way.
+public final class QuantizedMatrix: @unchecked Sendable {
+    public enum Format: String, Sendable {
+        /// f16 d, f16 m, 16 bytes of nibbles (values 0–15 low, 16–31 high): `x = q·d + m`.
+        case q4_1
+        /// f16 d, 32 int8: `x = d·q`.
+        case q8_0
+
+        /// Bytes of one ggml block of 32 values.
+        public var blockBytes: Int { self == .q4_1 ? 20 : 34 }
+        /// Bytes of quantised values per block as kept here (the scales are kept apart).
+        var quantBytes: Int { self == .q4_1 ? 16 : 32 }
+    }
+
+    public static let blockSize = 32
+
+    public let format: Format
+    public let rows: Int
+    public let columns: Int
+    let blocksPerRow: Int
+    /// Per block (row-major over rows then blocks): the scale d, and for Q4_1 the minimum m.
+    let scales: UnsafeMutablePointer<Float>
+    let minimums: UnsafeMutablePointer<Float>
+    /// Per block, its nibbles (Q4_1) or int8 values (Q8_0), contiguous.
+    let quants: UnsafeMutableRawPointer
+
+    /// Takes `rows` rows of ggml blocks at `blocks`; row `r` of the matrix is row
+    /// `sourceRows[r]` of the stored tensor (nil: the same order).
+    public init(format: Format, blocks: UnsafeRawPointer, rows: Int, columns: Int, sourceRows: [Int]? = nil) {
+        precondition(columns % Self.blockSize == 0, "a quantised row has \(columns) values, not a multiple of 32")
+        precondition(sourceRows.map { $0.count == rows } ?? true, "the row order has the wrong length")
+        self.format = format
+        self.rows = rows
+        self.columns = columns
+        blocksPerRow = columns / Self.blockSize
+        let count = rows * blocksPerRow
+        scales = .allocate(capacity: count)
+        minimums = .allocate(capacity: format == .q4_1 ? count : 1)
+        minimums.initialize(repeating: 0, count: format == .q4_1 ? count : 1)
+        quants = .allocate(byteCount: count * format.quantBytes, alignment: 64)
+        let rowBytes = blocksPerRow * format.blockBytes
+        for row in 0..<rows {
+            let source = blocks + (sourceRows?[row] ?? row) * rowBytes
+            for block in 0..<blocksPerRow {
+                let x = source + block * format.blockBytes
+                let index = row * blocksPerRow + block
+                scales[index] = HalfPrecision.float(f16: x.loadUnaligned(as: UInt16.self))
+                let quantOffset = format == .q4_1 ? 4 : 2
+                if format == .q4_1 { minimums[index] = HalfPrecision.float(f16: x.loadUnaligned(fromByteOffset: 2, as: UInt16.self)) }
+                (quants + index * format.quantBytes).copyMemory(from: x + quantOffset, byteCount: format.quantBytes)
+            }
+        }
+    }
+
+    deinit {
+        scales.deallocate()
+        minimums.deallocate()
+        quants.deallocate()
+    }
+
+    /// Bytes held (what one pass over the matrix reads).
+    public var byteCount: Int { rows * blocksPerRow * (format.quantBytes + (format == .q4_1 ? 8 : 4)) }
+
+    /// The matrix in Float32, value for value as `GGMLQuantization.dequantize` gives it.
+    public func dequantized() -> Tensor {
+        let out = Tensor(zeros: [rows, columns])
+        for row in 0..<rows {
+            for chunk in 0..<(columns / 8) {
+                let values = QuantizedMatmul.chunk(self, row: row, chunk: chunk)
+                for lane in 0..<8 { out.pointer[row * columns + chunk * 8 + lane] = values[lane] }
+            }
+        }
+        return out
+    }
+}
+
+/// `out[N,O] (= or +=) inp[N,I] · Wᵀ` for a few rows N with W a ``QuantizedMatrix``: each chunk
+/// of 8 weights is dequantised in registers and multiplied into up to 4 input rows, summed in
+/// ``FewRowsMatmul``'s order (bit-identical to it on ``QuantizedMatrix/dequantized()``).
+public enum QuantizedMatmul {
+    public typealias V = SIMD8<Float>
+
+    public static func forward(
+        _ out: UnsafeMutablePointer<Float>, _ inp: UnsafePointer<Float>, matrix w: QuantizedMatrix, rows n: Int, accumulate: Bool
+    ) {
+        if n == 0 || w.rows == 0 { return }
+        let i = w.columns, o = w.rows
+        let grain = max(2, (16_384 / max(i, 1)) & ~1)
+        Parallel.forChunks(count: o, grain: grain) { columns in
+            var column = columns.lowerBound
+            while column + 2 <= columns.upperBound {
+                var row = 0
+                while row + 4 <= n {
+                    block(out + row * o + column, o, inp + row * i, w, column, rows: 4, accumulate: accumulate)
+                    row += 4
+                }
+                // Constant row counts, so each call compiles to only the FMAs it needs.
+                switch n - row {
+                case 1: block(out + row * o + column, o, inp + row * i, w, column, rows: 1, accumulate: accumulate)
+                case 2: block(out + row * o + column, o, inp + row * i, w, column, rows: 2, accumulate: accumulate)
+                case 3: block(out + row * o + column, o, inp + row * i, w, column, rows: 3, accumulate: accumulate)
+                default: break
+                }
+                column += 2
+            }
+            if column < columns.upperBound {
+                for row in 0..<n {
+                    let value = dot(inp + row * i, w, column)
+                    out[row * o + column] = accumulate ? out[row * o + column] + value : value
+                }
+            }
+        }
+    }
+
+    /// Weights `8·chunk ..< 8·chunk + 8` of `row`, dequantised.
+    @inline(__always)
+    static func chunk(_ w: QuantizedMatrix, row: Int, chunk c: Int) -> V {
+        let view = View(w)
+        return w.format == .q4_1 ? view.q41(row, c) : view.q80(row, c)
+    }
+
+    /// The matrix's pointers, loaded once per call.
+    struct View {
+        let quants: UnsafeRawPointer, scales: UnsafePointer<Float>, minimums: UnsafePointer<Float>, blocksPerRow: Int
+
+        init(_ w: QuantizedMatrix) {
+            quants = UnsafeRawPointer(w.quants)
+            scales = UnsafePointer(w.scales)
+            minimums = UnsafePointer(w.minimums)
+            blocksPerRow = w.blocksPerRow
+        }
+
+        /// Q4_1 chunk `c` of `row`: chunks 0, 1 are the low nibbles of bytes 0–7, 8–15; 2, 3 the high.
+        @inline(__always)
+        func q41(_ row: Int, _ c: Int) -> V {
+            let index = row * blocksPerRow + (c >> 2)
+            let part = c & 3
+            let bytes = (quants + index * 16 + (part & 1) * 8).loadUnaligned(as: SIMD8<UInt8>.self)
+            let q = part < 2 ? bytes & 0x0F : bytes &>> 4
+            return V(SIMD8<Int32>(truncatingIfNeeded: q)) * V(repeating: scales[index]) + V(repeating: minimums[index])
+        }
+
+        @inline(__always)
+        func q80(_ row: Int, _ c: Int) -> V {
+            let index = row * blocksPerRow + (c >> 2)
+            let q = (quants + index * 32 + (c & 3) * 8).loadUnaligned(as: SIMD8<Int8>.self)
+            return V(repeating: scales[index]) * V(SIMD8<Int32>(truncatingIfNeeded: q))
+        }
+    }
+
+    /// Up to 4 input rows against weight rows `column` and `column + 1`, block by block (the
+    /// block's scales are read once, its 4 chunks unrolled).
+    @inline(__always)
+    static func block(
+        _ out: UnsafeMutablePointer<Float>, _ ldo: Int, _ x: UnsafePointer<Float>, _ w: QuantizedMatrix, _ column: Int,
+        rows: Int, accumulate: Bool
+    ) {
+        let i = w.columns
+        let view = View(w)
+        var a = Accumulators(x, i, rows: rows)
+        switch w.format {
+        case .q4_1:
+            for b in 0..<view.blocksPerRow {
+                for part in 0..<4 { a.add(view.q41(column, b * 4 + part), view.q41(column + 1, b * 4 + part), at: b * 32 + part * 8) }
+            }
+        case .q8_0:
+            for b in 0..<view.blocksPerRow {
+                for part in 0..<4 { a.add(view.q80(column, b * 4 + part), view.q80(column + 1, b * 4 + part), at: b * 32 + part * 8) }
+            }
+        }
+        store(out, FewRowsMatmul.reduce(a.a00), FewRowsMatmul.reduce(a.a01), accumulate)
+        if rows > 1 { store(out + ldo, FewRowsMatmul.reduce(a.a10), FewRowsMatmul.reduce(a.a11), accumulate) }
+        if rows > 2 { store(out + 2 * ldo, FewRowsMatmul.reduce(a.a20), FewRowsMatmul.reduce(a.a21), accumulate) }
+        if rows > 3 { store(out + 3 * ldo, FewRowsMatmul.reduce(a.a30), FewRowsMatmul.reduce(a.a31), accumulate) }
+    }
+
+    /// Partial sums of up to 4 input rows against 2 weight rows.
+    struct Accumulators {
+        var a00 = V(), a01 = V(), a10 = V(), a11 = V(), a20 = V(), a21 = V(), a30 = V(), a31 = V()
+        let x0, x1, x2, x3: UnsafePointer<Float>
+        let rows: Int
+
+        @inline(__always)
+        init(_ x: UnsafePointer<Float>, _ i: Int, rows: Int) {
+            x0 = x
+            x1 = x + (rows > 1 ? i : 0)
+            x2 = x + (rows > 2 ? 2 * i : 0)
+            x3 = x + (rows > 3 ? 3 * i : 0)
+            self.rows = rows
+        }
+
+        /// Adds weight chunks `u`, `v` (elements `p ..< p + 8`) times each input row.
+        @inline(__always)
+        mutating func add(_ u: V, _ v: V, at p: Int) {
+            let y0 = UnsafeRawPointer(x0 + p).loadUnaligned(as: V.self)
+            a00.addProduct(y0, u); a01.addProduct(y0, v)
+            if rows > 1 {
+                let y1 = UnsafeRawPointer(x1 + p).loadUnaligned(as: V.self)
+                a10.addProduct(y1, u); a11.addProduct(y1, v)
+            }
+            if rows > 2 {
+                let y2 = UnsafeRawPointer(x2 + p).loadUnaligned(as: V.self)
+                a20.addProduct(y2, u); a21.addProduct(y2, v)
+            }
+            if rows > 3 {
+                let y3 = UnsafeRawPointer(x3 + p).loadUnaligned(as: V.self)
+                a30.addProduct(y3, u); a31.addProduct(y3, v)
+            }
+        }
+    }
+
+    @inline(__always)
+    static func store(_ line: UnsafeMutablePointer<Float>, _ s0: Float, _ s1: Float, _ accumulate: Bool) {
+        if accumulate { line[0] += s0; line[1] += s1 } else { line[0] = s0; line[1] = s1 }
+    }
+
+    /// One input row against one weight row, in the same order as `block`.
+    static func dot(_ x: UnsafePointer<Float>, _ w: QuantizedMatrix, _ row: Int) -> Float {
+        let view = View(w)
+        var a = V()
+        for c in 0..<(w.columns / 8) {
+            let u = w.format == .q4_1 ? view.q41(row, c) : view.q80(row, c)
+            a.addProduct(UnsafeRawPointer(x + c * 8).loadUnaligned(as: V.self), u)
+        }
+        return FewRowsMatmul.reduce(a)
+    }
+}
