@@ -78,7 +78,7 @@ let package = Package(
             dependencies: ["FledgeNN", "FledgeTensor", "FledgeTestSupport"],
             resources: [.copy("Fixtures")]
         ),
-        .testTarget(name: "FledgeCLITests", dependencies: ["FledgeCLI"]),
+        .testTarget(name: "FledgeCLITests", dependencies: ["FledgeCLI", "FledgeSpeculative", "FledgeTestSupport"]),
         .testTarget(
             name: "FledgeWeightsTests",
             dependencies: ["FledgeWeights", "FledgeTensor", "FledgeTestSupport"],
