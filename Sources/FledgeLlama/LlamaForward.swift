@@ -187,7 +187,7 @@ extension LlamaModel {
         _ out: UnsafeMutablePointer<Float>, _ inp: UnsafePointer<Float>, _ weight: Tensor, _ quantized: QuantizedMatrix?,
         bias: UnsafePointer<Float>? = nil, rows n: Int, inFeatures i: Int, outFeatures o: Int, accumulate: Bool = false, fewRows: Bool
     ) {
-        if fewRows, quantizedDecoding, n <= FewRowsMatmul.rowLimit, let quantized {
+        if fewRows, quantizedDecoding, n <= min(QuantizedMatmul.rowLimit, FewRowsMatmul.rowLimit), let quantized {
             QuantizedMatmul.forward(out, inp, matrix: quantized, rows: n, accumulate: accumulate)
         } else {
             Linear.forward(out, inp, weight: weight.pointer, rows: n, inFeatures: i, outFeatures: o, accumulate: accumulate, fewRows: fewRows)

@@ -89,6 +89,12 @@ public final class QuantizedMatrix: @unchecked Sendable {
 public enum QuantizedMatmul {
     public typealias V = SIMD8<Float>
 
+    /// Callers take this kernel for at most this many rows: it reads 4–6× fewer bytes than
+    /// ``FewRowsMatmul`` but dequantises every chunk, so from about 12 rows on (products bound
+    /// by arithmetic, not memory) the Float32 kernel is faster (`fledge bench target --compare
+    /// float32`). Both give the same bits, so the switch never changes an output.
+    nonisolated(unsafe) public static var rowLimit = 8
+
     public static func forward(
         _ out: UnsafeMutablePointer<Float>, _ inp: UnsafePointer<Float>, matrix w: QuantizedMatrix, rows n: Int, accumulate: Bool
     ) {
