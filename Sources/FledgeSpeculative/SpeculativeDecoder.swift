@@ -75,7 +75,7 @@ public final class SpeculativeDecoder {
             // Draft K tokens.
             let accepted = drafter.length
             var (hidden, logits) = drafter.step(tokens: rowTokens, hidden: features.pointer)
-            var last = Tensor(zeros: [h])
+            let last = Tensor(zeros: [h])
             var proposals: [Int32] = []
             for k in 0..<steps {
                 let index = Sampler.argmax(logits.pointer, count: logits.count)

@@ -181,7 +181,7 @@ public struct Regenerator {
     static func appending(_ url: URL) throws -> FileHandle {
         if !FileManager.default.fileExists(atPath: url.path) {
             try FileManager.default.createDirectory(at: url.deletingLastPathComponent(), withIntermediateDirectories: true)
-            FileManager.default.createFile(atPath: url.path, contents: nil)
+            _ = FileManager.default.createFile(atPath: url.path, contents: nil)
         }
         let handle = try FileHandle(forUpdating: url)
         let data = try Data(contentsOf: url)
