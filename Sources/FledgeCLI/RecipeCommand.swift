@@ -9,7 +9,8 @@ import FledgeWeights
 /// Each stage is a `fledge` command line with `${RUN}` (the run folder) and `${ASSETS}` (the
 /// downloaded model and data) substituted. A stage that finished is recorded in
 /// `RUN/stages/NAME.json` with its command line; the next run reuses it while the line is the
-/// same, and a training stage that was killed resumes from its last checkpoint.
+/// same and no earlier stage ran again, and a training stage that was killed resumes from its
+/// last checkpoint.
 public struct Recipe: Codable, Sendable {
     public struct Stage: Codable, Sendable {
         public var name: String
@@ -159,16 +160,19 @@ struct RecipeRun: AsyncParsableCommand {
         print("run folder \(run), assets \(assets)")
         var rows: [(String, String)] = []
         let started = Date()
+        // Once a stage runs, every later one runs too: its inputs may have changed.
+        var upstreamRan = false
         for (index, stage) in recipe.stages.enumerated() {
             let arguments = recipe.expand(stage, run: run, assets: assets)
             let recordURL = stagesFolder.appendingPathComponent("\(stage.name).json")
             let previous = (try? Data(contentsOf: recordURL)).flatMap { try? JSONDecoder.iso.decode(StageRecord.self, from: $0) }
             let header = "[\(index + 1)/\(recipe.stages.count)] \(stage.name)"
-            if let previous, previous.command == arguments, !redo.contains(stage.name) {
+            if let previous, previous.command == arguments, !redo.contains(stage.name), !upstreamRan {
                 print("\(header): reused (finished \(ISO8601DateFormatter().string(from: previous.finished)) in \(Self.duration(previous.seconds)))")
                 rows.append((stage.name, "reused (\(Self.duration(previous.seconds)))"))
                 continue
             }
+            upstreamRan = true
             print("\(header): fledge \(arguments.map(Self.quoted).joined(separator: " "))")
             if let about = stage.about { print("    \(about)") }
             if dryRun {

@@ -77,9 +77,14 @@ import FledgeTestSupport
         try await second.run()
         #expect(try FileManager.default.attributesOfItem(atPath: run.appendingPathComponent("eval.json").path)[.modificationDate] as? Date == written)
 
-        // --redo runs that stage again.
+        // --redo runs that stage again, and the stages after it (their inputs may have changed).
+        func finished(_ stage: String) throws -> Date? {  // the record's modification time (sub-second)
+            try FileManager.default.attributesOfItem(atPath: run.appendingPathComponent("stages/\(stage).json").path)[.modificationDate] as? Date
+        }
+        let (trained, exported) = (try finished("train"), try finished("export"))
         let third = try #require(try FledgeCommand.parseAsRoot(["recipe", "run", file.path, "--run-dir", run.path, "--redo", "eval"]) as? RecipeRun)
         try await third.run()
         #expect(try FileManager.default.attributesOfItem(atPath: run.appendingPathComponent("eval.json").path)[.modificationDate] as? Date != written)
+        #expect(try finished("train") == trained && finished("export") != exported)
     }
 }
