@@ -141,10 +141,10 @@ public final class LlamaModel: @unchecked Sendable {
                 kBias: weights[p + "self_attn.k_proj.bias"], vBias: weights[p + "self_attn.v_proj.bias"],
                 qNorm: weights[p + "self_attn.q_norm.weight"], kNorm: weights[p + "self_attn.k_norm.weight"])
         }
-        for (name, matrix) in quantized {
-            guard let tensor = weights[name], tensor.shape.dims == [matrix.rows, matrix.columns] else {
-                throw LlamaError("\(source): quantised tensor \(name) does not match the Float32 weights")
-            }
+        // (A tied head's duplicate was dropped above; its quantised copy goes with it.)
+        let quantized = quantized.filter { weights[$0.key] != nil }
+        for (name, matrix) in quantized where weights[name]!.shape.dims != [matrix.rows, matrix.columns] {
+            throw LlamaError("\(source): quantised tensor \(name) does not match the Float32 weights")
         }
         if storage == .float32 {
             for index in layers.indices {
