@@ -161,12 +161,17 @@ class Eagle1Draft(nn.Module):
         return self.layers[0](z, attention_mask)  # the predicted feature (no final norm)
 
 
-def align(input_ids, features, loss_mask):
-    """§1.1: ids_in[t] = x[t+1], target[t] = f[t+1] (zero at T−1), loss_mask'[T−1] = 0."""
-    ids_in = torch.cat((input_ids[:, 1:], torch.zeros_like(input_ids[:, :1])), dim=1)
-    target = torch.cat((features[:, 1:], torch.zeros_like(features[:, :1])), dim=1)
+def align(input_ids, features, loss_mask, attention_mask):
+    """§1.1, per sample before padding (as `CustomDataset.__getitem__` runs before the
+    collator pads): ids_in[t] = x[t+1], target[t] = f[t+1], both zero at the sample's last
+    real position L−1 (padding ids and features are zero), and loss_mask'[L−1] = 0."""
+    ids_in = torch.cat((input_ids[:, 1:], torch.zeros_like(input_ids[:, :1])), dim=1) * attention_mask
+    target = torch.cat((features[:, 1:], torch.zeros_like(features[:, :1])), dim=1) * attention_mask[..., None]
     mask = loss_mask.clone()
-    mask[:, -1] = 0
+    lengths = attention_mask.sum(1)
+    for b in range(mask.shape[0]):
+        if lengths[b] > 0:
+            mask[b, lengths[b] - 1] = 0
     return ids_in, target, mask
 
 
@@ -176,7 +181,7 @@ def uniform_noise(features, generator):
 
 
 def losses(model: Eagle1Draft, input_ids, features, attention_mask, loss_mask, noise=None):
-    ids_in, target, mask = align(input_ids, features, loss_mask)
+    ids_in, target, mask = align(input_ids, features, loss_mask, attention_mask)
     f_in = features if noise is None else features + noise
     predict = model(ids_in, f_in, attention_mask)
     m = mask.to(predict.dtype)[..., None]
