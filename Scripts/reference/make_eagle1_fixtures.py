@@ -2,7 +2,7 @@
 """Writes the EAGLE-1 training golden values (Tests/FledgeDraftTests/Fixtures/eagle1).
 
 Everything is computed by Scripts/reference/eagle1_reference.py (float32, CPU) for a tiny
-draft with an fc bias: H=32, 4 heads, 2 KV heads, head_dim 8, intermediate 64, V=96, T=12,
+draft with an fc bias: H=32, 2 heads, 1 KV head, head_dim 16 (Fledge's attention needs a multiple of 16), intermediate 64, V=96, T=12,
 batch 2 (row 1 has 9 real tokens, then 3 padding positions), rms_norm_eps 1e-5, rope_theta
 10000, no noise. Recorded: the inputs (target embedding and lm_head, ids, masks, features),
 the initial parameters, the predicted features and head logits, vloss / ploss / total, the
@@ -33,13 +33,13 @@ OUT = os.path.normpath(os.path.join(os.path.dirname(os.path.abspath(__file__)), 
 B, T = 2, 12
 LENGTHS = (12, 9)
 LR, TRAIN_STEPS = 1e-2, 3
-MEMO_STEPS = 40
+MEMO_STEPS = 15
 CLIP = 0.01  # smaller than the recipe's 0.5 so that value clipping acts on some gradients here
 
 torch.manual_seed(SEED)
 torch.set_num_threads(1)
 g = torch.Generator().manual_seed(SEED)
-config = ref.Eagle1Config(hidden_size=32, num_attention_heads=4, num_key_value_heads=2, head_dim=8,
+config = ref.Eagle1Config(hidden_size=32, num_attention_heads=2, num_key_value_heads=1, head_dim=16,
                           intermediate_size=64, vocab_size=96, rms_norm_eps=1e-5, rope_theta=10000.0, bias=True)
 V, H = config.vocab_size, config.hidden_size
 tensors = {}
