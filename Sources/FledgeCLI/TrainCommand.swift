@@ -15,7 +15,7 @@ struct TrainCommand: AsyncParsableCommand {
     var config: String?
     @Option(name: [.customLong("target-model-path"), .customLong("verifier-name-or-path")], help: "The target: a Hugging Face folder or a .gguf file (default: the fetched SmolLM2).")
     var targetModelPath: String?
-    @Option(name: .customLong("method"), help: "The draft algorithm (eagle3).")
+    @Option(name: .customLong("method"), help: "The draft algorithm (eagle3, eagle1).")
     var method: String?
     @Option(name: .customLong("data-path"), help: "Prepared data (folder from fledge data prepare, or unified JSONL).")
     var dataPath: String?
@@ -35,7 +35,13 @@ struct TrainCommand: AsyncParsableCommand {
     @Option(name: .customLong("b1"), help: "AdamW β1.") var beta1: Float?
     @Option(name: .customLong("b2"), help: "AdamW β2.") var beta2: Float?
     @Option(name: .customLong("weight-decay"), help: "AdamW decoupled weight decay.") var weightDecay: Float?
-    @Option(name: .customLong("max-grad-norm"), help: "Global gradient-norm clip.") var maxGradNorm: Float?
+    @Option(name: .customLong("max-grad-norm"), help: "Global gradient-norm clip (default 0.5 for eagle3, none for eagle1).") var maxGradNorm: Float?
+    @Option(name: .customLong("grad-clip"), help: "Element-wise gradient clip (default 0.5 for eagle1, none for eagle3).") var gradClip: Float?
+    @Option(name: .customLong("v-w"), help: "EAGLE-1: weight of the feature regression (SmoothL1).") var vWeight: Float?
+    @Option(name: .customLong("p-w"), help: "EAGLE-1: weight of the token loss through the target head.") var pWeight: Float?
+    @Option(name: .customLong("noise-low"), help: "EAGLE-1: input-feature noise low end, scaled by 512/T.") var noiseLow: Float?
+    @Option(name: .customLong("noise-high"), help: "EAGLE-1: input-feature noise high end, scaled by 512/T.") var noiseHigh: Float?
+    @Flag(name: .customLong("fc-bias"), help: "EAGLE-1: give fc a bias (SGLang export only).") var fcBias = false
     @Option(name: .customLong("batch-size"), help: "Rows per micro-batch.") var batchSize: Int?
     @Option(name: .customLong("total-seq-len"), help: "Token budget per micro-batch (rows × longest row).") var totalSeqLen: Int?
     @Option(name: .customLong("grad-accum"), help: "Micro-batches per optimizer step.") var gradAccum: Int?
@@ -66,7 +72,9 @@ struct TrainCommand: AsyncParsableCommand {
         set(targetModelPath, \.targetModelPath); set(method, \.method); set(dataPath, \.dataPath); set(evalDataPath, \.evalDataPath)
         set(cachePath, \.cachePath); set(savePath, \.savePath); set(runName, \.runName); set(epochs, \.epochs); set(maxSteps, \.maxSteps)
         set(lr, \.learningRate); set(warmupRatio, \.warmupRatio); set(beta1, \.beta1); set(beta2, \.beta2); set(weightDecay, \.weightDecay)
-        set(maxGradNorm, \.maxGradNorm); set(batchSize, \.batchSize); set(totalSeqLen, \.totalSequenceLength); set(gradAccum, \.gradientAccumulation)
+        set(maxGradNorm, \.maxGradNorm); set(gradClip, \.gradClip); set(vWeight, \.vWeight); set(pWeight, \.pWeight)
+        set(noiseLow, \.noiseLow); set(noiseHigh, \.noiseHigh); if fcBias { c.fcBias = true }
+        set(batchSize, \.batchSize); set(totalSeqLen, \.totalSequenceLength); set(gradAccum, \.gradientAccumulation)
         set(maxLength, \.maxLength); set(systemPrompt, \.systemPrompt); set(tttSteps, \.tttSteps); set(tttStepLossDecay, \.tttStepLossDecay)
         set(draftVocabSize, \.draftVocabSize); set(d2tPath, \.d2tPath); set(t2dPath, \.t2dPath); set(seed, \.seed)
         set(saveInterval, \.saveInterval); set(evalInterval, \.evalInterval); set(keepCheckpoints, \.keepCheckpoints); set(logDir, \.logDir)

@@ -46,9 +46,11 @@ public enum Eagle3Export {
         name.hasPrefix("midlayer.") ? "layers.0." + name.dropFirst("midlayer.".count) : name
     }
 
-    static func ropeFields(_ c: Eagle3Configuration) -> [String: Any] {
-        var fields: [String: Any] = ["rope_theta": Double(c.ropeTheta)]
-        switch c.ropeScaling {
+    static func ropeFields(_ c: Eagle3Configuration) -> [String: Any] { ropeFields(theta: c.ropeTheta, scaling: c.ropeScaling) }
+
+    static func ropeFields(theta: Float, scaling: RoPEScaling) -> [String: Any] {
+        var fields: [String: Any] = ["rope_theta": Double(theta)]
+        switch scaling {
         case .none: break
         case .linear(let factor): fields["rope_scaling"] = ["rope_type": "linear", "factor": Double(factor)]
         case .llama3(let factor, let low, let high, let original):

@@ -42,6 +42,8 @@ public protocol DraftAlgorithm: AnyObject {
     /// The largest micro-batch the algorithm planned memory for.
     var maxBatch: Int { get }
     var maxLength: Int { get }
+    /// Bytes of planned activation memory.
+    var activationBytes: Int { get }
     /// Forward (and with `train`, backward accumulating `scale`·gradient) on one micro-batch.
     func step(_ features: TargetFeatures, scale: Float, train: Bool) -> DraftMetrics
     /// Derived metrics for a log record (e.g. τ from conditional accuracies).

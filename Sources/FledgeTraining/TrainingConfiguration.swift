@@ -19,7 +19,17 @@ public struct TrainingConfiguration: Codable, Sendable, Equatable {
     public var beta1: Float = 0.9
     public var beta2: Float = 0.95
     public var weightDecay: Float = 0
-    public var maxGradNorm: Float = 0.5
+    /// Global gradient-norm clipping; nil: 0.5 for EAGLE-3, none for EAGLE-1 (see `gradientNormLimit`).
+    public var maxGradNorm: Float?
+    /// Element-wise gradient clipping (EAGLE-1's official recipe); nil: 0.5 for EAGLE-1, none for EAGLE-3.
+    public var gradClip: Float?
+    /// EAGLE-1: the weights of the feature regression and of the token loss, the input-feature
+    /// noise range (scaled by 512/T) and whether `fc` has a bias.
+    public var vWeight: Float = 1
+    public var pWeight: Float = 0.1
+    public var noiseLow: Float = -0.1
+    public var noiseHigh: Float = 0.1
+    public var fcBias = false
     public var batchSize = 1
     /// A token budget per micro-batch (rows × longest row); nil means `batchSize` rows.
     public var totalSequenceLength: Int?
@@ -51,6 +61,7 @@ public struct TrainingConfiguration: Codable, Sendable, Equatable {
         case targetModelPath = "target_model_path", dataPath = "data_path", evalDataPath = "eval_data_path", cachePath = "cache_path"
         case savePath = "save_path", runName = "run_name", maxSteps = "max_steps", learningRate = "lr", warmupRatio = "warmup_ratio"
         case beta1 = "b1", beta2 = "b2", weightDecay = "weight_decay", maxGradNorm = "max_grad_norm", batchSize = "batch_size"
+        case gradClip = "grad_clip", vWeight = "v_w", pWeight = "p_w", noiseLow = "noise_low", noiseHigh = "noise_high", fcBias = "fc_bias"
         case totalSequenceLength = "total_seq_len", gradientAccumulation = "grad_accum", maxLength = "max_length", dropLong = "drop_long"
         case systemPrompt = "system_prompt", tttSteps = "ttt_steps", tttStepLossDecay = "ttt_step_loss_decay"
         case draftVocabSize = "draft_vocab_size", d2tPath = "d2t_path", t2dPath = "t2d_path", initHeadFromTarget = "init_head_from_target"
@@ -76,7 +87,13 @@ public struct TrainingConfiguration: Codable, Sendable, Equatable {
         beta1 = try c.decodeIfPresent(Float.self, forKey: .beta1) ?? defaults.beta1
         beta2 = try c.decodeIfPresent(Float.self, forKey: .beta2) ?? defaults.beta2
         weightDecay = try c.decodeIfPresent(Float.self, forKey: .weightDecay) ?? defaults.weightDecay
-        maxGradNorm = try c.decodeIfPresent(Float.self, forKey: .maxGradNorm) ?? defaults.maxGradNorm
+        maxGradNorm = try c.decodeIfPresent(Float.self, forKey: .maxGradNorm)
+        gradClip = try c.decodeIfPresent(Float.self, forKey: .gradClip)
+        vWeight = try c.decodeIfPresent(Float.self, forKey: .vWeight) ?? defaults.vWeight
+        pWeight = try c.decodeIfPresent(Float.self, forKey: .pWeight) ?? defaults.pWeight
+        noiseLow = try c.decodeIfPresent(Float.self, forKey: .noiseLow) ?? defaults.noiseLow
+        noiseHigh = try c.decodeIfPresent(Float.self, forKey: .noiseHigh) ?? defaults.noiseHigh
+        fcBias = try c.decodeIfPresent(Bool.self, forKey: .fcBias) ?? defaults.fcBias
         batchSize = try c.decodeIfPresent(Int.self, forKey: .batchSize) ?? defaults.batchSize
         totalSequenceLength = try c.decodeIfPresent(Int.self, forKey: .totalSequenceLength)
         gradientAccumulation = try c.decodeIfPresent(Int.self, forKey: .gradientAccumulation) ?? defaults.gradientAccumulation
@@ -102,12 +119,20 @@ public struct TrainingConfiguration: Codable, Sendable, Equatable {
         try validate()
     }
 
+    /// The global gradient-norm limit applied (infinity: none).
+    public var gradientNormLimit: Float { maxGradNorm ?? (method == "eagle1" ? .infinity : 0.5) }
+    /// The element-wise gradient limit applied, if any.
+    public var gradientValueLimit: Float? { gradClip ?? (method == "eagle1" ? 0.5 : nil) }
+
     /// Checks ranges; throws naming the key.
     public func validate() throws {
         func require(_ ok: Bool, _ key: CodingKeys, _ message: String) throws {
             if !ok { throw TrainingError("\(key.rawValue): \(message)") }
         }
-        try require(["eagle3"].contains(method), .method, "unknown method \"\(method)\" (registered: eagle3)")
+        try require(["eagle3", "eagle1"].contains(method), .method, "unknown method \"\(method)\" (registered: eagle3, eagle1)")
+        try require(maxGradNorm.map { $0 > 0 } ?? true, .maxGradNorm, "must be positive")
+        try require(gradClip.map { $0 > 0 } ?? true, .gradClip, "must be positive")
+        try require(noiseLow <= noiseHigh, .noiseLow, "must not exceed noise_high")
         try require(epochs >= 1, .epochs, "must be at least 1")
         try require(maxSteps.map { $0 >= 1 } ?? true, .maxSteps, "must be at least 1")
         try require(learningRate > 0, .learningRate, "must be positive")

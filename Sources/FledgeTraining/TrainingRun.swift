@@ -35,17 +35,6 @@ public enum TrainingRun {
         }
         log("\(train.samples.count) training samples (\(train.tokenCount) tokens, \(train.maskedCount) trained), \(evaluation.count) eval samples"
             + (train.skipped.isEmpty ? "" : "; skipped: " + train.skipped.map { "\($0.key.rawValue) \($0.value)" }.joined(separator: ", ")))
-        let vocabularySize = target.model.configuration.vocabularySize
-        let vocabulary: DraftVocabulary
-        if let d2t = c.d2tPath {
-            vocabulary = try DraftVocabulary.load(d2t: URL(fileURLWithPath: d2t), t2d: c.t2dPath.map { URL(fileURLWithPath: $0) }, targetSize: vocabularySize)
-        } else {
-            vocabulary = try DraftVocabulary.build(counts: train.maskedTokenCounts(vocabularySize: vocabularySize), draftSize: min(c.draftVocabSize, vocabularySize))
-        }
-        let configuration = Eagle3Configuration(target: target.model.configuration, draftVocabularySize: vocabulary.draftSize)
-        let draft = Eagle3Draft(configuration: configuration, embedding: target.model.embedding, d2t: vocabulary.d2t, t2d: vocabulary.t2d)
-        draft.initialize(seed: c.seed)
-        if c.initHeadFromTarget { draft.initializeHead(fromTarget: target.model.head) }
         let source: FeatureSource
         if let cache = c.cachePath {
             source = try CachedFeatureSource(directory: URL(fileURLWithPath: cache), modelFingerprint: try Fingerprint.of(targetURL))
@@ -55,8 +44,30 @@ public enum TrainingRun {
             log("online: the target runs in the training loop")
         }
         let longest = max(train.samples.map(\.ids.count).max() ?? 1, evaluation.map(\.ids.count).max() ?? 1)
-        let algorithm = Eagle3Algorithm(draft: draft, targetHead: target.model.head, maxBatch: c.batchSize, maxLength: longest,
+        // The registry of draft algorithms: the only place that knows which one runs.
+        let algorithm: any DraftAlgorithm
+        switch c.method {
+        case Eagle1Algorithm.name:
+            let draft = Eagle1Draft(configuration: Eagle1Configuration(target: target.model.configuration, bias: c.fcBias),
+                                    embedding: target.model.embedding, head: target.model.head)
+            draft.initialize(seed: c.seed)
+            algorithm = Eagle1Algorithm(draft: draft, maxBatch: c.batchSize, maxLength: longest, vWeight: c.vWeight, pWeight: c.pWeight,
+                                        noise: c.noiseLow == 0 && c.noiseHigh == 0 ? nil : c.noiseLow...c.noiseHigh)
+        default:
+            let vocabularySize = target.model.configuration.vocabularySize
+            let vocabulary: DraftVocabulary
+            if let d2t = c.d2tPath {
+                vocabulary = try DraftVocabulary.load(d2t: URL(fileURLWithPath: d2t), t2d: c.t2dPath.map { URL(fileURLWithPath: $0) }, targetSize: vocabularySize)
+            } else {
+                vocabulary = try DraftVocabulary.build(counts: train.maskedTokenCounts(vocabularySize: vocabularySize), draftSize: min(c.draftVocabSize, vocabularySize))
+            }
+            let configuration = Eagle3Configuration(target: target.model.configuration, draftVocabularySize: vocabulary.draftSize)
+            let draft = Eagle3Draft(configuration: configuration, embedding: target.model.embedding, d2t: vocabulary.d2t, t2d: vocabulary.t2d)
+            draft.initialize(seed: c.seed)
+            if c.initHeadFromTarget { draft.initializeHead(fromTarget: target.model.head) }
+            algorithm = Eagle3Algorithm(draft: draft, targetHead: target.model.head, maxBatch: c.batchSize, maxLength: longest,
                                         steps: c.tttSteps, decay: c.tttStepLossDecay)
+        }
         let info = Eagle3Export.TargetInfo(name: targetURL.lastPathComponent, bosTokenID: target.model.configuration.bosTokenID,
                                            eosTokenID: target.model.configuration.eosTokenIDs.first)
         let trainer = try Trainer(configuration: c, algorithm: algorithm, source: source, train: train.samples, evaluation: evaluation, target: info)
@@ -76,7 +87,7 @@ public enum TrainingRun {
         let logger = CompositeLogger(loggers)
         var progress = ProgressReporter(totalSteps: trainer.totalSteps)
         let start = Date()
-        log(String(format: "%d optimizer steps, draft %d parameters, %.0f MB of planned activations%@", trainer.totalSteps, draft.parameters.count,
+        log(String(format: "%d optimizer steps, %@ draft, %d parameters, %.0f MB of planned activations%@", trainer.totalSteps, c.method, algorithm.parameters.count,
                    Double(algorithm.activationBytes) / 1e6, resumedStep.map { ", resuming after step \($0)" } ?? ""))
         let state = try trainer.run { event in
             let record = MetricsRecord(kind: event.kind, step: event.step, epoch: event.epoch, values: event.values,

@@ -126,6 +126,51 @@ import FledgeTensor
         for (a, b) in zip(onlineLosses, offlineLosses) { #expect(abs(a - b) / a < 1e-4, "online \(a) offline \(b)") }
     }
 
+    /// EAGLE-1 through the same trainer (`--method eagle1`): value clipping and no norm
+    /// clipping by default, noise on the input features, the loss falls, a killed run resumes
+    /// with the same losses (the noise is seeded by the batch), and the export loads back.
+    @Test func eagle1TrainsResumesAndExportsThroughTheSameTrainer() throws {
+        let setup = try Self.setup()
+        func eagle1Trainer(save: URL) throws -> Trainer {
+            var configuration = TrainingConfiguration()
+            configuration.method = "eagle1"
+            configuration.savePath = save.path
+            configuration.epochs = 3
+            configuration.batchSize = 2
+            configuration.saveInterval = 2
+            configuration.evalInterval = 5
+            configuration.learningRate = 3e-3
+            #expect(configuration.gradientValueLimit == 0.5 && configuration.gradientNormLimit == .infinity)
+            let c = setup.model.configuration
+            let draft = Eagle1Draft(configuration: Eagle1Configuration(target: c), embedding: setup.model.embedding, head: setup.model.head)
+            draft.initialize(seed: 5)
+            let algorithm = Eagle1Algorithm(draft: draft, maxBatch: 2, maxLength: 32)
+            return try Trainer(configuration: configuration, algorithm: algorithm, source: try OnlineFeatureSource(model: setup.model, layers: [0, 1, 2]),
+                               train: Array(setup.samples.prefix(10)), evaluation: Array(setup.samples.suffix(2)), target: .init(name: "tiny"))
+        }
+        var straight: [Int: Double] = [:]
+        try eagle1Trainer(save: try temporary()).run { if $0.kind == "train" { straight[$0.step] = $0.values["loss"] } }
+        #expect(straight.count == 15)
+        let early = (1...3).map { straight[$0]! }.reduce(0, +), late = (13...15).map { straight[$0]! }.reduce(0, +)
+        #expect(late < 0.95 * early, "losses \(straight.sorted { $0.key < $1.key }.map(\.value))")
+
+        struct Killed: Error {}
+        let save = try temporary()
+        var resumed: [Int: Double] = [:]
+        #expect(throws: Killed.self) {
+            try eagle1Trainer(save: save).run { event in
+                if event.kind == "train" { resumed[event.step] = event.values["loss"] }
+                if event.step == 7 { throw Killed() }
+            }
+        }
+        try eagle1Trainer(save: save).run { if $0.kind == "train" { resumed[$0.step] = $0.values["loss"] } }
+        for step in 1...15 { #expect(resumed[step]?.bitPattern == straight[step]?.bitPattern, "step \(step)") }
+        let loaded = try Eagle1Export.load(from: save.appendingPathComponent("export"), embedding: setup.model.embedding, head: setup.model.head)
+        #expect(!loaded.configuration.bias && loaded.configuration.hiddenSize == setup.model.configuration.hiddenSize)
+        let config = try JSONSerialization.jsonObject(with: Data(contentsOf: save.appendingPathComponent("export/config.json"))) as? [String: Any]
+        #expect(config?["architectures"] as? [String] == ["LlamaForCausalLM"] && config?["num_hidden_layers"] as? Int == 1)
+    }
+
     @Test func schedulesWarmUpThenDecay() {
         let cosine = LearningRateSchedule(kind: .cosine, peak: 1, warmupSteps: 10, totalSteps: 110)
         #expect(cosine.rate(0) == 0.1 && cosine.rate(9) == 1)

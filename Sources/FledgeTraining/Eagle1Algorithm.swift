@@ -1,0 +1,83 @@
+import Foundation
+import FledgeData
+import FledgeDraft
+import FledgeNN
+import FledgeTensor
+
+/// EAGLE-1 (eagle-spec.md §1) behind the ``DraftAlgorithm`` interface.
+///
+/// Metrics: `loss` (v_w·vloss + p_w·ploss), `vloss`, `ploss`, `acc/0` (top-1 of the next token
+/// through the target head; the reporting position) and `top2`/`top3`; `tau` = 1 + top-1
+/// accuracy (one draft step: the acceptance length a one-token chain would reach).
+public final class Eagle1Algorithm: DraftAlgorithm {
+    public static let name = "eagle1"
+    public let draft: Eagle1Draft
+    let trainer: Eagle1Trainer
+    let vWeight: Float
+    let pWeight: Float
+    /// Input-feature noise `U[low, high)·512/T` during training (§1.4); nil: none.
+    let noise: ClosedRange<Float>?
+    let noiseBuffer: Tensor
+
+    public init(draft: Eagle1Draft, maxBatch: Int, maxLength: Int, vWeight: Float = 1, pWeight: Float = 0.1, noise: ClosedRange<Float>? = -0.1...0.1) {
+        self.draft = draft
+        self.vWeight = vWeight
+        self.pWeight = pWeight
+        self.noise = noise
+        trainer = Eagle1Trainer(draft: draft, maxBatch: maxBatch, maxLength: maxLength)
+        noiseBuffer = Tensor(zeros: [maxBatch * maxLength * draft.configuration.hiddenSize])
+    }
+
+    public var parameters: ParameterSet { draft.parameters }
+    public var d2t: [Int64] { [] }
+    public var t2d: [Bool] { [] }
+    public var maxBatch: Int { trainer.maxBatch }
+    public var maxLength: Int { trainer.maxLength }
+    public var activationBytes: Int { trainer.activationBytes + noiseBuffer.count * 4 }
+
+    public func step(_ features: TargetFeatures, scale: Float, train: Bool) -> DraftMetrics {
+        let batch = Eagle1Batch(batch: features.batch, length: features.length, lengths: features.lengths, ids: features.ids,
+                                lossMask: features.lossMask, features: features.lastHidden)
+        var noisePointer: UnsafePointer<Float>? = nil
+        if train, let noise {
+            // Seeded by the batch's tokens, so a resumed run draws the same noise (no RNG state).
+            var seed: UInt64 = 0xE1E1
+            for id in features.ids { seed = (seed ^ UInt64(UInt32(bitPattern: id))) &* 0x100_0000_01B3 }
+            var generator = SeededGenerator(seed: seed)
+            let count = features.batch * features.length * draft.configuration.hiddenSize
+            let amplitude = 512 / Float(features.length)
+            generator.fillUniform(Tensor(viewing: noiseBuffer.pointer, shape: [count], owner: noiseBuffer),
+                                  low: noise.lowerBound * amplitude, high: noise.upperBound * amplitude)
+            noisePointer = UnsafePointer(noiseBuffer.pointer)
+        }
+        let result = trainer.step(batch, vWeight: vWeight, pWeight: pWeight, noise: noisePointer, scale: scale, train: train)
+        var metrics = DraftMetrics()
+        metrics.add("loss", Double(result.total))
+        metrics.add("vloss", Double(result.vloss))
+        metrics.add("ploss", Double(result.ploss))
+        metrics.add("acc/0", Double(result.correct[0]), count: Double(result.count))
+        metrics.add("top2", Double(result.correct[1]), count: Double(result.count))
+        metrics.add("top3", Double(result.correct[2]), count: Double(result.count))
+        metrics.add("tokens", Double(features.lengths.reduce(0, +)), count: 1)
+        return metrics
+    }
+
+    public func summarize(_ metrics: DraftMetrics) -> [String: Double] {
+        var values = metrics.values
+        values["tokens"] = metrics.sums["tokens"]
+        values["tau"] = 1 + (values["acc/0"] ?? 0)
+        return values
+    }
+
+    /// `eagle` (what training writes) means the vLLM layout for a bias-free draft, else SGLang's.
+    public func export(to directory: URL, format: String, target: Eagle3Export.TargetInfo) throws {
+        let kind: Eagle1Export.Format
+        switch format {
+        case "eagle": kind = draft.configuration.bias ? .sglang : .vllm
+        case "vllm": kind = .vllm
+        case "sglang": kind = .sglang
+        default: throw TrainingError("unknown EAGLE-1 export format \(format)", hint: "vllm or sglang")
+        }
+        try Eagle1Export.write(draft, format: kind, to: directory, target: target)
+    }
+}
