@@ -66,7 +66,7 @@ public enum Eagle3Export {
             "architectures": ["LlamaForCausalLMEagle3"], "model_type": "llama", "hidden_act": "silu",
             "hidden_size": c.hiddenSize, "intermediate_size": c.intermediateSize, "num_attention_heads": c.headCount,
             "num_key_value_heads": c.kvHeadCount, "head_dim": c.headDimension, "num_hidden_layers": 1,
-            "max_position_embeddings": c.maxPositions, "rms_norm_eps": Double(c.rmsNormEps), "initializer_range": 0.02,
+            "max_position_embeddings": c.maxPositions, "rms_norm_eps": Double("\(c.rmsNormEps)") ?? Double(c.rmsNormEps), "initializer_range": 0.02,
             "tie_word_embeddings": false, "torch_dtype": dtype == .f32 ? "float32" : "bfloat16", "use_cache": true,
             "vocab_size": c.vocabularySize, "draft_vocab_size": c.draftVocabularySize, "pad_token_id": 0,
         ]
@@ -82,7 +82,7 @@ public enum Eagle3Export {
         var layer: [String: Any] = [
             "model_type": "llama", "vocab_size": c.vocabularySize, "hidden_size": c.hiddenSize, "intermediate_size": c.intermediateSize,
             "num_hidden_layers": 1, "num_attention_heads": c.headCount, "num_key_value_heads": c.kvHeadCount, "head_dim": c.headDimension,
-            "hidden_act": "silu", "max_position_embeddings": c.maxPositions, "rms_norm_eps": Double(c.rmsNormEps), "tie_word_embeddings": false,
+            "hidden_act": "silu", "max_position_embeddings": c.maxPositions, "rms_norm_eps": Double("\(c.rmsNormEps)") ?? Double(c.rmsNormEps), "tie_word_embeddings": false,
         ]
         layer.merge(ropeFields(c)) { $1 }
         return [
@@ -108,7 +108,9 @@ public enum Eagle3Export {
         let speculators = config["speculators_model_type"] as? String == "eagle3"
         let layer = speculators ? (config["transformer_layer_config"] as? [String: Any] ?? [:]) : config
         if !speculators, let architectures = config["architectures"] as? [String], !architectures.contains(where: { $0.contains("Eagle3") }) {
-            throw DraftError("\(configURL.path): architectures \(architectures) is not an EAGLE-3 draft")
+            let eagle1 = config["num_hidden_layers"] as? Int == 1 && config["draft_vocab_size"] == nil
+            throw DraftError("\(configURL.path): architectures \(architectures) is not an EAGLE-3 draft",
+                             hint: eagle1 ? "it looks like an EAGLE-1 draft (fledge train --method eagle1): eval, chat and export take EAGLE-3 drafts only so far" : nil)
         }
         if speculators, config["norm_before_residual"] as? Bool ?? true {
             throw DraftError("\(configURL.path): norm_before_residual = true is not supported", hint: "Fledge trains the raw-hidden residual")

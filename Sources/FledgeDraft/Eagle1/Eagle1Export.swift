@@ -30,7 +30,7 @@ public enum Eagle1Export {
             "architectures": [format == .vllm ? "LlamaForCausalLM" : "LlamaForCausalLMEagle"],
             "model_type": "llama", "num_hidden_layers": 1, "hidden_size": c.hiddenSize, "intermediate_size": c.intermediateSize,
             "num_attention_heads": c.headCount, "num_key_value_heads": c.kvHeadCount, "head_dim": c.headDimension,
-            "rms_norm_eps": Double(c.rmsNormEps), "vocab_size": c.vocabularySize, "max_position_embeddings": c.maxPositions,
+            "rms_norm_eps": Double("\(c.rmsNormEps)") ?? Double(c.rmsNormEps), "vocab_size": c.vocabularySize, "max_position_embeddings": c.maxPositions,
             "hidden_act": "silu", "tie_word_embeddings": false, "bias": c.bias || format == .sglang,
             "torch_dtype": dtype == .bf16 ? "bfloat16" : "float32",
         ]
