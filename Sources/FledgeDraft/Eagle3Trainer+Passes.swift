@@ -164,16 +164,10 @@ extension Eagle3Trainer {
             // MLP: h_out = a + down(m), m = swiglu(gate, up), gate/up = W·post(a).
             let gate = arena["gate.\(k)"], up = arena["up.\(k)"], post = arena["post.\(k)"], a = arena["a.\(k)"]
             SwiGLU.forward(mlp.pointer, gate: gate.pointer, up: up.pointer, count: n * inter)
-            BLAS.gemm(.none, .none, m: n, n: inter, k: h, a: dh.pointer, lda: h, b: p.down.pointer, ldb: inter, beta: 0, c: dmlp.pointer, ldc: inter)
-            BLAS.gemm(.transposed, .none, m: h, n: inter, k: n, a: dh.pointer, lda: h, b: mlp.pointer, ldb: inter, beta: 1, c: g.down.pointer, ldc: inter)
-            dgate.pointer.update(repeating: 0, count: n * inter)
-            dup.pointer.update(repeating: 0, count: n * inter)
-            SwiGLU.backward(dgate: dgate.pointer, dup: dup.pointer, dout: dmlp.pointer, gate: gate.pointer, up: up.pointer, count: n * inter)
-            dpost.pointer.update(repeating: 0, count: n * h)
-            Linear.backward(dinp: dpost.pointer, dweight: g.gate.pointer, dbias: nil, dout: dgate.pointer, inp: post.pointer, weight: p.gate.pointer,
-                            rows: n, inFeatures: h, outFeatures: inter)
-            Linear.backward(dinp: dpost.pointer, dweight: g.up.pointer, dbias: nil, dout: dup.pointer, inp: post.pointer, weight: p.up.pointer,
-                            rows: n, inFeatures: h, outFeatures: inter)
+            SwiGLUMLP.backward(dinp: dpost.pointer, gradients: .init(gate: g.gate.pointer, up: g.up.pointer, down: g.down.pointer), dout: dh.pointer,
+                               inp: post.pointer, gate: gate.pointer, up: up.pointer, hidden: mlp.pointer,
+                               weights: .init(gate: p.gate.pointer, up: p.up.pointer, down: p.down.pointer),
+                               dhidden: dmlp.pointer, dgate: dgate.pointer, dup: dup.pointer, rows: n, channels: h, intermediate: inter)
             da.pointer.update(from: dh.pointer, count: n * h)
             RMSNorm.backward(dinp: da.pointer, dweight: g.postNorm.pointer, dout: dpost.pointer, inp: a.pointer, weight: p.postNorm.pointer,
                              rstd: arena["rstd.post.\(k)"].pointer, rows: n, channels: h)

@@ -77,3 +77,32 @@ public enum SwiGLU {
         for i in (blocks * 16)..<count { tail(i) }
     }
 }
+
+/// The backward of Llama's MLP `y = down(swiglu(gate(x), up(x)))` over N rows (H → I → H),
+/// shared by the draft trainers: from ∂y it writes ∂x into `dinp` (overwritten) and
+/// accumulates the three weight gradients. `gate`, `up`, `hidden` are the forward's
+/// activations (`hidden` = swiglu(gate, up)); `dhidden`, `dgate`, `dup` are [N, I] scratch.
+public enum SwiGLUMLP {
+    public struct Matrices {
+        public var gate, up, down: UnsafeMutablePointer<Float>
+        public init(gate: UnsafeMutablePointer<Float>, up: UnsafeMutablePointer<Float>, down: UnsafeMutablePointer<Float>) {
+            (self.gate, self.up, self.down) = (gate, up, down)
+        }
+    }
+
+    public static func backward(
+        dinp: UnsafeMutablePointer<Float>, gradients: Matrices, dout: UnsafePointer<Float>, inp: UnsafePointer<Float>,
+        gate: UnsafePointer<Float>, up: UnsafePointer<Float>, hidden: UnsafePointer<Float>, weights: Matrices,
+        dhidden: UnsafeMutablePointer<Float>, dgate: UnsafeMutablePointer<Float>, dup: UnsafeMutablePointer<Float>,
+        rows n: Int, channels h: Int, intermediate i: Int
+    ) {
+        dhidden.update(repeating: 0, count: n * i)
+        Linear.backward(dinp: dhidden, dweight: gradients.down, dbias: nil, dout: dout, inp: hidden, weight: weights.down, rows: n, inFeatures: i, outFeatures: h)
+        dgate.update(repeating: 0, count: n * i)
+        dup.update(repeating: 0, count: n * i)
+        SwiGLU.backward(dgate: dgate, dup: dup, dout: dhidden, gate: gate, up: up, count: n * i)
+        dinp.update(repeating: 0, count: n * h)
+        Linear.backward(dinp: dinp, dweight: gradients.gate, dbias: nil, dout: dgate, inp: inp, weight: weights.gate, rows: n, inFeatures: h, outFeatures: i)
+        Linear.backward(dinp: dinp, dweight: gradients.up, dbias: nil, dout: dup, inp: inp, weight: weights.up, rows: n, inFeatures: h, outFeatures: i)
+    }
+}

@@ -272,17 +272,10 @@ public final class Eagle1Trainer {
         let gate = arena["gate"], up = arena["up"], mlp = arena["mlp"], post = arena["post"], a = arena["a"], attn = arena["attn"]
         let z = arena["z"], x = arena["x"]
         // out = a + down(mlp).
-        dmlp.pointer.update(repeating: 0, count: n * inter)
-        Linear.backward(dinp: dmlp.pointer, dweight: g.down.pointer, dbias: nil, dout: dout.pointer, inp: mlp.pointer, weight: p.down.pointer,
-                        rows: n, inFeatures: inter, outFeatures: h)
-        dgate.pointer.update(repeating: 0, count: n * inter)
-        dup.pointer.update(repeating: 0, count: n * inter)
-        SwiGLU.backward(dgate: dgate.pointer, dup: dup.pointer, dout: dmlp.pointer, gate: gate.pointer, up: up.pointer, count: n * inter)
-        dpost.pointer.update(repeating: 0, count: n * h)
-        Linear.backward(dinp: dpost.pointer, dweight: g.gate.pointer, dbias: nil, dout: dgate.pointer, inp: post.pointer, weight: p.gate.pointer,
-                        rows: n, inFeatures: h, outFeatures: inter)
-        Linear.backward(dinp: dpost.pointer, dweight: g.up.pointer, dbias: nil, dout: dup.pointer, inp: post.pointer, weight: p.up.pointer,
-                        rows: n, inFeatures: h, outFeatures: inter)
+        SwiGLUMLP.backward(dinp: dpost.pointer, gradients: .init(gate: g.gate.pointer, up: g.up.pointer, down: g.down.pointer), dout: dout.pointer,
+                           inp: post.pointer, gate: gate.pointer, up: up.pointer, hidden: mlp.pointer,
+                           weights: .init(gate: p.gate.pointer, up: p.up.pointer, down: p.down.pointer),
+                           dhidden: dmlp.pointer, dgate: dgate.pointer, dup: dup.pointer, rows: n, channels: h, intermediate: inter)
         da.pointer.update(from: dout.pointer, count: n * h)
         RMSNorm.backward(dinp: da.pointer, dweight: g.postNorm.pointer, dout: dpost.pointer, inp: a.pointer, weight: p.postNorm.pointer,
                          rstd: arena["rstd.post"].pointer, rows: n, channels: h)
