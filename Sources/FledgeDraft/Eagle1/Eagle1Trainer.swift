@@ -85,6 +85,7 @@ public final class Eagle1Trainer {
         plan.add("target.logits", [headBlock, c.vocabularySize])
         plan.add("positions", [n])
         plan.add("ids.in", [n])
+        plan.add("masked.rows", [n])
         arena = Arena(plan)
         attentionWorkspace = AttentionWorkspace(batch: maxBatch, queries: maxLength, keys: maxLength, heads: c.headCount,
                                                 headDimension: c.headDimension, groupedQuery: c.headCount != c.kvHeadCount)
@@ -186,26 +187,31 @@ public final class Eagle1Trainer {
         let out = arena["out"].pointer, target = arena["target"].pointer, dout = arena["dout"].pointer
         let logits = arena["logits"].pointer, targetLogits = arena["target.logits"].pointer
         // target[t] = f[t+1] within the sample, zero at its last real position and on padding.
-        var masked = [Bool](repeating: false, count: n)
+        // The masked rows, ascending (planned memory: no allocation per step).
+        let maskedRows = UnsafeMutableRawPointer(arena["masked.rows"].pointer).assumingMemoryBound(to: Int32.self)
         var count = 0
         for row in 0..<b {
             for i in 0..<t {
                 let r = row * t + i
                 if i + 1 < batch.lengths[row] {
                     (target + r * h).update(from: batch.features.pointer + (r + 1) * h, count: h)
-                    masked[r] = batch.lossMask[r] != 0
+                    if batch.lossMask[r] != 0 {
+                        maskedRows[count] = Int32(r)
+                        count += 1
+                    }
                 } else {
                     (target + r * h).update(repeating: 0, count: h)
                 }
-                if masked[r] { count += 1 }
             }
         }
+        let rows = UnsafeBufferPointer(start: maskedRows, count: count)
         let denominator = Float(count) + 1e-5
         var metrics = Eagle1Metrics(vloss: 0, ploss: 0, total: 0, correct: [0, 0, 0], count: count)
         if train { dout.update(repeating: 0, count: n * h) }
         // vloss: SmoothL1 (beta 1), mean over H; its gradient clamp(out − target, ±1)/H.
         var vSum = 0.0
-        for r in 0..<n where masked[r] {
+        for r32 in rows {
+            let r = Int(r32)
             var rowSum = 0.0
             for j in 0..<h {
                 let d = out[r * h + j] - target[r * h + j]
@@ -216,7 +222,6 @@ public final class Eagle1Trainer {
         }
         metrics.vloss = Float(vSum / Double(denominator))
         // ploss through the frozen head, in row blocks of masked rows.
-        let rows = (0..<n).filter { masked[$0] }
         var pSum = 0.0
         var start = 0
         let coefficient = scale * pWeight / denominator
@@ -224,8 +229,8 @@ public final class Eagle1Trainer {
         while start < rows.count {
             let block = rows[start..<min(start + headBlock, rows.count)]
             for (local, r) in block.enumerated() {
-                (outBlock + local * h).update(from: out + r * h, count: h)
-                (targetBlock + local * h).update(from: target + r * h, count: h)
+                (outBlock + local * h).update(from: out + Int(r) * h, count: h)
+                (targetBlock + local * h).update(from: target + Int(r) * h, count: h)
             }
             Linear.forward(logits, outBlock, weight: draft.head.pointer, bias: nil, rows: block.count, inFeatures: h, outFeatures: vocabulary)
             Linear.forward(targetLogits, targetBlock, weight: draft.head.pointer, bias: nil, rows: block.count, inFeatures: h, outFeatures: vocabulary)
@@ -254,7 +259,7 @@ public final class Eagle1Trainer {
                 // dout rows += dlogits · head.
                 BLAS.gemm(.none, .none, m: block.count, n: h, k: vocabulary, a: logits, lda: vocabulary, b: draft.head.pointer, ldb: h,
                           beta: 0, c: doutBlock, ldc: h)
-                for (local, r) in block.enumerated() { Elementwise.add(dout + r * h, doutBlock + local * h, dout + r * h, count: h) }
+                for (local, r) in block.enumerated() { Elementwise.add(dout + Int(r) * h, doutBlock + local * h, dout + Int(r) * h, count: h) }
             }
             start += block.count
         }
