@@ -44,6 +44,10 @@ public protocol DraftAlgorithm: AnyObject {
     var maxLength: Int { get }
     /// Bytes of planned activation memory.
     var activationBytes: Int { get }
+    /// The method's own clipping when the configuration sets none: a global gradient-norm
+    /// limit (infinity: none) and an element-wise one (nil: none).
+    var defaultGradientNormLimit: Float { get }
+    var defaultGradientValueLimit: Float? { get }
     /// Forward (and with `train`, backward accumulating `scale`·gradient) on one micro-batch.
     func step(_ features: TargetFeatures, scale: Float, train: Bool) -> DraftMetrics
     /// Derived metrics for a log record (e.g. τ from conditional accuracies).
@@ -75,6 +79,9 @@ public final class Eagle3Algorithm: DraftAlgorithm {
     public var maxLength: Int { trainer.maxLength }
     /// Bytes of planned activation memory.
     public var activationBytes: Int { trainer.activationBytes }
+    /// eagle-spec.md §6: global norm 0.5.
+    public var defaultGradientNormLimit: Float { 0.5 }
+    public var defaultGradientValueLimit: Float? { nil }
 
     public func step(_ features: TargetFeatures, scale: Float, train: Bool) -> DraftMetrics {
         let batch = Eagle3Batch(batch: features.batch, length: features.length, lengths: features.lengths, ids: features.ids,

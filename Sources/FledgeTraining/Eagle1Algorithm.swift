@@ -34,6 +34,9 @@ public final class Eagle1Algorithm: DraftAlgorithm {
     public var maxBatch: Int { trainer.maxBatch }
     public var maxLength: Int { trainer.maxLength }
     public var activationBytes: Int { trainer.activationBytes + noiseBuffer.count * 4 }
+    /// The official recipe (eagle-spec.md §1.5): element-wise clipping at 0.5, no norm clipping.
+    public var defaultGradientNormLimit: Float { .infinity }
+    public var defaultGradientValueLimit: Float? { 0.5 }
 
     public func step(_ features: TargetFeatures, scale: Float, train: Bool) -> DraftMetrics {
         let batch = Eagle1Batch(batch: features.batch, length: features.length, lengths: features.lengths, ids: features.ids,

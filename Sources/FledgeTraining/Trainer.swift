@@ -115,8 +115,11 @@ public final class Trainer {
                     let features = try source.features(for: batch.map { train[$0] })
                     metrics.merge(algorithm.step(features, scale: 1 / Float(group.count), train: true))
                 }
-                let norm = GradientClipping.clip(parameters.gradients.pointer, count: parameters.count, maxNorm: c.gradientNormLimit)
-                if let limit = c.gradientValueLimit { GradientClipping.clipValues(parameters.gradients.pointer, count: parameters.count, limit: limit) }
+                let norm = GradientClipping.clip(parameters.gradients.pointer, count: parameters.count,
+                                                 maxNorm: c.maxGradNorm ?? algorithm.defaultGradientNormLimit)
+                if let limit = c.gradClip ?? algorithm.defaultGradientValueLimit {
+                    GradientClipping.clipValues(parameters.gradients.pointer, count: parameters.count, limit: limit)
+                }
                 let rate = schedule.rate(state.step)
                 state.optimizer.learningRate = rate
                 state.optimizer.update(parameters)

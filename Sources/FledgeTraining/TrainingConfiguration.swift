@@ -19,9 +19,9 @@ public struct TrainingConfiguration: Codable, Sendable, Equatable {
     public var beta1: Float = 0.9
     public var beta2: Float = 0.95
     public var weightDecay: Float = 0
-    /// Global gradient-norm clipping; nil: 0.5 for EAGLE-3, none for EAGLE-1 (see `gradientNormLimit`).
+    /// Global gradient-norm clipping; nil: the algorithm's default (EAGLE-3 0.5, EAGLE-1 none).
     public var maxGradNorm: Float?
-    /// Element-wise gradient clipping (EAGLE-1's official recipe); nil: 0.5 for EAGLE-1, none for EAGLE-3.
+    /// Element-wise gradient clipping; nil: the algorithm's default (EAGLE-1 0.5, EAGLE-3 none).
     public var gradClip: Float?
     /// EAGLE-1: the weights of the feature regression and of the token loss, the input-feature
     /// noise range (scaled by 512/T) and whether `fc` has a bias.
@@ -118,11 +118,6 @@ public struct TrainingConfiguration: Codable, Sendable, Equatable {
         maxEvalSamples = try c.decodeIfPresent(Int.self, forKey: .maxEvalSamples) ?? defaults.maxEvalSamples
         try validate()
     }
-
-    /// The global gradient-norm limit applied (infinity: none).
-    public var gradientNormLimit: Float { maxGradNorm ?? (method == "eagle1" ? .infinity : 0.5) }
-    /// The element-wise gradient limit applied, if any.
-    public var gradientValueLimit: Float? { gradClip ?? (method == "eagle1" ? 0.5 : nil) }
 
     /// Checks ranges; throws naming the key.
     public func validate() throws {

@@ -140,11 +140,11 @@ import FledgeTensor
             configuration.saveInterval = 2
             configuration.evalInterval = 5
             configuration.learningRate = 3e-3
-            #expect(configuration.gradientValueLimit == 0.5 && configuration.gradientNormLimit == .infinity)
             let c = setup.model.configuration
             let draft = Eagle1Draft(configuration: Eagle1Configuration(target: c), embedding: setup.model.embedding, head: setup.model.head)
             draft.initialize(seed: 5)
             let algorithm = Eagle1Algorithm(draft: draft, maxBatch: 2, maxLength: 32)
+            #expect(algorithm.defaultGradientValueLimit == 0.5 && algorithm.defaultGradientNormLimit == .infinity)
             return try Trainer(configuration: configuration, algorithm: algorithm, source: try OnlineFeatureSource(model: setup.model, layers: [0, 1, 2]),
                                train: Array(setup.samples.prefix(10)), evaluation: Array(setup.samples.suffix(2)), target: .init(name: "tiny"))
         }
