@@ -128,6 +128,9 @@ public struct TrainingConfiguration: Codable, Sendable, Equatable {
         try require(maxGradNorm.map { $0 > 0 } ?? true, .maxGradNorm, "must be positive")
         try require(gradClip.map { $0 > 0 } ?? true, .gradClip, "must be positive")
         try require(noiseLow <= noiseHigh, .noiseLow, "must not exceed noise_high")
+        // EAGLE-1 predicts over the target's whole vocabulary with the target's own head.
+        try require(method != "eagle1" || (d2tPath == nil && t2dPath == nil), .d2tPath, "EAGLE-1 has no draft vocabulary (it uses the target head)")
+        try require(method != "eagle1" || !initHeadFromTarget, .initHeadFromTarget, "EAGLE-1 has no head of its own to initialise")
         try require(epochs >= 1, .epochs, "must be at least 1")
         try require(maxSteps.map { $0 >= 1 } ?? true, .maxSteps, "must be at least 1")
         try require(learningRate > 0, .learningRate, "must be positive")

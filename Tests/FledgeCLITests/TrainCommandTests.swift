@@ -25,7 +25,8 @@ import FledgeTraining
 
     @Test func badValuesAreRejectedWhileParsing() {
         for arguments in [["train", "--ttt-steps", "0"], ["train", "--scheduler", "sawtooth"], ["train", "--logger", "wandb"],
-                          ["train", "--warmup-ratio", "1.5"]] {
+                          ["train", "--warmup-ratio", "1.5"], ["train", "--method", "eagle2"],
+                          ["train", "--method", "eagle1", "--d2t-path", "v.safetensors"], ["train", "--method", "eagle1", "--init-head-from-target"]] {
             #expect(throws: (any Error).self, "\(arguments)") { try FledgeCommand.parseAsRoot(arguments) }
         }
     }
