@@ -1,5 +1,6 @@
 import ArgumentParser
 import Foundation
+import FledgeData
 import FledgeSpeculative
 import FledgeTraining
 import FledgeWeights
@@ -232,22 +233,19 @@ struct RecipeSummary {
             case ("data", "prepare"):
                 if let output = option("--output", in: arguments),
                    let data = try? Data(contentsOf: URL(fileURLWithPath: output).appendingPathComponent("manifest.json")),
-                   let manifest = try? JSONSerialization.jsonObject(with: data) as? [String: Any],
-                   let counts = manifest["counts"] as? [String: Any] {
-                    lines.append("  data       \(counts["train"] ?? "?") training and \(counts["eval"] ?? "?") eval conversations (\(output))")
+                   let manifest = try? JSONDecoder().decode(PreparedDatasetManifest.self, from: data) {
+                    lines.append("  data       \(manifest.counts.train) training and \(manifest.counts.eval) eval conversations (\(output))")
                 }
             case ("train", _):
                 guard let save = option("--save-path", in: arguments) else { continue }
-                let metrics = URL(fileURLWithPath: save).appendingPathComponent("logs/metrics.jsonl")
-                if let text = try? String(contentsOf: metrics, encoding: .utf8) {
-                    let events = text.split(separator: "\n").compactMap { try? JSONSerialization.jsonObject(with: Data($0.utf8)) as? [String: Any] }
-                    let train = events.filter { $0["kind"] as? String == "train" }
-                    let tokens = train.compactMap { ($0["values"] as? [String: Any])?["tokens"] as? Double }.reduce(0, +)
-                    let seconds = train.compactMap { ($0["values"] as? [String: Any])?["step_seconds"] as? Double }.reduce(0, +)
+                if let records = try? JSONLLogger.read(from: URL(fileURLWithPath: save).appendingPathComponent("logs/metrics.jsonl")) {
+                    let train = records.filter { $0.kind == "train" }
+                    let tokens = train.compactMap { $0.values["tokens"] }.reduce(0, +)
+                    let seconds = train.compactMap { $0.values["step_seconds"] }.reduce(0, +)
                     lines.append(String(format: "  training   %d steps, %.0f tokens in %@ (%.0f tokens/s)", train.count, tokens, RecipeRun.duration(seconds), tokens / max(seconds, 1e-9)))
-                    if let last = events.last(where: { $0["kind"] as? String == "eval" }), let values = last["values"] as? [String: Any] {
-                        let accuracy = (0..<8).compactMap { values["acc/\($0)"] as? Double }.map { String(format: "%.2f", $0) }.joined(separator: " ")
-                        lines.append(String(format: "  eval split step %d: simulated τ %.2f, accuracy by position %@", last["step"] as? Int ?? 0, values["tau"] as? Double ?? 0, accuracy))
+                    if let last = records.last(where: { $0.kind == "eval" }) {
+                        let accuracy = last.positions("acc").map { String(format: "%.2f", $0) }.joined(separator: " ")
+                        lines.append(String(format: "  eval split step %d: simulated τ %.2f, accuracy by position %@", last.step, last.values["tau"] ?? 0, accuracy))
                     }
                 }
                 lines.append("  report     \(save)/report.html")
