@@ -58,8 +58,10 @@ struct ChatCommand: AsyncParsableCommand {
 
     func run() async throws {
         let target = try TargetModel.load(from: try model.resolvedURL())
-        let decoder = try draft.map { SpeculativeDecoder(target: target.model, draft: try CheckpointDraft.loadAny(URL(fileURLWithPath: $0), target: target.model),
-                                                          capacity: target.model.configuration.maxPositions) }
+        let decoder = try draft.map {
+            SpeculativeDecoder(target: target.model, drafter: try CheckpointDraft.loadAny(URL(fileURLWithPath: $0), target: target.model)
+                .drafter(target: target.model, capacity: target.model.configuration.maxPositions))
+        }
         var messages: [ChatMessage] = system.map { [ChatMessage(role: "system", content: $0)] } ?? []
         let stops = target.stopTokens
         printError("Type a message (an empty line or Ctrl-D quits).")

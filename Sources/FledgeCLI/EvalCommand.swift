@@ -87,7 +87,7 @@ struct EvalCommand: AsyncParsableCommand {
             guard parts.first == "mtbench" else { throw ValidationError("--bench must be mtbench or mtbench:N") }
             questions = try SpeculativeEvaluation.mtBench(DefaultAssets.directory.appendingPathComponent("question.jsonl"), limit: parts.count > 1 ? Int(parts[1]) : nil)
         }
-        let decoder = SpeculativeDecoder(target: target.model, draft: loaded, capacity: target.model.configuration.maxPositions)
+        let decoder = SpeculativeDecoder(target: target.model, drafter: loaded.drafter(target: target.model, capacity: target.model.configuration.maxPositions))
         let chosen: [SpeculativeEvaluation.Mode] = modes.isEmpty
             ? [mode == "tree" ? .tree(topK: topK, depth: depth, treeTokens: treeTokens) : .chain(steps: steps)]
             : modes.compactMap { SpeculativeEvaluation.Mode(parsing: $0) }

@@ -109,13 +109,13 @@ struct TrainCommand: AsyncParsableCommand {
 struct ExportCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "export",
-        abstract: "Export a checkpoint (or re-export a draft) in the EAGLE/SpecForge or speculators layout for vLLM and SGLang."
+        abstract: "Export a checkpoint (or re-export a draft) for vLLM and SGLang: EAGLE-3 in the EAGLE/SpecForge or speculators layout, EAGLE-1 in vLLM's or SGLang's."
     )
 
     @Option(help: "A checkpoint folder (SAVE/checkpoints/step-N) or an exported draft folder.")
     var checkpoint: String
     @OptionGroup var model: ModelOptions
-    @Option(help: "eagle (SGLang and vLLM) or speculators (vLLM).")
+    @Option(help: "EAGLE-3: eagle (SGLang and vLLM) or speculators (vLLM). EAGLE-1: vllm, sglang, or eagle (vllm unless the draft has an fc bias).")
     var format = "eagle"
     @Option(help: "bf16 or f32.")
     var dtype = "bf16"
@@ -123,14 +123,16 @@ struct ExportCommand: AsyncParsableCommand {
     var output: String
 
     func run() async throws {
-        guard let layout = Eagle3Export.Format(rawValue: format) else { throw ValidationError("--format must be eagle or speculators") }
+        guard dtype == "bf16" || dtype == "f32" else { throw ValidationError("--dtype must be bf16 or f32") }
         let url = try model.resolvedURL()
         let target = try LlamaModel.load(from: url)
-        let source = URL(fileURLWithPath: checkpoint)
-        let draft = try CheckpointDraft.loadAny(source, target: target)
-        try Eagle3Export.write(draft, format: layout, to: URL(fileURLWithPath: output),
-                               target: .init(name: url.lastPathComponent, bosTokenID: target.configuration.bosTokenID, eosTokenID: target.configuration.eosTokenIDs.first),
-                               dtype: dtype == "f32" ? .f32 : .bf16)
+        let draft = try CheckpointDraft.loadAny(URL(fileURLWithPath: checkpoint), target: target)
+        guard draft.formats.contains(format) else {
+            throw ValidationError("--format \(format) does not apply to this \(draft.method) draft: use one of \(draft.formats.joined(separator: ", "))")
+        }
+        try draft.export(to: URL(fileURLWithPath: output), format: format,
+                         target: .init(name: url.lastPathComponent, bosTokenID: target.configuration.bosTokenID, eosTokenID: target.configuration.eosTokenIDs.first),
+                         dtype: dtype == "f32" ? .f32 : .bf16)
         print(output)
     }
 }

@@ -195,6 +195,14 @@ extension LlamaModel {
         if let bias { Linear.addBias(out, bias, rows: n, outFeatures: o) }
     }
 
+    /// `out = hidden · headᵀ` for `rows` final-norm rows `[rows, H]` → `[rows, V]`: the head
+    /// as decoding applies it (the quantised copy for a few rows; the same values as the
+    /// Float32 head through ``FewRowsMatmul``). For drafts that reuse the target's head.
+    public func projectHead(_ out: UnsafeMutablePointer<Float>, _ hidden: UnsafePointer<Float>, rows: Int) {
+        project(out, hidden, head, quantizedHead, rows: rows, inFeatures: configuration.hiddenSize,
+                outFeatures: configuration.vocabularySize, fewRows: true)
+    }
+
     private func logits(_ selection: ForwardOptions.Logits, hidden: Tensor, batch: TokenBatch, fewRows: Bool) -> Tensor? {
         let c = configuration
         let h = c.hiddenSize

@@ -10,9 +10,9 @@ extension SpeculativeDecoder {
     /// token is drawn from normalise(max(0, p − q)); after K acceptances from p.
     public func generateSampled(prompt: [Int32], maxTokens: Int, steps: Int, sampling: SamplingOptions,
                                 stopTokens: Set<Int32>, onToken: (Int32) -> Void = { _ in }) throws -> (tokens: [Int32], stats: AcceptanceStats) {
-        let h = target.configuration.hiddenSize
+        let h = drafter.hiddenSize
         let vocabulary = target.configuration.vocabularySize
-        let vd = drafter.draft.configuration.draftVocabularySize
+        let vd = drafter.logitColumns
         let sampler = Sampler(sampling)
         var generator = SeededGenerator(seed: sampling.seed)
         let cache = target.makeCache(capacity: prompt.count + maxTokens + steps + 2)
@@ -20,12 +20,12 @@ extension SpeculativeDecoder {
         var stats = AcceptanceStats(steps: steps)
         let p = Tensor(zeros: [vocabulary]), residual = Tensor(zeros: [vocabulary])
         let q = Tensor(zeros: [steps, vd])
-        var result = try target.forward(TokenBatch(tokens: prompt), cache: cache, options: ForwardOptions(captureLayers: layers, logits: .all))
+        var result = try target.forward(TokenBatch(tokens: prompt), cache: cache, options: drafter.forwardOptions)
         sampler.distribution(result.logits!.pointer + (prompt.count - 1) * vocabulary, count: vocabulary, into: p.pointer)
         var bonus = Int32(Sampler.draw(p.pointer, count: vocabulary, generator: &generator))
         var output: [Int32] = [bonus]
         onToken(bonus)
-        var features = fused(result, rows: prompt.count)
+        var features = drafter.features(result, rows: prompt.count)
         var rowTokens = Array(prompt.dropFirst()) + [bonus]
         while output.count < maxTokens && !stopTokens.contains(output.last!) {
             let accepted = drafter.length
@@ -42,7 +42,7 @@ extension SpeculativeDecoder {
                 (hidden, logits) = drafter.step(tokens: [proposals[k]], hidden: last.pointer)
             }
             let start = cache.lengths[0]
-            result = try target.forward(TokenBatch(tokens: [bonus] + proposals), cache: cache, options: ForwardOptions(captureLayers: layers, logits: .all))
+            result = try target.forward(TokenBatch(tokens: [bonus] + proposals), cache: cache, options: drafter.forwardOptions)
             var matched = 0
             var next: Int32 = -1
             while matched < steps {
@@ -77,7 +77,7 @@ extension SpeculativeDecoder {
             }
             bonus = next
             drafter.trim(to: accepted + rowTokens.count)
-            features = fused(result, rows: matched + 1)
+            features = drafter.features(result, rows: matched + 1)
             rowTokens = emitted
         }
         if let stop = output.firstIndex(where: { stopTokens.contains($0) }) { output = Array(output.prefix(stop + 1)) }

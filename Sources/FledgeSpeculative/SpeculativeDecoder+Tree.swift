@@ -18,7 +18,7 @@ extension SpeculativeDecoder {
     /// node, `depth` levels, `treeTokens` − 1 best nodes verified. Lossless like the chain.
     public func generateTree(prompt: [Int32], maxTokens: Int, topK: Int, depth: Int, treeTokens: Int,
                              stopTokens: Set<Int32>, onToken: (Int32) -> Void = { _ in }) throws -> (tokens: [Int32], stats: AcceptanceStats) {
-        let h = target.configuration.hiddenSize
+        let h = drafter.hiddenSize
         let vocabulary = target.configuration.vocabularySize
         let cache = target.makeCache(capacity: prompt.count + maxTokens + treeTokens + 2)
         drafter.reset()
@@ -29,14 +29,14 @@ extension SpeculativeDecoder {
             defer { clock = now }
             return Double(now - clock) / 1e9
         }
-        var result = try target.forward(TokenBatch(tokens: prompt), cache: cache, options: ForwardOptions(captureLayers: layers, logits: .all))
+        var result = try target.forward(TokenBatch(tokens: prompt), cache: cache, options: drafter.forwardOptions)
         var bonus = Int32(Sampler.argmax(result.logits!.pointer + (prompt.count - 1) * vocabulary, count: vocabulary))
         var output: [Int32] = [bonus]
         onToken(bonus)
-        var features = fused(result, rows: Array(0..<prompt.count))
+        var features = drafter.features(result, rows: Array(0..<prompt.count))
         var rowTokens = Array(prompt.dropFirst()) + [bonus]
         stats.targetSeconds += lap()
-        let vd = drafter.draft.configuration.draftVocabularySize
+        let vd = drafter.logitColumns
         let logProbabilities = Tensor(zeros: [max(topK, 1) * vd])
         while output.count < maxTokens && !stopTokens.contains(output.last!) {
             // Verified rows, then the tree level by level.
@@ -95,7 +95,7 @@ extension SpeculativeDecoder {
             // Verify the whole tree in one forward.
             let start = cache.lengths[0]
             result = try target.forward(TokenBatch(tokens: [bonus] + ordered.map { nodes[$0].token }, treeParents: parents), cache: cache,
-                                        options: ForwardOptions(captureLayers: layers, logits: .all))
+                                        options: drafter.forwardOptions)
             var current = 0
             var path: [Int] = []
             while true {
@@ -117,7 +117,7 @@ extension SpeculativeDecoder {
             }
             bonus = next
             drafter.trim(to: prefix)
-            features = fused(result, rows: [0] + path)
+            features = drafter.features(result, rows: [0] + path)
             rowTokens = emitted
         }
         if let stop = output.firstIndex(where: { stopTokens.contains($0) }) { output = Array(output.prefix(stop + 1)) }

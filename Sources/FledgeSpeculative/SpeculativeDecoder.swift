@@ -30,28 +30,37 @@ public struct AcceptanceStats: Sendable, Codable, Equatable {
     }
 }
 
-/// Greedy chain speculative decoding with an EAGLE-3 draft: the draft proposes K tokens, the
+/// Greedy chain speculative decoding with an EAGLE-3 or EAGLE-1 draft (any ``Drafter``): the draft proposes K tokens, the
 /// target verifies them in one forward (which also yields the features of the accepted
 /// tokens for the draft), the longest prefix matching the target's argmax is kept plus the
 /// target's own next token; rejected positions are trimmed from both KV caches. The output
 /// equals plain greedy decoding of the target.
 public final class SpeculativeDecoder {
     public let target: LlamaModel
-    public let drafter: Eagle3Drafter
-    public let layers: [Int]
+    public let drafter: any Drafter
     let draftIDs: [Int32]
 
-    public init(target: LlamaModel, draft: Eagle3Draft, capacity: Int, layers: [Int]? = nil) {
+    public init(target: LlamaModel, drafter: any Drafter) {
         self.target = target
-        self.drafter = Eagle3Drafter(draft: draft, capacity: capacity)
-        self.layers = layers ?? [1, target.configuration.layerCount / 2 - 1, target.configuration.layerCount - 4]
-        draftIDs = draft.draftTargetIDs
+        self.drafter = drafter
+        draftIDs = drafter.columnTokens
+    }
+
+    /// An EAGLE-3 draft reading the target's `layers` (default: eagle-spec.md §2.1's).
+    public convenience init(target: LlamaModel, draft: Eagle3Draft, capacity: Int, layers: [Int]? = nil) {
+        let layers = layers ?? Eagle3Drafter.defaultLayers(targetLayerCount: target.configuration.layerCount)
+        self.init(target: target, drafter: Eagle3Drafter(draft: draft, capacity: capacity, layers: layers))
+    }
+
+    /// An EAGLE-1 draft; its logits go through the target's own head.
+    public convenience init(target: LlamaModel, draft: Eagle1Draft, capacity: Int) {
+        self.init(target: target, drafter: Eagle1Drafter(draft: draft, capacity: capacity, target: target))
     }
 
     /// Generates up to `maxTokens` after `prompt` with `steps` draft tokens per cycle.
     public func generate(prompt: [Int32], maxTokens: Int, steps: Int, stopTokens: Set<Int32>,
                          onToken: (Int32) -> Void = { _ in }) throws -> (tokens: [Int32], stats: AcceptanceStats) {
-        let h = target.configuration.hiddenSize
+        let h = drafter.hiddenSize
         let cache = target.makeCache(capacity: prompt.count + maxTokens + steps + 2)
         drafter.reset()
         var stats = AcceptanceStats(steps: steps)
@@ -62,12 +71,12 @@ public final class SpeculativeDecoder {
             return Double(now - clock) / 1e9
         }
         // Prefill: the target's features of the prompt and its first token.
-        var result = try target.forward(TokenBatch(tokens: prompt), cache: cache, options: ForwardOptions(captureLayers: layers, logits: .all))
+        var result = try target.forward(TokenBatch(tokens: prompt), cache: cache, options: drafter.forwardOptions)
         let vocabulary = target.configuration.vocabularySize
         var bonus = Int32(Sampler.argmax(result.logits!.pointer + (prompt.count - 1) * vocabulary, count: vocabulary))
         var output: [Int32] = [bonus]
         onToken(bonus)
-        var features = fused(result, rows: prompt.count)
+        var features = drafter.features(result, rows: prompt.count)
         // The draft's rows: token x_{t+1} with the feature of prefix x_0…x_t.
         var rowTokens = Array(prompt.dropFirst()) + [bonus]
         stats.targetSeconds += lap()
@@ -87,7 +96,7 @@ public final class SpeculativeDecoder {
             stats.draftSeconds += lap()
             // Verify [bonus, d1 … dK] in one target forward.
             let start = cache.lengths[0]
-            result = try target.forward(TokenBatch(tokens: [bonus] + proposals), cache: cache, options: ForwardOptions(captureLayers: layers, logits: .all))
+            result = try target.forward(TokenBatch(tokens: [bonus] + proposals), cache: cache, options: drafter.forwardOptions)
             var matched = 0
             while matched < steps && proposals[matched] == Int32(Sampler.argmax(result.logits!.pointer + matched * vocabulary, count: vocabulary)) {
                 stats.accepted[matched] += 1
@@ -107,25 +116,10 @@ public final class SpeculativeDecoder {
             bonus = next
             // The draft keeps its rows up to the verified prefix; the verified rows come next.
             drafter.trim(to: accepted + rowTokens.count)
-            features = fused(result, rows: matched + 1)
+            features = drafter.features(result, rows: matched + 1)
             rowTokens = emitted
         }
         if let stop = output.firstIndex(where: { stopTokens.contains($0) }) { output = Array(output.prefix(stop + 1)) }
         return (Array(output.prefix(maxTokens)), stats)
-    }
-
-    /// `fc([low | mid | high])` of the first `rows` positions of a forward's captures.
-    func fused(_ result: ForwardResult, rows: Int) -> Tensor { fused(result, rows: Array(0..<rows)) }
-
-    /// `fc([low | mid | high])` of the given positions of a forward's captures.
-    func fused(_ result: ForwardResult, rows indices: [Int]) -> Tensor {
-        let all = result.concatenatedCaptures(layers, rows: (indices.max() ?? 0) + 1)
-        let width = all.shape[-1]
-        let concatenated = Tensor(zeros: [indices.count, width])
-        for (i, row) in indices.enumerated() { (concatenated.pointer + i * width).update(from: all.pointer + row * width, count: width) }
-        let rows = indices.count
-        let output = Tensor(zeros: [rows, drafter.draft.configuration.hiddenSize])
-        drafter.fuse(concatenated.pointer, rows: rows, into: output.pointer)
-        return output
     }
 }

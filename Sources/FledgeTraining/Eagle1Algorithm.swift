@@ -38,14 +38,13 @@ public final class Eagle1Algorithm: DraftAlgorithm {
     public var defaultGradientNormLimit: Float { .infinity }
     public var defaultGradientValueLimit: Float? { 0.5 }
 
-    public func step(_ features: TargetFeatures, scale: Float, train: Bool) -> DraftMetrics {
+    public func step(_ features: TargetFeatures, scale: Float, train: Bool, seed: UInt64) -> DraftMetrics {
         let batch = Eagle1Batch(batch: features.batch, length: features.length, lengths: features.lengths, ids: features.ids,
                                 lossMask: features.lossMask, features: features.lastHidden)
         var noisePointer: UnsafePointer<Float>? = nil
         if train, let noise {
-            // Seeded by the batch's tokens, so a resumed run draws the same noise (no RNG state).
-            var seed: UInt64 = 0xE1E1
-            for id in features.ids { seed = (seed ^ UInt64(UInt32(bitPattern: id))) &* 0x100_0000_01B3 }
+            // Fresh noise at every step (a batch seen again in a later epoch gets new noise), and
+            // a resumed run draws the same noise as a straight one: the seed is the step's.
             var generator = SeededGenerator(seed: seed)
             let count = features.batch * features.length * draft.configuration.hiddenSize
             let amplitude = 512 / Float(features.length)
@@ -74,13 +73,6 @@ public final class Eagle1Algorithm: DraftAlgorithm {
 
     /// `eagle` (what training writes) means the vLLM layout for a bias-free draft, else SGLang's.
     public func export(to directory: URL, format: String, target: Eagle3Export.TargetInfo) throws {
-        let kind: Eagle1Export.Format
-        switch format {
-        case "eagle": kind = draft.configuration.bias ? .sglang : .vllm
-        case "vllm": kind = .vllm
-        case "sglang": kind = .sglang
-        default: throw TrainingError("unknown EAGLE-1 export format \(format)", hint: "vllm or sglang")
-        }
-        try Eagle1Export.write(draft, format: kind, to: directory, target: target)
+        try LoadedDraft.eagle1(draft).export(to: directory, format: format, target: target)
     }
 }

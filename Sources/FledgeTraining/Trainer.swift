@@ -111,9 +111,10 @@ public final class Trainer {
                 let start = DispatchTime.now().uptimeNanoseconds
                 parameters.zeroGradients()
                 var metrics = DraftMetrics()
-                for batch in group {
+                for (index, batch) in group.enumerated() {
                     let features = try source.features(for: batch.map { train[$0] })
-                    metrics.merge(algorithm.step(features, scale: 1 / Float(group.count), train: true))
+                    let seed = (c.seed &* 0x9E37_79B9_7F4A_7C15) ^ (UInt64(state.step) << 16) ^ UInt64(index)
+                    metrics.merge(algorithm.step(features, scale: 1 / Float(group.count), train: true, seed: seed))
                 }
                 let norm = GradientClipping.clip(parameters.gradients.pointer, count: parameters.count,
                                                  maxNorm: c.maxGradNorm ?? algorithm.defaultGradientNormLimit)
@@ -156,7 +157,7 @@ public final class Trainer {
         var start = 0
         while start < evaluation.count {
             let rows = Array(evaluation[start..<min(evaluation.count, start + algorithm.maxBatch)])
-            metrics.merge(algorithm.step(try source.features(for: rows), scale: 1, train: false))
+            metrics.merge(algorithm.step(try source.features(for: rows), scale: 1, train: false, seed: 0))
             start += rows.count
         }
         let values = algorithm.summarize(metrics)

@@ -41,13 +41,21 @@ public enum Eagle1Export {
         try AtomicFile.write(data, to: directory.appendingPathComponent("config.json"))
     }
 
+    /// Whether a `config.json` describes an EAGLE-1 draft: one layer, no draft vocabulary,
+    /// not a speculators or EAGLE-3 config.
+    public static func recognizes(_ config: [String: Any]) -> Bool {
+        let architectures = config["architectures"] as? [String] ?? []
+        return config["num_hidden_layers"] as? Int == 1 && config["draft_vocab_size"] == nil && config["speculators_model_type"] == nil
+            && !architectures.contains(where: { $0.contains("Eagle3") })
+    }
+
     /// Loads an export of either layout (`embedding` and `head`: the target's).
     public static func load(from directory: URL, embedding: Tensor, head: Tensor) throws -> Eagle1Draft {
         let configURL = directory.appendingPathComponent("config.json")
         guard let data = try? Data(contentsOf: configURL), let config = try? JSONSerialization.jsonObject(with: data) as? [String: Any] else {
             throw DraftError("\(configURL.path): cannot read the draft's config.json")
         }
-        guard config["num_hidden_layers"] as? Int == 1, config["draft_vocab_size"] == nil, config["speculators_model_type"] == nil else {
+        guard recognizes(config) else {
             throw DraftError("\(configURL.path): not a one-layer EAGLE-1 draft")
         }
         func int(_ key: String) throws -> Int {

@@ -108,9 +108,8 @@ public enum Eagle3Export {
         let speculators = config["speculators_model_type"] as? String == "eagle3"
         let layer = speculators ? (config["transformer_layer_config"] as? [String: Any] ?? [:]) : config
         if !speculators, let architectures = config["architectures"] as? [String], !architectures.contains(where: { $0.contains("Eagle3") }) {
-            let eagle1 = config["num_hidden_layers"] as? Int == 1 && config["draft_vocab_size"] == nil
             throw DraftError("\(configURL.path): architectures \(architectures) is not an EAGLE-3 draft",
-                             hint: eagle1 ? "it looks like an EAGLE-1 draft (fledge train --method eagle1): eval, chat and export take EAGLE-3 drafts only so far" : nil)
+                             hint: Eagle1Export.recognizes(config) ? "it looks like an EAGLE-1 draft: load it with CheckpointDraft.loadAny (fledge eval, chat and export do)" : nil)
         }
         if speculators, config["norm_before_residual"] as? Bool ?? true {
             throw DraftError("\(configURL.path): norm_before_residual = true is not supported", hint: "Fledge trains the raw-hidden residual")

@@ -1,4 +1,5 @@
 import Foundation
+import FledgeLlama
 import FledgeNN
 import FledgeTensor
 
@@ -8,29 +9,32 @@ import FledgeTensor
 /// processed at position t with the embedding of x_{t+1}; the k-th speculative step after
 /// position p runs at p + k, attending to every cached position (causal) — the chain analogue
 /// of the training-time-test mask.
-public final class Eagle3Drafter {
+public final class Eagle3Drafter: Drafter {
     public let draft: Eagle3Draft
     public let capacity: Int
     /// Positions held in the cache.
-    public private(set) var length = 0
-    let keys: Tensor, values: Tensor
-    let workspace: AttentionWorkspace
+    public var length: Int { cache.length }
+    let cache: DraftAttentionCache
     let maxRows: Int
     var buffers: [String: Tensor] = [:]
-    let mask: AttentionMask
-    /// For tree drafting: a dense mask over the cache (prefix rows plus ancestors).
-    let treeMask: AttentionMask
 
-    public init(draft: Eagle3Draft, capacity: Int, maxRows: Int = 256) {
+    /// The target layers whose outputs are fused into the features `[low | mid | high]`.
+    public let layers: [Int]
+    let columns: [Int32]
+
+    /// eagle-spec.md §2.1's captured layers of an L-layer target: `[1, L/2 − 1, L − 4]`.
+    public static func defaultLayers(targetLayerCount l: Int) -> [Int] { [1, l / 2 - 1, l - 4] }
+
+    /// - Parameter layers: the captured target layers (``defaultLayers(targetLayerCount:)``
+    ///   unless the draft was trained on others); only ``features(_:rows:)`` reads them.
+    public init(draft: Eagle3Draft, capacity: Int, layers: [Int] = [], maxRows: Int = 256) {
         let c = draft.configuration
         self.draft = draft
+        self.layers = layers
+        columns = draft.draftTargetIDs
         self.capacity = capacity
         self.maxRows = maxRows
-        keys = Tensor(zeros: [capacity, c.kvWidth])
-        values = Tensor(zeros: [capacity, c.kvWidth])
-        workspace = AttentionWorkspace(batch: 1, queries: maxRows, keys: capacity, heads: c.headCount, headDimension: c.headDimension, groupedQuery: false)
-        mask = AttentionMask(causal: true, queryCapacity: maxRows, keyCapacity: capacity, perRowOffsets: true)
-        treeMask = AttentionMask(causal: false, queryCapacity: maxRows, keyCapacity: capacity, dense: true)
+        cache = DraftAttentionCache(capacity: capacity, maxRows: maxRows, heads: c.headCount, kvHeads: c.kvHeadCount, headDimension: c.headDimension)
         for (name, width) in [("e", c.hiddenSize), ("h", c.hiddenSize), ("en", c.hiddenSize), ("hn", c.hiddenSize), ("q", c.qWidth),
                               ("k", c.kvWidth), ("v", c.kvWidth), ("attn", c.qWidth), ("a", c.hiddenSize), ("post", c.hiddenSize),
                               ("gate", c.intermediateSize), ("up", c.intermediateSize), ("out", c.hiddenSize), ("normed", c.hiddenSize),
@@ -41,12 +45,9 @@ public final class Eagle3Drafter {
     }
 
     /// Forgets positions from `newLength` on (rejected speculation).
-    public func trim(to newLength: Int) {
-        precondition(newLength <= length, "cannot trim \(length) positions to \(newLength)")
-        length = newLength
-    }
+    public func trim(to newLength: Int) { cache.trim(to: newLength) }
 
-    public func reset() { length = 0 }
+    public func reset() { cache.reset() }
 
     /// Runs the layer on `n` new rows appended at positions `length ..< length + n`.
     /// - Parameters:
@@ -59,8 +60,8 @@ public final class Eagle3Drafter {
     ///   `visible`: for each new row, the cache rows at or after `prefix` it may attend to
     ///   besides itself (its ancestors); rows before `prefix` are always visible. Without
     ///   `visible` the rows attend causally. `allLogits` returns every row's logits.
-    public func step(tokens: [Int32], hidden: UnsafePointer<Float>, positions explicit: [Int32]? = nil,
-                     prefix: Int = 0, visible: [[Int]]? = nil, allLogits: Bool = false) -> (hidden: Tensor, logits: Tensor) {
+    public func step(tokens: [Int32], hidden: UnsafePointer<Float>, positions explicit: [Int32]?,
+                     prefix: Int, visible: [[Int]]?, allLogits: Bool) -> (hidden: Tensor, logits: Tensor) {
         let c = draft.configuration
         let n = tokens.count
         // A long prompt's rows go through in pieces of at most maxRows (causal rows only).
@@ -94,25 +95,7 @@ public final class Eagle3Drafter {
             draft.rope.forward(b("q"), positions: pos.baseAddress!, rows: n, heads: c.headCount)
             draft.rope.forward(b("k"), positions: pos.baseAddress!, rows: n, heads: c.kvHeadCount)
         }
-        (keys.pointer + length * c.kvWidth).update(from: b("k"), count: n * c.kvWidth)
-        (values.pointer + length * c.kvWidth).update(from: b("v"), count: n * c.kvWidth)
-        mask.batchQueryOffsets![0] = Int32(length)
-        if let visible {
-            let allowed = treeMask.allowed!
-            for i in 0..<n {
-                let row = allowed + i * capacity
-                row.update(repeating: 0, count: length + n)
-                row.update(repeating: 1, count: prefix)
-                for key in visible[i] { row[key] = 1 }
-                row[length + i] = 1
-            }
-            treeMask.updateBlocks(queries: n, keys: length + n)
-        }
-        let shape = Attention.Shape(batch: 1, queries: n, keys: length + n, heads: c.headCount, kvHeads: c.kvHeadCount,
-                                    headDimension: c.headDimension, keyCapacity: capacity)
-        Attention.forward(out: b("attn"), lse: b("lse"), q: b("q"), k: keys.pointer, v: values.pointer, shape: shape,
-                          mask: visible == nil ? mask : treeMask, workspace: workspace)
-        length += n
+        cache.attend(out: b("attn"), lse: b("lse"), q: b("q"), k: b("k"), v: b("v"), rows: n, prefix: prefix, visible: visible)
         b("a").update(from: b("h"), count: n * h)
         Linear.forward(b("a"), b("attn"), weight: p.o.pointer, rows: n, inFeatures: c.qWidth, outFeatures: h, accumulate: true, fewRows: true)
         RMSNorm.forward(b("post"), rstd: b("rstd"), b("a"), weight: p.postNorm.pointer, rows: n, channels: h, eps: c.rmsNormEps)
@@ -127,6 +110,20 @@ public final class Eagle3Drafter {
         Linear.forward(b("logits"), b("normed"), weight: p.head.pointer, bias: nil, rows: rows, inFeatures: h, outFeatures: c.draftVocabularySize, fewRows: true)
         return (Tensor(viewing: b("out"), shape: [n, h], owner: buffers["out"]!),
                 Tensor(viewing: b("logits"), shape: [rows, c.draftVocabularySize], owner: buffers["logits"]!))
+    }
+
+    public var hiddenSize: Int { draft.configuration.hiddenSize }
+    public var logitColumns: Int { draft.configuration.draftVocabularySize }
+    public var columnTokens: [Int32] { columns }
+    public var forwardOptions: ForwardOptions { ForwardOptions(captureLayers: layers, logits: .all) }
+
+    /// `fc([low | mid | high])` of the given rows of a forward's captures.
+    public func features(_ result: ForwardResult, rows indices: [Int]) -> Tensor {
+        let all = result.concatenatedCaptures(layers, rows: (indices.max() ?? 0) + 1)
+        let concatenated = gatherRows(all.pointer, width: all.shape[-1], rows: indices)
+        let output = Tensor(zeros: [indices.count, draft.configuration.hiddenSize])
+        fuse(concatenated.pointer, rows: indices.count, into: output.pointer)
+        return output
     }
 
     /// `fc` of fused target features `[n, 3H]` into `[n, H]` (the step-0 hidden).

@@ -1,0 +1,113 @@
+import Foundation
+import FledgeLlama
+import FledgeNN
+import FledgeTensor
+
+/// An EAGLE-1 draft at inference (eagle-spec.md §1): `fc([embed(x_{t+1}) | f_t])`, one decoder
+/// layer with its own KV cache, and the target's head on the predicted feature.
+///
+/// Step 0 takes the target's final-norm hidden states of the verified rows; later steps take
+/// the draft's own predicted features (the chain analogue of the official `topK_genrate`).
+/// Positions as in training: the row of prefix x₀…x_t sits at position t.
+public final class Eagle1Drafter: Drafter {
+    public let draft: Eagle1Draft
+    public let capacity: Int
+    public var length: Int { cache.length }
+    /// The target whose head projects the predicted features (its quantised copy for few
+    /// rows, as in decoding); nil: the draft's Float32 `head`.
+    let target: LlamaModel?
+    let cache: DraftAttentionCache
+    let maxRows: Int
+    let x, z, q, k, v, attn, a, post, gate, up, out, rstd, lse, logits: Tensor
+    let columns: [Int32]
+
+    public init(draft: Eagle1Draft, capacity: Int, target: LlamaModel? = nil, maxRows: Int = 256) {
+        let c = draft.configuration
+        self.draft = draft
+        self.capacity = capacity
+        self.target = target
+        self.maxRows = maxRows
+        cache = DraftAttentionCache(capacity: capacity, maxRows: maxRows, heads: c.headCount, kvHeads: c.kvHeadCount, headDimension: c.headDimension)
+        let h = c.hiddenSize
+        x = Tensor(zeros: [maxRows, 2 * h])
+        (z, a, post, out) = (Tensor(zeros: [maxRows, h]), Tensor(zeros: [maxRows, h]), Tensor(zeros: [maxRows, h]), Tensor(zeros: [maxRows, h]))
+        (q, attn) = (Tensor(zeros: [maxRows, c.qWidth]), Tensor(zeros: [maxRows, c.qWidth]))
+        (k, v) = (Tensor(zeros: [maxRows, c.kvWidth]), Tensor(zeros: [maxRows, c.kvWidth]))
+        (gate, up) = (Tensor(zeros: [maxRows, c.intermediateSize]), Tensor(zeros: [maxRows, c.intermediateSize]))
+        rstd = Tensor(zeros: [maxRows])
+        lse = Tensor(zeros: [maxRows * c.headCount])
+        logits = Tensor(zeros: [maxRows, c.vocabularySize])
+        columns = (0..<c.vocabularySize).map { Int32($0) }
+    }
+
+    public var hiddenSize: Int { draft.configuration.hiddenSize }
+    public var logitColumns: Int { draft.configuration.vocabularySize }
+    /// The full target vocabulary: column i is token i.
+    public var columnTokens: [Int32] { columns }
+    public var forwardOptions: ForwardOptions { ForwardOptions(finalHidden: true, logits: .all) }
+
+    public func reset() { cache.reset() }
+
+    public func trim(to newLength: Int) { cache.trim(to: newLength) }
+
+    /// The target's final-norm hidden states of the given rows.
+    public func features(_ result: ForwardResult, rows: [Int]) -> Tensor {
+        guard let hidden = result.finalHidden else { fatalError("Eagle1Drafter.features: the forward did not return finalHidden (use forwardOptions)") }
+        return gatherRows(hidden.pointer, width: hidden.shape[-1], rows: rows)
+    }
+
+    public func step(tokens: [Int32], hidden: UnsafePointer<Float>, positions explicit: [Int32]?, prefix: Int, visible: [[Int]]?,
+                     allLogits: Bool) -> (hidden: Tensor, logits: Tensor) {
+        let c = draft.configuration
+        let h = c.hiddenSize
+        let n = tokens.count
+        if n > maxRows && explicit == nil && visible == nil && !allLogits {
+            var start = 0
+            while n - start > maxRows {
+                _ = step(tokens: Array(tokens[start..<(start + maxRows)]), hidden: hidden + start * h)
+                start += maxRows
+            }
+            return step(tokens: Array(tokens[start...]), hidden: hidden + start * h)
+        }
+        if n < 1 || n > maxRows || length + n > capacity {
+            fatalError("Eagle1Drafter.step: \(n) rows at position \(length) do not fit (at most \(maxRows) rows per call, \(capacity) positions)")
+        }
+        let p = Eagle1Draft.Weights(draft.parameters, gradients: false)
+        // x = [embed(token) | feature] per row.
+        tokens.withUnsafeBufferPointer { ids in
+            Embedding.forward(z.pointer, ids: ids.baseAddress!, table: draft.embedding.pointer, rows: n, channels: h, vocabularySize: c.vocabularySize)
+        }
+        for r in 0..<n {
+            (x.pointer + r * 2 * h).update(from: z.pointer + r * h, count: h)
+            (x.pointer + r * 2 * h + h).update(from: hidden + r * h, count: h)
+        }
+        Linear.forward(z.pointer, x.pointer, weight: p.fc.pointer, rows: n, inFeatures: 2 * h, outFeatures: h, accumulate: false, fewRows: true)
+        if let bias = p.fcBias { Linear.addBias(z.pointer, bias.pointer, rows: n, outFeatures: h) }
+        for (output, weight, width) in [(q, p.q, c.qWidth), (k, p.k, c.kvWidth), (v, p.v, c.kvWidth)] {
+            Linear.forward(output.pointer, z.pointer, weight: weight.pointer, rows: n, inFeatures: h, outFeatures: width, accumulate: false, fewRows: true)
+        }
+        let positions = explicit ?? (0..<n).map { Int32(length + $0) }
+        positions.withUnsafeBufferPointer { pos in
+            draft.rope.forward(q.pointer, positions: pos.baseAddress!, rows: n, heads: c.headCount)
+            draft.rope.forward(k.pointer, positions: pos.baseAddress!, rows: n, heads: c.kvHeadCount)
+        }
+        cache.attend(out: attn.pointer, lse: lse.pointer, q: q.pointer, k: k.pointer, v: v.pointer, rows: n, prefix: prefix, visible: visible)
+        a.pointer.update(from: z.pointer, count: n * h)
+        Linear.forward(a.pointer, attn.pointer, weight: p.o.pointer, rows: n, inFeatures: c.qWidth, outFeatures: h, accumulate: true, fewRows: true)
+        RMSNorm.forward(post.pointer, rstd: rstd.pointer, a.pointer, weight: p.postNorm.pointer, rows: n, channels: h, eps: c.rmsNormEps)
+        Linear.forward(gate.pointer, post.pointer, weight: p.gate.pointer, bias: nil, rows: n, inFeatures: h, outFeatures: c.intermediateSize, fewRows: true)
+        Linear.forward(up.pointer, post.pointer, weight: p.up.pointer, bias: nil, rows: n, inFeatures: h, outFeatures: c.intermediateSize, fewRows: true)
+        SwiGLU.forward(gate.pointer, gate: gate.pointer, up: up.pointer, count: n * c.intermediateSize)
+        out.pointer.update(from: a.pointer, count: n * h)
+        Linear.forward(out.pointer, gate.pointer, weight: p.down.pointer, rows: n, inFeatures: c.intermediateSize, outFeatures: h, accumulate: true, fewRows: true)
+        // No final norm: the predicted feature goes straight into the target's head.
+        let rows = allLogits ? n : 1
+        let first = out.pointer + (n - rows) * h
+        if let target {
+            target.projectHead(logits.pointer, first, rows: rows)
+        } else {
+            Linear.forward(logits.pointer, first, weight: draft.head.pointer, bias: nil, rows: rows, inFeatures: h, outFeatures: c.vocabularySize, fewRows: true)
+        }
+        return (Tensor(viewing: out.pointer, shape: [n, h], owner: out), Tensor(viewing: logits.pointer, shape: [rows, c.vocabularySize], owner: logits))
+    }
+}
