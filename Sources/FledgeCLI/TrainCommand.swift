@@ -48,7 +48,7 @@ struct TrainCommand: AsyncParsableCommand {
     @Option(name: .customLong("max-length"), help: "Longest sample in tokens.") var maxLength: Int?
     @Flag(name: .customLong("drop-long"), help: "Drop over-long samples instead of truncating.") var dropLong = false
     @Option(name: .customLong("system-prompt"), help: "Replace (or add) every conversation's system message.") var systemPrompt: String?
-    @Option(name: .customLong("ttt-steps"), help: "Training-time-test steps K.") var tttSteps: Int?
+    @Option(name: .customLong("ttt-steps"), help: "Training-time-test steps K (EAGLE-3); EAGLE-1: the chained steps measured on the eval split.") var tttSteps: Int?
     @Option(name: .customLong("ttt-step-loss-decay"), help: "Weight decay of later TTT steps.") var tttStepLossDecay: Float?
     @Option(name: .customLong("draft-vocab-size"), help: "Draft vocabulary size Vd.") var draftVocabSize: Int?
     @Option(name: .customLong("d2t-path"), help: "d2t.npy (with --t2d-path) or vocab.safetensors from fledge vocab.") var d2tPath: String?

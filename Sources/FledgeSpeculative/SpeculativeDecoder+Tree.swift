@@ -6,6 +6,10 @@ import FledgeTensor
 
 /// The EAGLE-2 dynamic tree (eagle-spec.md §8.2), verified in one target pass.
 extension SpeculativeDecoder {
+    /// The most children per expanded node (the drafters return at most this many rows of
+    /// logits per call).
+    public static let maxTopK = 64
+
     struct Node {
         var token: Int32
         var parent: Int     // index into nodes, −1 for the root's children
@@ -18,6 +22,9 @@ extension SpeculativeDecoder {
     /// node, `depth` levels, `treeTokens` − 1 best nodes verified. Lossless like the chain.
     public func generateTree(prompt: [Int32], maxTokens: Int, topK: Int, depth: Int, treeTokens: Int,
                              stopTokens: Set<Int32>, onToken: (Int32) -> Void = { _ in }) throws -> (tokens: [Int32], stats: AcceptanceStats) {
+        guard (1...Self.maxTopK).contains(topK) else {
+            throw LlamaError("tree top-k \(topK): each level expands 1 to \(Self.maxTopK) nodes", hint: "a smaller --top-k (8 is EAGLE-2's choice)")
+        }
         let h = drafter.hiddenSize
         let vocabulary = target.configuration.vocabularySize
         let cache = target.makeCache(capacity: prompt.count + maxTokens + treeTokens + 2)

@@ -7,8 +7,10 @@ import FledgeTensor
 /// EAGLE-1 (eagle-spec.md §1) behind the ``DraftAlgorithm`` interface.
 ///
 /// Metrics: `loss` (v_w·vloss + p_w·ploss), `vloss`, `ploss`, `acc/0` (top-1 of the next token
-/// through the target head; the reporting position) and `top2`/`top3`; `tau` = 1 + top-1
-/// accuracy (one draft step: the acceptance length a one-token chain would reach).
+/// through the target head; the reporting position) and `top2`/`top3`. On the eval split also
+/// the chained k-step accuracies of ``Eagle1ChainAccuracy`` (`acc/k`, `cond_acc/k` for
+/// k < `chainSteps`) and `tau` = 1 + Σₖ Πⱼ≤ₖ cond_acc/j, the acceptance length of a chain of
+/// that many steps; training records have `tau` = 1 + acc/0 (one step).
 public final class Eagle1Algorithm: DraftAlgorithm {
     public static let name = "eagle1"
     public let draft: Eagle1Draft
@@ -18,14 +20,17 @@ public final class Eagle1Algorithm: DraftAlgorithm {
     /// Input-feature noise `U[low, high)·512/T` during training (§1.4); nil: none.
     let noise: ClosedRange<Float>?
     let noiseBuffer: Tensor
+    let chain: Eagle1ChainAccuracy
 
-    public init(draft: Eagle1Draft, maxBatch: Int, maxLength: Int, vWeight: Float = 1, pWeight: Float = 0.1, noise: ClosedRange<Float>? = -0.1...0.1) {
+    public init(draft: Eagle1Draft, maxBatch: Int, maxLength: Int, vWeight: Float = 1, pWeight: Float = 0.1, noise: ClosedRange<Float>? = -0.1...0.1,
+                chainSteps: Int = 7) {
         self.draft = draft
         self.vWeight = vWeight
         self.pWeight = pWeight
         self.noise = noise
         trainer = Eagle1Trainer(draft: draft, maxBatch: maxBatch, maxLength: maxLength)
         noiseBuffer = Tensor(zeros: [maxBatch * maxLength * draft.configuration.hiddenSize])
+        chain = Eagle1ChainAccuracy(draft: draft, steps: chainSteps, maxLength: maxLength)
     }
 
     public var parameters: ParameterSet { draft.parameters }
@@ -61,13 +66,34 @@ public final class Eagle1Algorithm: DraftAlgorithm {
         metrics.add("top2", Double(result.correct[1]), count: Double(result.count))
         metrics.add("top3", Double(result.correct[2]), count: Double(result.count))
         metrics.add("tokens", Double(features.lengths.reduce(0, +)), count: 1)
+        if !train {
+            var counts = Eagle1ChainAccuracy.Counts(steps: chain.steps)
+            for row in 0..<features.batch {
+                let start = row * features.length, end = start + features.lengths[row]
+                counts.merge(chain.evaluate(ids: features.ids[start..<end], lossMask: features.lossMask[start..<end],
+                                            features: features.lastHidden.pointer + start * draft.configuration.hiddenSize, length: features.lengths[row]))
+            }
+            for k in 0..<chain.steps {
+                if k > 0 { metrics.add("acc/\(k)", Double(counts.correct[k]), count: Double(counts.count[k])) }
+                metrics.add("cond_acc/\(k)", Double(counts.conditionalCorrect[k]), count: Double(counts.conditionalCount[k]))
+            }
+        }
         return metrics
     }
 
     public func summarize(_ metrics: DraftMetrics) -> [String: Double] {
         var values = metrics.values
         values["tokens"] = metrics.sums["tokens"]
-        values["tau"] = 1 + (values["acc/0"] ?? 0)
+        if values["cond_acc/0"] != nil {
+            var product = 1.0, tau = 1.0
+            for k in 0..<chain.steps {
+                product *= values["cond_acc/\(k)"] ?? 0
+                tau += product
+            }
+            values["tau"] = tau
+        } else {
+            values["tau"] = 1 + (values["acc/0"] ?? 0)
+        }
         return values
     }
 

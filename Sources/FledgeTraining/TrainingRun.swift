@@ -52,7 +52,7 @@ public enum TrainingRun {
                                     embedding: target.model.embedding, head: target.model.head)
             draft.initialize(seed: c.seed)
             algorithm = Eagle1Algorithm(draft: draft, maxBatch: c.batchSize, maxLength: longest, vWeight: c.vWeight, pWeight: c.pWeight,
-                                        noise: c.noiseLow == 0 && c.noiseHigh == 0 ? nil : c.noiseLow...c.noiseHigh)
+                                        noise: c.noiseLow == 0 && c.noiseHigh == 0 ? nil : c.noiseLow...c.noiseHigh, chainSteps: c.tttSteps)
         default:
             let vocabularySize = target.model.configuration.vocabularySize
             let vocabulary: DraftVocabulary

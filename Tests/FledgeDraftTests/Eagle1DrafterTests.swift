@@ -72,3 +72,54 @@ import FledgeTestSupport
         }
     }
 }
+
+/// The batched chained accuracy equals running, from every position, the chain that decoding
+/// runs (a fresh drafter: step 0 over the prefix, then one row per step on its own output).
+@Suite struct Eagle1ChainAccuracyTests {
+    @Test(arguments: ["", "memo."])
+    func batchedCountsEqualOneChainPerPosition(_ parameters: String) throws {
+        let tests = try Eagle1ReferenceTests()
+        let (trainer, batch) = try tests.makeTrainer(parameters: parameters)
+        let draft = trainer.draft
+        let (h, t, steps) = (32, 12, 3)
+        let accuracy = Eagle1ChainAccuracy(draft: draft, steps: steps, maxLength: t)
+        var expected = Eagle1ChainAccuracy.Counts(steps: steps)
+        var hits = 0
+        for row in 0..<2 {
+            let length = batch.lengths[row], start = row * t
+            let features = batch.features.pointer + start * h
+            let ids = Array(batch.ids[start..<(start + length)]), mask = Array(batch.lossMask[start..<(start + length)])
+            let got = accuracy.evaluate(ids: batch.ids[start..<(start + length)], lossMask: batch.lossMask[start..<(start + length)],
+                                        features: features, length: length)
+            let labels = accuracy.headArgmax(features, count: length)
+            var counts = Eagle1ChainAccuracy.Counts(steps: steps)
+            for p in 0..<(length - 1) {
+                let drafter = Eagle1Drafter(draft: draft, capacity: 32)
+                var (hidden, logits) = drafter.step(tokens: (0...p).map { ids[$0 + 1] }, hidden: features)
+                var alive = true
+                for k in 0..<steps where p + k + 1 < length {
+                    if k > 0 {
+                        let last = Tensor(Array(UnsafeBufferPointer(start: hidden.pointer + (hidden.shape[0] - 1) * h, count: h)), shape: [h])
+                        (hidden, logits) = drafter.step(tokens: [ids[p + k + 1]], hidden: last.pointer)
+                    }
+                    let predicted = logits.values.indices.max { logits.values[$0] < logits.values[$1] }!
+                    let hit = Int32(predicted) == labels[p + k + 1]
+                    if mask[p + k] != 0 {
+                        counts.count[k] += 1
+                        if hit { counts.correct[k] += 1 }
+                        if alive {
+                            counts.conditionalCount[k] += 1
+                            if hit { counts.conditionalCorrect[k] += 1 }
+                        }
+                    }
+                    if !hit { alive = false }
+                }
+            }
+            #expect(got == counts, "sample \(row)")
+            expected.merge(counts)
+            hits += counts.correct.reduce(0, +)
+        }
+        #expect(expected.count[0] > 0)
+        if parameters == "memo." { #expect(hits > 0, "the memorised draft should hit some steps") }
+    }
+}

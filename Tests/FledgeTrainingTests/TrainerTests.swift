@@ -128,7 +128,8 @@ import FledgeTensor
 
     /// EAGLE-1 through the same trainer (`--method eagle1`): value clipping and no norm
     /// clipping by default, noise on the input features, the loss falls, a killed run resumes
-    /// with the same losses (the noise is seeded by the batch), and the export loads back.
+    /// with the same losses (the noise is seeded by the step), the eval records carry the
+    /// chained accuracies and their τ, and the export loads back.
     @Test func eagle1TrainsResumesAndExportsThroughTheSameTrainer() throws {
         let setup = try Self.setup()
         func eagle1Trainer(save: URL) throws -> Trainer {
@@ -149,8 +150,23 @@ import FledgeTensor
                                train: Array(setup.samples.prefix(10)), evaluation: Array(setup.samples.suffix(2)), target: .init(name: "tiny"))
         }
         var straight: [Int: Double] = [:]
-        try eagle1Trainer(save: try temporary()).run { if $0.kind == "train" { straight[$0.step] = $0.values["loss"] } }
-        #expect(straight.count == 15)
+        var evaluations: [[String: Double]] = []
+        try eagle1Trainer(save: try temporary()).run {
+            if $0.kind == "train" { straight[$0.step] = $0.values["loss"] } else { evaluations.append($0.values) }
+        }
+        #expect(straight.count == 15 && evaluations.count == 3)
+        for values in evaluations {
+            // 7 chained steps (--ttt-steps' default); τ = 1 + Σₖ Πⱼ≤ₖ cond_acc/j.
+            var product = 1.0, tau = 1.0
+            for k in 0..<7 {
+                let conditional = try #require(values["cond_acc/\(k)"], "cond_acc/\(k)")
+                product *= conditional
+                tau += product
+                if k > 0 { #expect(values["acc/\(k)"] != nil) }
+            }
+            #expect(values["cond_acc/0"] == values["acc/0"], "step 0 of the chain is the trainer's top-1")
+            #expect(abs(values["tau"]! - tau) < 1e-12 && values["acc/7"] == nil)
+        }
         let early = (1...3).map { straight[$0]! }.reduce(0, +), late = (13...15).map { straight[$0]! }.reduce(0, +)
         #expect(late < 0.95 * early, "losses \(straight.sorted { $0.key < $1.key }.map(\.value))")
 

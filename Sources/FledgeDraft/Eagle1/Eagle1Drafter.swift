@@ -21,12 +21,16 @@ public final class Eagle1Drafter: Drafter {
     let x, z, q, k, v, attn, a, post, gate, up, out, rstd, lse, logits: Tensor
     let columns: [Int32]
 
-    public init(draft: Eagle1Draft, capacity: Int, target: LlamaModel? = nil, maxRows: Int = 256) {
+    /// Rows whose logits one call may return (tree levels; the logits span the whole vocabulary).
+    let maxLogitRows: Int
+
+    public init(draft: Eagle1Draft, capacity: Int, target: LlamaModel? = nil, maxRows: Int = 256, maxLogitRows: Int = 64) {
         let c = draft.configuration
         self.draft = draft
         self.capacity = capacity
         self.target = target
         self.maxRows = maxRows
+        self.maxLogitRows = min(maxLogitRows, maxRows)
         cache = DraftAttentionCache(capacity: capacity, maxRows: maxRows, heads: c.headCount, kvHeads: c.kvHeadCount, headDimension: c.headDimension)
         let h = c.hiddenSize
         x = Tensor(zeros: [maxRows, 2 * h])
@@ -36,7 +40,7 @@ public final class Eagle1Drafter: Drafter {
         (gate, up) = (Tensor(zeros: [maxRows, c.intermediateSize]), Tensor(zeros: [maxRows, c.intermediateSize]))
         rstd = Tensor(zeros: [maxRows])
         lse = Tensor(zeros: [maxRows * c.headCount])
-        logits = Tensor(zeros: [maxRows, c.vocabularySize])
+        logits = Tensor(zeros: [self.maxLogitRows, c.vocabularySize])
         columns = (0..<c.vocabularySize).map { Int32($0) }
     }
 
@@ -69,8 +73,8 @@ public final class Eagle1Drafter: Drafter {
             }
             return step(tokens: Array(tokens[start...]), hidden: hidden + start * h)
         }
-        if n < 1 || n > maxRows || length + n > capacity {
-            fatalError("Eagle1Drafter.step: \(n) rows at position \(length) do not fit (at most \(maxRows) rows per call, \(capacity) positions)")
+        if n < 1 || n > maxRows || length + n > capacity || (allLogits && n > maxLogitRows) {
+            fatalError("Eagle1Drafter.step: \(n) rows at position \(length) do not fit (at most \(maxRows) rows per call, \(maxLogitRows) with all logits, \(capacity) positions)")
         }
         let p = Eagle1Draft.Weights(draft.parameters, gradients: false)
         // x = [embed(token) | feature] per row.
