@@ -23,13 +23,15 @@ public struct TrainingConfiguration: Codable, Sendable, Equatable {
     public var maxGradNorm: Float?
     /// Element-wise gradient clipping; nil: the algorithm's default (EAGLE-1 0.5, EAGLE-3 none).
     public var gradClip: Float?
-    /// EAGLE-1: the weights of the feature regression and of the token loss, the input-feature
-    /// noise range (scaled by 512/T) and whether `fc` has a bias.
-    public var vWeight: Float = 1
-    public var pWeight: Float = 0.1
-    public var noiseLow: Float = -0.1
-    public var noiseHigh: Float = 0.1
-    public var fcBias = false
+    /// EAGLE-1 only (errors with another method): the weights of the feature regression and
+    /// of the token loss (default 1 and 0.1), the input-feature noise range scaled by 512/T
+    /// (default ±0.1) and whether `fc` has a bias (default no). Read them resolved, as
+    /// ``eagle1Losses``.
+    public var vWeight: Float?
+    public var pWeight: Float?
+    public var noiseLow: Float?
+    public var noiseHigh: Float?
+    public var fcBias: Bool?
     public var batchSize = 1
     /// A token budget per micro-batch (rows × longest row); nil means `batchSize` rows.
     public var totalSequenceLength: Int?
@@ -39,7 +41,9 @@ public struct TrainingConfiguration: Codable, Sendable, Equatable {
     public var systemPrompt: String?
     public var tttSteps = 7
     public var tttStepLossDecay: Float = 0.8
-    public var draftVocabSize = 32_000
+    /// EAGLE-3 only: the draft vocabulary built from the data (default 32,000) when no d2t is given.
+    public var draftVocabSize: Int?
+    public static let defaultDraftVocabSize = 32_000
     public var d2tPath: String?
     public var t2dPath: String?
     public var initHeadFromTarget = false
@@ -55,6 +59,12 @@ public struct TrainingConfiguration: Codable, Sendable, Equatable {
     public var maxEvalSamples: Int? = 200
 
     public init() {}
+
+    /// The EAGLE-1 settings with their defaults filled in (noise nil: none).
+    public var eagle1Losses: (vWeight: Float, pWeight: Float, noise: ClosedRange<Float>?, fcBias: Bool) {
+        let low = noiseLow ?? -0.1, high = noiseHigh ?? 0.1
+        return (vWeight ?? 1, pWeight ?? 0.1, low == 0 && high == 0 ? nil : low...high, fcBias ?? false)
+    }
 
     enum CodingKeys: String, CodingKey, CaseIterable {
         case method, epochs, scheduler, seed, resume, loggers
@@ -89,11 +99,11 @@ public struct TrainingConfiguration: Codable, Sendable, Equatable {
         weightDecay = try c.decodeIfPresent(Float.self, forKey: .weightDecay) ?? defaults.weightDecay
         maxGradNorm = try c.decodeIfPresent(Float.self, forKey: .maxGradNorm)
         gradClip = try c.decodeIfPresent(Float.self, forKey: .gradClip)
-        vWeight = try c.decodeIfPresent(Float.self, forKey: .vWeight) ?? defaults.vWeight
-        pWeight = try c.decodeIfPresent(Float.self, forKey: .pWeight) ?? defaults.pWeight
-        noiseLow = try c.decodeIfPresent(Float.self, forKey: .noiseLow) ?? defaults.noiseLow
-        noiseHigh = try c.decodeIfPresent(Float.self, forKey: .noiseHigh) ?? defaults.noiseHigh
-        fcBias = try c.decodeIfPresent(Bool.self, forKey: .fcBias) ?? defaults.fcBias
+        vWeight = try c.decodeIfPresent(Float.self, forKey: .vWeight)
+        pWeight = try c.decodeIfPresent(Float.self, forKey: .pWeight)
+        noiseLow = try c.decodeIfPresent(Float.self, forKey: .noiseLow)
+        noiseHigh = try c.decodeIfPresent(Float.self, forKey: .noiseHigh)
+        fcBias = try c.decodeIfPresent(Bool.self, forKey: .fcBias)
         batchSize = try c.decodeIfPresent(Int.self, forKey: .batchSize) ?? defaults.batchSize
         totalSequenceLength = try c.decodeIfPresent(Int.self, forKey: .totalSequenceLength)
         gradientAccumulation = try c.decodeIfPresent(Int.self, forKey: .gradientAccumulation) ?? defaults.gradientAccumulation
@@ -102,7 +112,7 @@ public struct TrainingConfiguration: Codable, Sendable, Equatable {
         systemPrompt = try c.decodeIfPresent(String.self, forKey: .systemPrompt)
         tttSteps = try c.decodeIfPresent(Int.self, forKey: .tttSteps) ?? defaults.tttSteps
         tttStepLossDecay = try c.decodeIfPresent(Float.self, forKey: .tttStepLossDecay) ?? defaults.tttStepLossDecay
-        draftVocabSize = try c.decodeIfPresent(Int.self, forKey: .draftVocabSize) ?? defaults.draftVocabSize
+        draftVocabSize = try c.decodeIfPresent(Int.self, forKey: .draftVocabSize)
         d2tPath = try c.decodeIfPresent(String.self, forKey: .d2tPath)
         t2dPath = try c.decodeIfPresent(String.self, forKey: .t2dPath)
         initHeadFromTarget = try c.decodeIfPresent(Bool.self, forKey: .initHeadFromTarget) ?? defaults.initHeadFromTarget
@@ -127,7 +137,13 @@ public struct TrainingConfiguration: Codable, Sendable, Equatable {
         try require(["eagle3", "eagle1"].contains(method), .method, "unknown method \"\(method)\" (registered: eagle3, eagle1)")
         try require(maxGradNorm.map { $0 > 0 } ?? true, .maxGradNorm, "must be positive")
         try require(gradClip.map { $0 > 0 } ?? true, .gradClip, "must be positive")
-        try require(noiseLow <= noiseHigh, .noiseLow, "must not exceed noise_high")
+        try require((noiseLow ?? -0.1) <= (noiseHigh ?? 0.1), .noiseLow, "must not exceed noise_high")
+        // Settings of one method are errors with the other (not silently ignored).
+        for (key, given) in [(CodingKeys.vWeight, vWeight != nil), (.pWeight, pWeight != nil), (.noiseLow, noiseLow != nil),
+                             (.noiseHigh, noiseHigh != nil), (.fcBias, fcBias != nil)] {
+            try require(method == "eagle1" || !given, key, "an EAGLE-1 setting (add --method eagle1)")
+        }
+        try require(method != "eagle1" || draftVocabSize == nil, .draftVocabSize, "EAGLE-1 predicts over the target's whole vocabulary (no draft vocabulary)")
         // EAGLE-1 predicts over the target's whole vocabulary with the target's own head.
         try require(method != "eagle1" || (d2tPath == nil && t2dPath == nil), .d2tPath, "EAGLE-1 has no draft vocabulary (it uses the target head)")
         try require(method != "eagle1" || !initHeadFromTarget, .initHeadFromTarget, "EAGLE-1 has no head of its own to initialise")
@@ -139,7 +155,7 @@ public struct TrainingConfiguration: Codable, Sendable, Equatable {
         try require(maxLength >= 2, .maxLength, "must be at least 2")
         try require(tttSteps >= 1 && tttSteps <= 16, .tttSteps, "must be between 1 and 16")
         try require(tttStepLossDecay > 0, .tttStepLossDecay, "must be positive")
-        try require(draftVocabSize >= 1, .draftVocabSize, "must be positive")
+        try require(draftVocabSize.map { $0 >= 1 } ?? true, .draftVocabSize, "must be positive")
         try require(saveInterval >= 1 && evalInterval >= 1 && keepCheckpoints >= 1, .saveInterval, "intervals and keep count must be at least 1")
         try require(loggers.allSatisfy { ["jsonl", "tensorboard", "none"].contains($0) }, .loggers, "loggers are jsonl, tensorboard or none")
         try require((d2tPath == nil) == (t2dPath == nil) || d2tPath?.hasSuffix(".safetensors") == true, .d2tPath, "give both d2t and t2d, or one vocab.safetensors")

@@ -48,18 +48,19 @@ public enum TrainingRun {
         let algorithm: any DraftAlgorithm
         switch c.method {
         case Eagle1Algorithm.name:
-            let draft = Eagle1Draft(configuration: Eagle1Configuration(target: target.model.configuration, bias: c.fcBias),
+            let settings = c.eagle1Losses
+            let draft = Eagle1Draft(configuration: Eagle1Configuration(target: target.model.configuration, bias: settings.fcBias),
                                     embedding: target.model.embedding, head: target.model.head)
             draft.initialize(seed: c.seed)
-            algorithm = Eagle1Algorithm(draft: draft, maxBatch: c.batchSize, maxLength: longest, vWeight: c.vWeight, pWeight: c.pWeight,
-                                        noise: c.noiseLow == 0 && c.noiseHigh == 0 ? nil : c.noiseLow...c.noiseHigh, chainSteps: c.tttSteps)
+            algorithm = Eagle1Algorithm(draft: draft, maxBatch: c.batchSize, maxLength: longest, vWeight: settings.vWeight, pWeight: settings.pWeight,
+                                        noise: settings.noise, chainSteps: c.tttSteps)
         default:
             let vocabularySize = target.model.configuration.vocabularySize
             let vocabulary: DraftVocabulary
             if let d2t = c.d2tPath {
                 vocabulary = try DraftVocabulary.load(d2t: URL(fileURLWithPath: d2t), t2d: c.t2dPath.map { URL(fileURLWithPath: $0) }, targetSize: vocabularySize)
             } else {
-                vocabulary = try DraftVocabulary.build(counts: train.maskedTokenCounts(vocabularySize: vocabularySize), draftSize: min(c.draftVocabSize, vocabularySize))
+                vocabulary = try DraftVocabulary.build(counts: train.maskedTokenCounts(vocabularySize: vocabularySize), draftSize: min(c.draftVocabSize ?? TrainingConfiguration.defaultDraftVocabSize, vocabularySize))
             }
             let configuration = Eagle3Configuration(target: target.model.configuration, draftVocabularySize: vocabulary.draftSize)
             let draft = Eagle3Draft(configuration: configuration, embedding: target.model.embedding, d2t: vocabulary.d2t, t2d: vocabulary.t2d)

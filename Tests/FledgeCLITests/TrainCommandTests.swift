@@ -26,9 +26,18 @@ import FledgeTraining
     @Test func badValuesAreRejectedWhileParsing() {
         for arguments in [["train", "--ttt-steps", "0"], ["train", "--scheduler", "sawtooth"], ["train", "--logger", "wandb"],
                           ["train", "--warmup-ratio", "1.5"], ["train", "--method", "eagle2"],
-                          ["train", "--method", "eagle1", "--d2t-path", "v.safetensors"], ["train", "--method", "eagle1", "--init-head-from-target"]] {
+                          ["train", "--method", "eagle1", "--d2t-path", "v.safetensors"], ["train", "--method", "eagle1", "--init-head-from-target"],
+                          ["train", "--method", "eagle1", "--draft-vocab-size", "8192"], ["train", "--v-w", "1"], ["train", "--fc-bias"],
+                          ["train", "--method", "eagle3", "--noise-high", "0.2"]] {
             #expect(throws: (any Error).self, "\(arguments)") { try FledgeCommand.parseAsRoot(arguments) }
         }
+    }
+
+    @Test func eagle1SettingsParseWithTheirMethod() throws {
+        let command = try #require(try FledgeCommand.parseAsRoot(["train", "--method", "eagle1", "--v-w", "0.5", "--noise-low", "0", "--noise-high", "0"]) as? TrainCommand)
+        let settings = try command.resolved().eagle1Losses
+        #expect(settings.vWeight == 0.5 && settings.pWeight == 0.1 && settings.noise == nil && !settings.fcBias)
+        #expect(TrainingConfiguration().eagle1Losses.noise == -0.1...0.1)
     }
 
     @Test func evalAndExportParse() throws {
