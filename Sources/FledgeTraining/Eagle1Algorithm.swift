@@ -43,25 +43,35 @@ public final class Eagle1Algorithm: DraftAlgorithm {
     public var defaultGradientNormLimit: Float { .infinity }
     public var defaultGradientValueLimit: Float? { 0.5 }
 
-    public func step(_ features: TargetFeatures, scale: Float, train: Bool, seed: UInt64) -> DraftMetrics {
+    /// Σ mask + 1e-5 over the positions with a next token (eagle-spec.md §1.3).
+    public func lossDenominator(_ samples: [TokenizedSample]) -> Double {
+        Double(samples.reduce(0) { total, sample in total + sample.lossMask.dropLast().reduce(0) { $0 + ($1 != 0 ? 1 : 0) } }) + 1e-5
+    }
+
+    public func step(_ features: TargetFeatures, scale: Float, train: Bool, context: StepContext) -> DraftMetrics {
         let batch = Eagle1Batch(batch: features.batch, length: features.length, lengths: features.lengths, ids: features.ids,
                                 lossMask: features.lossMask, features: features.lastHidden)
         var noisePointer: UnsafePointer<Float>? = nil
         if train, let noise {
-            // Fresh noise at every step (a batch seen again in a later epoch gets new noise), and
-            // a resumed run draws the same noise as a straight one: the seed is the step's.
-            var generator = SeededGenerator(seed: seed)
-            let count = features.batch * features.length * draft.configuration.hiddenSize
-            let amplitude = 512 / Float(features.length)
-            generator.fillUniform(Tensor(viewing: noiseBuffer.pointer, shape: [count], owner: noiseBuffer),
-                                  low: noise.lowerBound * amplitude, high: noise.upperBound * amplitude)
+            // Fresh noise at every step (a batch seen again in a later epoch gets new noise); a
+            // resumed run draws the same noise as a straight one (the seed is the step's), and a
+            // row the same noise on any rank and under any padding (a generator per row).
+            let h = draft.configuration.hiddenSize
+            let amplitude = 512 / Float(context.paddedLength)  // the whole micro-batch's T, as on one rank
+            for row in 0..<features.batch {
+                var generator = SeededGenerator(seed: context.seed ^ (UInt64(context.firstRow + row) &* 0xD1B5_4A32_D192_ED03))
+                let rowNoise = noiseBuffer.pointer + row * features.length * h
+                generator.fillUniform(Tensor(viewing: rowNoise, shape: [features.lengths[row] * h], owner: noiseBuffer),
+                                      low: noise.lowerBound * amplitude, high: noise.upperBound * amplitude)
+                (rowNoise + features.lengths[row] * h).update(repeating: 0, count: (features.length - features.lengths[row]) * h)
+            }
             noisePointer = UnsafePointer(noiseBuffer.pointer)
         }
         let result = trainer.step(batch, vWeight: vWeight, pWeight: pWeight, noise: noisePointer, scale: scale, train: train)
         var metrics = DraftMetrics()
-        metrics.add("loss", Double(result.total))
-        metrics.add("vloss", Double(result.vloss))
-        metrics.add("ploss", Double(result.ploss))
+        metrics.addMean("loss", Double(result.total))
+        metrics.addMean("vloss", Double(result.vloss))
+        metrics.addMean("ploss", Double(result.ploss))
         metrics.add("acc/0", Double(result.correct[0]), count: Double(result.count))
         metrics.add("top2", Double(result.correct[1]), count: Double(result.count))
         metrics.add("top3", Double(result.correct[2]), count: Double(result.count))

@@ -31,14 +31,19 @@ public final class Eagle3Algorithm: DraftAlgorithm {
     public var defaultGradientNormLimit: Float { 0.5 }
     public var defaultGradientValueLimit: Float? { nil }
 
-    public func step(_ features: TargetFeatures, scale: Float, train: Bool, seed: UInt64) -> DraftMetrics {
+    /// B·T: the soft cross-entropy is averaged over every (padded) position (eagle-spec.md §3.3).
+    public func lossDenominator(_ samples: [TokenizedSample]) -> Double {
+        Double(samples.count * (samples.map(\.ids.count).max() ?? 0))
+    }
+
+    public func step(_ features: TargetFeatures, scale: Float, train: Bool, context: StepContext) -> DraftMetrics {
         let batch = Eagle3Batch(batch: features.batch, length: features.length, lengths: features.lengths, ids: features.ids,
                                 lossMask: features.lossMask, auxiliary: features.auxiliary, target: .hidden(features.lastHidden, head: targetHead))
         let result = trainer.step(batch, decay: decay, scale: scale, train: train)
         var metrics = DraftMetrics()
-        metrics.add("loss", Double(result.total))
+        metrics.addMean("loss", Double(result.total))
         for k in result.losses.indices {
-            metrics.add("loss/\(k)", Double(result.losses[k]))
+            metrics.addMean("loss/\(k)", Double(result.losses[k]))
             metrics.add("acc/\(k)", Double(result.correct[k]), count: Double(result.lossMaskCount[k]))
             metrics.add("cond_acc/\(k)", Double(result.conditionalCorrect[k]), count: Double(result.conditionalCount[k]))
         }

@@ -1,5 +1,6 @@
 import Foundation
 import FledgeData
+import FledgeDistributed
 import FledgeDraft
 import FledgeNN
 import FledgeTensor
@@ -11,6 +12,15 @@ import FledgeTensor
 /// The data order of epoch e is a permutation seeded by (seed, e); a checkpoint records the
 /// epoch and the next micro-batch, so a resumed run reads the same batches, applies the same
 /// updates and logs the same losses as a run never stopped.
+///
+/// Data parallel over N ranks (a ``Communicator``): the micro-batches are those of one rank
+/// with N × `batch_size` rows (and N × `total_seq_len`); rank r computes the features and
+/// gradients of its contiguous slice of each, scaled by its slice's share of the loss
+/// denominator, the gradients are summed over the ranks, and every rank applies the same
+/// clipping and AdamW step, so N ranks × b rows train as one rank with N·b rows. Evaluation
+/// batches are split the same way and their metrics summed; rank 0 writes checkpoints, the
+/// best export and the final export, and on resume sends the checkpoint to the others, so the
+/// world size may change between runs as long as the global batch stays the same.
 public final class Trainer {
     /// One log event.
     public struct Event {
@@ -28,9 +38,10 @@ public final class Trainer {
     let evaluation: [TokenizedSample]
     let save: URL
     let target: Eagle3Export.TargetInfo
+    public let communicator: any Communicator
 
     public init(configuration: TrainingConfiguration, algorithm: DraftAlgorithm, source: FeatureSource, train: [TokenizedSample],
-                evaluation: [TokenizedSample], target: Eagle3Export.TargetInfo) throws {
+                evaluation: [TokenizedSample], target: Eagle3Export.TargetInfo, communicator: any Communicator = SingleProcess()) throws {
         guard !train.isEmpty else { throw TrainingError("no training samples", hint: "check --data-path and the tokenisation skip counts") }
         self.configuration = configuration
         self.algorithm = algorithm
@@ -39,6 +50,17 @@ public final class Trainer {
         self.evaluation = evaluation
         self.save = URL(fileURLWithPath: configuration.savePath)
         self.target = target
+        self.communicator = communicator
+    }
+
+    /// Rows of a micro-batch over all ranks.
+    var globalRows: Int { min(configuration.batchSize, algorithm.maxBatch) * communicator.size }
+
+    /// This rank's contiguous slice of a global micro-batch (rank 0's is never empty).
+    func shard(_ batch: [Int]) -> ArraySlice<Int> {
+        let size = (batch.count + communicator.size - 1) / communicator.size
+        let start = min(batch.count, communicator.rank * size)
+        return batch[start..<min(batch.count, start + size)]
     }
 
     // MARK: data order
@@ -54,11 +76,12 @@ public final class Trainer {
         var batches: [[Int]] = []
         var current: [Int] = []
         var longest = 0
-        let rowsLimit = min(configuration.batchSize, algorithm.maxBatch)
+        let rowsLimit = globalRows
+        let budget = configuration.totalSequenceLength.map { $0 * communicator.size }
         for index in order {
             let length = train[index].ids.count
             let candidate = max(longest, length)
-            let overBudget = configuration.totalSequenceLength.map { candidate * (current.count + 1) > $0 } ?? false
+            let overBudget = budget.map { candidate * (current.count + 1) > $0 } ?? false
             if !current.isEmpty && (current.count == rowsLimit || overBudget) {
                 batches.append(current)
                 current = []
@@ -80,7 +103,9 @@ public final class Trainer {
     /// A fingerprint of what fixes the batches, checked on resume.
     var dataFingerprint: String {
         let ids = train.map(\.id).joined(separator: "\u{1}")
-        return Fingerprint.of(Data("\(ids)|\(configuration.seed)|\(configuration.batchSize)|\(configuration.totalSequenceLength ?? 0)|\(configuration.gradientAccumulation)|\(configuration.maxLength)".utf8))
+        // The global batch (rows and token budget over all ranks), not the per-rank one.
+        let budget = configuration.totalSequenceLength.map { $0 * communicator.size } ?? 0
+        return Fingerprint.of(Data("\(ids)|\(configuration.seed)|\(globalRows)|\(budget)|\(configuration.gradientAccumulation)|\(configuration.maxLength)".utf8))
     }
 
     // MARK: the loop
@@ -96,13 +121,22 @@ public final class Trainer {
         var state = TrainingState(method: c.method, step: 0, epoch: 0, batchInEpoch: 0,
                                   optimizer: AdamW(learningRate: c.learningRate, beta1: c.beta1, beta2: c.beta2, weightDecay: c.weightDecay),
                                   dataFingerprint: dataFingerprint)
-        if c.resume, let latest = try Checkpoint.list(save).last {
+        if communicator.isRoot, c.resume, let latest = try Checkpoint.list(save).last {
             let restored = try Checkpoint.restore(latest.url, into: parameters)
             guard restored.dataFingerprint == state.dataFingerprint, restored.method == c.method else {
                 throw TrainingError("\(latest.url.path): the checkpoint was made with other data, batching or method",
-                                    hint: "use another --save-path, or --no-resume-from-checkpoint to start fresh")
+                                    hint: "use another --save-path, or --no-resume-from-checkpoint to start fresh; across world sizes keep ranks × --batch-size the same")
             }
             state = restored
+        }
+        if communicator.isDistributed {
+            // Every rank starts from rank 0's parameters, moments and state.
+            for (buffer, what) in [(parameters.parameters, "parameters"), (parameters.firstMoments, "first moments"), (parameters.secondMoments, "second moments")] {
+                try communicator.broadcast(buffer.pointer, count: parameters.count, root: 0, what: "broadcast of the \(what)")
+            }
+            var bytes = communicator.isRoot ? [UInt8](try JSONEncoder().encode(state)) : []
+            try communicator.broadcast(&bytes, root: 0, what: "broadcast of the training state")
+            state = try JSONDecoder().decode(TrainingState.self, from: Data(bytes))
         }
         while state.step < total && state.epoch < c.epochs {
             let batches = microBatches(epoch: state.epoch)
@@ -112,9 +146,23 @@ public final class Trainer {
                 parameters.zeroGradients()
                 var metrics = DraftMetrics()
                 for (index, batch) in group.enumerated() {
-                    let features = try source.features(for: batch.map { train[$0] })
+                    let slice = shard(batch)
+                    let samples = slice.map { train[$0] }
+                    let features = try source.features(for: samples)
                     let seed = (c.seed &* 0x9E37_79B9_7F4A_7C15) ^ (UInt64(state.step) << 16) ^ UInt64(index)
-                    metrics.merge(algorithm.step(features, scale: 1 / Float(group.count), train: true, seed: seed))
+                    let context = StepContext(seed: seed, firstRow: slice.startIndex, paddedLength: batch.map { train[$0].ids.count }.max() ?? 0)
+                    if communicator.isDistributed {
+                        let share = algorithm.lossDenominator(samples) / algorithm.lossDenominator(batch.map { train[$0] })
+                        var part = algorithm.step(features, scale: Float(share / Double(group.count)), train: true, context: context)
+                        part.shard(weight: share, countsMicroBatch: communicator.isRoot)
+                        metrics.merge(part)
+                    } else {
+                        metrics.merge(algorithm.step(features, scale: 1 / Float(group.count), train: true, context: context))
+                    }
+                }
+                if communicator.isDistributed {
+                    try communicator.allreduceSum(parameters.gradients.pointer, count: parameters.count, what: "gradient sum of step \(state.step + 1)")
+                    metrics = try reduce(metrics, what: "metrics of step \(state.step + 1)")
                 }
                 let norm = GradientClipping.clip(parameters.gradients.pointer, count: parameters.count,
                                                  maxNorm: c.maxGradNorm ?? algorithm.defaultGradientNormLimit)
@@ -139,33 +187,54 @@ public final class Trainer {
                 let epoch = Double(state.epoch) + Double(state.batchInEpoch) / Double(max(batches.count, 1))
                 if state.step % c.evalInterval == 0 || state.step == total { try evaluate(&state, epoch: epoch, total: total, onEvent: onEvent) }
                 let endOfEpoch = state.batchInEpoch == 0
-                if state.step % c.saveInterval == 0 || endOfEpoch || state.step == total {
+                if communicator.isRoot && (state.step % c.saveInterval == 0 || endOfEpoch || state.step == total) {
                     _ = try Checkpoint.save(parameters: parameters, d2t: algorithm.d2t, t2d: algorithm.t2d, state: state, to: save, keep: c.keepCheckpoints)
                 }
                 try onEvent(Event(kind: "train", step: state.step, totalSteps: total, epoch: epoch, values: values))
                 if endOfEpoch { break }
             }
         }
-        try algorithm.export(to: save.appendingPathComponent("export"), format: "eagle", target: target)
+        if communicator.isRoot { try algorithm.export(to: save.appendingPathComponent("export"), format: "eagle", target: target) }
         return state
+    }
+
+    /// Sums metrics over the ranks (the keys are rank 0's: every rank with rows has the same).
+    func reduce(_ metrics: DraftMetrics, what: String) throws -> DraftMetrics {
+        var keys = communicator.isRoot ? [UInt8](metrics.sums.keys.sorted().joined(separator: "\n").utf8) : []
+        try communicator.broadcast(&keys, root: 0, what: what + " (names)")
+        let names = String(decoding: keys, as: UTF8.self).split(separator: "\n").map(String.init)
+        var values = names.map { metrics.sums[$0] ?? 0 } + names.map { metrics.counts[$0] ?? 0 }
+        try communicator.allreduceSum(&values, what: what)
+        var reduced = DraftMetrics()
+        for (i, name) in names.enumerated() { reduced.add(name, values[i], count: values[names.count + i]) }
+        reduced.means = metrics.means
+        return reduced
     }
 
     /// Metrics on the eval split (no gradients); keeps the best export by simulated τ.
     func evaluate(_ state: inout TrainingState, epoch: Double, total: Int, onEvent: (Event) throws -> Void) throws {
         guard !evaluation.isEmpty else { return }
+        // Batches of the global size; each rank evaluates its slice, as in training.
         var metrics = DraftMetrics()
         var start = 0
         while start < evaluation.count {
-            let rows = Array(evaluation[start..<min(evaluation.count, start + algorithm.maxBatch)])
-            metrics.merge(algorithm.step(try source.features(for: rows), scale: 1, train: false, seed: 0))
-            start += rows.count
+            let batch = Array(start..<min(evaluation.count, start + globalRows))
+            let samples = shard(batch).map { evaluation[$0] }
+            let features = try source.features(for: samples)
+            var part = algorithm.step(features, scale: 1, train: false, context: StepContext(paddedLength: features.length))
+            if communicator.isDistributed {
+                part.shard(weight: algorithm.lossDenominator(samples) / algorithm.lossDenominator(batch.map { evaluation[$0] }), countsMicroBatch: communicator.isRoot)
+            }
+            metrics.merge(part)
+            start += batch.count
         }
+        if communicator.isDistributed { metrics = try reduce(metrics, what: "evaluation at step \(state.step)") }
         let values = algorithm.summarize(metrics)
         let tau = Float(values["tau"] ?? 0)
         if state.bestTau.map({ tau > $0 }) ?? true {
             state.bestTau = tau
             state.bestStep = state.step
-            try algorithm.export(to: save.appendingPathComponent("best"), format: "eagle", target: target)
+            if communicator.isRoot { try algorithm.export(to: save.appendingPathComponent("best"), format: "eagle", target: target) }
         }
         try onEvent(Event(kind: "eval", step: state.step, totalSteps: total, epoch: epoch, values: values))
     }

@@ -57,6 +57,9 @@ public struct TrainingConfiguration: Codable, Sendable, Equatable {
     public var logInterval = 1
     public var maxTrainSamples: Int?
     public var maxEvalSamples: Int? = 200
+    /// Seconds a data-parallel collective (gradient sum, broadcast) may wait for the other
+    /// ranks before the run stops with an error (a rank died or hangs).
+    public var collectiveTimeout: Double = 300
 
     public init() {}
 
@@ -77,6 +80,7 @@ public struct TrainingConfiguration: Codable, Sendable, Equatable {
         case draftVocabSize = "draft_vocab_size", d2tPath = "d2t_path", t2dPath = "t2d_path", initHeadFromTarget = "init_head_from_target"
         case saveInterval = "save_interval", evalInterval = "eval_interval", keepCheckpoints = "keep_checkpoints"
         case logDir = "log_dir", logInterval = "log_interval", maxTrainSamples = "max_train_samples", maxEvalSamples = "max_eval_samples"
+        case collectiveTimeout = "collective_timeout"
     }
 
     public init(from decoder: Decoder) throws {
@@ -126,6 +130,7 @@ public struct TrainingConfiguration: Codable, Sendable, Equatable {
         logInterval = try c.decodeIfPresent(Int.self, forKey: .logInterval) ?? defaults.logInterval
         maxTrainSamples = try c.decodeIfPresent(Int.self, forKey: .maxTrainSamples)
         maxEvalSamples = try c.decodeIfPresent(Int.self, forKey: .maxEvalSamples) ?? defaults.maxEvalSamples
+        collectiveTimeout = try c.decodeIfPresent(Double.self, forKey: .collectiveTimeout) ?? defaults.collectiveTimeout
         try validate()
     }
 
@@ -154,6 +159,7 @@ public struct TrainingConfiguration: Codable, Sendable, Equatable {
         try require(batchSize >= 1 && gradientAccumulation >= 1, .batchSize, "batch size and accumulation must be at least 1")
         try require(maxLength >= 2, .maxLength, "must be at least 2")
         try require(tttSteps >= 1 && tttSteps <= 16, .tttSteps, "must be between 1 and 16")
+        try require(collectiveTimeout > 0, .collectiveTimeout, "must be positive")
         try require(tttStepLossDecay > 0, .tttStepLossDecay, "must be positive")
         try require(draftVocabSize.map { $0 >= 1 } ?? true, .draftVocabSize, "must be positive")
         try require(saveInterval >= 1 && evalInterval >= 1 && keepCheckpoints >= 1, .saveInterval, "intervals and keep count must be at least 1")

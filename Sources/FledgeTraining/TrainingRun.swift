@@ -1,5 +1,6 @@
 import Foundation
 import FledgeData
+import FledgeDistributed
 import FledgeDraft
 import FledgeLlama
 import FledgeTensor
@@ -17,7 +18,11 @@ public enum TrainingRun {
         public var logPath: URL
     }
 
-    public static func run(_ c: TrainingConfiguration, defaultTarget: URL?, log: (String) -> Void) throws -> Summary {
+    /// - Parameter communicator: the ranks of a data-parallel run (``Trainer``); only rank 0
+    ///   logs, reports and writes files.
+    public static func run(_ c: TrainingConfiguration, defaultTarget: URL?, communicator: any Communicator = SingleProcess(),
+                           log rootLog: (String) -> Void) throws -> Summary {
+        func log(_ line: String) { if communicator.isRoot { rootLog(line) } }
         guard let targetURL = c.targetModelPath.map({ URL(fileURLWithPath: $0) }) ?? defaultTarget else {
             throw TrainingError("no target model", hint: "pass --target-model-path (a Hugging Face folder or a .gguf file)")
         }
@@ -71,17 +76,22 @@ public enum TrainingRun {
         }
         let info = Eagle3Export.TargetInfo(name: targetURL.lastPathComponent, bosTokenID: target.model.configuration.bosTokenID,
                                            eosTokenID: target.model.configuration.eosTokenIDs.first)
-        let trainer = try Trainer(configuration: c, algorithm: algorithm, source: source, train: train.samples, evaluation: evaluation, target: info)
+        let trainer = try Trainer(configuration: c, algorithm: algorithm, source: source, train: train.samples, evaluation: evaluation, target: info,
+                                  communicator: communicator)
+        if communicator.isDistributed {
+            log("data parallel: \(communicator.size) ranks × \(min(c.batchSize, algorithm.maxBatch)) rows per micro-batch, \(Parallel.workerCount) threads per rank")
+        }
         let save = URL(fileURLWithPath: c.savePath)
         let logDirectory = URL(fileURLWithPath: c.logDir ?? save.appendingPathComponent("logs").path)
         let resumedStep = c.resume ? try Checkpoint.list(save).last?.step : nil
         var loggers: [any MetricsLogger] = []
+        let loggerNames = communicator.isRoot ? c.loggers : []
         // On resume, earlier records stay (those past the checkpoint are dropped) and wall
         // times continue from the first run's start.
         let previous = (try? JSONLLogger.read(from: logDirectory.appendingPathComponent("metrics.jsonl")))?.filter { $0.step <= (resumedStep ?? -1) }
         let elapsedBefore = resumedStep == nil ? 0 : (previous?.last?.time ?? 0)
-        if c.loggers.contains("jsonl") { loggers.append(try JSONLLogger(directory: logDirectory, resumedStep: resumedStep)) }
-        if c.loggers.contains("tensorboard") {
+        if loggerNames.contains("jsonl") { loggers.append(try JSONLLogger(directory: logDirectory, resumedStep: resumedStep)) }
+        if loggerNames.contains("tensorboard") {
             loggers.append(try TensorBoardLogger(directory: logDirectory.appendingPathComponent("tensorboard"),
                                                  startWallTime: Date().timeIntervalSince1970 - elapsedBefore))
         }
@@ -94,20 +104,21 @@ public enum TrainingRun {
             let record = MetricsRecord(kind: event.kind, step: event.step, epoch: event.epoch, values: event.values,
                                        time: elapsedBefore + Date().timeIntervalSince(start))
             try logger.log(record)
+            guard communicator.isRoot else { return }
             if event.kind == "train" { progress.report(record) } else {
                 ProgressReporter.writeToStandardError(String(format: "\neval at step %d: loss %.4f, τ %.3f\n", event.step, event.values["loss"] ?? 0, event.values["tau"] ?? 0))
             }
         }
-        progress.finish()
+        if communicator.isRoot { progress.finish() }
         try logger.close()
         var reportURL: URL?
         let jsonl = logDirectory.appendingPathComponent("metrics.jsonl")
-        if let records = try? JSONLLogger.read(from: jsonl) {
+        if communicator.isRoot, let records = try? JSONLLogger.read(from: jsonl) {
             let url = save.appendingPathComponent("report.html")
-            try TrainingReport.write(records: records, title: c.runName ?? "Fledge EAGLE-3 draft", summary: [
+            try TrainingReport.write(records: records, title: c.runName ?? "Fledge \(c.method) draft", summary: [
                 ("target", targetURL.lastPathComponent), ("samples", "\(train.samples.count) train, \(evaluation.count) eval"),
                 ("steps", "\(state.step)"), ("best τ (eval)", state.bestTau.map { String(format: "%.3f at step %d", $0, state.bestStep ?? 0) } ?? "–"),
-                ("TTT", "K = \(c.tttSteps), decay \(c.tttStepLossDecay)"), ("lr", "\(c.learningRate) \(c.scheduler.rawValue), warmup \(c.warmupRatio)"),
+                ("method", c.method), ("TTT / chained steps", "K = \(c.tttSteps)"), ("lr", "\(c.learningRate) \(c.scheduler.rawValue), warmup \(c.warmupRatio)"),
             ], to: url)
             reportURL = url
         }
