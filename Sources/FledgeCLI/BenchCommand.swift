@@ -1,5 +1,6 @@
 import ArgumentParser
 import Foundation
+import FledgeDistributed
 import FledgeDraft
 import FledgeTraining
 import FledgeLlama
@@ -168,7 +169,24 @@ struct BenchTrain: AsyncParsableCommand {
     @Flag(help: "Also time the online step: the target's forward with the three feature taps on the same tokens.")
     var online = false
 
+    @Option(parsing: .upToNextOption, help: "Data-parallel scaling: run the step under `mpirun -np N` for each N (e.g. --ranks 1 2).")
+    var ranks: [Int] = []
+
+    @Option(name: .customLong("global-batch"), help: "With --ranks: rows per step over all ranks (default: the largest N).")
+    var globalBatch: Int?
+
+    @Flag(name: .customLong("rank-worker"), help: .hidden)
+    var rankWorker = false
+
+    func validate() throws {
+        guard ranks.allSatisfy({ $0 >= 1 }) else { throw ValidationError("--ranks must be positive") }
+        let batch = globalBatch ?? ranks.max() ?? 1
+        guard ranks.allSatisfy({ batch % $0 == 0 }) else { throw ValidationError("--global-batch \(batch) must be a multiple of every --ranks value") }
+    }
+
     func run() async throws {
+        if rankWorker { return try runRank() }
+        if !ranks.isEmpty { return try runScaling() }
         let url = try model.resolvedURL()
         let file = try GGUFOrFolderConfiguration.load(url)
         let target = online ? try LlamaModel.load(from: url) : nil
@@ -189,6 +207,74 @@ struct BenchTrain: AsyncParsableCommand {
                 }
                 print(String(format: "%-6d %-3d %-9.2f %-10.1f %-11.0f %-8.1f %-9@ %@%@", length, k, result.seconds, result.tokensPerSecond,
                              result.gflop, result.gflops, String(format: "%.0f%%", 100 * result.gflops / peak), onlineColumn, reference["\(length)/\(k)"] ?? "–"))
+            }
+        }
+    }
+}
+
+extension BenchTrain {
+    /// One rank of a scaling run (under mpirun): its share of the global batch, the gradient
+    /// summed over the ranks every step; rank 0 prints the result as JSON.
+    func runRank() throws {
+        let communicator = try Distributed.communicator(timeout: 300)
+        let threads = max(1, ProcessInfo.processInfo.activeProcessorCount / max(1, communicator.localSize))
+        Parallel.workerCount = threads
+        BLAS.threadCount = threads
+        let configuration = Eagle3Configuration(target: try GGUFOrFolderConfiguration.load(try model.resolvedURL()), draftVocabularySize: draftVocabSize)
+        let rows = (globalBatch ?? communicator.size) / communicator.size
+        let result = try TrainBenchmark.run(configuration: configuration, length: lengths[0], steps: steps[0], runs: runs, rows: rows) { pointer, count in
+            if communicator.isDistributed { try communicator.allreduceSum(pointer, count: count, what: "gradient sum") }
+        }
+        if communicator.isRoot {
+            let line = try JSONSerialization.data(withJSONObject: ["seconds": result.seconds, "reduce": result.reduceSeconds, "rows": rows,
+                                                                   "ranks": communicator.size, "threads": threads])
+            print(String(decoding: line, as: UTF8.self))
+        }
+        communicator.finalize()
+    }
+
+    /// `--ranks 1 2`: the same global batch on 1, 2, … ranks of this machine, each run under
+    /// mpirun, with the time of a step, of its gradient sum, and the speedup over the first.
+    func runScaling() throws {
+        guard let mpirun = ["/usr/bin/mpirun", "/usr/local/bin/mpirun"].first(where: { FileManager.default.isExecutableFile(atPath: $0) }) else {
+            throw CLIError("mpirun not found", hint: "apt-get install openmpi-bin libopenmpi-dev (make mpi)")
+        }
+        let executable = (try? FileManager.default.destinationOfSymbolicLink(atPath: "/proc/self/exe")) ?? CommandLine.arguments[0]
+        let batch = globalBatch ?? ranks.max() ?? 1
+        let url = try model.resolvedURL()
+        print(String(format: "EAGLE-3 training step of %@ (Vd %d), global batch %d × T tokens, median of %d steps; each row one `mpirun -np N` run",
+                     url.lastPathComponent, draftVocabSize, batch, runs))
+        print("T      K   ranks  threads/rank  rows/rank  s/step   gradient sum  tokens/s  speedup")
+        for length in lengths {
+            for k in steps {
+                var first: Double?
+                for n in ranks {
+                    let process = Process()
+                    process.executableURL = URL(fileURLWithPath: mpirun)
+                    process.arguments = ["-np", "\(n)", executable, "bench", "train", "--rank-worker", "--model", url.path, "--seq-len", "\(length)",
+                                         "--ttt-steps", "\(k)", "--runs", "\(runs)", "--global-batch", "\(batch)", "--draft-vocab-size", "\(draftVocabSize)"]
+                    var environment = ProcessInfo.processInfo.environment
+                    if getuid() == 0 {
+                        environment["OMPI_ALLOW_RUN_AS_ROOT"] = "1"
+                        environment["OMPI_ALLOW_RUN_AS_ROOT_CONFIRM"] = "1"
+                    }
+                    process.environment = environment
+                    let pipe = Pipe()
+                    process.standardOutput = pipe
+                    try process.run()
+                    let output = String(decoding: pipe.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
+                    process.waitUntilExit()
+                    guard process.terminationStatus == 0, let line = output.split(separator: "\n").last(where: { $0.hasPrefix("{") }),
+                          let result = try JSONSerialization.jsonObject(with: Data(line.utf8)) as? [String: Any],
+                          let seconds = result["seconds"] as? Double, let reduce = result["reduce"] as? Double else {
+                        throw CLIError("mpirun -np \(n) failed (status \(process.terminationStatus)): \(output)")
+                    }
+                    first = first ?? seconds
+                    let sum = String(format: "%.1f ms", reduce * 1000)
+                    print(String(format: "%-6d %-3d %-6d %-13d %-10d %-8.2f ", length, k, n, result["threads"] as? Int ?? 0, result["rows"] as? Int ?? 0, seconds)
+                          + sum + String(repeating: " ", count: max(1, 14 - sum.count))
+                          + String(format: "%-9.1f %.2f×", Double(batch * length) / seconds, first! / seconds))
+                }
             }
         }
     }

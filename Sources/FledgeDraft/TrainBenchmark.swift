@@ -9,7 +9,11 @@ public enum TrainBenchmark {
         public var steps: Int
         public var seconds: Double
         public var gflop: Double
-        public var tokensPerSecond: Double { Double(length) / seconds }
+        /// Rows per step on this process, and the median seconds of the gradient reduction
+        /// (0 on one process).
+        public var rows = 1
+        public var reduceSeconds = 0.0
+        public var tokensPerSecond: Double { Double(length * rows) / seconds }
         public var gflops: Double { gflop / seconds }
     }
 
@@ -26,8 +30,11 @@ public enum TrainBenchmark {
         return 3 * (Double(k) * (layer + head + attention) + fc)
     }
 
-    /// Times `runs` steps (after one warm-up) with random features: B = 1, `length` tokens, K `steps`.
-    public static func run(configuration c: Eagle3Configuration, length: Int, steps: Int, runs: Int) -> Result {
+    /// Times `runs` steps (after one warm-up) with random features: B = `rows`, `length` tokens
+    /// each, K `steps`. `reduce` (data-parallel runs: the gradient sum over the ranks) runs
+    /// between backward and the optimiser and is timed apart.
+    public static func run(configuration c: Eagle3Configuration, length: Int, steps: Int, runs: Int, rows: Int = 1,
+                           reduce: ((UnsafeMutablePointer<Float>, Int) throws -> Void)? = nil) rethrows -> Result {
         var generator = SeededGenerator(seed: 9)
         let embedding = Tensor(zeros: [c.vocabularySize, c.hiddenSize])
         generator.fillNormal(embedding, std: 0.02)
@@ -36,31 +43,38 @@ public enum TrainBenchmark {
         for id in ids { t2d[id] = true }
         let draft = Eagle3Draft(configuration: c, embedding: embedding, d2t: ids.enumerated().map { Int64($0.element - $0.offset) }, t2d: t2d)
         draft.initialize(seed: 1)
-        let trainer = Eagle3Trainer(draft: draft, maxBatch: 1, maxLength: length, steps: steps)
-        let auxiliary = Tensor(zeros: [length, 3 * c.targetHiddenSize]), hidden = Tensor(zeros: [length, c.targetHiddenSize])
+        let trainer = Eagle3Trainer(draft: draft, maxBatch: rows, maxLength: length, steps: steps)
+        let auxiliary = Tensor(zeros: [rows * length, 3 * c.targetHiddenSize]), hidden = Tensor(zeros: [rows * length, c.targetHiddenSize])
         generator.fillNormal(auxiliary)
         generator.fillNormal(hidden)
         let head = Tensor(zeros: [c.vocabularySize, c.targetHiddenSize])
         generator.fillNormal(head, std: 0.05)
-        let batch = Eagle3Batch(batch: 1, length: length, lengths: [length], ids: (0..<length).map { _ in Int32(generator.next() % UInt64(c.vocabularySize)) },
-                                lossMask: [UInt8](repeating: 1, count: length), auxiliary: auxiliary, target: .hidden(hidden, head: head))
+        let batch = Eagle3Batch(batch: rows, length: length, lengths: [Int](repeating: length, count: rows),
+                                ids: (0..<(rows * length)).map { _ in Int32(generator.next() % UInt64(c.vocabularySize)) },
+                                lossMask: [UInt8](repeating: 1, count: rows * length), auxiliary: auxiliary, target: .hidden(hidden, head: head))
         var optimizer = AdamW(learningRate: 1e-4)
-        let step = {
+        func step() throws -> Double {
             draft.parameters.zeroGradients()
             _ = trainer.step(batch, decay: 0.8)
+            let start = DispatchTime.now().uptimeNanoseconds
+            try reduce?(draft.parameters.gradients.pointer, draft.parameters.count)
+            let reduced = Double(DispatchTime.now().uptimeNanoseconds - start) / 1e9
             GradientClipping.clip(draft.parameters.gradients.pointer, count: draft.parameters.count, maxNorm: 0.5)
             optimizer.update(draft.parameters)
+            return reduced
         }
-        step()
-        var times: [Double] = []
+        _ = try step()
+        var times: [Double] = [], reduceTimes: [Double] = []
         for _ in 0..<max(1, runs) {
             let start = DispatchTime.now().uptimeNanoseconds
-            step()
+            reduceTimes.append(try step())
             times.append(Double(DispatchTime.now().uptimeNanoseconds - start) / 1e9)
         }
         times.sort()
+        reduceTimes.sort()
         let targetLogits = 2 * Double(length) * Double(c.targetHiddenSize) * Double(c.vocabularySize)
         return Result(length: length, steps: steps, seconds: times[times.count / 2],
-                      gflop: (flops(c, length: length, steps: steps) + targetLogits) / 1e9)
+                      gflop: Double(rows) * (flops(c, length: length, steps: steps) + targetLogits) / 1e9, rows: rows,
+                      reduceSeconds: reduceTimes[reduceTimes.count / 2])
     }
 }
