@@ -147,6 +147,7 @@ public final class Trainer {
                 var metrics = DraftMetrics()
                 for (index, batch) in group.enumerated() {
                     let slice = shard(batch)
+                    guard !slice.isEmpty else { continue }  // a last micro-batch with fewer rows than ranks
                     let samples = slice.map { train[$0] }
                     let features = try source.features(for: samples)
                     let seed = (c.seed &* 0x9E37_79B9_7F4A_7C15) ^ (UInt64(state.step) << 16) ^ UInt64(index)
@@ -220,13 +221,14 @@ public final class Trainer {
         while start < evaluation.count {
             let batch = Array(start..<min(evaluation.count, start + globalRows))
             let samples = shard(batch).map { evaluation[$0] }
+            start += batch.count
+            guard !samples.isEmpty else { continue }
             let features = try source.features(for: samples)
             var part = algorithm.step(features, scale: 1, train: false, context: StepContext(paddedLength: features.length))
             if communicator.isDistributed {
                 part.shard(weight: algorithm.lossDenominator(samples) / algorithm.lossDenominator(batch.map { evaluation[$0] }), countsMicroBatch: communicator.isRoot)
             }
             metrics.merge(part)
-            start += batch.count
         }
         if communicator.isDistributed { metrics = try reduce(metrics, what: "evaluation at step \(state.step)") }
         let values = algorithm.summarize(metrics)

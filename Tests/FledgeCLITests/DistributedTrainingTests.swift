@@ -79,7 +79,8 @@ import FledgeTestSupport
                 return #"{"id": "c\#(i)", "messages": [{"role": "user", "content": "\#(user)"}, {"role": "assistant", "content": "\#(assistant)"}]}"#
             }.joined(separator: "\n") + "\n"
         }
-        try Data(conversations(0..<40).utf8).write(to: data.appendingPathComponent("train.jsonl"))
+        // 37 rows: the 10th micro-batch of 4 has one row, so rank 1 gets none.
+        try Data(conversations(0..<37).utf8).write(to: data.appendingPathComponent("train.jsonl"))
         try Data(conversations(40..<46).utf8).write(to: data.appendingPathComponent("eval.jsonl"))
         return data
     }
@@ -116,6 +117,7 @@ import FledgeTestSupport
         #expect(try Self.records(two).count == 12)
         #expect(FileManager.default.fileExists(atPath: two.appendingPathComponent("export/config.json").path))
 
+        guard method == "eagle3" else { return }  // the resume path does not depend on the method
         // The two-rank checkpoint of step 5 resumes on one rank (batch 4: the same global batch).
         let resumed = folder.appendingPathComponent("resumed")
         try FileManager.default.createDirectory(at: resumed.appendingPathComponent("checkpoints"), withIntermediateDirectories: true)
