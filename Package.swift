@@ -79,6 +79,7 @@ let package = Package(
             dependencies: ["FledgeNN", "FledgeTensor", "FledgeTestSupport"],
             resources: [.copy("Fixtures")]
         ),
+        .testTarget(name: "FledgeDistributedTests", dependencies: ["FledgeDistributed"]),
         .testTarget(name: "FledgeCLITests", dependencies: ["FledgeCLI", "FledgeSpeculative", "FledgeTestSupport"]),
         .testTarget(
             name: "FledgeWeightsTests",

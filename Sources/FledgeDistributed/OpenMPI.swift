@@ -36,17 +36,17 @@ final class OpenMPI: Communicator {
     private let finalizeFunction: Finalize
     private var finalized = false
 
-    /// The library names tried in order (`FLEDGE_MPI_LIBRARY` first when set).
+    /// The libraries tried in order: `FLEDGE_MPI_LIBRARY` when set, else Open MPI's sonames.
     static var libraryNames: [String] {
-        (ProcessInfo.processInfo.environment["FLEDGE_MPI_LIBRARY"].map { [$0] } ?? []) + ["libmpi.so.40", "libmpi.so"]
+        ProcessInfo.processInfo.environment["FLEDGE_MPI_LIBRARY"].map { [$0] } ?? ["libmpi.so.40", "libmpi.so"]
     }
 
-    init(timeout: Double) throws {
+    init(timeout: Double, libraries: [String] = OpenMPI.libraryNames) throws {
         self.timeout = timeout
         // RTLD_GLOBAL: Open MPI's components (loaded by libmpi itself) resolve libmpi's symbols.
         var library: UnsafeMutableRawPointer?
         var failures: [String] = []
-        for name in Self.libraryNames {
+        for name in libraries {
             if let handle = dlopen(name, RTLD_NOW | RTLD_GLOBAL) {
                 library = handle
                 break
