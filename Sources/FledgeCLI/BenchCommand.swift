@@ -217,7 +217,7 @@ extension BenchTrain {
     /// summed over the ranks every step; rank 0 prints the result as JSON.
     func runRank() throws {
         let communicator = try Distributed.communicator(timeout: 300)
-        let threads = max(1, ProcessInfo.processInfo.activeProcessorCount / max(1, communicator.localSize))
+        let threads = communicator.threadsPerRank
         Parallel.workerCount = threads
         BLAS.threadCount = threads
         let configuration = Eagle3Configuration(target: try GGUFOrFolderConfiguration.load(try model.resolvedURL()), draftVocabularySize: draftVocabSize)
@@ -251,7 +251,7 @@ extension BenchTrain {
                 for n in ranks {
                     let process = Process()
                     process.executableURL = URL(fileURLWithPath: mpirun)
-                    process.arguments = ["-np", "\(n)", executable, "bench", "train", "--rank-worker", "--model", url.path, "--seq-len", "\(length)",
+                    process.arguments = ["-np", "\(n)", "--bind-to", "none", executable, "bench", "train", "--rank-worker", "--model", url.path, "--seq-len", "\(length)",
                                          "--ttt-steps", "\(k)", "--runs", "\(runs)", "--global-batch", "\(batch)", "--draft-vocab-size", "\(draftVocabSize)"]
                     var environment = ProcessInfo.processInfo.environment
                     if getuid() == 0 {

@@ -103,7 +103,7 @@ struct TrainCommand: AsyncParsableCommand {
         // are shared among its ranks; otherwise nothing changes.
         let communicator = try Distributed.communicator(timeout: configuration.collectiveTimeout)
         if communicator.isDistributed {
-            let threads = max(1, ProcessInfo.processInfo.activeProcessorCount / max(1, communicator.localSize))
+            let threads = communicator.threadsPerRank
             Parallel.workerCount = threads
             BLAS.threadCount = threads
         }

@@ -28,6 +28,14 @@ public protocol Communicator: AnyObject {
 extension Communicator {
     public var isRoot: Bool { rank == 0 }
     public var isDistributed: Bool { size > 1 }
+
+    /// Threads for this rank: the machine's cores shared among its ranks, and never more than
+    /// the cores the launcher bound the process to (`mpirun` binds each of ≤ 2 ranks to one
+    /// core unless given `--bind-to none`).
+    public var threadsPerRank: Int {
+        let shared = max(1, ProcessInfo.processInfo.activeProcessorCount / max(1, localSize))
+        return min(shared, Distributed.boundCores ?? shared)
+    }
 }
 
 public struct DistributedError: Error, CustomStringConvertible, Sendable {
@@ -59,6 +67,16 @@ public final class SingleProcess: Communicator {
 
 /// Chooses the communicator for this process from its environment.
 public enum Distributed {
+    /// The number of cores this process may run on (its affinity mask, `Cpus_allowed` in
+    /// /proc/self/status), if the system says.
+    public static var boundCores: Int? {
+        guard let status = try? String(contentsOfFile: "/proc/self/status", encoding: .utf8),
+              let line = status.split(separator: "\n").first(where: { $0.hasPrefix("Cpus_allowed:") }) else { return nil }
+        let mask = line.dropFirst("Cpus_allowed:".count).filter { $0.isHexDigit }
+        let count = mask.reduce(0) { $0 + (Int(String($1), radix: 16) ?? 0).nonzeroBitCount }
+        return count > 0 ? count : nil
+    }
+
     /// The launcher's world size, if this process was started by `mpirun`/`mpiexec`
     /// (Open MPI sets `OMPI_COMM_WORLD_SIZE`, PMIx launchers `PMIX_SIZE`… we read Open MPI's).
     public static var launchedWorldSize: Int? {

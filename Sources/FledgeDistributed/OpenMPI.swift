@@ -105,7 +105,7 @@ final class OpenMPI: Communicator {
                                        hint: "see the other ranks' errors; --collective-timeout sets the limit")
             }
             usleep(pause)
-            pause = min(pause * 2, 2_000)
+            pause = min(pause * 2, 100)
         }
     }
 
