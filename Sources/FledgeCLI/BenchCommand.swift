@@ -169,8 +169,12 @@ struct BenchTrain: AsyncParsableCommand {
     @Flag(help: "Also time the online step: the target's forward with the three feature taps on the same tokens.")
     var online = false
 
-    @Option(parsing: .upToNextOption, help: "Data-parallel scaling: run the step under `mpirun -np N` for each N (e.g. --ranks 1 2).")
-    var ranks: [Int] = []
+    @Option(name: .customLong("ranks"), parsing: .upToNextOption,
+            help: "Data-parallel scaling: run the step under `mpirun -np N` for each N (--ranks 1 2 or --ranks 1,2).")
+    var rankList: [String] = []
+
+    /// `--ranks 1 2` and `--ranks 1,2` alike.
+    var ranks: [Int] { rankList.flatMap { $0.split(separator: ",") }.compactMap { Int($0.trimmingCharacters(in: .whitespaces)) } }
 
     @Option(name: .customLong("global-batch"), help: "With --ranks: rows per step over all ranks (default: the largest N).")
     var globalBatch: Int?
@@ -179,7 +183,9 @@ struct BenchTrain: AsyncParsableCommand {
     var rankWorker = false
 
     func validate() throws {
-        guard ranks.allSatisfy({ $0 >= 1 }) else { throw ValidationError("--ranks must be positive") }
+        guard ranks.count == rankList.flatMap({ $0.split(separator: ",") }).count, ranks.allSatisfy({ $0 >= 1 }) else {
+            throw ValidationError("--ranks takes positive integers: --ranks 1 2 or --ranks 1,2")
+        }
         let batch = globalBatch ?? ranks.max() ?? 1
         guard ranks.allSatisfy({ batch % $0 == 0 }) else { throw ValidationError("--global-batch \(batch) must be a multiple of every --ranks value") }
     }

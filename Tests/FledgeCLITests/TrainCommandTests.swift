@@ -40,6 +40,16 @@ import FledgeTraining
         #expect(TrainingConfiguration().eagle1Losses.noise == -0.1...0.1)
     }
 
+    @Test func benchRanksParseBothWays() throws {
+        for arguments in [["bench", "train", "--ranks", "1", "2"], ["bench", "train", "--ranks", "1,2"]] {
+            let command = try #require(try FledgeCommand.parseAsRoot(arguments) as? BenchTrain)
+            #expect(command.ranks == [1, 2], "\(arguments)")
+        }
+        for bad in [["bench", "train", "--ranks", "0"], ["bench", "train", "--ranks", "1,x"], ["bench", "train", "--ranks", "2", "--global-batch", "3"]] {
+            #expect(throws: (any Error).self, "\(bad)") { try FledgeCommand.parseAsRoot(bad) }
+        }
+    }
+
     @Test func evalAndExportParse() throws {
         let eval = try #require(try FledgeCommand.parseAsRoot(["eval", "--draft", "runs/x/export", "--bench", "mtbench:5", "--steps", "4"]) as? EvalCommand)
         #expect(eval.steps == 4 && eval.bench == "mtbench:5")
