@@ -152,14 +152,7 @@ public final class Trainer {
                     let features = try source.features(for: samples)
                     let seed = (c.seed &* 0x9E37_79B9_7F4A_7C15) ^ (UInt64(state.step) << 16) ^ UInt64(index)
                     let context = StepContext(seed: seed, firstRow: slice.startIndex, paddedLength: batch.map { train[$0].ids.count }.max() ?? 0)
-                    if communicator.isDistributed {
-                        let share = algorithm.lossDenominator(samples) / algorithm.lossDenominator(batch.map { train[$0] })
-                        var part = algorithm.step(features, scale: Float(share / Double(group.count)), train: true, context: context)
-                        part.shard(weight: share, countsMicroBatch: communicator.isRoot)
-                        metrics.merge(part)
-                    } else {
-                        metrics.merge(algorithm.step(features, scale: 1 / Float(group.count), train: true, context: context))
-                    }
+                    metrics.merge(step(features, samples: samples, whole: batch.map { train[$0] }, accumulation: group.count, train: true, context: context))
                 }
                 if communicator.isDistributed {
                     try communicator.allreduceSum(parameters.gradients.pointer, count: parameters.count, what: "gradient sum of step \(state.step + 1)")
@@ -199,6 +192,19 @@ public final class Trainer {
         return state
     }
 
+    /// The algorithm's step on this rank's `samples` of the micro-batch `whole` (one of
+    /// `accumulation`): on several ranks the gradient and the losses are weighted by the
+    /// slice's share of the loss denominator (the micro-batch counted once, on rank 0), so
+    /// their sums are the whole's.
+    func step(_ features: TargetFeatures, samples: [TokenizedSample], whole: [TokenizedSample], accumulation: Int, train: Bool,
+              context: StepContext) -> DraftMetrics {
+        guard communicator.isDistributed else { return algorithm.step(features, scale: 1 / Float(accumulation), train: train, context: context) }
+        let share = algorithm.lossDenominator(samples) / algorithm.lossDenominator(whole)
+        var part = algorithm.step(features, scale: Float(share / Double(accumulation)), train: train, context: context)
+        part.shard(weight: share, countsMicroBatch: communicator.isRoot)
+        return part
+    }
+
     /// Sums metrics over the ranks (the keys are rank 0's: every rank with rows has the same).
     func reduce(_ metrics: DraftMetrics, what: String) throws -> DraftMetrics {
         var keys = communicator.isRoot ? [UInt8](metrics.sums.keys.sorted().joined(separator: "\n").utf8) : []
@@ -224,11 +230,8 @@ public final class Trainer {
             start += batch.count
             guard !samples.isEmpty else { continue }
             let features = try source.features(for: samples)
-            var part = algorithm.step(features, scale: 1, train: false, context: StepContext(paddedLength: features.length))
-            if communicator.isDistributed {
-                part.shard(weight: algorithm.lossDenominator(samples) / algorithm.lossDenominator(batch.map { evaluation[$0] }), countsMicroBatch: communicator.isRoot)
-            }
-            metrics.merge(part)
+            metrics.merge(step(features, samples: samples, whole: batch.map { evaluation[$0] }, accumulation: 1, train: false,
+                               context: StepContext(paddedLength: features.length)))
         }
         if communicator.isDistributed { metrics = try reduce(metrics, what: "evaluation at step \(state.step)") }
         let values = algorithm.summarize(metrics)

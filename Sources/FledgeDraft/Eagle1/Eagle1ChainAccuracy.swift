@@ -1,4 +1,5 @@
 import Foundation
+import FledgeLlama
 import FledgeNN
 import FledgeTensor
 
@@ -63,16 +64,7 @@ public final class Eagle1ChainAccuracy {
             let m = min(Self.block, n - start)
             Linear.forward(logits.pointer, rows + start * c.hiddenSize, weight: draft.head.pointer, bias: nil, rows: m,
                            inFeatures: c.hiddenSize, outFeatures: c.vocabularySize)
-            for r in 0..<m {
-                let row = logits.pointer + r * c.vocabularySize
-                var best = 0
-                var value = row[0]
-                for j in 1..<c.vocabularySize where row[j] > value {
-                    value = row[j]
-                    best = j
-                }
-                result[start + r] = Int32(best)
-            }
+            for r in 0..<m { result[start + r] = Int32(Sampler.argmax(logits.pointer + r * c.vocabularySize, count: c.vocabularySize)) }
             start += m
         }
         return result
