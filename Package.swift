@@ -80,7 +80,7 @@ let package = Package(
             resources: [.copy("Fixtures")]
         ),
         .testTarget(name: "FledgeDistributedTests", dependencies: ["FledgeDistributed"]),
-        .testTarget(name: "FledgeCLITests", dependencies: ["FledgeCLI", "FledgeSpeculative", "FledgeTestSupport"]),
+        .testTarget(name: "FledgeCLITests", dependencies: ["FledgeCLI", "FledgeSpeculative", "FledgeDraft", "FledgeTraining", "FledgeTestSupport"]),
         .testTarget(
             name: "FledgeWeightsTests",
             dependencies: ["FledgeWeights", "FledgeTensor", "FledgeTestSupport"],

@@ -1,12 +1,12 @@
 #!/usr/bin/env python3
-"""A small PyTorch reference of EAGLE-1 draft training, written from
-/work/shared/docs/eagle-spec.md §1 (model, alignment, losses, noise, hyper-parameters) and
-§7.3 (export names), in float32 on the CPU, without transformers.
+"""A small PyTorch reference of EAGLE-1 draft training. It implements the maths of
+docs/design.md §3 (model, alignment, losses, noise) with the official EAGLE-1 optimiser
+recipe, and the export names of §5.11, in float32 on the CPU, without transformers.
 
 * `Eagle1Draft`: fc over [embed(x_{t+1}) | f_t] (2H -> H, bias configurable), one decoder
   layer WITHOUT input norm (`layers.0.*`), no final norm; the frozen target embedding and
-  the frozen target `lm_head` [V, H]. State-dict names are the §7.3 export layout.
-* `align`: the per-sample dataset transform of §1.1 (ids and features shifted left by one,
+  the frozen target `lm_head` [V, H]. State-dict names are the EAGLE-1 export layout (docs/design.md §5.11).
+* `align`: the per-sample dataset transform of docs/design.md §3.2 (ids and features shifted left by one,
   the loss mask not shifted, its last position zeroed).
 * `losses`: vloss (SmoothL1, beta 1, mean over H, masked, ÷ (Σm + 1e-5)), ploss (soft
   cross-entropy against softmax(lm_head(target)) over the full vocabulary, same
@@ -123,7 +123,7 @@ class MLP(nn.Module):
 
 
 class DecoderLayer(nn.Module):
-    """Layer 0 of an EAGLE-1 draft: no input_layernorm (§1.2)."""
+    """Layer 0 of an EAGLE-1 draft: no input_layernorm (docs/design.md §3.1)."""
 
     def __init__(self, c: Eagle1Config):
         super().__init__()
@@ -162,7 +162,7 @@ class Eagle1Draft(nn.Module):
 
 
 def align(input_ids, features, loss_mask, attention_mask):
-    """§1.1, per sample before padding (as `CustomDataset.__getitem__` runs before the
+    """docs/design.md §3.2, per sample before padding (as `CustomDataset.__getitem__` runs before the
     collator pads): ids_in[t] = x[t+1], target[t] = f[t+1], both zero at the sample's last
     real position L−1 (padding ids and features are zero), and loss_mask'[L−1] = 0."""
     ids_in = torch.cat((input_ids[:, 1:], torch.zeros_like(input_ids[:, :1])), dim=1) * attention_mask

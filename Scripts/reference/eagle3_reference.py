@@ -1,16 +1,17 @@
 #!/usr/bin/env python3
 """A small PyTorch reference of EAGLE-3 draft training with Fledge's choices.
 
-It implements /work/shared/docs/eagle-spec.md ("Fledge's choices", §2.3, §3.1-§3.5, §6, §7.1)
-in float32 on the CPU, without transformers:
+It implements the maths of docs/design.md §2 (draft step, training-time test, loss, metrics)
+with the choices of §5 (optimiser §5.9, export layout §5.11), in float32 on the CPU,
+without transformers:
 
 * `Eagle3Draft`: the draft model (fc 3H->H, one decoder layer `midlayer`, final `norm`,
   `lm_head` H->Vd, frozen `embed_tokens`, buffers `d2t` int64 / `t2d` bool). Its state-dict
-  names are the EAGLE/SpecForge export layout of §7.1 (plus `embed_tokens.weight`).
+  names are the EAGLE/SpecForge export layout (docs/design.md §5.11) plus `embed_tokens.weight`.
 * `ttt_forward`: the training-time test (K unrolled steps, official semantics).
 * `make_optimizer` / `train_step`: AdamW (0.9, 0.95), eps 1e-8, weight decay 0, and global
   grad-norm clipping 0.5 before every update.
-* `export_check`: loads an exported draft folder (config.json + model.safetensors, §7.1) into
+* `export_check`: loads an exported draft folder (config.json + model.safetensors, design §5.11) into
   `Eagle3Draft` and returns its logits for given inputs.
 * `self_test`: (a) cache_hidden attention == dense-mask attention, (b) float64 gradcheck of
   the total TTT loss, (c) the loss falls over a few AdamW steps, (d) export round trip.
@@ -151,7 +152,7 @@ def repeat_kv(x, groups: int):
 
 def step0_mask(attention_mask: torch.Tensor, dtype) -> torch.Tensor:
     """Additive [B, 1, T, T] mask of the step-0 block: 0 where key m <= query i and m is not
-    padding, -inf elsewhere. Built once per batch (§3.2)."""
+    padding, -inf elsewhere. Built once per batch (docs/design.md §2.5)."""
     T = attention_mask.shape[1]
     causal = torch.ones(T, T, dtype=torch.bool).tril()
     allowed = causal[None, None] & attention_mask.bool()[:, None, None, :]
@@ -160,7 +161,7 @@ def step0_mask(attention_mask: torch.Tensor, dtype) -> torch.Tensor:
 
 
 def ttt_attention_cache(q, cache_k, cache_v, mask0):
-    """The official "cache_hidden" TTT attention (§3.3).
+    """The official "cache_hidden" TTT attention (docs/design.md §2.5).
 
     q [B, nh, T, hd] of step k = len(cache_k) - 1; cache_k / cache_v: lists of k+1 tensors
     [B, nh, T, hd] (post-RoPE, GQA-expanded). Query (i, step k) sees step-0 keys m <= i that
@@ -201,7 +202,7 @@ def ttt_attention_dense(q, cache_k, cache_v, attention_mask):
 
 
 # --------------------------------------------------------------------------------------
-# The draft model (§2.2, §2.3)
+# The draft model (docs/design.md §2.2, §2.3)
 # --------------------------------------------------------------------------------------
 class Attention(nn.Module):
     def __init__(self, c: Eagle3Config):
@@ -235,7 +236,7 @@ class DecoderLayer(nn.Module):
 
 
 class Eagle3Draft(nn.Module):
-    """State-dict names = §7.1 export layout + `embed_tokens.weight` (frozen, not exported)."""
+    """State-dict names = the EAGLE/SpecForge export layout (design §5.11) + `embed_tokens.weight` (frozen, not exported)."""
 
     def __init__(self, c: Eagle3Config, d2t: Optional[torch.Tensor] = None, t2d: Optional[torch.Tensor] = None):
         super().__init__()
@@ -259,7 +260,7 @@ class Eagle3Draft(nn.Module):
         return [(n, p) for n, p in self.named_parameters() if p.requires_grad]
 
     def draft_step(self, e, h, positions, cache_k, cache_v, mask0, attention_mask=None, cross_check=False):
-        """One draft step (§2.3). Appends this step's K/V to the caches.
+        """One draft step (docs/design.md §2.3). Appends this step's K/V to the caches.
 
         e: embeddings [B, T, H]; h: fused feature (after fc) or previous h_out [B, T, H];
         positions: [T] ints (i + k). Returns (h_out pre-norm, logits [B, T, Vd])."""
@@ -287,7 +288,7 @@ class Eagle3Draft(nn.Module):
 
 
 # --------------------------------------------------------------------------------------
-# Training-time test (§3.1, §3.2, §3.5)
+# Training-time test (docs/design.md §2.4-§2.7)
 # --------------------------------------------------------------------------------------
 def shift_left(x):
     """padding(x, left=False): x[:, 1:] followed by a zero slice along dim 1."""
@@ -301,7 +302,7 @@ def ttt_forward(model: Eagle3Draft, input_ids, attention_mask, loss_mask, aux_hi
     total (tensor, differentiable) = Σ_k decay^k · loss_k; loss [K] tensors; acc, cond_acc [K]
     floats; `intermediates` {k: (h_out, logits)} for the steps listed in `keep`.
 
-    Alignment (§3.1): ids_0[t] = x[t+1] (0 at the end), tgt_0[t] = L[t+1] (zero row at the
+    Alignment (docs/design.md §2.4): ids_0[t] = x[t+1] (0 at the end), tgt_0[t] = L[t+1] (zero row at the
     end), lm_0[t] = loss_mask[t] (NOT shifted). After each step ids, tgt, lm shift left by one.
     Step k uses positions i + k and ground-truth ids; h_out (pre-norm) feeds the next step.
 
@@ -355,7 +356,7 @@ def ttt_forward(model: Eagle3Draft, input_ids, attention_mask, loss_mask, aux_hi
 
 
 # --------------------------------------------------------------------------------------
-# Optimiser (§6)
+# Optimiser (docs/design.md §5.9)
 # --------------------------------------------------------------------------------------
 def make_optimizer(model: Eagle3Draft, lr: float):
     return torch.optim.AdamW([p for _, p in model.trainable()], lr=lr, betas=ADAM_BETAS, eps=ADAM_EPS,
@@ -374,7 +375,7 @@ def train_step(model, optimizer, batch, steps=TTT_STEPS, decay=TTT_DECAY, clip=C
 
 
 # --------------------------------------------------------------------------------------
-# Export check (§7.1)
+# Export check (EAGLE/SpecForge layout, docs/design.md §5.11)
 # --------------------------------------------------------------------------------------
 EXPORT_KEYS = (
     "fc.weight", "midlayer.hidden_norm.weight", "midlayer.input_layernorm.weight",
@@ -387,7 +388,7 @@ EXPORT_KEYS = (
 
 
 def write_export(model: Eagle3Draft, folder: str, config_extra: Optional[dict] = None):
-    """Writes `model` in the §7.1 layout (float32 weights; used by the self-test)."""
+    """Writes `model` in the EAGLE/SpecForge layout (float32 weights; used by the self-test)."""
     from safetensors.torch import save_file
     os.makedirs(folder, exist_ok=True)
     state = {k: v.detach().contiguous() for k, v in model.state_dict().items() if k in EXPORT_KEYS}
@@ -407,9 +408,9 @@ def write_export(model: Eagle3Draft, folder: str, config_extra: Optional[dict] =
 
 
 def load_export(folder: str, embed_tokens: torch.Tensor) -> Eagle3Draft:
-    """Loads an exported draft (config.json + model.safetensors, §7.1) into `Eagle3Draft`,
+    """Loads an exported draft (config.json + model.safetensors, design §5.11) into `Eagle3Draft`,
     checking the layout: architecture, draft_vocab_size, untied embeddings, exactly the
-    §7.1 keys (no embedding), `d2t` I64 [Vd], `t2d` BOOL [V]. Weights become float32.
+    layout's keys (no embedding), `d2t` I64 [Vd], `t2d` BOOL [V]. Weights become float32.
     `embed_tokens` [V, H] is the target's table (not part of the export)."""
     from safetensors import safe_open
     with open(os.path.join(folder, "config.json")) as handle:
@@ -439,7 +440,7 @@ def load_export(folder: str, embed_tokens: torch.Tensor) -> Eagle3Draft:
     if "t2d" in tensors and tensors["t2d"].dtype != torch.bool:
         problems.append(f"t2d is {tensors['t2d'].dtype}, not bool")
     if problems:
-        raise ValueError("export does not follow §7.1: " + "; ".join(problems))
+        raise ValueError("export does not follow the EAGLE/SpecForge layout: " + "; ".join(problems))
     model = Eagle3Draft(config, tensors["d2t"], tensors["t2d"])
     state = {k: (v if k in ("d2t", "t2d") else v.to(torch.float32)) for k, v in tensors.items()}
     state["embed_tokens.weight"] = embed_tokens.to(torch.float32)
@@ -578,7 +579,7 @@ def self_test():
             ref = ttt_forward(model, *batch, steps=3, keep=(0, 1, 2))["intermediates"]
         for k in range(3):
             assert torch.allclose(logits[k], ref[k][1], atol=1e-6), k
-    print("(d) export_check reloads a §7.1 export with identical logits")
+    print("(d) export_check reloads an EAGLE/SpecForge-layout export with identical logits")
 
 
 def main():

@@ -1,6 +1,6 @@
 #!/usr/bin/env python3
 """Writes Tests/FledgeDataTests/Fixtures/loss_masks.json: token ids and render-boundary loss
-masks computed independently in Python (eagle-spec.md choice 8, speculators'
+masks computed independently in Python (docs/design.md §6.3, §5.8; speculators'
 `_render_boundary_rows`), for the SmolLM2, Llama-3.1 and Qwen2.5 chat templates on multi-turn
 conversations with and without system prompts.
 

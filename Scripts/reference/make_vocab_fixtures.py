@@ -1,6 +1,6 @@
 #!/usr/bin/env python3
 """Writes Tests/FledgeDataTests/Fixtures/vocab/: token counts and the d2t/t2d that the
-reference algorithm (eagle-spec.md §2.4: speculators' sort by (-count, token id), SpecForge's
+reference algorithm (docs/design.md §2.8: speculators' sort by (-count, token id), SpecForge's
 fill with the lowest unused ids) gives for them, saved with numpy.save.
 
     python3 Scripts/reference/make_vocab_fixtures.py    (numpy 2.4.6)

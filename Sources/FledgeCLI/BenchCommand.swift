@@ -107,11 +107,8 @@ struct BenchTarget: AsyncParsableCommand {
         let rows = try TargetBenchmark.run(model: target, lengths: lengths, decodeTokens: decodeTokens, verifyTokens: verifyTokens, runs: runs)
         var reference: [TargetBenchmark.Row] = []
         if let compare {
-            let saved = FewRowsMatmul.rowLimit
-            if compare == .openblas { FewRowsMatmul.rowLimit = 0 }
-            target.quantizedDecoding = false
-            defer { FewRowsMatmul.rowLimit = saved; target.quantizedDecoding = true }
-            reference = try TargetBenchmark.run(model: target, lengths: lengths, decodeTokens: decodeTokens, verifyTokens: verifyTokens, runs: runs)
+            reference = try TargetBenchmark.run(model: target, lengths: lengths, decodeTokens: decodeTokens, verifyTokens: verifyTokens, runs: runs,
+                                                kernels: compare == .openblas ? .openBLAS : .float32)
         }
         let quantized = target.quantizedBytes > 0 ? String(format: ", decoding steps on %.0f MB of quantised blocks", Double(target.quantizedBytes) / 1e6) : ""
         print("\(url.lastPathComponent): \(target.parameterCount / 1_000_000) M parameters, \(weights.rawValue) layer weights\(quantized), \(Parallel.workerCount) threads, median of \(runs) runs")
@@ -123,10 +120,10 @@ struct BenchTarget: AsyncParsableCommand {
             switch row.name {
             case "prefill":
                 name = "prefill T=\(row.tokens)"
-                note = row.tokens == 512 ? "PyTorch 460–570, llama.cpp Q4_1 433 (data.md)" : "PyTorch 451 (T=2048, SpecForge table)"
+                note = row.tokens == 512 ? "PyTorch 460–570, llama.cpp Q4_1 433 (README: Performance)" : "PyTorch 451 (README: Performance)"
             case "decode":
                 name = "decode (batch 1)"
-                note = "PyTorch 24, llama.cpp Q4_1 156 (data.md)"
+                note = "PyTorch 24, llama.cpp Q4_1 156 (README: Performance)"
             default:
                 name = "verify M=\(row.tokens)"
                 note = String(format: "%.1f ms per pass = %.2f decode steps", row.seconds * 1000, decodeSeconds > 0 ? row.seconds / decodeSeconds : 0)
@@ -200,7 +197,7 @@ struct BenchTrain: AsyncParsableCommand {
         let peak = KernelBenchmark.run(runs: 3, sequenceLength: 2048).first!.gflops
         print(String(format: "sgemm peak %.1f GFLOP/s; draft of %@ (H %d, Vd %d), batch 1, median of %d steps",
                      peak, url.lastPathComponent, configuration.hiddenSize, draftVocabSize, runs))
-        print("T      K   s/step    tokens/s   GFLOP/step  GFLOP/s  of peak   " + (online ? "online s/step (tokens/s)  " : "") + "SpecForge (data.md)")
+        print("T      K   s/step    tokens/s   GFLOP/step  GFLOP/s  of peak   " + (online ? "online s/step (tokens/s)  " : "") + "SpecForge (README: Performance)")
         let reference: [String: String] = ["512/7": "3.97 s, 129 tok/s", "1024/7": "9.21 s, 111 tok/s", "2048/7": "22.9 s, 89 tok/s", "2048/3": "10.4 s, 197 tok/s"]
         for length in lengths {
             for k in steps {

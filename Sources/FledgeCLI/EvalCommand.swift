@@ -3,7 +3,6 @@ import Foundation
 import FledgeDraft
 import FledgeLlama
 import FledgeSpeculative
-import FledgeTraining
 import FledgeWeights
 
 /// `fledge eval`: acceptance length and wall-clock speedup of a draft on MT-bench or prompts.
@@ -14,9 +13,9 @@ struct EvalCommand: AsyncParsableCommand {
     )
 
     @OptionGroup var model: ModelOptions
-
-    @Option(help: "An exported draft folder or a training checkpoint.")
-    var draft: String
+    @OptionGroup var sampling: SamplingOptionGroup
+    @OptionGroup var speculation: SpeculationOptions
+    @OptionGroup var length: LengthOptions
 
     @Option(help: "mtbench or mtbench:N (the first N questions, both turns).")
     var bench = "mtbench:10"
@@ -24,49 +23,23 @@ struct EvalCommand: AsyncParsableCommand {
     @Option(help: "A JSONL file of prompts ({\"turns\": [...]} or {\"prompt\": ...}) instead of --bench.")
     var prompts: String?
 
-    @Option(help: "chain or tree (EAGLE-2 dynamic tree).")
-    var mode = "chain"
-
-    @Option(help: "Draft tokens per cycle (chain).")
-    var steps = 3
-
-    @Option(name: .customLong("top-k"), help: "Children per expanded node (tree).")
-    var topK = 8
-
-    @Option(help: "Tree depth.")
-    var depth = 6
-
-    @Option(name: .customLong("tree-tokens"), help: "Tokens verified per cycle (tree, the root included).")
-    var treeTokens = 48
-
     @Option(name: .customLong("modes"), parsing: .upToNextOption,
             help: "Several modes in one run, sharing the plain baseline: chain:K and tree:TOPK/DEPTH/TOKENS (e.g. chain:3 chain:5 tree:8/6/48).")
     var modes: [String] = []
 
     func validate() throws {
-        for text in modes where SpeculativeEvaluation.Mode(parsing: text) == nil {
+        guard speculation.draft != nil else { throw ValidationError("eval needs --draft (an exported draft or a checkpoint)") }
+        for text in modes where SpeculativeEvaluation.Mode(parsing: text).map({ $0 == .plain }) ?? true {
             throw ValidationError("--modes: '\(text)' is not chain:K or tree:TOPK/DEPTH/TOKENS (K, TOPK, DEPTH ≥ 1, TOKENS ≥ 2)")
         }
-        guard mode == "chain" || mode == "tree" else { throw ValidationError("--mode must be chain or tree") }
-        guard temperature >= 0, topP > 0, topP <= 1 else { throw ValidationError("--temperature must be ≥ 0 and --top-p in (0, 1]") }
-        let trees = modes.isEmpty ? mode == "tree" : modes.contains { $0.hasPrefix("tree") }
-        if temperature > 0 && trees {
-            throw ValidationError("--temperature > 0 runs speculative sampling in chain mode only: use --mode chain or --modes chain:K ...")
-        }
-        guard steps >= 1, topK >= 1, depth >= 1, treeTokens >= 2 else { throw ValidationError("--steps, --top-k, --depth ≥ 1 and --tree-tokens ≥ 2") }
+        if modes.isEmpty && speculation.strategy == .plain { throw ValidationError("--mode plain: eval compares chain or tree decoding with plain") }
+        for mode in chosenModes { try SpeculationOptions.check(mode, sampling: sampling.options) }
     }
 
-    @Option(name: .customLong("max-tokens"), help: "Most new tokens per turn.")
-    var maxTokens = 256
-
-    @Option(help: "Sampling temperature (0 = greedy; > 0: plain and speculative sampling, chain modes only).")
-    var temperature: Float = 0
-
-    @Option(name: .customLong("top-p"), help: "Nucleus sampling mass (with --temperature).")
-    var topP: Float = 1
-
-    @Option(help: "Sampling seed (each turn derives its own).")
-    var seed: UInt64 = 0
+    /// `--modes`, or the single `--mode`.
+    var chosenModes: [SpeculativeEvaluation.Mode] {
+        modes.isEmpty ? [speculation.strategy] : modes.compactMap { SpeculativeEvaluation.Mode(parsing: $0) }
+    }
 
     @Flag(help: "Print the report as JSON.")
     var json = false
@@ -77,8 +50,7 @@ struct EvalCommand: AsyncParsableCommand {
     func run() async throws {
         let url = try model.resolvedURL()
         let target = try TargetModel.load(from: url)
-        let source = URL(fileURLWithPath: draft)
-        let loaded = try CheckpointDraft.loadAny(source, target: target.model)
+        let loaded = try DraftMethods.load(URL(fileURLWithPath: speculation.draft!), target: target.model)
         let questions: [[String]]
         if let prompts {
             questions = try SpeculativeEvaluation.mtBench(URL(fileURLWithPath: prompts))
@@ -87,14 +59,11 @@ struct EvalCommand: AsyncParsableCommand {
             guard parts.first == "mtbench" else { throw ValidationError("--bench must be mtbench or mtbench:N") }
             questions = try SpeculativeEvaluation.mtBench(DefaultAssets.directory.appendingPathComponent("question.jsonl"), limit: parts.count > 1 ? Int(parts[1]) : nil)
         }
-        let decoder = SpeculativeDecoder(target: target.model, drafter: loaded.drafter(target: target.model, capacity: target.model.configuration.maxPositions))
-        let chosen: [SpeculativeEvaluation.Mode] = modes.isEmpty
-            ? [mode == "tree" ? .tree(topK: topK, depth: depth, treeTokens: treeTokens) : .chain(steps: steps)]
-            : modes.compactMap { SpeculativeEvaluation.Mode(parsing: $0) }
+        let temperature = sampling.temperature, topP = sampling.topP
         var line = ProgressLine(label: "eval")
         let started = DispatchTime.now().uptimeNanoseconds
-        let report = try SpeculativeEvaluation.run(target: target, decoder: decoder, questions: questions, modes: chosen, maxTokens: maxTokens,
-                                                   sampling: temperature > 0 ? SamplingOptions(temperature: temperature, topP: topP, seed: seed) : nil) { done, total in
+        let report = try SpeculativeEvaluation.run(target: target, draft: loaded, questions: questions, modes: chosenModes, maxTokens: length.maxTokens,
+                                                   sampling: temperature > 0 ? sampling.options : nil) { done, total in
             let elapsed = Double(DispatchTime.now().uptimeNanoseconds - started) / 1e9
             let eta = elapsed / Double(done) * Double(total - done)
             line.update(done: done, total: total, rate: Double(done) / elapsed * 60, unit: "questions/min", eta: eta)

@@ -17,7 +17,7 @@ struct TrainCommand: AsyncParsableCommand {
     var config: String?
     @Option(name: [.customLong("target-model-path"), .customLong("verifier-name-or-path")], help: "The target: a Hugging Face folder or a .gguf file (default: the fetched SmolLM2).")
     var targetModelPath: String?
-    @Option(name: .customLong("method"), help: "The draft algorithm (eagle3, eagle1).")
+    @Option(name: .customLong("method"), help: ArgumentHelp("The draft algorithm: \(DraftMethods.names.joined(separator: ", ")) (default eagle3)."))
     var method: String?
     @Option(name: .customLong("data-path"), help: "Prepared data (folder from fledge data prepare, or unified JSONL).")
     var dataPath: String?
@@ -56,6 +56,10 @@ struct TrainCommand: AsyncParsableCommand {
     @Option(name: .customLong("d2t-path"), help: "d2t.npy (with --t2d-path) or vocab.safetensors from fledge vocab.") var d2tPath: String?
     @Option(name: .customLong("t2d-path"), help: "t2d.npy.") var t2dPath: String?
     @Flag(name: .customLong("init-head-from-target"), help: "Initialise the draft head from the target head's rows.") var initHeadFromTarget = false
+    @Option(name: .customLong("aux-hidden-state-layers"), parsing: .upToNextOption,
+            help: "EAGLE-3 online: the three target layers whose outputs are fused (default 1, N/2-1, N-4; offline: the cache's).")
+    var auxHiddenStateLayers: [Int] = []
+    @Option(name: .customLong("log-interval"), help: "Log every N-th training step (the last step always).") var logInterval: Int?
     @Option(name: .customLong("seed"), help: "Seed of initialisation and data order.") var seed: UInt64?
     @Option(name: .customLong("save-interval"), help: "Checkpoint every N steps (and at each epoch end).") var saveInterval: Int?
     @Option(name: .customLong("eval-interval"), help: "Evaluate every N steps.") var evalInterval: Int?
@@ -82,6 +86,8 @@ struct TrainCommand: AsyncParsableCommand {
         set(draftVocabSize, \.draftVocabSize); set(d2tPath, \.d2tPath); set(t2dPath, \.t2dPath); set(seed, \.seed)
         set(saveInterval, \.saveInterval); set(evalInterval, \.evalInterval); set(keepCheckpoints, \.keepCheckpoints); set(logDir, \.logDir)
         set(maxTrainSamples, \.maxTrainSamples); set(maxEvalSamples, \.maxEvalSamples); set(collectiveTimeout, \.collectiveTimeout)
+        set(logInterval, \.logInterval)
+        if !auxHiddenStateLayers.isEmpty { c.auxHiddenStateLayers = auxHiddenStateLayers }
         if let scheduler {
             guard let kind = LearningRateSchedule.Kind(rawValue: scheduler) else { throw ValidationError("--scheduler must be cosine, linear or constant") }
             c.scheduler = kind
@@ -144,10 +150,7 @@ struct ExportCommand: AsyncParsableCommand {
         guard dtype == "bf16" || dtype == "f32" else { throw ValidationError("--dtype must be bf16 or f32") }
         let url = try model.resolvedURL()
         let target = try LlamaModel.load(from: url)
-        let draft = try CheckpointDraft.loadAny(URL(fileURLWithPath: checkpoint), target: target)
-        guard draft.formats.contains(format) else {
-            throw ValidationError("--format \(format) does not apply to this \(draft.method) draft: use one of \(draft.formats.joined(separator: ", "))")
-        }
+        let draft = try DraftMethods.load(URL(fileURLWithPath: checkpoint), target: target)
         try draft.export(to: URL(fileURLWithPath: output), format: format,
                          target: .init(name: url.lastPathComponent, bosTokenID: target.configuration.bosTokenID, eosTokenID: target.configuration.eosTokenIDs.first),
                          dtype: dtype == "f32" ? .f32 : .bf16)

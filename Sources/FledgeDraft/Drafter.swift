@@ -14,6 +14,8 @@ import FledgeTensor
 public protocol Drafter: AnyObject {
     /// Positions held in the draft's cache.
     var length: Int { get }
+    /// The most positions the draft's cache holds.
+    var capacity: Int { get }
     /// Width of the hidden rows the steps take and return.
     var hiddenSize: Int { get }
     /// Columns of the logits (the draft vocabulary).

@@ -17,7 +17,8 @@ public enum TrainBenchmark {
         public var gflops: Double { gflop / seconds }
     }
 
-    /// Matmul FLOPs of one step (forward + backward = 3 × forward), the count of data.md:
+    /// Matmul FLOPs of one step (forward + backward = 3 × forward), counted as for the SpecForge
+    /// figures in the README's Performance section:
     /// per TTT step the layer's projections and MLP, the head, and the attention over
     /// (causal half + diagonals); plus fc once and the target logits once.
     public static func flops(_ c: Eagle3Configuration, length t: Int, steps k: Int) -> Double {

@@ -14,9 +14,11 @@ public struct GenerationResult: Sendable {
 extension LlamaModel {
     /// Generates up to `maxTokens` after `prompt`, stopping after any token in `stopTokens`
     /// (which is included). `onToken` sees each token as it is produced; return false to stop.
+    /// With `cache`, the prompt is appended to what it holds (a conversation's next turn);
+    /// the last generated token is not fed back, so the cache ends one token short.
     public func generate(
         prompt: [Int32], maxTokens: Int, sampling: SamplingOptions = SamplingOptions(), stopTokens: Set<Int32> = [],
-        cache: KVCache? = nil, onToken: (Int32) -> Bool = { _ in true }
+        cache: KVCache? = nil, kernels: KernelPolicy = .standard, onToken: (Int32) -> Bool = { _ in true }
     ) throws -> GenerationResult {
         guard !prompt.isEmpty else { throw LlamaError("generate: the prompt is empty") }
         let cache = cache ?? makeCache(capacity: prompt.count + maxTokens)
@@ -27,13 +29,14 @@ extension LlamaModel {
         let scratch = Tensor(zeros: [configuration.vocabularySize])
         var tokens: [Int32] = []
         let start = DispatchTime.now().uptimeNanoseconds
-        var logits = try forward(TokenBatch(tokens: prompt), cache: cache, options: ForwardOptions(logits: .last)).logits!
+        let options = ForwardOptions(logits: .last, kernels: kernels)
+        var logits = try forward(TokenBatch(tokens: prompt), cache: cache, options: options).logits!
         let prefillEnd = DispatchTime.now().uptimeNanoseconds
         while tokens.count < maxTokens {
             let next = sampler.sample(logits.pointer, count: configuration.vocabularySize, scratch: scratch.pointer)
             tokens.append(next)
             if !onToken(next) || stopTokens.contains(next) || tokens.count == maxTokens { break }
-            logits = try forward(TokenBatch(tokens: [next]), cache: cache, options: ForwardOptions(logits: .last)).logits!
+            logits = try forward(TokenBatch(tokens: [next]), cache: cache, options: options).logits!
         }
         let end = DispatchTime.now().uptimeNanoseconds
         return GenerationResult(tokens: tokens, promptTokens: prompt.count, prefillSeconds: Double(prefillEnd - start) / 1e9,

@@ -59,6 +59,21 @@ public final class KVCache: @unchecked Sendable {
         lengths[row] = start + indices.count
     }
 
+    /// Copies `other`'s cached positions into this cache, which must be at least as long and
+    /// otherwise of the same dimensions (a grown cache).
+    public func copyPrefix(of other: KVCache) {
+        precondition(other.layerCount == layerCount && other.batch == batch && other.rowSize == rowSize && other.capacity <= capacity)
+        for layer in 0..<layerCount {
+            for (destination, source) in [(keys[layer], other.keys[layer]), (values[layer], other.values[layer])] {
+                for b in 0..<batch {
+                    (destination.pointer + b * capacity * rowSize).update(from: source.pointer + b * other.capacity * rowSize,
+                                                                          count: other.lengths[b] * rowSize)
+                }
+            }
+        }
+        lengths = other.lengths
+    }
+
     /// An independent copy (same capacity and contents).
     public func copy() -> KVCache {
         let other = KVCache(layerCount: layerCount, batch: batch, capacity: capacity, kvHeads: kvHeads, headDimension: headDimension)

@@ -44,11 +44,14 @@ public struct ForwardOptions: Sendable {
     /// Whether to return the final-norm hidden state of every position.
     public var finalHidden: Bool
     public var logits: Logits
+    /// The matrix kernels of this call.
+    public var kernels: KernelPolicy
 
-    public init(captureLayers: [Int] = [], finalHidden: Bool = false, logits: Logits = .last) {
+    public init(captureLayers: [Int] = [], finalHidden: Bool = false, logits: Logits = .last, kernels: KernelPolicy = .standard) {
         self.captureLayers = captureLayers
         self.finalHidden = finalHidden
         self.logits = logits
+        self.kernels = kernels
     }
 }
 
@@ -135,8 +138,9 @@ extension LlamaModel {
         let shape = Attention.Shape(batch: b, queries: t, keys: keys, heads: c.headCount, kvHeads: c.kvHeadCount,
                                     headDimension: c.headDimension, keyCapacity: cache.capacity)
         // Steps that continue a cached context (decoding, speculative verification) take the
-        // few-rows kernel; prefills (and so feature capture for training) take OpenBLAS.
+        // row-exact kernels of the policy; prefills (and so feature capture for training) OpenBLAS.
         let fewRows = (0..<b).allSatisfy { cache.lengths[$0] > 0 }
+        let kernels = options.kernels
         var captured: [Int: Tensor] = [:]
         batch.tokens.withUnsafeBufferPointer { ids in
             Embedding.forward(x.pointer, ids: ids.baseAddress!, table: embedding.pointer, rows: n, channels: h, vocabularySize: c.vocabularySize)
@@ -145,9 +149,9 @@ extension LlamaModel {
             for (index, layer) in layers.enumerated() {
                 unpack(layer: index)
                 RMSNorm.forward(xn.pointer, rstd: rstd.pointer, x.pointer, weight: layer.inputNorm.pointer, rows: n, channels: h, eps: c.rmsNormEps)
-                project(q.pointer, xn.pointer, layer.q, layer.quantized.q, bias: layer.qBias?.pointer, rows: n, inFeatures: h, outFeatures: qWidth, fewRows: fewRows)
-                project(k.pointer, xn.pointer, layer.k, layer.quantized.k, bias: layer.kBias?.pointer, rows: n, inFeatures: h, outFeatures: kvWidth, fewRows: fewRows)
-                project(v.pointer, xn.pointer, layer.v, layer.quantized.v, bias: layer.vBias?.pointer, rows: n, inFeatures: h, outFeatures: kvWidth, fewRows: fewRows)
+                project(q.pointer, xn.pointer, layer.q, layer.quantized.q, bias: layer.qBias?.pointer, rows: n, inFeatures: h, outFeatures: qWidth, fewRows: fewRows, kernels: kernels)
+                project(k.pointer, xn.pointer, layer.k, layer.quantized.k, bias: layer.kBias?.pointer, rows: n, inFeatures: h, outFeatures: kvWidth, fewRows: fewRows, kernels: kernels)
+                project(v.pointer, xn.pointer, layer.v, layer.quantized.v, bias: layer.vBias?.pointer, rows: n, inFeatures: h, outFeatures: kvWidth, fewRows: fewRows, kernels: kernels)
                 if let qNorm = layer.qNorm, let kNorm = layer.kNorm {
                     RMSNorm.forward(q.pointer, rstd: rstd.pointer, q.pointer, weight: qNorm.pointer, rows: n * c.headCount, channels: c.headDimension, eps: c.rmsNormEps)
                     RMSNorm.forward(k.pointer, rstd: rstd.pointer, k.pointer, weight: kNorm.pointer, rows: n * c.kvHeadCount, channels: c.headDimension, eps: c.rmsNormEps)
@@ -158,12 +162,12 @@ extension LlamaModel {
                 Attention.forward(out: att.pointer, lse: lse.pointer, q: q.pointer, k: cache.keys[index].pointer,
                                   v: cache.values[index].pointer, shape: shape, mask: mask, workspace: attentionWorkspace)
                 // Residual adds are folded into the output projections (beta = 1).
-                project(x.pointer, att.pointer, layer.o, layer.quantized.o, rows: n, inFeatures: qWidth, outFeatures: h, accumulate: true, fewRows: fewRows)
+                project(x.pointer, att.pointer, layer.o, layer.quantized.o, rows: n, inFeatures: qWidth, outFeatures: h, accumulate: true, fewRows: fewRows, kernels: kernels)
                 RMSNorm.forward(xn.pointer, rstd: rstd.pointer, x.pointer, weight: layer.postNorm.pointer, rows: n, channels: h, eps: c.rmsNormEps)
-                project(gate.pointer, xn.pointer, layer.gate, layer.quantized.gate, rows: n, inFeatures: h, outFeatures: c.intermediateSize, fewRows: fewRows)
-                project(up.pointer, xn.pointer, layer.up, layer.quantized.up, rows: n, inFeatures: h, outFeatures: c.intermediateSize, fewRows: fewRows)
+                project(gate.pointer, xn.pointer, layer.gate, layer.quantized.gate, rows: n, inFeatures: h, outFeatures: c.intermediateSize, fewRows: fewRows, kernels: kernels)
+                project(up.pointer, xn.pointer, layer.up, layer.quantized.up, rows: n, inFeatures: h, outFeatures: c.intermediateSize, fewRows: fewRows, kernels: kernels)
                 SwiGLU.forward(gate.pointer, gate: gate.pointer, up: up.pointer, count: n * c.intermediateSize)
-                project(x.pointer, gate.pointer, layer.down, layer.quantized.down, rows: n, inFeatures: c.intermediateSize, outFeatures: h, accumulate: true, fewRows: fewRows)
+                project(x.pointer, gate.pointer, layer.down, layer.quantized.down, rows: n, inFeatures: c.intermediateSize, outFeatures: h, accumulate: true, fewRows: fewRows, kernels: kernels)
                 if options.captureLayers.contains(index) {
                     let copy = ws.tensor("capture.\(index)", n * h)
                     copy.pointer.update(from: x.pointer, count: n * h)
@@ -175,22 +179,24 @@ extension LlamaModel {
         RMSNorm.forward(xn.pointer, rstd: rstd.pointer, x.pointer, weight: finalNorm.pointer, rows: n, channels: h, eps: c.rmsNormEps)
         var result = ForwardResult(captured: captured)
         if options.finalHidden { result.finalHidden = Tensor(viewing: xn.pointer, shape: [n, h], owner: xn) }
-        result.logits = logits(options.logits, hidden: xn, batch: batch, fewRows: fewRows)
+        result.logits = logits(options.logits, hidden: xn, batch: batch, fewRows: fewRows, kernels: kernels)
         return result
     }
 
-    /// `out (= or +=) inp · weightᵀ (+ bias)`: ``Linear/forward(_:_:weight:rows:inFeatures:outFeatures:weightStride:accumulate:fewRows:)``,
-    /// or on the matrix's quantised copy when the step takes the few-rows kernel (the same
-    /// outputs, bit for bit).
+    /// `out (= or +=) inp · weightᵀ (+ bias)`: for a continuing call (`fewRows`) of at most
+    /// `kernels.exactRows` rows the row-exact kernels (the quantised copy up to
+    /// `kernels.quantizedRows` rows, the same outputs bit for bit), otherwise OpenBLAS.
     @inline(__always)
     private func project(
         _ out: UnsafeMutablePointer<Float>, _ inp: UnsafePointer<Float>, _ weight: Tensor, _ quantized: QuantizedMatrix?,
-        bias: UnsafePointer<Float>? = nil, rows n: Int, inFeatures i: Int, outFeatures o: Int, accumulate: Bool = false, fewRows: Bool
+        bias: UnsafePointer<Float>? = nil, rows n: Int, inFeatures i: Int, outFeatures o: Int, accumulate: Bool = false, fewRows: Bool,
+        kernels: KernelPolicy
     ) {
-        if fewRows, quantizedDecoding, n <= min(QuantizedMatmul.rowLimit, FewRowsMatmul.rowLimit), let quantized {
+        let exact = fewRows && n <= kernels.exactRows
+        if exact, n <= kernels.quantizedRows, let quantized {
             QuantizedMatmul.forward(out, inp, matrix: quantized, rows: n, accumulate: accumulate)
         } else {
-            Linear.forward(out, inp, weight: weight.pointer, rows: n, inFeatures: i, outFeatures: o, accumulate: accumulate, fewRows: fewRows)
+            Linear.forward(out, inp, weight: weight.pointer, rows: n, inFeatures: i, outFeatures: o, accumulate: accumulate, fewRows: exact)
         }
         if let bias { Linear.addBias(out, bias, rows: n, outFeatures: o) }
     }
@@ -198,12 +204,12 @@ extension LlamaModel {
     /// `out = hidden · headᵀ` for `rows` final-norm rows `[rows, H]` → `[rows, V]`: the head
     /// as decoding applies it (the quantised copy for a few rows; the same values as the
     /// Float32 head through ``FewRowsMatmul``). For drafts that reuse the target's head.
-    public func projectHead(_ out: UnsafeMutablePointer<Float>, _ hidden: UnsafePointer<Float>, rows: Int) {
+    public func projectHead(_ out: UnsafeMutablePointer<Float>, _ hidden: UnsafePointer<Float>, rows: Int, kernels: KernelPolicy = .standard) {
         project(out, hidden, head, quantizedHead, rows: rows, inFeatures: configuration.hiddenSize,
-                outFeatures: configuration.vocabularySize, fewRows: true)
+                outFeatures: configuration.vocabularySize, fewRows: true, kernels: kernels)
     }
 
-    private func logits(_ selection: ForwardOptions.Logits, hidden: Tensor, batch: TokenBatch, fewRows: Bool) -> Tensor? {
+    private func logits(_ selection: ForwardOptions.Logits, hidden: Tensor, batch: TokenBatch, fewRows: Bool, kernels: KernelPolicy) -> Tensor? {
         let c = configuration
         let h = c.hiddenSize
         switch selection {
@@ -212,7 +218,7 @@ extension LlamaModel {
         case .all:
             let n = batch.batch * batch.length
             let out = workspace.tensor("logits", n * c.vocabularySize)
-            project(out.pointer, hidden.pointer, head, quantizedHead, rows: n, inFeatures: h, outFeatures: c.vocabularySize, fewRows: fewRows)
+            project(out.pointer, hidden.pointer, head, quantizedHead, rows: n, inFeatures: h, outFeatures: c.vocabularySize, fewRows: fewRows, kernels: kernels)
             return Tensor(viewing: out.pointer, shape: [n, c.vocabularySize], owner: out)
         case .last:
             let rows = workspace.tensor("lastHidden", batch.batch * h)
@@ -221,7 +227,7 @@ extension LlamaModel {
                 (rows.pointer + row * h).update(from: hidden.pointer + last * h, count: h)
             }
             let out = workspace.tensor("logits", batch.batch * c.vocabularySize)
-            project(out.pointer, rows.pointer, head, quantizedHead, rows: batch.batch, inFeatures: h, outFeatures: c.vocabularySize, fewRows: fewRows)
+            project(out.pointer, rows.pointer, head, quantizedHead, rows: batch.batch, inFeatures: h, outFeatures: c.vocabularySize, fewRows: fewRows, kernels: kernels)
             return Tensor(viewing: out.pointer, shape: [batch.batch, c.vocabularySize], owner: out)
         }
     }

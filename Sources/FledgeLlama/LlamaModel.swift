@@ -54,11 +54,6 @@ public final class LlamaModel: @unchecked Sendable {
     /// The head as stored in a GGUF (Q8_0 in SmolLM2's), if it was quantised.
     let quantizedHead: QuantizedMatrix?
 
-    /// Whether decoding and verification steps read the quantised copies of the matrices that
-    /// have one (``QuantizedMatmul``: a fraction of the memory traffic, the same logits as
-    /// Float32 ``FewRowsMatmul``). Prefills always use the Float32 weights and OpenBLAS.
-    public var quantizedDecoding = true
-
     /// Bytes of the quantised copies (0 when the source had none).
     public var quantizedBytes: Int {
         layers.reduce(0) { total, layer in

@@ -14,9 +14,11 @@ public enum TargetBenchmark {
     /// processing) and batch-1 greedy decoding of `decodeTokens` after a 128-token prompt;
     /// medians of `runs`.
     /// `verifyTokens`: one forward of M new tokens (logits of all M, as a speculative
-    /// verification pass) after a 512-token context, rolled back after each run.
+    /// verification pass) after a 512-token context, rolled back after each run. `kernels`:
+    /// the policy of every forward.
     public static func run(
-        model: LlamaModel, lengths: [Int] = [512, 2048], decodeTokens: Int = 64, verifyTokens: [Int] = [], runs: Int = 3
+        model: LlamaModel, lengths: [Int] = [512, 2048], decodeTokens: Int = 64, verifyTokens: [Int] = [], runs: Int = 3,
+        kernels: KernelPolicy = .standard
     ) throws -> [Row] {
         var rows: [Row] = []
         var generator = SeededGenerator(seed: 3)
@@ -26,7 +28,7 @@ public enum TargetBenchmark {
             let cache = model.makeCache(capacity: length)
             let seconds = try median(runs: runs) {
                 cache.reset()
-                _ = try model.forward(TokenBatch(tokens: tokens), cache: cache, options: ForwardOptions(logits: .last))
+                _ = try model.forward(TokenBatch(tokens: tokens), cache: cache, options: ForwardOptions(logits: .last, kernels: kernels))
             }
             rows.append(Row(name: "prefill", tokens: length, seconds: seconds))
         }
@@ -35,7 +37,7 @@ public enum TargetBenchmark {
         var decodeTimes: [Double] = []
         for _ in 0..<max(1, runs) {
             cache.reset()
-            let result = try model.generate(prompt: prompt, maxTokens: decodeTokens, cache: cache)
+            let result = try model.generate(prompt: prompt, maxTokens: decodeTokens, cache: cache, kernels: kernels)
             decodeTimes.append(result.decodeSeconds / Double(max(result.tokens.count - 1, 1)))
         }
         decodeTimes.sort()
@@ -43,11 +45,11 @@ public enum TargetBenchmark {
         if let longest = verifyTokens.max() {
             let context = (0..<512).map { _ in Int32(generator.next() % vocabulary) }
             let cache = model.makeCache(capacity: context.count + longest)
-            _ = try model.forward(TokenBatch(tokens: context), cache: cache, options: ForwardOptions(logits: .none))
+            _ = try model.forward(TokenBatch(tokens: context), cache: cache, options: ForwardOptions(logits: .none, kernels: kernels))
             for count in verifyTokens {
                 let tokens = (0..<count).map { _ in Int32(generator.next() % vocabulary) }
                 let seconds = try median(runs: runs) {
-                    _ = try model.forward(TokenBatch(tokens: tokens), cache: cache, options: ForwardOptions(logits: .all))
+                    _ = try model.forward(TokenBatch(tokens: tokens), cache: cache, options: ForwardOptions(logits: .all, kernels: kernels))
                     cache.trim(to: context.count)
                 }
                 rows.append(Row(name: "verify", tokens: count, seconds: seconds))

@@ -14,7 +14,7 @@ public enum FewRowsMatmul {
     public typealias V = SIMD8<Float>
 
     /// `Linear.forward` calls that opt in (`fewRows`) with at most this many rows take this kernel.
-    nonisolated(unsafe) public static var rowLimit = 64
+    public static let rowLimit = 64
 
     public static func forward(
         _ out: UnsafeMutablePointer<Float>, _ inp: UnsafePointer<Float>, weight: UnsafePointer<Float>,

@@ -93,7 +93,7 @@ public enum QuantizedMatmul {
     /// ``FewRowsMatmul`` but dequantises every chunk, so from about 12 rows on (products bound
     /// by arithmetic, not memory) the Float32 kernel is faster (`fledge bench target --compare
     /// float32`). Both give the same bits, so the switch never changes an output.
-    nonisolated(unsafe) public static var rowLimit = 8
+    public static let rowLimit = 8
 
     public static func forward(
         _ out: UnsafeMutablePointer<Float>, _ inp: UnsafePointer<Float>, matrix w: QuantizedMatrix, rows n: Int, accumulate: Bool

@@ -4,42 +4,10 @@ import FledgeLlama
 import FledgeTemplate
 
 /// Speculative decoding measured against plain decoding on multi-turn prompts (MT-bench:
-/// both turns, the second conditioned on the generated first answer; eagle-spec.md §8).
+/// both turns, the second conditioned on the generated first answer; docs/design.md §4.6).
 public enum SpeculativeEvaluation {
-    /// How the draft proposes: a chain of `steps` tokens, or an EAGLE-2 tree.
-    public enum Mode: Sendable, Codable, Equatable, CustomStringConvertible {
-        case chain(steps: Int)
-        case tree(topK: Int, depth: Int, treeTokens: Int)
-
-        var steps: Int {
-            switch self {
-            case .chain(let steps): steps
-            case .tree(_, let depth, _): depth
-            }
-        }
-
-        public var description: String {
-            switch self {
-            case .chain(let steps): "chain K = \(steps)"
-            case .tree(let topK, let depth, let treeTokens): "tree \(topK)/\(depth)/\(treeTokens)"
-            }
-        }
-
-        /// `chain:K` or `tree:TOPK/DEPTH/TOKENS`, as `fledge eval --modes` spells them.
-        public init?(parsing text: String) {
-            let parts = text.split(separator: ":", maxSplits: 1).map(String.init)
-            guard parts.count == 2 else { return nil }
-            let numbers = parts[1].split(separator: "/").compactMap { Int($0) }
-            switch parts[0] {
-            case "chain" where numbers.count == 1 && numbers[0] >= 1:
-                self = .chain(steps: numbers[0])
-            case "tree" where numbers.count == 3 && numbers[0] >= 1 && numbers[1] >= 1 && numbers[2] >= 2:
-                self = .tree(topK: numbers[0], depth: numbers[1], treeTokens: numbers[2])
-            default:
-                return nil
-            }
-        }
-    }
+    /// How the draft proposes (a chain or a tree; `plain` is the baseline every run has).
+    public typealias Mode = DecodingStrategy
 
     /// One speculative mode's figures, against the plain decoding of the same run.
     public struct ModeReport: Sendable, Codable {
@@ -71,79 +39,77 @@ public enum SpeculativeEvaluation {
         public var modes: [ModeReport]
     }
 
-    /// Runs every question's turns with plain greedy decoding and then with each mode (the
-    /// second turn is conditioned on the plain first answer, so every mode sees the same prompts).
-    public static func run(target: TargetModel, decoder: SpeculativeDecoder, questions: [[String]], modes: [Mode], maxTokens: Int,
-                           sampling: SamplingOptions? = nil, progress: (Int, Int) -> Void = { _, _ in }) throws -> Report {
-        try run(model: target.model, decoder: decoder, questions: questions, modes: modes, maxTokens: maxTokens, sampling: sampling,
-                stopTokens: target.stopTokens,
-                encode: { try target.encodeChat($0, addGenerationPrompt: true) },
-                decode: { target.tokenizer.decode($0, skipSpecialTokens: true) }, progress: progress)
+    /// Runs every question's turns with plain decoding and then with each mode (the second
+    /// turn is conditioned on the plain first answer, so every mode sees the same prompts).
+    /// Plain decoding and each mode run in their own ``DecodingSession``, reset per question,
+    /// so a question's second turn prefills only its new tokens in every mode alike.
+    public static func run(target: TargetModel, draft: any LoadedDraft, questions: [[String]], modes: [Mode], maxTokens: Int,
+                           sampling: SamplingOptions? = nil, kernels: KernelPolicy = .standard,
+                           progress: (Int, Int) -> Void = { _, _ in }) throws -> Report {
+        let capacity = target.model.configuration.maxPositions
+        return try run(model: target.model, makeDrafter: { try draft.makeDrafter(target: target.model, capacity: capacity) },
+                       questions: questions, modes: modes, maxTokens: maxTokens, sampling: sampling, kernels: kernels,
+                       stopTokens: target.stopTokens, encode: { try target.encodeChat($0, addGenerationPrompt: true) },
+                       decode: { target.tokenizer.decode($0, skipSpecialTokens: true) }, progress: progress)
     }
 
     /// The same with the chat template and tokenizer given as functions (tests use a bare model).
     /// With `sampling` (temperature > 0) both plain and speculative decoding sample (chain
-    /// modes only: speculative sampling with the rejection rule), each turn from its own seed.
-    public static func run(model: LlamaModel, decoder: SpeculativeDecoder, questions: [[String]], modes: [Mode], maxTokens: Int,
-                           sampling: SamplingOptions? = nil, stopTokens stops: Set<Int32>, encode: ([ChatMessage]) throws -> [Int32], decode: ([Int32]) -> String,
+    /// modes only: speculative sampling with the rejection rule), each turn from its own seed
+    /// (``FledgeLlama/SamplingOptions/forTurn(_:)``).
+    public static func run(model: LlamaModel, makeDrafter: () throws -> any Drafter, questions: [[String]], modes: [Mode], maxTokens: Int,
+                           sampling: SamplingOptions? = nil, kernels: KernelPolicy = .standard, stopTokens stops: Set<Int32>,
+                           encode: ([ChatMessage]) throws -> [Int32], decode: ([Int32]) -> String,
                            progress: (Int, Int) -> Void = { _, _ in }) throws -> Report {
-        precondition(!modes.isEmpty, "at least one mode")
-        if sampling != nil, modes.contains(where: { if case .tree = $0 { true } else { false } }) {
-            throw LlamaError("speculative sampling runs chain modes only (the tree verifies greedily)")
+        guard !modes.isEmpty, !modes.contains(.plain) else { throw LlamaError("evaluation: give at least one chain or tree mode") }
+        for mode in modes {
+            if let refusal = mode.refusal(sampling: sampling ?? SamplingOptions(), kernels: kernels) { throw LlamaError("\(mode): \(refusal)") }
         }
+        let plainSession = DecodingSession(target: model, kernels: kernels)
+        let sessions = try modes.map { _ in DecodingSession(target: model, drafter: try makeDrafter(), kernels: kernels) }
         var stats = modes.map { AcceptanceStats(steps: $0.steps) }
         var speculativeSeconds = [Double](repeating: 0, count: modes.count)
         var mismatches = [Int](repeating: 0, count: modes.count)
         var speculativeTokens = [Int](repeating: 0, count: modes.count)
         var plainSeconds = 0.0, tokens = 0, turns = 0
         for (index, question) in questions.enumerated() {
+            plainSession.reset()
+            for session in sessions { session.reset() }
             var messages: [ChatMessage] = []
             for turn in question {
                 messages.append(ChatMessage(role: "user", content: turn))
                 let prompt = try encode(messages)
-                let start = DispatchTime.now().uptimeNanoseconds
-                var turnSampling = sampling
-                turnSampling?.seed = (sampling?.seed ?? 0) &+ UInt64(turns) &* 1_000_003
-                let plain = try model.generate(prompt: prompt, maxTokens: maxTokens, sampling: turnSampling ?? SamplingOptions(), stopTokens: stops).tokens
-                plainSeconds += Double(DispatchTime.now().uptimeNanoseconds - start) / 1e9
+                let turnSampling = (sampling ?? SamplingOptions()).forTurn(turns)
+                var request = DecodingRequest(maxTokens: maxTokens, sampling: turnSampling, stopTokens: stops)
+                let plain = try plainSession.generate(prompt: prompt, request)
+                plainSeconds += plain.seconds
                 for (m, mode) in modes.enumerated() {
-                    let start = DispatchTime.now().uptimeNanoseconds
-                    let (speculative, turnStats): ([Int32], AcceptanceStats)
-                    switch mode {
-                    case .chain(let steps):
-                        if let turnSampling {
-                            (speculative, turnStats) = try decoder.generateSampled(prompt: prompt, maxTokens: maxTokens, steps: steps,
-                                                                                   sampling: turnSampling, stopTokens: stops)
-                        } else {
-                            (speculative, turnStats) = try decoder.generate(prompt: prompt, maxTokens: maxTokens, steps: steps, stopTokens: stops)
-                        }
-                    case .tree(let topK, let depth, let treeTokens):
-                        (speculative, turnStats) = try decoder.generateTree(prompt: prompt, maxTokens: maxTokens, topK: topK, depth: depth,
-                                                                            treeTokens: treeTokens, stopTokens: stops)
-                    }
-                    speculativeSeconds[m] += Double(DispatchTime.now().uptimeNanoseconds - start) / 1e9
-                    if speculative != plain { mismatches[m] += 1 }
-                    if sampling != nil { speculativeTokens[m] += speculative.count }
-                    stats[m].merge(turnStats)
+                    request.strategy = mode
+                    let speculative = try sessions[m].generate(prompt: prompt, request)
+                    speculativeSeconds[m] += speculative.seconds
+                    if speculative.tokens != plain.tokens { mismatches[m] += 1 }
+                    speculativeTokens[m] += speculative.tokens.count
+                    stats[m].merge(speculative.stats)
                 }
-                tokens += plain.count
+                tokens += plain.tokens.count
                 turns += 1
-                messages.append(ChatMessage(role: "assistant", content: decode(plain.filter { !stops.contains($0) })))
+                messages.append(ChatMessage(role: "assistant", content: decode(plain.tokens.filter { !stops.contains($0) })))
             }
             progress(index + 1, questions.count)
         }
+        let greedy = sampling?.isGreedy ?? true
         let reports = modes.enumerated().map { m, mode in
             let total = max(stats[m].draftSeconds + stats[m].targetSeconds, 1e-9)
             return ModeReport(mode: mode.description, steps: mode.steps, acceptanceLength: stats[m].acceptanceLength,
                               acceptanceRates: stats[m].acceptanceRates, cycles: stats[m].cycles,
                               draftTimeShare: stats[m].draftSeconds / total, targetTimeShare: stats[m].targetSeconds / total,
                               // Sampled outputs differ in length: compare rates.
-                              speculativeTokensPerSecond: Double(sampling == nil ? tokens : speculativeTokens[m]) / speculativeSeconds[m],
-                              speedup: sampling == nil ? plainSeconds / speculativeSeconds[m]
+                              speculativeTokensPerSecond: Double(greedy ? tokens : speculativeTokens[m]) / speculativeSeconds[m],
+                              speedup: greedy ? plainSeconds / speculativeSeconds[m]
                                   : Double(speculativeTokens[m]) / speculativeSeconds[m] / (Double(tokens) / plainSeconds),
-                              lossless: sampling == nil ? mismatches[m] == 0 : nil, mismatchedTurns: sampling == nil ? mismatches[m] : 0)
+                              lossless: greedy ? mismatches[m] == 0 : nil, mismatchedTurns: greedy ? mismatches[m] : 0)
         }
-        return Report(questions: questions.count, turns: turns, generatedTokens: tokens, maxTokens: maxTokens, sampling: sampling,
+        return Report(questions: questions.count, turns: turns, generatedTokens: tokens, maxTokens: maxTokens, sampling: greedy ? nil : sampling,
                       plainTokensPerSecond: Double(tokens) / plainSeconds, modes: reports)
     }
 

@@ -1,4 +1,5 @@
 import Foundation
+import FledgeDraft
 import FledgeNN
 import FledgeTensor
 import FledgeWeights
@@ -18,6 +19,8 @@ public struct TrainingState: Codable, Sendable, Equatable {
     public var dataFingerprint: String
     public var bestTau: Float?
     public var bestStep: Int?
+    /// The draft's target feature layers when they are not its method's defaults.
+    public var featureLayers: [Int]?
 }
 
 /// Checkpoints in `<save>/checkpoints/step-NNNNNNN/`: `model.safetensors` (parameters in

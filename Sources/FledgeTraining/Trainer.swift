@@ -120,11 +120,12 @@ public final class Trainer {
         let schedule = LearningRateSchedule(kind: c.scheduler, peak: c.learningRate, warmupSteps: Int(Float(total) * c.warmupRatio), totalSteps: total)
         var state = TrainingState(method: c.method, step: 0, epoch: 0, batchInEpoch: 0,
                                   optimizer: AdamW(learningRate: c.learningRate, beta1: c.beta1, beta2: c.beta2, weightDecay: c.weightDecay),
-                                  dataFingerprint: dataFingerprint)
+                                  dataFingerprint: dataFingerprint, featureLayers: algorithm.featureLayers)
         if communicator.isRoot, c.resume, let latest = try Checkpoint.list(save).last {
             let restored = try Checkpoint.restore(latest.url, into: parameters)
-            guard restored.dataFingerprint == state.dataFingerprint, restored.method == c.method else {
-                throw TrainingError("\(latest.url.path): the checkpoint was made with other data, batching or method",
+            guard restored.dataFingerprint == state.dataFingerprint, restored.method == c.method,
+                  restored.featureLayers == state.featureLayers else {
+                throw TrainingError("\(latest.url.path): the checkpoint was made with other data, batching, method or feature layers",
                                     hint: "use another --save-path, or --no-resume-from-checkpoint to start fresh; across world sizes keep ranks × --batch-size the same")
             }
             state = restored
@@ -188,7 +189,7 @@ public final class Trainer {
                 if endOfEpoch { break }
             }
         }
-        if communicator.isRoot { try algorithm.export(to: save.appendingPathComponent("export"), format: "eagle", target: target) }
+        if communicator.isRoot { try algorithm.export(to: save.appendingPathComponent("export"), format: algorithm.method.exportFormats[0], target: target) }
         return state
     }
 
@@ -239,7 +240,7 @@ public final class Trainer {
         if state.bestTau.map({ tau > $0 }) ?? true {
             state.bestTau = tau
             state.bestStep = state.step
-            if communicator.isRoot { try algorithm.export(to: save.appendingPathComponent("best"), format: "eagle", target: target) }
+            if communicator.isRoot { try algorithm.export(to: save.appendingPathComponent("best"), format: algorithm.method.exportFormats[0], target: target) }
         }
         try onEvent(Event(kind: "eval", step: state.step, totalSteps: total, epoch: epoch, values: values))
     }

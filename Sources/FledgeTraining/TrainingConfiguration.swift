@@ -1,8 +1,10 @@
 import Foundation
+import FledgeDraft
 
 /// Everything a training run is made of, settable by CLI flags (SpecForge / speculators /
 /// EAGLE names) or by a JSON or YAML config file whose unknown keys are errors.
 public struct TrainingConfiguration: Codable, Sendable, Equatable {
+    /// The draft algorithm, by its registry name (``DraftMethods``).
     public var method = "eagle3"
     public var targetModelPath: String?
     public var dataPath: String?
@@ -25,8 +27,8 @@ public struct TrainingConfiguration: Codable, Sendable, Equatable {
     public var gradClip: Float?
     /// EAGLE-1 only (errors with another method): the weights of the feature regression and
     /// of the token loss (default 1 and 0.1), the input-feature noise range scaled by 512/T
-    /// (default ±0.1) and whether `fc` has a bias (default no). Read them resolved, as
-    /// ``eagle1Losses``.
+    /// (default ±0.1) and whether `fc` has a bias (default no). Resolved by
+    /// ``Eagle1Method/losses(_:)``.
     public var vWeight: Float?
     public var pWeight: Float?
     public var noiseLow: Float?
@@ -43,10 +45,12 @@ public struct TrainingConfiguration: Codable, Sendable, Equatable {
     public var tttStepLossDecay: Float = 0.8
     /// EAGLE-3 only: the draft vocabulary built from the data (default 32,000) when no d2t is given.
     public var draftVocabSize: Int?
-    public static let defaultDraftVocabSize = 32_000
     public var d2tPath: String?
     public var t2dPath: String?
     public var initHeadFromTarget = false
+    /// The three target layers whose outputs feed an EAGLE-3 draft (nil: the defaults, or the
+    /// feature cache's layers when training offline).
+    public var auxHiddenStateLayers: [Int]?
     public var seed: UInt64 = 0
     public var saveInterval = 500
     public var evalInterval = 500
@@ -54,6 +58,7 @@ public struct TrainingConfiguration: Codable, Sendable, Equatable {
     public var resume = true
     public var loggers = ["jsonl"]
     public var logDir: String?
+    /// Training records go to the logs every this many steps (the terminal shows every step).
     public var logInterval = 1
     public var maxTrainSamples: Int?
     public var maxEvalSamples: Int? = 200
@@ -63,10 +68,18 @@ public struct TrainingConfiguration: Codable, Sendable, Equatable {
 
     public init() {}
 
-    /// The EAGLE-1 settings with their defaults filled in (noise nil: none).
-    public var eagle1Losses: (vWeight: Float, pWeight: Float, noise: ClosedRange<Float>?, fcBias: Bool) {
-        let low = noiseLow ?? -0.1, high = noiseHigh ?? 0.1
-        return (vWeight ?? 1, pWeight ?? 0.1, low == 0 && high == 0 ? nil : low...high, fcBias ?? false)
+    /// The method-specific settings, for the registry entry of ``method``.
+    public var draftSettings: DraftSettings {
+        var s = DraftSettings()
+        s.steps = tttSteps
+        s.stepLossDecay = tttStepLossDecay
+        s.seed = seed
+        s.draftVocabSize = draftVocabSize
+        s.d2tPath = d2tPath
+        s.t2dPath = t2dPath
+        s.initHeadFromTarget = initHeadFromTarget
+        (s.vWeight, s.pWeight, s.noiseLow, s.noiseHigh, s.fcBias) = (vWeight, pWeight, noiseLow, noiseHigh, fcBias)
+        return s
     }
 
     enum CodingKeys: String, CodingKey, CaseIterable {
@@ -78,6 +91,7 @@ public struct TrainingConfiguration: Codable, Sendable, Equatable {
         case totalSequenceLength = "total_seq_len", gradientAccumulation = "grad_accum", maxLength = "max_length", dropLong = "drop_long"
         case systemPrompt = "system_prompt", tttSteps = "ttt_steps", tttStepLossDecay = "ttt_step_loss_decay"
         case draftVocabSize = "draft_vocab_size", d2tPath = "d2t_path", t2dPath = "t2d_path", initHeadFromTarget = "init_head_from_target"
+        case auxHiddenStateLayers = "aux_hidden_state_layers"
         case saveInterval = "save_interval", evalInterval = "eval_interval", keepCheckpoints = "keep_checkpoints"
         case logDir = "log_dir", logInterval = "log_interval", maxTrainSamples = "max_train_samples", maxEvalSamples = "max_eval_samples"
         case collectiveTimeout = "collective_timeout"
@@ -120,6 +134,7 @@ public struct TrainingConfiguration: Codable, Sendable, Equatable {
         d2tPath = try c.decodeIfPresent(String.self, forKey: .d2tPath)
         t2dPath = try c.decodeIfPresent(String.self, forKey: .t2dPath)
         initHeadFromTarget = try c.decodeIfPresent(Bool.self, forKey: .initHeadFromTarget) ?? defaults.initHeadFromTarget
+        auxHiddenStateLayers = try c.decodeIfPresent([Int].self, forKey: .auxHiddenStateLayers)
         seed = try c.decodeIfPresent(UInt64.self, forKey: .seed) ?? defaults.seed
         saveInterval = try c.decodeIfPresent(Int.self, forKey: .saveInterval) ?? defaults.saveInterval
         evalInterval = try c.decodeIfPresent(Int.self, forKey: .evalInterval) ?? defaults.evalInterval
@@ -139,19 +154,17 @@ public struct TrainingConfiguration: Codable, Sendable, Equatable {
         func require(_ ok: Bool, _ key: CodingKeys, _ message: String) throws {
             if !ok { throw TrainingError("\(key.rawValue): \(message)") }
         }
-        try require(["eagle3", "eagle1"].contains(method), .method, "unknown method \"\(method)\" (registered: eagle3, eagle1)")
+        do {
+            try DraftMethods.validate(draftSettings, method: method)
+        } catch let error as DraftError {
+            // Messages that name a key start with it; the rest are about the method.
+            let named = CodingKeys.allCases.contains { error.message.hasPrefix($0.rawValue + ":") }
+            throw TrainingError(named ? error.message : "\(CodingKeys.method.rawValue): \(error.message)", hint: error.hint)
+        }
         try require(maxGradNorm.map { $0 > 0 } ?? true, .maxGradNorm, "must be positive")
         try require(gradClip.map { $0 > 0 } ?? true, .gradClip, "must be positive")
-        try require((noiseLow ?? -0.1) <= (noiseHigh ?? 0.1), .noiseLow, "must not exceed noise_high")
-        // Settings of one method are errors with the other (not silently ignored).
-        for (key, given) in [(CodingKeys.vWeight, vWeight != nil), (.pWeight, pWeight != nil), (.noiseLow, noiseLow != nil),
-                             (.noiseHigh, noiseHigh != nil), (.fcBias, fcBias != nil)] {
-            try require(method == "eagle1" || !given, key, "an EAGLE-1 setting (add --method eagle1)")
-        }
-        try require(method != "eagle1" || draftVocabSize == nil, .draftVocabSize, "EAGLE-1 predicts over the target's whole vocabulary (no draft vocabulary)")
-        // EAGLE-1 predicts over the target's whole vocabulary with the target's own head.
-        try require(method != "eagle1" || (d2tPath == nil && t2dPath == nil), .d2tPath, "EAGLE-1 has no draft vocabulary (it uses the target head)")
-        try require(method != "eagle1" || !initHeadFromTarget, .initHeadFromTarget, "EAGLE-1 has no head of its own to initialise")
+        try require(auxHiddenStateLayers.map { $0.count == 3 && $0.allSatisfy { $0 >= 0 } } ?? true, .auxHiddenStateLayers,
+                    "three layer ids, each at least 0")
         try require(epochs >= 1, .epochs, "must be at least 1")
         try require(maxSteps.map { $0 >= 1 } ?? true, .maxSteps, "must be at least 1")
         try require(learningRate > 0, .learningRate, "must be positive")
@@ -160,11 +173,10 @@ public struct TrainingConfiguration: Codable, Sendable, Equatable {
         try require(maxLength >= 2, .maxLength, "must be at least 2")
         try require(tttSteps >= 1 && tttSteps <= 16, .tttSteps, "must be between 1 and 16")
         try require(collectiveTimeout > 0, .collectiveTimeout, "must be positive")
+        try require(logInterval >= 1, .logInterval, "must be at least 1")
         try require(tttStepLossDecay > 0, .tttStepLossDecay, "must be positive")
-        try require(draftVocabSize.map { $0 >= 1 } ?? true, .draftVocabSize, "must be positive")
         try require(saveInterval >= 1 && evalInterval >= 1 && keepCheckpoints >= 1, .saveInterval, "intervals and keep count must be at least 1")
         try require(loggers.allSatisfy { ["jsonl", "tensorboard", "none"].contains($0) }, .loggers, "loggers are jsonl, tensorboard or none")
-        try require((d2tPath == nil) == (t2dPath == nil) || d2tPath?.hasSuffix(".safetensors") == true, .d2tPath, "give both d2t and t2d, or one vocab.safetensors")
     }
 
     /// Reads a JSON or YAML (a flat `key: value` subset) config file; unknown keys are errors.

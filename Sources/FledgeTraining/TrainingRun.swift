@@ -40,40 +40,25 @@ public enum TrainingRun {
         }
         log("\(train.samples.count) training samples (\(train.tokenCount) tokens, \(train.maskedCount) trained), \(evaluation.count) eval samples"
             + (train.skipped.isEmpty ? "" : "; skipped: " + train.skipped.map { "\($0.key.rawValue) \($0.value)" }.joined(separator: ", ")))
+        let method = try DraftMethods.named(c.method)
         let source: FeatureSource
         if let cache = c.cachePath {
-            source = try CachedFeatureSource(directory: URL(fileURLWithPath: cache), modelFingerprint: try Fingerprint.of(targetURL))
-            log("offline: features from \(cache)")
+            let cached = try CachedFeatureSource(directory: URL(fileURLWithPath: cache), modelFingerprint: try Fingerprint.of(targetURL))
+            if let layers = c.auxHiddenStateLayers, layers != cached.layers {
+                throw TrainingError("aux_hidden_state_layers: \(layers), but the cache \(cache) holds layers \(cached.layers)",
+                                    hint: "leave the option out (offline training reads the cache's layers) or rebuild the cache")
+            }
+            source = cached
+            log("offline: features from \(cache) (layers \(cached.layers))")
         } else {
-            source = try OnlineFeatureSource(model: target.model)
+            source = try OnlineFeatureSource(model: target.model, layers: c.auxHiddenStateLayers)
             log("online: the target runs in the training loop")
         }
         let longest = max(train.samples.map(\.ids.count).max() ?? 1, evaluation.map(\.ids.count).max() ?? 1)
-        // The registry of draft algorithms: the only place that knows which one runs.
-        let algorithm: any DraftAlgorithm
-        switch c.method {
-        case Eagle1Algorithm.name:
-            let settings = c.eagle1Losses
-            let draft = Eagle1Draft(configuration: Eagle1Configuration(target: target.model.configuration, bias: settings.fcBias),
-                                    embedding: target.model.embedding, head: target.model.head)
-            draft.initialize(seed: c.seed)
-            algorithm = Eagle1Algorithm(draft: draft, maxBatch: c.batchSize, maxLength: longest, vWeight: settings.vWeight, pWeight: settings.pWeight,
-                                        noise: settings.noise, chainSteps: c.tttSteps)
-        default:
-            let vocabularySize = target.model.configuration.vocabularySize
-            let vocabulary: DraftVocabulary
-            if let d2t = c.d2tPath {
-                vocabulary = try DraftVocabulary.load(d2t: URL(fileURLWithPath: d2t), t2d: c.t2dPath.map { URL(fileURLWithPath: $0) }, targetSize: vocabularySize)
-            } else {
-                vocabulary = try DraftVocabulary.build(counts: train.maskedTokenCounts(vocabularySize: vocabularySize), draftSize: min(c.draftVocabSize ?? TrainingConfiguration.defaultDraftVocabSize, vocabularySize))
-            }
-            let configuration = Eagle3Configuration(target: target.model.configuration, draftVocabularySize: vocabulary.draftSize)
-            let draft = Eagle3Draft(configuration: configuration, embedding: target.model.embedding, d2t: vocabulary.d2t, t2d: vocabulary.t2d)
-            draft.initialize(seed: c.seed)
-            if c.initHeadFromTarget { draft.initializeHead(fromTarget: target.model.head) }
-            algorithm = Eagle3Algorithm(draft: draft, targetHead: target.model.head, maxBatch: c.batchSize, maxLength: longest,
-                                        steps: c.tttSteps, decay: c.tttStepLossDecay)
-        }
+        let vocabularySize = target.model.configuration.vocabularySize
+        let algorithm = try method.makeTraining(DraftTrainingRequest(
+            target: target.model, settings: c.draftSettings, maxBatch: c.batchSize, maxLength: longest, featureLayers: source.layers,
+            tokenCounts: { train.maskedTokenCounts(vocabularySize: vocabularySize) }))
         let info = Eagle3Export.TargetInfo(name: targetURL.lastPathComponent, bosTokenID: target.model.configuration.bosTokenID,
                                            eosTokenID: target.model.configuration.eosTokenIDs.first)
         let trainer = try Trainer(configuration: c, algorithm: algorithm, source: source, train: train.samples, evaluation: evaluation, target: info,
@@ -103,7 +88,8 @@ public enum TrainingRun {
         let state = try trainer.run { event in
             let record = MetricsRecord(kind: event.kind, step: event.step, epoch: event.epoch, values: event.values,
                                        time: elapsedBefore + Date().timeIntervalSince(start))
-            try logger.log(record)
+            // Training records every log_interval steps (and the last); evaluations always.
+            if event.kind != "train" || event.step % c.logInterval == 0 || event.step == event.totalSteps { try logger.log(record) }
             guard communicator.isRoot else { return }
             if event.kind == "train" { progress.report(record) } else {
                 ProgressReporter.writeToStandardError(String(format: "\neval at step %d: loss %.4f, τ %.3f\n", event.step, event.values["loss"] ?? 0, event.values["tau"] ?? 0))

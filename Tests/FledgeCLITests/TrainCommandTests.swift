@@ -2,6 +2,7 @@ import ArgumentParser
 import Foundation
 import Testing
 @testable import FledgeCLI
+import FledgeDraft
 import FledgeTraining
 
 @Suite struct TrainCommandTests {
@@ -35,9 +36,9 @@ import FledgeTraining
 
     @Test func eagle1SettingsParseWithTheirMethod() throws {
         let command = try #require(try FledgeCommand.parseAsRoot(["train", "--method", "eagle1", "--v-w", "0.5", "--noise-low", "0", "--noise-high", "0"]) as? TrainCommand)
-        let settings = try command.resolved().eagle1Losses
+        let settings = Eagle1Method.losses(try command.resolved().draftSettings)
         #expect(settings.vWeight == 0.5 && settings.pWeight == 0.1 && settings.noise == nil && !settings.fcBias)
-        #expect(TrainingConfiguration().eagle1Losses.noise == -0.1...0.1)
+        #expect(Eagle1Method.losses(TrainingConfiguration().draftSettings).noise == -0.1...0.1)
     }
 
     @Test func benchRanksParseBothWays() throws {
@@ -52,7 +53,7 @@ import FledgeTraining
 
     @Test func evalAndExportParse() throws {
         let eval = try #require(try FledgeCommand.parseAsRoot(["eval", "--draft", "runs/x/export", "--bench", "mtbench:5", "--steps", "4"]) as? EvalCommand)
-        #expect(eval.steps == 4 && eval.bench == "mtbench:5")
+        #expect(eval.speculation.steps == 4 && eval.bench == "mtbench:5" && eval.chosenModes == [.chain(steps: 4)])
         let export = try #require(try FledgeCommand.parseAsRoot(["export", "--checkpoint", "c", "--format", "speculators", "--output", "o"]) as? ExportCommand)
         #expect(export.format == "speculators" && export.dtype == "bf16")
     }

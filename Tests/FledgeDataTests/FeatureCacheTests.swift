@@ -13,6 +13,7 @@ final class PerSampleFeatureSource: FeatureSource {
     let inner: OnlineFeatureSource
     init(_ inner: OnlineFeatureSource) { self.inner = inner }
     var hiddenSize: Int { inner.hiddenSize }
+    var layers: [Int] { inner.layers }
 
     func features(for samples: [TokenizedSample]) throws -> TargetFeatures {
         let h = hiddenSize

@@ -17,7 +17,7 @@ private func peakResidentBytes() -> Int? {
     return kilobytes.map { $0 * 1024 }
 }
 
-/// The real ShareGPT V3 file (data.md): a 125 MB JSON array truncated inside its last record.
+/// The real ShareGPT V3 file (docs/data-prepare.md, "Measured"): a 125 MB JSON array truncated inside its last record.
 @Suite(.enabled(if: DataTestAssets.hasShareGPT, "ShareGPT file not found under .cache/assets or $FLEDGE_ASSETS (run Scripts/fetch-assets.sh sharegpt)"))
 struct ShareGPTPrepareTests {
     @Test func recoversEveryCompleteRecordWithFlatMemory() throws {
@@ -41,7 +41,7 @@ struct ShareGPTPrepareTests {
         #expect(truncation.byteOffset == 125_506_645)
         #expect(truncation.droppedBytes == 125_509_632 - 125_506_645)
         #expect(issues.map(\.code) == [.truncatedFile])
-        // Role counts of the complete records (data.md).
+        // Role counts of the complete records (docs/data-prepare.md, "Measured").
         #expect(manifest.roles == ["gpt": 67_594, "human": 61_420, "system": 41, "chatgpt": 8, "bing": 4, "bard": 2, "user": 2])
         #expect(manifest.unknownRoles.isEmpty)
         let counts = manifest.counts

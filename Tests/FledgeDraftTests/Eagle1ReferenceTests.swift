@@ -5,7 +5,7 @@ import FledgeNN
 import FledgeTensor
 import FledgeTestSupport
 
-/// The EAGLE-1 trainer against the PyTorch reference written from the spec
+/// The EAGLE-1 trainer against the PyTorch reference written from docs/design.md §3
 /// (Scripts/reference/eagle1_reference.py, fixtures by make_eagle1_fixtures.py).
 @Suite struct Eagle1ReferenceTests {
     let fixtures: FixtureSet

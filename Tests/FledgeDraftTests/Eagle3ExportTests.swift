@@ -26,7 +26,7 @@ import FledgeWeights
         let config = try #require(try JSONSerialization.jsonObject(with: Data(contentsOf: directory.appendingPathComponent("config.json"))) as? [String: Any])
         switch format {
         case .eagle:
-            // §7.1: exactly the trainable tensors under midlayer.*, plus d2t/t2d, and no embedding.
+            // docs/design.md §5.11: exactly the trainable tensors under midlayer.*, plus d2t/t2d, and no embedding.
             #expect(Set(file.names) == Set(draft.configuration.parameterShapes.map(\.name) + ["d2t", "t2d"]))
             #expect(config["architectures"] as? [String] == ["LlamaForCausalLMEagle3"])
             #expect(config["draft_vocab_size"] as? Int == 24 && config["tie_word_embeddings"] as? Bool == false)

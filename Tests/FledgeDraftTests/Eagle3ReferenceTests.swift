@@ -6,7 +6,7 @@ import FledgeTensor
 import FledgeTestSupport
 import FledgeWeights
 
-/// The EAGLE-3 trainer against the PyTorch reference written from the spec
+/// The EAGLE-3 trainer against the PyTorch reference written from docs/design.md §2
 /// (Scripts/reference/eagle3_reference.py, fixtures by make_eagle3_fixtures.py).
 @Suite struct Eagle3ReferenceTests {
     let fixtures: FixtureSet

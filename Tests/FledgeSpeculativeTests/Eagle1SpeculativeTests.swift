@@ -14,7 +14,7 @@ import FledgeTensor
 
     /// The tiny target and an EAGLE-1 draft trained for a few AdamW steps on its greedy
     /// continuations of a few prompts (features: the target's final-norm hidden states).
-    static func makeDecoder() throws -> (LlamaModel, SpeculativeDecoder) {
+    static func makeDecoder() throws -> (LlamaModel, DecodingSession) {
         let target = try LlamaModel.load(from: SpeculativeDecoderTests.root.appendingPathComponent("Tests/FledgeLlamaTests/Fixtures/tiny-llama"))
         let draft = Eagle1Draft(configuration: Eagle1Configuration(target: target.configuration), embedding: target.embedding, head: target.head)
         draft.initialize(seed: 3)
@@ -38,7 +38,7 @@ import FledgeTensor
             _ = trainer.step(batch)
             optimizer.update(draft.parameters)
         }
-        return (target, SpeculativeDecoder(target: target, draft: draft, capacity: 256))
+        return (target, DecodingSession(target: target, drafter: Eagle1Drafter(draft: draft, capacity: 256, target: target)))
     }
 
     @Test func greedyChainAndTreeOutputEqualPlainGreedy() throws {
@@ -47,13 +47,13 @@ import FledgeTensor
         for prompt in Self.prompts {
             let plain = try target.generate(prompt: prompt, maxTokens: 30).tokens
             for steps in [1, 3, 5] {
-                let (chain, stats) = try decoder.generate(prompt: prompt, maxTokens: 30, steps: steps, stopTokens: [])
+                let (chain, stats) = try decoder.run(prompt, .chain(steps: steps), maxTokens: 30, stopTokens: [])
                 #expect(chain == plain, "prompt \(prompt), K = \(steps)")
                 accepted += stats.emitted - stats.cycles
                 rejected += stats.cycles * steps - (stats.emitted - stats.cycles)
             }
             for (topK, depth, treeTokens) in [(2, 2, 4), (3, 4, 10)] {
-                let (tree, stats) = try decoder.generateTree(prompt: prompt, maxTokens: 30, topK: topK, depth: depth, treeTokens: treeTokens, stopTokens: [])
+                let (tree, stats) = try decoder.run(prompt, .tree(topK: topK, depth: depth, treeTokens: treeTokens), maxTokens: 30, stopTokens: [])
                 #expect(tree == plain, "prompt \(prompt), tree \(topK)/\(depth)/\(treeTokens)")
                 #expect(stats.acceptanceLength >= 1)
             }
@@ -66,8 +66,7 @@ import FledgeTensor
         let (target, decoder) = try Self.makeDecoder()
         for prompt in Self.prompts {
             let plain = try target.generate(prompt: prompt, maxTokens: 20).tokens
-            let (sampled, stats) = try decoder.generateSampled(prompt: prompt, maxTokens: 20, steps: 3,
-                                                               sampling: SamplingOptions(temperature: 1e-4, topP: 1, seed: 5), stopTokens: [])
+            let (sampled, stats) = try decoder.run(prompt, .chain(steps: 3), maxTokens: 20, sampling: SamplingOptions(temperature: 1e-4, topP: 1, seed: 5), stopTokens: [])
             #expect(sampled == plain, "prompt \(prompt)")
             #expect(stats.cycles > 0)
         }

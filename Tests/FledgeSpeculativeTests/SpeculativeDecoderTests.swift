@@ -22,10 +22,10 @@ import FledgeTemplate
         let draft = Eagle3Draft(configuration: configuration, embedding: target.embedding, d2t: ids.enumerated().map { Int64($0.element - $0.offset) }, t2d: t2d)
         draft.initialize(seed: 2)
         draft.initializeHead(fromTarget: target.head)
-        let decoder = SpeculativeDecoder(target: target, draft: draft, capacity: 256, layers: [0, 1, 2])
+        let decoder = DecodingSession(target: target, drafter: Eagle3Drafter(draft: draft, capacity: 256, layers: [0, 1, 2]))
         for prompt: [Int32] in [[5, 17, 99, 3], [42], [7, 150, 8, 23, 64, 1, 2, 9, 100]] {
             let plain = try target.generate(prompt: prompt, maxTokens: 30).tokens
-            let (speculative, stats) = try decoder.generate(prompt: prompt, maxTokens: 30, steps: steps, stopTokens: [])
+            let (speculative, stats) = try decoder.run(prompt, .chain(steps: steps), maxTokens: 30, stopTokens: [])
             #expect(speculative == plain, "prompt \(prompt), K = \(steps)")
             #expect(stats.cycles > 0 && stats.emitted >= stats.cycles && stats.acceptanceLength >= 1)
         }
@@ -41,11 +41,11 @@ import FledgeTemplate
         let draft = Eagle3Draft(configuration: configuration, embedding: target.embedding, d2t: ids.enumerated().map { Int64($0.element - $0.offset) }, t2d: t2d)
         draft.initialize(seed: 2)
         draft.initializeHead(fromTarget: target.head)
-        let decoder = SpeculativeDecoder(target: target, draft: draft, capacity: 256, layers: [0, 1, 2])
+        let decoder = DecodingSession(target: target, drafter: Eagle3Drafter(draft: draft, capacity: 256, layers: [0, 1, 2]))
         var accepted = 0
         for prompt: [Int32] in [[5, 17, 99, 3], [42], [7, 150, 8, 23, 64, 1, 2, 9, 100]] {
             let plain = try target.generate(prompt: prompt, maxTokens: 30).tokens
-            let (tree, stats) = try decoder.generateTree(prompt: prompt, maxTokens: 30, topK: topK, depth: depth, treeTokens: treeTokens, stopTokens: [])
+            let (tree, stats) = try decoder.run(prompt, .tree(topK: topK, depth: depth, treeTokens: treeTokens), maxTokens: 30, stopTokens: [])
             #expect(tree == plain, "prompt \(prompt), top-k \(topK), depth \(depth)")
             accepted += stats.emitted - stats.cycles
         }
@@ -60,9 +60,18 @@ import FledgeTemplate
         let draft = Eagle3Draft(configuration: Eagle3Configuration(target: target.configuration, draftVocabularySize: 32), embedding: target.embedding,
                                 d2t: [Int64](repeating: 0, count: 32), t2d: (0..<160).map { $0 < ids.count })
         draft.initialize(seed: 1)
-        let (tokens, _) = try SpeculativeDecoder(target: target, draft: draft, capacity: 128, layers: [0, 1, 2])
-            .generate(prompt: [5, 17], maxTokens: 20, steps: 3, stopTokens: [stop])
+        let (tokens, _) = try DecodingSession(target: target, drafter: Eagle3Drafter(draft: draft, capacity: 128, layers: [0, 1, 2]))
+            .run([5, 17], .chain(steps: 3), maxTokens: 20, stopTokens: [stop])
         #expect(tokens == Array(plain.prefix(through: plain.firstIndex(of: stop)!)))
+    }
+}
+
+extension DecodingSession {
+    /// One generate call as the tests spell it.
+    func run(_ prompt: [Int32], _ strategy: DecodingStrategy, maxTokens: Int, sampling: SamplingOptions = SamplingOptions(),
+             stopTokens: Set<Int32>) throws -> ([Int32], AcceptanceStats) {
+        let result = try generate(prompt: prompt, DecodingRequest(strategy: strategy, maxTokens: maxTokens, sampling: sampling, stopTokens: stopTokens))
+        return (result.tokens, result.stats)
     }
 }
 
@@ -77,7 +86,7 @@ import FledgeTemplate
                                 embedding: target.embedding, d2t: ids.enumerated().map { Int64($0.element - $0.offset) }, t2d: t2d)
         draft.initialize(seed: 2)
         draft.initializeHead(fromTarget: target.head)
-        let decoder = SpeculativeDecoder(target: target, draft: draft, capacity: 256, layers: [0, 1, 2])
+        let makeDrafter = { Eagle3Drafter(draft: draft, capacity: 256, layers: [0, 1, 2]) as any Drafter }
         // A toy "chat template": each character of each message is one token; the answer is
         // decoded back to characters so that the second turn sees the first answer.
         let encode: ([ChatMessage]) throws -> [Int32] = { messages in
@@ -86,7 +95,7 @@ import FledgeTemplate
         let decode: ([Int32]) -> String = { tokens in String(String.UnicodeScalarView(tokens.compactMap { Unicode.Scalar(UInt32($0) + 32) })) }
         let modes: [SpeculativeEvaluation.Mode] = [.chain(steps: 1), .chain(steps: 3), .tree(topK: 3, depth: 3, treeTokens: 8)]
         var seen: [Int] = []
-        let report = try SpeculativeEvaluation.run(model: target, decoder: decoder, questions: [["ab", "cd"], ["hello"]], modes: modes,
+        let report = try SpeculativeEvaluation.run(model: target, makeDrafter: makeDrafter, questions: [["ab", "cd"], ["hello"]], modes: modes,
                                                    maxTokens: 12, stopTokens: [], encode: encode, decode: decode) { done, _ in seen.append(done) }
         #expect(seen == [1, 2])
         #expect(report.turns == 3 && report.generatedTokens == 36 && report.modes.count == 3)
@@ -102,11 +111,11 @@ import FledgeTemplate
 
         // Sampling: chain modes sample with the rejection rule; the tree refuses.
         let sampling = SamplingOptions(temperature: 0.8, topP: 0.95, seed: 7)
-        let sampled = try SpeculativeEvaluation.run(model: target, decoder: decoder, questions: [["ab"]], modes: [.chain(steps: 2)], maxTokens: 12,
+        let sampled = try SpeculativeEvaluation.run(model: target, makeDrafter: makeDrafter, questions: [["ab"]], modes: [.chain(steps: 2)], maxTokens: 12,
                                                     sampling: sampling, stopTokens: [], encode: encode, decode: decode)
         #expect(sampled.modes[0].lossless == nil && sampled.sampling == sampling && sampled.modes[0].cycles >= 1)
         #expect(throws: (any Error).self) {
-            try SpeculativeEvaluation.run(model: target, decoder: decoder, questions: [["ab"]], modes: [.tree(topK: 2, depth: 2, treeTokens: 4)],
+            try SpeculativeEvaluation.run(model: target, makeDrafter: makeDrafter, questions: [["ab"]], modes: [.tree(topK: 2, depth: 2, treeTokens: 4)],
                                           maxTokens: 12, sampling: sampling, stopTokens: [], encode: encode, decode: decode)
         }
     }

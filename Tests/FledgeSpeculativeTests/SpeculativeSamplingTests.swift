@@ -19,7 +19,7 @@ import FledgeTensor
                                 embedding: target.embedding, d2t: ids.enumerated().map { Int64($0.element - $0.offset) }, t2d: t2d)
         draft.initialize(seed: 2)
         draft.initializeHead(fromTarget: target.head)
-        let decoder = SpeculativeDecoder(target: target, draft: draft, capacity: 64, layers: [0, 1, 2])
+        let decoder = DecodingSession(target: target, drafter: Eagle3Drafter(draft: draft, capacity: 64, layers: [0, 1, 2]))
         let prompt: [Int32] = [5, 17, 99]
         let temperature: Float = 1.5  // flatter, so many tokens have mass
         let sampler = Sampler(SamplingOptions(temperature: temperature))
@@ -38,8 +38,8 @@ import FledgeTensor
         var counts = [Int](repeating: 0, count: v)
         var accepted = 0
         for seed in 0..<runs {
-            let (tokens, stats) = try decoder.generateSampled(prompt: prompt, maxTokens: 2, steps: 3,
-                                                              sampling: SamplingOptions(temperature: temperature, seed: UInt64(seed)), stopTokens: [])
+            let (tokens, stats) = try decoder.run(prompt, .chain(steps: 3), maxTokens: 2,
+                                                  sampling: SamplingOptions(temperature: temperature, seed: UInt64(seed)), stopTokens: [])
             counts[Int(tokens[1])] += 1
             accepted += stats.accepted[0]
         }

@@ -99,6 +99,7 @@ import FledgeTensor
         let inner: FeatureSource
         init(_ inner: FeatureSource) { self.inner = inner }
         var hiddenSize: Int { inner.hiddenSize }
+        var layers: [Int] { inner.layers }
         func features(for samples: [TokenizedSample]) throws -> TargetFeatures {
             let features = try inner.features(for: samples)
             for tensor in [features.auxiliary, features.lastHidden] {

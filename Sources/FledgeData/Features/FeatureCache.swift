@@ -142,6 +142,7 @@ public final class FeatureCacheWriter {
 public final class CachedFeatureSource: FeatureSource {
     public let directory: URL
     public let manifest: FeatureCacheManifest
+    public var layers: [Int] { manifest.layers }
     private var files: [String: SafetensorsFile] = [:]
     private var offsets: [String: [Int64]] = [:]
     private let location: [String: (shard: String, index: Int)]

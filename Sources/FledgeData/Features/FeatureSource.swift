@@ -2,7 +2,7 @@ import Foundation
 import FledgeLlama
 import FledgeTensor
 
-/// What the draft trainer gets from the target for a batch of samples (architecture.md).
+/// What the draft trainer gets from the target for a batch of samples (docs/design.md §1.3).
 ///
 /// Rows are right-padded to `length`; `lengths[b]` tokens of row b are real.
 public struct TargetFeatures {
@@ -24,11 +24,13 @@ public struct TargetFeatures {
 public protocol FeatureSource: AnyObject {
     /// The target hidden size H.
     var hiddenSize: Int { get }
+    /// The target layers whose outputs make ``TargetFeatures/auxiliary`` (low | mid | high).
+    var layers: [Int] { get }
     /// Features for `samples` (in order), padded to their longest.
     func features(for samples: [TokenizedSample]) throws -> TargetFeatures
 }
 
-/// The default EAGLE-3 feature layers (eagle-spec.md choice 1): the outputs of layers
+/// The default EAGLE-3 feature layers (docs/design.md §2.1, §5.1): the outputs of layers
 /// (1, N/2 − 1, N − 4), i.e. the inputs of layers (2, N/2, N − 3).
 public func eagle3FeatureLayers(layerCount n: Int) -> [Int] { [1, n / 2 - 1, n - 4] }
 

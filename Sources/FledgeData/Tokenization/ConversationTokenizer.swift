@@ -39,7 +39,7 @@ public enum TokenizationSkip: String, Error, Sendable, Codable, CaseIterable {
 }
 
 /// Turns conversations into token ids and the template-agnostic render-boundary loss mask
-/// (eagle-spec.md choice 8, as speculators' `_render_boundary_rows`).
+/// (docs/design.md §6.3, §5.8; as speculators' `_render_boundary_rows`).
 ///
 /// For every assistant turn j the conversation is rendered up to turn j with the generation
 /// prompt (`A`) and up to and including turn j without it (`B`); tokens of `B` past the

@@ -1,7 +1,7 @@
 import Foundation
 import FledgeWeights
 
-/// The draft model's reduced vocabulary (eagle-spec.md §2.4, choice 7).
+/// The draft model's reduced vocabulary (docs/design.md §2.8, §5.7).
 ///
 /// `d2t[i]` is the offset from draft index `i` to its target id (`target = i + d2t[i]`);
 /// `t2d[j]` says whether target id `j` is in the draft vocabulary. Draft indices follow

@@ -3,7 +3,7 @@ import FledgeLlama
 import FledgeNN
 import FledgeTensor
 
-/// The configuration of an EAGLE-1 draft (eagle-spec.md §1.2): `fc` over
+/// The configuration of an EAGLE-1 draft (docs/design.md §3.1): `fc` over
 /// `[embed(x_{t+1}) | f_t]` (2H → H, bias configurable), one decoder layer without input
 /// norm, no final norm; the target's frozen embedding and head.
 public struct Eagle1Configuration: Codable, Sendable, Equatable {
@@ -47,7 +47,7 @@ public struct Eagle1Configuration: Codable, Sendable, Equatable {
     var qWidth: Int { headCount * headDimension }
     var kvWidth: Int { kvHeadCount * headDimension }
 
-    /// Trainable tensors in export order (eagle-spec.md §7.3), with their shapes.
+    /// Trainable tensors in export order (docs/design.md §5.11), with their shapes.
     public var parameterShapes: [(name: String, shape: [Int])] {
         let h = hiddenSize
         return [("fc.weight", [h, 2 * h])] + (bias ? [("fc.bias", [h])] : []) + [

@@ -3,7 +3,7 @@ import FledgeLlama
 import FledgeNN
 import FledgeTensor
 
-/// An EAGLE-1 draft at inference (eagle-spec.md §1): `fc([embed(x_{t+1}) | f_t])`, one decoder
+/// An EAGLE-1 draft at inference (docs/design.md §3): `fc([embed(x_{t+1}) | f_t])`, one decoder
 /// layer with its own KV cache, and the target's head on the predicted feature.
 ///
 /// Step 0 takes the target's final-norm hidden states of the verified rows; later steps take

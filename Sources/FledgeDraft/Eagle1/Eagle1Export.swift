@@ -3,7 +3,7 @@ import FledgeNN
 import FledgeTensor
 import FledgeWeights
 
-/// Exported EAGLE-1 drafts (eagle-spec.md §7.3): `fc.*` and `layers.0.*` (no input norm, no
+/// Exported EAGLE-1 drafts (docs/design.md §5.11): `fc.*` and `layers.0.*` (no input norm, no
 /// final norm, no head: the target's are used) with a one-layer Llama `config.json`.
 public enum Eagle1Export {
     /// `vllm`: `LlamaForCausalLM` (vLLM turns it into `EagleLlamaForCausalLM`), no fc bias

@@ -27,7 +27,7 @@ public struct Eagle1Batch {
     }
 }
 
-/// The losses and metrics of one EAGLE-1 micro-batch (eagle-spec.md §1.3).
+/// The losses and metrics of one EAGLE-1 micro-batch (docs/design.md §3.3, §3.6).
 public struct Eagle1Metrics: Sendable {
     /// SmoothL1 regression of the next feature (mean over H, masked, ÷ (Σm + 1e-5)).
     public var vloss: Float
@@ -42,10 +42,10 @@ public struct Eagle1Metrics: Sendable {
     public var count: Int
 }
 
-/// The forward and backward of an EAGLE-1 draft (eagle-spec.md §1) on memory planned for the
+/// The forward and backward of an EAGLE-1 draft (docs/design.md §3) on memory planned for the
 /// largest batch (B, T).
 ///
-/// Alignment (§1.1, per sample of length L): the draft at t reads `[embed(x_{t+1}) | f_t]`
+/// Alignment (docs/design.md §3.2, per sample of length L): the draft at t reads `[embed(x_{t+1}) | f_t]`
 /// and regresses `f_{t+1}`; at t = L − 1 both are zero and the loss mask is 0. The frozen
 /// target head turns the predicted feature into logits over the full vocabulary, in row
 /// blocks during the forward, which produce the gradient at the prediction at once.
@@ -101,7 +101,7 @@ public final class Eagle1Trainer {
 
     /// Forward and (with `train`) backward on `batch`, ACCUMULATING `scale`·∂total/∂θ into the
     /// draft's gradient buffer (zero it first). `noise` `[B·T, H]`, if given, is added to the
-    /// input features only (training; eagle-spec.md §1.4).
+    /// input features only (training; docs/design.md §3.4).
     public func step(_ batch: Eagle1Batch, vWeight: Float = 1, pWeight: Float = 0.1, noise: UnsafePointer<Float>? = nil,
                      scale: Float = 1, train: Bool = true) -> Eagle1Metrics {
         precondition(batch.batch <= maxBatch && batch.length <= maxLength, "batch larger than planned")

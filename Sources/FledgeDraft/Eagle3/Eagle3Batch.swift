@@ -35,7 +35,7 @@ public struct Eagle3Batch {
     }
 }
 
-/// Per-step metrics of one training-time-test pass (eagle-spec.md §3.2, §3.5).
+/// Per-step metrics of one training-time-test pass (docs/design.md §2.6, §2.7).
 public struct Eagle3Metrics: Sendable, Codable, Equatable {
     /// Unweighted loss of each step: −mean over B·T of pm·Σ p·log q.
     public var losses: [Float]

@@ -2,7 +2,7 @@ import Foundation
 import FledgeLlama
 import FledgeNN
 
-/// The configuration of an EAGLE-3 draft (eagle-spec.md §2.2): one decoder layer whose
+/// The configuration of an EAGLE-3 draft (docs/design.md §2.2): one decoder layer whose
 /// attention reads `[input_layernorm(embed) | hidden_norm(h)]`, a `fc` over the three fused
 /// target features, a final norm and a head over the draft vocabulary.
 public struct Eagle3Configuration: Codable, Sendable, Equatable {
@@ -21,6 +21,10 @@ public struct Eagle3Configuration: Codable, Sendable, Equatable {
     public var maxPositions: Int
     /// The target's hidden size (the `fc` input is 3× this).
     public var targetHiddenSize: Int
+    /// The target layers (0-based, whose outputs are fused low | mid | high) when they are not
+    /// the defaults of ``Eagle3Method/defaultFeatureLayers(targetLayerCount:)``; nil: the
+    /// defaults. Exports write them only when set (docs/design.md §5.12).
+    public var featureLayers: [Int]?
 
     public init(hiddenSize: Int, headCount: Int, kvHeadCount: Int, headDimension: Int, intermediateSize: Int, vocabularySize: Int,
                 draftVocabularySize: Int, rmsNormEps: Float = 1e-5, ropeTheta: Float = 10_000, ropeScaling: RoPEScaling = .none,

@@ -42,7 +42,7 @@ public final class Eagle3Draft: @unchecked Sendable {
     }
 
     /// Initialises the head from the target's head rows of the draft vocabulary
-    /// (eagle-spec.md choice 5, the speculators option).
+    /// (docs/design.md §2.9, §5.5; the speculators option).
     public func initializeHead(fromTarget head: Tensor) {
         let h = configuration.hiddenSize
         let destination = parameters.parameter("lm_head.weight")

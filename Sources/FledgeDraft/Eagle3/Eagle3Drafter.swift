@@ -5,7 +5,7 @@ import FledgeTensor
 
 /// An EAGLE-3 draft at inference: one decoder layer with its own KV cache.
 ///
-/// Positions follow training (eagle-spec.md §3.4): the feature row of prefix x₀…x_t is
+/// Positions follow training (docs/design.md §2.5, §4.1): the feature row of prefix x₀…x_t is
 /// processed at position t with the embedding of x_{t+1}; the k-th speculative step after
 /// position p runs at p + k, attending to every cached position (causal) — the chain analogue
 /// of the training-time-test mask.
@@ -22,11 +22,8 @@ public final class Eagle3Drafter: Drafter {
     public let layers: [Int]
     let columns: [Int32]
 
-    /// eagle-spec.md §2.1's captured layers of an L-layer target: `[1, L/2 − 1, L − 4]`.
-    public static func defaultLayers(targetLayerCount l: Int) -> [Int] { [1, l / 2 - 1, l - 4] }
-
-    /// - Parameter layers: the captured target layers (``defaultLayers(targetLayerCount:)``
-    ///   unless the draft was trained on others); only ``features(_:rows:)`` reads them.
+    /// - Parameter layers: the captured target layers (``Eagle3Draft/makeDrafter(target:capacity:)``
+    ///   passes the draft's own, or its method's defaults); only ``features(_:rows:)`` reads them.
     public init(draft: Eagle3Draft, capacity: Int, layers: [Int] = [], maxRows: Int = 256) {
         let c = draft.configuration
         self.draft = draft

@@ -3,7 +3,7 @@ import FledgeTensor
 import FledgeNN
 import FledgeWeights
 
-/// Exported EAGLE-3 drafts that vLLM and SGLang load unchanged (eagle-spec.md §7).
+/// Exported EAGLE-3 drafts that vLLM and SGLang load unchanged (docs/design.md §5.11, §5.12).
 public enum Eagle3Export {
     /// `eagle`: the EAGLE/SpecForge layout (`midlayer.*`, `LlamaForCausalLMEagle3`, no
     /// embedding; both servers load it). `speculators`: vLLM speculators' layout (`layers.0.*`,
@@ -60,7 +60,39 @@ public enum Eagle3Export {
         return fields
     }
 
-    /// §7.1: no aux-layer ids (the defaults of both servers match the layers Fledge trains on).
+    /// The config keys of non-default feature layers (docs/design.md §5.12). Fledge counts layer
+    /// outputs from 0; vLLM and speculators read `eagle_aux_hidden_state_layer_ids` at the top
+    /// level as inputs of layers (output + 1); SpecForge and SGLang read
+    /// `eagle_config.eagle_aux_hidden_state_layer_ids` as outputs of layers. Default layers are
+    /// never written: both servers then use their own defaults, which are the same layers.
+    static let layerIDsKey = "eagle_aux_hidden_state_layer_ids"
+
+    static func layerFields(_ c: Eagle3Configuration, format: Format) -> [String: Any] {
+        guard let layers = c.featureLayers else { return [:] }
+        var fields: [String: Any] = [layerIDsKey: layers.map { $0 + 1 }]
+        if format == .eagle { fields["eagle_config"] = [layerIDsKey: layers] }
+        return fields
+    }
+
+    /// The feature layers an export's config names (nil: none, the defaults).
+    static func featureLayers(_ config: [String: Any], file: String) throws -> [Int]? {
+        let layers: [Int]
+        if let nested = (config["eagle_config"] as? [String: Any])?[layerIDsKey] {
+            guard let ids = nested as? [Int] else { throw DraftError("\(file): eagle_config.\(layerIDsKey) must be a list of integers") }
+            layers = ids
+        } else if let top = config[layerIDsKey] {
+            guard let ids = top as? [Int] else { throw DraftError("\(file): \(layerIDsKey) must be a list of integers") }
+            layers = ids.map { $0 - 1 }
+        } else {
+            return nil
+        }
+        guard layers.count == 3, layers.allSatisfy({ $0 >= 0 }) else {
+            throw DraftError("\(file): \(layerIDsKey) names \(layers.count) layers \(layers); an EAGLE-3 draft reads three target layers")
+        }
+        return layers
+    }
+
+    /// The EAGLE/SpecForge layout's config; layer ids only for non-default layers.
     static func eagleConfig(_ c: Eagle3Configuration, target: TargetInfo, dtype: DType) -> [String: Any] {
         var config: [String: Any] = [
             "architectures": ["LlamaForCausalLMEagle3"], "model_type": "llama", "hidden_act": "silu",
@@ -74,10 +106,11 @@ public enum Eagle3Export {
         if let bos = target.bosTokenID { config["bos_token_id"] = bos }
         if let eos = target.eosTokenID { config["eos_token_id"] = eos }
         config.merge(ropeFields(c)) { $1 }
+        config.merge(layerFields(c, format: .eagle)) { $1 }
         return config
     }
 
-    /// §7.2, with `norm_before_residual: false` written out (vLLM's default for this format is true).
+    /// The speculators layout, with `norm_before_residual: false` written out (vLLM's default for this format is true).
     static func speculatorsConfig(_ c: Eagle3Configuration, target: TargetInfo, dtype: DType) -> [String: Any] {
         var layer: [String: Any] = [
             "model_type": "llama", "vocab_size": c.vocabularySize, "hidden_size": c.hiddenSize, "intermediate_size": c.intermediateSize,
@@ -85,7 +118,7 @@ public enum Eagle3Export {
             "hidden_act": "silu", "max_position_embeddings": c.maxPositions, "rms_norm_eps": Double("\(c.rmsNormEps)") ?? Double(c.rmsNormEps), "tie_word_embeddings": false,
         ]
         layer.merge(ropeFields(c)) { $1 }
-        return [
+        let fields: [String: Any] = [
             "speculators_model_type": "eagle3", "architectures": ["Eagle3Speculator"], "speculators_version": "0.3.0",
             "draft_vocab_size": c.draftVocabularySize, "norm_before_residual": false, "norm_before_fc": false, "fc_norm": false,
             "norm_output": false, "embed_requires_grad": false, "target_hidden_size": c.targetHiddenSize,
@@ -96,6 +129,7 @@ public enum Eagle3Export {
                 "verifier": ["name_or_path": target.name, "architectures": [target.architecture]],
             ] as [String: Any],
         ]
+        return fields.merging(layerFields(c, format: .speculators)) { $1 }
     }
 
     /// Reads an export of either layout back; the embedding comes from the target (the
@@ -109,7 +143,7 @@ public enum Eagle3Export {
         let layer = speculators ? (config["transformer_layer_config"] as? [String: Any] ?? [:]) : config
         if !speculators, let architectures = config["architectures"] as? [String], !architectures.contains(where: { $0.contains("Eagle3") }) {
             throw DraftError("\(configURL.path): architectures \(architectures) is not an EAGLE-3 draft",
-                             hint: Eagle1Export.recognizes(config) ? "it looks like an EAGLE-1 draft: load it with CheckpointDraft.loadAny (fledge eval, chat and export do)" : nil)
+                             hint: Eagle1Export.recognizes(config) ? "it looks like an EAGLE-1 draft: load it with DraftMethods.load (fledge eval, chat and export do)" : nil)
         }
         if speculators, config["norm_before_residual"] as? Bool ?? true {
             throw DraftError("\(configURL.path): norm_before_residual = true is not supported", hint: "Fledge trains the raw-hidden residual")
@@ -123,13 +157,14 @@ public enum Eagle3Export {
         let draftVocabulary = (config["draft_vocab_size"] as? Int) ?? vocabulary
         var scaling = RoPEScalingReader.none
         if let rope = layer["rope_scaling"] as? [String: Any] { scaling = try RoPEScalingReader.parse(rope, file: configURL.path) }
-        let c = Eagle3Configuration(
+        var c = Eagle3Configuration(
             hiddenSize: hidden, headCount: heads, kvHeadCount: (layer["num_key_value_heads"] as? Int) ?? heads,
             headDimension: (layer["head_dim"] as? Int) ?? hidden / heads, intermediateSize: try int("intermediate_size", layer),
             vocabularySize: vocabulary, draftVocabularySize: draftVocabulary,
             rmsNormEps: Float((layer["rms_norm_eps"] as? Double) ?? 1e-6), ropeTheta: Float((layer["rope_theta"] as? Double) ?? 10_000),
             ropeScaling: scaling.value, maxPositions: (layer["max_position_embeddings"] as? Int) ?? 2048,
             targetHiddenSize: (config["target_hidden_size"] as? Int) ?? hidden)
+        c.featureLayers = try featureLayers(config, file: configURL.path)
         let file = try SafetensorsFile(url: directory.appendingPathComponent("model.safetensors"))
         let d2t = try file.integers("d2t"), t2d = try file.integers("t2d").map { $0 != 0 }
         let draft = Eagle3Draft(configuration: c, embedding: embedding, d2t: d2t, t2d: t2d)

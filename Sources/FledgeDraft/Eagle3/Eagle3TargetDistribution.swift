@@ -8,7 +8,7 @@ import FledgeTensor
 ///
 /// probabilities[r]: softmax of the target logits of row r restricted to the draft vocabulary;
 /// draftArgmax[r]: the draft index with the largest target logit; inVocabulary[r]: whether the
-/// argmax of the FULL target logits is in the draft vocabulary (eagle-spec.md §3.2 `pm`).
+/// argmax of the FULL target logits is in the draft vocabulary (`pm` of docs/design.md §2.6).
 final class Eagle3TargetDistribution {
     let rows: Int
     let draftSize: Int

@@ -29,7 +29,7 @@ extension Eagle3Trainer {
         }
     }
 
-    /// One decoder-layer pass at step k (eagle-spec.md §2.3).
+    /// One decoder-layer pass at step k (docs/design.md §2.3).
     func forwardLayer(_ batch: Eagle3Batch, k: Int) {
         let (b, t) = (batch.batch, batch.length)
         let n = b * t

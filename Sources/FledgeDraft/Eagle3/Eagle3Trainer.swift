@@ -2,7 +2,7 @@ import Foundation
 import FledgeNN
 import FledgeTensor
 
-/// The training-time-test forward and backward of an EAGLE-3 draft (eagle-spec.md §3), on
+/// The training-time-test forward and backward of an EAGLE-3 draft (docs/design.md §2.4–§2.6), on
 /// memory planned for the largest batch (B, T) and K steps.
 ///
 /// Shapes (N = B·T): per step k the layer reads e_k = embed(ids shifted by k + 1) [N, H] and

@@ -1,8 +1,8 @@
 import Foundation
 import FledgeData
-import FledgeDraft
 import FledgeNN
 import FledgeTensor
+import FledgeWeights
 
 /// Metrics as additive (sum, count) pairs, so micro-batches, steps and evaluation batches
 /// combine exactly; `values` divides them out.
@@ -70,11 +70,14 @@ public struct StepContext: Sendable {
     }
 }
 
-/// A draft method the trainer can run without knowing which one it is (architecture.md:
-/// the trainer, checkpoints, logging and MPI never branch on the method).
+/// A draft method's training step, as the trainer runs it without knowing which method it is
+/// (docs/design.md §1.3–§1.4: the trainer, checkpoints, logging and MPI never branch on the method).
+/// Built by the method's registry entry (``DraftMethod/makeTraining(_:)``).
 public protocol DraftAlgorithm: AnyObject {
-    /// The registry name (`--method`).
-    static var name: String { get }
+    /// The registry entry that built it.
+    var method: any DraftMethod { get }
+    /// The draft being trained, as inference and export see it.
+    var draft: any LoadedDraft { get }
     /// Every trainable tensor, in export order, as flat buffers.
     var parameters: ParameterSet { get }
     /// Tensors stored with checkpoints besides the parameters (e.g. the vocabulary maps).
@@ -97,6 +100,14 @@ public protocol DraftAlgorithm: AnyObject {
     func step(_ features: TargetFeatures, scale: Float, train: Bool, context: StepContext) -> DraftMetrics
     /// Derived metrics for a log record (e.g. τ from conditional accuracies).
     func summarize(_ metrics: DraftMetrics) -> [String: Double]
-    /// Writes the deployable draft.
-    func export(to directory: URL, format: String, target: Eagle3Export.TargetInfo) throws
+}
+
+extension DraftAlgorithm {
+    /// The target layers the draft reads, when they differ from its method's defaults.
+    public var featureLayers: [Int]? { draft.featureLayers }
+
+    /// Writes the deployable draft (the layout names of ``DraftMethod/exportFormats``).
+    public func export(to directory: URL, format: String, target: Eagle3Export.TargetInfo, dtype: DType = .bf16) throws {
+        try draft.export(to: directory, format: format, target: target, dtype: dtype)
+    }
 }

@@ -1,10 +1,83 @@
 import Foundation
 import FledgeData
-import FledgeDraft
+import FledgeLlama
 import FledgeNN
 import FledgeTensor
+import FledgeWeights
 
-/// EAGLE-1 (eagle-spec.md §1) behind the ``DraftAlgorithm`` interface.
+/// EAGLE-1's registry entry (docs/design.md §1.4, §3): `fc([embed | final-norm feature])`, one
+/// layer, the target's own head; it predicts over the target's whole vocabulary.
+public struct Eagle1Method: DraftMethod {
+    public init() {}
+
+    public var name: String { "eagle1" }
+    public var title: String { "EAGLE-1" }
+    public var settingKeys: [String] { ["v_w", "p_w", "noise_low", "noise_high", "fc_bias"] }
+    /// `eagle` (what training writes) is vLLM's layout for a bias-free draft, SGLang's otherwise.
+    public var exportFormats: [String] { ["eagle"] + Eagle1Export.Format.allCases.map(\.rawValue) }
+
+    /// The settings with their defaults filled in (noise nil: none).
+    public static func losses(_ s: DraftSettings) -> (vWeight: Float, pWeight: Float, noise: ClosedRange<Float>?, fcBias: Bool) {
+        let low = s.noiseLow ?? -0.1, high = s.noiseHigh ?? 0.1
+        return (s.vWeight ?? 1, s.pWeight ?? 0.1, low == 0 && high == 0 ? nil : low...high, s.fcBias ?? false)
+    }
+
+    public func validate(_ settings: DraftSettings) throws {
+        if (settings.noiseLow ?? -0.1) > (settings.noiseHigh ?? 0.1) { throw DraftError("noise_low: must not exceed noise_high") }
+    }
+
+    public func makeTraining(_ request: DraftTrainingRequest) throws -> any DraftAlgorithm {
+        let settings = Self.losses(request.settings)
+        let target = request.target
+        let draft = Eagle1Draft(configuration: Eagle1Configuration(target: target.configuration, bias: settings.fcBias),
+                                embedding: target.embedding, head: target.head)
+        draft.initialize(seed: request.settings.seed)
+        return Eagle1Algorithm(draft: draft, maxBatch: request.maxBatch, maxLength: request.maxLength, vWeight: settings.vWeight,
+                               pWeight: settings.pWeight, noise: settings.noise, chainSteps: request.settings.steps)
+    }
+
+    public func recognizes(exportConfig config: [String: Any]) -> Bool { Eagle1Export.recognizes(config) }
+
+    public func loadExport(from directory: URL, target: LlamaModel) throws -> any LoadedDraft {
+        try Eagle1Export.load(from: directory, embedding: target.embedding, head: target.head)
+    }
+
+    public func loadCheckpoint(from directory: URL, header: CheckpointHeader, target: LlamaModel) throws -> any LoadedDraft {
+        let file = try SafetensorsFile(url: directory.appendingPathComponent("model.safetensors"))
+        let configuration = Eagle1Configuration(target: target.configuration, bias: file.names.contains("fc.bias"))
+        let draft = Eagle1Draft(configuration: configuration, embedding: target.embedding, head: target.head)
+        try CheckpointHeader.readParameters(directory, into: draft.parameters)
+        return draft
+    }
+}
+
+extension Eagle1Draft: LoadedDraft {
+    public var method: any DraftMethod { Eagle1Method() }
+    /// EAGLE-1 reads the target's final-norm hidden state, no layer outputs.
+    public var featureLayers: [Int]? { nil }
+
+    public func makeDrafter(target: LlamaModel, capacity: Int) throws -> any Drafter {
+        guard configuration.vocabularySize == target.configuration.vocabularySize, configuration.hiddenSize == target.configuration.hiddenSize else {
+            throw DraftError("the draft was trained for a target with \(configuration.vocabularySize) tokens and hidden size "
+                             + "\(configuration.hiddenSize); this one has \(target.configuration.vocabularySize) and \(target.configuration.hiddenSize)")
+        }
+        return Eagle1Drafter(draft: self, capacity: capacity, target: target)
+    }
+
+    public func export(to directory: URL, format: String, target: Eagle3Export.TargetInfo, dtype: DType) throws {
+        let layout: Eagle1Export.Format
+        if format == "eagle" {
+            layout = configuration.bias ? .sglang : .vllm
+        } else if let named = Eagle1Export.Format(rawValue: format) {
+            layout = named
+        } else {
+            throw DraftError("--format \(format) does not apply to this eagle1 draft", hint: "use one of \(method.exportFormats.joined(separator: ", "))")
+        }
+        try Eagle1Export.write(self, format: layout, to: directory, target: target, dtype: dtype)
+    }
+}
+
+/// EAGLE-1's training step behind the ``DraftAlgorithm`` interface (docs/design.md §3).
 ///
 /// Metrics: `loss` (v_w·vloss + p_w·ploss), `vloss`, `ploss`, `acc/0` (top-1 of the next token
 /// through the target head; the reporting position) and `top2`/`top3`. On the eval split also
@@ -12,8 +85,7 @@ import FledgeTensor
 /// k < `chainSteps`) and `tau` = 1 + Σₖ Πⱼ≤ₖ cond_acc/j, the acceptance length of a chain of
 /// that many steps; training records have `tau` = 1 + acc/0 (one step).
 public final class Eagle1Algorithm: DraftAlgorithm {
-    public static let name = "eagle1"
-    public let draft: Eagle1Draft
+    public let eagle1: Eagle1Draft
     let trainer: Eagle1Trainer
     let vWeight: Float
     let pWeight: Float
@@ -24,26 +96,28 @@ public final class Eagle1Algorithm: DraftAlgorithm {
 
     public init(draft: Eagle1Draft, maxBatch: Int, maxLength: Int, vWeight: Float = 1, pWeight: Float = 0.1, noise: ClosedRange<Float>? = -0.1...0.1,
                 chainSteps: Int = 7) {
-        self.draft = draft
+        self.eagle1 = draft
         self.vWeight = vWeight
         self.pWeight = pWeight
         self.noise = noise
         trainer = Eagle1Trainer(draft: draft, maxBatch: maxBatch, maxLength: maxLength)
-        noiseBuffer = Tensor(zeros: [maxBatch * maxLength * draft.configuration.hiddenSize])
+        noiseBuffer = Tensor(zeros: [maxBatch * maxLength * eagle1.configuration.hiddenSize])
         chain = Eagle1ChainAccuracy(draft: draft, steps: chainSteps, maxLength: maxLength)
     }
 
-    public var parameters: ParameterSet { draft.parameters }
+    public var method: any DraftMethod { Eagle1Method() }
+    public var draft: any LoadedDraft { eagle1 }
+    public var parameters: ParameterSet { eagle1.parameters }
     public var d2t: [Int64] { [] }
     public var t2d: [Bool] { [] }
     public var maxBatch: Int { trainer.maxBatch }
     public var maxLength: Int { trainer.maxLength }
     public var activationBytes: Int { trainer.activationBytes + noiseBuffer.count * 4 }
-    /// The official recipe (eagle-spec.md §1.5): element-wise clipping at 0.5, no norm clipping.
+    /// The official recipe (docs/design.md §3.5): element-wise clipping at 0.5, no norm clipping.
     public var defaultGradientNormLimit: Float { .infinity }
     public var defaultGradientValueLimit: Float? { 0.5 }
 
-    /// Σ mask + 1e-5 over the positions with a next token (eagle-spec.md §1.3).
+    /// Σ mask + 1e-5 over the positions with a next token (docs/design.md §3.3).
     public func lossDenominator(_ samples: [TokenizedSample]) -> Double {
         Double(samples.reduce(0) { total, sample in total + sample.lossMask.dropLast().reduce(0) { $0 + ($1 != 0 ? 1 : 0) } }) + 1e-5
     }
@@ -56,7 +130,7 @@ public final class Eagle1Algorithm: DraftAlgorithm {
             // Fresh noise at every step (a batch seen again in a later epoch gets new noise); a
             // resumed run draws the same noise as a straight one (the seed is the step's), and a
             // row the same noise on any rank and under any padding (a generator per row).
-            let h = draft.configuration.hiddenSize
+            let h = eagle1.configuration.hiddenSize
             let amplitude = 512 / Float(context.paddedLength)  // the whole micro-batch's T, as on one rank
             for row in 0..<features.batch {
                 var generator = SeededGenerator(seed: context.seed ^ (UInt64(context.firstRow + row) &* 0xD1B5_4A32_D192_ED03))
@@ -81,7 +155,7 @@ public final class Eagle1Algorithm: DraftAlgorithm {
             for row in 0..<features.batch {
                 let start = row * features.length, end = start + features.lengths[row]
                 counts.merge(chain.evaluate(ids: features.ids[start..<end], lossMask: features.lossMask[start..<end],
-                                            features: features.lastHidden.pointer + start * draft.configuration.hiddenSize, length: features.lengths[row]))
+                                            features: features.lastHidden.pointer + start * eagle1.configuration.hiddenSize, length: features.lengths[row]))
             }
             for k in 0..<chain.steps {
                 if k > 0 { metrics.add("acc/\(k)", Double(counts.correct[k]), count: Double(counts.count[k])) }
@@ -105,10 +179,5 @@ public final class Eagle1Algorithm: DraftAlgorithm {
             values["tau"] = 1 + (values["acc/0"] ?? 0)
         }
         return values
-    }
-
-    /// `eagle` (what training writes) means the vLLM layout for a bias-free draft, else SGLang's.
-    public func export(to directory: URL, format: String, target: Eagle3Export.TargetInfo) throws {
-        try LoadedDraft.eagle1(draft).export(to: directory, format: format, target: target)
     }
 }
