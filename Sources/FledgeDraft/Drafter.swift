@@ -16,6 +16,8 @@ public protocol Drafter: AnyObject {
     var length: Int { get }
     /// The most positions the draft's cache holds.
     var capacity: Int { get }
+    /// The matrix kernels of the draft's steps.
+    var kernels: KernelPolicy { get set }
     /// Width of the hidden rows the steps take and return.
     var hiddenSize: Int { get }
     /// Columns of the logits (the draft vocabulary).

@@ -145,29 +145,23 @@ extension LlamaModel {
         batch.tokens.withUnsafeBufferPointer { ids in
             Embedding.forward(x.pointer, ids: ids.baseAddress!, table: embedding.pointer, rows: n, channels: h, vocabularySize: c.vocabularySize)
         }
+        let dimensions = DecoderLayer.Dimensions(hiddenSize: h, headCount: c.headCount, kvHeadCount: c.kvHeadCount, headDimension: c.headDimension,
+                                                 intermediateSize: c.intermediateSize, rmsNormEps: c.rmsNormEps)
+        // The post-attention norm reuses xn (the q/k/v input is read before it is written).
+        let scratch = DecoderLayer.Scratch(q: q.pointer, k: k.pointer, v: v.pointer, attention: att.pointer, lse: lse.pointer,
+                                           normed: xn.pointer, rstd: rstd.pointer, gate: gate.pointer, up: up.pointer)
         positions.withUnsafeBufferPointer { pos in
             for (index, layer) in layers.enumerated() {
                 unpack(layer: index)
                 RMSNorm.forward(xn.pointer, rstd: rstd.pointer, x.pointer, weight: layer.inputNorm.pointer, rows: n, channels: h, eps: c.rmsNormEps)
-                project(q.pointer, xn.pointer, layer.q, layer.quantized.q, bias: layer.qBias?.pointer, rows: n, inFeatures: h, outFeatures: qWidth, fewRows: fewRows, kernels: kernels)
-                project(k.pointer, xn.pointer, layer.k, layer.quantized.k, bias: layer.kBias?.pointer, rows: n, inFeatures: h, outFeatures: kvWidth, fewRows: fewRows, kernels: kernels)
-                project(v.pointer, xn.pointer, layer.v, layer.quantized.v, bias: layer.vBias?.pointer, rows: n, inFeatures: h, outFeatures: kvWidth, fewRows: fewRows, kernels: kernels)
-                if let qNorm = layer.qNorm, let kNorm = layer.kNorm {
-                    RMSNorm.forward(q.pointer, rstd: rstd.pointer, q.pointer, weight: qNorm.pointer, rows: n * c.headCount, channels: c.headDimension, eps: c.rmsNormEps)
-                    RMSNorm.forward(k.pointer, rstd: rstd.pointer, k.pointer, weight: kNorm.pointer, rows: n * c.kvHeadCount, channels: c.headDimension, eps: c.rmsNormEps)
+                DecoderLayer(dimensions: dimensions, weights: layer.decoder).forward(
+                    input: xn.pointer, residual: x.pointer, rows: n, positions: pos.baseAddress!, rope: rope, scratch: scratch,
+                    fewRows: fewRows, kernels: kernels
+                ) { q, k, v, out, lse in
+                    append(k: k, v: v, layer: index, batch: batch, cache: cache)
+                    Attention.forward(out: out, lse: lse, q: q, k: cache.keys[index].pointer, v: cache.values[index].pointer,
+                                      shape: shape, mask: mask, workspace: attentionWorkspace)
                 }
-                rope.forward(q.pointer, positions: pos.baseAddress!, rows: n, heads: c.headCount)
-                rope.forward(k.pointer, positions: pos.baseAddress!, rows: n, heads: c.kvHeadCount)
-                append(k: k, v: v, layer: index, batch: batch, cache: cache)
-                Attention.forward(out: att.pointer, lse: lse.pointer, q: q.pointer, k: cache.keys[index].pointer,
-                                  v: cache.values[index].pointer, shape: shape, mask: mask, workspace: attentionWorkspace)
-                // Residual adds are folded into the output projections (beta = 1).
-                project(x.pointer, att.pointer, layer.o, layer.quantized.o, rows: n, inFeatures: qWidth, outFeatures: h, accumulate: true, fewRows: fewRows, kernels: kernels)
-                RMSNorm.forward(xn.pointer, rstd: rstd.pointer, x.pointer, weight: layer.postNorm.pointer, rows: n, channels: h, eps: c.rmsNormEps)
-                project(gate.pointer, xn.pointer, layer.gate, layer.quantized.gate, rows: n, inFeatures: h, outFeatures: c.intermediateSize, fewRows: fewRows, kernels: kernels)
-                project(up.pointer, xn.pointer, layer.up, layer.quantized.up, rows: n, inFeatures: h, outFeatures: c.intermediateSize, fewRows: fewRows, kernels: kernels)
-                SwiGLU.forward(gate.pointer, gate: gate.pointer, up: up.pointer, count: n * c.intermediateSize)
-                project(x.pointer, gate.pointer, layer.down, layer.quantized.down, rows: n, inFeatures: c.intermediateSize, outFeatures: h, accumulate: true, fewRows: fewRows, kernels: kernels)
                 if options.captureLayers.contains(index) {
                     let copy = ws.tensor("capture.\(index)", n * h)
                     copy.pointer.update(from: x.pointer, count: n * h)
@@ -183,22 +177,14 @@ extension LlamaModel {
         return result
     }
 
-    /// `out (= or +=) inp · weightᵀ (+ bias)`: for a continuing call (`fewRows`) of at most
-    /// `kernels.exactRows` rows the row-exact kernels (the quantised copy up to
-    /// `kernels.quantizedRows` rows, the same outputs bit for bit), otherwise OpenBLAS.
+    /// `out = inp · weightᵀ` for the head: ``DecoderLayer/project(_:_:weight:quantized:bias:rows:inFeatures:outFeatures:accumulate:fewRows:kernels:)``.
     @inline(__always)
     private func project(
         _ out: UnsafeMutablePointer<Float>, _ inp: UnsafePointer<Float>, _ weight: Tensor, _ quantized: QuantizedMatrix?,
-        bias: UnsafePointer<Float>? = nil, rows n: Int, inFeatures i: Int, outFeatures o: Int, accumulate: Bool = false, fewRows: Bool,
-        kernels: KernelPolicy
+        rows n: Int, inFeatures i: Int, outFeatures o: Int, fewRows: Bool, kernels: KernelPolicy
     ) {
-        let exact = fewRows && n <= kernels.exactRows
-        if exact, n <= kernels.quantizedRows, let quantized {
-            QuantizedMatmul.forward(out, inp, matrix: quantized, rows: n, accumulate: accumulate)
-        } else {
-            Linear.forward(out, inp, weight: weight.pointer, rows: n, inFeatures: i, outFeatures: o, accumulate: accumulate, fewRows: exact)
-        }
-        if let bias { Linear.addBias(out, bias, rows: n, outFeatures: o) }
+        DecoderLayer.project(out, inp, weight: weight, quantized: quantized, rows: n, inFeatures: i, outFeatures: o,
+                             fewRows: fewRows, kernels: kernels)
     }
 
     /// `out = hidden · headᵀ` for `rows` final-norm rows `[rows, H]` → `[rows, V]`: the head
@@ -290,14 +276,14 @@ extension LlamaModel {
     }
 
     /// Writes this call's keys and values after each row's cached positions.
-    private func append(k: Tensor, v: Tensor, layer: Int, batch: TokenBatch, cache: KVCache) {
+    private func append(k: UnsafePointer<Float>, v: UnsafePointer<Float>, layer: Int, batch: TokenBatch, cache: KVCache) {
         let width = cache.rowSize
         for row in 0..<batch.batch {
             let start = cache.lengths[row]
             let keyRows = cache.keys[layer].pointer + (row * cache.capacity + start) * width
             let valueRows = cache.values[layer].pointer + (row * cache.capacity + start) * width
-            keyRows.update(from: k.pointer + row * batch.length * width, count: batch.length * width)
-            valueRows.update(from: v.pointer + row * batch.length * width, count: batch.length * width)
+            keyRows.update(from: k + row * batch.length * width, count: batch.length * width)
+            valueRows.update(from: v + row * batch.length * width, count: batch.length * width)
         }
     }
 }

@@ -36,18 +36,15 @@ public final class LlamaModel: @unchecked Sendable {
         let destination: Tensor
     }
 
+    /// A layer's input norm and the rest of its weights (``DecoderLayer/Weights``; its
+    /// `quantized` holds the matrices as stored in a GGUF, Q4_1 or Q8_0 blocks, where they were).
     struct LayerWeights {
-        var inputNorm, q, k, v, o, postNorm, gate, up, down: Tensor
-        var qBias, kBias, vBias, qNorm, kNorm: Tensor?
-        var quantized = QuantizedLayer()
+        var inputNorm: Tensor
+        var decoder: DecoderLayer.Weights
+        var quantized: DecoderLayer.QuantizedWeights { decoder.quantized }
     }
 
-    /// The layer's matrices as stored in a GGUF (Q4_1 or Q8_0 blocks), where they were.
-    struct QuantizedLayer {
-        var q, k, v, o, gate, up, down: QuantizedMatrix?
-    }
-
-    /// The names of a layer's matrices, in ``QuantizedLayer`` order.
+    /// The names of a layer's matrices, in ``DecoderLayer/QuantizedWeights`` order.
     static let matrixSuffixes = ["self_attn.q_proj.weight", "self_attn.k_proj.weight", "self_attn.v_proj.weight", "self_attn.o_proj.weight",
                                  "mlp.gate_proj.weight", "mlp.up_proj.weight", "mlp.down_proj.weight"]
 
@@ -127,14 +124,15 @@ public final class LlamaModel: @unchecked Sendable {
         self.storage = storage
         var layers: [LayerWeights] = (0..<configuration.layerCount).map { layer in
             let p = "model.layers.\(layer)."
-            return LayerWeights(
-                inputNorm: weights[p + "input_layernorm.weight"]!, q: weights[p + "self_attn.q_proj.weight"]!,
+            return LayerWeights(inputNorm: weights[p + "input_layernorm.weight"]!, decoder: DecoderLayer.Weights(
+                q: weights[p + "self_attn.q_proj.weight"]!,
                 k: weights[p + "self_attn.k_proj.weight"]!, v: weights[p + "self_attn.v_proj.weight"]!,
-                o: weights[p + "self_attn.o_proj.weight"]!, postNorm: weights[p + "post_attention_layernorm.weight"]!,
+                o: weights[p + "self_attn.o_proj.weight"]!,
                 gate: weights[p + "mlp.gate_proj.weight"]!, up: weights[p + "mlp.up_proj.weight"]!,
-                down: weights[p + "mlp.down_proj.weight"]!, qBias: weights[p + "self_attn.q_proj.bias"],
+                down: weights[p + "mlp.down_proj.weight"]!, postNorm: weights[p + "post_attention_layernorm.weight"]!,
+                qBias: weights[p + "self_attn.q_proj.bias"],
                 kBias: weights[p + "self_attn.k_proj.bias"], vBias: weights[p + "self_attn.v_proj.bias"],
-                qNorm: weights[p + "self_attn.q_norm.weight"], kNorm: weights[p + "self_attn.k_norm.weight"])
+                qNorm: weights[p + "self_attn.q_norm.weight"], kNorm: weights[p + "self_attn.k_norm.weight"]))
         }
         // (A tied head's duplicate was dropped above; its quantised copy goes with it.)
         let quantized = quantized.filter { weights[$0.key] != nil }
@@ -145,7 +143,7 @@ public final class LlamaModel: @unchecked Sendable {
             for index in layers.indices {
                 let p = "model.layers.\(index)."
                 let m = Self.matrixSuffixes.map { quantized[p + $0] }
-                layers[index].quantized = QuantizedLayer(q: m[0], k: m[1], v: m[2], o: m[3], gate: m[4], up: m[5], down: m[6])
+                layers[index].decoder.quantized = DecoderLayer.QuantizedWeights(q: m[0], k: m[1], v: m[2], o: m[3], gate: m[4], up: m[5], down: m[6])
             }
             quantizedHead = quantized["lm_head.weight"] ?? (configuration.tieWordEmbeddings ? quantized["model.embed_tokens.weight"] : nil)
         } else {
@@ -153,18 +151,19 @@ public final class LlamaModel: @unchecked Sendable {
         }
         if storage == .bfloat16 {
             // One Float32 scratch per matrix role, shared by all layers.
-            let first = layers[0]
+            let first = layers[0].decoder
             let scratch = [first.q, first.k, first.v, first.o, first.gate, first.up, first.down].map { Tensor(zeros: $0.shape) }
             var packed: [[PackedMatrix]] = []
             for index in layers.indices {
-                let matrices = [layers[index].q, layers[index].k, layers[index].v, layers[index].o, layers[index].gate, layers[index].up, layers[index].down]
+                let d = layers[index].decoder
+                let matrices = [d.q, d.k, d.v, d.o, d.gate, d.up, d.down]
                 packed.append(zip(matrices, scratch).map { matrix, destination in
                     var bits = [UInt16](repeating: 0, count: matrix.count)
                     bits.withUnsafeMutableBufferPointer { HalfPrecision.toBF16(matrix.pointer, $0.baseAddress!, count: matrix.count) }
                     return PackedMatrix(bits: bits, destination: destination)
                 })
-                (layers[index].q, layers[index].k, layers[index].v, layers[index].o) = (scratch[0], scratch[1], scratch[2], scratch[3])
-                (layers[index].gate, layers[index].up, layers[index].down) = (scratch[4], scratch[5], scratch[6])
+                (layers[index].decoder.q, layers[index].decoder.k, layers[index].decoder.v, layers[index].decoder.o) = (scratch[0], scratch[1], scratch[2], scratch[3])
+                (layers[index].decoder.gate, layers[index].decoder.up, layers[index].decoder.down) = (scratch[4], scratch[5], scratch[6])
                 let prefix = "model.layers.\(index)."
                 for suffix in Self.matrixSuffixes { weights[prefix + suffix] = nil }
             }

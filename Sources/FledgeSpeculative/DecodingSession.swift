@@ -93,6 +93,7 @@ public final class DecodingSession {
         draftIDs = drafter?.columnTokens ?? []
         cache = target.makeCache(capacity: 256)
         drafter?.reset()
+        drafter?.kernels = kernels
     }
 
     /// Forgets the conversation (the caches keep their memory).

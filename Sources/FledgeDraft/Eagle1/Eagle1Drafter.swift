@@ -12,13 +12,15 @@ import FledgeTensor
 public final class Eagle1Drafter: Drafter {
     public let draft: Eagle1Draft
     public let capacity: Int
+    /// The matrix kernels of every step (the session sets its own).
+    public var kernels = KernelPolicy.standard
     public var length: Int { cache.length }
     /// The target whose head projects the predicted features (its quantised copy for few
     /// rows, as in decoding); nil: the draft's Float32 `head`.
     let target: LlamaModel?
     let cache: DraftAttentionCache
     let maxRows: Int
-    let x, z, q, k, v, attn, a, post, gate, up, out, rstd, lse, logits: Tensor
+    let x, z, q, k, v, attn, post, gate, up, out, rstd, lse, logits: Tensor
     let columns: [Int32]
 
     /// Rows whose logits one call may return (tree levels; the logits span the whole vocabulary).
@@ -34,7 +36,7 @@ public final class Eagle1Drafter: Drafter {
         cache = DraftAttentionCache(capacity: capacity, maxRows: maxRows, heads: c.headCount, kvHeads: c.kvHeadCount, headDimension: c.headDimension)
         let h = c.hiddenSize
         x = Tensor(zeros: [maxRows, 2 * h])
-        (z, a, post, out) = (Tensor(zeros: [maxRows, h]), Tensor(zeros: [maxRows, h]), Tensor(zeros: [maxRows, h]), Tensor(zeros: [maxRows, h]))
+        (z, post, out) = (Tensor(zeros: [maxRows, h]), Tensor(zeros: [maxRows, h]), Tensor(zeros: [maxRows, h]))
         (q, attn) = (Tensor(zeros: [maxRows, c.qWidth]), Tensor(zeros: [maxRows, c.qWidth]))
         (k, v) = (Tensor(zeros: [maxRows, c.kvWidth]), Tensor(zeros: [maxRows, c.kvWidth]))
         (gate, up) = (Tensor(zeros: [maxRows, c.intermediateSize]), Tensor(zeros: [maxRows, c.intermediateSize]))
@@ -87,28 +89,26 @@ public final class Eagle1Drafter: Drafter {
         }
         Linear.forward(z.pointer, x.pointer, weight: p.fc.pointer, rows: n, inFeatures: 2 * h, outFeatures: h, accumulate: false, fewRows: true)
         if let bias = p.fcBias { Linear.addBias(z.pointer, bias.pointer, rows: n, outFeatures: h) }
-        for (output, weight, width) in [(q, p.q, c.qWidth), (k, p.k, c.kvWidth), (v, p.v, c.kvWidth)] {
-            Linear.forward(output.pointer, z.pointer, weight: weight.pointer, rows: n, inFeatures: h, outFeatures: width, accumulate: false, fewRows: true)
-        }
+        // No input norm: z is both the q/k/v input and the residual (updated in place in `out`).
+        out.pointer.update(from: z.pointer, count: n * h)
+        let layer = DecoderLayer(
+            dimensions: .init(hiddenSize: h, headCount: c.headCount, kvHeadCount: c.kvHeadCount, headDimension: c.headDimension,
+                              intermediateSize: c.intermediateSize, rmsNormEps: c.rmsNormEps),
+            weights: .init(q: p.q, k: p.k, v: p.v, o: p.o, gate: p.gate, up: p.up, down: p.down, postNorm: p.postNorm))
+        let scratch = DecoderLayer.Scratch(q: q.pointer, k: k.pointer, v: v.pointer, attention: attn.pointer, lse: lse.pointer,
+                                           normed: post.pointer, rstd: rstd.pointer, gate: gate.pointer, up: up.pointer)
         let positions = explicit ?? (0..<n).map { Int32(length + $0) }
         positions.withUnsafeBufferPointer { pos in
-            draft.rope.forward(q.pointer, positions: pos.baseAddress!, rows: n, heads: c.headCount)
-            draft.rope.forward(k.pointer, positions: pos.baseAddress!, rows: n, heads: c.kvHeadCount)
+            layer.forward(input: z.pointer, residual: out.pointer, rows: n, positions: pos.baseAddress!, rope: draft.rope, scratch: scratch,
+                          fewRows: true, kernels: kernels) { q, k, v, out, lse in
+                cache.attend(out: out, lse: lse, q: q, k: k, v: v, rows: n, prefix: prefix, visible: visible)
+            }
         }
-        cache.attend(out: attn.pointer, lse: lse.pointer, q: q.pointer, k: k.pointer, v: v.pointer, rows: n, prefix: prefix, visible: visible)
-        a.pointer.update(from: z.pointer, count: n * h)
-        Linear.forward(a.pointer, attn.pointer, weight: p.o.pointer, rows: n, inFeatures: c.qWidth, outFeatures: h, accumulate: true, fewRows: true)
-        RMSNorm.forward(post.pointer, rstd: rstd.pointer, a.pointer, weight: p.postNorm.pointer, rows: n, channels: h, eps: c.rmsNormEps)
-        Linear.forward(gate.pointer, post.pointer, weight: p.gate.pointer, bias: nil, rows: n, inFeatures: h, outFeatures: c.intermediateSize, fewRows: true)
-        Linear.forward(up.pointer, post.pointer, weight: p.up.pointer, bias: nil, rows: n, inFeatures: h, outFeatures: c.intermediateSize, fewRows: true)
-        SwiGLU.forward(gate.pointer, gate: gate.pointer, up: up.pointer, count: n * c.intermediateSize)
-        out.pointer.update(from: a.pointer, count: n * h)
-        Linear.forward(out.pointer, gate.pointer, weight: p.down.pointer, rows: n, inFeatures: c.intermediateSize, outFeatures: h, accumulate: true, fewRows: true)
         // No final norm: the predicted feature goes straight into the target's head.
         let rows = allLogits ? n : 1
         let first = out.pointer + (n - rows) * h
         if let target {
-            target.projectHead(logits.pointer, first, rows: rows)
+            target.projectHead(logits.pointer, first, rows: rows, kernels: kernels)
         } else {
             Linear.forward(logits.pointer, first, weight: draft.head.pointer, bias: nil, rows: rows, inFeatures: h, outFeatures: c.vocabularySize, fewRows: true)
         }

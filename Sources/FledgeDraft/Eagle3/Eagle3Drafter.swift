@@ -12,6 +12,8 @@ import FledgeTensor
 public final class Eagle3Drafter: Drafter {
     public let draft: Eagle3Draft
     public let capacity: Int
+    /// The matrix kernels of every step (the session sets its own).
+    public var kernels = KernelPolicy.standard
     /// Positions held in the cache.
     public var length: Int { cache.length }
     let cache: DraftAttentionCache
@@ -32,8 +34,8 @@ public final class Eagle3Drafter: Drafter {
         self.capacity = capacity
         self.maxRows = maxRows
         cache = DraftAttentionCache(capacity: capacity, maxRows: maxRows, heads: c.headCount, kvHeads: c.kvHeadCount, headDimension: c.headDimension)
-        for (name, width) in [("e", c.hiddenSize), ("h", c.hiddenSize), ("en", c.hiddenSize), ("hn", c.hiddenSize), ("q", c.qWidth),
-                              ("k", c.kvWidth), ("v", c.kvWidth), ("attn", c.qWidth), ("a", c.hiddenSize), ("post", c.hiddenSize),
+        for (name, width) in [("e", c.hiddenSize), ("h", c.hiddenSize), ("en", c.hiddenSize), ("hn", c.hiddenSize), ("x", 2 * c.hiddenSize),
+                              ("q", c.qWidth), ("k", c.kvWidth), ("v", c.kvWidth), ("attn", c.qWidth), ("post", c.hiddenSize),
                               ("gate", c.intermediateSize), ("up", c.intermediateSize), ("out", c.hiddenSize), ("normed", c.hiddenSize),
                               ("rstd", 1), ("lse", c.headCount)] where name != "logits" {
             buffers[name] = Tensor(zeros: [maxRows * max(width, 1)])
@@ -83,24 +85,25 @@ public final class Eagle3Drafter: Drafter {
         b("h").update(from: hidden, count: n * h)
         RMSNorm.forward(b("en"), rstd: b("rstd"), b("e"), weight: p.inputNorm.pointer, rows: n, channels: h, eps: c.rmsNormEps)
         RMSNorm.forward(b("hn"), rstd: b("rstd"), b("h"), weight: p.hiddenNorm.pointer, rows: n, channels: h, eps: c.rmsNormEps)
-        for (out, weight, width) in [("q", p.q, c.qWidth), ("k", p.k, c.kvWidth), ("v", p.v, c.kvWidth)] {
-            Linear.forward(b(out), b("en"), weight: weight.pointer, rows: n, inFeatures: h, outFeatures: width, weightStride: 2 * h, accumulate: false, fewRows: true)
-            Linear.forward(b(out), b("hn"), weight: weight.pointer + h, rows: n, inFeatures: h, outFeatures: width, weightStride: 2 * h, accumulate: true, fewRows: true)
+        // The q/k/v input [en | hn] per row; the residual is h, updated in place in `out`.
+        for r in 0..<n {
+            (b("x") + r * 2 * h).update(from: b("en") + r * h, count: h)
+            (b("x") + r * 2 * h + h).update(from: b("hn") + r * h, count: h)
         }
+        b("out").update(from: b("h"), count: n * h)
+        let layer = DecoderLayer(
+            dimensions: .init(hiddenSize: h, inputWidth: 2 * h, headCount: c.headCount, kvHeadCount: c.kvHeadCount, headDimension: c.headDimension,
+                              intermediateSize: c.intermediateSize, rmsNormEps: c.rmsNormEps),
+            weights: .init(q: p.q, k: p.k, v: p.v, o: p.o, gate: p.gate, up: p.up, down: p.down, postNorm: p.postNorm))
+        let scratch = DecoderLayer.Scratch(q: b("q"), k: b("k"), v: b("v"), attention: b("attn"), lse: b("lse"), normed: b("post"),
+                                           rstd: b("rstd"), gate: b("gate"), up: b("up"))
         let positions = explicit ?? (0..<n).map { Int32(length + $0) }
         positions.withUnsafeBufferPointer { pos in
-            draft.rope.forward(b("q"), positions: pos.baseAddress!, rows: n, heads: c.headCount)
-            draft.rope.forward(b("k"), positions: pos.baseAddress!, rows: n, heads: c.kvHeadCount)
+            layer.forward(input: b("x"), residual: b("out"), rows: n, positions: pos.baseAddress!, rope: draft.rope, scratch: scratch,
+                          fewRows: true, kernels: kernels) { q, k, v, out, lse in
+                cache.attend(out: out, lse: lse, q: q, k: k, v: v, rows: n, prefix: prefix, visible: visible)
+            }
         }
-        cache.attend(out: b("attn"), lse: b("lse"), q: b("q"), k: b("k"), v: b("v"), rows: n, prefix: prefix, visible: visible)
-        b("a").update(from: b("h"), count: n * h)
-        Linear.forward(b("a"), b("attn"), weight: p.o.pointer, rows: n, inFeatures: c.qWidth, outFeatures: h, accumulate: true, fewRows: true)
-        RMSNorm.forward(b("post"), rstd: b("rstd"), b("a"), weight: p.postNorm.pointer, rows: n, channels: h, eps: c.rmsNormEps)
-        Linear.forward(b("gate"), b("post"), weight: p.gate.pointer, bias: nil, rows: n, inFeatures: h, outFeatures: c.intermediateSize, fewRows: true)
-        Linear.forward(b("up"), b("post"), weight: p.up.pointer, bias: nil, rows: n, inFeatures: h, outFeatures: c.intermediateSize, fewRows: true)
-        SwiGLU.forward(b("gate"), gate: b("gate"), up: b("up"), count: n * c.intermediateSize)
-        b("out").update(from: b("a"), count: n * h)
-        Linear.forward(b("out"), b("gate"), weight: p.down.pointer, rows: n, inFeatures: c.intermediateSize, outFeatures: h, accumulate: true, fewRows: true)
         let rows = allLogits ? n : 1
         let first = b("out") + (n - rows) * h
         RMSNorm.forward(b("normed"), rstd: b("rstd"), first, weight: p.norm.pointer, rows: rows, channels: h, eps: c.rmsNormEps)
