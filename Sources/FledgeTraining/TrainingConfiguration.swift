@@ -5,7 +5,7 @@ import FledgeDraft
 /// EAGLE names) or by a JSON or YAML config file whose unknown keys are errors.
 public struct TrainingConfiguration: Codable, Sendable, Equatable {
     /// The draft algorithm, by its registry name (``DraftMethods``).
-    public var method = "eagle3"
+    public var method = DraftMethods.standard.name
     public var targetModelPath: String?
     public var dataPath: String?
     public var evalDataPath: String?

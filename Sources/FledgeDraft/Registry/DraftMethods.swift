@@ -154,6 +154,9 @@ public enum DraftMethods {
 
     public static var names: [String] { all.map(\.name) }
 
+    /// The method `fledge train` uses when none is named.
+    public static var standard: any DraftMethod { all[0] }
+
     /// The method called `name`.
     /// - Throws: ``DraftError`` listing the known names.
     public static func named(_ name: String) throws -> any DraftMethod {
