@@ -20,7 +20,6 @@ let package = Package(
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
-        .package(url: "https://github.com/apple/swift-log", from: "1.16.2"),
     ],
     targets: [
         .systemLibrary(
@@ -41,7 +40,7 @@ let package = Package(
         ),
         .target(
             name: "FledgeData",
-            dependencies: ["FledgeTensor", "FledgeNN", "FledgeWeights", "FledgeTokenizer", "FledgeTemplate", "FledgeLlama"],
+            dependencies: ["FledgeTensor", "FledgeWeights", "FledgeTokenizer", "FledgeTemplate", "FledgeLlama"],
             swiftSettings: optimized
         ),
         .target(
@@ -56,31 +55,43 @@ let package = Package(
         ),
         .target(
             name: "FledgeSpeculative",
-            dependencies: ["FledgeTensor", "FledgeNN", "FledgeLlama", "FledgeDraft", "FledgeData"],
+            dependencies: ["FledgeTensor", "FledgeNN", "FledgeTemplate", "FledgeLlama", "FledgeDraft"],
+            swiftSettings: optimized
+        ),
+        .target(
+            name: "FledgeBench",
+            dependencies: ["FledgeTensor", "FledgeNN", "FledgeLlama", "FledgeData", "FledgeDraft", "FledgeDistributed"],
             swiftSettings: optimized
         ),
         .target(
             name: "FledgeCLI",
             dependencies: [
-                "FledgeTensor", "FledgeNN", "FledgeWeights", "FledgeTokenizer", "FledgeTemplate", "FledgeLlama", "FledgeData", "FledgeDraft", "FledgeTraining", "FledgeSpeculative", "FledgeDistributed",
+                "FledgeTensor", "FledgeWeights", "FledgeTokenizer", "FledgeTemplate", "FledgeLlama", "FledgeData",
+                "FledgeDraft", "FledgeTraining", "FledgeSpeculative", "FledgeDistributed", "FledgeBench",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
-                .product(name: "Logging", package: "swift-log"),
             ],
             swiftSettings: optimized
         ),
-        .executableTarget(
-            name: "fledge",
-            dependencies: ["FledgeCLI", .product(name: "Logging", package: "swift-log")]
-        ),
-        .target(name: "FledgeTestSupport", dependencies: ["FledgeTensor", "FledgeNN"]),
-        .testTarget(name: "FledgeTensorTests", dependencies: ["FledgeTensor", "FledgeTestSupport"]),
+        .executableTarget(name: "fledge", dependencies: ["FledgeCLI"]),
+        .target(name: "FledgeTestSupport", dependencies: ["FledgeTensor"]),
+        .testTarget(name: "FledgeTensorTests", dependencies: ["FledgeTensor"]),
         .testTarget(
             name: "FledgeNNTests",
             dependencies: ["FledgeNN", "FledgeTensor", "FledgeTestSupport"],
             resources: [.copy("Fixtures")]
         ),
         .testTarget(name: "FledgeDistributedTests", dependencies: ["FledgeDistributed"]),
-        .testTarget(name: "FledgeCLITests", dependencies: ["FledgeCLI", "FledgeSpeculative", "FledgeDraft", "FledgeTraining", "FledgeTestSupport"]),
+        .testTarget(
+            name: "FledgeBenchTests",
+            dependencies: ["FledgeBench", "FledgeDistributed", "FledgeDraft", "FledgeLlama", "FledgeTestSupport"]
+        ),
+        .testTarget(
+            name: "FledgeCLITests",
+            dependencies: [
+                "FledgeCLI", "FledgeData", "FledgeSpeculative", "FledgeDraft", "FledgeTraining", "FledgeTestSupport",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+            ]
+        ),
         .testTarget(
             name: "FledgeWeightsTests",
             dependencies: ["FledgeWeights", "FledgeTensor", "FledgeTestSupport"],
@@ -88,12 +99,12 @@ let package = Package(
         ),
         .testTarget(
             name: "FledgeTokenizerTests",
-            dependencies: ["FledgeTokenizer", "FledgeTestSupport"],
+            dependencies: ["FledgeTokenizer"],
             resources: [.copy("Fixtures")]
         ),
         .testTarget(
             name: "FledgeTemplateTests",
-            dependencies: ["FledgeTemplate", "FledgeTestSupport"],
+            dependencies: ["FledgeTemplate"],
             resources: [.copy("Fixtures")]
         ),
         .testTarget(
@@ -103,21 +114,23 @@ let package = Package(
         ),
         .testTarget(
             name: "FledgeDraftTests",
-            dependencies: ["FledgeDraft", "FledgeData", "FledgeLlama", "FledgeNN", "FledgeWeights", "FledgeTensor", "FledgeTestSupport"],
+            dependencies: ["FledgeDraft", "FledgeNN", "FledgeWeights", "FledgeTensor", "FledgeTestSupport"],
             resources: [.copy("Fixtures")]
         ),
         .testTarget(
             name: "FledgeTrainingTests",
-            dependencies: ["FledgeTraining", "FledgeDraft", "FledgeData", "FledgeLlama", "FledgeNN", "FledgeWeights", "FledgeTensor", "FledgeTestSupport"],
+            dependencies: ["FledgeTraining", "FledgeDraft", "FledgeData", "FledgeLlama", "FledgeTensor"],
             resources: [.copy("Fixtures")]
         ),
         .testTarget(
             name: "FledgeSpeculativeTests",
-            dependencies: ["FledgeSpeculative", "FledgeDraft", "FledgeLlama", "FledgeTensor", "FledgeTemplate"]
+            dependencies: [
+                "FledgeSpeculative", "FledgeDraft", "FledgeLlama", "FledgeNN", "FledgeTensor", "FledgeTemplate",
+            ]
         ),
         .testTarget(
             name: "FledgeLlamaTests",
-            dependencies: ["FledgeLlama", "FledgeWeights", "FledgeTokenizer", "FledgeTemplate", "FledgeTensor", "FledgeTestSupport"],
+            dependencies: ["FledgeLlama", "FledgeWeights", "FledgeTensor", "FledgeTestSupport"],
             resources: [.copy("Fixtures")]
         ),
     ],

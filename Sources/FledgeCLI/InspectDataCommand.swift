@@ -44,37 +44,30 @@ struct InspectDataCommand: AsyncParsableCommand {
     /// Decodes runs of equal mask value so multi-byte characters stay whole.
     func render(_ sample: TokenizedSample, tokenizer format: ChatFormat, color: Bool) -> String {
         var text = ""
-        var start = 0
-        while start < sample.ids.count {
-            var end = start
-            while end < sample.ids.count && sample.lossMask[end] == sample.lossMask[start] { end += 1 }
-            let piece = format.tokenizer.decode(Array(sample.ids[start..<end]))
-            if sample.lossMask[start] == 1 {
+        for run in sample.maskRuns {
+            let piece = format.tokenizer.decode(Array(run.ids))
+            if run.trained {
                 text += color ? "\u{1B}[42;30m" + piece + "\u{1B}[0m" : "[[" + piece + "]]"
             } else {
                 text += color ? "\u{1B}[2m" + piece + "\u{1B}[0m" : piece
             }
-            start = end
         }
         return text
     }
 
     func statistics(_ dataset: TokenizedDataset, conversations: Int) -> String {
-        let lengths = dataset.samples.map(\.ids.count).sorted()
         var lines = ["── statistics",
                      "conversations \(conversations), samples \(dataset.samples.count), truncated \(dataset.truncated)",
                      "skipped: " + (dataset.skipped.isEmpty ? "none" : dataset.skipped.sorted { $0.key.rawValue < $1.key.rawValue }.map { "\($0.key.rawValue) \($0.value)" }.joined(separator: ", ")),
                      String(format: "tokens %d, trained %d (%.1f%%)", dataset.tokenCount, dataset.maskedCount,
                             100 * Double(dataset.maskedCount) / Double(max(dataset.tokenCount, 1)))]
-        guard let longest = lengths.last else { return lines.joined(separator: "\n") }
-        lines.append("length: min \(lengths.first!), median \(lengths[lengths.count / 2]), p90 \(lengths[lengths.count * 9 / 10]), max \(longest)")
-        let edges = [0, 128, 256, 512, 1024, 2048, 4096, Int.max]
-        for (low, high) in zip(edges, edges.dropFirst()) {
-            let count = lengths.filter { $0 >= low && $0 < high }.count
-            guard count > 0 else { continue }
-            let bar = String(repeating: "█", count: max(1, 40 * count / lengths.count))
-            let label = high == Int.max ? "\(low)+" : "\(low)–\(high - 1)"
-            lines.append(label.padding(toLength: 11, withPad: " ", startingAt: 0) + " \(bar) \(count)")
+        guard let lengths = dataset.lengthStatistics else { return lines.joined(separator: "\n") }
+        lines.append("length: min \(lengths.minimum), median \(lengths.median), p90 \(lengths.p90), "
+                     + "max \(lengths.maximum)")
+        for bucket in lengths.buckets {
+            let bar = String(repeating: "█", count: max(1, 40 * bucket.count / dataset.samples.count))
+            let label = bucket.high.map { "\(bucket.low)–\($0 - 1)" } ?? "\(bucket.low)+"
+            lines.append(label.padding(toLength: 11, withPad: " ", startingAt: 0) + " \(bar) \(bucket.count)")
         }
         return lines.joined(separator: "\n")
     }

@@ -60,7 +60,7 @@ struct RegenerateCommand: AsyncParsableCommand {
         options.batchSize = batchSize
         options.systemPrompt = systemPrompt
         let outputURL = URL(fileURLWithPath: output)
-        let failureURL = URL(fileURLWithPath: failures ?? (output.hasSuffix(".jsonl") ? String(output.dropLast(6)) : output) + ".failed.jsonl")
+        let failureURL = URL(fileURLWithPath: failures ?? Regenerator.defaultFailuresPath(output: output))
         var line = ProgressLine(label: "regenerate")
         var last: Regenerator.Progress?
         try Regenerator(target: target, options: options).run(conversations, output: outputURL, failures: failureURL) { progress in

@@ -1,5 +1,6 @@
 import ArgumentParser
 import Foundation
+import FledgeData
 import FledgeLlama
 import FledgeTemplate
 
@@ -38,7 +39,12 @@ struct TokenizeCommand: AsyncParsableCommand {
             let url = URL(fileURLWithPath: chat)
             guard let content = try? String(contentsOf: url, encoding: .utf8) else { throw CLIError("\(chat): cannot read the file") }
             for (number, line) in content.split(separator: "\n", omittingEmptySubsequences: false).enumerated() where !line.trimmingCharacters(in: .whitespaces).isEmpty {
-                let messages = try ChatLine.messages(String(line), file: chat, line: number + 1)
+                let messages: [ChatMessage]
+                do {
+                    messages = try ConversationRecord.parse(Array(line.utf8)).chatMessages
+                } catch let error as DataError {
+                    throw CLIError("\(chat):\(number + 1): \(error.message)", hint: error.hint)
+                }
                 let rendered = try target.render(messages, addGenerationPrompt: false)
                 emit(tokenizer.encode(rendered, addSpecialTokens: addSpecialTokens), text: rendered, tokenizer: target)
             }
@@ -63,33 +69,15 @@ struct TokenizeCommand: AsyncParsableCommand {
         print(jsonLine(object))
     }
 
+    private func jsonLine(_ object: [String: Any]) -> String {
+        let options: JSONSerialization.WritingOptions = [.sortedKeys, .withoutEscapingSlashes]
+        guard let data = try? JSONSerialization.data(withJSONObject: object, options: options) else { return "{}" }
+        return String(decoding: data, as: UTF8.self)
+    }
+
     private func readLines() -> [String] {
         var lines: [String] = []
         while let line = readLine(strippingNewline: true) { lines.append(line) }
         return lines
     }
-}
-
-/// One JSON line of `--chat` input: OpenAI `messages` or ShareGPT `conversations`.
-enum ChatLine {
-    static func messages(_ line: String, file: String, line number: Int) throws -> [ChatMessage] {
-        guard let object = try? JSONSerialization.jsonObject(with: Data(line.utf8)) as? [String: Any] else {
-            throw CLIError("\(file):\(number): not a JSON object")
-        }
-        guard let turns = (object["messages"] ?? object["conversations"]) as? [[String: Any]] else {
-            throw CLIError("\(file):\(number): no \"messages\" or \"conversations\" array")
-        }
-        let roles = ["human": "user", "gpt": "assistant", "chatgpt": "assistant", "bing": "assistant", "bard": "assistant"]
-        return try turns.enumerated().map { index, turn in
-            guard let role = (turn["role"] ?? turn["from"]) as? String, let content = (turn["content"] ?? turn["value"]) as? String else {
-                throw CLIError("\(file):\(number): turn \(index) needs role/content or from/value strings")
-            }
-            return ChatMessage(role: roles[role] ?? role, content: content)
-        }
-    }
-}
-
-func jsonLine(_ object: [String: Any]) -> String {
-    guard let data = try? JSONSerialization.data(withJSONObject: object, options: [.sortedKeys, .withoutEscapingSlashes]) else { return "{}" }
-    return String(decoding: data, as: UTF8.self)
 }

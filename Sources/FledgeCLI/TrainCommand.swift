@@ -2,8 +2,6 @@ import ArgumentParser
 import Foundation
 import FledgeDistributed
 import FledgeDraft
-import FledgeLlama
-import FledgeTensor
 import FledgeTraining
 
 /// `fledge train`: train an EAGLE-3 draft (flag names as in SpecForge / speculators / EAGLE).
@@ -107,12 +105,7 @@ struct TrainCommand: AsyncParsableCommand {
         let fallback = FileManager.default.fileExists(atPath: DefaultAssets.smolLM2.path) ? DefaultAssets.smolLM2 : nil
         // Under mpirun (more than one rank) Open MPI is loaded and the cores of each machine
         // are shared among its ranks; otherwise nothing changes.
-        let communicator = try Distributed.communicator(timeout: configuration.collectiveTimeout)
-        if communicator.isDistributed {
-            let threads = communicator.threadsPerRank
-            Parallel.workerCount = threads
-            BLAS.threadCount = threads
-        }
+        let communicator = try TrainingRun.communicator(timeout: configuration.collectiveTimeout)
         let summary: TrainingRun.Summary
         do {
             summary = try TrainingRun.run(configuration, defaultTarget: fallback, communicator: communicator) { printError($0) }
@@ -126,34 +119,5 @@ struct TrainCommand: AsyncParsableCommand {
         print("export: \(summary.exportPath.path)")
         if let report = summary.reportPath { print("report: \(report.path)") }
         print("logs: \(summary.logPath.path)")
-    }
-}
-
-/// `fledge export`: a training checkpoint to a deployable draft folder.
-struct ExportCommand: AsyncParsableCommand {
-    static let configuration = CommandConfiguration(
-        commandName: "export",
-        abstract: "Export a checkpoint (or re-export a draft) for vLLM and SGLang: EAGLE-3 in the EAGLE/SpecForge or speculators layout, EAGLE-1 in vLLM's or SGLang's."
-    )
-
-    @Option(help: "A checkpoint folder (SAVE/checkpoints/step-N) or an exported draft folder.")
-    var checkpoint: String
-    @OptionGroup var model: ModelOptions
-    @Option(help: "EAGLE-3: eagle (SGLang and vLLM) or speculators (vLLM). EAGLE-1: vllm, sglang, or eagle (vllm unless the draft has an fc bias).")
-    var format = "eagle"
-    @Option(help: "bf16 or f32.")
-    var dtype = "bf16"
-    @Option(help: "The output folder.")
-    var output: String
-
-    func run() async throws {
-        guard dtype == "bf16" || dtype == "f32" else { throw ValidationError("--dtype must be bf16 or f32") }
-        let url = try model.resolvedURL()
-        let target = try LlamaModel.load(from: url)
-        let draft = try DraftMethods.load(URL(fileURLWithPath: checkpoint), target: target)
-        try draft.export(to: URL(fileURLWithPath: output), format: format,
-                         target: .init(name: url.lastPathComponent, bosTokenID: target.configuration.bosTokenID, eosTokenID: target.configuration.eosTokenIDs.first),
-                         dtype: dtype == "f32" ? .f32 : .bf16)
-        print(output)
     }
 }

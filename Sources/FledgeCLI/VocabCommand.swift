@@ -28,25 +28,26 @@ struct VocabCommand: AsyncParsableCommand {
 
     func run() async throws {
         let url = try model.resolvedURL()
-        let key = Fingerprint.of(Data((try data.fingerprint() + "|" + Fingerprint.of(url) + "|Vd=\(draftVocabSize)").utf8))
-            .replacingOccurrences(of: ":", with: "-")
-        let cached = URL(fileURLWithPath: cacheDirectory).appendingPathComponent(key)
+        let cache = DraftVocabularyCache(directory: URL(fileURLWithPath: cacheDirectory))
+        let key = DraftVocabularyCache.key(dataFingerprint: try data.fingerprint(),
+                                           modelFingerprint: try Fingerprint.of(url), draftSize: draftVocabSize)
         let format = try ChatFormat.load(from: url)
         let vocabulary: DraftVocabulary
-        if let reused = try? DraftVocabulary.load(d2t: cached.appendingPathComponent("vocab.safetensors"), targetSize: format.tokenizer.vocabularySize) {
-            printError("reusing the vocabulary cached in \(cached.path)")
+        if let reused = cache.load(key: key, targetSize: format.tokenizer.vocabularySize) {
+            printError("reusing the vocabulary cached in \(cache.folder(key: key).path)")
             vocabulary = reused
         } else {
-            let conversations = try data.conversations()
-            let dataset = TokenizedDataset.make(conversations, tokenizer: data.tokenizer(format))
-            let counts = dataset.maskedTokenCounts(vocabularySize: format.tokenizer.vocabularySize)
-            vocabulary = try DraftVocabulary.build(counts: counts, draftSize: draftVocabSize)
-            try vocabulary.write(to: cached)
-            let distinct = counts.filter { $0 > 0 }.count
-            let covered = vocabulary.targetIDs.reduce(0) { $0 + counts[Int($1)] }
-            printError("\(dataset.samples.count) samples, \(dataset.maskedCount) assistant tokens, \(distinct) distinct; "
-                + String(format: "the %d-token draft vocabulary covers %.2f%% of them", draftVocabSize, 100 * Double(covered) / Double(max(dataset.maskedCount, 1)))
-                + (distinct < draftVocabSize ? " (filled with the lowest unused ids)" : ""))
+            let dataset = TokenizedDataset.make(try data.conversations(), tokenizer: data.tokenizer(format))
+            let built = try DraftVocabulary.build(dataset: dataset, vocabularySize: format.tokenizer.vocabularySize,
+                                                  draftSize: draftVocabSize)
+            vocabulary = built.vocabulary
+            try cache.store(vocabulary, key: key)
+            let coverage = built.coverage
+            printError("\(coverage.samples) samples, \(coverage.trainedTokens) assistant tokens, "
+                + "\(coverage.distinctTokens) distinct; "
+                + String(format: "the %d-token draft vocabulary covers %.2f%% of them", draftVocabSize,
+                         100 * coverage.fraction)
+                + (coverage.distinctTokens < draftVocabSize ? " (filled with the lowest unused ids)" : ""))
         }
         try vocabulary.write(to: URL(fileURLWithPath: output))
         print(URL(fileURLWithPath: output).path)

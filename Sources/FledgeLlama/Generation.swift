@@ -7,8 +7,6 @@ public struct GenerationResult: Sendable {
     public var promptTokens: Int
     public var prefillSeconds: Double
     public var decodeSeconds: Double
-    /// Generated tokens per second of decoding (after the first token).
-    public var decodeTokensPerSecond: Double { tokens.count > 1 ? Double(tokens.count - 1) / decodeSeconds : 0 }
 }
 
 extension LlamaModel {

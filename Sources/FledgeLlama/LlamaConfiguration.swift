@@ -157,6 +157,14 @@ public struct LlamaConfiguration: Codable, Sendable, Equatable {
         }
     }
 
+    /// The configuration of a Hugging Face folder or a `.gguf` file, without loading weights.
+    public static func load(from url: URL) throws -> LlamaConfiguration {
+        var isDirectory: ObjCBool = false
+        _ = FileManager.default.fileExists(atPath: url.path, isDirectory: &isDirectory)
+        if isDirectory.boolValue { return try load(modelDirectory: url) }
+        return try LlamaConfiguration(gguf: try GGUFFile(url: url))
+    }
+
     /// Loads `config.json` from a model folder.
     public static func load(modelDirectory: URL) throws -> LlamaConfiguration {
         let url = modelDirectory.appendingPathComponent("config.json")

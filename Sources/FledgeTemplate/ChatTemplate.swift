@@ -1,16 +1,5 @@
 import Foundation
 
-/// One turn of a conversation.
-public struct ChatMessage: Sendable, Codable, Equatable {
-    public var role: String
-    public var content: String
-
-    public init(role: String, content: String) {
-        self.role = role
-        self.content = content
-    }
-}
-
 /// A model's chat template: turns messages into the prompt text the model was trained on, exactly
 /// as `tokenizer.apply_chat_template(messages, tokenize=False, ...)` does in transformers 5.x.
 public struct ChatTemplate: Sendable {

@@ -32,30 +32,6 @@ public enum BLAS {
             a, Int32(lda), b, Int32(ldb), beta, c, Int32(ldc))
     }
 
-    /// A batch of ``gemm(_:_:m:n:k:alpha:a:lda:b:ldb:beta:c:ldc:)`` calls whose operands are
-    /// `strideA`, `strideB`, `strideC` floats apart.
-    public static func gemmStridedBatched(
-        _ transA: Transpose, _ transB: Transpose, m: Int, n: Int, k: Int, batch: Int,
-        alpha: Float = 1, a: UnsafePointer<Float>, lda: Int, strideA: Int,
-        b: UnsafePointer<Float>, ldb: Int, strideB: Int,
-        beta: Float = 0, c: UnsafeMutablePointer<Float>, ldc: Int, strideC: Int
-    ) {
-        for index in 0..<batch {
-            gemm(
-                transA, transB, m: m, n: n, k: k, alpha: alpha, a: a + index * strideA, lda: lda,
-                b: b + index * strideB, ldb: ldb, beta: beta, c: c + index * strideC, ldc: ldc)
-        }
-    }
-
-    /// `y = alpha · op(A) · x + beta · y` with op(A) of shape [m, n] as used.
-    public static func gemv(
-        _ trans: Transpose, rows: Int, columns: Int, alpha: Float = 1, a: UnsafePointer<Float>, lda: Int,
-        x: UnsafePointer<Float>, beta: Float = 0, y: UnsafeMutablePointer<Float>
-    ) {
-        cblas_sgemv(
-            CblasRowMajor, trans.cblas, Int32(rows), Int32(columns), alpha, a, Int32(lda), x, 1, beta, y, 1)
-    }
-
     /// The number of threads OpenBLAS uses for one call.
     public static var threadCount: Int {
         get { Int(openblas_get_num_threads()) }

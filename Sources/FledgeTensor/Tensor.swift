@@ -87,14 +87,7 @@ public final class Tensor: @unchecked Sendable {
 public enum Memory {
     /// Bytes between the start of two SIMD-friendly buffers.
     public static let alignment = 64
-    nonisolated(unsafe) private static var allocations = 0
-    private static let lock = NSLockShim()
     private static let threadKey = "fledge.memory.allocations"
-
-    /// How many float buffers Fledge has allocated so far in this process.
-    public static var allocationCount: Int {
-        lock.withLock { allocations }
-    }
 
     /// How many float buffers the calling thread has allocated so far (unaffected by work
     /// that other threads, e.g. other tests, do at the same time).
@@ -104,7 +97,6 @@ public enum Memory {
 
     /// Allocates `count` zero-filled floats, 64-byte aligned.
     public static func allocateFloats(_ count: Int) -> UnsafeMutablePointer<Float> {
-        lock.withLock { allocations += 1 }
         let dictionary = Thread.current.threadDictionary
         dictionary[threadKey] = (dictionary[threadKey] as? Int ?? 0) + 1
         let raw = UnsafeMutableRawPointer.allocate(byteCount: count * 4, alignment: alignment)

@@ -4,25 +4,6 @@ import FledgeNN
 import FledgeTensor
 import FledgeWeights
 
-/// The resumable state of a run besides the tensors (`state.json`, format `fledge-checkpoint` v1).
-public struct TrainingState: Codable, Sendable, Equatable {
-    public var format = "fledge-checkpoint"
-    public var version = 1
-    public var method: String
-    /// Optimizer steps taken.
-    public var step: Int
-    /// The epoch in progress and the next micro-batch in its order.
-    public var epoch: Int
-    public var batchInEpoch: Int
-    public var optimizer: AdamW
-    /// Fingerprint of everything that fixes the data order and shapes (seed, data, batching).
-    public var dataFingerprint: String
-    public var bestTau: Float?
-    public var bestStep: Int?
-    /// The draft's target feature layers when they are not its method's defaults.
-    public var featureLayers: [Int]?
-}
-
 /// Checkpoints in `<save>/checkpoints/step-NNNNNNN/`: `model.safetensors` (parameters in
 /// export names, `d2t`, `t2d`), `optimizer.safetensors` (AdamW moments) and `state.json`.
 /// Each is written into a temporary folder that is renamed into place, so a checkpoint

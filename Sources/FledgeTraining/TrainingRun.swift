@@ -111,22 +111,18 @@ public enum TrainingRun {
         return Summary(state: state, trainSamples: train.samples.count, evalSamples: evaluation.count,
                        exportPath: save.appendingPathComponent("export"), reportPath: reportURL, logPath: logDirectory)
     }
-}
 
-extension TrainBenchmark {
-    /// Median seconds of the target's forward with the EAGLE-3 feature taps over `length` random tokens.
-    public static func targetForwardSeconds(model: LlamaModel, length: Int, runs: Int) throws -> Double {
-        var generator = SeededGenerator(seed: 17)
-        let sample = TokenizedSample(id: "bench", ids: (0..<length).map { _ in Int32(generator.next() % UInt64(model.configuration.vocabularySize)) },
-                                     lossMask: [UInt8](repeating: 1, count: length))
-        let source = try OnlineFeatureSource(model: model)
-        _ = try source.features(for: [sample])
-        var times: [Double] = []
-        for _ in 0..<max(1, runs) {
-            let start = DispatchTime.now().uptimeNanoseconds
-            _ = try source.features(for: [sample])
-            times.append(Double(DispatchTime.now().uptimeNanoseconds - start) / 1e9)
+    /// The processes of a run: this one alone, or under `mpirun` with more than one rank Open
+    /// MPI's ranks, among which the cores of each machine are shared (``Parallel`` workers and
+    /// OpenBLAS threads per rank); otherwise nothing changes.
+    /// - Parameter timeout: seconds a collective may wait for the other ranks.
+    public static func communicator(timeout: Double) throws -> any Communicator {
+        let communicator = try Distributed.communicator(timeout: timeout)
+        if communicator.isDistributed {
+            let threads = communicator.threadsPerRank
+            Parallel.workerCount = threads
+            BLAS.threadCount = threads
         }
-        return times.sorted()[times.count / 2]
+        return communicator
     }
 }

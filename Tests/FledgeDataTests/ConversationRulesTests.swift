@@ -69,6 +69,15 @@ private func messages(_ pairs: [(String, String)]) -> [ChatMessage] { pairs.map 
         for written in ["tool", "function", "observation", ""] { #expect(RoleNormalisation.role(for: written) == nil, "\(written)") }
     }
 
+    @Test func chatMessagesNormaliseKnownRolesAndKeepOthers() throws {
+        let record = try parse(#"{"conversations": [{"from": "system", "value": "s"}, {"from": "Human", "value": "q"},"#
+                               + #" {"from": "gpt", "value": "a"}, {"from": "tool", "value": "t"}]}"#)
+        #expect(record.chatMessages == [ChatMessage(role: "system", content: "s"),
+                                        ChatMessage(role: "user", content: "q"),
+                                        ChatMessage(role: "assistant", content: "a"),
+                                        ChatMessage(role: "tool", content: "t")])
+    }
+
     // MARK: Repairs
 
     @Test func aCleanConversationIsUnchanged() throws {

@@ -26,3 +26,26 @@ import Testing
         }
     }
 }
+
+/// How `fledge bench train --ranks` starts ranks: the mpirun command line, its output.
+@Suite struct MPILauncherTests {
+    @Test func aMissingMPIRunIsAClearError() {
+        #expect { try MPILauncher.mpirun(searching: ["/nonexistent/mpirun"]) } throws: {
+            "\($0)" == "mpirun not found\nhint: apt-get install openmpi-bin libopenmpi-dev (make mpi)"
+        }
+    }
+
+    @Test func ranksAreStartedWithoutBindingAndTheirOutputIsReturned() throws {
+        // A stand-in for mpirun that prints its arguments.
+        let launcher = FileManager.default.temporaryDirectory
+            .appendingPathComponent("fledge-mpirun-\(UUID().uuidString)")
+        try Data("#!/bin/sh\necho \"$@\"\nexit 3\n".utf8).write(to: launcher)
+        defer { try? FileManager.default.removeItem(at: launcher) }
+        try FileManager.default.setAttributes([.posixPermissions: 0o755], ofItemAtPath: launcher.path)
+        #expect(try MPILauncher.mpirun(searching: ["/nonexistent/mpirun", launcher.path]) == launcher.path)
+        let finished = try MPILauncher.run(ranks: 2, executable: "/usr/bin/fledge", arguments: ["bench", "train"],
+                                           launcher: launcher.path)
+        #expect(finished.status == 3)
+        #expect(finished.output == "-np 2 --bind-to none /usr/bin/fledge bench train\n")
+    }
+}

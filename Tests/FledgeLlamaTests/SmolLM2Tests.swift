@@ -24,6 +24,8 @@ struct SmolLM2Tests {
         #expect(c.modelType == "llama" && c.layerCount == 30 && c.hiddenSize == 576 && c.intermediateSize == 1536)
         #expect(c.headCount == 9 && c.kvHeadCount == 3 && c.headDimension == 64 && c.vocabularySize == 49152)
         #expect(c.ropeTheta == 100_000 && c.rmsNormEps == 1e-5 && c.tieWordEmbeddings && c.maxPositions == 8192)
+        // Without loading weights: the same configuration.
+        #expect(try LlamaConfiguration.load(from: TestAssets.smolLM2) == c)
     }
 
     @Test func logitsAndHiddenStatesMatchTransformers() throws {

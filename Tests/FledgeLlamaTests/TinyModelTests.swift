@@ -46,6 +46,14 @@ import FledgeWeights
 
     /// Prefill then one token at a time gives the logits of one full prefill; trimming the
     /// cache and re-feeding gives them again.
+    @Test func configurationOfAFolderWithoutWeights() throws {
+        let folder = try Self.folder("tiny-llama")
+        #expect(try LlamaConfiguration.load(from: folder) == LlamaModel.load(from: folder).configuration)
+        #expect(throws: (any Error).self) {
+            try LlamaConfiguration.load(from: folder.appendingPathComponent("missing.gguf"))
+        }
+    }
+
     @Test func incrementalDecodingAndTrimMatchFullPrefill() throws {
         let model = try LlamaModel.load(from: try Self.folder("tiny-qwen3"))
         let tokens: [Int32] = [5, 17, 99, 3, 42, 7, 150, 8, 23]

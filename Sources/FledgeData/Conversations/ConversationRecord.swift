@@ -1,4 +1,5 @@
 import Foundation
+import FledgeTemplate
 
 /// One conversation as found in an input record, before roles are normalised and the
 /// repair rules run.
@@ -109,6 +110,14 @@ public struct ConversationRecord: Equatable, Sendable {
     private static func describe(_ error: Error) -> String {
         let nsError = error as NSError
         return (nsError.userInfo[NSDebugDescriptionErrorKey] as? String) ?? nsError.localizedDescription
+    }
+}
+
+extension ConversationRecord {
+    /// The turns as chat messages: roles in the table of ``RoleNormalisation`` normalised,
+    /// others kept as written (for rendering a record with a chat template as it is).
+    public var chatMessages: [ChatMessage] {
+        turns.map { ChatMessage(role: RoleNormalisation.role(for: $0.role)?.rawValue ?? $0.role, content: $0.content) }
     }
 }
 

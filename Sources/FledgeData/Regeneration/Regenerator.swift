@@ -3,17 +3,6 @@ import FledgeLlama
 import FledgeTemplate
 import FledgeTensor
 
-/// A conversation to regenerate: its id and messages.
-public struct Conversation: Sendable, Equatable, Codable {
-    public var id: String
-    public var messages: [ChatMessage]
-
-    public init(id: String, messages: [ChatMessage]) {
-        self.id = id
-        self.messages = messages
-    }
-}
-
 /// Replaces every assistant turn of conversations with the target's own answer
 /// (SpecForge `regenerate_train_data.py` semantics: turn by turn, each prompt holding the
 /// earlier turns already regenerated; system and user turns kept).
@@ -58,6 +47,12 @@ public struct Regenerator {
             if let data = line.data(using: .utf8), let item = try? JSONDecoder().decode(Conversation.self, from: data) { ids.insert(item.id) }
         }
         return ids
+    }
+
+    /// Where failed conversations go by default: the output path with `.failed.jsonl` in place
+    /// of its `.jsonl` (or appended).
+    public static func defaultFailuresPath(output: String) -> String {
+        (output.hasSuffix(".jsonl") ? String(output.dropLast(6)) : output) + ".failed.jsonl"
     }
 
     /// Regenerates `conversations` into `output` (appending), failures into `failures`.

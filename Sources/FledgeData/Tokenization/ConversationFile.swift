@@ -11,7 +11,7 @@ public enum ConversationFile {
         guard FileManager.default.fileExists(atPath: url.path, isDirectory: &isDirectory) else {
             throw DataError(.invalidCache, "\(url.path): no such file or folder", hint: "prepare data with fledge data prepare")
         }
-        let file = isDirectory.boolValue ? url.appendingPathComponent("\(split).jsonl") : url
+        let file = resolve(url, split: split)
         guard let data = try? Data(contentsOf: file) else {
             throw DataError(.invalidCache, "\(file.path): cannot read", hint: isDirectory.boolValue ? "is this a folder written by fledge data prepare?" : nil)
         }
@@ -29,50 +29,20 @@ public enum ConversationFile {
         }
         return conversations
     }
-}
 
-/// Tokenised conversations with counts of what was skipped and why.
-public struct TokenizedDataset: Sendable {
-    public var samples: [TokenizedSample]
-    public var skipped: [TokenizationSkip: Int]
-    public var truncated: Int
-
-    /// Tokenises `conversations` on all cores (the result keeps the input order).
-    public static func make(_ conversations: [Conversation], tokenizer: ConversationTokenizer) -> TokenizedDataset {
-        var results = [Result<TokenizedSample, TokenizationSkip>?](repeating: nil, count: conversations.count)
-        let workers = max(1, ProcessInfo.processInfo.activeProcessorCount)
-        results.withUnsafeMutableBufferPointer { buffer in
-            let base = buffer.baseAddress!
-            DispatchQueue.concurrentPerform(iterations: workers) { worker in
-                var index = worker
-                while index < conversations.count {
-                    base[index] = tokenizer.tokenize(id: conversations[index].id, messages: conversations[index].messages)
-                    index += workers
-                }
-            }
-        }
-        var dataset = TokenizedDataset(samples: [], skipped: [:], truncated: 0)
-        for result in results {
-            switch result! {
-            case .success(let sample):
-                dataset.samples.append(sample)
-                if sample.truncated { dataset.truncated += 1 }
-            case .failure(let reason): dataset.skipped[reason, default: 0] += 1
-            }
-        }
-        return dataset
+    /// The file ``read(_:split:)`` reads: `url` itself, or `split`.jsonl of a prepared folder.
+    public static func resolve(_ url: URL, split: String = "train") -> URL {
+        var isDirectory: ObjCBool = false
+        _ = FileManager.default.fileExists(atPath: url.path, isDirectory: &isDirectory)
+        return isDirectory.boolValue ? url.appendingPathComponent("\(split).jsonl") : url
     }
 
-    /// Masked-token counts per target id (the input of ``DraftVocabulary/build(counts:draftSize:)``).
-    public func maskedTokenCounts(vocabularySize: Int) -> [Int] {
-        var counts = [Int](repeating: 0, count: vocabularySize)
-        for sample in samples {
-            for (id, mask) in zip(sample.ids, sample.lossMask) where mask == 1 { counts[Int(id)] += 1 }
-        }
-        return counts
+    /// A fingerprint of the data ``read(_:split:)`` reads and of every tokenisation setting
+    /// (those of ``ConversationTokenizer``): what feature caches and cached draft vocabularies
+    /// are keyed by.
+    public static func fingerprint(_ url: URL, split: String = "train", maxLength: Int, dropLong: Bool,
+                                   systemPrompt: String?) throws -> String {
+        try Fingerprint.of(resolve(url, split: split))
+            + "|max=\(maxLength)|drop=\(dropLong)|system=\(systemPrompt ?? "-")"
     }
-
-    /// Total tokens and masked tokens.
-    public var tokenCount: Int { samples.reduce(0) { $0 + $1.ids.count } }
-    public var maskedCount: Int { samples.reduce(0) { $0 + $1.maskedCount } }
 }

@@ -3,26 +3,6 @@ import FledgeLlama
 import FledgeTemplate
 import FledgeTokenizer
 
-/// One conversation as token ids with its loss mask (1 = a token the draft learns to predict).
-public struct TokenizedSample: Sendable, Equatable, Codable {
-    public var id: String
-    public var ids: [Int32]
-    public var lossMask: [UInt8]
-    /// Whether `--max-length` cut the sample.
-    public var truncated: Bool
-
-    public init(id: String, ids: [Int32], lossMask: [UInt8], truncated: Bool = false) {
-        precondition(ids.count == lossMask.count, "ids and loss mask differ in length")
-        self.id = id
-        self.ids = ids
-        self.lossMask = lossMask
-        self.truncated = truncated
-    }
-
-    /// Tokens with mask 1.
-    public var maskedCount: Int { lossMask.reduce(0) { $0 + Int($1) } }
-}
-
 /// Why a conversation produced no sample.
 public enum TokenizationSkip: String, Error, Sendable, Codable, CaseIterable {
     /// Longer than `maxLength` with `dropLong`.

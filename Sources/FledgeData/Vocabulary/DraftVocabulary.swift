@@ -99,3 +99,30 @@ public struct DraftVocabulary: Sendable, Equatable {
         return vocabulary
     }
 }
+
+extension DraftVocabulary {
+    /// How much of a dataset's trained tokens a draft vocabulary covers.
+    public struct Coverage: Sendable, Equatable {
+        public var samples: Int
+        /// Tokens with loss mask 1, and how many distinct target ids they are.
+        public var trainedTokens: Int
+        public var distinctTokens: Int
+        /// Trained tokens inside the draft vocabulary.
+        public var coveredTokens: Int
+
+        /// `coveredTokens / trainedTokens` (0 without trained tokens).
+        public var fraction: Double { Double(coveredTokens) / Double(max(trainedTokens, 1)) }
+    }
+
+    /// The vocabulary of the trained tokens of `dataset` (``build(counts:draftSize:)`` of their
+    /// counts over a target vocabulary of `vocabularySize`) and how much of them it covers.
+    public static func build(dataset: TokenizedDataset, vocabularySize: Int,
+                             draftSize: Int) throws -> (vocabulary: DraftVocabulary, coverage: Coverage) {
+        let counts = dataset.maskedTokenCounts(vocabularySize: vocabularySize)
+        let vocabulary = try build(counts: counts, draftSize: draftSize)
+        let coverage = Coverage(samples: dataset.samples.count, trainedTokens: dataset.maskedCount,
+                                distinctTokens: counts.filter { $0 > 0 }.count,
+                                coveredTokens: vocabulary.targetIDs.reduce(0) { $0 + counts[Int($1)] })
+        return (vocabulary, coverage)
+    }
+}

@@ -58,18 +58,6 @@ public struct Eagle3Metrics: Sendable, Codable, Equatable {
         zip(conditionalCorrect, conditionalCount).map { Float(Double($0) / (Double($1) + 1e-6)) }
     }
 
-    /// The acceptance length τ these accuracies imply for chain drafting of K tokens
-    /// (bonus token included): 1 + Σ_k Π_{j≤k} cond_acc_j.
-    public var simulatedAcceptanceLength: Float {
-        var product: Float = 1
-        var total: Float = 1
-        for accuracy in conditionalAccuracies {
-            product *= accuracy
-            total += product
-        }
-        return total
-    }
-
     /// Sums the counts of two batches (losses and totals weighted by `weight`).
     public mutating func accumulate(_ other: Eagle3Metrics, weight: Float = 1) {
         if losses.isEmpty {

@@ -1,4 +1,7 @@
 import Foundation
+import FledgeData
+import FledgeDraft
+import FledgeLlama
 import FledgeNN
 import FledgeTensor
 
@@ -77,5 +80,23 @@ public enum TrainBenchmark {
         return Result(length: length, steps: steps, seconds: times[times.count / 2],
                       gflop: Double(rows) * (flops(c, length: length, steps: steps) + targetLogits) / 1e9, rows: rows,
                       reduceSeconds: reduceTimes[reduceTimes.count / 2])
+    }
+
+    /// Median seconds of the target's forward with the EAGLE-3 feature taps over `length` random tokens.
+    public static func targetForwardSeconds(model: LlamaModel, length: Int, runs: Int) throws -> Double {
+        var generator = SeededGenerator(seed: 17)
+        let vocabulary = UInt64(model.configuration.vocabularySize)
+        let sample = TokenizedSample(id: "bench", ids: (0..<length).map { _ in Int32(generator.next() % vocabulary) },
+                                     lossMask: [UInt8](repeating: 1, count: length))
+        let source = try OnlineFeatureSource(model: model)
+        return try Timing.median(runs: runs) { _ = try source.features(for: [sample]) }
+    }
+
+    /// SpecForge's time and tokens/s for the step of `length` tokens and K = `steps`, where the
+    /// README's Performance section has one.
+    public static func specForgeReference(length: Int, steps: Int) -> String? {
+        let reference = ["512/7": "3.97 s, 129 tok/s", "1024/7": "9.21 s, 111 tok/s", "2048/7": "22.9 s, 89 tok/s",
+                         "2048/3": "10.4 s, 197 tok/s"]
+        return reference["\(length)/\(steps)"]
     }
 }

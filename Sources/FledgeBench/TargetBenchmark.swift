@@ -1,4 +1,5 @@
 import Foundation
+import FledgeLlama
 import FledgeTensor
 
 /// Prefill and decode speed of a target model, for `fledge bench target`.
@@ -26,7 +27,7 @@ public enum TargetBenchmark {
         for length in lengths {
             let tokens = (0..<length).map { _ in Int32(generator.next() % vocabulary) }
             let cache = model.makeCache(capacity: length)
-            let seconds = try median(runs: runs) {
+            let seconds = try Timing.median(runs: runs) {
                 cache.reset()
                 _ = try model.forward(TokenBatch(tokens: tokens), cache: cache, options: ForwardOptions(logits: .last, kernels: kernels))
             }
@@ -48,7 +49,7 @@ public enum TargetBenchmark {
             _ = try model.forward(TokenBatch(tokens: context), cache: cache, options: ForwardOptions(logits: .none, kernels: kernels))
             for count in verifyTokens {
                 let tokens = (0..<count).map { _ in Int32(generator.next() % vocabulary) }
-                let seconds = try median(runs: runs) {
+                let seconds = try Timing.median(runs: runs) {
                     _ = try model.forward(TokenBatch(tokens: tokens), cache: cache, options: ForwardOptions(logits: .all, kernels: kernels))
                     cache.trim(to: context.count)
                 }
@@ -58,15 +59,15 @@ public enum TargetBenchmark {
         return rows
     }
 
-    static func median(runs: Int, _ body: () throws -> Void) throws -> Double {
-        try body()
-        var times: [Double] = []
-        for _ in 0..<max(1, runs) {
-            let start = DispatchTime.now().uptimeNanoseconds
-            try body()
-            times.append(Double(DispatchTime.now().uptimeNanoseconds - start) / 1e9)
+    /// The reference figures of the README's Performance section for a prefill or decode row
+    /// (nil for verification rows).
+    public static func reference(for row: Row) -> String? {
+        switch row.name {
+        case "prefill":
+            row.tokens == 512 ? "PyTorch 460–570, llama.cpp Q4_1 433 (README: Performance)"
+                : "PyTorch 451 (README: Performance)"
+        case "decode": "PyTorch 24, llama.cpp Q4_1 156 (README: Performance)"
+        default: nil
         }
-        times.sort()
-        return times[times.count / 2]
     }
 }

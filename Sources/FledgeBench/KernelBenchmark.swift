@@ -1,4 +1,5 @@
 import Foundation
+import FledgeNN
 import FledgeTensor
 
 /// Measures the kernels at the shapes of a 576-hidden model (SmolLM2-135M), for `fledge bench kernels`.
@@ -22,7 +23,7 @@ public enum KernelBenchmark {
             let c = Tensor(zeros: [m * n])
             generator.fillUniform(a, low: -1, high: 1)
             generator.fillUniform(b, low: -1, high: 1)
-            let seconds = median(runs: runs) {
+            let seconds = Timing.median(runs: runs) {
                 Matmul.forward(c.pointer, a.pointer, b.pointer, m: m, n: n, k: k, transA: ta, transB: tb)
             }
             let label = "\(m)×\(k)·\(ta == .none ? "" : "ᵀ")\(k)×\(n)\(tb == .none ? "" : " (Bᵀ)")"
@@ -54,11 +55,11 @@ public enum KernelBenchmark {
         // Useful FLOPs over the causal half: QKᵀ and PV in the forward (2 products), and
         // QKᵀ, dV, dP, dQ, dK in the backward (5 products).
         let product = 2 * Double(9 * 64) * Double(t) * Double(t + 1) / 2 / 1e9
-        let forwardSeconds = median(runs: runs) {
+        let forwardSeconds = Timing.median(runs: runs) {
             Attention.forward(out: out.pointer, lse: lse.pointer, q: q.pointer, k: k.pointer, v: v.pointer,
                               shape: shape, mask: mask, workspace: workspace)
         }
-        let bothSeconds = median(runs: runs) {
+        let bothSeconds = Timing.median(runs: runs) {
             Attention.forward(out: out.pointer, lse: lse.pointer, q: q.pointer, k: k.pointer, v: v.pointer,
                               shape: shape, mask: mask, workspace: workspace)
             Attention.backward(dq: dq.pointer, dk: dk.pointer, dv: dv.pointer, dout: dout.pointer, out: out.pointer,
@@ -70,18 +71,5 @@ public enum KernelBenchmark {
             Row(name: "attention fwd", shape: label, gflop: 2 * product, seconds: forwardSeconds),
             Row(name: "attention fwd+bwd", shape: label, gflop: 7 * product, seconds: bothSeconds),
         ]
-    }
-
-    /// The median wall time of `runs` calls after one warm-up call.
-    public static func median(runs: Int, _ body: () -> Void) -> Double {
-        body()
-        var times: [Double] = []
-        for _ in 0..<max(1, runs) {
-            let start = DispatchTime.now().uptimeNanoseconds
-            body()
-            times.append(Double(DispatchTime.now().uptimeNanoseconds - start) / 1e9)
-        }
-        times.sort()
-        return times[times.count / 2]
     }
 }

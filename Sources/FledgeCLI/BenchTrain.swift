@@ -1,0 +1,122 @@
+import ArgumentParser
+import Foundation
+import FledgeBench
+import FledgeDistributed
+import FledgeDraft
+import FledgeLlama
+
+/// `fledge bench train`: one EAGLE-3 training step (features given) at the target's configuration.
+struct BenchTrain: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "train",
+        abstract: "Tokens/s and GFLOP/s of an EAGLE-3 training step (fwd + bwd + AdamW, batch 1) at the target's configuration, next to the sgemm peak."
+    )
+
+    @OptionGroup var model: ModelOptions
+
+    @Option(name: .customLong("seq-len"), parsing: .upToNextOption, help: "Sequence lengths T.")
+    var lengths: [Int] = [2048]
+
+    @Option(name: .customLong("ttt-steps"), parsing: .upToNextOption, help: "TTT steps K.")
+    var steps: [Int] = [7]
+
+    @Option(name: .customLong("draft-vocab-size"), help: "Draft vocabulary size.")
+    var draftVocabSize = 32_000
+
+    @Option(help: "Timed steps (the median is reported).")
+    var runs = 3
+
+    @Flag(help: "Also time the online step: the target's forward with the three feature taps on the same tokens.")
+    var online = false
+
+    @Option(name: .customLong("ranks"), parsing: .upToNextOption,
+            help: "Data-parallel scaling: run the step under `mpirun -np N` for each N (--ranks 1 2 or --ranks 1,2).")
+    var rankList: [String] = []
+
+    /// `--ranks 1 2` and `--ranks 1,2` alike.
+    var ranks: [Int] { rankList.flatMap { $0.split(separator: ",") }.compactMap { Int($0.trimmingCharacters(in: .whitespaces)) } }
+
+    @Option(name: .customLong("global-batch"), help: "With --ranks: rows per step over all ranks (default: the largest N).")
+    var globalBatch: Int?
+
+    @Flag(name: .customLong("rank-worker"), help: .hidden)
+    var rankWorker = false
+
+    func validate() throws {
+        guard ranks.count == rankList.flatMap({ $0.split(separator: ",") }).count, ranks.allSatisfy({ $0 >= 1 }) else {
+            throw ValidationError("--ranks takes positive integers: --ranks 1 2 or --ranks 1,2")
+        }
+        let batch = globalBatch ?? ranks.max() ?? 1
+        guard ranks.allSatisfy({ batch % $0 == 0 }) else { throw ValidationError("--global-batch \(batch) must be a multiple of every --ranks value") }
+    }
+
+    func run() async throws {
+        if rankWorker { return try runRank() }
+        if !ranks.isEmpty { return try runScaling() }
+        let url = try model.resolvedURL()
+        let file = try LlamaConfiguration.load(from: url)
+        let target = online ? try LlamaModel.load(from: url) : nil
+        let configuration = Eagle3Configuration(target: file, draftVocabularySize: draftVocabSize)
+        let peak = KernelBenchmark.run(runs: 3, sequenceLength: 2048).first!.gflops
+        print(String(format: "sgemm peak %.1f GFLOP/s; draft of %@ (H %d, Vd %d), batch 1, median of %d steps",
+                     peak, url.lastPathComponent, configuration.hiddenSize, draftVocabSize, runs))
+        print("T      K   s/step    tokens/s   GFLOP/step  GFLOP/s  of peak   " + (online ? "online s/step (tokens/s)  " : "") + "SpecForge (README: Performance)")
+        for length in lengths {
+            for k in steps {
+                let result = TrainBenchmark.run(configuration: configuration, length: length, steps: k, runs: runs)
+                var onlineColumn = ""
+                if let target {
+                    let seconds = try TrainBenchmark.targetForwardSeconds(model: target, length: length, runs: runs) + result.seconds
+                    let text = String(format: "%.2f (%.1f)", seconds, Double(length) / seconds)
+                    onlineColumn = text + String(repeating: " ", count: max(1, 26 - text.count))
+                }
+                print(String(format: "%-6d %-3d %-9.2f %-10.1f %-11.0f %-8.1f %-9@ %@%@", length, k, result.seconds,
+                             result.tokensPerSecond, result.gflop, result.gflops,
+                             String(format: "%.0f%%", 100 * result.gflops / peak), onlineColumn,
+                             TrainBenchmark.specForgeReference(length: length, steps: k) ?? "–"))
+            }
+        }
+    }
+}
+
+extension BenchTrain {
+    /// One rank of a scaling run (under mpirun): rank 0 prints the result as a JSON line.
+    func runRank() throws {
+        let configuration = Eagle3Configuration(target: try LlamaConfiguration.load(from: try model.resolvedURL()),
+                                                draftVocabularySize: draftVocabSize)
+        try TrainScalingBenchmark.runRank(configuration: configuration, length: lengths[0], steps: steps[0], runs: runs,
+                                          globalBatch: globalBatch) { result in
+            print(try TrainScalingBenchmark.line(result))
+        }
+    }
+
+    /// `--ranks 1 2`: the same global batch on 1, 2, … ranks of this machine, each run under
+    /// mpirun, with the time of a step, of its gradient sum, and the speedup over the first.
+    func runScaling() throws {
+        _ = try MPILauncher.mpirun()
+        let batch = globalBatch ?? ranks.max() ?? 1
+        let url = try model.resolvedURL()
+        print(String(format: "EAGLE-3 training step of %@ (Vd %d), global batch %d × T tokens, median of %d steps; "
+                     + "each row one `mpirun -np N` run", url.lastPathComponent, draftVocabSize, batch, runs))
+        print("T      K   ranks  threads/rank  rows/rank  s/step   gradient sum  tokens/s  speedup")
+        for length in lengths {
+            for k in steps {
+                var first: Double?
+                for n in ranks {
+                    let result = try TrainScalingBenchmark.launch(ranks: n, arguments: [
+                        "bench", "train", "--rank-worker", "--model", url.path, "--seq-len", "\(length)",
+                        "--ttt-steps", "\(k)", "--runs", "\(runs)", "--global-batch", "\(batch)",
+                        "--draft-vocab-size", "\(draftVocabSize)",
+                    ])
+                    let seconds = result.seconds
+                    first = first ?? seconds
+                    let sum = String(format: "%.1f ms", result.reduce * 1000)
+                    print(String(format: "%-6d %-3d %-6d %-13d %-10d %-8.2f ", length, k, n, result.threads, result.rows,
+                                 seconds)
+                          + sum + String(repeating: " ", count: max(1, 14 - sum.count))
+                          + String(format: "%-9.1f %.2f×", Double(batch * length) / seconds, first! / seconds))
+                }
+            }
+        }
+    }
+}

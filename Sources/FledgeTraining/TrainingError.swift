@@ -1,0 +1,10 @@
+/// A training run that cannot start or continue, with a hint.
+public struct TrainingError: Error, CustomStringConvertible, Equatable {
+    public var message: String
+    public var hint: String?
+    public init(_ message: String, hint: String? = nil) {
+        self.message = message
+        self.hint = hint
+    }
+    public var description: String { message + (hint.map { "\nhint: \($0)" } ?? "") }
+}
