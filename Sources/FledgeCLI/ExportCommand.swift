@@ -19,6 +19,8 @@ struct ExportCommand: AsyncParsableCommand {
     var dtype = "bf16"
     @Option(help: "The output folder.")
     var output: String
+    @Option(help: ArgumentHelp("The target as the servers load it, written as the speculators layout's verifier: a Hugging Face repository id or folder (default: the --model folder; for the built-in SmolLM2 GGUF, \(DefaultAssets.smolLM2Repository))."))
+    var verifier: String?
 
     func run() async throws {
         guard dtype == "bf16" || dtype == "f32" else { throw ValidationError("--dtype must be bf16 or f32") }
@@ -26,7 +28,7 @@ struct ExportCommand: AsyncParsableCommand {
         let target = try LlamaModel.load(from: url)
         let draft = try DraftMethods.load(URL(fileURLWithPath: checkpoint), target: target)
         try draft.export(to: URL(fileURLWithPath: output), format: format,
-                         target: .init(name: url.lastPathComponent, bosTokenID: target.configuration.bosTokenID, eosTokenID: target.configuration.eosTokenIDs.first),
+                         target: .init(name: verifier ?? DefaultAssets.verifierName(for: url), bosTokenID: target.configuration.bosTokenID, eosTokenID: target.configuration.eosTokenIDs.first),
                          dtype: dtype == "f32" ? .f32 : .bf16)
         print(output)
     }

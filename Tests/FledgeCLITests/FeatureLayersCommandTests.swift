@@ -50,8 +50,12 @@ import FledgeTestSupport
         #expect(exported["eagle_aux_hidden_state_layer_ids"] as? [Int] == [4, 16, 26])
         #expect((exported["eagle_config"] as? [String: Any])?["eagle_aux_hidden_state_layer_ids"] as? [Int] == [3, 15, 25])
         let speculators = folder.appendingPathComponent("speculators").path
-        try await run(["export", "--model", model, "--checkpoint", checkpoint, "--format", "speculators", "--dtype", "f32", "--output", speculators])
-        #expect(try json(speculators + "/config.json")["eagle_aux_hidden_state_layer_ids"] as? [Int] == [4, 16, 26])
+        try await run(["export", "--model", model, "--checkpoint", checkpoint, "--format", "speculators", "--dtype", "f32", "--output", speculators,
+                       "--verifier", "HuggingFaceTB/SmolLM2-135M-Instruct"])
+        let speculatorsConfig = try json(speculators + "/config.json")
+        #expect(speculatorsConfig["eagle_aux_hidden_state_layer_ids"] as? [Int] == [4, 16, 26])
+        let verifier = ((speculatorsConfig["speculators_config"] as? [String: Any])?["verifier"] as? [String: Any])?["name_or_path"] as? String
+        #expect(verifier == "HuggingFaceTB/SmolLM2-135M-Instruct")
         // Every form of the draft decodes from those layers: lossless, and the f32 forms agree.
         var reports: [SpeculativeEvaluation.Report] = []
         for (index, draft) in [checkpoint, speculators, save + "/export"].enumerated() {

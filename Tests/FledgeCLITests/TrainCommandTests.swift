@@ -51,6 +51,14 @@ import FledgeTraining
         }
     }
 
+    /// The speculators layout names a verifier the servers can load: never the GGUF itself
+    /// when its source repository is known.
+    @Test func exportsNameALoadableVerifier() {
+        #expect(DefaultAssets.verifierName(for: DefaultAssets.smolLM2) == "HuggingFaceTB/SmolLM2-135M-Instruct")
+        #expect(DefaultAssets.verifierName(for: URL(fileURLWithPath: "/models/other.Q4_K.gguf")) == "other.Q4_K.gguf")
+        #expect(DefaultAssets.verifierName(for: URL(fileURLWithPath: "/models/llama-3.1-8b")) == "/models/llama-3.1-8b")
+    }
+
     @Test func evalAndExportParse() throws {
         let eval = try #require(try FledgeCommand.parseAsRoot(["eval", "--draft", "runs/x/export", "--bench", "mtbench:5", "--steps", "4"]) as? EvalCommand)
         #expect(eval.speculation.steps == 4 && eval.bench == "mtbench:5" && eval.chosenModes == [.chain(steps: 4)])
