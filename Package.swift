@@ -19,7 +19,7 @@ let package = Package(
         .library(name: "FledgeNN", targets: ["FledgeNN"]),
     ],
     dependencies: [
-        .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
+        .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2")
     ],
     targets: [
         .systemLibrary(
@@ -50,7 +50,10 @@ let package = Package(
         ),
         .target(
             name: "FledgeTraining",
-            dependencies: ["FledgeTensor", "FledgeNN", "FledgeWeights", "FledgeData", "FledgeLlama", "FledgeDraft", "FledgeDistributed"],
+            dependencies: [
+                "FledgeTensor", "FledgeNN", "FledgeWeights", "FledgeData", "FledgeLlama", "FledgeDraft",
+                "FledgeDistributed",
+            ],
             swiftSettings: optimized
         ),
         .target(
@@ -60,7 +63,9 @@ let package = Package(
         ),
         .target(
             name: "FledgeBench",
-            dependencies: ["FledgeTensor", "FledgeNN", "FledgeLlama", "FledgeData", "FledgeDraft", "FledgeDistributed"],
+            dependencies: [
+                "FledgeTensor", "FledgeNN", "FledgeLlama", "FledgeData", "FledgeDraft", "FledgeDistributed",
+            ],
             swiftSettings: optimized
         ),
         .target(
@@ -109,7 +114,10 @@ let package = Package(
         ),
         .testTarget(
             name: "FledgeDataTests",
-            dependencies: ["FledgeData", "FledgeLlama", "FledgeTokenizer", "FledgeTemplate", "FledgeWeights", "FledgeTensor", "FledgeTestSupport"],
+            dependencies: [
+                "FledgeData", "FledgeLlama", "FledgeTokenizer", "FledgeTemplate", "FledgeWeights", "FledgeTensor",
+                "FledgeTestSupport",
+            ],
             resources: [.copy("Fixtures")]
         ),
         .testTarget(

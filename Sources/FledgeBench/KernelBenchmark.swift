@@ -27,7 +27,8 @@ public enum KernelBenchmark {
                 Matmul.forward(c.pointer, a.pointer, b.pointer, m: m, n: n, k: k, transA: ta, transB: tb)
             }
             let label = "\(m)×\(k)·\(ta == .none ? "" : "ᵀ")\(k)×\(n)\(tb == .none ? "" : " (Bᵀ)")"
-            rows.append(Row(name: name, shape: label, gflop: 2 * Double(m) * Double(n) * Double(k) / 1e9, seconds: seconds))
+            rows.append(
+                Row(name: name, shape: label, gflop: 2 * Double(m) * Double(n) * Double(k) / 1e9, seconds: seconds))
         }
         gemmRow("sgemm peak", .none, .none, m: 2048, n: 2048, k: 2048)
         gemmRow("linear fwd 576→1536", .none, .transposed, m: t, n: 1536, k: 576)
@@ -51,20 +52,24 @@ public enum KernelBenchmark {
         let dv = Tensor(zeros: [t * 3 * 64])
         for tensor in [q, k, v, dout] { generator.fillNormal(tensor) }
         let mask = AttentionMask(causal: true, queryCapacity: t, keyCapacity: t)
-        let workspace = AttentionWorkspace(batch: 1, queries: t, keys: t, heads: 9, headDimension: 64, groupedQuery: true)
+        let workspace = AttentionWorkspace(
+            batch: 1, queries: t, keys: t, heads: 9, headDimension: 64, groupedQuery: true)
         // Useful FLOPs over the causal half: QKᵀ and PV in the forward (2 products), and
         // QKᵀ, dV, dP, dQ, dK in the backward (5 products).
         let product = 2 * Double(9 * 64) * Double(t) * Double(t + 1) / 2 / 1e9
         let forwardSeconds = Timing.median(runs: runs) {
-            Attention.forward(out: out.pointer, lse: lse.pointer, q: q.pointer, k: k.pointer, v: v.pointer,
-                              shape: shape, mask: mask, workspace: workspace)
+            Attention.forward(
+                out: out.pointer, lse: lse.pointer, q: q.pointer, k: k.pointer, v: v.pointer,
+                shape: shape, mask: mask, workspace: workspace)
         }
         let bothSeconds = Timing.median(runs: runs) {
-            Attention.forward(out: out.pointer, lse: lse.pointer, q: q.pointer, k: k.pointer, v: v.pointer,
-                              shape: shape, mask: mask, workspace: workspace)
-            Attention.backward(dq: dq.pointer, dk: dk.pointer, dv: dv.pointer, dout: dout.pointer, out: out.pointer,
-                               lse: lse.pointer, q: q.pointer, k: k.pointer, v: v.pointer,
-                               shape: shape, mask: mask, workspace: workspace)
+            Attention.forward(
+                out: out.pointer, lse: lse.pointer, q: q.pointer, k: k.pointer, v: v.pointer,
+                shape: shape, mask: mask, workspace: workspace)
+            Attention.backward(
+                dq: dq.pointer, dk: dk.pointer, dv: dv.pointer, dout: dout.pointer, out: out.pointer,
+                lse: lse.pointer, q: q.pointer, k: k.pointer, v: v.pointer,
+                shape: shape, mask: mask, workspace: workspace)
         }
         let label = "B 1, T \(t), 9 heads, 3 kv, D 64, causal"
         return [

@@ -18,7 +18,8 @@ public enum TargetBenchmark {
     /// verification pass) after a 512-token context, rolled back after each run. `kernels`:
     /// the policy of every forward.
     public static func run(
-        model: LlamaModel, lengths: [Int] = [512, 2048], decodeTokens: Int = 64, verifyTokens: [Int] = [], runs: Int = 3,
+        model: LlamaModel, lengths: [Int] = [512, 2048], decodeTokens: Int = 64, verifyTokens: [Int] = [],
+        runs: Int = 3,
         kernels: KernelPolicy = .standard
     ) throws -> [Row] {
         var rows: [Row] = []
@@ -29,7 +30,8 @@ public enum TargetBenchmark {
             let cache = model.makeCache(capacity: length)
             let seconds = try Timing.median(runs: runs) {
                 cache.reset()
-                _ = try model.forward(TokenBatch(tokens: tokens), cache: cache, options: ForwardOptions(logits: .last, kernels: kernels))
+                _ = try model.forward(
+                    TokenBatch(tokens: tokens), cache: cache, options: ForwardOptions(logits: .last, kernels: kernels))
             }
             rows.append(Row(name: "prefill", tokens: length, seconds: seconds))
         }
@@ -46,11 +48,14 @@ public enum TargetBenchmark {
         if let longest = verifyTokens.max() {
             let context = (0..<512).map { _ in Int32(generator.next() % vocabulary) }
             let cache = model.makeCache(capacity: context.count + longest)
-            _ = try model.forward(TokenBatch(tokens: context), cache: cache, options: ForwardOptions(logits: .none, kernels: kernels))
+            _ = try model.forward(
+                TokenBatch(tokens: context), cache: cache, options: ForwardOptions(logits: .none, kernels: kernels))
             for count in verifyTokens {
                 let tokens = (0..<count).map { _ in Int32(generator.next() % vocabulary) }
                 let seconds = try Timing.median(runs: runs) {
-                    _ = try model.forward(TokenBatch(tokens: tokens), cache: cache, options: ForwardOptions(logits: .all, kernels: kernels))
+                    _ = try model.forward(
+                        TokenBatch(tokens: tokens), cache: cache,
+                        options: ForwardOptions(logits: .all, kernels: kernels))
                     cache.trim(to: context.count)
                 }
                 rows.append(Row(name: "verify", tokens: count, seconds: seconds))
@@ -64,7 +69,8 @@ public enum TargetBenchmark {
     public static func reference(for row: Row) -> String? {
         switch row.name {
         case "prefill":
-            row.tokens == 512 ? "PyTorch 460–570, llama.cpp Q4_1 433 (README: Performance)"
+            row.tokens == 512
+                ? "PyTorch 460–570, llama.cpp Q4_1 433 (README: Performance)"
                 : "PyTorch 451 (README: Performance)"
         case "decode": "PyTorch 24, llama.cpp Q4_1 156 (README: Performance)"
         default: nil

@@ -26,7 +26,8 @@ public enum TrainBenchmark {
     /// (causal half + diagonals); plus fc once and the target logits once.
     public static func flops(_ c: Eagle3Configuration, length t: Int, steps k: Int) -> Double {
         let n = Double(t)
-        let h = Double(c.hiddenSize), q = Double(c.headCount * c.headDimension), kv = Double(c.kvHeadCount * c.headDimension)
+        let h = Double(c.hiddenSize), q = Double(c.headCount * c.headDimension),
+            kv = Double(c.kvHeadCount * c.headDimension)
         let layer = 2 * n * (2 * h * (q + 2 * kv) + q * h + 3 * h * Double(c.intermediateSize))
         let head = 2 * n * h * Double(c.draftVocabularySize)
         let attention = 4 * Double(c.headCount * c.headDimension) * n * (n + 1) / 2
@@ -37,25 +38,32 @@ public enum TrainBenchmark {
     /// Times `runs` steps (after one warm-up) with random features: B = `rows`, `length` tokens
     /// each, K `steps`. `reduce` (data-parallel runs: the gradient sum over the ranks) runs
     /// between backward and the optimiser and is timed apart.
-    public static func run(configuration c: Eagle3Configuration, length: Int, steps: Int, runs: Int, rows: Int = 1,
-                           reduce: ((UnsafeMutablePointer<Float>, Int) throws -> Void)? = nil) rethrows -> Result {
+    public static func run(
+        configuration c: Eagle3Configuration, length: Int, steps: Int, runs: Int, rows: Int = 1,
+        reduce: ((UnsafeMutablePointer<Float>, Int) throws -> Void)? = nil
+    ) rethrows -> Result {
         var generator = SeededGenerator(seed: 9)
         let embedding = Tensor(zeros: [c.vocabularySize, c.hiddenSize])
         generator.fillNormal(embedding, std: 0.02)
         let ids = (0..<c.draftVocabularySize).map { $0 * c.vocabularySize / c.draftVocabularySize }
         var t2d = [Bool](repeating: false, count: c.vocabularySize)
         for id in ids { t2d[id] = true }
-        let draft = Eagle3Draft(configuration: c, embedding: embedding, d2t: ids.enumerated().map { Int64($0.element - $0.offset) }, t2d: t2d)
+        let draft = Eagle3Draft(
+            configuration: c, embedding: embedding, d2t: ids.enumerated().map { Int64($0.element - $0.offset) },
+            t2d: t2d)
         draft.initialize(seed: 1)
         let trainer = Eagle3Trainer(draft: draft, maxBatch: rows, maxLength: length, steps: steps)
-        let auxiliary = Tensor(zeros: [rows * length, 3 * c.targetHiddenSize]), hidden = Tensor(zeros: [rows * length, c.targetHiddenSize])
+        let auxiliary = Tensor(zeros: [rows * length, 3 * c.targetHiddenSize]),
+            hidden = Tensor(zeros: [rows * length, c.targetHiddenSize])
         generator.fillNormal(auxiliary)
         generator.fillNormal(hidden)
         let head = Tensor(zeros: [c.vocabularySize, c.targetHiddenSize])
         generator.fillNormal(head, std: 0.05)
-        let batch = Eagle3Batch(batch: rows, length: length, lengths: [Int](repeating: length, count: rows),
-                                ids: (0..<(rows * length)).map { _ in Int32(generator.next() % UInt64(c.vocabularySize)) },
-                                lossMask: [UInt8](repeating: 1, count: rows * length), auxiliary: auxiliary, target: .hidden(hidden, head: head))
+        let batch = Eagle3Batch(
+            batch: rows, length: length, lengths: [Int](repeating: length, count: rows),
+            ids: (0..<(rows * length)).map { _ in Int32(generator.next() % UInt64(c.vocabularySize)) },
+            lossMask: [UInt8](repeating: 1, count: rows * length), auxiliary: auxiliary,
+            target: .hidden(hidden, head: head))
         var optimizer = AdamW(learningRate: 1e-4)
         func step() throws -> Double {
             draft.parameters.zeroGradients()
@@ -77,17 +85,19 @@ public enum TrainBenchmark {
         times.sort()
         reduceTimes.sort()
         let targetLogits = 2 * Double(length) * Double(c.targetHiddenSize) * Double(c.vocabularySize)
-        return Result(length: length, steps: steps, seconds: times[times.count / 2],
-                      gflop: Double(rows) * (flops(c, length: length, steps: steps) + targetLogits) / 1e9, rows: rows,
-                      reduceSeconds: reduceTimes[reduceTimes.count / 2])
+        return Result(
+            length: length, steps: steps, seconds: times[times.count / 2],
+            gflop: Double(rows) * (flops(c, length: length, steps: steps) + targetLogits) / 1e9, rows: rows,
+            reduceSeconds: reduceTimes[reduceTimes.count / 2])
     }
 
     /// Median seconds of the target's forward with the EAGLE-3 feature taps over `length` random tokens.
     public static func targetForwardSeconds(model: LlamaModel, length: Int, runs: Int) throws -> Double {
         var generator = SeededGenerator(seed: 17)
         let vocabulary = UInt64(model.configuration.vocabularySize)
-        let sample = TokenizedSample(id: "bench", ids: (0..<length).map { _ in Int32(generator.next() % vocabulary) },
-                                     lossMask: [UInt8](repeating: 1, count: length))
+        let sample = TokenizedSample(
+            id: "bench", ids: (0..<length).map { _ in Int32(generator.next() % vocabulary) },
+            lossMask: [UInt8](repeating: 1, count: length))
         let source = try OnlineFeatureSource(model: model)
         return try Timing.median(runs: runs) { _ = try source.features(for: [sample]) }
     }
@@ -95,8 +105,10 @@ public enum TrainBenchmark {
     /// SpecForge's time and tokens/s for the step of `length` tokens and K = `steps`, where the
     /// README's Performance section has one.
     public static func specForgeReference(length: Int, steps: Int) -> String? {
-        let reference = ["512/7": "3.97 s, 129 tok/s", "1024/7": "9.21 s, 111 tok/s", "2048/7": "22.9 s, 89 tok/s",
-                         "2048/3": "10.4 s, 197 tok/s"]
+        let reference = [
+            "512/7": "3.97 s, 129 tok/s", "1024/7": "9.21 s, 111 tok/s", "2048/7": "22.9 s, 89 tok/s",
+            "2048/3": "10.4 s, 197 tok/s",
+        ]
         return reference["\(length)/\(steps)"]
     }
 }

@@ -29,20 +29,26 @@ public enum TrainScalingBenchmark {
     /// One rank of a scaling run (under `mpirun`): its share of `globalBatch` rows (default:
     /// one per rank), the gradient summed over the ranks every step, the machine's cores
     /// shared among the ranks. `report` gets the result on rank 0, before MPI finalises.
-    public static func runRank(configuration: Eagle3Configuration, length: Int, steps: Int, runs: Int,
-                               globalBatch: Int?, report: (RankResult) throws -> Void) throws {
+    public static func runRank(
+        configuration: Eagle3Configuration, length: Int, steps: Int, runs: Int,
+        globalBatch: Int?, report: (RankResult) throws -> Void
+    ) throws {
         let communicator = try Distributed.communicator(timeout: 300)
         let threads = communicator.threadsPerRank
         Parallel.workerCount = threads
         BLAS.threadCount = threads
         let rows = (globalBatch ?? communicator.size) / communicator.size
-        let result = try TrainBenchmark.run(configuration: configuration, length: length, steps: steps, runs: runs,
-                                            rows: rows) { pointer, count in
+        let result = try TrainBenchmark.run(
+            configuration: configuration, length: length, steps: steps, runs: runs,
+            rows: rows
+        ) { pointer, count in
             if communicator.isDistributed { try communicator.allreduceSum(pointer, count: count, what: "gradient sum") }
         }
         if communicator.isRoot {
-            try report(RankResult(seconds: result.seconds, reduce: result.reduceSeconds, rows: rows,
-                                  ranks: communicator.size, threads: threads))
+            try report(
+                RankResult(
+                    seconds: result.seconds, reduce: result.reduceSeconds, rows: rows,
+                    ranks: communicator.size, threads: threads))
         }
         communicator.finalize()
     }
@@ -65,8 +71,9 @@ public enum TrainScalingBenchmark {
     /// Rank 0's result in what `mpirun -np ranks` left: the last output line that is one.
     static func result(of finished: MPILauncher.Finished, ranks: Int) throws -> RankResult {
         guard finished.status == 0,
-              let line = finished.output.split(separator: "\n").last(where: { $0.hasPrefix("{") }),
-              let result = try? JSONDecoder().decode(RankResult.self, from: Data(line.utf8)) else {
+            let line = finished.output.split(separator: "\n").last(where: { $0.hasPrefix("{") }),
+            let result = try? JSONDecoder().decode(RankResult.self, from: Data(line.utf8))
+        else {
             throw DistributedError("mpirun -np \(ranks) failed (status \(finished.status)): \(finished.output)")
         }
         return result

@@ -36,9 +36,10 @@ struct BenchKernels: AsyncParsableCommand {
         print("OpenBLAS core \(BLAS.coreName), \(Parallel.workerCount) threads, median of \(runs) runs")
         print(padded("kernel", 26) + padded("shape", 44) + padded("ms", 10) + padded("GFLOP/s", 10) + "of peak")
         for row in rows {
-            print(padded(row.name, 26) + padded(row.shape, 44) + padded(String(format: "%.2f", row.seconds * 1000), 10)
-                  + padded(String(format: "%.1f", row.gflops), 10)
-                  + String(format: "%.0f %%", 100 * row.gflops / peak))
+            print(
+                padded(row.name, 26) + padded(row.shape, 44) + padded(String(format: "%.2f", row.seconds * 1000), 10)
+                    + padded(String(format: "%.1f", row.gflops), 10)
+                    + String(format: "%.0f %%", 100 * row.gflops / peak))
         }
     }
 }

@@ -22,8 +22,9 @@ struct BenchTarget: AsyncParsableCommand {
     @Option(name: .customLong("decode-tokens"), help: "Tokens generated in the decode measurement.")
     var decodeTokens = 64
 
-    @Option(name: .customLong("verify-tokens"), parsing: .upToNextOption,
-            help: "Verification passes to time: M new tokens (all logits) after a 512-token context.")
+    @Option(
+        name: .customLong("verify-tokens"), parsing: .upToNextOption,
+        help: "Verification passes to time: M new tokens (all logits) after a 512-token context.")
     var verifyTokens: [Int] = [1, 4, 8, 16, 32, 48]
 
     @Option(name: .customLong("weights"), help: "Decoder-layer weight storage: float32 or bfloat16.")
@@ -36,7 +37,10 @@ struct BenchTarget: AsyncParsableCommand {
         case openblas
     }
 
-    @Option(help: "Also run every measurement with a reference path and print the ratio: float32 (decoding steps on the Float32 weights instead of the GGUF's Q4_1/Q8_0 blocks) or openblas (OpenBLAS for few rows too).")
+    @Option(
+        help:
+            "Also run every measurement with a reference path and print the ratio: float32 (decoding steps on the Float32 weights instead of the GGUF's Q4_1/Q8_0 blocks) or openblas (OpenBLAS for few rows too)."
+    )
     var compare: Reference?
 
     func validate() throws {
@@ -48,17 +52,25 @@ struct BenchTarget: AsyncParsableCommand {
     func run() async throws {
         let url = try model.resolvedURL()
         let target = try LlamaModel.load(from: url, storage: weights)
-        let rows = try TargetBenchmark.run(model: target, lengths: lengths, decodeTokens: decodeTokens, verifyTokens: verifyTokens, runs: runs)
+        let rows = try TargetBenchmark.run(
+            model: target, lengths: lengths, decodeTokens: decodeTokens, verifyTokens: verifyTokens, runs: runs)
         var reference: [TargetBenchmark.Row] = []
         if let compare {
-            reference = try TargetBenchmark.run(model: target, lengths: lengths, decodeTokens: decodeTokens, verifyTokens: verifyTokens, runs: runs,
-                                                kernels: compare == .openblas ? .openBLAS : .float32)
+            reference = try TargetBenchmark.run(
+                model: target, lengths: lengths, decodeTokens: decodeTokens, verifyTokens: verifyTokens, runs: runs,
+                kernels: compare == .openblas ? .openBLAS : .float32)
         }
-        let quantized = target.quantizedBytes > 0 ? String(format: ", decoding steps on %.0f MB of quantised blocks", Double(target.quantizedBytes) / 1e6) : ""
-        print("\(url.lastPathComponent): \(target.parameterCount / 1_000_000) M parameters, \(weights.rawValue) layer weights\(quantized), \(Parallel.workerCount) threads, median of \(runs) runs")
+        let quantized =
+            target.quantizedBytes > 0
+            ? String(format: ", decoding steps on %.0f MB of quantised blocks", Double(target.quantizedBytes) / 1e6)
+            : ""
+        print(
+            "\(url.lastPathComponent): \(target.parameterCount / 1_000_000) M parameters, \(weights.rawValue) layer weights\(quantized), \(Parallel.workerCount) threads, median of \(runs) runs"
+        )
         let referenceName = compare == .openblas ? "OpenBLAS only" : "Float32"
-        print(padded("measurement", 22) + padded("tokens/s", 12)
-              + (compare != nil ? padded(referenceName, 15) + padded("ratio", 8) : "") + "notes")
+        print(
+            padded("measurement", 22) + padded("tokens/s", 12)
+                + (compare != nil ? padded(referenceName, 15) + padded("ratio", 8) : "") + "notes")
         let decodeSeconds = rows.first(where: { $0.name == "decode" })?.seconds ?? 0
         for (index, row) in rows.enumerated() {
             let name: String
@@ -67,13 +79,16 @@ struct BenchTarget: AsyncParsableCommand {
             case "decode": name = "decode (batch 1)"
             default: name = "verify M=\(row.tokens)"
             }
-            let note = TargetBenchmark.reference(for: row)
-                ?? String(format: "%.1f ms per pass = %.2f decode steps", row.seconds * 1000,
-                          decodeSeconds > 0 ? row.seconds / decodeSeconds : 0)
+            let note =
+                TargetBenchmark.reference(for: row)
+                ?? String(
+                    format: "%.1f ms per pass = %.2f decode steps", row.seconds * 1000,
+                    decodeSeconds > 0 ? row.seconds / decodeSeconds : 0)
             var line = padded(name, 22) + padded(String(format: "%.1f", row.tokensPerSecond), 12)
             if compare != nil {
                 let other = reference[index]
-                line += padded(String(format: "%.1f", other.tokensPerSecond), 15)
+                line +=
+                    padded(String(format: "%.1f", other.tokensPerSecond), 15)
                     + padded(String(format: "%.2f×", other.seconds / row.seconds), 8)
             }
             print(line + note)

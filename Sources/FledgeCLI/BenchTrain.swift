@@ -9,7 +9,8 @@ import FledgeLlama
 struct BenchTrain: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "train",
-        abstract: "Tokens/s and GFLOP/s of an EAGLE-3 training step (fwd + bwd + AdamW, batch 1) at the target's configuration, next to the sgemm peak."
+        abstract:
+            "Tokens/s and GFLOP/s of an EAGLE-3 training step (fwd + bwd + AdamW, batch 1) at the target's configuration, next to the sgemm peak."
     )
 
     @OptionGroup var model: ModelOptions
@@ -29,14 +30,18 @@ struct BenchTrain: AsyncParsableCommand {
     @Flag(help: "Also time the online step: the target's forward with the three feature taps on the same tokens.")
     var online = false
 
-    @Option(name: .customLong("ranks"), parsing: .upToNextOption,
-            help: "Data-parallel scaling: run the step under `mpirun -np N` for each N (--ranks 1 2 or --ranks 1,2).")
+    @Option(
+        name: .customLong("ranks"), parsing: .upToNextOption,
+        help: "Data-parallel scaling: run the step under `mpirun -np N` for each N (--ranks 1 2 or --ranks 1,2).")
     var rankList: [String] = []
 
     /// `--ranks 1 2` and `--ranks 1,2` alike.
-    var ranks: [Int] { rankList.flatMap { $0.split(separator: ",") }.compactMap { Int($0.trimmingCharacters(in: .whitespaces)) } }
+    var ranks: [Int] {
+        rankList.flatMap { $0.split(separator: ",") }.compactMap { Int($0.trimmingCharacters(in: .whitespaces)) }
+    }
 
-    @Option(name: .customLong("global-batch"), help: "With --ranks: rows per step over all ranks (default: the largest N).")
+    @Option(
+        name: .customLong("global-batch"), help: "With --ranks: rows per step over all ranks (default: the largest N).")
     var globalBatch: Int?
 
     @Flag(name: .customLong("rank-worker"), help: .hidden)
@@ -47,7 +52,9 @@ struct BenchTrain: AsyncParsableCommand {
             throw ValidationError("--ranks takes positive integers: --ranks 1 2 or --ranks 1,2")
         }
         let batch = globalBatch ?? ranks.max() ?? 1
-        guard ranks.allSatisfy({ batch % $0 == 0 }) else { throw ValidationError("--global-batch \(batch) must be a multiple of every --ranks value") }
+        guard ranks.allSatisfy({ batch % $0 == 0 }) else {
+            throw ValidationError("--global-batch \(batch) must be a multiple of every --ranks value")
+        }
     }
 
     func run() async throws {
@@ -58,22 +65,30 @@ struct BenchTrain: AsyncParsableCommand {
         let target = online ? try LlamaModel.load(from: url) : nil
         let configuration = Eagle3Configuration(target: file, draftVocabularySize: draftVocabSize)
         let peak = KernelBenchmark.run(runs: 3, sequenceLength: 2048).first!.gflops
-        print(String(format: "sgemm peak %.1f GFLOP/s; draft of %@ (H %d, Vd %d), batch 1, median of %d steps",
-                     peak, url.lastPathComponent, configuration.hiddenSize, draftVocabSize, runs))
-        print("T      K   s/step    tokens/s   GFLOP/step  GFLOP/s  of peak   " + (online ? "online s/step (tokens/s)  " : "") + "SpecForge (README: Performance)")
+        print(
+            String(
+                format: "sgemm peak %.1f GFLOP/s; draft of %@ (H %d, Vd %d), batch 1, median of %d steps",
+                peak, url.lastPathComponent, configuration.hiddenSize, draftVocabSize, runs))
+        print(
+            "T      K   s/step    tokens/s   GFLOP/step  GFLOP/s  of peak   "
+                + (online ? "online s/step (tokens/s)  " : "") + "SpecForge (README: Performance)")
         for length in lengths {
             for k in steps {
                 let result = TrainBenchmark.run(configuration: configuration, length: length, steps: k, runs: runs)
                 var onlineColumn = ""
                 if let target {
-                    let seconds = try TrainBenchmark.targetForwardSeconds(model: target, length: length, runs: runs) + result.seconds
+                    let seconds =
+                        try TrainBenchmark.targetForwardSeconds(model: target, length: length, runs: runs)
+                        + result.seconds
                     let text = String(format: "%.2f (%.1f)", seconds, Double(length) / seconds)
                     onlineColumn = text + String(repeating: " ", count: max(1, 26 - text.count))
                 }
-                print(String(format: "%-6d %-3d %-9.2f %-10.1f %-11.0f %-8.1f %-9@ %@%@", length, k, result.seconds,
-                             result.tokensPerSecond, result.gflop, result.gflops,
-                             String(format: "%.0f%%", 100 * result.gflops / peak), onlineColumn,
-                             TrainBenchmark.specForgeReference(length: length, steps: k) ?? "–"))
+                print(
+                    String(
+                        format: "%-6d %-3d %-9.2f %-10.1f %-11.0f %-8.1f %-9@ %@%@", length, k, result.seconds,
+                        result.tokensPerSecond, result.gflop, result.gflops,
+                        String(format: "%.0f%%", 100 * result.gflops / peak), onlineColumn,
+                        TrainBenchmark.specForgeReference(length: length, steps: k) ?? "–"))
             }
         }
     }
@@ -82,10 +97,13 @@ struct BenchTrain: AsyncParsableCommand {
 extension BenchTrain {
     /// One rank of a scaling run (under mpirun): rank 0 prints the result as a JSON line.
     func runRank() throws {
-        let configuration = Eagle3Configuration(target: try LlamaConfiguration.load(from: try model.resolvedURL()),
-                                                draftVocabularySize: draftVocabSize)
-        try TrainScalingBenchmark.runRank(configuration: configuration, length: lengths[0], steps: steps[0], runs: runs,
-                                          globalBatch: globalBatch) { result in
+        let configuration = Eagle3Configuration(
+            target: try LlamaConfiguration.load(from: try model.resolvedURL()),
+            draftVocabularySize: draftVocabSize)
+        try TrainScalingBenchmark.runRank(
+            configuration: configuration, length: lengths[0], steps: steps[0], runs: runs,
+            globalBatch: globalBatch
+        ) { result in
             print(try TrainScalingBenchmark.line(result))
         }
     }
@@ -96,25 +114,31 @@ extension BenchTrain {
         _ = try MPILauncher.mpirun()
         let batch = globalBatch ?? ranks.max() ?? 1
         let url = try model.resolvedURL()
-        print(String(format: "EAGLE-3 training step of %@ (Vd %d), global batch %d × T tokens, median of %d steps; "
-                     + "each row one `mpirun -np N` run", url.lastPathComponent, draftVocabSize, batch, runs))
+        print(
+            String(
+                format: "EAGLE-3 training step of %@ (Vd %d), global batch %d × T tokens, median of %d steps; "
+                    + "each row one `mpirun -np N` run", url.lastPathComponent, draftVocabSize, batch, runs))
         print("T      K   ranks  threads/rank  rows/rank  s/step   gradient sum  tokens/s  speedup")
         for length in lengths {
             for k in steps {
                 var first: Double?
                 for n in ranks {
-                    let result = try TrainScalingBenchmark.launch(ranks: n, arguments: [
-                        "bench", "train", "--rank-worker", "--model", url.path, "--seq-len", "\(length)",
-                        "--ttt-steps", "\(k)", "--runs", "\(runs)", "--global-batch", "\(batch)",
-                        "--draft-vocab-size", "\(draftVocabSize)",
-                    ])
+                    let result = try TrainScalingBenchmark.launch(
+                        ranks: n,
+                        arguments: [
+                            "bench", "train", "--rank-worker", "--model", url.path, "--seq-len", "\(length)",
+                            "--ttt-steps", "\(k)", "--runs", "\(runs)", "--global-batch", "\(batch)",
+                            "--draft-vocab-size", "\(draftVocabSize)",
+                        ])
                     let seconds = result.seconds
                     first = first ?? seconds
                     let sum = String(format: "%.1f ms", result.reduce * 1000)
-                    print(String(format: "%-6d %-3d %-6d %-13d %-10d %-8.2f ", length, k, n, result.threads, result.rows,
-                                 seconds)
-                          + sum + String(repeating: " ", count: max(1, 14 - sum.count))
-                          + String(format: "%-9.1f %.2f×", Double(batch * length) / seconds, first! / seconds))
+                    print(
+                        String(
+                            format: "%-6d %-3d %-6d %-13d %-10d %-8.2f ", length, k, n, result.threads, result.rows,
+                            seconds)
+                            + sum + String(repeating: " ", count: max(1, 14 - sum.count))
+                            + String(format: "%-9.1f %.2f×", Double(batch * length) / seconds, first! / seconds))
                 }
             }
         }

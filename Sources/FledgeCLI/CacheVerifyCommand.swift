@@ -8,7 +8,8 @@ import FledgeLlama
 struct CacheVerifyCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "verify",
-        abstract: "Recompute the first batches of a cache with the target (same batches as the build) and compare them with the shards, bit for bit."
+        abstract:
+            "Recompute the first batches of a cache with the target (same batches as the build) and compare them with the shards, bit for bit."
     )
 
     @OptionGroup var model: ModelOptions
@@ -26,13 +27,16 @@ struct CacheVerifyCommand: AsyncParsableCommand {
     func run() async throws {
         let url = try model.resolvedURL()
         let target = try TargetModel.load(from: url)
-        let cache = try CachedFeatureSource(directory: URL(fileURLWithPath: output), modelFingerprint: try Fingerprint.of(url),
-                                           dataFingerprint: try data.fingerprint())
-        let result = try FeatureCacheVerifier.verify(cache: cache, conversations: try data.conversations(),
-                                                     tokenizer: data.tokenizer(target.format), model: target.model,
-                                                     batches: batches, batchTokens: batchTokens)
-        print("\(result.samples) samples, \(result.comparedValues) feature values recomputed: "
-              + (result.isExact ? "all equal the cache (bit-exact)" : "\(result.differentValues) differ"))
+        let cache = try CachedFeatureSource(
+            directory: URL(fileURLWithPath: output), modelFingerprint: try Fingerprint.of(url),
+            dataFingerprint: try data.fingerprint())
+        let result = try FeatureCacheVerifier.verify(
+            cache: cache, conversations: try data.conversations(),
+            tokenizer: data.tokenizer(target.format), model: target.model,
+            batches: batches, batchTokens: batchTokens)
+        print(
+            "\(result.samples) samples, \(result.comparedValues) feature values recomputed: "
+                + (result.isExact ? "all equal the cache (bit-exact)" : "\(result.differentValues) differ"))
         if !result.isExact { throw ExitCode(1) }
     }
 }

@@ -11,7 +11,8 @@ import FledgeTokenizer
 struct ChatCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "chat",
-        abstract: "Chat with the target in the terminal (chat template, streaming); with --draft, speculative decoding (greedy chain or tree, sampled chain) and τ per answer."
+        abstract:
+            "Chat with the target in the terminal (chat template, streaming); with --draft, speculative decoding (greedy chain or tree, sampled chain) and τ per answer."
     )
 
     @OptionGroup var model: ModelOptions
@@ -39,15 +40,18 @@ struct ChatCommand: AsyncParsableCommand {
             messages.append(ChatMessage(role: "user", content: line))
             let prompt = try target.encodeChat(messages, addGenerationPrompt: true)
             var stream = TextStream(tokenizer: target.tokenizer, skipping: stops)
-            let request = DecodingRequest(strategy: speculation.strategy, maxTokens: length.maxTokens,
-                                          sampling: sampling.options.forTurn(turn), stopTokens: stops)
+            let request = DecodingRequest(
+                strategy: speculation.strategy, maxTokens: length.maxTokens,
+                sampling: sampling.options.forTurn(turn), stopTokens: stops)
             let result = try session.generate(prompt: prompt, request) { token in
                 FileHandle.standardOutput.write(Data(stream.append(token).utf8))
             }
             print("")
             let tau = request.strategy.isSpeculative ? String(format: ", τ %.2f", result.stats.acceptanceLength) : ""
-            printError(String(format: "[%d tokens, %.1f tokens/s%@; %d of %d prompt tokens prefilled]", stream.tokens.count,
-                              Double(stream.tokens.count) / max(result.seconds, 1e-9), tau, result.prefilledTokens, prompt.count))
+            printError(
+                String(
+                    format: "[%d tokens, %.1f tokens/s%@; %d of %d prompt tokens prefilled]", stream.tokens.count,
+                    Double(stream.tokens.count) / max(result.seconds, 1e-9), tau, result.prefilledTokens, prompt.count))
             messages.append(ChatMessage(role: "assistant", content: stream.text))
             turn += 1
         }

@@ -9,7 +9,8 @@ import FledgeWeights
 struct EvalCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "eval",
-        abstract: "Speculative decoding (chain or EAGLE-2 tree; greedy, or sampled chains) vs plain decoding: τ, per-position acceptance, time shares, tokens/s, speedup."
+        abstract:
+            "Speculative decoding (chain or EAGLE-2 tree; greedy, or sampled chains) vs plain decoding: τ, per-position acceptance, time shares, tokens/s, speedup."
     )
 
     @OptionGroup var model: ModelOptions
@@ -23,16 +24,24 @@ struct EvalCommand: AsyncParsableCommand {
     @Option(help: "A JSONL file of prompts ({\"turns\": [...]} or {\"prompt\": ...}) instead of --bench.")
     var prompts: String?
 
-    @Option(name: .customLong("modes"), parsing: .upToNextOption,
-            help: "Several modes in one run, sharing the plain baseline: chain:K and tree:TOPK/DEPTH/TOKENS (e.g. chain:3 chain:5 tree:8/6/48).")
+    @Option(
+        name: .customLong("modes"), parsing: .upToNextOption,
+        help:
+            "Several modes in one run, sharing the plain baseline: chain:K and tree:TOPK/DEPTH/TOKENS (e.g. chain:3 chain:5 tree:8/6/48)."
+    )
     var modes: [String] = []
 
     func validate() throws {
-        guard speculation.draft != nil else { throw ValidationError("eval needs --draft (an exported draft or a checkpoint)") }
-        for text in modes where SpeculativeEvaluation.Mode(parsing: text).map({ $0 == .plain }) ?? true {
-            throw ValidationError("--modes: '\(text)' is not chain:K or tree:TOPK/DEPTH/TOKENS (K, TOPK, DEPTH ≥ 1, TOKENS ≥ 2)")
+        guard speculation.draft != nil else {
+            throw ValidationError("eval needs --draft (an exported draft or a checkpoint)")
         }
-        if modes.isEmpty && speculation.strategy == .plain { throw ValidationError("--mode plain: eval compares chain or tree decoding with plain") }
+        for text in modes where SpeculativeEvaluation.Mode(parsing: text).map({ $0 == .plain }) ?? true {
+            throw ValidationError(
+                "--modes: '\(text)' is not chain:K or tree:TOPK/DEPTH/TOKENS (K, TOPK, DEPTH ≥ 1, TOKENS ≥ 2)")
+        }
+        if modes.isEmpty && speculation.strategy == .plain {
+            throw ValidationError("--mode plain: eval compares chain or tree decoding with plain")
+        }
         for mode in chosenModes { try SpeculationOptions.check(mode, sampling: sampling.options) }
     }
 
@@ -57,18 +66,23 @@ struct EvalCommand: AsyncParsableCommand {
         } else {
             let parts = bench.split(separator: ":")
             guard parts.first == "mtbench" else { throw ValidationError("--bench must be mtbench or mtbench:N") }
-            questions = try SpeculativeEvaluation.mtBench(DefaultAssets.directory.appendingPathComponent("question.jsonl"), limit: parts.count > 1 ? Int(parts[1]) : nil)
+            questions = try SpeculativeEvaluation.mtBench(
+                DefaultAssets.directory.appendingPathComponent("question.jsonl"),
+                limit: parts.count > 1 ? Int(parts[1]) : nil)
         }
         let temperature = sampling.temperature, topP = sampling.topP
         var line = ProgressLine(label: "eval")
         let started = DispatchTime.now().uptimeNanoseconds
-        let report = try SpeculativeEvaluation.run(target: target, draft: loaded, questions: questions, modes: chosenModes, maxTokens: length.maxTokens,
-                                                   sampling: temperature > 0 ? sampling.options : nil) { done, total in
+        let report = try SpeculativeEvaluation.run(
+            target: target, draft: loaded, questions: questions, modes: chosenModes, maxTokens: length.maxTokens,
+            sampling: temperature > 0 ? sampling.options : nil
+        ) { done, total in
             let elapsed = Double(DispatchTime.now().uptimeNanoseconds - started) / 1e9
             let eta = elapsed / Double(done) * Double(total - done)
             line.update(done: done, total: total, rate: Double(done) / elapsed * 60, unit: "questions/min", eta: eta)
             if !line.interactive {
-                printError(String(format: "eval: %d/%d questions, %.0f s elapsed, ETA %.0f s", done, total, elapsed, eta))
+                printError(
+                    String(format: "eval: %d/%d questions, %.0f s elapsed, ETA %.0f s", done, total, elapsed, eta))
             }
         }
         line.finish()
@@ -82,17 +96,25 @@ struct EvalCommand: AsyncParsableCommand {
             print(String(decoding: encoded, as: UTF8.self))
             return
         }
-        let decoding = temperature > 0 ? String(format: "plain sampling (temperature %.2f, top-p %.2f)", temperature, topP) : "plain greedy decoding"
-        print(String(format: "%d questions, %d turns, %d tokens (at most %d per turn); %@ %.1f tokens/s",
-                     report.questions, report.turns, report.generatedTokens, report.maxTokens, decoding, report.plainTokensPerSecond))
+        let decoding =
+            temperature > 0
+            ? String(format: "plain sampling (temperature %.2f, top-p %.2f)", temperature, topP)
+            : "plain greedy decoding"
+        print(
+            String(
+                format: "%d questions, %d turns, %d tokens (at most %d per turn); %@ %.1f tokens/s",
+                report.questions, report.turns, report.generatedTokens, report.maxTokens, decoding,
+                report.plainTokensPerSecond))
         print("mode               τ      acceptance by position          draft  target  tokens/s  speedup  lossless")
         for row in report.modes {
             let rates = row.acceptanceRates.map { String(format: "%.2f", $0) }.joined(separator: " ")
             let name = row.mode.padding(toLength: 18, withPad: " ", startingAt: 0)
             let ratesColumn = rates.padding(toLength: max(31, rates.count), withPad: " ", startingAt: 0)
-            print(String(format: "%@ %-6.3f %@ %4.0f%%  %5.0f%%  %8.1f  %6.2f×  %@", name, row.acceptanceLength, ratesColumn,
-                         100 * row.draftTimeShare, 100 * row.targetTimeShare, row.speculativeTokensPerSecond, row.speedup,
-                         row.lossless.map { $0 ? "yes" : "NO (\(row.mismatchedTurns) turns differ)" } ?? "n/a (sampled)"))
+            print(
+                String(
+                    format: "%@ %-6.3f %@ %4.0f%%  %5.0f%%  %8.1f  %6.2f×  %@", name, row.acceptanceLength, ratesColumn,
+                    100 * row.draftTimeShare, 100 * row.targetTimeShare, row.speculativeTokensPerSecond, row.speedup,
+                    row.lossless.map { $0 ? "yes" : "NO (\(row.mismatchedTurns) turns differ)" } ?? "n/a (sampled)"))
         }
     }
 }

@@ -7,7 +7,11 @@ public struct FledgeCommand: AsyncParsableCommand {
         commandName: "fledge",
         abstract: "Train EAGLE speculative-decoding draft models on CPUs.",
         version: "0.1.0",
-        subcommands: [GenerateCommand.self, TokenizeCommand.self, DataCommand.self, VocabCommand.self, CacheCommand.self, TrainCommand.self, ExportCommand.self, EvalCommand.self, ChatCommand.self, RecipeCommand.self, BenchCommand.self]
+        subcommands: [
+            GenerateCommand.self, TokenizeCommand.self, DataCommand.self, VocabCommand.self, CacheCommand.self,
+            TrainCommand.self, ExportCommand.self, EvalCommand.self, ChatCommand.self, RecipeCommand.self,
+            BenchCommand.self,
+        ]
     )
 
     public init() {}

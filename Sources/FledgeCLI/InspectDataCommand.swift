@@ -7,7 +7,8 @@ import FledgeLlama
 struct InspectDataCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "inspect",
-        abstract: "Show samples with the trained (masked) tokens highlighted, and statistics: conversations, tokens, masked fraction, lengths."
+        abstract:
+            "Show samples with the trained (masked) tokens highlighted, and statistics: conversations, tokens, masked fraction, lengths."
     )
 
     @OptionGroup var model: ModelOptions
@@ -33,7 +34,9 @@ struct InspectDataCommand: AsyncParsableCommand {
             case .failure(let reason):
                 print("── \(conversation.id): skipped (\(reason.rawValue))")
             case .success(let sample):
-                print("── \(sample.id): \(sample.ids.count) tokens, \(sample.maskedCount) trained\(sample.truncated ? ", truncated" : "")")
+                print(
+                    "── \(sample.id): \(sample.ids.count) tokens, \(sample.maskedCount) trained\(sample.truncated ? ", truncated" : "")"
+                )
                 print(render(sample, tokenizer: format, color: color))
             }
         }
@@ -56,14 +59,23 @@ struct InspectDataCommand: AsyncParsableCommand {
     }
 
     func statistics(_ dataset: TokenizedDataset, conversations: Int) -> String {
-        var lines = ["── statistics",
-                     "conversations \(conversations), samples \(dataset.samples.count), truncated \(dataset.truncated)",
-                     "skipped: " + (dataset.skipped.isEmpty ? "none" : dataset.skipped.sorted { $0.key.rawValue < $1.key.rawValue }.map { "\($0.key.rawValue) \($0.value)" }.joined(separator: ", ")),
-                     String(format: "tokens %d, trained %d (%.1f%%)", dataset.tokenCount, dataset.maskedCount,
-                            100 * Double(dataset.maskedCount) / Double(max(dataset.tokenCount, 1)))]
+        var lines = [
+            "── statistics",
+            "conversations \(conversations), samples \(dataset.samples.count), truncated \(dataset.truncated)",
+            "skipped: "
+                + (dataset.skipped.isEmpty
+                    ? "none"
+                    : dataset.skipped.sorted { $0.key.rawValue < $1.key.rawValue }.map {
+                        "\($0.key.rawValue) \($0.value)"
+                    }.joined(separator: ", ")),
+            String(
+                format: "tokens %d, trained %d (%.1f%%)", dataset.tokenCount, dataset.maskedCount,
+                100 * Double(dataset.maskedCount) / Double(max(dataset.tokenCount, 1))),
+        ]
         guard let lengths = dataset.lengthStatistics else { return lines.joined(separator: "\n") }
-        lines.append("length: min \(lengths.minimum), median \(lengths.median), p90 \(lengths.p90), "
-                     + "max \(lengths.maximum)")
+        lines.append(
+            "length: min \(lengths.minimum), median \(lengths.median), p90 \(lengths.p90), "
+                + "max \(lengths.maximum)")
         for bucket in lengths.buckets {
             let bar = String(repeating: "█", count: max(1, 40 * bucket.count / dataset.samples.count))
             let label = bucket.high.map { "\(bucket.low)–\($0 - 1)" } ?? "\(bucket.low)+"

@@ -20,7 +20,9 @@ struct PrepareDataCommand: AsyncParsableCommand {
     @Argument(help: ArgumentHelp("Conversation files or folders.", valueName: "input"))
     var inputs: [String] = []
 
-    @Option(name: [.short, .long], help: ArgumentHelp("Folder for train.jsonl, eval.jsonl and manifest.json.", valueName: "dir"))
+    @Option(
+        name: [.short, .long],
+        help: ArgumentHelp("Folder for train.jsonl, eval.jsonl and manifest.json.", valueName: "dir"))
     var output: String
 
     @Option(name: .customLong("eval-fraction"), help: "Fraction of conversations held out in eval.jsonl, in [0, 1).")
@@ -37,7 +39,9 @@ struct PrepareDataCommand: AsyncParsableCommand {
 
     func validate() throws {
         guard !inputs.isEmpty else { throw ValidationError("name at least one input file or folder") }
-        guard evalFraction >= 0, evalFraction < 1 else { throw ValidationError("--eval-fraction must be in [0, 1), got \(evalFraction)") }
+        guard evalFraction >= 0, evalFraction < 1 else {
+            throw ValidationError("--eval-fraction must be in [0, 1), got \(evalFraction)")
+        }
         if let maxConversations, maxConversations < 1 {
             throw ValidationError("--max-conversations must be at least 1")
         }
@@ -45,13 +49,15 @@ struct PrepareDataCommand: AsyncParsableCommand {
 
     /// The library options these flags stand for.
     var preparationOptions: ConversationPreparationOptions {
-        ConversationPreparationOptions(inputs: inputs, outputDirectory: output, evalFraction: evalFraction, seed: seed,
-                                       maxConversations: maxConversations)
+        ConversationPreparationOptions(
+            inputs: inputs, outputDirectory: output, evalFraction: evalFraction, seed: seed,
+            maxConversations: maxConversations)
     }
 
     func run() async throws {
         let display = PrepareProgressDisplay(interactive: isatty(STDERR_FILENO) != 0)
-        let summary = try ConversationPreparer(options: preparationOptions).run(progress: display.update, issue: display.report)
+        let summary = try ConversationPreparer(options: preparationOptions).run(
+            progress: display.update, issue: display.report)
         display.finish()
         print(json ? try Self.jsonSummary(summary) : Self.table(summary), terminator: "")
     }
@@ -71,29 +77,45 @@ struct PrepareDataCommand: AsyncParsableCommand {
         let counts = manifest.counts
         var rows: [(String, String)] = []
         let totalBytes = manifest.inputs.reduce(0) { $0 + $1.bytes }
-        rows.append(("inputs", "\(manifest.inputs.count) file\(manifest.inputs.count == 1 ? "" : "s"), \(megabytes(totalBytes))"))
+        rows.append(
+            (
+                "inputs",
+                "\(manifest.inputs.count) file\(manifest.inputs.count == 1 ? "" : "s"), \(megabytes(totalBytes))"
+            ))
         rows.append(("records read", grouped(counts.recordsRead)))
         rows.append(("kept", "\(grouped(counts.kept)) (train \(grouped(counts.train)), eval \(grouped(counts.eval)))"))
         rows.append(("duplicates", grouped(counts.duplicates)))
         rows.append(("skipped", grouped(counts.skippedTotal)))
-        for (reason, count) in counts.skipped.sorted(by: { $0.key < $1.key }) { rows.append(("  " + reason, grouped(count))) }
+        for (reason, count) in counts.skipped.sorted(by: { $0.key < $1.key }) {
+            rows.append(("  " + reason, grouped(count)))
+        }
         rows.append(("repaired", "\(grouped(counts.conversationsRepaired)) conversations"))
-        for (repair, count) in counts.repairs.sorted(by: { $0.key < $1.key }) { rows.append(("  " + repair, "\(grouped(count)) turns")) }
+        for (repair, count) in counts.repairs.sorted(by: { $0.key < $1.key }) {
+            rows.append(("  " + repair, "\(grouped(count)) turns"))
+        }
         rows.append(("ids renamed", grouped(counts.idsRenamed)))
         rows.append(("roles read", describe(manifest.roles)))
         rows.append(("unknown roles", manifest.unknownRoles.isEmpty ? "none" : describe(manifest.unknownRoles)))
         rows.append(("messages written", describe(counts.messages)))
         for input in manifest.inputs {
             if let truncation = input.truncation {
-                rows.append(("truncated", "\(input.path) at byte \(grouped(truncation.byteOffset)) (\(grouped(truncation.droppedBytes)) bytes dropped)"))
+                rows.append(
+                    (
+                        "truncated",
+                        "\(input.path) at byte \(grouped(truncation.byteOffset)) (\(grouped(truncation.droppedBytes)) bytes dropped)"
+                    ))
             }
         }
-        if counts.stoppedAtMaxConversations { rows.append(("stopped", "at --max-conversations \(manifest.maxConversations ?? 0)")) }
+        if counts.stoppedAtMaxConversations {
+            rows.append(("stopped", "at --max-conversations \(manifest.maxConversations ?? 0)"))
+        }
         rows.append(("issues", "\(grouped(manifest.issueCount)) (listed in manifest.json)"))
         rows.append(("output", summary.outputDirectory.path))
         let seconds = summary.elapsedSeconds
-        let rate = seconds > 0
-            ? String(format: "%.1f MB/s", Double(summary.bytesRead) / 1e6 / seconds) + ", \(grouped(Int(Double(counts.recordsRead) / seconds))) records/s"
+        let rate =
+            seconds > 0
+            ? String(format: "%.1f MB/s", Double(summary.bytesRead) / 1e6 / seconds)
+                + ", \(grouped(Int(Double(counts.recordsRead) / seconds))) records/s"
             : "-"
         rows.append(("time", String(format: "%.2f s", seconds) + " (\(rate))"))
         let width = rows.map(\.0.count).max() ?? 0
@@ -101,7 +123,8 @@ struct PrepareDataCommand: AsyncParsableCommand {
     }
 
     private static func describe(_ counts: [String: Int]) -> String {
-        counts.sorted { ($1.value, $0.key) < ($0.value, $1.key) }.map { "\($0.key) \(grouped($0.value))" }.joined(separator: ", ")
+        counts.sorted { ($1.value, $0.key) < ($0.value, $1.key) }.map { "\($0.key) \(grouped($0.value))" }.joined(
+            separator: ", ")
     }
 
     static func grouped(_ value: Int) -> String {

@@ -15,10 +15,13 @@ final class PrepareProgressDisplay: @unchecked Sendable {
     }
 
     func update(_ progress: ConversationPreparationProgress) {
-        guard interactive, Date().timeIntervalSince(lastDraw) >= 0.2 || progress.bytesRead == progress.totalBytes else { return }
+        guard interactive, Date().timeIntervalSince(lastDraw) >= 0.2 || progress.bytesRead == progress.totalBytes else {
+            return
+        }
         lastDraw = Date()
         let eta = progress.etaSeconds.map { String(format: "ETA %.0f s", $0) } ?? "ETA -"
-        let line = "\r[\(progress.fileIndex + 1)/\(progress.fileCount)] \(PrepareDataCommand.megabytes(progress.bytesRead))"
+        let line =
+            "\r[\(progress.fileIndex + 1)/\(progress.fileCount)] \(PrepareDataCommand.megabytes(progress.bytesRead))"
             + " / \(PrepareDataCommand.megabytes(progress.totalBytes))  \(PrepareDataCommand.grouped(progress.recordsRead)) records"
             + " (\(PrepareDataCommand.grouped(Int(progress.recordsPerSecond)))/s), \(PrepareDataCommand.grouped(progress.kept)) kept  \(eta)"
         FileHandle.standardError.write(Data((line + "\u{1B}[K").utf8))

@@ -13,7 +13,8 @@ struct ProgressLine {
         lastUpdate = now
         let percent = total > 0 ? 100 * Double(done) / Double(total) : 0
         let remaining = eta.map { String(format: " ETA %dm%02ds", Int($0) / 60, Int($0) % 60) } ?? ""
-        let text = String(format: "\r%@ %d/%d (%.0f%%) %.1f %@/s%@\u{1B}[K", label, done, total, percent, rate, unit, remaining)
+        let text = String(
+            format: "\r%@ %d/%d (%.0f%%) %.1f %@/s%@\u{1B}[K", label, done, total, percent, rate, unit, remaining)
         FileHandle.standardError.write(Data(text.utf8))
     }
 

@@ -20,7 +20,9 @@ public struct Recipe: Codable, Sendable {
 
     /// The stage's command line with the variables substituted.
     func expand(_ stage: Stage, run: String, assets: String) -> [String] {
-        stage.command.map { $0.replacingOccurrences(of: "${RUN}", with: run).replacingOccurrences(of: "${ASSETS}", with: assets) }
+        stage.command.map {
+            $0.replacingOccurrences(of: "${RUN}", with: run).replacingOccurrences(of: "${ASSETS}", with: assets)
+        }
     }
 
     /// The recipes built into the binary (`fledge recipe show NAME` prints one to start from).
@@ -31,40 +33,85 @@ public struct Recipe: Codable, Sendable {
         name: "demo",
         about: "EAGLE-3 draft for SmolLM2-135M-Instruct from 4,000 ShareGPT conversations: about 20 minutes on 2 cores",
         stages: [
-            Stage(name: "prepare", command: ["data", "prepare", "${ASSETS}/ShareGPT_V3_unfiltered_cleaned_split.json", "--output", "${RUN}/data",
-                                             "--max-conversations", "4000"],
-                  about: "ShareGPT → unified JSONL, train/eval split"),
-            Stage(name: "vocab", command: ["vocab", "--data-path", "${RUN}/data", "--draft-vocab-size", "8192", "--output", "${RUN}/vocab"],
-                  about: "the 8,192 most frequent assistant tokens (d2t/t2d)"),
-            Stage(name: "train", command: ["train", "--data-path", "${RUN}/data", "--d2t-path", "${RUN}/vocab/vocab.safetensors",
-                                           "--save-path", "${RUN}/train", "--draft-vocab-size", "8192", "--max-length", "512",
-                                           "--max-steps", "360", "--ttt-steps", "4", "--lr", "1e-3", "--warmup-ratio", "0.03",
-                                           "--init-head-from-target", "--save-interval", "50", "--eval-interval", "100",
-                                           "--max-eval-samples", "16", "--logger", "jsonl"],
-                  about: "online EAGLE-3 training (the target runs in the loop), checkpoints every 50 steps"),
-            Stage(name: "eval", command: ["eval", "--draft", "${RUN}/train/export", "--bench", "mtbench:8", "--modes", "tree:8/4/24", "chain:3",
-                                          "--max-tokens", "64", "--output", "${RUN}/eval.json"],
-                  about: "speculative vs plain decoding on the first 8 MT-bench questions, both turns"),
-            Stage(name: "export", command: ["export", "--checkpoint", "${RUN}/train/export", "--format", "speculators", "--output", "${RUN}/export-speculators"],
-                  about: "the draft in the speculators layout too (RUN/train/export is the EAGLE/SpecForge layout)"),
+            Stage(
+                name: "prepare",
+                command: [
+                    "data", "prepare", "${ASSETS}/ShareGPT_V3_unfiltered_cleaned_split.json", "--output", "${RUN}/data",
+                    "--max-conversations", "4000",
+                ],
+                about: "ShareGPT → unified JSONL, train/eval split"),
+            Stage(
+                name: "vocab",
+                command: [
+                    "vocab", "--data-path", "${RUN}/data", "--draft-vocab-size", "8192", "--output", "${RUN}/vocab",
+                ],
+                about: "the 8,192 most frequent assistant tokens (d2t/t2d)"),
+            Stage(
+                name: "train",
+                command: [
+                    "train", "--data-path", "${RUN}/data", "--d2t-path", "${RUN}/vocab/vocab.safetensors",
+                    "--save-path", "${RUN}/train", "--draft-vocab-size", "8192", "--max-length", "512",
+                    "--max-steps", "360", "--ttt-steps", "4", "--lr", "1e-3", "--warmup-ratio", "0.03",
+                    "--init-head-from-target", "--save-interval", "50", "--eval-interval", "100",
+                    "--max-eval-samples", "16", "--logger", "jsonl",
+                ],
+                about: "online EAGLE-3 training (the target runs in the loop), checkpoints every 50 steps"),
+            Stage(
+                name: "eval",
+                command: [
+                    "eval", "--draft", "${RUN}/train/export", "--bench", "mtbench:8", "--modes", "tree:8/4/24",
+                    "chain:3",
+                    "--max-tokens", "64", "--output", "${RUN}/eval.json",
+                ],
+                about: "speculative vs plain decoding on the first 8 MT-bench questions, both turns"),
+            Stage(
+                name: "export",
+                command: [
+                    "export", "--checkpoint", "${RUN}/train/export", "--format", "speculators", "--output",
+                    "${RUN}/export-speculators",
+                ],
+                about: "the draft in the speculators layout too (RUN/train/export is the EAGLE/SpecForge layout)"),
         ])
 
     /// A longer, better run: all of ShareGPT, 4× the steps, every MT-bench question (README:
     /// the figures of these command lines on this machine).
     public static let long = Recipe(
         name: "long",
-        about: "EAGLE-3 draft for SmolLM2-135M-Instruct from all of ShareGPT, 1,300 steps, all 80 MT-bench questions: about 2 hours on 2 cores",
+        about:
+            "EAGLE-3 draft for SmolLM2-135M-Instruct from all of ShareGPT, 1,300 steps, all 80 MT-bench questions: about 2 hours on 2 cores",
         stages: [
-            Stage(name: "prepare", command: ["data", "prepare", "${ASSETS}/ShareGPT_V3_unfiltered_cleaned_split.json", "--output", "${RUN}/data"]),
-            Stage(name: "vocab", command: ["vocab", "--data-path", "${RUN}/data", "--draft-vocab-size", "8192", "--output", "${RUN}/vocab"]),
-            Stage(name: "train", command: ["train", "--data-path", "${RUN}/data", "--d2t-path", "${RUN}/vocab/vocab.safetensors",
-                                           "--save-path", "${RUN}/train", "--max-length", "512", "--max-steps", "1300",
-                                           "--draft-vocab-size", "8192", "--ttt-steps", "5", "--lr", "5e-4", "--warmup-ratio", "0.02",
-                                           "--init-head-from-target", "--eval-interval", "250", "--save-interval", "100",
-                                           "--max-eval-samples", "20", "--logger", "jsonl"]),
-            Stage(name: "eval", command: ["eval", "--draft", "${RUN}/train/best", "--bench", "mtbench", "--modes", "chain:3", "chain:5", "tree:8/6/8",
-                                          "--max-tokens", "64", "--output", "${RUN}/eval.json"]),
-            Stage(name: "export", command: ["export", "--checkpoint", "${RUN}/train/best", "--format", "speculators", "--output", "${RUN}/export-speculators"]),
+            Stage(
+                name: "prepare",
+                command: [
+                    "data", "prepare", "${ASSETS}/ShareGPT_V3_unfiltered_cleaned_split.json", "--output", "${RUN}/data",
+                ]),
+            Stage(
+                name: "vocab",
+                command: [
+                    "vocab", "--data-path", "${RUN}/data", "--draft-vocab-size", "8192", "--output", "${RUN}/vocab",
+                ]),
+            Stage(
+                name: "train",
+                command: [
+                    "train", "--data-path", "${RUN}/data", "--d2t-path", "${RUN}/vocab/vocab.safetensors",
+                    "--save-path", "${RUN}/train", "--max-length", "512", "--max-steps", "1300",
+                    "--draft-vocab-size", "8192", "--ttt-steps", "5", "--lr", "5e-4", "--warmup-ratio", "0.02",
+                    "--init-head-from-target", "--eval-interval", "250", "--save-interval", "100",
+                    "--max-eval-samples", "20", "--logger", "jsonl",
+                ]),
+            Stage(
+                name: "eval",
+                command: [
+                    "eval", "--draft", "${RUN}/train/best", "--bench", "mtbench", "--modes", "chain:3", "chain:5",
+                    "tree:8/6/8",
+                    "--max-tokens", "64", "--output", "${RUN}/eval.json",
+                ]),
+            Stage(
+                name: "export",
+                command: [
+                    "export", "--checkpoint", "${RUN}/train/best", "--format", "speculators", "--output",
+                    "${RUN}/export-speculators",
+                ]),
         ])
 
     /// A built-in name or a JSON file.
@@ -72,14 +119,20 @@ public struct Recipe: Codable, Sendable {
         if let recipe = builtIn[nameOrPath] { return recipe }
         let url = URL(fileURLWithPath: nameOrPath)
         guard FileManager.default.fileExists(atPath: url.path) else {
-            throw CLIError("no recipe called \(nameOrPath) and no such file", hint: "built in: \(builtIn.keys.sorted().joined(separator: ", ")); or a JSON file (fledge recipe show demo)")
+            throw CLIError(
+                "no recipe called \(nameOrPath) and no such file",
+                hint:
+                    "built in: \(builtIn.keys.sorted().joined(separator: ", ")); or a JSON file (fledge recipe show demo)"
+            )
         }
         do {
             let recipe = try JSONDecoder().decode(Recipe.self, from: Data(contentsOf: url))
             for stage in recipe.stages where stage.command.isEmpty || stage.name.isEmpty || stage.name.contains("/") {
                 throw CLIError("\(url.path): stage '\(stage.name)' needs a name (no '/') and a command")
             }
-            guard Set(recipe.stages.map(\.name)).count == recipe.stages.count else { throw CLIError("\(url.path): two stages share a name") }
+            guard Set(recipe.stages.map(\.name)).count == recipe.stages.count else {
+                throw CLIError("\(url.path): two stages share a name")
+            }
             return recipe
         } catch let error as DecodingError {
             throw CLIError("\(url.path): not a recipe: \(error)", hint: "fledge recipe show demo prints one")

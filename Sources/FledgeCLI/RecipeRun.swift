@@ -24,7 +24,8 @@ struct RecipeRun: AsyncParsableCommand {
     func run() async throws {
         let recipe = try Recipe.load(self.recipe)
         for name in redo where !recipe.stages.contains(where: { $0.name == name }) {
-            throw ValidationError("--redo: the recipe has no stage \(name) (it has \(recipe.stages.map(\.name).joined(separator: ", ")))")
+            throw ValidationError(
+                "--redo: the recipe has no stage \(name) (it has \(recipe.stages.map(\.name).joined(separator: ", ")))")
         }
         let run = runDirectory ?? "runs/\(recipe.name)"
         let assets = DefaultAssets.directory.path
@@ -39,10 +40,14 @@ struct RecipeRun: AsyncParsableCommand {
         for (index, stage) in recipe.stages.enumerated() {
             let arguments = recipe.expand(stage, run: run, assets: assets)
             let recordURL = stagesFolder.appendingPathComponent("\(stage.name).json")
-            let previous = (try? Data(contentsOf: recordURL)).flatMap { try? JSONDecoder.iso.decode(StageRecord.self, from: $0) }
+            let previous = (try? Data(contentsOf: recordURL)).flatMap {
+                try? JSONDecoder.iso.decode(StageRecord.self, from: $0)
+            }
             let header = "[\(index + 1)/\(recipe.stages.count)] \(stage.name)"
             if let previous, previous.command == arguments, !redo.contains(stage.name), !upstreamRan {
-                print("\(header): reused (finished \(ISO8601DateFormatter().string(from: previous.finished)) in \(Self.duration(previous.seconds)))")
+                print(
+                    "\(header): reused (finished \(ISO8601DateFormatter().string(from: previous.finished)) in \(Self.duration(previous.seconds)))"
+                )
                 rows.append((stage.name, "reused (\(Self.duration(previous.seconds)))"))
                 continue
             }
@@ -62,11 +67,16 @@ struct RecipeRun: AsyncParsableCommand {
                     try command.run()
                 }
             } catch {
-                throw CLIError("recipe \(recipe.name), stage \(stage.name) failed: \(error)",
-                               hint: "fix it and run the recipe again: finished stages are reused, training resumes from its last checkpoint")
+                throw CLIError(
+                    "recipe \(recipe.name), stage \(stage.name) failed: \(error)",
+                    hint:
+                        "fix it and run the recipe again: finished stages are reused, training resumes from its last checkpoint"
+                )
             }
             let seconds = Date().timeIntervalSince(begin)
-            try AtomicFile.write(try JSONEncoder.iso.encode(StageRecord(command: arguments, seconds: seconds, finished: Date())), to: recordURL)
+            try AtomicFile.write(
+                try JSONEncoder.iso.encode(StageRecord(command: arguments, seconds: seconds, finished: Date())),
+                to: recordURL)
             print("\(header): done in \(Self.duration(seconds))")
             rows.append((stage.name, "ran (\(Self.duration(seconds)))"))
         }
@@ -78,7 +88,8 @@ struct RecipeRun: AsyncParsableCommand {
     }
 
     static func duration(_ seconds: Double) -> String {
-        seconds < 90 ? String(format: "%.0f s", seconds) : String(format: "%d min %02d s", Int(seconds) / 60, Int(seconds) % 60)
+        seconds < 90
+            ? String(format: "%.0f s", seconds) : String(format: "%d min %02d s", Int(seconds) / 60, Int(seconds) % 60)
     }
 
     static func quoted(_ argument: String) -> String {

@@ -3,7 +3,8 @@ import Foundation
 
 /// `fledge recipe show`.
 struct RecipeShow: ParsableCommand {
-    static let configuration = CommandConfiguration(commandName: "show", abstract: "Print a recipe as JSON (a starting point for your own).")
+    static let configuration = CommandConfiguration(
+        commandName: "show", abstract: "Print a recipe as JSON (a starting point for your own).")
 
     @Argument(help: "A built-in recipe or a JSON file.")
     var recipe = "demo"

@@ -22,31 +22,54 @@ struct RecipeSummary {
             switch (arguments.first, arguments.dropFirst().first) {
             case ("data", "prepare"):
                 if let output = option("--output", in: arguments),
-                   let data = try? Data(contentsOf: URL(fileURLWithPath: output).appendingPathComponent("manifest.json")),
-                   let manifest = try? JSONDecoder().decode(PreparedDatasetManifest.self, from: data) {
-                    lines.append("  data       \(manifest.counts.train) training and \(manifest.counts.eval) eval conversations (\(output))")
+                    let data = try? Data(
+                        contentsOf: URL(fileURLWithPath: output).appendingPathComponent("manifest.json")),
+                    let manifest = try? JSONDecoder().decode(PreparedDatasetManifest.self, from: data)
+                {
+                    lines.append(
+                        "  data       \(manifest.counts.train) training and \(manifest.counts.eval) eval conversations (\(output))"
+                    )
                 }
             case ("train", _):
                 guard let save = option("--save-path", in: arguments) else { continue }
-                if let records = try? JSONLLogger.read(from: URL(fileURLWithPath: save).appendingPathComponent("logs/metrics.jsonl")) {
+                if let records = try? JSONLLogger.read(
+                    from: URL(fileURLWithPath: save).appendingPathComponent("logs/metrics.jsonl"))
+                {
                     let train = records.filter { $0.kind == "train" }
                     let tokens = train.compactMap { $0.values["tokens"] }.reduce(0, +)
                     let seconds = train.compactMap { $0.values["step_seconds"] }.reduce(0, +)
-                    lines.append(String(format: "  training   %d steps, %.0f tokens in %@ (%.0f tokens/s)", train.count, tokens, RecipeRun.duration(seconds), tokens / max(seconds, 1e-9)))
+                    lines.append(
+                        String(
+                            format: "  training   %d steps, %.0f tokens in %@ (%.0f tokens/s)", train.count, tokens,
+                            RecipeRun.duration(seconds), tokens / max(seconds, 1e-9)))
                     if let last = records.last(where: { $0.kind == "eval" }) {
                         let accuracy = last.positions("acc").map { String(format: "%.2f", $0) }.joined(separator: " ")
-                        lines.append(String(format: "  eval split step %d: simulated τ %.2f, accuracy by position %@", last.step, last.values["tau"] ?? 0, accuracy))
+                        lines.append(
+                            String(
+                                format: "  eval split step %d: simulated τ %.2f, accuracy by position %@", last.step,
+                                last.values["tau"] ?? 0, accuracy))
                     }
                 }
                 lines.append("  report     \(save)/report.html")
-                lines.append("  draft      \(save)/export (last step; \(save)/best: best simulated τ), EAGLE/SpecForge layout for vLLM and SGLang")
+                lines.append(
+                    "  draft      \(save)/export (last step; \(save)/best: best simulated τ), EAGLE/SpecForge layout for vLLM and SGLang"
+                )
             case ("eval", _):
-                guard let output = option("--output", in: arguments), let data = try? Data(contentsOf: URL(fileURLWithPath: output)),
-                      let report = try? JSONDecoder().decode(SpeculativeEvaluation.Report.self, from: data) else { continue }
-                lines.append(String(format: "  decoding   %d questions, %d turns; plain %.1f tokens/s", report.questions, report.turns, report.plainTokensPerSecond))
+                guard let output = option("--output", in: arguments),
+                    let data = try? Data(contentsOf: URL(fileURLWithPath: output)),
+                    let report = try? JSONDecoder().decode(SpeculativeEvaluation.Report.self, from: data)
+                else { continue }
+                lines.append(
+                    String(
+                        format: "  decoding   %d questions, %d turns; plain %.1f tokens/s", report.questions,
+                        report.turns, report.plainTokensPerSecond))
                 for mode in report.modes {
-                    lines.append(String(format: "    %@ τ %.2f  %.1f tokens/s  %.2f× speedup  lossless: %@", mode.mode.padding(toLength: 16, withPad: " ", startingAt: 0), mode.acceptanceLength,
-                                        mode.speculativeTokensPerSecond, mode.speedup, mode.lossless.map { $0 ? "yes" : "NO" } ?? "n/a"))
+                    lines.append(
+                        String(
+                            format: "    %@ τ %.2f  %.1f tokens/s  %.2f× speedup  lossless: %@",
+                            mode.mode.padding(toLength: 16, withPad: " ", startingAt: 0), mode.acceptanceLength,
+                            mode.speculativeTokensPerSecond, mode.speedup,
+                            mode.lossless.map { $0 ? "yes" : "NO" } ?? "n/a"))
                 }
             case ("export", _):
                 if let output = option("--output", in: arguments) { lines.append("  export     \(output)") }

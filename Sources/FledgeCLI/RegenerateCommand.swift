@@ -7,7 +7,8 @@ import FledgeLlama
 struct RegenerateCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "regenerate",
-        abstract: "Replace every assistant turn by the target's answer (turn by turn), resumable; failures go to a separate file."
+        abstract:
+            "Replace every assistant turn by the target's answer (turn by turn), resumable; failures go to a separate file."
     )
 
     @OptionGroup var model: ModelOptions
@@ -46,8 +47,12 @@ struct RegenerateCommand: AsyncParsableCommand {
     var systemPrompt: String?
 
     func validate() throws {
-        guard maxTokens >= 1, batchSize >= 1 else { throw ValidationError("--max-tokens and --batch-size must be positive") }
-        guard temperature >= 0, topP > 0, topP <= 1 else { throw ValidationError("--temperature ≥ 0 and --top-p in (0, 1]") }
+        guard maxTokens >= 1, batchSize >= 1 else {
+            throw ValidationError("--max-tokens and --batch-size must be positive")
+        }
+        guard temperature >= 0, topP > 0, topP <= 1 else {
+            throw ValidationError("--temperature ≥ 0 and --top-p in (0, 1]")
+        }
     }
 
     func run() async throws {
@@ -63,12 +68,18 @@ struct RegenerateCommand: AsyncParsableCommand {
         let failureURL = URL(fileURLWithPath: failures ?? Regenerator.defaultFailuresPath(output: output))
         var line = ProgressLine(label: "regenerate")
         var last: Regenerator.Progress?
-        try Regenerator(target: target, options: options).run(conversations, output: outputURL, failures: failureURL) { progress in
+        try Regenerator(target: target, options: options).run(conversations, output: outputURL, failures: failureURL) {
+            progress in
             last = progress
-            line.update(done: progress.done, total: progress.total, rate: progress.tokensPerSecond, unit: "tokens", eta: progress.eta)
+            line.update(
+                done: progress.done, total: progress.total, rate: progress.tokensPerSecond, unit: "tokens",
+                eta: progress.eta)
         }
         line.finish()
-        let summary = last.map { "\($0.done) of \($0.total) conversations done, \($0.failed) failed this run, \($0.generatedTokens) tokens generated" }
+        let summary =
+            last.map {
+                "\($0.done) of \($0.total) conversations done, \($0.failed) failed this run, \($0.generatedTokens) tokens generated"
+            }
             ?? "nothing to do: every conversation is already in \(output)"
         print(summary)
         print("output: \(outputURL.path)\nfailures: \(failureURL.path)")

@@ -8,7 +8,8 @@ import FledgeTemplate
 struct TokenizeCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "tokenize",
-        abstract: "Print token ids as JSON lines (text from --text or stdin; --chat renders conversations first; --decode reverses)."
+        abstract:
+            "Print token ids as JSON lines (text from --text or stdin; --chat renders conversations first; --decode reverses)."
     )
 
     @OptionGroup var model: ModelOptions
@@ -16,7 +17,10 @@ struct TokenizeCommand: AsyncParsableCommand {
     @Option(help: "The text to tokenize (default: standard input, one text per line).")
     var text: String?
 
-    @Option(help: "A JSONL file of conversations ({\"messages\" | \"conversations\": [{role, content} | {from, value}]}) to render with the chat template.")
+    @Option(
+        help:
+            "A JSONL file of conversations ({\"messages\" | \"conversations\": [{role, content} | {from, value}]}) to render with the chat template."
+    )
     var chat: String?
 
     @Flag(help: "Read JSON arrays of ids (from --text or stdin) and print the decoded text.")
@@ -29,7 +33,9 @@ struct TokenizeCommand: AsyncParsableCommand {
     var verbose = false
 
     func validate() throws {
-        if chat != nil && (text != nil || decode) { throw ValidationError("--chat cannot be combined with --text or --decode") }
+        if chat != nil && (text != nil || decode) {
+            throw ValidationError("--chat cannot be combined with --text or --decode")
+        }
     }
 
     func run() async throws {
@@ -37,8 +43,11 @@ struct TokenizeCommand: AsyncParsableCommand {
         let tokenizer = target.tokenizer
         if let chat {
             let url = URL(fileURLWithPath: chat)
-            guard let content = try? String(contentsOf: url, encoding: .utf8) else { throw CLIError("\(chat): cannot read the file") }
-            for (number, line) in content.split(separator: "\n", omittingEmptySubsequences: false).enumerated() where !line.trimmingCharacters(in: .whitespaces).isEmpty {
+            guard let content = try? String(contentsOf: url, encoding: .utf8) else {
+                throw CLIError("\(chat): cannot read the file")
+            }
+            for (number, line) in content.split(separator: "\n", omittingEmptySubsequences: false).enumerated()
+            where !line.trimmingCharacters(in: .whitespaces).isEmpty {
                 let messages: [ChatMessage]
                 do {
                     messages = try ConversationRecord.parse(Array(line.utf8)).chatMessages

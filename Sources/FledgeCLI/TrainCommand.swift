@@ -8,14 +8,22 @@ import FledgeTraining
 struct TrainCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "train",
-        abstract: "Train a draft model online (the target runs in the loop) or offline (--cache-path), resumable from its checkpoints."
+        abstract:
+            "Train a draft model online (the target runs in the loop) or offline (--cache-path), resumable from its checkpoints."
     )
 
-    @Option(help: "A JSON or YAML file of settings (keys as the flags with underscores); flags override it; unknown keys are errors.")
+    @Option(
+        help:
+            "A JSON or YAML file of settings (keys as the flags with underscores); flags override it; unknown keys are errors."
+    )
     var config: String?
-    @Option(name: [.customLong("target-model-path"), .customLong("verifier-name-or-path")], help: "The target: a Hugging Face folder or a .gguf file (default: the fetched SmolLM2).")
+    @Option(
+        name: [.customLong("target-model-path"), .customLong("verifier-name-or-path")],
+        help: "The target: a Hugging Face folder or a .gguf file (default: the fetched SmolLM2).")
     var targetModelPath: String?
-    @Option(name: .customLong("method"), help: ArgumentHelp("The draft algorithm: \(DraftMethods.names.joined(separator: ", ")) (default eagle3)."))
+    @Option(
+        name: .customLong("method"),
+        help: ArgumentHelp("The draft algorithm: \(DraftMethods.names.joined(separator: ", ")) (default eagle3)."))
     var method: String?
     @Option(name: .customLong("data-path"), help: "Prepared data (folder from fledge data prepare, or unified JSONL).")
     var dataPath: String?
@@ -35,59 +43,96 @@ struct TrainCommand: AsyncParsableCommand {
     @Option(name: .customLong("b1"), help: "AdamW β1.") var beta1: Float?
     @Option(name: .customLong("b2"), help: "AdamW β2.") var beta2: Float?
     @Option(name: .customLong("weight-decay"), help: "AdamW decoupled weight decay.") var weightDecay: Float?
-    @Option(name: .customLong("max-grad-norm"), help: "Global gradient-norm clip (default 0.5 for eagle3, none for eagle1).") var maxGradNorm: Float?
-    @Option(name: .customLong("grad-clip"), help: "Element-wise gradient clip (default 0.5 for eagle1, none for eagle3).") var gradClip: Float?
+    @Option(
+        name: .customLong("max-grad-norm"), help: "Global gradient-norm clip (default 0.5 for eagle3, none for eagle1)."
+    ) var maxGradNorm: Float?
+    @Option(
+        name: .customLong("grad-clip"), help: "Element-wise gradient clip (default 0.5 for eagle1, none for eagle3).")
+    var gradClip: Float?
     @Option(name: .customLong("v-w"), help: "EAGLE-1: weight of the feature regression (SmoothL1).") var vWeight: Float?
-    @Option(name: .customLong("p-w"), help: "EAGLE-1: weight of the token loss through the target head.") var pWeight: Float?
-    @Option(name: .customLong("noise-low"), help: "EAGLE-1: input-feature noise low end, scaled by 512/T.") var noiseLow: Float?
-    @Option(name: .customLong("noise-high"), help: "EAGLE-1: input-feature noise high end, scaled by 512/T.") var noiseHigh: Float?
+    @Option(name: .customLong("p-w"), help: "EAGLE-1: weight of the token loss through the target head.") var pWeight:
+        Float?
+    @Option(name: .customLong("noise-low"), help: "EAGLE-1: input-feature noise low end, scaled by 512/T.")
+    var noiseLow: Float?
+    @Option(name: .customLong("noise-high"), help: "EAGLE-1: input-feature noise high end, scaled by 512/T.")
+    var noiseHigh: Float?
     @Flag(name: .customLong("fc-bias"), help: "EAGLE-1: give fc a bias (SGLang export only).") var fcBias = false
     @Option(name: .customLong("batch-size"), help: "Rows per micro-batch.") var batchSize: Int?
-    @Option(name: .customLong("total-seq-len"), help: "Token budget per micro-batch (rows × longest row).") var totalSeqLen: Int?
+    @Option(name: .customLong("total-seq-len"), help: "Token budget per micro-batch (rows × longest row).")
+    var totalSeqLen: Int?
     @Option(name: .customLong("grad-accum"), help: "Micro-batches per optimizer step.") var gradAccum: Int?
     @Option(name: .customLong("max-length"), help: "Longest sample in tokens.") var maxLength: Int?
     @Flag(name: .customLong("drop-long"), help: "Drop over-long samples instead of truncating.") var dropLong = false
-    @Option(name: .customLong("system-prompt"), help: "Replace (or add) every conversation's system message.") var systemPrompt: String?
-    @Option(name: .customLong("ttt-steps"), help: "Training-time-test steps K (EAGLE-3); EAGLE-1: the chained steps measured on the eval split.") var tttSteps: Int?
-    @Option(name: .customLong("ttt-step-loss-decay"), help: "Weight decay of later TTT steps.") var tttStepLossDecay: Float?
+    @Option(name: .customLong("system-prompt"), help: "Replace (or add) every conversation's system message.")
+    var systemPrompt: String?
+    @Option(
+        name: .customLong("ttt-steps"),
+        help: "Training-time-test steps K (EAGLE-3); EAGLE-1: the chained steps measured on the eval split.")
+    var tttSteps: Int?
+    @Option(name: .customLong("ttt-step-loss-decay"), help: "Weight decay of later TTT steps.") var tttStepLossDecay:
+        Float?
     @Option(name: .customLong("draft-vocab-size"), help: "Draft vocabulary size Vd.") var draftVocabSize: Int?
-    @Option(name: .customLong("d2t-path"), help: "d2t.npy (with --t2d-path) or vocab.safetensors from fledge vocab.") var d2tPath: String?
+    @Option(name: .customLong("d2t-path"), help: "d2t.npy (with --t2d-path) or vocab.safetensors from fledge vocab.")
+    var d2tPath: String?
     @Option(name: .customLong("t2d-path"), help: "t2d.npy.") var t2dPath: String?
-    @Flag(name: .customLong("init-head-from-target"), help: "Initialise the draft head from the target head's rows.") var initHeadFromTarget = false
-    @Option(name: .customLong("aux-hidden-state-layers"), parsing: .upToNextOption,
-            help: "EAGLE-3 online: the three target layers whose outputs are fused (default 1, N/2-1, N-4; offline: the cache's).")
+    @Flag(name: .customLong("init-head-from-target"), help: "Initialise the draft head from the target head's rows.")
+    var initHeadFromTarget = false
+    @Option(
+        name: .customLong("aux-hidden-state-layers"), parsing: .upToNextOption,
+        help:
+            "EAGLE-3 online: the three target layers whose outputs are fused (default 1, N/2-1, N-4; offline: the cache's)."
+    )
     var auxHiddenStateLayers: [Int] = []
-    @Option(name: .customLong("log-interval"), help: "Log every N-th training step (the last step always).") var logInterval: Int?
+    @Option(name: .customLong("log-interval"), help: "Log every N-th training step (the last step always).")
+    var logInterval: Int?
     @Option(name: .customLong("seed"), help: "Seed of initialisation and data order.") var seed: UInt64?
-    @Option(name: .customLong("save-interval"), help: "Checkpoint every N steps (and at each epoch end).") var saveInterval: Int?
+    @Option(name: .customLong("save-interval"), help: "Checkpoint every N steps (and at each epoch end).")
+    var saveInterval: Int?
     @Option(name: .customLong("eval-interval"), help: "Evaluate every N steps.") var evalInterval: Int?
     @Option(name: .customLong("keep-checkpoints"), help: "Checkpoints kept.") var keepCheckpoints: Int?
-    @Flag(name: .customLong("no-resume-from-checkpoint"), help: "Start fresh even if the save path has checkpoints.") var noResume = false
+    @Flag(name: .customLong("no-resume-from-checkpoint"), help: "Start fresh even if the save path has checkpoints.")
+    var noResume = false
     @Option(name: .customLong("logger"), help: "jsonl, tensorboard or none (repeatable).") var logger: [String] = []
     @Option(name: .customLong("log-dir"), help: "Where logs go (default: SAVE/logs).") var logDir: String?
-    @Option(name: .customLong("max-train-samples"), help: "Use only the first N training samples.") var maxTrainSamples: Int?
+    @Option(name: .customLong("max-train-samples"), help: "Use only the first N training samples.") var maxTrainSamples:
+        Int?
     @Option(name: .customLong("max-eval-samples"), help: "Evaluate on at most N samples.") var maxEvalSamples: Int?
-    @Option(name: .customLong("collective-timeout"), help: "Under mpirun: seconds a gradient sum may wait for the other ranks (default 300).") var collectiveTimeout: Double?
+    @Option(
+        name: .customLong("collective-timeout"),
+        help: "Under mpirun: seconds a gradient sum may wait for the other ranks (default 300).") var collectiveTimeout:
+        Double?
 
     /// The configuration: the file (or defaults), then every flag given.
     func resolved() throws -> TrainingConfiguration {
         var c = try config.map { try TrainingConfiguration.load(URL(fileURLWithPath: $0)) } ?? TrainingConfiguration()
-        func set<T>(_ value: T?, _ path: WritableKeyPath<TrainingConfiguration, T>) { if let value { c[keyPath: path] = value } }
-        func set<T>(_ value: T?, _ path: WritableKeyPath<TrainingConfiguration, T?>) { if let value { c[keyPath: path] = value } }
-        set(targetModelPath, \.targetModelPath); set(method, \.method); set(dataPath, \.dataPath); set(evalDataPath, \.evalDataPath)
-        set(cachePath, \.cachePath); set(savePath, \.savePath); set(runName, \.runName); set(epochs, \.epochs); set(maxSteps, \.maxSteps)
-        set(lr, \.learningRate); set(warmupRatio, \.warmupRatio); set(beta1, \.beta1); set(beta2, \.beta2); set(weightDecay, \.weightDecay)
+        func set<T>(_ value: T?, _ path: WritableKeyPath<TrainingConfiguration, T>) {
+            if let value { c[keyPath: path] = value }
+        }
+        func set<T>(_ value: T?, _ path: WritableKeyPath<TrainingConfiguration, T?>) {
+            if let value { c[keyPath: path] = value }
+        }
+        set(targetModelPath, \.targetModelPath); set(method, \.method); set(dataPath, \.dataPath);
+        set(evalDataPath, \.evalDataPath)
+        set(cachePath, \.cachePath); set(savePath, \.savePath); set(runName, \.runName); set(epochs, \.epochs);
+        set(maxSteps, \.maxSteps)
+        set(lr, \.learningRate); set(warmupRatio, \.warmupRatio); set(beta1, \.beta1); set(beta2, \.beta2);
+        set(weightDecay, \.weightDecay)
         set(maxGradNorm, \.maxGradNorm); set(gradClip, \.gradClip); set(vWeight, \.vWeight); set(pWeight, \.pWeight)
         set(noiseLow, \.noiseLow); set(noiseHigh, \.noiseHigh); if fcBias { c.fcBias = true }
         set(batchSize, \.batchSize); set(totalSeqLen, \.totalSequenceLength); set(gradAccum, \.gradientAccumulation)
-        set(maxLength, \.maxLength); set(systemPrompt, \.systemPrompt); set(tttSteps, \.tttSteps); set(tttStepLossDecay, \.tttStepLossDecay)
+        set(maxLength, \.maxLength); set(systemPrompt, \.systemPrompt); set(tttSteps, \.tttSteps);
+        set(tttStepLossDecay, \.tttStepLossDecay)
         set(draftVocabSize, \.draftVocabSize); set(d2tPath, \.d2tPath); set(t2dPath, \.t2dPath); set(seed, \.seed)
-        set(saveInterval, \.saveInterval); set(evalInterval, \.evalInterval); set(keepCheckpoints, \.keepCheckpoints); set(logDir, \.logDir)
-        set(maxTrainSamples, \.maxTrainSamples); set(maxEvalSamples, \.maxEvalSamples); set(collectiveTimeout, \.collectiveTimeout)
+        set(saveInterval, \.saveInterval); set(evalInterval, \.evalInterval); set(keepCheckpoints, \.keepCheckpoints);
+        set(logDir, \.logDir)
+        set(maxTrainSamples, \.maxTrainSamples); set(maxEvalSamples, \.maxEvalSamples);
+        set(collectiveTimeout, \.collectiveTimeout)
         set(logInterval, \.logInterval)
         if !auxHiddenStateLayers.isEmpty { c.auxHiddenStateLayers = auxHiddenStateLayers }
         if let scheduler {
-            guard let kind = LearningRateSchedule.Kind(rawValue: scheduler) else { throw ValidationError("--scheduler must be cosine, linear or constant") }
+            guard let kind = LearningRateSchedule.Kind(rawValue: scheduler) else {
+                throw ValidationError("--scheduler must be cosine, linear or constant")
+            }
             c.scheduler = kind
         }
         if dropLong { c.dropLong = true }
@@ -108,14 +153,19 @@ struct TrainCommand: AsyncParsableCommand {
         let communicator = try TrainingRun.communicator(timeout: configuration.collectiveTimeout)
         let summary: TrainingRun.Summary
         do {
-            summary = try TrainingRun.run(configuration, defaultTarget: fallback, communicator: communicator) { printError($0) }
-        } catch where communicator.isDistributed {
+            summary = try TrainingRun.run(configuration, defaultTarget: fallback, communicator: communicator) {
+                printError($0)
+            }
+        } catch  where communicator.isDistributed {
             communicator.abort("fledge train: \(error)")
         }
         communicator.finalize()
         guard communicator.isRoot else { return }
-        print("trained \(summary.state.step) steps on \(summary.trainSamples) samples"
-              + (summary.state.bestTau.map { String(format: "; best eval τ %.3f at step %d", $0, summary.state.bestStep ?? 0) } ?? ""))
+        print(
+            "trained \(summary.state.step) steps on \(summary.trainSamples) samples"
+                + (summary.state.bestTau.map {
+                    String(format: "; best eval τ %.3f at step %d", $0, summary.state.bestStep ?? 0)
+                } ?? ""))
         print("export: \(summary.exportPath.path)")
         if let report = summary.reportPath { print("report: \(report.path)") }
         print("logs: \(summary.logPath.path)")

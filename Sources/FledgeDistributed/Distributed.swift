@@ -6,7 +6,8 @@ public enum Distributed {
     /// /proc/self/status), if the system says.
     public static var boundCores: Int? {
         guard let status = try? String(contentsOfFile: "/proc/self/status", encoding: .utf8),
-              let line = status.split(separator: "\n").first(where: { $0.hasPrefix("Cpus_allowed:") }) else { return nil }
+            let line = status.split(separator: "\n").first(where: { $0.hasPrefix("Cpus_allowed:") })
+        else { return nil }
         let mask = line.dropFirst("Cpus_allowed:".count).filter { $0.isHexDigit }
         let count = mask.reduce(0) { $0 + (Int(String($1), radix: 16) ?? 0).nonzeroBitCount }
         return count > 0 ? count : nil
@@ -25,8 +26,11 @@ public enum Distributed {
     public static func communicator(timeout: Double) throws -> any Communicator {
         guard let size = launchedWorldSize, size > 1 else { return SingleProcess() }
         if ProcessInfo.processInfo.environment["OMPI_COMM_WORLD_SIZE"] == nil {
-            throw DistributedError("started by an MPI launcher that is not Open MPI's (PMI_SIZE=\(size))",
-                                   hint: "Fledge speaks Open MPI's ABI: launch with Open MPI's mpirun (apt-get install openmpi-bin libopenmpi-dev)")
+            throw DistributedError(
+                "started by an MPI launcher that is not Open MPI's (PMI_SIZE=\(size))",
+                hint:
+                    "Fledge speaks Open MPI's ABI: launch with Open MPI's mpirun (apt-get install openmpi-bin libopenmpi-dev)"
+            )
         }
         return try OpenMPI(timeout: timeout)
     }

@@ -34,8 +34,10 @@ public enum MPILauncher {
     /// Runs `mpirun -np ranks --bind-to none executable arguments…` to its end (as root too)
     /// and returns its standard output; standard error passes through.
     /// - Parameter launcher: the `mpirun` to use (default: ``mpirun(searching:)``).
-    public static func run(ranks: Int, executable: String, arguments: [String],
-                           launcher: String? = nil) throws -> Finished {
+    public static func run(
+        ranks: Int, executable: String, arguments: [String],
+        launcher: String? = nil
+    ) throws -> Finished {
         let process = Process()
         process.executableURL = URL(fileURLWithPath: try launcher ?? mpirun())
         process.arguments = ["-np", "\(ranks)", "--bind-to", "none", executable] + arguments

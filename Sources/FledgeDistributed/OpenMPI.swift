@@ -1,6 +1,6 @@
 import Foundation
 #if canImport(Glibc)
-import Glibc
+    import Glibc
 #endif
 
 /// Open MPI, loaded with `dlopen` when the process was started by `mpirun`, so the binary has
@@ -15,11 +15,17 @@ import Glibc
 final class OpenMPI: Communicator {
     typealias Handle = UnsafeMutableRawPointer
     typealias Request = UnsafeMutableRawPointer?
-    private typealias InitThread = @convention(c) (OpaquePointer?, OpaquePointer?, Int32, UnsafeMutablePointer<Int32>) -> Int32
+    private typealias InitThread =
+        @convention(c) (OpaquePointer?, OpaquePointer?, Int32, UnsafeMutablePointer<Int32>) -> Int32
     private typealias CommInt = @convention(c) (Handle, UnsafeMutablePointer<Int32>) -> Int32
-    private typealias Iallreduce = @convention(c) (UnsafeRawPointer?, UnsafeMutableRawPointer?, Int32, Handle, Handle, Handle, UnsafeMutablePointer<Request>) -> Int32
-    private typealias Ibcast = @convention(c) (UnsafeMutableRawPointer?, Int32, Handle, Int32, Handle, UnsafeMutablePointer<Request>) -> Int32
-    private typealias Test = @convention(c) (UnsafeMutablePointer<Request>, UnsafeMutablePointer<Int32>, UnsafeMutableRawPointer?) -> Int32
+    private typealias Iallreduce =
+        @convention(c) (
+            UnsafeRawPointer?, UnsafeMutableRawPointer?, Int32, Handle, Handle, Handle, UnsafeMutablePointer<Request>
+        ) -> Int32
+    private typealias Ibcast =
+        @convention(c) (UnsafeMutableRawPointer?, Int32, Handle, Int32, Handle, UnsafeMutablePointer<Request>) -> Int32
+    private typealias Test =
+        @convention(c) (UnsafeMutablePointer<Request>, UnsafeMutablePointer<Int32>, UnsafeMutableRawPointer?) -> Int32
     private typealias Abort = @convention(c) (Handle, Int32) -> Int32
     private typealias Finalize = @convention(c) () -> Int32
 
@@ -54,12 +60,17 @@ final class OpenMPI: Communicator {
             failures.append(dlerror().map { String(cString: $0) } ?? name)
         }
         guard let library else {
-            throw DistributedError("this process was started by mpirun (OMPI_COMM_WORLD_SIZE=\(Distributed.launchedWorldSize ?? 0)) but Open MPI cannot be loaded: \(failures.joined(separator: "; "))",
-                                   hint: "install Open MPI on every machine: apt-get install openmpi-bin libopenmpi-dev (or set FLEDGE_MPI_LIBRARY to libmpi.so's path)")
+            throw DistributedError(
+                "this process was started by mpirun (OMPI_COMM_WORLD_SIZE=\(Distributed.launchedWorldSize ?? 0)) but Open MPI cannot be loaded: \(failures.joined(separator: "; "))",
+                hint:
+                    "install Open MPI on every machine: apt-get install openmpi-bin libopenmpi-dev (or set FLEDGE_MPI_LIBRARY to libmpi.so's path)"
+            )
         }
         func symbol(_ name: String) throws -> UnsafeMutableRawPointer {
             guard let pointer = dlsym(library, name) else {
-                throw DistributedError("\(name) is missing from the loaded MPI library", hint: "Fledge needs Open MPI 3 or later (libmpi.so.40)")
+                throw DistributedError(
+                    "\(name) is missing from the loaded MPI library",
+                    hint: "Fledge needs Open MPI 3 or later (libmpi.so.40)")
             }
             return pointer
         }
@@ -101,8 +112,9 @@ final class OpenMPI: Communicator {
             }
             if pending.isEmpty { break }
             if Double(DispatchTime.now().uptimeNanoseconds - start) / 1e9 > timeout {
-                throw DistributedError("rank \(rank) of \(size): \(what) did not complete within \(Int(timeout)) s; another rank died or hangs",
-                                       hint: "see the other ranks' errors; --collective-timeout sets the limit")
+                throw DistributedError(
+                    "rank \(rank) of \(size): \(what) did not complete within \(Int(timeout)) s; another rank died or hangs",
+                    hint: "see the other ranks' errors; --collective-timeout sets the limit")
             }
             usleep(pause)
             pause = min(pause * 2, 100)

@@ -22,7 +22,8 @@ final class DraftAttentionCache {
         self.headDimension = headDimension
         keys = Tensor(zeros: [capacity, kvHeads * headDimension])
         values = Tensor(zeros: [capacity, kvHeads * headDimension])
-        workspace = AttentionWorkspace(batch: 1, queries: maxRows, keys: capacity, heads: heads, headDimension: headDimension, groupedQuery: false)
+        workspace = AttentionWorkspace(
+            batch: 1, queries: maxRows, keys: capacity, heads: heads, headDimension: headDimension, groupedQuery: false)
         mask = AttentionMask(causal: true, queryCapacity: maxRows, keyCapacity: capacity, perRowOffsets: true)
         treeMask = AttentionMask(causal: false, queryCapacity: maxRows, keyCapacity: capacity, dense: true)
     }
@@ -37,8 +38,11 @@ final class DraftAttentionCache {
     /// Appends `n` rows of (RoPE'd) `k`, `v` and attends their `q` into `out` (`lse` per head
     /// and row). `visible`: per row, the cache rows at or after `prefix` it may see besides
     /// itself (rows before `prefix` are always visible); nil: causal.
-    func attend(out: UnsafeMutablePointer<Float>, lse: UnsafeMutablePointer<Float>, q: UnsafePointer<Float>, k: UnsafePointer<Float>,
-                v: UnsafePointer<Float>, rows n: Int, prefix: Int, visible: [[Int]]?) {
+    func attend(
+        out: UnsafeMutablePointer<Float>, lse: UnsafeMutablePointer<Float>, q: UnsafePointer<Float>,
+        k: UnsafePointer<Float>,
+        v: UnsafePointer<Float>, rows n: Int, prefix: Int, visible: [[Int]]?
+    ) {
         let kvWidth = kvHeads * headDimension
         (keys.pointer + length * kvWidth).update(from: k, count: n * kvWidth)
         (values.pointer + length * kvWidth).update(from: v, count: n * kvWidth)
@@ -54,10 +58,12 @@ final class DraftAttentionCache {
             }
             treeMask.updateBlocks(queries: n, keys: length + n)
         }
-        let shape = Attention.Shape(batch: 1, queries: n, keys: length + n, heads: heads, kvHeads: kvHeads,
-                                    headDimension: headDimension, keyCapacity: capacity)
-        Attention.forward(out: out, lse: lse, q: q, k: keys.pointer, v: values.pointer, shape: shape,
-                          mask: visible == nil ? mask : treeMask, workspace: workspace)
+        let shape = Attention.Shape(
+            batch: 1, queries: n, keys: length + n, heads: heads, kvHeads: kvHeads,
+            headDimension: headDimension, keyCapacity: capacity)
+        Attention.forward(
+            out: out, lse: lse, q: q, k: keys.pointer, v: values.pointer, shape: shape,
+            mask: visible == nil ? mask : treeMask, workspace: workspace)
         length += n
     }
 }

@@ -36,8 +36,10 @@ public protocol Drafter: AnyObject {
     /// rows' outputs (the next step's hidden, a view valid until the next call) and the last
     /// row's logits (every row's with `allLogits`). Tree drafting passes explicit `positions`
     /// and, per new row, the cache rows at or after `prefix` it may see besides itself.
-    func step(tokens: [Int32], hidden: UnsafePointer<Float>, positions: [Int32]?, prefix: Int, visible: [[Int]]?,
-              allLogits: Bool) -> (hidden: Tensor, logits: Tensor)
+    func step(
+        tokens: [Int32], hidden: UnsafePointer<Float>, positions: [Int32]?, prefix: Int, visible: [[Int]]?,
+        allLogits: Bool
+    ) -> (hidden: Tensor, logits: Tensor)
 }
 
 extension Drafter {
@@ -53,6 +55,8 @@ extension Drafter {
 /// Copies the given rows of a `[n, width]` tensor into a new `[rows.count, width]` one.
 func gatherRows(_ source: UnsafePointer<Float>, width: Int, rows: [Int]) -> Tensor {
     let gathered = Tensor(zeros: [rows.count, width])
-    for (i, row) in rows.enumerated() { (gathered.pointer + i * width).update(from: source + row * width, count: width) }
+    for (i, row) in rows.enumerated() {
+        (gathered.pointer + i * width).update(from: source + row * width, count: width)
+    }
     return gathered
 }

@@ -13,9 +13,11 @@ struct RoPEScalingReader {
         case "default": return .none
         case "linear": return RoPEScalingReader(value: .linear(factor: number("factor")))
         case "llama3":
-            return RoPEScalingReader(value: .llama3(factor: number("factor"), lowFrequencyFactor: number("low_freq_factor"),
-                                                    highFrequencyFactor: number("high_freq_factor"),
-                                                    originalMaxPositions: (rope["original_max_position_embeddings"] as? Int) ?? 8192))
+            return RoPEScalingReader(
+                value: .llama3(
+                    factor: number("factor"), lowFrequencyFactor: number("low_freq_factor"),
+                    highFrequencyFactor: number("high_freq_factor"),
+                    originalMaxPositions: (rope["original_max_position_embeddings"] as? Int) ?? 8192))
         default: throw DraftError("\(file): rope_scaling \(type) is not supported")
         }
     }

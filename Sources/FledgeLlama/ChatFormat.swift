@@ -27,35 +27,45 @@ public struct ChatFormat: @unchecked Sendable {
     public static func load(from url: URL) throws -> ChatFormat {
         var isDirectory: ObjCBool = false
         guard FileManager.default.fileExists(atPath: url.path, isDirectory: &isDirectory) else {
-            throw LlamaError("\(url.path): no such file or folder", hint: "pass a Hugging Face model folder or a .gguf file")
+            throw LlamaError(
+                "\(url.path): no such file or folder", hint: "pass a Hugging Face model folder or a .gguf file")
         }
         if !isDirectory.boolValue { return try load(gguf: try GGUFFile(url: url)) }
         let tokenizer = try Tokenizer(contentsOf: url)
         let template = try? ChatTemplate.load(modelDirectory: url)
-        let config = (try? Data(contentsOf: url.appendingPathComponent("tokenizer_config.json")))
+        let config =
+            (try? Data(contentsOf: url.appendingPathComponent("tokenizer_config.json")))
             .flatMap { try? JSONSerialization.jsonObject(with: $0) as? [String: Any] } ?? [:]
         func special(_ key: String) -> String {
             if let text = config[key] as? String { return text }
             if let object = config[key] as? [String: Any], let text = object["content"] as? String { return text }
             return ""
         }
-        return ChatFormat(tokenizer: tokenizer, template: template, bosToken: special("bos_token"), eosToken: special("eos_token"), url: url)
+        return ChatFormat(
+            tokenizer: tokenizer, template: template, bosToken: special("bos_token"), eosToken: special("eos_token"),
+            url: url)
     }
 
     /// The tokenizer and template in a GGUF file's metadata.
     public static func load(gguf file: GGUFFile) throws -> ChatFormat {
         let vocabulary = try vocabulary(gguf: file)
         let template = try file.metadata["tokenizer.chat_template"]?.string.map { try ChatTemplate(source: $0) }
-        let token = { (id: Int32?) in id.flatMap { Int($0) < vocabulary.tokens.count ? vocabulary.tokens[Int($0)] : nil } ?? "" }
-        return ChatFormat(tokenizer: try Tokenizer(vocabulary: vocabulary), template: template,
-                          bosToken: token(vocabulary.bosTokenID), eosToken: token(vocabulary.eosTokenID), url: file.url)
+        let token = { (id: Int32?) in
+            id.flatMap { Int($0) < vocabulary.tokens.count ? vocabulary.tokens[Int($0)] : nil } ?? ""
+        }
+        return ChatFormat(
+            tokenizer: try Tokenizer(vocabulary: vocabulary), template: template,
+            bosToken: token(vocabulary.bosTokenID), eosToken: token(vocabulary.eosTokenID), url: file.url)
     }
 
     /// The tokenizer description stored in GGUF metadata (`tokenizer.ggml.*`).
     public static func vocabulary(gguf file: GGUFFile) throws -> GGUFVocabulary {
         let m = file.metadata
-        guard let model = m["tokenizer.ggml.model"]?.string, let tokens = m["tokenizer.ggml.tokens"]?.array?.compactMap(\.string) else {
-            throw LlamaError("\(file.url.path): no tokenizer (tokenizer.ggml.model / tokenizer.ggml.tokens) in the metadata")
+        guard let model = m["tokenizer.ggml.model"]?.string,
+            let tokens = m["tokenizer.ggml.tokens"]?.array?.compactMap(\.string)
+        else {
+            throw LlamaError(
+                "\(file.url.path): no tokenizer (tokenizer.ggml.model / tokenizer.ggml.tokens) in the metadata")
         }
         let id = { (key: String) in m[key]?.int.map { Int32($0) } }
         return GGUFVocabulary(
@@ -64,8 +74,10 @@ public struct ChatFormat: @unchecked Sendable {
             merges: m["tokenizer.ggml.merges"]?.array?.compactMap(\.string),
             scores: m["tokenizer.ggml.scores"]?.array?.compactMap { $0.double.map { Float($0) } },
             bosTokenID: id("tokenizer.ggml.bos_token_id"), eosTokenID: id("tokenizer.ggml.eos_token_id"),
-            unknownTokenID: id("tokenizer.ggml.unknown_token_id"), paddingTokenID: id("tokenizer.ggml.padding_token_id"),
-            addBOS: m["tokenizer.ggml.add_bos_token"]?.bool ?? false, addEOS: m["tokenizer.ggml.add_eos_token"]?.bool ?? false)
+            unknownTokenID: id("tokenizer.ggml.unknown_token_id"),
+            paddingTokenID: id("tokenizer.ggml.padding_token_id"),
+            addBOS: m["tokenizer.ggml.add_bos_token"]?.bool ?? false,
+            addEOS: m["tokenizer.ggml.add_eos_token"]?.bool ?? false)
     }
 
     /// The same tokenizer with another chat template (e.g. a `--chat-template` override).
@@ -76,9 +88,11 @@ public struct ChatFormat: @unchecked Sendable {
     /// Renders `messages` with the chat template.
     public func render(_ messages: [ChatMessage], addGenerationPrompt: Bool) throws -> String {
         guard let template else {
-            throw LlamaError("\(url.path): the model has no chat template", hint: "use a chat/instruct model, or plain text")
+            throw LlamaError(
+                "\(url.path): the model has no chat template", hint: "use a chat/instruct model, or plain text")
         }
-        return try template.render(messages: messages, addGenerationPrompt: addGenerationPrompt, bosToken: bosToken, eosToken: eosToken)
+        return try template.render(
+            messages: messages, addGenerationPrompt: addGenerationPrompt, bosToken: bosToken, eosToken: eosToken)
     }
 
     /// Token ids of the rendered chat (special tokens in the text become their ids).

@@ -21,8 +21,10 @@ public struct DecoderLayer {
         public var intermediateSize: Int
         public var rmsNormEps: Float
 
-        public init(hiddenSize: Int, inputWidth: Int? = nil, headCount: Int, kvHeadCount: Int, headDimension: Int,
-                    intermediateSize: Int, rmsNormEps: Float) {
+        public init(
+            hiddenSize: Int, inputWidth: Int? = nil, headCount: Int, kvHeadCount: Int, headDimension: Int,
+            intermediateSize: Int, rmsNormEps: Float
+        ) {
             self.hiddenSize = hiddenSize
             self.inputWidth = inputWidth ?? hiddenSize
             self.headCount = headCount
@@ -40,8 +42,10 @@ public struct DecoderLayer {
     public struct QuantizedWeights {
         public var q, k, v, o, gate, up, down: QuantizedMatrix?
 
-        public init(q: QuantizedMatrix? = nil, k: QuantizedMatrix? = nil, v: QuantizedMatrix? = nil, o: QuantizedMatrix? = nil,
-                    gate: QuantizedMatrix? = nil, up: QuantizedMatrix? = nil, down: QuantizedMatrix? = nil) {
+        public init(
+            q: QuantizedMatrix? = nil, k: QuantizedMatrix? = nil, v: QuantizedMatrix? = nil, o: QuantizedMatrix? = nil,
+            gate: QuantizedMatrix? = nil, up: QuantizedMatrix? = nil, down: QuantizedMatrix? = nil
+        ) {
             (self.q, self.k, self.v, self.o, self.gate, self.up, self.down) = (q, k, v, o, gate, up, down)
         }
     }
@@ -56,9 +60,12 @@ public struct DecoderLayer {
         public var qNorm, kNorm: Tensor?
         public var quantized: QuantizedWeights
 
-        public init(q: Tensor, k: Tensor, v: Tensor, o: Tensor, gate: Tensor, up: Tensor, down: Tensor, postNorm: Tensor,
-                    qBias: Tensor? = nil, kBias: Tensor? = nil, vBias: Tensor? = nil, qNorm: Tensor? = nil, kNorm: Tensor? = nil,
-                    quantized: QuantizedWeights = QuantizedWeights()) {
+        public init(
+            q: Tensor, k: Tensor, v: Tensor, o: Tensor, gate: Tensor, up: Tensor, down: Tensor, postNorm: Tensor,
+            qBias: Tensor? = nil, kBias: Tensor? = nil, vBias: Tensor? = nil, qNorm: Tensor? = nil,
+            kNorm: Tensor? = nil,
+            quantized: QuantizedWeights = QuantizedWeights()
+        ) {
             (self.q, self.k, self.v, self.o, self.gate, self.up, self.down) = (q, k, v, o, gate, up, down)
             self.postNorm = postNorm
             (self.qBias, self.kBias, self.vBias, self.qNorm, self.kNorm) = (qBias, kBias, vBias, qNorm, kNorm)
@@ -80,9 +87,12 @@ public struct DecoderLayer {
         /// `[n, intermediate]` each; `gate` ends up holding the SwiGLU output.
         public var gate, up: UnsafeMutablePointer<Float>
 
-        public init(q: UnsafeMutablePointer<Float>, k: UnsafeMutablePointer<Float>, v: UnsafeMutablePointer<Float>,
-                    attention: UnsafeMutablePointer<Float>, lse: UnsafeMutablePointer<Float>, normed: UnsafeMutablePointer<Float>,
-                    rstd: UnsafeMutablePointer<Float>, gate: UnsafeMutablePointer<Float>, up: UnsafeMutablePointer<Float>) {
+        public init(
+            q: UnsafeMutablePointer<Float>, k: UnsafeMutablePointer<Float>, v: UnsafeMutablePointer<Float>,
+            attention: UnsafeMutablePointer<Float>, lse: UnsafeMutablePointer<Float>,
+            normed: UnsafeMutablePointer<Float>,
+            rstd: UnsafeMutablePointer<Float>, gate: UnsafeMutablePointer<Float>, up: UnsafeMutablePointer<Float>
+        ) {
             (self.q, self.k, self.v, self.attention, self.lse) = (q, k, v, attention, lse)
             (self.normed, self.rstd, self.gate, self.up) = (normed, rstd, gate, up)
         }
@@ -91,8 +101,10 @@ public struct DecoderLayer {
     /// The attention of one layer call: `(q, k, v, out, lse)` for the n rows (q and k after
     /// RoPE). The caller stores k and v in its cache and attends q into `out` `[n, qWidth]`
     /// and `lse` `[n · headCount]` with its own mask.
-    public typealias Attend = (_ q: UnsafePointer<Float>, _ k: UnsafePointer<Float>, _ v: UnsafePointer<Float>,
-                               _ out: UnsafeMutablePointer<Float>, _ lse: UnsafeMutablePointer<Float>) -> Void
+    public typealias Attend = (
+        _ q: UnsafePointer<Float>, _ k: UnsafePointer<Float>, _ v: UnsafePointer<Float>,
+        _ out: UnsafeMutablePointer<Float>, _ lse: UnsafeMutablePointer<Float>
+    ) -> Void
 
     public var dimensions: Dimensions
     public var weights: Weights
@@ -110,29 +122,40 @@ public struct DecoderLayer {
     ///     every product (see
     ///     ``project(_:_:weight:quantized:bias:rows:inFeatures:outFeatures:accumulate:fewRows:kernels:)``).
     ///   - attend: called once, between q/k/v and the output projection.
-    public func forward(input: UnsafePointer<Float>, residual: UnsafeMutablePointer<Float>, rows n: Int,
-                        positions: UnsafePointer<Int32>, rope: RotaryEmbedding, scratch s: Scratch,
-                        fewRows: Bool, kernels: KernelPolicy, attend: Attend) {
+    public func forward(
+        input: UnsafePointer<Float>, residual: UnsafeMutablePointer<Float>, rows n: Int,
+        positions: UnsafePointer<Int32>, rope: RotaryEmbedding, scratch s: Scratch,
+        fewRows: Bool, kernels: KernelPolicy, attend: Attend
+    ) {
         let d = dimensions, w = weights
         let (h, din, inter) = (d.hiddenSize, d.inputWidth, d.intermediateSize)
-        func project(_ out: UnsafeMutablePointer<Float>, _ inp: UnsafePointer<Float>, _ weight: Tensor, _ quantized: QuantizedMatrix?,
-                     bias: Tensor? = nil, inFeatures: Int, outFeatures: Int, accumulate: Bool = false) {
-            Self.project(out, inp, weight: weight, quantized: quantized, bias: bias?.pointer, rows: n, inFeatures: inFeatures,
-                         outFeatures: outFeatures, accumulate: accumulate, fewRows: fewRows, kernels: kernels)
+        func project(
+            _ out: UnsafeMutablePointer<Float>, _ inp: UnsafePointer<Float>, _ weight: Tensor,
+            _ quantized: QuantizedMatrix?,
+            bias: Tensor? = nil, inFeatures: Int, outFeatures: Int, accumulate: Bool = false
+        ) {
+            Self.project(
+                out, inp, weight: weight, quantized: quantized, bias: bias?.pointer, rows: n, inFeatures: inFeatures,
+                outFeatures: outFeatures, accumulate: accumulate, fewRows: fewRows, kernels: kernels)
         }
         project(s.q, input, w.q, w.quantized.q, bias: w.qBias, inFeatures: din, outFeatures: d.qWidth)
         project(s.k, input, w.k, w.quantized.k, bias: w.kBias, inFeatures: din, outFeatures: d.kvWidth)
         project(s.v, input, w.v, w.quantized.v, bias: w.vBias, inFeatures: din, outFeatures: d.kvWidth)
         if let qNorm = w.qNorm, let kNorm = w.kNorm {
-            RMSNorm.forward(s.q, rstd: s.rstd, s.q, weight: qNorm.pointer, rows: n * d.headCount, channels: d.headDimension, eps: d.rmsNormEps)
-            RMSNorm.forward(s.k, rstd: s.rstd, s.k, weight: kNorm.pointer, rows: n * d.kvHeadCount, channels: d.headDimension, eps: d.rmsNormEps)
+            RMSNorm.forward(
+                s.q, rstd: s.rstd, s.q, weight: qNorm.pointer, rows: n * d.headCount, channels: d.headDimension,
+                eps: d.rmsNormEps)
+            RMSNorm.forward(
+                s.k, rstd: s.rstd, s.k, weight: kNorm.pointer, rows: n * d.kvHeadCount, channels: d.headDimension,
+                eps: d.rmsNormEps)
         }
         rope.forward(s.q, positions: positions, rows: n, heads: d.headCount)
         rope.forward(s.k, positions: positions, rows: n, heads: d.kvHeadCount)
         attend(s.q, s.k, s.v, s.attention, s.lse)
         // Residual adds are folded into the output projections (accumulate).
         project(residual, s.attention, w.o, w.quantized.o, inFeatures: d.qWidth, outFeatures: h, accumulate: true)
-        RMSNorm.forward(s.normed, rstd: s.rstd, residual, weight: w.postNorm.pointer, rows: n, channels: h, eps: d.rmsNormEps)
+        RMSNorm.forward(
+            s.normed, rstd: s.rstd, residual, weight: w.postNorm.pointer, rows: n, channels: h, eps: d.rmsNormEps)
         project(s.gate, s.normed, w.gate, w.quantized.gate, inFeatures: h, outFeatures: inter)
         project(s.up, s.normed, w.up, w.quantized.up, inFeatures: h, outFeatures: inter)
         SwiGLU.forward(s.gate, gate: s.gate, up: s.up, count: n * inter)
@@ -153,7 +176,9 @@ public struct DecoderLayer {
         if exact, n <= kernels.quantizedRows, let quantized {
             QuantizedMatmul.forward(out, inp, matrix: quantized, rows: n, accumulate: accumulate)
         } else {
-            Linear.forward(out, inp, weight: weight.pointer, rows: n, inFeatures: i, outFeatures: o, accumulate: accumulate, fewRows: exact)
+            Linear.forward(
+                out, inp, weight: weight.pointer, rows: n, inFeatures: i, outFeatures: o, accumulate: accumulate,
+                fewRows: exact)
         }
         if let bias { Linear.addBias(out, bias, rows: n, outFeatures: o) }
     }

@@ -21,7 +21,8 @@ extension LlamaModel {
         guard !prompt.isEmpty else { throw LlamaError("generate: the prompt is empty") }
         let cache = cache ?? makeCache(capacity: prompt.count + maxTokens)
         guard cache.lengths[0] + prompt.count + maxTokens <= cache.capacity + 1 else {
-            throw LlamaError("generate: \(prompt.count) prompt + \(maxTokens) new tokens exceed the cache (\(cache.capacity))")
+            throw LlamaError(
+                "generate: \(prompt.count) prompt + \(maxTokens) new tokens exceed the cache (\(cache.capacity))")
         }
         var sampler = Sampler(sampling)
         let scratch = Tensor(zeros: [configuration.vocabularySize])
@@ -37,8 +38,9 @@ extension LlamaModel {
             logits = try forward(TokenBatch(tokens: [next]), cache: cache, options: options).logits!
         }
         let end = DispatchTime.now().uptimeNanoseconds
-        return GenerationResult(tokens: tokens, promptTokens: prompt.count, prefillSeconds: Double(prefillEnd - start) / 1e9,
-                                decodeSeconds: Double(end - prefillEnd) / 1e9)
+        return GenerationResult(
+            tokens: tokens, promptTokens: prompt.count, prefillSeconds: Double(prefillEnd - start) / 1e9,
+            decodeSeconds: Double(end - prefillEnd) / 1e9)
     }
 }
 
@@ -59,24 +61,30 @@ extension LlamaModel {
         let longest = prompts.map(\.count).max()!
         let cache = makeCache(batch: rows, capacity: longest + maxTokens)
         guard longest + maxTokens <= cache.capacity else {
-            throw LlamaError("generate: a \(longest)-token prompt plus \(maxTokens) new tokens exceed the model's \(configuration.maxPositions) positions")
+            throw LlamaError(
+                "generate: a \(longest)-token prompt plus \(maxTokens) new tokens exceed the model's \(configuration.maxPositions) positions"
+            )
         }
         let vocabulary = configuration.vocabularySize
         let scratch = Tensor(zeros: [vocabulary])
         var outputs = [[Int32]](repeating: [], count: rows)
         var finished = [Bool](repeating: false, count: rows)
-        var logits = try forward(TokenBatch(sequences: prompts), cache: cache, options: ForwardOptions(logits: .last)).logits!
+        var logits = try forward(TokenBatch(sequences: prompts), cache: cache, options: ForwardOptions(logits: .last))
+            .logits!
         for _ in 0..<maxTokens {
             var next = [Int32](repeating: 0, count: rows)
             for row in 0..<rows where !finished[row] {
-                let token = samplers[row].sample(logits.pointer + row * vocabulary, count: vocabulary, scratch: scratch.pointer)
+                let token = samplers[row].sample(
+                    logits.pointer + row * vocabulary, count: vocabulary, scratch: scratch.pointer)
                 outputs[row].append(token)
                 next[row] = token
                 if stopTokens.contains(token) || outputs[row].count == maxTokens { finished[row] = true }
             }
             if finished.allSatisfy({ $0 }) { break }
             // Finished rows keep decoding a dummy token; their outputs are frozen.
-            logits = try forward(TokenBatch(tokens: next, batch: rows, length: 1), cache: cache, options: ForwardOptions(logits: .last)).logits!
+            logits = try forward(
+                TokenBatch(tokens: next, batch: rows, length: 1), cache: cache, options: ForwardOptions(logits: .last)
+            ).logits!
         }
         return outputs
     }

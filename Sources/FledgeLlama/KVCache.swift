@@ -36,7 +36,8 @@ public final class KVCache: @unchecked Sendable {
     /// Forgets every position at or after `length` in `row` (all rows when nil).
     public func trim(to length: Int, row: Int? = nil) {
         for b in row.map({ [$0] }) ?? Array(0..<batch) {
-            precondition(length >= 0 && length <= lengths[b], "cannot trim row \(b) of length \(lengths[b]) to \(length)")
+            precondition(
+                length >= 0 && length <= lengths[b], "cannot trim row \(b) of length \(lengths[b]) to \(length)")
             lengths[b] = length
         }
     }
@@ -62,12 +63,15 @@ public final class KVCache: @unchecked Sendable {
     /// Copies `other`'s cached positions into this cache, which must be at least as long and
     /// otherwise of the same dimensions (a grown cache).
     public func copyPrefix(of other: KVCache) {
-        precondition(other.layerCount == layerCount && other.batch == batch && other.rowSize == rowSize && other.capacity <= capacity)
+        precondition(
+            other.layerCount == layerCount && other.batch == batch && other.rowSize == rowSize
+                && other.capacity <= capacity)
         for layer in 0..<layerCount {
             for (destination, source) in [(keys[layer], other.keys[layer]), (values[layer], other.values[layer])] {
                 for b in 0..<batch {
-                    (destination.pointer + b * capacity * rowSize).update(from: source.pointer + b * other.capacity * rowSize,
-                                                                          count: other.lengths[b] * rowSize)
+                    (destination.pointer + b * capacity * rowSize).update(
+                        from: source.pointer + b * other.capacity * rowSize,
+                        count: other.lengths[b] * rowSize)
                 }
             }
         }
@@ -76,14 +80,17 @@ public final class KVCache: @unchecked Sendable {
 
     /// An independent copy (same capacity and contents).
     public func copy() -> KVCache {
-        let other = KVCache(layerCount: layerCount, batch: batch, capacity: capacity, kvHeads: kvHeads, headDimension: headDimension)
+        let other = KVCache(
+            layerCount: layerCount, batch: batch, capacity: capacity, kvHeads: kvHeads, headDimension: headDimension)
         other.copy(from: self)
         return other
     }
 
     /// Copies the contents of `other`, which must have the same dimensions.
     public func copy(from other: KVCache) {
-        precondition(other.layerCount == layerCount && other.batch == batch && other.capacity == capacity && other.rowSize == rowSize)
+        precondition(
+            other.layerCount == layerCount && other.batch == batch && other.capacity == capacity
+                && other.rowSize == rowSize)
         for layer in 0..<layerCount {
             keys[layer].copy(from: other.keys[layer])
             values[layer].copy(from: other.values[layer])

@@ -32,7 +32,10 @@ public struct KernelPolicy: Sendable, Equatable, CustomStringConvertible {
     public var losslessVerificationRows: Int { exactRows }
 
     public var description: String {
-        exactRows == 0 ? "OpenBLAS" : quantizedRows == 0 ? "Float32 few-rows (≤ \(exactRows) rows)"
-            : "quantised (≤ \(quantizedRows) rows), Float32 few-rows (≤ \(exactRows) rows)"
+        exactRows == 0
+            ? "OpenBLAS"
+            : quantizedRows == 0
+                ? "Float32 few-rows (≤ \(exactRows) rows)"
+                : "quantised (≤ \(quantizedRows) rows), Float32 few-rows (≤ \(exactRows) rows)"
     }
 }

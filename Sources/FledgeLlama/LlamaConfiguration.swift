@@ -84,8 +84,9 @@ public struct LlamaConfiguration: Codable, Sendable, Equatable {
         let c = try decoder.container(keyedBy: CodingKeys.self)
         modelType = try c.decode(String.self, forKey: .modelType)
         guard Self.supportedModelTypes.contains(modelType) else {
-            throw LlamaError("config.json: model_type \"\(modelType)\" is not supported",
-                             hint: "supported: \(Self.supportedModelTypes.joined(separator: ", "))")
+            throw LlamaError(
+                "config.json: model_type \"\(modelType)\" is not supported",
+                hint: "supported: \(Self.supportedModelTypes.joined(separator: ", "))")
         }
         hiddenSize = try c.decode(Int.self, forKey: .hiddenSize)
         intermediateSize = try c.decode(Int.self, forKey: .intermediateSize)
@@ -98,7 +99,9 @@ public struct LlamaConfiguration: Codable, Sendable, Equatable {
         maxPositions = try c.decodeIfPresent(Int.self, forKey: .maxPositions) ?? 2048
         tieWordEmbeddings = try c.decodeIfPresent(Bool.self, forKey: .tieWordEmbeddings) ?? false
         let activation = try c.decodeIfPresent(String.self, forKey: .hiddenAct) ?? "silu"
-        guard activation == "silu" else { throw LlamaError("config.json: hidden_act \"\(activation)\" is not supported (only silu)") }
+        guard activation == "silu" else {
+            throw LlamaError("config.json: hidden_act \"\(activation)\" is not supported (only silu)")
+        }
         if try c.decodeIfPresent(Bool.self, forKey: .mlpBias) == true {
             throw LlamaError("config.json: mlp_bias = true is not supported")
         }
@@ -117,9 +120,11 @@ public struct LlamaConfiguration: Codable, Sendable, Equatable {
         ropeTheta = try c.decodeIfPresent(Float.self, forKey: .ropeTheta) ?? parameters?.ropeTheta ?? 10_000
         ropeScaling = try (parameters ?? legacy)?.scaling() ?? .none
         if try c.decodeIfPresent(Bool.self, forKey: .useSlidingWindow) == true,
-           let window = try c.decodeIfPresent(Int.self, forKey: .slidingWindow), window < maxPositions {
-            throw LlamaError("config.json: sliding-window attention (window \(window)) is not supported",
-                             hint: "models that set use_sliding_window are not Llama-family full attention")
+            let window = try c.decodeIfPresent(Int.self, forKey: .slidingWindow), window < maxPositions
+        {
+            throw LlamaError(
+                "config.json: sliding-window attention (window \(window)) is not supported",
+                hint: "models that set use_sliding_window are not Llama-family full attention")
         }
         try validate()
     }
@@ -146,14 +151,18 @@ public struct LlamaConfiguration: Codable, Sendable, Equatable {
     }
 
     func validate() throws {
-        guard hiddenSize > 0, intermediateSize > 0, layerCount > 0, headCount > 0, kvHeadCount > 0, vocabularySize > 0 else {
+        guard hiddenSize > 0, intermediateSize > 0, layerCount > 0, headCount > 0, kvHeadCount > 0, vocabularySize > 0
+        else {
             throw LlamaError("configuration: sizes must be positive")
         }
         guard headCount % kvHeadCount == 0 else {
-            throw LlamaError("configuration: \(headCount) attention heads are not a multiple of \(kvHeadCount) key/value heads")
+            throw LlamaError(
+                "configuration: \(headCount) attention heads are not a multiple of \(kvHeadCount) key/value heads")
         }
         guard headDimension % 16 == 0 else {
-            throw LlamaError("configuration: head dimension \(headDimension) is not a multiple of 16, which Fledge's attention needs")
+            throw LlamaError(
+                "configuration: head dimension \(headDimension) is not a multiple of 16, which Fledge's attention needs"
+            )
         }
     }
 
@@ -201,7 +210,8 @@ struct RopeParameters: Codable {
         case .none: return nil
         case .linear(let factor): ropeType = "linear"; self.factor = factor
         case .llama3(let factor, let low, let high, let original):
-            ropeType = "llama3"; self.factor = factor; lowFrequencyFactor = low; highFrequencyFactor = high; originalMaxPositions = original
+            ropeType = "llama3"; self.factor = factor; lowFrequencyFactor = low; highFrequencyFactor = high;
+            originalMaxPositions = original
         }
     }
 
@@ -213,12 +223,17 @@ struct RopeParameters: Codable {
             return .linear(factor: factor)
         case "llama3":
             guard let factor, let lowFrequencyFactor, let highFrequencyFactor, let originalMaxPositions else {
-                throw LlamaError("config.json: rope_scaling llama3 needs factor, low_freq_factor, high_freq_factor and original_max_position_embeddings")
+                throw LlamaError(
+                    "config.json: rope_scaling llama3 needs factor, low_freq_factor, high_freq_factor and original_max_position_embeddings"
+                )
             }
-            return .llama3(factor: factor, lowFrequencyFactor: lowFrequencyFactor, highFrequencyFactor: highFrequencyFactor,
-                           originalMaxPositions: originalMaxPositions)
+            return .llama3(
+                factor: factor, lowFrequencyFactor: lowFrequencyFactor, highFrequencyFactor: highFrequencyFactor,
+                originalMaxPositions: originalMaxPositions)
         case let other:
-            throw LlamaError("config.json: rope_scaling type \"\(other)\" is not supported", hint: "supported: default, linear, llama3")
+            throw LlamaError(
+                "config.json: rope_scaling type \"\(other)\" is not supported",
+                hint: "supported: default, linear, llama3")
         }
     }
 }
@@ -226,10 +241,13 @@ struct RopeParameters: Codable {
 extension LlamaConfiguration {
     /// The configuration stored in a GGUF file's metadata (`{arch}.block_count` and friends).
     public init(gguf file: GGUFFile) throws {
-        guard let architecture = file.architecture else { throw LlamaError("\(file.url.path): no general.architecture") }
+        guard let architecture = file.architecture else {
+            throw LlamaError("\(file.url.path): no general.architecture")
+        }
         guard Self.supportedModelTypes.contains(architecture) else {
-            throw LlamaError("\(file.url.path): GGUF architecture \"\(architecture)\" is not supported",
-                             hint: "supported: \(Self.supportedModelTypes.joined(separator: ", "))")
+            throw LlamaError(
+                "\(file.url.path): GGUF architecture \"\(architecture)\" is not supported",
+                hint: "supported: \(Self.supportedModelTypes.joined(separator: ", "))")
         }
         func int(_ key: String) throws -> Int {
             guard let value = file.metadata["\(architecture).\(key)"]?.int else {
@@ -239,13 +257,17 @@ extension LlamaConfiguration {
         }
         func optional(_ key: String) -> GGUFValue? { file.metadata["\(architecture).\(key)"] }
         if file.info("rope_freqs.weight") != nil {
-            throw LlamaError("\(file.url.path): per-frequency RoPE factors (rope_freqs.weight) are not supported yet",
-                             hint: "use the Hugging Face folder of this model instead")
+            throw LlamaError(
+                "\(file.url.path): per-frequency RoPE factors (rope_freqs.weight) are not supported yet",
+                hint: "use the Hugging Face folder of this model instead")
         }
         let hidden = try int("embedding_length")
         let heads = try int("attention.head_count")
         let vocabulary = optional("vocab_size")?.int ?? file.metadata["tokenizer.ggml.tokens"]?.array?.count
-        guard let vocabulary else { throw LlamaError("\(file.url.path): no vocabulary size (no \(architecture).vocab_size or tokenizer.ggml.tokens)") }
+        guard let vocabulary else {
+            throw LlamaError(
+                "\(file.url.path): no vocabulary size (no \(architecture).vocab_size or tokenizer.ggml.tokens)")
+        }
         var scaling = RoPEScaling.none
         if let type = optional("rope.scaling.type")?.string, type != "none" {
             guard type == "linear", let factor = optional("rope.scaling.factor")?.double else {

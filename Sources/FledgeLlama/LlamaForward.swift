@@ -15,7 +15,10 @@ public struct TokenBatch: Sendable {
     /// for a token whose parent is the cached prefix. Attention then follows ancestors only.
     public var treeParents: [Int]?
 
-    public init(tokens: [Int32], batch: Int = 1, length: Int? = nil, validLengths: [Int]? = nil, positions: [Int32]? = nil, treeParents: [Int]? = nil) {
+    public init(
+        tokens: [Int32], batch: Int = 1, length: Int? = nil, validLengths: [Int]? = nil, positions: [Int32]? = nil,
+        treeParents: [Int]? = nil
+    ) {
         let length = length ?? tokens.count / max(batch, 1)
         precondition(tokens.count == batch * length, "\(tokens.count) tokens for \(batch) rows of \(length)")
         self.tokens = tokens
@@ -47,7 +50,9 @@ public struct ForwardOptions: Sendable {
     /// The matrix kernels of this call.
     public var kernels: KernelPolicy
 
-    public init(captureLayers: [Int] = [], finalHidden: Bool = false, logits: Logits = .last, kernels: KernelPolicy = .standard) {
+    public init(
+        captureLayers: [Int] = [], finalHidden: Bool = false, logits: Logits = .last, kernels: KernelPolicy = .standard
+    ) {
         self.captureLayers = captureLayers
         self.finalHidden = finalHidden
         self.logits = logits
@@ -103,7 +108,9 @@ extension LlamaModel {
     /// Calls on one model are serialised (they share the activation workspace); the returned
     /// tensors stay valid until the next call.
     /// - Throws: ``LlamaError`` when a row does not fit its cache or a token is out of range.
-    public func forward(_ batch: TokenBatch, cache: KVCache, options: ForwardOptions = ForwardOptions()) throws -> ForwardResult {
+    public func forward(
+        _ batch: TokenBatch, cache: KVCache, options: ForwardOptions = ForwardOptions()
+    ) throws -> ForwardResult {
         workspace.lock.lock()
         defer { workspace.lock.unlock() }
         return try forwardLocked(batch, cache: cache, options: options)
@@ -114,8 +121,9 @@ extension LlamaModel {
         let (b, t) = (batch.batch, batch.length)
         guard b == cache.batch else { throw LlamaError("forward: \(b) rows for a cache of \(cache.batch)") }
         for row in 0..<b where cache.lengths[row] + t > cache.capacity {
-            throw LlamaError("forward: row \(row) needs \(cache.lengths[row] + t) positions, the cache holds \(cache.capacity)",
-                             hint: "make the cache larger (the model allows \(c.maxPositions) positions)")
+            throw LlamaError(
+                "forward: row \(row) needs \(cache.lengths[row] + t) positions, the cache holds \(cache.capacity)",
+                hint: "make the cache larger (the model allows \(c.maxPositions) positions)")
         }
         for layer in options.captureLayers where layer < 0 || layer >= c.layerCount {
             throw LlamaError("forward: cannot capture layer \(layer) of a \(c.layerCount)-layer model")
@@ -135,32 +143,41 @@ extension LlamaModel {
         let mask = makeMask(batch, cache: cache)
         let keys = (0..<b).map { cache.lengths[$0] + t }.max() ?? 0
         let attentionWorkspace = attentionWorkspace(batch: b, queries: t, keys: keys)
-        let shape = Attention.Shape(batch: b, queries: t, keys: keys, heads: c.headCount, kvHeads: c.kvHeadCount,
-                                    headDimension: c.headDimension, keyCapacity: cache.capacity)
+        let shape = Attention.Shape(
+            batch: b, queries: t, keys: keys, heads: c.headCount, kvHeads: c.kvHeadCount,
+            headDimension: c.headDimension, keyCapacity: cache.capacity)
         // Steps that continue a cached context (decoding, speculative verification) take the
         // row-exact kernels of the policy; prefills (and so feature capture for training) OpenBLAS.
         let fewRows = (0..<b).allSatisfy { cache.lengths[$0] > 0 }
         let kernels = options.kernels
         var captured: [Int: Tensor] = [:]
         batch.tokens.withUnsafeBufferPointer { ids in
-            Embedding.forward(x.pointer, ids: ids.baseAddress!, table: embedding.pointer, rows: n, channels: h, vocabularySize: c.vocabularySize)
+            Embedding.forward(
+                x.pointer, ids: ids.baseAddress!, table: embedding.pointer, rows: n, channels: h,
+                vocabularySize: c.vocabularySize)
         }
-        let dimensions = DecoderLayer.Dimensions(hiddenSize: h, headCount: c.headCount, kvHeadCount: c.kvHeadCount, headDimension: c.headDimension,
-                                                 intermediateSize: c.intermediateSize, rmsNormEps: c.rmsNormEps)
+        let dimensions = DecoderLayer.Dimensions(
+            hiddenSize: h, headCount: c.headCount, kvHeadCount: c.kvHeadCount, headDimension: c.headDimension,
+            intermediateSize: c.intermediateSize, rmsNormEps: c.rmsNormEps)
         // The post-attention norm reuses xn (the q/k/v input is read before it is written).
-        let scratch = DecoderLayer.Scratch(q: q.pointer, k: k.pointer, v: v.pointer, attention: att.pointer, lse: lse.pointer,
-                                           normed: xn.pointer, rstd: rstd.pointer, gate: gate.pointer, up: up.pointer)
+        let scratch = DecoderLayer.Scratch(
+            q: q.pointer, k: k.pointer, v: v.pointer, attention: att.pointer, lse: lse.pointer,
+            normed: xn.pointer, rstd: rstd.pointer, gate: gate.pointer, up: up.pointer)
         positions.withUnsafeBufferPointer { pos in
             for (index, layer) in layers.enumerated() {
                 unpack(layer: index)
-                RMSNorm.forward(xn.pointer, rstd: rstd.pointer, x.pointer, weight: layer.inputNorm.pointer, rows: n, channels: h, eps: c.rmsNormEps)
+                RMSNorm.forward(
+                    xn.pointer, rstd: rstd.pointer, x.pointer, weight: layer.inputNorm.pointer, rows: n, channels: h,
+                    eps: c.rmsNormEps)
                 DecoderLayer(dimensions: dimensions, weights: layer.decoder).forward(
-                    input: xn.pointer, residual: x.pointer, rows: n, positions: pos.baseAddress!, rope: rope, scratch: scratch,
+                    input: xn.pointer, residual: x.pointer, rows: n, positions: pos.baseAddress!, rope: rope,
+                    scratch: scratch,
                     fewRows: fewRows, kernels: kernels
                 ) { q, k, v, out, lse in
                     append(k: k, v: v, layer: index, batch: batch, cache: cache)
-                    Attention.forward(out: out, lse: lse, q: q, k: cache.keys[index].pointer, v: cache.values[index].pointer,
-                                      shape: shape, mask: mask, workspace: attentionWorkspace)
+                    Attention.forward(
+                        out: out, lse: lse, q: q, k: cache.keys[index].pointer, v: cache.values[index].pointer,
+                        shape: shape, mask: mask, workspace: attentionWorkspace)
                 }
                 if options.captureLayers.contains(index) {
                     let copy = ws.tensor("capture.\(index)", n * h)
@@ -170,7 +187,9 @@ extension LlamaModel {
             }
         }
         for row in 0..<b { cache.lengths[row] += batch.validLengths[row] }
-        RMSNorm.forward(xn.pointer, rstd: rstd.pointer, x.pointer, weight: finalNorm.pointer, rows: n, channels: h, eps: c.rmsNormEps)
+        RMSNorm.forward(
+            xn.pointer, rstd: rstd.pointer, x.pointer, weight: finalNorm.pointer, rows: n, channels: h,
+            eps: c.rmsNormEps)
         var result = ForwardResult(captured: captured)
         if options.finalHidden { result.finalHidden = Tensor(viewing: xn.pointer, shape: [n, h], owner: xn) }
         result.logits = logits(options.logits, hidden: xn, batch: batch, fewRows: fewRows, kernels: kernels)
@@ -180,22 +199,29 @@ extension LlamaModel {
     /// `out = inp · weightᵀ` for the head: ``DecoderLayer/project(_:_:weight:quantized:bias:rows:inFeatures:outFeatures:accumulate:fewRows:kernels:)``.
     @inline(__always)
     private func project(
-        _ out: UnsafeMutablePointer<Float>, _ inp: UnsafePointer<Float>, _ weight: Tensor, _ quantized: QuantizedMatrix?,
+        _ out: UnsafeMutablePointer<Float>, _ inp: UnsafePointer<Float>, _ weight: Tensor,
+        _ quantized: QuantizedMatrix?,
         rows n: Int, inFeatures i: Int, outFeatures o: Int, fewRows: Bool, kernels: KernelPolicy
     ) {
-        DecoderLayer.project(out, inp, weight: weight, quantized: quantized, rows: n, inFeatures: i, outFeatures: o,
-                             fewRows: fewRows, kernels: kernels)
+        DecoderLayer.project(
+            out, inp, weight: weight, quantized: quantized, rows: n, inFeatures: i, outFeatures: o,
+            fewRows: fewRows, kernels: kernels)
     }
 
     /// `out = hidden · headᵀ` for `rows` final-norm rows `[rows, H]` → `[rows, V]`: the head
     /// as decoding applies it (the quantised copy for a few rows; the same values as the
     /// Float32 head through ``FewRowsMatmul``). For drafts that reuse the target's head.
-    public func projectHead(_ out: UnsafeMutablePointer<Float>, _ hidden: UnsafePointer<Float>, rows: Int, kernels: KernelPolicy = .standard) {
-        project(out, hidden, head, quantizedHead, rows: rows, inFeatures: configuration.hiddenSize,
-                outFeatures: configuration.vocabularySize, fewRows: true, kernels: kernels)
+    public func projectHead(
+        _ out: UnsafeMutablePointer<Float>, _ hidden: UnsafePointer<Float>, rows: Int, kernels: KernelPolicy = .standard
+    ) {
+        project(
+            out, hidden, head, quantizedHead, rows: rows, inFeatures: configuration.hiddenSize,
+            outFeatures: configuration.vocabularySize, fewRows: true, kernels: kernels)
     }
 
-    private func logits(_ selection: ForwardOptions.Logits, hidden: Tensor, batch: TokenBatch, fewRows: Bool, kernels: KernelPolicy) -> Tensor? {
+    private func logits(
+        _ selection: ForwardOptions.Logits, hidden: Tensor, batch: TokenBatch, fewRows: Bool, kernels: KernelPolicy
+    ) -> Tensor? {
         let c = configuration
         let h = c.hiddenSize
         switch selection {
@@ -204,7 +230,9 @@ extension LlamaModel {
         case .all:
             let n = batch.batch * batch.length
             let out = workspace.tensor("logits", n * c.vocabularySize)
-            project(out.pointer, hidden.pointer, head, quantizedHead, rows: n, inFeatures: h, outFeatures: c.vocabularySize, fewRows: fewRows, kernels: kernels)
+            project(
+                out.pointer, hidden.pointer, head, quantizedHead, rows: n, inFeatures: h, outFeatures: c.vocabularySize,
+                fewRows: fewRows, kernels: kernels)
             return Tensor(viewing: out.pointer, shape: [n, c.vocabularySize], owner: out)
         case .last:
             let rows = workspace.tensor("lastHidden", batch.batch * h)
@@ -213,7 +241,9 @@ extension LlamaModel {
                 (rows.pointer + row * h).update(from: hidden.pointer + last * h, count: h)
             }
             let out = workspace.tensor("logits", batch.batch * c.vocabularySize)
-            project(out.pointer, rows.pointer, head, quantizedHead, rows: batch.batch, inFeatures: h, outFeatures: c.vocabularySize, fewRows: fewRows, kernels: kernels)
+            project(
+                out.pointer, rows.pointer, head, quantizedHead, rows: batch.batch, inFeatures: h,
+                outFeatures: c.vocabularySize, fewRows: fewRows, kernels: kernels)
             return Tensor(viewing: out.pointer, shape: [batch.batch, c.vocabularySize], owner: out)
         }
     }
@@ -254,8 +284,11 @@ extension LlamaModel {
             return mask
         }
         let key = "causal.\(batch.batch).\(batch.length).\(cache.capacity)"
-        let mask = workspace.masks[key] ?? AttentionMask(causal: true, queryCapacity: batch.length, keyCapacity: cache.capacity,
-                                                         batchCapacity: batch.batch, perRowOffsets: true)
+        let mask =
+            workspace.masks[key]
+            ?? AttentionMask(
+                causal: true, queryCapacity: batch.length, keyCapacity: cache.capacity,
+                batchCapacity: batch.batch, perRowOffsets: true)
         workspace.masks[key] = mask
         for row in 0..<batch.batch { mask.batchQueryOffsets![row] = Int32(cache.lengths[row]) }
         return mask
@@ -264,19 +297,23 @@ extension LlamaModel {
     private func attentionWorkspace(batch: Int, queries: Int, keys: Int) -> AttentionWorkspace {
         let c = configuration
         let ws = workspace
-        if let existing = ws.attention, ws.attentionKey.0 >= batch, ws.attentionKey.1 >= queries, ws.attentionKey.2 >= keys {
+        if let existing = ws.attention, ws.attentionKey.0 >= batch, ws.attentionKey.1 >= queries,
+            ws.attentionKey.2 >= keys
+        {
             return existing
         }
         let sizes = (max(batch, ws.attentionKey.0), max(queries, ws.attentionKey.1), max(keys, ws.attentionKey.2))
-        let created = AttentionWorkspace(batch: sizes.0, queries: sizes.1, keys: sizes.2, heads: c.headCount,
-                                         headDimension: c.headDimension, groupedQuery: false)
+        let created = AttentionWorkspace(
+            batch: sizes.0, queries: sizes.1, keys: sizes.2, heads: c.headCount,
+            headDimension: c.headDimension, groupedQuery: false)
         ws.attention = created
         ws.attentionKey = sizes
         return created
     }
 
     /// Writes this call's keys and values after each row's cached positions.
-    private func append(k: UnsafePointer<Float>, v: UnsafePointer<Float>, layer: Int, batch: TokenBatch, cache: KVCache) {
+    private func append(k: UnsafePointer<Float>, v: UnsafePointer<Float>, layer: Int, batch: TokenBatch, cache: KVCache)
+    {
         let width = cache.rowSize
         for row in 0..<batch.batch {
             let start = cache.lengths[row]

@@ -9,7 +9,8 @@ extension LlamaModel {
     public static func load(from url: URL, storage: WeightStorage = .float32) throws -> LlamaModel {
         var isDirectory: ObjCBool = false
         guard FileManager.default.fileExists(atPath: url.path, isDirectory: &isDirectory) else {
-            throw LlamaError("\(url.path): no such file or folder", hint: "pass a Hugging Face model folder or a .gguf file")
+            throw LlamaError(
+                "\(url.path): no such file or folder", hint: "pass a Hugging Face model folder or a .gguf file")
         }
         if isDirectory.boolValue { return try loadHuggingFace(directory: url, storage: storage) }
         guard url.pathExtension.lowercased() == "gguf" else {
@@ -39,18 +40,23 @@ extension LlamaModel {
             }
             var tensor = try file.tensor(info.name)
             let permuted = configuration.modelType == "llama" || configuration.modelType == "mistral"
-            let heads: Int? = !permuted ? nil
-                : name.hasSuffix("q_proj.weight") || name.hasSuffix("q_proj.bias") ? configuration.headCount
-                : name.hasSuffix("k_proj.weight") || name.hasSuffix("k_proj.bias") ? configuration.kvHeadCount : nil
+            let heads: Int? =
+                !permuted
+                ? nil
+                : name.hasSuffix("q_proj.weight") || name.hasSuffix("q_proj.bias")
+                    ? configuration.headCount
+                    : name.hasSuffix("k_proj.weight") || name.hasSuffix("k_proj.bias") ? configuration.kvHeadCount : nil
             // Matrices stored in Q4_1/Q8_0 blocks are also kept as blocks, for decoding steps.
             if info.shape.count == 2, info.shape[1] % QuantizedMatrix.blockSize == 0, storage == .float32,
-               name.hasSuffix("proj.weight") || name == "model.embed_tokens.weight" || name == "lm_head.weight" {
+                name.hasSuffix("proj.weight") || name == "model.embed_tokens.weight" || name == "lm_head.weight"
+            {
                 let rows = info.shape[0]
                 quantized[name] = try file.withBlocks(info.name) { blocks, type -> QuantizedMatrix? in
                     let format: QuantizedMatrix.Format? = type == .q4_1 ? .q4_1 : type == .q8_0 ? .q8_0 : nil
                     return format.map {
-                        QuantizedMatrix(format: $0, blocks: blocks, rows: rows, columns: info.shape[1],
-                                        sourceRows: heads.map { LlamaQKPermutation.sourceRows(heads: $0, rows: rows) })
+                        QuantizedMatrix(
+                            format: $0, blocks: blocks, rows: rows, columns: info.shape[1],
+                            sourceRows: heads.map { LlamaQKPermutation.sourceRows(heads: $0, rows: rows) })
                     }
                 }
             }
@@ -58,11 +64,14 @@ extension LlamaModel {
                 let rows = tensor.shape[0]
                 let columns = tensor.count / rows
                 let restored = Tensor(zeros: tensor.shape)
-                LlamaQKPermutation.unpermute(tensor.pointer, into: restored.pointer, heads: heads, rows: rows, columns: columns)
+                LlamaQKPermutation.unpermute(
+                    tensor.pointer, into: restored.pointer, heads: heads, rows: rows, columns: columns)
                 tensor = restored
             }
             weights[name] = tensor
         }
-        return try LlamaModel(configuration: configuration, weights: weights, source: file.url.path, storage: storage, quantized: quantized)
+        return try LlamaModel(
+            configuration: configuration, weights: weights, source: file.url.path, storage: storage,
+            quantized: quantized)
     }
 }

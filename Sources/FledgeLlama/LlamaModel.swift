@@ -45,8 +45,10 @@ public final class LlamaModel: @unchecked Sendable {
     }
 
     /// The names of a layer's matrices, in ``DecoderLayer/QuantizedWeights`` order.
-    static let matrixSuffixes = ["self_attn.q_proj.weight", "self_attn.k_proj.weight", "self_attn.v_proj.weight", "self_attn.o_proj.weight",
-                                 "mlp.gate_proj.weight", "mlp.up_proj.weight", "mlp.down_proj.weight"]
+    static let matrixSuffixes = [
+        "self_attn.q_proj.weight", "self_attn.k_proj.weight", "self_attn.v_proj.weight", "self_attn.o_proj.weight",
+        "mlp.gate_proj.weight", "mlp.up_proj.weight", "mlp.down_proj.weight",
+    ]
 
     /// The head as stored in a GGUF (Q8_0 in SmolLM2's), if it was quantised.
     let quantizedHead: QuantizedMatrix?
@@ -98,18 +100,25 @@ public final class LlamaModel: @unchecked Sendable {
     /// With `.bfloat16` storage, `weights` holds only the tensors kept in Float32 afterwards.
     /// `quantized` holds, by the same names, the matrices a GGUF stored in Q4_1/Q8_0 blocks
     /// (used by decoding steps with Float32 storage; ignored with bf16).
-    public init(configuration: LlamaConfiguration, weights: [String: Tensor], source: String = "weights", storage: WeightStorage = .float32,
-                quantized: [String: QuantizedMatrix] = [:]) throws {
+    public init(
+        configuration: LlamaConfiguration, weights: [String: Tensor], source: String = "weights",
+        storage: WeightStorage = .float32,
+        quantized: [String: QuantizedMatrix] = [:]
+    ) throws {
         var weights = weights
-        if configuration.tieWordEmbeddings, let head = weights["lm_head.weight"], let embed = weights["model.embed_tokens.weight"],
-           head.values == embed.values {
+        if configuration.tieWordEmbeddings, let head = weights["lm_head.weight"],
+            let embed = weights["model.embed_tokens.weight"],
+            head.values == embed.values
+        {
             weights["lm_head.weight"] = nil  // some tied checkpoints store the copy
         }
         let expected = Self.expectedWeights(configuration)
         let expectedNames = Set(expected.map(\.0))
         for (name, shape) in expected {
             guard let tensor = weights[name] else {
-                throw LlamaError("\(source): missing tensor \(name)", hint: "is this a \(configuration.modelType) checkpoint of this configuration?")
+                throw LlamaError(
+                    "\(source): missing tensor \(name)",
+                    hint: "is this a \(configuration.modelType) checkpoint of this configuration?")
             }
             guard tensor.shape.dims == shape else {
                 throw LlamaError("\(source): tensor \(name) has shape \(tensor.shape), expected \(Shape(shape))")
@@ -117,22 +126,26 @@ public final class LlamaModel: @unchecked Sendable {
         }
         let extra = weights.keys.filter { !expectedNames.contains($0) }.sorted()
         guard extra.isEmpty else {
-            throw LlamaError("\(source): unexpected tensors \(extra.prefix(5).joined(separator: ", "))\(extra.count > 5 ? " …" : "")",
-                             hint: "the checkpoint does not match its configuration (model_type \(configuration.modelType))")
+            throw LlamaError(
+                "\(source): unexpected tensors \(extra.prefix(5).joined(separator: ", "))\(extra.count > 5 ? " …" : "")",
+                hint: "the checkpoint does not match its configuration (model_type \(configuration.modelType))")
         }
         self.configuration = configuration
         self.storage = storage
         var layers: [LayerWeights] = (0..<configuration.layerCount).map { layer in
             let p = "model.layers.\(layer)."
-            return LayerWeights(inputNorm: weights[p + "input_layernorm.weight"]!, decoder: DecoderLayer.Weights(
-                q: weights[p + "self_attn.q_proj.weight"]!,
-                k: weights[p + "self_attn.k_proj.weight"]!, v: weights[p + "self_attn.v_proj.weight"]!,
-                o: weights[p + "self_attn.o_proj.weight"]!,
-                gate: weights[p + "mlp.gate_proj.weight"]!, up: weights[p + "mlp.up_proj.weight"]!,
-                down: weights[p + "mlp.down_proj.weight"]!, postNorm: weights[p + "post_attention_layernorm.weight"]!,
-                qBias: weights[p + "self_attn.q_proj.bias"],
-                kBias: weights[p + "self_attn.k_proj.bias"], vBias: weights[p + "self_attn.v_proj.bias"],
-                qNorm: weights[p + "self_attn.q_norm.weight"], kNorm: weights[p + "self_attn.k_norm.weight"]))
+            return LayerWeights(
+                inputNorm: weights[p + "input_layernorm.weight"]!,
+                decoder: DecoderLayer.Weights(
+                    q: weights[p + "self_attn.q_proj.weight"]!,
+                    k: weights[p + "self_attn.k_proj.weight"]!, v: weights[p + "self_attn.v_proj.weight"]!,
+                    o: weights[p + "self_attn.o_proj.weight"]!,
+                    gate: weights[p + "mlp.gate_proj.weight"]!, up: weights[p + "mlp.up_proj.weight"]!,
+                    down: weights[p + "mlp.down_proj.weight"]!,
+                    postNorm: weights[p + "post_attention_layernorm.weight"]!,
+                    qBias: weights[p + "self_attn.q_proj.bias"],
+                    kBias: weights[p + "self_attn.k_proj.bias"], vBias: weights[p + "self_attn.v_proj.bias"],
+                    qNorm: weights[p + "self_attn.q_norm.weight"], kNorm: weights[p + "self_attn.k_norm.weight"]))
         }
         // (A tied head's duplicate was dropped above; its quantised copy goes with it.)
         let quantized = quantized.filter { weights[$0.key] != nil }
@@ -143,27 +156,39 @@ public final class LlamaModel: @unchecked Sendable {
             for index in layers.indices {
                 let p = "model.layers.\(index)."
                 let m = Self.matrixSuffixes.map { quantized[p + $0] }
-                layers[index].decoder.quantized = DecoderLayer.QuantizedWeights(q: m[0], k: m[1], v: m[2], o: m[3], gate: m[4], up: m[5], down: m[6])
+                layers[index].decoder.quantized = DecoderLayer.QuantizedWeights(
+                    q: m[0], k: m[1], v: m[2], o: m[3], gate: m[4], up: m[5], down: m[6])
             }
-            quantizedHead = quantized["lm_head.weight"] ?? (configuration.tieWordEmbeddings ? quantized["model.embed_tokens.weight"] : nil)
+            quantizedHead =
+                quantized["lm_head.weight"]
+                ?? (configuration.tieWordEmbeddings ? quantized["model.embed_tokens.weight"] : nil)
         } else {
             quantizedHead = nil
         }
         if storage == .bfloat16 {
             // One Float32 scratch per matrix role, shared by all layers.
             let first = layers[0].decoder
-            let scratch = [first.q, first.k, first.v, first.o, first.gate, first.up, first.down].map { Tensor(zeros: $0.shape) }
+            let scratch = [first.q, first.k, first.v, first.o, first.gate, first.up, first.down].map {
+                Tensor(zeros: $0.shape)
+            }
             var packed: [[PackedMatrix]] = []
             for index in layers.indices {
                 let d = layers[index].decoder
                 let matrices = [d.q, d.k, d.v, d.o, d.gate, d.up, d.down]
-                packed.append(zip(matrices, scratch).map { matrix, destination in
-                    var bits = [UInt16](repeating: 0, count: matrix.count)
-                    bits.withUnsafeMutableBufferPointer { HalfPrecision.toBF16(matrix.pointer, $0.baseAddress!, count: matrix.count) }
-                    return PackedMatrix(bits: bits, destination: destination)
-                })
-                (layers[index].decoder.q, layers[index].decoder.k, layers[index].decoder.v, layers[index].decoder.o) = (scratch[0], scratch[1], scratch[2], scratch[3])
-                (layers[index].decoder.gate, layers[index].decoder.up, layers[index].decoder.down) = (scratch[4], scratch[5], scratch[6])
+                packed.append(
+                    zip(matrices, scratch).map { matrix, destination in
+                        var bits = [UInt16](repeating: 0, count: matrix.count)
+                        bits.withUnsafeMutableBufferPointer {
+                            HalfPrecision.toBF16(matrix.pointer, $0.baseAddress!, count: matrix.count)
+                        }
+                        return PackedMatrix(bits: bits, destination: destination)
+                    })
+                (layers[index].decoder.q, layers[index].decoder.k, layers[index].decoder.v, layers[index].decoder.o) = (
+                    scratch[0], scratch[1], scratch[2], scratch[3]
+                )
+                (layers[index].decoder.gate, layers[index].decoder.up, layers[index].decoder.down) = (
+                    scratch[4], scratch[5], scratch[6]
+                )
                 let prefix = "model.layers.\(index)."
                 for suffix in Self.matrixSuffixes { weights[prefix + suffix] = nil }
             }
@@ -176,26 +201,31 @@ public final class LlamaModel: @unchecked Sendable {
         embedding = weights["model.embed_tokens.weight"]!
         finalNorm = weights["model.norm.weight"]!
         head = weights["lm_head.weight"] ?? embedding
-        rope = RotaryEmbedding(headDimension: configuration.headDimension, theta: configuration.ropeTheta,
-                               scaling: configuration.ropeScaling, maxPositions: configuration.maxPositions)
+        rope = RotaryEmbedding(
+            headDimension: configuration.headDimension, theta: configuration.ropeTheta,
+            scaling: configuration.ropeScaling, maxPositions: configuration.maxPositions)
     }
 
     /// An empty KV cache for `batch` sequences of up to `capacity` positions.
     public func makeCache(batch: Int = 1, capacity: Int) -> KVCache {
-        KVCache(layerCount: configuration.layerCount, batch: batch, capacity: min(capacity, configuration.maxPositions),
-                kvHeads: configuration.kvHeadCount, headDimension: configuration.headDimension)
+        KVCache(
+            layerCount: configuration.layerCount, batch: batch, capacity: min(capacity, configuration.maxPositions),
+            kvHeads: configuration.kvHeadCount, headDimension: configuration.headDimension)
     }
 
     /// The number of parameters.
     public var parameterCount: Int {
-        weights.values.reduce(0) { $0 + $1.count } + (packed?.reduce(0) { $0 + $1.reduce(0) { $0 + $1.bits.count } } ?? 0)
+        weights.values.reduce(0) { $0 + $1.count }
+            + (packed?.reduce(0) { $0 + $1.reduce(0) { $0 + $1.bits.count } } ?? 0)
     }
 
     /// Widens layer `index`'s bf16 matrices into the shared scratch (bf16 storage only).
     func unpack(layer index: Int) {
         guard let packed else { return }
         for matrix in packed[index] {
-            matrix.bits.withUnsafeBufferPointer { HalfPrecision.fromBF16($0.baseAddress!, matrix.destination.pointer, count: matrix.bits.count) }
+            matrix.bits.withUnsafeBufferPointer {
+                HalfPrecision.fromBF16($0.baseAddress!, matrix.destination.pointer, count: matrix.bits.count)
+            }
         }
     }
 }

@@ -41,7 +41,9 @@ public struct Sampler: Sendable {
 
     /// The probabilities this sampler draws from (temperature, then top-p renormalised),
     /// written into `probabilities[count]`.
-    public func distribution(_ logits: UnsafePointer<Float>, count: Int, into probabilities: UnsafeMutablePointer<Float>) {
+    public func distribution(
+        _ logits: UnsafePointer<Float>, count: Int, into probabilities: UnsafeMutablePointer<Float>
+    ) {
         if options.isGreedy {
             probabilities.update(repeating: 0, count: count)
             probabilities[Self.argmax(logits, count: count)] = 1
@@ -53,7 +55,9 @@ public struct Sampler: Sendable {
         guard options.topP < 1 else { return }
         // Keep the smallest set of most likely tokens whose mass reaches top-p (HF TopPLogitsWarper
         // keeps the token that crosses the threshold).
-        let order = (0..<count).sorted { probabilities[$0] > probabilities[$1] || (probabilities[$0] == probabilities[$1] && $0 < $1) }
+        let order = (0..<count).sorted {
+            probabilities[$0] > probabilities[$1] || (probabilities[$0] == probabilities[$1] && $0 < $1)
+        }
         var mass: Float = 0
         var keep = 0
         for index in order {
@@ -66,14 +70,17 @@ public struct Sampler: Sendable {
     }
 
     /// Draws the next token.
-    public mutating func sample(_ logits: UnsafePointer<Float>, count: Int, scratch: UnsafeMutablePointer<Float>) -> Int32 {
+    public mutating func sample(
+        _ logits: UnsafePointer<Float>, count: Int, scratch: UnsafeMutablePointer<Float>
+    ) -> Int32 {
         if options.isGreedy { return Int32(Self.argmax(logits, count: count)) }
         distribution(logits, count: count, into: scratch)
         return Int32(Self.draw(scratch, count: count, generator: &generator))
     }
 
     /// Inverse-CDF draw from `probabilities[count]`.
-    public static func draw(_ probabilities: UnsafePointer<Float>, count: Int, generator: inout SeededGenerator) -> Int {
+    public static func draw(_ probabilities: UnsafePointer<Float>, count: Int, generator: inout SeededGenerator) -> Int
+    {
         let u = Double(generator.nextUniform())
         var cumulative = 0.0
         var last = 0

@@ -17,13 +17,17 @@ public final class TargetModel: @unchecked Sendable {
     public static func load(from url: URL, storage: LlamaModel.WeightStorage = .float32) throws -> TargetModel {
         var isDirectory: ObjCBool = false
         guard FileManager.default.fileExists(atPath: url.path, isDirectory: &isDirectory) else {
-            throw LlamaError("\(url.path): no such file or folder", hint: "pass a Hugging Face model folder or a .gguf file")
+            throw LlamaError(
+                "\(url.path): no such file or folder", hint: "pass a Hugging Face model folder or a .gguf file")
         }
         if !isDirectory.boolValue {
             let file = try GGUFFile(url: url)
-            return TargetModel(model: try LlamaModel.loadGGUF(file, storage: storage), format: try ChatFormat.load(gguf: file))
+            return TargetModel(
+                model: try LlamaModel.loadGGUF(file, storage: storage), format: try ChatFormat.load(gguf: file))
         }
-        return TargetModel(model: try LlamaModel.loadHuggingFace(directory: url, storage: storage), format: try ChatFormat.load(from: url))
+        return TargetModel(
+            model: try LlamaModel.loadHuggingFace(directory: url, storage: storage),
+            format: try ChatFormat.load(from: url))
     }
 
     public var tokenizer: Tokenizer { format.tokenizer }

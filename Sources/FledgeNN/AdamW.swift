@@ -18,7 +18,10 @@ public struct AdamW: Sendable, Codable, Equatable {
     /// Steps taken so far (t of the bias corrections).
     public var step: Int
 
-    public init(learningRate: Float = 1e-4, beta1: Float = 0.9, beta2: Float = 0.95, epsilon: Float = 1e-8, weightDecay: Float = 0, step: Int = 0) {
+    public init(
+        learningRate: Float = 1e-4, beta1: Float = 0.9, beta2: Float = 0.95, epsilon: Float = 1e-8,
+        weightDecay: Float = 0, step: Int = 0
+    ) {
         self.learningRate = learningRate
         self.beta1 = beta1
         self.beta2 = beta2

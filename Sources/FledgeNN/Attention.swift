@@ -17,7 +17,10 @@ public final class AttentionWorkspace: @unchecked Sendable {
 
     /// - Parameters: the largest batch, query and key lengths, the query head count and head
     ///   dimension the workspace must serve; `groupedQuery` reserves per-head dK/dV scratch.
-    public init(batch: Int, queries: Int, keys: Int, heads: Int, headDimension: Int, groupedQuery: Bool, workers: Int = Parallel.workerCount) {
+    public init(
+        batch: Int, queries: Int, keys: Int, heads: Int, headDimension: Int, groupedQuery: Bool,
+        workers: Int = Parallel.workerCount
+    ) {
         self.workers = max(1, workers)
         self.maxQueries = queries
         self.headDimension = headDimension
@@ -65,7 +68,10 @@ public enum Attention {
         public var keyCapacity: Int
         public var scale: Float
 
-        public init(batch: Int, queries: Int, keys: Int, heads: Int, kvHeads: Int, headDimension: Int, keyCapacity: Int? = nil, scale: Float? = nil) {
+        public init(
+            batch: Int, queries: Int, keys: Int, heads: Int, kvHeads: Int, headDimension: Int, keyCapacity: Int? = nil,
+            scale: Float? = nil
+        ) {
             precondition(heads % kvHeads == 0, "\(heads) query heads are not a multiple of \(kvHeads) kv heads")
             precondition(headDimension % 16 == 0, "head dimension must be a multiple of 16")
             self.batch = batch
@@ -93,8 +99,9 @@ public enum Attention {
             let qb = unit % qBlocks
             let g = (unit / qBlocks) % shape.kvHeads
             let b = unit / (qBlocks * shape.kvHeads)
-            forwardTile(out: out, lse: lse, q: q, k: k, v: v, shape: shape, mask: mask,
-                        b: b, g: g, qb: qb, scratch: workspace.tile.pointer + worker * workspace.perWorker)
+            forwardTile(
+                out: out, lse: lse, q: q, k: k, v: v, shape: shape, mask: mask,
+                b: b, g: g, qb: qb, scratch: workspace.tile.pointer + worker * workspace.perWorker)
         }
     }
 
@@ -138,8 +145,9 @@ public enum Attention {
                 k0 = k1
                 continue
             }
-            BLAS.gemm(.none, .transposed, m: rows, n: bk, k: d, alpha: shape.scale, a: qTile, lda: d,
-                      b: kBase + k0 * kvStride, ldb: kvStride, beta: 0, c: s, ldc: bk)
+            BLAS.gemm(
+                .none, .transposed, m: rows, n: bk, k: d, alpha: shape.scale, a: qTile, lda: d,
+                b: kBase + k0 * kvStride, ldb: kvStride, beta: 0, c: s, ldc: bk)
             if state == 2 {
                 for j in 0..<group { applyMask(s + j * bq * bk, mask: mask, b: b, q0: q0, q1: q1, k0: k0, k1: k1) }
             }
@@ -156,8 +164,9 @@ public enum Attention {
                 rowMax[r] = newMax
                 if correction != 1 { Elementwise.scale(acc + r * d, by: correction, acc + r * d, count: d) }
             }
-            BLAS.gemm(.none, .none, m: rows, n: d, k: bk, a: s, lda: bk, b: vBase + k0 * kvStride, ldb: kvStride,
-                      beta: 1, c: acc, ldc: d)
+            BLAS.gemm(
+                .none, .none, m: rows, n: d, k: bk, a: s, lda: bk, b: vBase + k0 * kvStride, ldb: kvStride,
+                beta: 1, c: acc, ldc: d)
             k0 = k1
         }
         for j in 0..<group {
@@ -178,7 +187,9 @@ public enum Attention {
     }
 
     @inline(__always)
-    private static func applyMask(_ s: UnsafeMutablePointer<Float>, mask: AttentionMask, b: Int, q0: Int, q1: Int, k0: Int, k1: Int) {
+    private static func applyMask(
+        _ s: UnsafeMutablePointer<Float>, mask: AttentionMask, b: Int, q0: Int, q1: Int, k0: Int, k1: Int
+    ) {
         let bk = k1 - k0
         for i in q0..<q1 {
             let row = s + (i - q0) * bk
@@ -198,15 +209,17 @@ public enum Attention {
     ) {
         let grouped = shape.heads != shape.kvHeads
         if grouped {
-            precondition(workspace.headGradientCapacity >= shape.batch * shape.heads * shape.keys * shape.headDimension,
-                         "attention workspace too small for grouped-query backward")
+            precondition(
+                workspace.headGradientCapacity >= shape.batch * shape.heads * shape.keys * shape.headDimension,
+                "attention workspace too small for grouped-query backward")
         }
         precondition(workspace.maxQueries >= shape.queries, "attention workspace sized for fewer queries")
         let units = shape.batch * shape.heads
         Parallel.forEach(units: units) { unit, worker in
-            backwardHead(dq: dq, dk: dk, dv: dv, dout: dout, out: out, lse: lse, q: q, k: k, v: v,
-                         shape: shape, mask: mask, b: unit / shape.heads, h: unit % shape.heads,
-                         scratch: workspace.tile.pointer + worker * workspace.perWorker, workspace: workspace)
+            backwardHead(
+                dq: dq, dk: dk, dv: dv, dout: dout, out: out, lse: lse, q: q, k: k, v: v,
+                shape: shape, mask: mask, b: unit / shape.heads, h: unit % shape.heads,
+                scratch: workspace.tile.pointer + worker * workspace.perWorker, workspace: workspace)
         }
         if grouped { reduceGroups(dk: dk, dv: dv, shape: shape, workspace: workspace) }
     }
@@ -215,7 +228,8 @@ public enum Attention {
         dq: UnsafeMutablePointer<Float>, dk: UnsafeMutablePointer<Float>, dv: UnsafeMutablePointer<Float>,
         dout: UnsafePointer<Float>, out: UnsafePointer<Float>, lse: UnsafePointer<Float>,
         q: UnsafePointer<Float>, k: UnsafePointer<Float>, v: UnsafePointer<Float>,
-        shape: Shape, mask: AttentionMask, b: Int, h: Int, scratch: UnsafeMutablePointer<Float>, workspace: AttentionWorkspace
+        shape: Shape, mask: AttentionMask, b: Int, h: Int, scratch: UnsafeMutablePointer<Float>,
+        workspace: AttentionWorkspace
     ) {
         let d = shape.headDimension
         let qStride = shape.heads * d
@@ -263,8 +277,9 @@ public enum Attention {
                     q0 = q1
                     continue
                 }
-                BLAS.gemm(.none, .transposed, m: bq, n: bk, k: d, alpha: shape.scale, a: qHead + q0 * qStride, lda: qStride,
-                          b: kHead + k0 * kvStride, ldb: kvStride, beta: 0, c: p, ldc: bk)
+                BLAS.gemm(
+                    .none, .transposed, m: bq, n: bk, k: d, alpha: shape.scale, a: qHead + q0 * qStride, lda: qStride,
+                    b: kHead + k0 * kvStride, ldb: kvStride, beta: 0, c: p, ldc: bk)
                 if state == 2 { applyMask(p, mask: mask, b: b, q0: q0, q1: q1, k0: k0, k1: k1) }
                 for r in 0..<bq {
                     let shift = lseHead[q0 + r]
@@ -276,11 +291,13 @@ public enum Attention {
                     }
                 }
                 // dV += Pᵀ·dO
-                BLAS.gemm(.transposed, .none, m: bk, n: d, k: bq, a: p, lda: bk, b: doHead + q0 * qStride, ldb: qStride,
-                          beta: 1, c: dvHead + k0 * dkvStride, ldc: dkvStride)
+                BLAS.gemm(
+                    .transposed, .none, m: bk, n: d, k: bq, a: p, lda: bk, b: doHead + q0 * qStride, ldb: qStride,
+                    beta: 1, c: dvHead + k0 * dkvStride, ldc: dkvStride)
                 // dP = dO·Vᵀ, then dS = P ⊙ (dP − delta)
-                BLAS.gemm(.none, .transposed, m: bq, n: bk, k: d, a: doHead + q0 * qStride, lda: qStride,
-                          b: vHead + k0 * kvStride, ldb: kvStride, beta: 0, c: dp, ldc: bk)
+                BLAS.gemm(
+                    .none, .transposed, m: bq, n: bk, k: d, a: doHead + q0 * qStride, lda: qStride,
+                    b: vHead + k0 * kvStride, ldb: kvStride, beta: 0, c: dp, ldc: bk)
                 for r in 0..<bq {
                     let rowP = p + r * bk
                     let rowD = dp + r * bk
@@ -295,10 +312,12 @@ public enum Attention {
                     while c < bk { rowD[c] = rowP[c] * (rowD[c] - shift); c += 1 }
                 }
                 // dQ += scale·dS·K ;  dK += scale·dSᵀ·Q
-                BLAS.gemm(.none, .none, m: bq, n: d, k: bk, alpha: shape.scale, a: dp, lda: bk, b: kHead + k0 * kvStride,
-                          ldb: kvStride, beta: 1, c: dqHead + q0 * qStride, ldc: qStride)
-                BLAS.gemm(.transposed, .none, m: bk, n: d, k: bq, alpha: shape.scale, a: dp, lda: bk, b: qHead + q0 * qStride,
-                          ldb: qStride, beta: 1, c: dkHead + k0 * dkvStride, ldc: dkvStride)
+                BLAS.gemm(
+                    .none, .none, m: bq, n: d, k: bk, alpha: shape.scale, a: dp, lda: bk, b: kHead + k0 * kvStride,
+                    ldb: kvStride, beta: 1, c: dqHead + q0 * qStride, ldc: qStride)
+                BLAS.gemm(
+                    .transposed, .none, m: bk, n: d, k: bq, alpha: shape.scale, a: dp, lda: bk, b: qHead + q0 * qStride,
+                    ldb: qStride, beta: 1, c: dkHead + k0 * dkvStride, ldc: dkvStride)
                 q0 = q1
             }
             k0 = k1
@@ -306,7 +325,9 @@ public enum Attention {
     }
 
     /// Adds the per-query-head dK/dV scratch into dk/dv, heads of a group in ascending order.
-    private static func reduceGroups(dk: UnsafeMutablePointer<Float>, dv: UnsafeMutablePointer<Float>, shape: Shape, workspace: AttentionWorkspace) {
+    private static func reduceGroups(
+        dk: UnsafeMutablePointer<Float>, dv: UnsafeMutablePointer<Float>, shape: Shape, workspace: AttentionWorkspace
+    ) {
         let d = shape.headDimension
         let groupSize = shape.heads / shape.kvHeads
         let units = shape.batch * shape.kvHeads
@@ -320,7 +341,8 @@ public enum Attention {
                     let h = g * groupSize + member
                     let offset = ((b * shape.heads + h) * shape.keys + m) * d
                     Elementwise.axpy(1, workspace.headGradients.pointer + offset, dkRow, count: d)
-                    Elementwise.axpy(1, workspace.headGradients.pointer + workspace.headGradientCapacity + offset, dvRow, count: d)
+                    Elementwise.axpy(
+                        1, workspace.headGradients.pointer + workspace.headGradientCapacity + offset, dvRow, count: d)
                 }
             }
         }

@@ -17,23 +17,23 @@ public enum CrossEntropy {
         lse: UnsafeMutablePointer<Float>, rowLosses: UnsafeMutablePointer<Float>, logits: UnsafePointer<Float>,
         targets: UnsafePointer<Float>, weights: UnsafePointer<Float>?, rows n: Int, columns v: Int, scale: Float
     ) -> Float {
-            Parallel.forChunks(count: n, grain: max(1, 8_192 / max(v, 1))) { rows in
-                for row in rows {
-                    let z = logits + row * v
-                    let p = targets + row * v
-                    let m = Softmax.rowMax(z, count: v)
-                    let logTotal = m + logf(Softmax.sumExp(z, shift: m, count: v, storeInto: nil))
-                    lse[row] = logTotal
-                    let w = weights?[row] ?? 1
-                    rowLosses[row] = 0
-                    if w == 0 { continue }
-                    // −Σ p (z − lse) = lse·Σp − Σ p·z
-                    var mass: Float = 0
-                    for i in 0..<v { mass += p[i] }
-                    let pz = Elementwise.dot(p, z, count: v)
-                    rowLosses[row] = w * (logTotal * mass - pz)
-                }
+        Parallel.forChunks(count: n, grain: max(1, 8_192 / max(v, 1))) { rows in
+            for row in rows {
+                let z = logits + row * v
+                let p = targets + row * v
+                let m = Softmax.rowMax(z, count: v)
+                let logTotal = m + logf(Softmax.sumExp(z, shift: m, count: v, storeInto: nil))
+                lse[row] = logTotal
+                let w = weights?[row] ?? 1
+                rowLosses[row] = 0
+                if w == 0 { continue }
+                // −Σ p (z − lse) = lse·Σp − Σ p·z
+                var mass: Float = 0
+                for i in 0..<v { mass += p[i] }
+                let pz = Elementwise.dot(p, z, count: v)
+                rowLosses[row] = w * (logTotal * mass - pz)
             }
+        }
         var total = 0.0
         for row in 0..<n { total += Double(rowLosses[row]) }
         return Float(total) * scale

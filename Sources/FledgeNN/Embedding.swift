@@ -13,7 +13,8 @@ public enum Embedding {
         Parallel.forChunks(count: n, grain: max(1, 32_768 / max(c, 1))) { rows in
             for row in rows {
                 let id = Int(ids[row])
-                precondition(id >= 0 && id < vocabularySize, "token id \(id) outside the vocabulary of \(vocabularySize)")
+                precondition(
+                    id >= 0 && id < vocabularySize, "token id \(id) outside the vocabulary of \(vocabularySize)")
                 (out + row * c).update(from: table + id * c, count: c)
             }
         }

@@ -33,7 +33,9 @@ public enum FewRowsMatmul {
                     block(out + row * o + column, o, inp + row * i, i, w0, w1, rows: 4, accumulate: accumulate)
                     row += 4
                 }
-                if row < n { block(out + row * o + column, o, inp + row * i, i, w0, w1, rows: n - row, accumulate: accumulate) }
+                if row < n {
+                    block(out + row * o + column, o, inp + row * i, i, w0, w1, rows: n - row, accumulate: accumulate)
+                }
                 column += 2
             }
             if column < columns.upperBound {
@@ -77,7 +79,8 @@ public enum FewRowsMatmul {
     /// Reduces a row's two accumulators, adds the tail and stores (or adds) the two outputs.
     @inline(__always)
     static func finish(
-        _ line: UnsafeMutablePointer<Float>, _ x: UnsafePointer<Float>, _ w0: UnsafePointer<Float>, _ w1: UnsafePointer<Float>,
+        _ line: UnsafeMutablePointer<Float>, _ x: UnsafePointer<Float>, _ w0: UnsafePointer<Float>,
+        _ w1: UnsafePointer<Float>,
         _ a0: V, _ a1: V, from p: Int, count i: Int, accumulate: Bool
     ) {
         var s0 = reduce(a0), s1 = reduce(a1)
@@ -96,7 +99,8 @@ public enum FewRowsMatmul {
         var a = V()
         var p = 0
         while p + 8 <= i {
-            a.addProduct(UnsafeRawPointer(x + p).loadUnaligned(as: V.self), UnsafeRawPointer(w + p).loadUnaligned(as: V.self))
+            a.addProduct(
+                UnsafeRawPointer(x + p).loadUnaligned(as: V.self), UnsafeRawPointer(w + p).loadUnaligned(as: V.self))
             p += 8
         }
         var s = reduce(a)

@@ -15,7 +15,9 @@ public enum Linear {
     }
 
     /// `out[r] += bias` for every row.
-    public static func addBias(_ out: UnsafeMutablePointer<Float>, _ bias: UnsafePointer<Float>, rows n: Int, outFeatures o: Int) {
+    public static func addBias(
+        _ out: UnsafeMutablePointer<Float>, _ bias: UnsafePointer<Float>, rows n: Int, outFeatures o: Int
+    ) {
         Parallel.forChunks(count: n, grain: max(1, 65_536 / max(o, 1))) { rows in
             for row in rows { Elementwise.add(out + row * o, bias, out + row * o, count: o) }
         }
@@ -27,12 +29,17 @@ public enum Linear {
     /// kernel: the two round differently).
     public static func forward(
         _ out: UnsafeMutablePointer<Float>, _ inp: UnsafePointer<Float>, weight: UnsafePointer<Float>,
-        rows n: Int, inFeatures i: Int, outFeatures o: Int, weightStride: Int? = nil, accumulate: Bool, fewRows: Bool = false
+        rows n: Int, inFeatures i: Int, outFeatures o: Int, weightStride: Int? = nil, accumulate: Bool,
+        fewRows: Bool = false
     ) {
         if fewRows && n <= FewRowsMatmul.rowLimit {
-            FewRowsMatmul.forward(out, inp, weight: weight, rows: n, inFeatures: i, outFeatures: o, weightStride: weightStride, accumulate: accumulate)
+            FewRowsMatmul.forward(
+                out, inp, weight: weight, rows: n, inFeatures: i, outFeatures: o, weightStride: weightStride,
+                accumulate: accumulate)
         } else {
-            BLAS.gemm(.none, .transposed, m: n, n: o, k: i, a: inp, lda: i, b: weight, ldb: weightStride ?? i, beta: accumulate ? 1 : 0, c: out, ldc: o)
+            BLAS.gemm(
+                .none, .transposed, m: n, n: o, k: i, a: inp, lda: i, b: weight, ldb: weightStride ?? i,
+                beta: accumulate ? 1 : 0, c: out, ldc: o)
         }
     }
 
@@ -45,7 +52,8 @@ public enum Linear {
             BLAS.gemm(.none, .none, m: n, n: i, k: o, a: dout, lda: o, b: weight, ldb: i, beta: 1, c: dinp, ldc: i)
         }
         if let dweight {
-            BLAS.gemm(.transposed, .none, m: o, n: i, k: n, a: dout, lda: o, b: inp, ldb: i, beta: 1, c: dweight, ldc: i)
+            BLAS.gemm(
+                .transposed, .none, m: o, n: i, k: n, a: dout, lda: o, b: inp, ldb: i, beta: 1, c: dweight, ldc: i)
         }
         if let dbias {
             // Column sums split by columns: every output is summed over rows in order, so the

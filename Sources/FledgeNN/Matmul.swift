@@ -28,21 +28,25 @@ public enum Matmul {
         if let da {
             switch transA {
             case .none:  // dA[M,K] += dC[M,Nn] · op(B)^T
-                BLAS.gemm(.none, transB == .none ? .transposed : .none, m: m, n: k, k: n,
-                          a: dc, lda: n, b: b, ldb: ldb, beta: 1, c: da, ldc: lda)
+                BLAS.gemm(
+                    .none, transB == .none ? .transposed : .none, m: m, n: k, k: n,
+                    a: dc, lda: n, b: b, ldb: ldb, beta: 1, c: da, ldc: lda)
             case .transposed:  // dA[K,M] += op(B) · dC^T
-                BLAS.gemm(transB, .transposed, m: k, n: m, k: n,
-                          a: b, lda: ldb, b: dc, ldb: n, beta: 1, c: da, ldc: lda)
+                BLAS.gemm(
+                    transB, .transposed, m: k, n: m, k: n,
+                    a: b, lda: ldb, b: dc, ldb: n, beta: 1, c: da, ldc: lda)
             }
         }
         if let db {
             switch transB {
             case .none:  // dB[K,Nn] += op(A)^T · dC
-                BLAS.gemm(transA == .none ? .transposed : .none, .none, m: k, n: n, k: m,
-                          a: a, lda: lda, b: dc, ldb: n, beta: 1, c: db, ldc: ldb)
+                BLAS.gemm(
+                    transA == .none ? .transposed : .none, .none, m: k, n: n, k: m,
+                    a: a, lda: lda, b: dc, ldb: n, beta: 1, c: db, ldc: ldb)
             case .transposed:  // dB[Nn,K] += dC^T · op(A)
-                BLAS.gemm(.transposed, transA, m: n, n: k, k: m,
-                          a: dc, lda: n, b: a, ldb: lda, beta: 1, c: db, ldc: ldb)
+                BLAS.gemm(
+                    .transposed, transA, m: n, n: k, k: m,
+                    a: dc, lda: n, b: a, ldb: lda, beta: 1, c: db, ldc: ldb)
             }
         }
     }
@@ -54,8 +58,9 @@ public enum Matmul {
         transA: Transpose = .none, transB: Transpose = .none, accumulate: Bool = false
     ) {
         for index in 0..<batch {
-            forward(c + index * strideC, a + index * strideA, b + index * strideB,
-                    m: m, n: n, k: k, transA: transA, transB: transB, accumulate: accumulate)
+            forward(
+                c + index * strideC, a + index * strideA, b + index * strideB,
+                m: m, n: n, k: k, transA: transA, transB: transB, accumulate: accumulate)
         }
     }
 
@@ -67,9 +72,10 @@ public enum Matmul {
         strideA: Int, strideB: Int, strideC: Int, transA: Transpose = .none, transB: Transpose = .none
     ) {
         for index in 0..<batch {
-            backward(da: da.map { $0 + index * strideA }, db: db.map { $0 + index * strideB },
-                     dc: dc + index * strideC, a: a + index * strideA, b: b + index * strideB,
-                     m: m, n: n, k: k, transA: transA, transB: transB)
+            backward(
+                da: da.map { $0 + index * strideA }, db: db.map { $0 + index * strideB },
+                dc: dc + index * strideC, a: a + index * strideA, b: b + index * strideB,
+                m: m, n: n, k: k, transA: transA, transB: transB)
         }
     }
 }

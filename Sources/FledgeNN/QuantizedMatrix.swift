@@ -55,7 +55,9 @@ public final class QuantizedMatrix: @unchecked Sendable {
                 let index = row * blocksPerRow + block
                 scales[index] = HalfPrecision.float(f16: x.loadUnaligned(as: UInt16.self))
                 let quantOffset = format == .q4_1 ? 4 : 2
-                if format == .q4_1 { minimums[index] = HalfPrecision.float(f16: x.loadUnaligned(fromByteOffset: 2, as: UInt16.self)) }
+                if format == .q4_1 {
+                    minimums[index] = HalfPrecision.float(f16: x.loadUnaligned(fromByteOffset: 2, as: UInt16.self))
+                }
                 (quants + index * format.quantBytes).copyMemory(from: x + quantOffset, byteCount: format.quantBytes)
             }
         }
@@ -96,7 +98,8 @@ public enum QuantizedMatmul {
     public static let rowLimit = 8
 
     public static func forward(
-        _ out: UnsafeMutablePointer<Float>, _ inp: UnsafePointer<Float>, matrix w: QuantizedMatrix, rows n: Int, accumulate: Bool
+        _ out: UnsafeMutablePointer<Float>, _ inp: UnsafePointer<Float>, matrix w: QuantizedMatrix, rows n: Int,
+        accumulate: Bool
     ) {
         if n == 0 || w.rows == 0 { return }
         let i = w.columns, o = w.rows
@@ -176,11 +179,15 @@ public enum QuantizedMatmul {
         switch w.format {
         case .q4_1:
             for b in 0..<view.blocksPerRow {
-                for part in 0..<4 { a.add(view.q41(column, b * 4 + part), view.q41(column + 1, b * 4 + part), at: b * 32 + part * 8) }
+                for part in 0..<4 {
+                    a.add(view.q41(column, b * 4 + part), view.q41(column + 1, b * 4 + part), at: b * 32 + part * 8)
+                }
             }
         case .q8_0:
             for b in 0..<view.blocksPerRow {
-                for part in 0..<4 { a.add(view.q80(column, b * 4 + part), view.q80(column + 1, b * 4 + part), at: b * 32 + part * 8) }
+                for part in 0..<4 {
+                    a.add(view.q80(column, b * 4 + part), view.q80(column + 1, b * 4 + part), at: b * 32 + part * 8)
+                }
             }
         }
         store(out, FewRowsMatmul.reduce(a.a00), FewRowsMatmul.reduce(a.a01), accumulate)

@@ -32,7 +32,8 @@ public enum RMSNorm {
 
     public static func backward(
         dinp: UnsafeMutablePointer<Float>?, dweight: UnsafeMutablePointer<Float>?, dout: UnsafePointer<Float>,
-        inp: UnsafePointer<Float>, weight: UnsafePointer<Float>, rstd: UnsafePointer<Float>, rows n: Int, channels c: Int
+        inp: UnsafePointer<Float>, weight: UnsafePointer<Float>, rstd: UnsafePointer<Float>, rows n: Int,
+        channels c: Int
     ) {
         if let dinp {
             Parallel.forChunks(count: n, grain: max(1, 8_192 / max(c, 1))) { rows in
@@ -44,7 +45,9 @@ public enum RMSNorm {
                     var acc = V()
                     var i = 0
                     while i + 16 <= c {
-                        let g = UnsafeRawPointer(weight + i).loadUnaligned(as: V.self) * UnsafeRawPointer(dy + i).loadUnaligned(as: V.self)
+                        let g =
+                            UnsafeRawPointer(weight + i).loadUnaligned(as: V.self)
+                            * UnsafeRawPointer(dy + i).loadUnaligned(as: V.self)
                         acc += g * UnsafeRawPointer(x + i).loadUnaligned(as: V.self)
                         i += 16
                     }
@@ -53,7 +56,9 @@ public enum RMSNorm {
                     let coefficient = r * r * r * gx / Float(c)
                     i = 0
                     while i + 16 <= c {
-                        let g = UnsafeRawPointer(weight + i).loadUnaligned(as: V.self) * UnsafeRawPointer(dy + i).loadUnaligned(as: V.self)
+                        let g =
+                            UnsafeRawPointer(weight + i).loadUnaligned(as: V.self)
+                            * UnsafeRawPointer(dy + i).loadUnaligned(as: V.self)
                         let vx = UnsafeRawPointer(x + i).loadUnaligned(as: V.self)
                         let old = UnsafeRawPointer(dx + i).loadUnaligned(as: V.self)
                         UnsafeMutableRawPointer(dx + i).storeBytes(of: old + g * r - vx * coefficient, as: V.self)

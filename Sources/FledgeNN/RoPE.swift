@@ -75,7 +75,9 @@ public final class RotaryEmbedding: @unchecked Sendable {
         apply(dx, positions: positions, rows: n, heads: heads, direction: -1)
     }
 
-    private func apply(_ x: UnsafeMutablePointer<Float>, positions: UnsafePointer<Int32>, rows n: Int, heads: Int, direction: Float) {
+    private func apply(
+        _ x: UnsafeMutablePointer<Float>, positions: UnsafePointer<Int32>, rows n: Int, heads: Int, direction: Float
+    ) {
         let d = headDimension
         let half = d / 2
         let cosBase = cosTable.pointer

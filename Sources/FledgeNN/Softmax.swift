@@ -29,7 +29,9 @@ public enum Softmax {
 
     /// Σ exp(x − shift) over a row, optionally storing each exp into `out`.
     @inline(__always)
-    public static func sumExp(_ x: UnsafePointer<Float>, shift: Float, count: Int, storeInto out: UnsafeMutablePointer<Float>?) -> Float {
+    public static func sumExp(
+        _ x: UnsafePointer<Float>, shift: Float, count: Int, storeInto out: UnsafeMutablePointer<Float>?
+    ) -> Float {
         var acc = V()
         var i = 0
         while i + 16 <= count {
@@ -48,7 +50,9 @@ public enum Softmax {
         return total
     }
 
-    public static func forward(_ out: UnsafeMutablePointer<Float>, _ inp: UnsafePointer<Float>, rows n: Int, columns v: Int) {
+    public static func forward(
+        _ out: UnsafeMutablePointer<Float>, _ inp: UnsafePointer<Float>, rows n: Int, columns v: Int
+    ) {
         Parallel.forChunks(count: n, grain: max(1, 16_384 / max(v, 1))) { rows in
             for row in rows {
                 let x = inp + row * v
@@ -60,7 +64,10 @@ public enum Softmax {
         }
     }
 
-    public static func backward(_ dinp: UnsafeMutablePointer<Float>, dout: UnsafePointer<Float>, out: UnsafePointer<Float>, rows n: Int, columns v: Int) {
+    public static func backward(
+        _ dinp: UnsafeMutablePointer<Float>, dout: UnsafePointer<Float>, out: UnsafePointer<Float>, rows n: Int,
+        columns v: Int
+    ) {
         Parallel.forChunks(count: n, grain: max(1, 16_384 / max(v, 1))) { rows in
             for row in rows {
                 let y = out + row * v
@@ -72,7 +79,9 @@ public enum Softmax {
         }
     }
 
-    public static func logForward(_ out: UnsafeMutablePointer<Float>, _ inp: UnsafePointer<Float>, rows n: Int, columns v: Int) {
+    public static func logForward(
+        _ out: UnsafeMutablePointer<Float>, _ inp: UnsafePointer<Float>, rows n: Int, columns v: Int
+    ) {
         Parallel.forChunks(count: n, grain: max(1, 16_384 / max(v, 1))) { rows in
             for row in rows {
                 let x = inp + row * v
@@ -84,7 +93,10 @@ public enum Softmax {
         }
     }
 
-    public static func logBackward(_ dinp: UnsafeMutablePointer<Float>, dout: UnsafePointer<Float>, out: UnsafePointer<Float>, rows n: Int, columns v: Int) {
+    public static func logBackward(
+        _ dinp: UnsafeMutablePointer<Float>, dout: UnsafePointer<Float>, out: UnsafePointer<Float>, rows n: Int,
+        columns v: Int
+    ) {
         Parallel.forChunks(count: n, grain: max(1, 16_384 / max(v, 1))) { rows in
             for row in rows {
                 let y = out + row * v

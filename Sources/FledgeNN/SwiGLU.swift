@@ -21,7 +21,9 @@ public enum SwiGLU {
         }
     }
 
-    public static func siluBackward(_ dg: UnsafeMutablePointer<Float>, dout: UnsafePointer<Float>, _ g: UnsafePointer<Float>, count: Int) {
+    public static func siluBackward(
+        _ dg: UnsafeMutablePointer<Float>, dout: UnsafePointer<Float>, _ g: UnsafePointer<Float>, count: Int
+    ) {
         map(count: count) { i in
             let vg = UnsafeRawPointer(g + i).loadUnaligned(as: V.self)
             let s = sigmoid(vg)
@@ -34,7 +36,9 @@ public enum SwiGLU {
         }
     }
 
-    public static func forward(_ out: UnsafeMutablePointer<Float>, gate: UnsafePointer<Float>, up: UnsafePointer<Float>, count: Int) {
+    public static func forward(
+        _ out: UnsafeMutablePointer<Float>, gate: UnsafePointer<Float>, up: UnsafePointer<Float>, count: Int
+    ) {
         map(count: count) { i in
             let vg = UnsafeRawPointer(gate + i).loadUnaligned(as: V.self)
             let vu = UnsafeRawPointer(up + i).loadUnaligned(as: V.self)
@@ -85,7 +89,9 @@ public enum SwiGLU {
 public enum SwiGLUMLP {
     public struct Matrices {
         public var gate, up, down: UnsafeMutablePointer<Float>
-        public init(gate: UnsafeMutablePointer<Float>, up: UnsafeMutablePointer<Float>, down: UnsafeMutablePointer<Float>) {
+        public init(
+            gate: UnsafeMutablePointer<Float>, up: UnsafeMutablePointer<Float>, down: UnsafeMutablePointer<Float>
+        ) {
             (self.gate, self.up, self.down) = (gate, up, down)
         }
     }
@@ -97,12 +103,18 @@ public enum SwiGLUMLP {
         rows n: Int, channels h: Int, intermediate i: Int
     ) {
         dhidden.update(repeating: 0, count: n * i)
-        Linear.backward(dinp: dhidden, dweight: gradients.down, dbias: nil, dout: dout, inp: hidden, weight: weights.down, rows: n, inFeatures: i, outFeatures: h)
+        Linear.backward(
+            dinp: dhidden, dweight: gradients.down, dbias: nil, dout: dout, inp: hidden, weight: weights.down, rows: n,
+            inFeatures: i, outFeatures: h)
         dgate.update(repeating: 0, count: n * i)
         dup.update(repeating: 0, count: n * i)
         SwiGLU.backward(dgate: dgate, dup: dup, dout: dhidden, gate: gate, up: up, count: n * i)
         dinp.update(repeating: 0, count: n * h)
-        Linear.backward(dinp: dinp, dweight: gradients.gate, dbias: nil, dout: dgate, inp: inp, weight: weights.gate, rows: n, inFeatures: h, outFeatures: i)
-        Linear.backward(dinp: dinp, dweight: gradients.up, dbias: nil, dout: dup, inp: inp, weight: weights.up, rows: n, inFeatures: h, outFeatures: i)
+        Linear.backward(
+            dinp: dinp, dweight: gradients.gate, dbias: nil, dout: dgate, inp: inp, weight: weights.gate, rows: n,
+            inFeatures: h, outFeatures: i)
+        Linear.backward(
+            dinp: dinp, dweight: gradients.up, dbias: nil, dout: dup, inp: inp, weight: weights.up, rows: n,
+            inFeatures: h, outFeatures: i)
     }
 }

@@ -26,7 +26,9 @@ public struct AcceptanceStats: Sendable, Codable, Equatable {
     public mutating func merge(_ other: AcceptanceStats) {
         cycles += other.cycles
         emitted += other.emitted
-        if accepted.count < other.accepted.count { accepted += Array(repeating: 0, count: other.accepted.count - accepted.count) }
+        if accepted.count < other.accepted.count {
+            accepted += Array(repeating: 0, count: other.accepted.count - accepted.count)
+        }
         for k in other.accepted.indices { accepted[k] += other.accepted[k] }
         draftSeconds += other.draftSeconds
         targetSeconds += other.targetSeconds
@@ -43,7 +45,10 @@ public struct DecodingRequest: Sendable, Equatable {
     /// Generation ends after any of these (it is part of the output).
     public var stopTokens: Set<Int32>
 
-    public init(strategy: DecodingStrategy = .plain, maxTokens: Int, sampling: SamplingOptions = SamplingOptions(), stopTokens: Set<Int32> = []) {
+    public init(
+        strategy: DecodingStrategy = .plain, maxTokens: Int, sampling: SamplingOptions = SamplingOptions(),
+        stopTokens: Set<Int32> = []
+    ) {
         self.strategy = strategy
         self.maxTokens = maxTokens
         self.sampling = sampling
@@ -112,7 +117,9 @@ public final class DecodingSession {
     /// - Throws: ``LlamaError`` for a strategy the session cannot run losslessly, a missing
     ///   draft, an empty prompt, or a conversation longer than the model's positions.
     @discardableResult
-    public func generate(prompt: [Int32], _ request: DecodingRequest, onToken: (Int32) -> Void = { _ in }) throws -> DecodingResult {
+    public func generate(
+        prompt: [Int32], _ request: DecodingRequest, onToken: (Int32) -> Void = { _ in }
+    ) throws -> DecodingResult {
         let strategy = request.strategy
         guard !prompt.isEmpty else { throw LlamaError("generate: the prompt is empty") }
         guard request.maxTokens >= 1 else { throw LlamaError("generate: maxTokens must be at least 1") }
@@ -121,8 +128,9 @@ public final class DecodingSession {
         }
         let needed = prompt.count + request.maxTokens + strategy.verificationRows + 2
         guard needed <= target.configuration.maxPositions else {
-            throw LlamaError("generate: \(prompt.count) prompt + \(request.maxTokens) new tokens exceed the model's \(target.configuration.maxPositions) positions",
-                             hint: "a shorter conversation or fewer --max-tokens")
+            throw LlamaError(
+                "generate: \(prompt.count) prompt + \(request.maxTokens) new tokens exceed the model's \(target.configuration.maxPositions) positions",
+                hint: "a shorter conversation or fewer --max-tokens")
         }
         growCache(to: needed)
         guard strategy.isSpeculative else { return try generatePlain(prompt: prompt, request, onToken: onToken) }
@@ -130,10 +138,13 @@ public final class DecodingSession {
             throw LlamaError("generate: \(strategy) needs a draft", hint: "load one with --draft, or decode plainly")
         }
         guard needed <= drafter.capacity else {
-            throw LlamaError("generate: the conversation needs \(needed) positions, the draft's cache holds \(drafter.capacity)")
+            throw LlamaError(
+                "generate: the conversation needs \(needed) positions, the draft's cache holds \(drafter.capacity)")
         }
         if case .tree(let topK, let depth, let treeTokens) = strategy {
-            return try generateTree(prompt: prompt, request, drafter: drafter, topK: topK, depth: depth, treeTokens: treeTokens, onToken: onToken)
+            return try generateTree(
+                prompt: prompt, request, drafter: drafter, topK: topK, depth: depth, treeTokens: treeTokens,
+                onToken: onToken)
         }
         return try generateChain(prompt: prompt, request, drafter: drafter, onToken: onToken)
     }
@@ -155,7 +166,8 @@ public final class DecodingSession {
     /// Replaces the target cache by a larger one holding the same positions.
     private func growCache(to positions: Int) {
         guard positions > cache.capacity else { return }
-        let grown = target.makeCache(capacity: min(max(positions, 2 * cache.capacity), target.configuration.maxPositions))
+        let grown = target.makeCache(
+            capacity: min(max(positions, 2 * cache.capacity), target.configuration.maxPositions))
         grown.copyPrefix(of: cache)
         cache = grown
     }
@@ -170,7 +182,9 @@ public final class DecodingSession {
     }
 
     /// Plain decoding: the cached prefix is kept and the rest of the prompt prefilled.
-    private func generatePlain(prompt: [Int32], _ request: DecodingRequest, onToken: (Int32) -> Void) throws -> DecodingResult {
+    private func generatePlain(
+        prompt: [Int32], _ request: DecodingRequest, onToken: (Int32) -> Void
+    ) throws -> DecodingResult {
         var watch = Stopwatch()
         let keep = reusablePrefix(prompt)
         cache.trim(to: keep)
@@ -187,22 +201,29 @@ public final class DecodingSession {
                 pending = valid == rows ? pending : valid == 0 ? nil : gather(pending!, rows: 0..<valid)
             }
         }
-        let result = try target.generate(prompt: Array(prompt[keep...]), maxTokens: request.maxTokens, sampling: request.sampling,
-                                         stopTokens: request.stopTokens, cache: cache, kernels: kernels) { onToken($0); return true }
+        let result = try target.generate(
+            prompt: Array(prompt[keep...]), maxTokens: request.maxTokens, sampling: request.sampling,
+            stopTokens: request.stopTokens, cache: cache, kernels: kernels
+        ) {
+            onToken($0); return true
+        }
         // The last token is not in the cache (it was never fed back).
         history += prompt[keep...]
         history += result.tokens.dropLast()
         var stats = AcceptanceStats(steps: 0)
         stats.targetSeconds = watch.lap()
-        return DecodingResult(tokens: result.tokens, stats: stats, prefilledTokens: prompt.count - keep,
-                              prefillSeconds: result.prefillSeconds, seconds: watch.total)
+        return DecodingResult(
+            tokens: result.tokens, stats: stats, prefilledTokens: prompt.count - keep,
+            prefillSeconds: result.prefillSeconds, seconds: watch.total)
     }
 
     /// The prefill of a speculative call: trims both caches to what the new prompt shares,
     /// runs the target on the rest and returns its last row's logits, the draft's step-0 rows
     /// for positions `drafter.length ..< prompt.count` and their tokens (the bonus token
     /// still to append).
-    private func prefill(_ prompt: [Int32], drafter: any Drafter) throws -> (result: ForwardResult, features: Tensor, rowTokens: [Int32], prefilled: Int) {
+    private func prefill(
+        _ prompt: [Int32], drafter: any Drafter
+    ) throws -> (result: ForwardResult, features: Tensor, rowTokens: [Int32], prefilled: Int) {
         let shared = reusablePrefix(prompt)
         // Draft row t holds token x_{t+1}: rows before shared − 1 stay valid.
         let draftRows = drafter.length
@@ -242,7 +263,9 @@ public final class DecodingSession {
     }
 
     /// Appends `emitted` to `output` up to a stop token or the budget, streaming each.
-    private func emit(_ emitted: [Int32], into output: inout [Int32], _ request: DecodingRequest, onToken: (Int32) -> Void) {
+    private func emit(
+        _ emitted: [Int32], into output: inout [Int32], _ request: DecodingRequest, onToken: (Int32) -> Void
+    ) {
         for token in emitted where output.count < request.maxTokens && !request.stopTokens.contains(output.last!) {
             output.append(token)
             onToken(token)
@@ -260,8 +283,10 @@ public final class DecodingSession {
     /// accepts draft token d drawn from q with probability min(1, p(d)/q(d)), draws the next
     /// token from normalise(max(0, p − q)) at the first rejection, and from p after K
     /// acceptances, so the output follows the target's distribution.
-    private func generateChain(prompt: [Int32], _ request: DecodingRequest, drafter: any Drafter,
-                               onToken: (Int32) -> Void) throws -> DecodingResult {
+    private func generateChain(
+        prompt: [Int32], _ request: DecodingRequest, drafter: any Drafter,
+        onToken: (Int32) -> Void
+    ) throws -> DecodingResult {
         let steps = request.strategy.steps
         let greedy = request.sampling.isGreedy
         let h = drafter.hiddenSize, vd = drafter.logitColumns
@@ -323,7 +348,9 @@ public final class DecodingSession {
                     if Double(generator.nextUniform()) >= Double(min(1, p[Int(proposals[matched])] / qd)) {
                         // Rejected: draw from max(0, p − q), q placed on the draft ids in target space.
                         residual.copy(from: p)
-                        for i in 0..<vd { residual[Int(draftIDs[i])] = max(0, residual[Int(draftIDs[i])] - q[matched * vd + i]) }
+                        for i in 0..<vd {
+                            residual[Int(draftIDs[i])] = max(0, residual[Int(draftIDs[i])] - q[matched * vd + i])
+                        }
                         var mass: Float = 0
                         for i in 0..<vocabulary { mass += residual[i] }
                         if mass > 0 { for i in 0..<vocabulary { residual[i] /= mass } } else { residual.copy(from: p) }
@@ -349,24 +376,28 @@ public final class DecodingSession {
             rowTokens = emitted
         }
         pending = features
-        return DecodingResult(tokens: output, stats: stats, prefilledTokens: prefilled, prefillSeconds: prefillSeconds, seconds: watch.total)
+        return DecodingResult(
+            tokens: output, stats: stats, prefilledTokens: prefilled, prefillSeconds: prefillSeconds,
+            seconds: watch.total)
     }
 
     // MARK: tree
 
     struct Node {
         var token: Int32
-        var parent: Int     // index into nodes, −1 for the root's children
-        var score: Float    // cumulative draft log-probability
+        var parent: Int  // index into nodes, −1 for the root's children
+        var score: Float  // cumulative draft log-probability
         var depth: Int
-        var row = -1        // the drafter row holding this node once it was expanded
+        var row = -1  // the drafter row holding this node once it was expanded
     }
 
     /// Greedy speculative decoding with an EAGLE-2 dynamic tree: `topK` children per
     /// expanded node, `depth` levels, the best `treeTokens` − 1 nodes (closed under
     /// ancestors) verified in one target forward with an ancestor mask.
-    private func generateTree(prompt: [Int32], _ request: DecodingRequest, drafter: any Drafter, topK: Int, depth: Int, treeTokens: Int,
-                              onToken: (Int32) -> Void) throws -> DecodingResult {
+    private func generateTree(
+        prompt: [Int32], _ request: DecodingRequest, drafter: any Drafter, topK: Int, depth: Int, treeTokens: Int,
+        onToken: (Int32) -> Void
+    ) throws -> DecodingResult {
         let h = drafter.hiddenSize, vd = drafter.logitColumns
         let vocabulary = target.configuration.vocabularySize
         var stats = AcceptanceStats(steps: depth)
@@ -408,16 +439,21 @@ public final class DecodingSession {
                     while ancestor >= 0 { rowsSeen.append(nodes[ancestor].row); ancestor = nodes[ancestor].parent }
                     return rowsSeen
                 }
-                let (outputs, logits) = drafter.step(tokens: frontier.map { nodes[$0].token }, hidden: inputs.pointer,
-                                                     positions: frontier.map { Int32(prefix + nodes[$0].depth - 1) },
-                                                     prefix: prefix, visible: visible, allLogits: true)
+                let (outputs, logits) = drafter.step(
+                    tokens: frontier.map { nodes[$0].token }, hidden: inputs.pointer,
+                    positions: frontier.map { Int32(prefix + nodes[$0].depth - 1) },
+                    prefix: prefix, visible: visible, allLogits: true)
                 var candidates: [Int] = []
                 for (i, node) in frontier.enumerated() {
                     nodes[node].row = firstRow + i
-                    hiddenByNode[node] = Tensor(Array(UnsafeBufferPointer(start: outputs.pointer + i * h, count: h)), shape: [h])
+                    hiddenByNode[node] = Tensor(
+                        Array(UnsafeBufferPointer(start: outputs.pointer + i * h, count: h)), shape: [h])
                     Softmax.logForward(logProbabilities.pointer, logits.pointer + i * vd, rows: 1, columns: vd)
                     for index in topIndices(logProbabilities.pointer, count: vd, k: topK) {
-                        nodes.append(Node(token: draftIDs[index], parent: node, score: nodes[node].score + logProbabilities[index], depth: level + 1))
+                        nodes.append(
+                            Node(
+                                token: draftIDs[index], parent: node,
+                                score: nodes[node].score + logProbabilities[index], depth: level + 1))
                         candidates.append(nodes.count - 1)
                     }
                 }
@@ -438,16 +474,22 @@ public final class DecodingSession {
             // kernels' row limit still holds, as the count never exceeds treeTokens − 1 + depth).
             let start = cache.lengths[0]
             guard parents.count <= kernels.losslessVerificationRows else {
-                throw LlamaError("tree: \(parents.count) tokens to verify exceed the row-exact kernels' \(kernels.losslessVerificationRows)",
-                                 hint: "a smaller --tree-tokens or --depth")
+                throw LlamaError(
+                    "tree: \(parents.count) tokens to verify exceed the row-exact kernels' \(kernels.losslessVerificationRows)",
+                    hint: "a smaller --tree-tokens or --depth")
             }
-            result = try target.forward(TokenBatch(tokens: [bonus] + ordered.map { nodes[$0].token }, treeParents: parents), cache: cache,
-                                        options: verify)
+            result = try target.forward(
+                TokenBatch(tokens: [bonus] + ordered.map { nodes[$0].token }, treeParents: parents), cache: cache,
+                options: verify)
             var current = 0
             var path: [Int] = []
             while true {
                 let wanted = Int32(Sampler.argmax(result.logits!.pointer + current * vocabulary, count: vocabulary))
-                guard let child = ordered.indices.first(where: { parents[$0 + 1] == current && nodes[ordered[$0]].token == wanted }) else { break }
+                guard
+                    let child = ordered.indices.first(where: {
+                        parents[$0 + 1] == current && nodes[ordered[$0]].token == wanted
+                    })
+                else { break }
                 current = child + 1
                 path.append(current)
             }
@@ -467,7 +509,9 @@ public final class DecodingSession {
             rowTokens = emitted
         }
         pending = features
-        return DecodingResult(tokens: output, stats: stats, prefilledTokens: prefilled, prefillSeconds: prefillSeconds, seconds: watch.total)
+        return DecodingResult(
+            tokens: output, stats: stats, prefilledTokens: prefilled, prefillSeconds: prefillSeconds,
+            seconds: watch.total)
     }
 
     /// The indices of the `k` largest values, largest first (ties: lower index first).

@@ -43,30 +43,40 @@ public enum SpeculativeEvaluation {
     /// turn is conditioned on the plain first answer, so every mode sees the same prompts).
     /// Plain decoding and each mode run in their own ``DecodingSession``, reset per question,
     /// so a question's second turn prefills only its new tokens in every mode alike.
-    public static func run(target: TargetModel, draft: any LoadedDraft, questions: [[String]], modes: [Mode], maxTokens: Int,
-                           sampling: SamplingOptions? = nil, kernels: KernelPolicy = .standard,
-                           progress: (Int, Int) -> Void = { _, _ in }) throws -> Report {
+    public static func run(
+        target: TargetModel, draft: any LoadedDraft, questions: [[String]], modes: [Mode], maxTokens: Int,
+        sampling: SamplingOptions? = nil, kernels: KernelPolicy = .standard,
+        progress: (Int, Int) -> Void = { _, _ in }
+    ) throws -> Report {
         let capacity = target.model.configuration.maxPositions
-        return try run(model: target.model, makeDrafter: { try draft.makeDrafter(target: target.model, capacity: capacity) },
-                       questions: questions, modes: modes, maxTokens: maxTokens, sampling: sampling, kernels: kernels,
-                       stopTokens: target.stopTokens, encode: { try target.encodeChat($0, addGenerationPrompt: true) },
-                       decode: { target.tokenizer.decode($0, skipSpecialTokens: true) }, progress: progress)
+        return try run(
+            model: target.model, makeDrafter: { try draft.makeDrafter(target: target.model, capacity: capacity) },
+            questions: questions, modes: modes, maxTokens: maxTokens, sampling: sampling, kernels: kernels,
+            stopTokens: target.stopTokens, encode: { try target.encodeChat($0, addGenerationPrompt: true) },
+            decode: { target.tokenizer.decode($0, skipSpecialTokens: true) }, progress: progress)
     }
 
     /// The same with the chat template and tokenizer given as functions (tests use a bare model).
     /// With `sampling` (temperature > 0) both plain and speculative decoding sample (chain
     /// modes only: speculative sampling with the rejection rule), each turn from its own seed
     /// (``FledgeLlama/SamplingOptions/forTurn(_:)``).
-    public static func run(model: LlamaModel, makeDrafter: () throws -> any Drafter, questions: [[String]], modes: [Mode], maxTokens: Int,
-                           sampling: SamplingOptions? = nil, kernels: KernelPolicy = .standard, stopTokens stops: Set<Int32>,
-                           encode: ([ChatMessage]) throws -> [Int32], decode: ([Int32]) -> String,
-                           progress: (Int, Int) -> Void = { _, _ in }) throws -> Report {
-        guard !modes.isEmpty, !modes.contains(.plain) else { throw LlamaError("evaluation: give at least one chain or tree mode") }
+    public static func run(
+        model: LlamaModel, makeDrafter: () throws -> any Drafter, questions: [[String]], modes: [Mode], maxTokens: Int,
+        sampling: SamplingOptions? = nil, kernels: KernelPolicy = .standard, stopTokens stops: Set<Int32>,
+        encode: ([ChatMessage]) throws -> [Int32], decode: ([Int32]) -> String,
+        progress: (Int, Int) -> Void = { _, _ in }
+    ) throws -> Report {
+        guard !modes.isEmpty, !modes.contains(.plain) else {
+            throw LlamaError("evaluation: give at least one chain or tree mode")
+        }
         for mode in modes {
-            if let refusal = mode.refusal(sampling: sampling ?? SamplingOptions(), kernels: kernels) { throw LlamaError("\(mode): \(refusal)") }
+            if let refusal = mode.refusal(sampling: sampling ?? SamplingOptions(), kernels: kernels) {
+                throw LlamaError("\(mode): \(refusal)")
+            }
         }
         let plainSession = DecodingSession(target: model, kernels: kernels)
-        let sessions = try modes.map { _ in DecodingSession(target: model, drafter: try makeDrafter(), kernels: kernels) }
+        let sessions = try modes.map { _ in DecodingSession(target: model, drafter: try makeDrafter(), kernels: kernels)
+        }
         var stats = modes.map { AcceptanceStats(steps: $0.steps) }
         var speculativeSeconds = [Double](repeating: 0, count: modes.count)
         var mismatches = [Int](repeating: 0, count: modes.count)
@@ -93,33 +103,41 @@ public enum SpeculativeEvaluation {
                 }
                 tokens += plain.tokens.count
                 turns += 1
-                messages.append(ChatMessage(role: "assistant", content: decode(plain.tokens.filter { !stops.contains($0) })))
+                messages.append(
+                    ChatMessage(role: "assistant", content: decode(plain.tokens.filter { !stops.contains($0) })))
             }
             progress(index + 1, questions.count)
         }
         let greedy = sampling?.isGreedy ?? true
         let reports = modes.enumerated().map { m, mode in
             let total = max(stats[m].draftSeconds + stats[m].targetSeconds, 1e-9)
-            return ModeReport(mode: mode.description, steps: mode.steps, acceptanceLength: stats[m].acceptanceLength,
-                              acceptanceRates: stats[m].acceptanceRates, cycles: stats[m].cycles,
-                              draftTimeShare: stats[m].draftSeconds / total, targetTimeShare: stats[m].targetSeconds / total,
-                              // Sampled outputs differ in length: compare rates.
-                              speculativeTokensPerSecond: Double(greedy ? tokens : speculativeTokens[m]) / speculativeSeconds[m],
-                              speedup: greedy ? plainSeconds / speculativeSeconds[m]
-                                  : Double(speculativeTokens[m]) / speculativeSeconds[m] / (Double(tokens) / plainSeconds),
-                              lossless: greedy ? mismatches[m] == 0 : nil, mismatchedTurns: greedy ? mismatches[m] : 0)
+            return ModeReport(
+                mode: mode.description, steps: mode.steps, acceptanceLength: stats[m].acceptanceLength,
+                acceptanceRates: stats[m].acceptanceRates, cycles: stats[m].cycles,
+                draftTimeShare: stats[m].draftSeconds / total, targetTimeShare: stats[m].targetSeconds / total,
+                // Sampled outputs differ in length: compare rates.
+                speculativeTokensPerSecond: Double(greedy ? tokens : speculativeTokens[m]) / speculativeSeconds[m],
+                speedup: greedy
+                    ? plainSeconds / speculativeSeconds[m]
+                    : Double(speculativeTokens[m]) / speculativeSeconds[m] / (Double(tokens) / plainSeconds),
+                lossless: greedy ? mismatches[m] == 0 : nil, mismatchedTurns: greedy ? mismatches[m] : 0)
         }
-        return Report(questions: questions.count, turns: turns, generatedTokens: tokens, maxTokens: maxTokens, sampling: greedy ? nil : sampling,
-                      plainTokensPerSecond: Double(tokens) / plainSeconds, modes: reports)
+        return Report(
+            questions: questions.count, turns: turns, generatedTokens: tokens, maxTokens: maxTokens,
+            sampling: greedy ? nil : sampling,
+            plainTokensPerSecond: Double(tokens) / plainSeconds, modes: reports)
     }
 
     /// MT-bench questions (`question.jsonl`: `{"turns": [...]}` per line), the first `limit`.
     public static func mtBench(_ url: URL, limit: Int? = nil) throws -> [[String]] {
-        guard let text = try? String(contentsOf: url, encoding: .utf8) else { throw LlamaError("\(url.path): cannot read MT-bench questions") }
+        guard let text = try? String(contentsOf: url, encoding: .utf8) else {
+            throw LlamaError("\(url.path): cannot read MT-bench questions")
+        }
         var questions: [[String]] = []
         for (number, line) in text.split(separator: "\n").enumerated() {
             guard let object = try? JSONSerialization.jsonObject(with: Data(line.utf8)) as? [String: Any],
-                  let turns = object["turns"] as? [String] ?? (object["prompt"] as? String).map({ [$0] }) else {
+                let turns = object["turns"] as? [String] ?? (object["prompt"] as? String).map({ [$0] })
+            else {
                 throw LlamaError("\(url.path):\(number + 1): expected {\"turns\": [...]} or {\"prompt\": ...}")
             }
             questions.append(turns)

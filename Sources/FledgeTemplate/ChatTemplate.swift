@@ -26,11 +26,13 @@ public struct ChatTemplate: Sendable {
         }
         let configFile = modelDirectory.appendingPathComponent("tokenizer_config.json")
         guard FileManager.default.fileExists(atPath: configFile.path) else {
-            throw TemplateError.missingTemplate("neither chat_template.jinja nor tokenizer_config.json in \(modelDirectory.path)")
+            throw TemplateError.missingTemplate(
+                "neither chat_template.jinja nor tokenizer_config.json in \(modelDirectory.path)")
         }
         let config = try TemplateValue(json: String(decoding: try readFile(configFile), as: UTF8.self))
         guard case .object(let object) = config, let entry = object["chat_template"] else {
-            throw TemplateError.missingTemplate("tokenizer_config.json in \(modelDirectory.path) has no \"chat_template\"")
+            throw TemplateError.missingTemplate(
+                "tokenizer_config.json in \(modelDirectory.path) has no \"chat_template\"")
         }
         switch entry {
         case .string(let source):
@@ -39,9 +41,11 @@ public struct ChatTemplate: Sendable {
             for case .object(let item) in named where item["name"] == .string("default") {
                 if case .string(let source)? = item["template"] { return try ChatTemplate(source: source) }
             }
-            throw TemplateError.missingTemplate("tokenizer_config.json lists named chat templates but none called \"default\"")
+            throw TemplateError.missingTemplate(
+                "tokenizer_config.json lists named chat templates but none called \"default\"")
         default:
-            throw TemplateError.missingTemplate("\"chat_template\" in tokenizer_config.json is neither a string nor a list")
+            throw TemplateError.missingTemplate(
+                "\"chat_template\" in tokenizer_config.json is neither a string nor a list")
         }
     }
 
@@ -97,10 +101,12 @@ public struct ChatTemplate: Sendable {
     static func aliasReasoning(_ message: TemplateValue) -> TemplateValue {
         guard case .object(let object) = message else { return message }
         let fields = ["reasoning_content", "thinking", "reasoning"]
-        guard let reasoning = fields.lazy.compactMap({ field -> TemplateValue? in
-            guard let value = object[field], value != .none else { return nil }
-            return value
-        }).first else { return message }
+        guard
+            let reasoning = fields.lazy.compactMap({ field -> TemplateValue? in
+                guard let value = object[field], value != .none else { return nil }
+                return value
+            }).first
+        else { return message }
         var aliased = TemplateObject()
         aliased["thinking"] = reasoning
         for (key, value) in object { aliased[key] = value }

@@ -16,7 +16,8 @@ extension Interpreter {
             var object = TemplateObject()
             for (keyExpression, valueExpression) in pairs {
                 guard case .string(let key) = try evaluate(keyExpression, scope) else {
-                    throw TemplateError.runtime("only string keys are supported in dict literals", keyExpression.location)
+                    throw TemplateError.runtime(
+                        "only string keys are supported in dict literals", keyExpression.location)
                 }
                 object[key] = try evaluate(valueExpression, scope)
             }
@@ -70,7 +71,9 @@ extension Interpreter {
     }
 
     /// `callee(arguments)`; `x.method(...)` calls Python's string/dict/list methods directly.
-    private func call(_ callee: Expression, _ arguments: CallArguments, _ scope: Scope, _ location: TemplateLocation)
+    private func call(
+        _ callee: Expression, _ arguments: CallArguments, _ scope: Scope, _ location: TemplateLocation
+    )
         throws -> TemplateValue
     {
         let function: TemplateValue
@@ -121,7 +124,8 @@ extension Interpreter {
             throw TemplateError.runtime(message, location)
         case (.array(let items), .int(let index)), (.tuple(let items), .int(let index)):
             let resolved = index < 0 ? index + items.count : index
-            return items.indices.contains(resolved) ? items[resolved] : .undefined("list object has no element \(index)")
+            return items.indices.contains(resolved)
+                ? items[resolved] : .undefined("list object has no element \(index)")
         case (.string(let text), .int(let index)):
             let scalars = Array(text.unicodeScalars)
             let resolved = index < 0 ? index + scalars.count : index

@@ -4,7 +4,9 @@ import Foundation
 /// 3.1.6), plus transformers' `tojson` (`json.dumps(x, ensure_ascii=False, indent=…)`).
 extension Interpreter {
     // swift-format-ignore: the filter table is one switch by design.
-    func applyFilter(_ name: String, _ value: TemplateValue, _ arguments: CallArguments, _ location: TemplateLocation)
+    func applyFilter(
+        _ name: String, _ value: TemplateValue, _ arguments: CallArguments, _ location: TemplateLocation
+    )
         throws -> TemplateValue
     {
         let argument = { (position: Int, name: String) in arguments.value(position, name) }
@@ -24,7 +26,9 @@ extension Interpreter {
             return .string(try JSON.dumps(value, options: JSON.Options(arguments), location))
         case "join":
             var items = try value.iterated(location)
-            if let attribute = argument(1, "attribute") { items = try items.map { try lookup(attribute, in: $0, location) } }
+            if let attribute = argument(1, "attribute") {
+                items = try items.map { try lookup(attribute, in: $0, location) }
+            }
             return .string(items.map(\.text).joined(separator: argument(0, "d")?.text ?? ""))
         case "upper": return .string(value.text.uppercased())
         case "lower": return .string(value.text.lowercased())
@@ -41,7 +45,9 @@ extension Interpreter {
         case "list":
             return .array(try value.iterated(location))
         case "reverse":
-            if case .string(let text) = value { return .string(String(String.UnicodeScalarView(text.unicodeScalars.reversed()))) }
+            if case .string(let text) = value {
+                return .string(String(String.UnicodeScalarView(text.unicodeScalars.reversed())))
+            }
             return .array(try value.iterated(location).reversed())
         case "items":
             guard case .object(let object) = value else {
@@ -115,7 +121,9 @@ extension Interpreter {
     }
 
     /// `make_attrgetter`: dotted path, integer parts as indices, looked up with `getitem`.
-    func lookup(_ attribute: TemplateValue, in value: TemplateValue, _ location: TemplateLocation) throws -> TemplateValue {
+    func lookup(
+        _ attribute: TemplateValue, in value: TemplateValue, _ location: TemplateLocation
+    ) throws -> TemplateValue {
         if case .int = attribute { return try item(attribute, of: value, location) }
         var current = value
         for part in attribute.text.split(separator: ".", omittingEmptySubsequences: false) {
@@ -137,7 +145,9 @@ extension Interpreter {
         }
     }
 
-    private func sortFilter(_ value: TemplateValue, _ arguments: CallArguments, _ location: TemplateLocation) throws
+    private func sortFilter(
+        _ value: TemplateValue, _ arguments: CallArguments, _ location: TemplateLocation
+    ) throws
         -> [TemplateValue]
     {
         let reverse = arguments.value(0, "reverse")?.isTruthy ?? false
@@ -154,7 +164,9 @@ extension Interpreter {
         }.map(\.1)
     }
 
-    private func mapFilter(_ value: TemplateValue, _ arguments: CallArguments, _ location: TemplateLocation) throws
+    private func mapFilter(
+        _ value: TemplateValue, _ arguments: CallArguments, _ location: TemplateLocation
+    ) throws
         -> [TemplateValue]
     {
         let items = try value.iterated(location)
@@ -173,7 +185,9 @@ extension Interpreter {
         return try items.map { try applyFilter(filter, $0, rest, location) }
     }
 
-    private func selectFilter(_ name: String, _ value: TemplateValue, _ arguments: CallArguments, _ location: TemplateLocation)
+    private func selectFilter(
+        _ name: String, _ value: TemplateValue, _ arguments: CallArguments, _ location: TemplateLocation
+    )
         throws -> [TemplateValue]
     {
         guard value.isTruthy else { return [] }
@@ -184,7 +198,8 @@ extension Interpreter {
             throw TemplateError.runtime("missing parameter for attribute name", location)
         }
         let test = arguments.positional.count > offset ? arguments.positional[offset].text : nil
-        let testArguments = CallArguments(positional: Array(arguments.positional.dropFirst(offset + 1)), keyword: arguments.keyword)
+        let testArguments = CallArguments(
+            positional: Array(arguments.positional.dropFirst(offset + 1)), keyword: arguments.keyword)
         return try value.iterated(location).filter { item in
             let subject = byAttribute ? try lookup(arguments.positional[0], in: item, location) : item
             let passed = try test.map { try applyTest($0, subject, testArguments, location) } ?? subject.isTruthy
@@ -198,7 +213,8 @@ extension Interpreter {
         case .bool(let flag): return .int(flag ? 1 : 0)
         case .double(let number): return number.isFinite ? .int(Int(number)) : fallback
         case .string(let text):
-            let trimmed = PythonString.strip(text, nil, leading: true, trailing: true).replacingOccurrences(of: "_", with: "")
+            let trimmed = PythonString.strip(text, nil, leading: true, trailing: true).replacingOccurrences(
+                of: "_", with: "")
             if let number = Int(trimmed) { return .int(number) }
             if let number = Double(trimmed), number.isFinite { return .int(Int(number)) }
             return fallback
@@ -218,7 +234,9 @@ extension Interpreter {
     }
 
     /// Python's `round(x, n)` (round half to even on the decimal value), or `ceil`/`floor`.
-    private func roundFilter(_ value: TemplateValue, _ arguments: CallArguments, _ location: TemplateLocation) throws
+    private func roundFilter(
+        _ value: TemplateValue, _ arguments: CallArguments, _ location: TemplateLocation
+    ) throws
         -> TemplateValue
     {
         let number: Double
@@ -237,7 +255,8 @@ extension Interpreter {
         case "common":
             // CPython rounds the exact decimal expansion; formatting to `precision` digits does the same.
             let formatted = String(format: "%.\(max(precision, 0))f", number)
-            return .double(precision >= 0 ? Double(formatted) ?? number : (number * scale).rounded(.toNearestOrEven) / scale)
+            return .double(
+                precision >= 0 ? Double(formatted) ?? number : (number * scale).rounded(.toNearestOrEven) / scale)
         default: throw TemplateError.runtime("method must be common, ceil or floor", location)
         }
     }
@@ -270,7 +289,8 @@ extension Interpreter {
         var out = ""
         var atWordStart = true
         for scalar in text.unicodeScalars {
-            let isBoundary = scalar == "-" || scalar == "(" || scalar == "{" || scalar == "[" || scalar == "<"
+            let isBoundary =
+                scalar == "-" || scalar == "(" || scalar == "{" || scalar == "[" || scalar == "<"
                 || PythonText.isSpace(scalar)
             out += isBoundary ? String(scalar) : atWordStart ? String(scalar).uppercased() : String(scalar).lowercased()
             atWordStart = isBoundary

@@ -28,7 +28,9 @@ extension Interpreter {
     }
 
     /// Calls `receiver.name(arguments)` if it is a known method; nil otherwise.
-    func callMethod(_ name: String, on receiver: TemplateValue, _ arguments: CallArguments, _ location: TemplateLocation)
+    func callMethod(
+        _ name: String, on receiver: TemplateValue, _ arguments: CallArguments, _ location: TemplateLocation
+    )
         throws -> TemplateValue?
     {
         switch receiver {
@@ -36,7 +38,9 @@ extension Interpreter {
             return try stringMethod(name, text, arguments, location)
         case .object(let object) where Interpreter.dictMethods.contains(name):
             switch name {
-            case "get": return object[try string(arguments, 0, "key", location) ?? ""] ?? arguments.value(1, "default") ?? TemplateValue.none
+            case "get":
+                return object[try string(arguments, 0, "key", location) ?? ""] ?? arguments.value(1, "default")
+                    ?? TemplateValue.none
             case "items": return .array(object.map { .tuple([.string($0.key), $0.value]) })
             case "keys": return .array(object.keys.map(TemplateValue.string))
             case "values": return .array(object.values)
@@ -58,7 +62,9 @@ extension Interpreter {
         }
     }
 
-    private func string(_ arguments: CallArguments, _ position: Int, _ name: String, _ location: TemplateLocation)
+    private func string(
+        _ arguments: CallArguments, _ position: Int, _ name: String, _ location: TemplateLocation
+    )
         throws -> String?
     {
         switch arguments.value(position, name) {
@@ -73,7 +79,9 @@ extension Interpreter {
         return fallback
     }
 
-    private func stringMethod(_ name: String, _ text: String, _ arguments: CallArguments, _ location: TemplateLocation)
+    private func stringMethod(
+        _ name: String, _ text: String, _ arguments: CallArguments, _ location: TemplateLocation
+    )
         throws -> TemplateValue
     {
         switch name {
@@ -85,7 +93,8 @@ extension Interpreter {
             let separator = try string(arguments, 0, "sep", location)
             if separator == "" { throw TemplateError.runtime("empty separator", location) }
             let limit = int(arguments, 1, "maxsplit", -1)
-            let parts = name == "split"
+            let parts =
+                name == "split"
                 ? PythonString.split(text, separator, maxSplit: limit)
                 : PythonString.rsplit(text, separator, maxSplit: limit)
             return .array(parts.map(TemplateValue.string))
@@ -104,7 +113,9 @@ extension Interpreter {
                     throw TemplateError.runtime("\(name) first arg must be str or a tuple of str", location)
                 }
                 let needle = Array(affix.unicodeScalars)
-                let matches = name == "startswith" ? scalars.starts(with: needle) : scalars.reversed().starts(with: needle.reversed())
+                let matches =
+                    name == "startswith"
+                    ? scalars.starts(with: needle) : scalars.reversed().starts(with: needle.reversed())
                 if matches { return .bool(true) }
             }
             return .bool(false)
@@ -113,32 +124,38 @@ extension Interpreter {
         case "title": return .string(PythonString.title(text))
         case "capitalize": return .string(PythonString.capitalize(text))
         case "replace":
-            guard let old = try string(arguments, 0, "old", location), let new = try string(arguments, 1, "new", location)
+            guard let old = try string(arguments, 0, "old", location),
+                let new = try string(arguments, 1, "new", location)
             else { throw TemplateError.runtime("replace() takes two string arguments", location) }
             return .string(PythonString.replace(text, old, new, count: int(arguments, 2, "count", -1)))
         case "find", "rfind", "count":
             let needle = Array((try string(arguments, 0, "sub", location) ?? "").unicodeScalars)
             let haystack = Array(text.unicodeScalars)
             if name == "count" { return .int(PythonString.count(needle, in: haystack)) }
-            let found = name == "find" ? PythonString.find(needle, in: haystack) : PythonString.rfind(needle, in: haystack)
+            let found =
+                name == "find" ? PythonString.find(needle, in: haystack) : PythonString.rfind(needle, in: haystack)
             return .int(found ?? -1)
         case "join":
             let items = try (arguments.value(0, "iterable") ?? .array([])).iterated(location)
-            return .string(try items.map { item -> String in
-                guard case .string(let piece) = item else {
-                    throw TemplateError.runtime("sequence item: expected str instance, \(item.typeName) found", location)
-                }
-                return piece
-            }.joined(separator: text))
+            return .string(
+                try items.map { item -> String in
+                    guard case .string(let piece) = item else {
+                        throw TemplateError.runtime(
+                            "sequence item: expected str instance, \(item.typeName) found", location)
+                    }
+                    return piece
+                }.joined(separator: text))
         case "removeprefix", "removesuffix":
             let affix = try string(arguments, 0, name == "removeprefix" ? "prefix" : "suffix", location) ?? ""
             if name == "removeprefix", text.unicodeScalars.starts(with: affix.unicodeScalars), !affix.isEmpty {
-                return .string(String(String.UnicodeScalarView(text.unicodeScalars.dropFirst(affix.unicodeScalars.count))))
+                return .string(
+                    String(String.UnicodeScalarView(text.unicodeScalars.dropFirst(affix.unicodeScalars.count))))
             }
             if name == "removesuffix", !affix.isEmpty,
                 text.unicodeScalars.reversed().starts(with: affix.unicodeScalars.reversed())
             {
-                return .string(String(String.UnicodeScalarView(text.unicodeScalars.dropLast(affix.unicodeScalars.count))))
+                return .string(
+                    String(String.UnicodeScalarView(text.unicodeScalars.dropLast(affix.unicodeScalars.count))))
             }
             return .string(text)
         default:
@@ -153,7 +170,8 @@ extension Interpreter {
         case "isdigit": return !scalars.isEmpty && scalars.allSatisfy { $0.properties.numericType != nil }
         case "isalpha": return !scalars.isEmpty && scalars.allSatisfy { $0.properties.isAlphabetic }
         case "isalnum":
-            return !scalars.isEmpty && scalars.allSatisfy { $0.properties.isAlphabetic || $0.properties.numericType != nil }
+            return !scalars.isEmpty
+                && scalars.allSatisfy { $0.properties.isAlphabetic || $0.properties.numericType != nil }
         case "isspace": return !scalars.isEmpty && scalars.allSatisfy(PythonText.isSpace)
         case "islower":
             return scalars.contains { $0.properties.isCased } && text == text.lowercased()

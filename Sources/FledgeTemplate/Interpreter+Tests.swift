@@ -1,7 +1,9 @@
 /// Jinja's built-in tests (`x is defined`, `x is none`, `x is string`, …), from pallets/jinja
 /// `src/jinja2/tests.py` at 3.1.6.
 extension Interpreter {
-    func applyTest(_ name: String, _ value: TemplateValue, _ arguments: CallArguments, _ location: TemplateLocation)
+    func applyTest(
+        _ name: String, _ value: TemplateValue, _ arguments: CallArguments, _ location: TemplateLocation
+    )
         throws -> Bool
     {
         let other = arguments.value(0, "other") ?? TemplateValue.none
@@ -55,7 +57,8 @@ extension Interpreter {
         case "lower": return value.text == value.text.lowercased()
         case "upper": return value.text == value.text.uppercased()
         case "filter":
-            return ["trim", "length", "count", "tojson", "string", "default", "d", "join", "upper", "lower"].contains(value.text)
+            return ["trim", "length", "count", "tojson", "string", "default", "d", "join", "upper", "lower"].contains(
+                value.text)
         case "test":
             return ["defined", "undefined", "none", "string", "mapping", "iterable", "number"].contains(value.text)
         default:

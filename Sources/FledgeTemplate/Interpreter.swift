@@ -81,7 +81,9 @@ final class Interpreter {
         return .normal
     }
 
-    private func executeLoop(_ loop: ForLoop, _ location: TemplateLocation, _ scope: Scope, _ output: inout String)
+    private func executeLoop(
+        _ loop: ForLoop, _ location: TemplateLocation, _ scope: Scope, _ output: inout String
+    )
         throws
     {
         var items = try evaluate(loop.iterable, scope).iterated(location)
@@ -96,10 +98,11 @@ final class Interpreter {
             _ = try execute(loop.otherwise, scope, &output)
             return
         }
-        let depth = (scope.lookup("loop").flatMap { loopValue -> Int? in
-            if case .object(let object) = loopValue, case .int(let depth)? = object["depth"] { return depth }
-            return nil
-        } ?? 0) + 1
+        let depth =
+            (scope.lookup("loop").flatMap { loopValue -> Int? in
+                if case .object(let object) = loopValue, case .int(let depth)? = object["depth"] { return depth }
+                return nil
+            } ?? 0) + 1
         for (index, item) in items.enumerated() {
             let iteration = Scope(parent: scope)
             try assign(item, to: loop.target, in: iteration, location)
@@ -133,7 +136,9 @@ final class Interpreter {
         return .object(loop)
     }
 
-    func assign(_ value: TemplateValue, to target: AssignmentTarget, in scope: Scope, _ location: TemplateLocation)
+    func assign(
+        _ value: TemplateValue, to target: AssignmentTarget, in scope: Scope, _ location: TemplateLocation
+    )
         throws
     {
         switch target {
@@ -163,7 +168,8 @@ final class Interpreter {
         TemplateFunction(name: macro.name) { [unowned self] arguments in
             let local = Scope(parent: scope)
             guard arguments.positional.count <= macro.parameters.count else {
-                throw TemplateError.runtime("macro '\(macro.name)' takes not more than \(macro.parameters.count) arguments", nil)
+                throw TemplateError.runtime(
+                    "macro '\(macro.name)' takes not more than \(macro.parameters.count) arguments", nil)
             }
             for (name, _) in arguments.keyword where !macro.parameters.contains(where: { $0.0 == name }) {
                 throw TemplateError.runtime("macro '\(macro.name)' takes no keyword argument '\(name)'", nil)

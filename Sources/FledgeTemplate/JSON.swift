@@ -46,7 +46,11 @@ enum JSON {
         case .bool(let flag): out += flag ? "true" : "false"
         case .int(let number): out += String(number)
         case .double(let number):
-            if number.isNaN { out += "NaN" } else if number.isInfinite { out += number < 0 ? "-Infinity" : "Infinity" } else {
+            if number.isNaN {
+                out += "NaN"
+            } else if number.isInfinite {
+                out += number < 0 ? "-Infinity" : "Infinity"
+            } else {
                 out += PythonText.repr(number)
             }
         case .string(let text): writeString(text, ensureASCII: options.ensureASCII, &out)
@@ -55,7 +59,9 @@ enum JSON {
                 try write(items[index], options, depth: depth + 1, &out, location)
             }
         case .object(let object):
-            let keys = options.sortKeys ? object.keys.sorted { $0.unicodeScalars.lexicographicallyPrecedes($1.unicodeScalars) } : object.keys
+            let keys =
+                options.sortKeys
+                ? object.keys.sorted { $0.unicodeScalars.lexicographicallyPrecedes($1.unicodeScalars) } : object.keys
             try writeContainer("{", "}", keys.count, options, depth, &out) { index, out in
                 writeString(keys[index], ensureASCII: options.ensureASCII, &out)
                 out += options.keySeparator
@@ -93,7 +99,9 @@ enum JSON {
         out.unicodeScalars.append("\"")
         func escapeUnit(_ unit: UInt32) {
             out += "\\u"
-            for shift in stride(from: 12, through: 0, by: -4) { out.unicodeScalars.append(hexDigits[Int((unit >> UInt32(shift)) & 0xF)]) }
+            for shift in stride(from: 12, through: 0, by: -4) {
+                out.unicodeScalars.append(hexDigits[Int((unit >> UInt32(shift)) & 0xF)])
+            }
         }
         for scalar in text.unicodeScalars {
             switch scalar {

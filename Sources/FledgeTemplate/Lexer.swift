@@ -93,7 +93,9 @@ struct Lexer {
     }
 
     /// Applies `-` (strip all whitespace) or `lstrip_blocks` to the text before a tag.
-    private func whitespaceControlled(_ text: ArraySlice<Unicode.Scalar>, sign: Unicode.Scalar?, lstrip: Bool)
+    private func whitespaceControlled(
+        _ text: ArraySlice<Unicode.Scalar>, sign: Unicode.Scalar?, lstrip: Bool
+    )
         -> ArraySlice<Unicode.Scalar>
     {
         if sign == "-" {
@@ -148,7 +150,8 @@ struct Lexer {
         while index + 1 < scalars.count {
             if scalars[index] == "{" && scalars[index + 1] == "%" {
                 var cursor = index + 2
-                let sign: Unicode.Scalar? = cursor < scalars.count && (scalars[cursor] == "-" || scalars[cursor] == "+")
+                let sign: Unicode.Scalar? =
+                    cursor < scalars.count && (scalars[cursor] == "-" || scalars[cursor] == "+")
                     ? scalars[cursor] : nil
                 if sign != nil { cursor += 1 }
                 cursor = skipWhitespace(from: cursor)
@@ -278,7 +281,8 @@ struct Lexer {
         let start = position
         var text = ""
         func digits() {
-            while position < scalars.count && (isDigit(position) || (scalars[position] == "_" && isDigit(position + 1))) {
+            while position < scalars.count && (isDigit(position) || (scalars[position] == "_" && isDigit(position + 1)))
+            {
                 if scalars[position] != "_" { text.unicodeScalars.append(scalars[position]) }
                 position += 1
             }

@@ -180,7 +180,8 @@ extension Parser {
                 let token = advance()
                 switch token.kind {
                 case .name(let name): node = Expression(.attribute(node, name), location)
-                case .integer(let value): node = Expression(.item(node, Expression(.literal(.int(value)), token.location)), location)
+                case .integer(let value):
+                    node = Expression(.item(node, Expression(.literal(.int(value)), token.location)), location)
                 default: throw fail("expected name or number after '.', got \(token.display)", token)
                 }
             } else if isOp("[") {
@@ -209,7 +210,9 @@ extension Parser {
     }
 
     /// After `start`, at the first `:` of `[start:stop:step]`.
-    private mutating func parseSlice(_ node: Expression, start: Expression?, _ location: TemplateLocation) throws
+    private mutating func parseSlice(
+        _ node: Expression, start: Expression?, _ location: TemplateLocation
+    ) throws
         -> Expression
     {
         try expectOp(":")

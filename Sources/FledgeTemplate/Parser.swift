@@ -74,7 +74,9 @@ struct Parser {
     // MARK: Statements
 
     /// Parses statements until `{% name` with `name` in `endTags`; consumes `{%` and the name.
-    private mutating func parseStatements(until endTags: Set<String>) throws
+    private mutating func parseStatements(
+        until endTags: Set<String>
+    ) throws
         -> ([Statement], (name: String, location: TemplateLocation)?)
     {
         var body: [Statement] = []

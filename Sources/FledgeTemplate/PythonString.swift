@@ -175,7 +175,9 @@ enum PythonString {
     }
 
     /// Python's slice index computation (`PySlice_AdjustIndices`).
-    static func sliceIndices(count: Int, _ start: Int?, _ stop: Int?, _ step: Int?, _ location: TemplateLocation)
+    static func sliceIndices(
+        count: Int, _ start: Int?, _ stop: Int?, _ step: Int?, _ location: TemplateLocation
+    )
         throws -> [Int]
     {
         let step = step ?? 1

@@ -33,7 +33,8 @@ public enum TemplateError: Error, Equatable, CustomStringConvertible {
         case .raised(let message):
             return "the chat template raised an exception: \(message)"
         case .missingTemplate(let message):
-            return "no chat template: \(message) (add chat_template.jinja or a \"chat_template\" to tokenizer_config.json)"
+            return
+                "no chat template: \(message) (add chat_template.jinja or a \"chat_template\" to tokenizer_config.json)"
         }
     }
 

@@ -43,7 +43,8 @@ private struct JSONParser {
 
     private mutating func expect(_ literal: String) throws {
         let expected = Array(literal.utf8)
-        guard offset + expected.count <= bytes.count, Array(bytes[offset..<(offset + expected.count)]) == expected else {
+        guard offset + expected.count <= bytes.count, Array(bytes[offset..<(offset + expected.count)]) == expected
+        else {
             throw failure("expected \(literal)")
         }
         offset += expected.count

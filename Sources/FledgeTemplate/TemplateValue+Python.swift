@@ -24,7 +24,9 @@ extension TemplateValue {
         }
     }
 
-    private static func unsupported(_ symbol: String, _ a: TemplateValue, _ b: TemplateValue, _ location: TemplateLocation)
+    private static func unsupported(
+        _ symbol: String, _ a: TemplateValue, _ b: TemplateValue, _ location: TemplateLocation
+    )
         -> TemplateError
     {
         if case .undefined(let message) = a { return .runtime(message, location) }
@@ -35,7 +37,9 @@ extension TemplateValue {
         return .runtime("unsupported operand type(s) for \(symbol): '\(a.typeName)' and '\(b.typeName)'", location)
     }
 
-    static func binary(_ op: BinaryOperator, _ a: TemplateValue, _ b: TemplateValue, _ location: TemplateLocation)
+    static func binary(
+        _ op: BinaryOperator, _ a: TemplateValue, _ b: TemplateValue, _ location: TemplateLocation
+    )
         throws -> TemplateValue
     {
         if op == .concat { return .string(a.text + b.text) }
@@ -55,7 +59,9 @@ extension TemplateValue {
         throw unsupported(op.rawValue, a, b, location)
     }
 
-    private static func arithmetic(_ op: BinaryOperator, _ a: Number, _ b: Number, _ location: TemplateLocation) throws
+    private static func arithmetic(
+        _ op: BinaryOperator, _ a: Number, _ b: Number, _ location: TemplateLocation
+    ) throws
         -> TemplateValue
     {
         func overflow() -> TemplateError { .runtime("integer overflow in '\(op.rawValue)'", location) }
@@ -147,7 +153,8 @@ extension TemplateValue {
         case (.array(let a), .array(let b)), (.tuple(let a), .tuple(let b)):
             return a.count == b.count && zip(a, b).allSatisfy { $0.pythonEquals($1) }
         case (.object(let a), .object(let b)):
-            return a.count == b.count && a.allSatisfy { pair in b[pair.key].map { pair.value.pythonEquals($0) } ?? false }
+            return a.count == b.count
+                && a.allSatisfy { pair in b[pair.key].map { pair.value.pythonEquals($0) } ?? false }
         default:
             return self == other
         }
@@ -178,7 +185,8 @@ extension TemplateValue {
         switch self {
         case .string(let haystack):
             guard case .string(let text) = needle else {
-                throw TemplateError.runtime("'in <string>' requires string as left operand, not \(needle.typeName)", location)
+                throw TemplateError.runtime(
+                    "'in <string>' requires string as left operand, not \(needle.typeName)", location)
             }
             return PythonString.find(text, in: haystack) != nil
         case .array(let items), .tuple(let items): return items.contains { $0.pythonEquals(needle) }
@@ -191,7 +199,9 @@ extension TemplateValue {
         }
     }
 
-    static func compare(_ op: CompareOperator, _ a: TemplateValue, _ b: TemplateValue, _ location: TemplateLocation)
+    static func compare(
+        _ op: CompareOperator, _ a: TemplateValue, _ b: TemplateValue, _ location: TemplateLocation
+    )
         throws -> Bool
     {
         switch op {
@@ -229,7 +239,9 @@ extension TemplateValue {
     }
 
     /// `value[start:stop:step]` with Python's clamping and negative indices.
-    func sliced(_ start: TemplateValue, _ stop: TemplateValue, _ step: TemplateValue, _ location: TemplateLocation)
+    func sliced(
+        _ start: TemplateValue, _ stop: TemplateValue, _ step: TemplateValue, _ location: TemplateLocation
+    )
         throws -> TemplateValue
     {
         func bound(_ value: TemplateValue) throws -> Int? {

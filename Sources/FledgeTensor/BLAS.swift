@@ -41,7 +41,8 @@ public enum BLAS {
     /// The name of the kernel family OpenBLAS picked for this CPU (e.g. "Haswell").
     public static var coreName: String { String(cString: openblas_get_corename()) }
 
-    private static func scaleMatrix(_ c: UnsafeMutablePointer<Float>, rows: Int, columns: Int, ld: Int, by beta: Float) {
+    private static func scaleMatrix(_ c: UnsafeMutablePointer<Float>, rows: Int, columns: Int, ld: Int, by beta: Float)
+    {
         for row in 0..<rows {
             let line = c + row * ld
             if beta == 0 {

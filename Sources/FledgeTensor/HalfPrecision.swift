@@ -31,7 +31,8 @@ public enum HalfPrecision {
     }
 
     /// Converts `count` bfloat16 values to floats.
-    public static func fromBF16(_ source: UnsafePointer<UInt16>, _ destination: UnsafeMutablePointer<Float>, count: Int) {
+    public static func fromBF16(_ source: UnsafePointer<UInt16>, _ destination: UnsafeMutablePointer<Float>, count: Int)
+    {
         for index in 0..<count { destination[index] = float(bf16: source[index]) }
     }
 
@@ -41,7 +42,8 @@ public enum HalfPrecision {
     }
 
     /// Converts `count` IEEE half values to floats.
-    public static func fromF16(_ source: UnsafePointer<UInt16>, _ destination: UnsafeMutablePointer<Float>, count: Int) {
+    public static func fromF16(_ source: UnsafePointer<UInt16>, _ destination: UnsafeMutablePointer<Float>, count: Int)
+    {
         for index in 0..<count { destination[index] = float(f16: source[index]) }
     }
 }

@@ -36,4 +36,3 @@ public struct SeededGenerator: RandomNumberGenerator, Sendable, Codable, Equatab
         for index in 0..<tensor.count { tensor.pointer[index] = low + (high - low) * nextUniform() }
     }
 }
-

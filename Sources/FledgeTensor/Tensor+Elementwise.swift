@@ -7,7 +7,9 @@ public enum Elementwise {
 
     /// `out = a + b` (out may alias a or b).
     @inlinable @inline(__always)
-    public static func add(_ a: UnsafePointer<Float>, _ b: UnsafePointer<Float>, _ out: UnsafeMutablePointer<Float>, count: Int) {
+    public static func add(
+        _ a: UnsafePointer<Float>, _ b: UnsafePointer<Float>, _ out: UnsafeMutablePointer<Float>, count: Int
+    ) {
         var i = 0
         while i + 16 <= count {
             let va = UnsafeRawPointer(a + i).loadUnaligned(as: V.self)
@@ -20,7 +22,9 @@ public enum Elementwise {
 
     /// `out = a * b` (out may alias a or b).
     @inlinable @inline(__always)
-    public static func mul(_ a: UnsafePointer<Float>, _ b: UnsafePointer<Float>, _ out: UnsafeMutablePointer<Float>, count: Int) {
+    public static func mul(
+        _ a: UnsafePointer<Float>, _ b: UnsafePointer<Float>, _ out: UnsafeMutablePointer<Float>, count: Int
+    ) {
         var i = 0
         while i + 16 <= count {
             let va = UnsafeRawPointer(a + i).loadUnaligned(as: V.self)
@@ -92,7 +96,9 @@ public enum Elementwise {
     }
 
     /// Backward of `out = s · a`: `da += s · dout` (accumulates).
-    public static func scaleBackward(_ dout: UnsafePointer<Float>, by s: Float, _ da: UnsafeMutablePointer<Float>, count: Int) {
+    public static func scaleBackward(
+        _ dout: UnsafePointer<Float>, by s: Float, _ da: UnsafeMutablePointer<Float>, count: Int
+    ) {
         axpy(s, dout, da, count: count)
     }
 

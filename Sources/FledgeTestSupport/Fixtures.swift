@@ -38,7 +38,10 @@ public struct FixtureSet {
         let (entry, data) = try load(name, dtype: "f32")
         let tensor = Tensor(zeros: Shape(entry.shape))
         data.withUnsafeBytes { raw in
-            for i in 0..<tensor.count { tensor[i] = Float(bitPattern: UInt32(littleEndian: raw.loadUnaligned(fromByteOffset: 4 * i, as: UInt32.self))) }
+            for i in 0..<tensor.count {
+                tensor[i] = Float(
+                    bitPattern: UInt32(littleEndian: raw.loadUnaligned(fromByteOffset: 4 * i, as: UInt32.self)))
+            }
         }
         return tensor
     }
@@ -64,7 +67,8 @@ public struct FixtureSet {
         let data = try Data(contentsOf: directory.appendingPathComponent(entry.file))
         let count = entry.shape.reduce(1, *)
         guard data.count == 4 * count else {
-            throw FixtureError("\(entry.file) holds \(data.count) bytes, expected \(4 * count) for shape \(entry.shape)")
+            throw FixtureError(
+                "\(entry.file) holds \(data.count) bytes, expected \(4 * count) for shape \(entry.shape)")
         }
         return (entry, data)
     }

@@ -38,7 +38,8 @@ public struct GradientCheck {
         var scale = 0.0
         for i in 0..<analytic.count { scale = max(scale, Double(abs(analytic[i]))) }
         scale = max(scale, 1e-3)
-        let indices: [Int] = input.count <= samples
+        let indices: [Int] =
+            input.count <= samples
             ? Array(0..<input.count)
             : (0..<samples).map { _ in Int(generator.next() % UInt64(input.count)) }
         for index in indices {

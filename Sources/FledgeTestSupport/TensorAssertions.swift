@@ -22,7 +22,8 @@ public func compare(
     _ name: String, _ actual: UnsafePointer<Float>, _ expected: UnsafePointer<Float>, count: Int,
     atol: Float, rtol: Float = 0
 ) -> Comparison {
-    var result = Comparison(name: name, maxAbsolute: 0, maxRelative: 0, worstIndex: -1, actual: 0, expected: 0, passed: true)
+    var result = Comparison(
+        name: name, maxAbsolute: 0, maxRelative: 0, worstIndex: -1, actual: 0, expected: 0, passed: true)
     var worstExcess: Float = -.infinity
     for i in 0..<count {
         let a = actual[i]

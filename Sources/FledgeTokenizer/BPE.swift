@@ -135,7 +135,8 @@ final class BPE: @unchecked Sendable {
         var pendingUnknown = false
         for scalar in word {
             let id: Int32? =
-                scalar.value < 0x200 ? (lowScalarIDs[Int(scalar.value)] >= 0 ? lowScalarIDs[Int(scalar.value)] : nil)
+                scalar.value < 0x200
+                ? (lowScalarIDs[Int(scalar.value)] >= 0 ? lowScalarIDs[Int(scalar.value)] : nil)
                 : vocabulary[String(scalar)]
             if let id {
                 if pendingUnknown, let unknownID { out.append(unknownID) }

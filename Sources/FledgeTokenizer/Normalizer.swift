@@ -71,7 +71,9 @@ func string<S: Sequence>(_ scalars: S) -> String where S.Element == Unicode.Scal
 }
 
 /// `scalars` with every non-overlapping occurrence of `pattern` (left to right) replaced by `content`.
-func replacing(_ pattern: [Unicode.Scalar], with content: [Unicode.Scalar], in scalars: [Unicode.Scalar]) -> [Unicode.Scalar] {
+func replacing(
+    _ pattern: [Unicode.Scalar], with content: [Unicode.Scalar], in scalars: [Unicode.Scalar]
+) -> [Unicode.Scalar] {
     guard !pattern.isEmpty, scalars.count >= pattern.count else { return scalars }
     if pattern.count == 1 && content.count == 1 {
         return scalars.map { $0 == pattern[0] ? content[0] : $0 }
@@ -81,7 +83,8 @@ func replacing(_ pattern: [Unicode.Scalar], with content: [Unicode.Scalar], in s
     var i = 0
     while i < scalars.count {
         if i + pattern.count <= scalars.count && scalars[i] == pattern[0]
-            && scalars[i..<(i + pattern.count)].elementsEqual(pattern) {
+            && scalars[i..<(i + pattern.count)].elementsEqual(pattern)
+        {
             out.append(contentsOf: content)
             i += pattern.count
         } else {

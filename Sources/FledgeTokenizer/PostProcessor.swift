@@ -29,7 +29,8 @@ indirect enum PostProcessor {
                     seenSequence = true
                 case .specialToken(let name):
                     guard let ids = specialTokens[name] else {
-                        throw TokenizerError.malformed("the template uses \"\(name)\", which special_tokens does not define")
+                        throw TokenizerError.malformed(
+                            "the template uses \"\(name)\", which special_tokens does not define")
                     }
                     if seenSequence { suffix += ids } else { prefix += ids }
                 }

@@ -40,8 +40,10 @@ indirect enum PreTokenizer {
     init(_ json: PreTokenizerJSON) throws {
         switch json {
         case .sequence(let items): self = .sequence(try items.map(PreTokenizer.init))
-        case .byteLevel(let addPrefixSpace, let useRegex): self = .byteLevel(addPrefixSpace: addPrefixSpace, useRegex: useRegex)
-        case .split(let pattern, let behavior, let invert): self = .split(try SplitPattern(pattern), behavior, invert: invert)
+        case .byteLevel(let addPrefixSpace, let useRegex):
+            self = .byteLevel(addPrefixSpace: addPrefixSpace, useRegex: useRegex)
+        case .split(let pattern, let behavior, let invert):
+            self = .split(try SplitPattern(pattern), behavior, invert: invert)
         case .digits(let individual): self = .digits(individual: individual)
         case .metaspace(let replacement, let scheme, let split):
             self = .metaspace(replacement: replacement, prependScheme: scheme, split: split)
@@ -51,7 +53,8 @@ indirect enum PreTokenizer {
 
     /// Cuts every piece; empty pieces are dropped.
     func callAsFunction(_ pieces: [Piece]) -> [Piece] {
-        if case .sequence = self {} else if pieces.contains(where: \.needsByteLevel) {
+        if case .sequence = self {
+        } else if pieces.contains(where: \.needsByteLevel) {
             return self(pieces.map(\.mapped))
         }
         switch self {
@@ -68,19 +71,23 @@ indirect enum PreTokenizer {
             return pieces.flatMap { cut($0, at: pattern.matches(in: $0.scalars), behavior, invert: invert) }
         case .digits(let individual):
             return pieces.flatMap { piece in
-                cut(piece, at: singleScalarMatches(piece.scalars) { $0.splitClass == .number },
+                cut(
+                    piece, at: singleScalarMatches(piece.scalars) { $0.splitClass == .number },
                     individual ? .isolated : .contiguous)
             }
         case .metaspace(let replacement, let scheme, let split):
             return pieces.flatMap { applyMetaspace($0, replacement: replacement, scheme: scheme, split: split) }
         case .whitespaceSplit:
-            return pieces.flatMap { cut($0, at: singleScalarMatches($0.scalars) { $0.properties.isWhitespace }, .removed) }
+            return pieces.flatMap {
+                cut($0, at: singleScalarMatches($0.scalars) { $0.properties.isWhitespace }, .removed)
+            }
         }
     }
 }
 
 /// Replaces spaces by `replacement`, prepends it per the scheme and optionally splits before each.
-private func applyMetaspace(_ piece: Piece, replacement: Unicode.Scalar, scheme: PrependScheme, split: Bool) -> [Piece] {
+private func applyMetaspace(_ piece: Piece, replacement: Unicode.Scalar, scheme: PrependScheme, split: Bool) -> [Piece]
+{
     var piece = piece
     for i in piece.scalars.indices where piece.scalars[i] == " " { piece.scalars[i] = replacement }
     let prepend: Bool
@@ -95,7 +102,9 @@ private func applyMetaspace(_ piece: Piece, replacement: Unicode.Scalar, scheme:
 }
 
 /// One single-scalar match per scalar that satisfies `predicate`.
-private func singleScalarMatches(_ scalars: ArraySlice<Unicode.Scalar>, _ predicate: (Unicode.Scalar) -> Bool) -> [Range<Int>] {
+private func singleScalarMatches(
+    _ scalars: ArraySlice<Unicode.Scalar>, _ predicate: (Unicode.Scalar) -> Bool
+) -> [Range<Int>] {
     var out: [Range<Int>] = []
     for i in scalars.indices where predicate(scalars[i]) { out.append(i..<(i + 1)) }
     return out

@@ -60,9 +60,12 @@ extension Tokenizer {
             guard let scores = vocabulary.scores, scores.count == vocabulary.tokens.count else {
                 throw TokenizerError.invalidVocabulary("a llama vocabulary needs one score per token")
             }
-            let unknownID = vocabulary.unknownTokenID ?? (0..<vocabulary.tokens.count).first { type($0) == .unknown }.map(Int32.init)
+            let unknownID =
+                vocabulary.unknownTokenID
+                ?? (0..<vocabulary.tokens.count).first { type($0) == .unknown }.map(Int32.init)
             model = try BPE(
-                vocabulary: ids, mergeTable: Self.sentencePieceMerges(tokens: vocabulary.tokens, scores: scores, ids: ids),
+                vocabulary: ids,
+                mergeTable: Self.sentencePieceMerges(tokens: vocabulary.tokens, scores: scores, ids: ids),
                 unknownToken: unknownID.map { vocabulary.tokens[Int($0)] }, byteFallback: true, fuseUnknown: true,
                 ignoreMerges: false)
             let space: [Unicode.Scalar] = ["\u{2581}"]
@@ -116,7 +119,9 @@ extension Tokenizer {
             let scalars = Array(token.unicodeScalars)
             guard scalars.count >= 2, ids[token] == Int32(id) else { continue }
             for cut in 1..<scalars.count {
-                guard let left = ids[string(scalars[..<cut])], let right = ids[string(scalars[cut...])] else { continue }
+                guard let left = ids[string(scalars[..<cut])], let right = ids[string(scalars[cut...])] else {
+                    continue
+                }
                 candidates.append((BPE.pairKey(left, right), scores[id], Int32(id)))
             }
         }

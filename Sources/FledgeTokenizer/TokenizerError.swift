@@ -22,7 +22,8 @@ public enum TokenizerError: Error, CustomStringConvertible, Equatable {
         case .invalidVocabulary(let detail):
             return "invalid GGUF vocabulary: \(detail). Hint: check the tokenizer.ggml.* metadata of the GGUF file."
         case .invalidPattern(let pattern):
-            return "invalid regular expression \(pattern). Hint: the pattern must be valid for ICU (NSRegularExpression)."
+            return
+                "invalid regular expression \(pattern). Hint: the pattern must be valid for ICU (NSRegularExpression)."
         }
     }
 }

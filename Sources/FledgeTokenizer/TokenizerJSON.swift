@@ -183,7 +183,8 @@ indirect enum PreTokenizerJSON: Decodable {
                 behavior: try container.decode(SplitBehavior.self, forKey: .behavior),
                 invert: try container.decodeIfPresent(Bool.self, forKey: .invert) ?? false)
         case "Digits":
-            self = .digits(individualDigits: try container.decodeIfPresent(Bool.self, forKey: .individualDigits) ?? false)
+            self = .digits(
+                individualDigits: try container.decodeIfPresent(Bool.self, forKey: .individualDigits) ?? false)
         case "Metaspace":
             let (replacement, scheme) = try metaspaceOptions(container, stage: "pre-tokenizer")
             self = .metaspace(

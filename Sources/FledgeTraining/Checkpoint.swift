@@ -14,26 +14,34 @@ public enum Checkpoint {
     static func name(step: Int) -> String { String(format: "step-%07d", step) }
 
     /// Writes a checkpoint and prunes older ones.
-    public static func save(parameters: ParameterSet, d2t: [Int64], t2d: [Bool], state: TrainingState, to save: URL, keep: Int) throws -> URL {
+    public static func save(
+        parameters: ParameterSet, d2t: [Int64], t2d: [Bool], state: TrainingState, to save: URL, keep: Int
+    ) throws -> URL {
         let root = directory(save)
         try FileManager.default.createDirectory(at: root, withIntermediateDirectories: true)
         let final = root.appendingPathComponent(name(step: state.step))
         let temporary = root.appendingPathComponent(".tmp-" + name(step: state.step))
         try? FileManager.default.removeItem(at: temporary)
         try FileManager.default.createDirectory(at: temporary, withIntermediateDirectories: true)
-        var model: [SafetensorsWriter.Item] = parameters.entries.map { .init(name: $0.name, tensor: parameters.parameter($0.name)) }
+        var model: [SafetensorsWriter.Item] = parameters.entries.map {
+            .init(name: $0.name, tensor: parameters.parameter($0.name))
+        }
         model.append(.init(name: "d2t", int64: d2t))
         model.append(.init(name: "t2d", bools: t2d))
-        try SafetensorsWriter().write(model, metadata: ["format": "fledge-checkpoint"], to: temporary.appendingPathComponent("model.safetensors"))
-        try SafetensorsWriter().write([
-            .init(name: "exp_avg", tensor: parameters.firstMoments),
-            .init(name: "exp_avg_sq", tensor: parameters.secondMoments),
-        ], to: temporary.appendingPathComponent("optimizer.safetensors"))
+        try SafetensorsWriter().write(
+            model, metadata: ["format": "fledge-checkpoint"], to: temporary.appendingPathComponent("model.safetensors"))
+        try SafetensorsWriter().write(
+            [
+                .init(name: "exp_avg", tensor: parameters.firstMoments),
+                .init(name: "exp_avg_sq", tensor: parameters.secondMoments),
+            ], to: temporary.appendingPathComponent("optimizer.safetensors"))
         let encoder = JSONEncoder()
         encoder.outputFormatting = [.prettyPrinted, .sortedKeys]
         try encoder.encode(state).write(to: temporary.appendingPathComponent("state.json"))
         try? FileManager.default.removeItem(at: final)
-        guard rename(temporary.path, final.path) == 0 else { throw TrainingError("\(final.path): cannot move the checkpoint into place (errno \(errno))") }
+        guard rename(temporary.path, final.path) == 0 else {
+            throw TrainingError("\(final.path): cannot move the checkpoint into place (errno \(errno))")
+        }
         for old in try list(save).dropLast(keep) { try? FileManager.default.removeItem(at: old.url) }
         return final
     }
@@ -45,7 +53,9 @@ public enum Checkpoint {
         return names.compactMap { name -> (Int, URL)? in
             guard name.hasPrefix("step-"), let step = Int(name.dropFirst(5)) else { return nil }
             let url = root.appendingPathComponent(name)
-            guard FileManager.default.fileExists(atPath: url.appendingPathComponent("state.json").path) else { return nil }
+            guard FileManager.default.fileExists(atPath: url.appendingPathComponent("state.json").path) else {
+                return nil
+            }
             return (step, url)
         }.sorted { $0.0 < $1.0 }
     }
@@ -53,18 +63,25 @@ public enum Checkpoint {
     /// Restores parameters, moments and state from the checkpoint at `url`.
     public static func restore(_ url: URL, into parameters: ParameterSet) throws -> TrainingState {
         let stateURL = url.appendingPathComponent("state.json")
-        guard let data = try? Data(contentsOf: stateURL), let state = try? JSONDecoder().decode(TrainingState.self, from: data) else {
+        guard let data = try? Data(contentsOf: stateURL),
+            let state = try? JSONDecoder().decode(TrainingState.self, from: data)
+        else {
             throw TrainingError("\(stateURL.path): not a Fledge checkpoint state")
         }
         guard state.format == "fledge-checkpoint", state.version == 1 else {
-            throw TrainingError("\(stateURL.path): checkpoint format \(state.format) v\(state.version) is not supported", hint: "start fresh with --no-resume-from-checkpoint")
+            throw TrainingError(
+                "\(stateURL.path): checkpoint format \(state.format) v\(state.version) is not supported",
+                hint: "start fresh with --no-resume-from-checkpoint")
         }
         let model = try SafetensorsFile(url: url.appendingPathComponent("model.safetensors"))
         for entry in parameters.entries {
             let tensor = try model.tensor(entry.name)
             guard tensor.shape == entry.shape else {
-                throw TrainingError("\(url.path): \(entry.name) has shape \(tensor.shape), the run expects \(entry.shape)",
-                                    hint: "the checkpoint belongs to another configuration; use another --save-path or --no-resume-from-checkpoint")
+                throw TrainingError(
+                    "\(url.path): \(entry.name) has shape \(tensor.shape), the run expects \(entry.shape)",
+                    hint:
+                        "the checkpoint belongs to another configuration; use another --save-path or --no-resume-from-checkpoint"
+                )
             }
             parameters.parameter(entry.name).copy(from: tensor)
         }

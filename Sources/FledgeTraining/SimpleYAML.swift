@@ -9,7 +9,8 @@ enum SimpleYAML {
             let line = stripComment(String(raw)).trimmingCharacters(in: .whitespaces)
             if line.isEmpty || line == "---" { continue }
             guard let colon = line.firstIndex(of: ":") else {
-                throw TrainingError("\(file):\(index + 1): expected `key: value`", hint: "only flat key: value YAML is supported")
+                throw TrainingError(
+                    "\(file):\(index + 1): expected `key: value`", hint: "only flat key: value YAML is supported")
             }
             let key = line[..<colon].trimmingCharacters(in: .whitespaces)
             let value = line[line.index(after: colon)...].trimmingCharacters(in: .whitespaces)
@@ -39,9 +40,13 @@ enum SimpleYAML {
 
     static func scalar(_ text: String) -> Any {
         if text.hasPrefix("[") && text.hasSuffix("]") {
-            return text.dropFirst().dropLast().split(separator: ",").map { scalar($0.trimmingCharacters(in: .whitespaces)) }
+            return text.dropFirst().dropLast().split(separator: ",").map {
+                scalar($0.trimmingCharacters(in: .whitespaces))
+            }
         }
-        if text.count >= 2, (text.hasPrefix("\"") && text.hasSuffix("\"")) || (text.hasPrefix("'") && text.hasSuffix("'")) {
+        if text.count >= 2,
+            (text.hasPrefix("\"") && text.hasSuffix("\"")) || (text.hasPrefix("'") && text.hasSuffix("'"))
+        {
             return String(text.dropFirst().dropLast())
         }
         switch text.lowercased() {

@@ -40,9 +40,14 @@ public final class Trainer {
     let target: Eagle3Export.TargetInfo
     public let communicator: any Communicator
 
-    public init(configuration: TrainingConfiguration, algorithm: DraftAlgorithm, source: FeatureSource, train: [TokenizedSample],
-                evaluation: [TokenizedSample], target: Eagle3Export.TargetInfo, communicator: any Communicator = SingleProcess()) throws {
-        guard !train.isEmpty else { throw TrainingError("no training samples", hint: "check --data-path and the tokenisation skip counts") }
+    public init(
+        configuration: TrainingConfiguration, algorithm: DraftAlgorithm, source: FeatureSource,
+        train: [TokenizedSample],
+        evaluation: [TokenizedSample], target: Eagle3Export.TargetInfo, communicator: any Communicator = SingleProcess()
+    ) throws {
+        guard !train.isEmpty else {
+            throw TrainingError("no training samples", hint: "check --data-path and the tokenisation skip counts")
+        }
         self.configuration = configuration
         self.algorithm = algorithm
         self.source = source
@@ -96,7 +101,8 @@ public final class Trainer {
 
     /// Optimizer steps in the run.
     public var totalSteps: Int {
-        let perEpoch = (microBatches(epoch: 0).count + configuration.gradientAccumulation - 1) / configuration.gradientAccumulation
+        let perEpoch =
+            (microBatches(epoch: 0).count + configuration.gradientAccumulation - 1) / configuration.gradientAccumulation
         return configuration.maxSteps ?? perEpoch * configuration.epochs
     }
 
@@ -105,7 +111,10 @@ public final class Trainer {
         let ids = train.map(\.id).joined(separator: "\u{1}")
         // The global batch (rows and token budget over all ranks), not the per-rank one.
         let budget = configuration.totalSequenceLength.map { $0 * communicator.size } ?? 0
-        return Fingerprint.of(Data("\(ids)|\(configuration.seed)|\(globalRows)|\(budget)|\(configuration.gradientAccumulation)|\(configuration.maxLength)".utf8))
+        return Fingerprint.of(
+            Data(
+                "\(ids)|\(configuration.seed)|\(globalRows)|\(budget)|\(configuration.gradientAccumulation)|\(configuration.maxLength)"
+                    .utf8))
     }
 
     // MARK: the loop
@@ -117,23 +126,33 @@ public final class Trainer {
         let c = configuration
         let parameters = algorithm.parameters
         let total = totalSteps
-        let schedule = LearningRateSchedule(kind: c.scheduler, peak: c.learningRate, warmupSteps: Int(Float(total) * c.warmupRatio), totalSteps: total)
-        var state = TrainingState(method: c.method, step: 0, epoch: 0, batchInEpoch: 0,
-                                  optimizer: AdamW(learningRate: c.learningRate, beta1: c.beta1, beta2: c.beta2, weightDecay: c.weightDecay),
-                                  dataFingerprint: dataFingerprint, featureLayers: algorithm.featureLayers)
+        let schedule = LearningRateSchedule(
+            kind: c.scheduler, peak: c.learningRate, warmupSteps: Int(Float(total) * c.warmupRatio), totalSteps: total)
+        var state = TrainingState(
+            method: c.method, step: 0, epoch: 0, batchInEpoch: 0,
+            optimizer: AdamW(learningRate: c.learningRate, beta1: c.beta1, beta2: c.beta2, weightDecay: c.weightDecay),
+            dataFingerprint: dataFingerprint, featureLayers: algorithm.featureLayers)
         if communicator.isRoot, c.resume, let latest = try Checkpoint.list(save).last {
             let restored = try Checkpoint.restore(latest.url, into: parameters)
             guard restored.dataFingerprint == state.dataFingerprint, restored.method == c.method,
-                  restored.featureLayers == state.featureLayers else {
-                throw TrainingError("\(latest.url.path): the checkpoint was made with other data, batching, method or feature layers",
-                                    hint: "use another --save-path, or --no-resume-from-checkpoint to start fresh; across world sizes keep ranks × --batch-size the same")
+                restored.featureLayers == state.featureLayers
+            else {
+                throw TrainingError(
+                    "\(latest.url.path): the checkpoint was made with other data, batching, method or feature layers",
+                    hint:
+                        "use another --save-path, or --no-resume-from-checkpoint to start fresh; across world sizes keep ranks × --batch-size the same"
+                )
             }
             state = restored
         }
         if communicator.isDistributed {
             // Every rank starts from rank 0's parameters, moments and state.
-            for (buffer, what) in [(parameters.parameters, "parameters"), (parameters.firstMoments, "first moments"), (parameters.secondMoments, "second moments")] {
-                try communicator.broadcast(buffer.pointer, count: parameters.count, root: 0, what: "broadcast of the \(what)")
+            for (buffer, what) in [
+                (parameters.parameters, "parameters"), (parameters.firstMoments, "first moments"),
+                (parameters.secondMoments, "second moments"),
+            ] {
+                try communicator.broadcast(
+                    buffer.pointer, count: parameters.count, root: 0, what: "broadcast of the \(what)")
             }
             var bytes = communicator.isRoot ? [UInt8](try JSONEncoder().encode(state)) : []
             try communicator.broadcast(&bytes, root: 0, what: "broadcast of the training state")
@@ -142,7 +161,8 @@ public final class Trainer {
         while state.step < total && state.epoch < c.epochs {
             let batches = microBatches(epoch: state.epoch)
             while state.batchInEpoch < batches.count && state.step < total {
-                let group = Array(batches[state.batchInEpoch..<min(batches.count, state.batchInEpoch + c.gradientAccumulation)])
+                let group = Array(
+                    batches[state.batchInEpoch..<min(batches.count, state.batchInEpoch + c.gradientAccumulation)])
                 let start = DispatchTime.now().uptimeNanoseconds
                 parameters.zeroGradients()
                 var metrics = DraftMetrics()
@@ -152,15 +172,23 @@ public final class Trainer {
                     let samples = slice.map { train[$0] }
                     let features = try source.features(for: samples)
                     let seed = (c.seed &* 0x9E37_79B9_7F4A_7C15) ^ (UInt64(state.step) << 16) ^ UInt64(index)
-                    let context = StepContext(seed: seed, firstRow: slice.startIndex, paddedLength: batch.map { train[$0].ids.count }.max() ?? 0)
-                    metrics.merge(step(features, samples: samples, whole: batch.map { train[$0] }, accumulation: group.count, train: true, context: context))
+                    let context = StepContext(
+                        seed: seed, firstRow: slice.startIndex,
+                        paddedLength: batch.map { train[$0].ids.count }.max() ?? 0)
+                    metrics.merge(
+                        step(
+                            features, samples: samples, whole: batch.map { train[$0] }, accumulation: group.count,
+                            train: true, context: context))
                 }
                 if communicator.isDistributed {
-                    try communicator.allreduceSum(parameters.gradients.pointer, count: parameters.count, what: "gradient sum of step \(state.step + 1)")
+                    try communicator.allreduceSum(
+                        parameters.gradients.pointer, count: parameters.count,
+                        what: "gradient sum of step \(state.step + 1)")
                     metrics = try reduce(metrics, what: "metrics of step \(state.step + 1)")
                 }
-                let norm = GradientClipping.clip(parameters.gradients.pointer, count: parameters.count,
-                                                 maxNorm: c.maxGradNorm ?? algorithm.defaultGradientNormLimit)
+                let norm = GradientClipping.clip(
+                    parameters.gradients.pointer, count: parameters.count,
+                    maxNorm: c.maxGradNorm ?? algorithm.defaultGradientNormLimit)
                 if let limit = c.gradClip ?? algorithm.defaultGradientValueLimit {
                     GradientClipping.clipValues(parameters.gradients.pointer, count: parameters.count, limit: limit)
                 }
@@ -180,16 +208,23 @@ public final class Trainer {
                 values["step_seconds"] = seconds
                 values["tokens_per_second"] = (values["tokens"] ?? 0) / seconds
                 let epoch = Double(state.epoch) + Double(state.batchInEpoch) / Double(max(batches.count, 1))
-                if state.step % c.evalInterval == 0 || state.step == total { try evaluate(&state, epoch: epoch, total: total, onEvent: onEvent) }
+                if state.step % c.evalInterval == 0 || state.step == total {
+                    try evaluate(&state, epoch: epoch, total: total, onEvent: onEvent)
+                }
                 let endOfEpoch = state.batchInEpoch == 0
                 if communicator.isRoot && (state.step % c.saveInterval == 0 || endOfEpoch || state.step == total) {
-                    _ = try Checkpoint.save(parameters: parameters, d2t: algorithm.d2t, t2d: algorithm.t2d, state: state, to: save, keep: c.keepCheckpoints)
+                    _ = try Checkpoint.save(
+                        parameters: parameters, d2t: algorithm.d2t, t2d: algorithm.t2d, state: state, to: save,
+                        keep: c.keepCheckpoints)
                 }
                 try onEvent(Event(kind: "train", step: state.step, totalSteps: total, epoch: epoch, values: values))
                 if endOfEpoch { break }
             }
         }
-        if communicator.isRoot { try algorithm.export(to: save.appendingPathComponent("export"), format: algorithm.method.exportFormats[0], target: target) }
+        if communicator.isRoot {
+            try algorithm.export(
+                to: save.appendingPathComponent("export"), format: algorithm.method.exportFormats[0], target: target)
+        }
         return state
     }
 
@@ -197,9 +232,14 @@ public final class Trainer {
     /// `accumulation`): on several ranks the gradient and the losses are weighted by the
     /// slice's share of the loss denominator (the micro-batch counted once, on rank 0), so
     /// their sums are the whole's.
-    func step(_ features: TargetFeatures, samples: [TokenizedSample], whole: [TokenizedSample], accumulation: Int, train: Bool,
-              context: StepContext) -> DraftMetrics {
-        guard communicator.isDistributed else { return algorithm.step(features, scale: 1 / Float(accumulation), train: train, context: context) }
+    func step(
+        _ features: TargetFeatures, samples: [TokenizedSample], whole: [TokenizedSample], accumulation: Int,
+        train: Bool,
+        context: StepContext
+    ) -> DraftMetrics {
+        guard communicator.isDistributed else {
+            return algorithm.step(features, scale: 1 / Float(accumulation), train: train, context: context)
+        }
         let share = algorithm.lossDenominator(samples) / algorithm.lossDenominator(whole)
         var part = algorithm.step(features, scale: Float(share / Double(accumulation)), train: train, context: context)
         part.shard(weight: share, countsMicroBatch: communicator.isRoot)
@@ -231,8 +271,10 @@ public final class Trainer {
             start += batch.count
             guard !samples.isEmpty else { continue }
             let features = try source.features(for: samples)
-            metrics.merge(step(features, samples: samples, whole: batch.map { evaluation[$0] }, accumulation: 1, train: false,
-                               context: StepContext(paddedLength: features.length)))
+            metrics.merge(
+                step(
+                    features, samples: samples, whole: batch.map { evaluation[$0] }, accumulation: 1, train: false,
+                    context: StepContext(paddedLength: features.length)))
         }
         if communicator.isDistributed { metrics = try reduce(metrics, what: "evaluation at step \(state.step)") }
         let values = algorithm.summarize(metrics)
@@ -240,7 +282,10 @@ public final class Trainer {
         if state.bestTau.map({ tau > $0 }) ?? true {
             state.bestTau = tau
             state.bestStep = state.step
-            if communicator.isRoot { try algorithm.export(to: save.appendingPathComponent("best"), format: algorithm.method.exportFormats[0], target: target) }
+            if communicator.isRoot {
+                try algorithm.export(
+                    to: save.appendingPathComponent("best"), format: algorithm.method.exportFormats[0], target: target)
+            }
         }
         try onEvent(Event(kind: "eval", step: state.step, totalSteps: total, epoch: epoch, values: values))
     }

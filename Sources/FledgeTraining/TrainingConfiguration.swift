@@ -84,16 +84,23 @@ public struct TrainingConfiguration: Codable, Sendable, Equatable {
 
     enum CodingKeys: String, CodingKey, CaseIterable {
         case method, epochs, scheduler, seed, resume, loggers
-        case targetModelPath = "target_model_path", dataPath = "data_path", evalDataPath = "eval_data_path", cachePath = "cache_path"
-        case savePath = "save_path", runName = "run_name", maxSteps = "max_steps", learningRate = "lr", warmupRatio = "warmup_ratio"
-        case beta1 = "b1", beta2 = "b2", weightDecay = "weight_decay", maxGradNorm = "max_grad_norm", batchSize = "batch_size"
-        case gradClip = "grad_clip", vWeight = "v_w", pWeight = "p_w", noiseLow = "noise_low", noiseHigh = "noise_high", fcBias = "fc_bias"
-        case totalSequenceLength = "total_seq_len", gradientAccumulation = "grad_accum", maxLength = "max_length", dropLong = "drop_long"
+        case targetModelPath = "target_model_path", dataPath = "data_path", evalDataPath = "eval_data_path", cachePath =
+            "cache_path"
+        case savePath = "save_path", runName = "run_name", maxSteps = "max_steps", learningRate = "lr", warmupRatio =
+            "warmup_ratio"
+        case beta1 = "b1", beta2 = "b2", weightDecay = "weight_decay", maxGradNorm = "max_grad_norm", batchSize =
+            "batch_size"
+        case gradClip = "grad_clip", vWeight = "v_w", pWeight = "p_w", noiseLow = "noise_low", noiseHigh = "noise_high",
+            fcBias = "fc_bias"
+        case totalSequenceLength = "total_seq_len", gradientAccumulation = "grad_accum", maxLength = "max_length",
+            dropLong = "drop_long"
         case systemPrompt = "system_prompt", tttSteps = "ttt_steps", tttStepLossDecay = "ttt_step_loss_decay"
-        case draftVocabSize = "draft_vocab_size", d2tPath = "d2t_path", t2dPath = "t2d_path", initHeadFromTarget = "init_head_from_target"
+        case draftVocabSize = "draft_vocab_size", d2tPath = "d2t_path", t2dPath = "t2d_path", initHeadFromTarget =
+            "init_head_from_target"
         case auxHiddenStateLayers = "aux_hidden_state_layers"
         case saveInterval = "save_interval", evalInterval = "eval_interval", keepCheckpoints = "keep_checkpoints"
-        case logDir = "log_dir", logInterval = "log_interval", maxTrainSamples = "max_train_samples", maxEvalSamples = "max_eval_samples"
+        case logDir = "log_dir", logInterval = "log_interval", maxTrainSamples = "max_train_samples", maxEvalSamples =
+            "max_eval_samples"
         case collectiveTimeout = "collective_timeout"
     }
 
@@ -124,7 +131,8 @@ public struct TrainingConfiguration: Codable, Sendable, Equatable {
         fcBias = try c.decodeIfPresent(Bool.self, forKey: .fcBias)
         batchSize = try c.decodeIfPresent(Int.self, forKey: .batchSize) ?? defaults.batchSize
         totalSequenceLength = try c.decodeIfPresent(Int.self, forKey: .totalSequenceLength)
-        gradientAccumulation = try c.decodeIfPresent(Int.self, forKey: .gradientAccumulation) ?? defaults.gradientAccumulation
+        gradientAccumulation =
+            try c.decodeIfPresent(Int.self, forKey: .gradientAccumulation) ?? defaults.gradientAccumulation
         maxLength = try c.decodeIfPresent(Int.self, forKey: .maxLength) ?? defaults.maxLength
         dropLong = try c.decodeIfPresent(Bool.self, forKey: .dropLong) ?? defaults.dropLong
         systemPrompt = try c.decodeIfPresent(String.self, forKey: .systemPrompt)
@@ -133,7 +141,8 @@ public struct TrainingConfiguration: Codable, Sendable, Equatable {
         draftVocabSize = try c.decodeIfPresent(Int.self, forKey: .draftVocabSize)
         d2tPath = try c.decodeIfPresent(String.self, forKey: .d2tPath)
         t2dPath = try c.decodeIfPresent(String.self, forKey: .t2dPath)
-        initHeadFromTarget = try c.decodeIfPresent(Bool.self, forKey: .initHeadFromTarget) ?? defaults.initHeadFromTarget
+        initHeadFromTarget =
+            try c.decodeIfPresent(Bool.self, forKey: .initHeadFromTarget) ?? defaults.initHeadFromTarget
         auxHiddenStateLayers = try c.decodeIfPresent([Int].self, forKey: .auxHiddenStateLayers)
         seed = try c.decodeIfPresent(UInt64.self, forKey: .seed) ?? defaults.seed
         saveInterval = try c.decodeIfPresent(Int.self, forKey: .saveInterval) ?? defaults.saveInterval
@@ -159,29 +168,38 @@ public struct TrainingConfiguration: Codable, Sendable, Equatable {
         } catch let error as DraftError {
             // Messages that name a key start with it; the rest are about the method.
             let named = CodingKeys.allCases.contains { error.message.hasPrefix($0.rawValue + ":") }
-            throw TrainingError(named ? error.message : "\(CodingKeys.method.rawValue): \(error.message)", hint: error.hint)
+            throw TrainingError(
+                named ? error.message : "\(CodingKeys.method.rawValue): \(error.message)", hint: error.hint)
         }
         try require(maxGradNorm.map { $0 > 0 } ?? true, .maxGradNorm, "must be positive")
         try require(gradClip.map { $0 > 0 } ?? true, .gradClip, "must be positive")
-        try require(auxHiddenStateLayers.map { $0.count == 3 && $0.allSatisfy { $0 >= 0 } } ?? true, .auxHiddenStateLayers,
-                    "three layer ids, each at least 0")
+        try require(
+            auxHiddenStateLayers.map { $0.count == 3 && $0.allSatisfy { $0 >= 0 } } ?? true, .auxHiddenStateLayers,
+            "three layer ids, each at least 0")
         try require(epochs >= 1, .epochs, "must be at least 1")
         try require(maxSteps.map { $0 >= 1 } ?? true, .maxSteps, "must be at least 1")
         try require(learningRate > 0, .learningRate, "must be positive")
         try require(warmupRatio >= 0 && warmupRatio < 1, .warmupRatio, "must be in [0, 1)")
-        try require(batchSize >= 1 && gradientAccumulation >= 1, .batchSize, "batch size and accumulation must be at least 1")
+        try require(
+            batchSize >= 1 && gradientAccumulation >= 1, .batchSize, "batch size and accumulation must be at least 1")
         try require(maxLength >= 2, .maxLength, "must be at least 2")
         try require(tttSteps >= 1 && tttSteps <= 16, .tttSteps, "must be between 1 and 16")
         try require(collectiveTimeout > 0, .collectiveTimeout, "must be positive")
         try require(logInterval >= 1, .logInterval, "must be at least 1")
         try require(tttStepLossDecay > 0, .tttStepLossDecay, "must be positive")
-        try require(saveInterval >= 1 && evalInterval >= 1 && keepCheckpoints >= 1, .saveInterval, "intervals and keep count must be at least 1")
-        try require(loggers.allSatisfy { ["jsonl", "tensorboard", "none"].contains($0) }, .loggers, "loggers are jsonl, tensorboard or none")
+        try require(
+            saveInterval >= 1 && evalInterval >= 1 && keepCheckpoints >= 1, .saveInterval,
+            "intervals and keep count must be at least 1")
+        try require(
+            loggers.allSatisfy { ["jsonl", "tensorboard", "none"].contains($0) }, .loggers,
+            "loggers are jsonl, tensorboard or none")
     }
 
     /// Reads a JSON or YAML (a flat `key: value` subset) config file; unknown keys are errors.
     public static func load(_ url: URL) throws -> TrainingConfiguration {
-        guard let text = try? String(contentsOf: url, encoding: .utf8) else { throw TrainingError("\(url.path): cannot read the config file") }
+        guard let text = try? String(contentsOf: url, encoding: .utf8) else {
+            throw TrainingError("\(url.path): cannot read the config file")
+        }
         let object: [String: Any]
         if url.pathExtension == "json" || text.trimmingCharacters(in: .whitespacesAndNewlines).hasPrefix("{") {
             guard let parsed = try? JSONSerialization.jsonObject(with: Data(text.utf8)) as? [String: Any] else {
@@ -194,8 +212,9 @@ public struct TrainingConfiguration: Codable, Sendable, Equatable {
         let known = Set(CodingKeys.allCases.map(\.rawValue))
         let unknown = object.keys.filter { !known.contains($0.replacingOccurrences(of: "-", with: "_")) }.sorted()
         guard unknown.isEmpty else {
-            throw TrainingError("\(url.path): unknown key\(unknown.count > 1 ? "s" : "") \(unknown.joined(separator: ", "))",
-                                hint: "known keys: \(known.sorted().joined(separator: ", "))")
+            throw TrainingError(
+                "\(url.path): unknown key\(unknown.count > 1 ? "s" : "") \(unknown.joined(separator: ", "))",
+                hint: "known keys: \(known.sorted().joined(separator: ", "))")
         }
         var normalised: [String: Any] = [:]
         for (key, value) in object { normalised[key.replacingOccurrences(of: "-", with: "_")] = value }
@@ -205,7 +224,8 @@ public struct TrainingConfiguration: Codable, Sendable, Equatable {
         } catch let error as TrainingError {
             throw TrainingError("\(url.path): \(error.message)", hint: error.hint)
         } catch DecodingError.typeMismatch(_, let context), DecodingError.valueNotFound(_, let context) {
-            throw TrainingError("\(url.path): \(context.codingPath.map(\.stringValue).joined(separator: ".")) has the wrong type")
+            throw TrainingError(
+                "\(url.path): \(context.codingPath.map(\.stringValue).joined(separator: ".")) has the wrong type")
         }
     }
 }

@@ -20,15 +20,21 @@ public enum TrainingRun {
 
     /// - Parameter communicator: the ranks of a data-parallel run (``Trainer``); only rank 0
     ///   logs, reports and writes files.
-    public static func run(_ c: TrainingConfiguration, defaultTarget: URL?, communicator: any Communicator = SingleProcess(),
-                           log rootLog: (String) -> Void) throws -> Summary {
+    public static func run(
+        _ c: TrainingConfiguration, defaultTarget: URL?, communicator: any Communicator = SingleProcess(),
+        log rootLog: (String) -> Void
+    ) throws -> Summary {
         func log(_ line: String) { if communicator.isRoot { rootLog(line) } }
         guard let targetURL = c.targetModelPath.map({ URL(fileURLWithPath: $0) }) ?? defaultTarget else {
-            throw TrainingError("no target model", hint: "pass --target-model-path (a Hugging Face folder or a .gguf file)")
+            throw TrainingError(
+                "no target model", hint: "pass --target-model-path (a Hugging Face folder or a .gguf file)")
         }
-        guard let dataPath = c.dataPath else { throw TrainingError("no training data", hint: "pass --data-path (prepared by fledge data prepare)") }
+        guard let dataPath = c.dataPath else {
+            throw TrainingError("no training data", hint: "pass --data-path (prepared by fledge data prepare)")
+        }
         let target = try TargetModel.load(from: targetURL)
-        let tokenizer = ConversationTokenizer(format: target.format, maxLength: c.maxLength, dropLong: c.dropLong, systemPrompt: c.systemPrompt)
+        let tokenizer = ConversationTokenizer(
+            format: target.format, maxLength: c.maxLength, dropLong: c.dropLong, systemPrompt: c.systemPrompt)
         let data = URL(fileURLWithPath: dataPath)
         var train = TokenizedDataset.make(try ConversationFile.read(data), tokenizer: tokenizer)
         if let limit = c.maxTrainSamples { train.samples = Array(train.samples.prefix(limit)) }
@@ -38,15 +44,20 @@ public enum TrainingRun {
             evaluation = TokenizedDataset.make(try ConversationFile.read(evalURL), tokenizer: tokenizer).samples
             if let limit = c.maxEvalSamples { evaluation = Array(evaluation.prefix(limit)) }
         }
-        log("\(train.samples.count) training samples (\(train.tokenCount) tokens, \(train.maskedCount) trained), \(evaluation.count) eval samples"
-            + (train.skipped.isEmpty ? "" : "; skipped: " + train.skipped.map { "\($0.key.rawValue) \($0.value)" }.joined(separator: ", ")))
+        log(
+            "\(train.samples.count) training samples (\(train.tokenCount) tokens, \(train.maskedCount) trained), \(evaluation.count) eval samples"
+                + (train.skipped.isEmpty
+                    ? ""
+                    : "; skipped: " + train.skipped.map { "\($0.key.rawValue) \($0.value)" }.joined(separator: ", ")))
         let method = try DraftMethods.named(c.method)
         let source: FeatureSource
         if let cache = c.cachePath {
-            let cached = try CachedFeatureSource(directory: URL(fileURLWithPath: cache), modelFingerprint: try Fingerprint.of(targetURL))
+            let cached = try CachedFeatureSource(
+                directory: URL(fileURLWithPath: cache), modelFingerprint: try Fingerprint.of(targetURL))
             if let layers = c.auxHiddenStateLayers, layers != cached.layers {
-                throw TrainingError("aux_hidden_state_layers: \(layers), but the cache \(cache) holds layers \(cached.layers)",
-                                    hint: "leave the option out (offline training reads the cache's layers) or rebuild the cache")
+                throw TrainingError(
+                    "aux_hidden_state_layers: \(layers), but the cache \(cache) holds layers \(cached.layers)",
+                    hint: "leave the option out (offline training reads the cache's layers) or rebuild the cache")
             }
             source = cached
             log("offline: features from \(cache) (layers \(cached.layers))")
@@ -56,15 +67,22 @@ public enum TrainingRun {
         }
         let longest = max(train.samples.map(\.ids.count).max() ?? 1, evaluation.map(\.ids.count).max() ?? 1)
         let vocabularySize = target.model.configuration.vocabularySize
-        let algorithm = try method.makeTraining(DraftTrainingRequest(
-            target: target.model, settings: c.draftSettings, maxBatch: c.batchSize, maxLength: longest, featureLayers: source.layers,
-            tokenCounts: { train.maskedTokenCounts(vocabularySize: vocabularySize) }))
-        let info = Eagle3Export.TargetInfo(name: targetURL.lastPathComponent, bosTokenID: target.model.configuration.bosTokenID,
-                                           eosTokenID: target.model.configuration.eosTokenIDs.first)
-        let trainer = try Trainer(configuration: c, algorithm: algorithm, source: source, train: train.samples, evaluation: evaluation, target: info,
-                                  communicator: communicator)
+        let algorithm = try method.makeTraining(
+            DraftTrainingRequest(
+                target: target.model, settings: c.draftSettings, maxBatch: c.batchSize, maxLength: longest,
+                featureLayers: source.layers,
+                tokenCounts: { train.maskedTokenCounts(vocabularySize: vocabularySize) }))
+        let info = Eagle3Export.TargetInfo(
+            name: targetURL.lastPathComponent, bosTokenID: target.model.configuration.bosTokenID,
+            eosTokenID: target.model.configuration.eosTokenIDs.first)
+        let trainer = try Trainer(
+            configuration: c, algorithm: algorithm, source: source, train: train.samples, evaluation: evaluation,
+            target: info,
+            communicator: communicator)
         if communicator.isDistributed {
-            log("data parallel: \(communicator.size) ranks × \(min(c.batchSize, algorithm.maxBatch)) rows per micro-batch, \(Parallel.workerCount) threads per rank")
+            log(
+                "data parallel: \(communicator.size) ranks × \(min(c.batchSize, algorithm.maxBatch)) rows per micro-batch, \(Parallel.workerCount) threads per rank"
+            )
         }
         let save = URL(fileURLWithPath: c.savePath)
         let logDirectory = URL(fileURLWithPath: c.logDir ?? save.appendingPathComponent("logs").path)
@@ -73,26 +91,43 @@ public enum TrainingRun {
         let loggerNames = communicator.isRoot ? c.loggers : []
         // On resume, earlier records stay (those past the checkpoint are dropped) and wall
         // times continue from the first run's start.
-        let previous = (try? JSONLLogger.read(from: logDirectory.appendingPathComponent("metrics.jsonl")))?.filter { $0.step <= (resumedStep ?? -1) }
+        let previous = (try? JSONLLogger.read(from: logDirectory.appendingPathComponent("metrics.jsonl")))?.filter {
+            $0.step <= (resumedStep ?? -1)
+        }
         let elapsedBefore = resumedStep == nil ? 0 : (previous?.last?.time ?? 0)
-        if loggerNames.contains("jsonl") { loggers.append(try JSONLLogger(directory: logDirectory, resumedStep: resumedStep)) }
+        if loggerNames.contains("jsonl") {
+            loggers.append(try JSONLLogger(directory: logDirectory, resumedStep: resumedStep))
+        }
         if loggerNames.contains("tensorboard") {
-            loggers.append(try TensorBoardLogger(directory: logDirectory.appendingPathComponent("tensorboard"),
-                                                 startWallTime: Date().timeIntervalSince1970 - elapsedBefore))
+            loggers.append(
+                try TensorBoardLogger(
+                    directory: logDirectory.appendingPathComponent("tensorboard"),
+                    startWallTime: Date().timeIntervalSince1970 - elapsedBefore))
         }
         let logger = CompositeLogger(loggers)
         var progress = ProgressReporter(totalSteps: trainer.totalSteps)
         let start = Date()
-        log(String(format: "%d optimizer steps, %@ draft, %d parameters, %.0f MB of planned activations%@", trainer.totalSteps, c.method, algorithm.parameters.count,
-                   Double(algorithm.activationBytes) / 1e6, resumedStep.map { ", resuming after step \($0)" } ?? ""))
+        log(
+            String(
+                format: "%d optimizer steps, %@ draft, %d parameters, %.0f MB of planned activations%@",
+                trainer.totalSteps, c.method, algorithm.parameters.count,
+                Double(algorithm.activationBytes) / 1e6, resumedStep.map { ", resuming after step \($0)" } ?? ""))
         let state = try trainer.run { event in
-            let record = MetricsRecord(kind: event.kind, step: event.step, epoch: event.epoch, values: event.values,
-                                       time: elapsedBefore + Date().timeIntervalSince(start))
+            let record = MetricsRecord(
+                kind: event.kind, step: event.step, epoch: event.epoch, values: event.values,
+                time: elapsedBefore + Date().timeIntervalSince(start))
             // Training records every log_interval steps (and the last); evaluations always.
-            if event.kind != "train" || event.step % c.logInterval == 0 || event.step == event.totalSteps { try logger.log(record) }
+            if event.kind != "train" || event.step % c.logInterval == 0 || event.step == event.totalSteps {
+                try logger.log(record)
+            }
             guard communicator.isRoot else { return }
-            if event.kind == "train" { progress.report(record) } else {
-                ProgressReporter.writeToStandardError(String(format: "\neval at step %d: loss %.4f, τ %.3f\n", event.step, event.values["loss"] ?? 0, event.values["tau"] ?? 0))
+            if event.kind == "train" {
+                progress.report(record)
+            } else {
+                ProgressReporter.writeToStandardError(
+                    String(
+                        format: "\neval at step %d: loss %.4f, τ %.3f\n", event.step, event.values["loss"] ?? 0,
+                        event.values["tau"] ?? 0))
             }
         }
         if communicator.isRoot { progress.finish() }
@@ -101,15 +136,24 @@ public enum TrainingRun {
         let jsonl = logDirectory.appendingPathComponent("metrics.jsonl")
         if communicator.isRoot, let records = try? JSONLLogger.read(from: jsonl) {
             let url = save.appendingPathComponent("report.html")
-            try TrainingReport.write(records: records, title: c.runName ?? "Fledge \(c.method) draft", summary: [
-                ("target", targetURL.lastPathComponent), ("samples", "\(train.samples.count) train, \(evaluation.count) eval"),
-                ("steps", "\(state.step)"), ("best τ (eval)", state.bestTau.map { String(format: "%.3f at step %d", $0, state.bestStep ?? 0) } ?? "–"),
-                ("method", c.method), ("TTT / chained steps", "K = \(c.tttSteps)"), ("lr", "\(c.learningRate) \(c.scheduler.rawValue), warmup \(c.warmupRatio)"),
-            ], to: url)
+            try TrainingReport.write(
+                records: records, title: c.runName ?? "Fledge \(c.method) draft",
+                summary: [
+                    ("target", targetURL.lastPathComponent),
+                    ("samples", "\(train.samples.count) train, \(evaluation.count) eval"),
+                    ("steps", "\(state.step)"),
+                    (
+                        "best τ (eval)",
+                        state.bestTau.map { String(format: "%.3f at step %d", $0, state.bestStep ?? 0) } ?? "–"
+                    ),
+                    ("method", c.method), ("TTT / chained steps", "K = \(c.tttSteps)"),
+                    ("lr", "\(c.learningRate) \(c.scheduler.rawValue), warmup \(c.warmupRatio)"),
+                ], to: url)
             reportURL = url
         }
-        return Summary(state: state, trainSamples: train.samples.count, evalSamples: evaluation.count,
-                       exportPath: save.appendingPathComponent("export"), reportPath: reportURL, logPath: logDirectory)
+        return Summary(
+            state: state, trainSamples: train.samples.count, evalSamples: evaluation.count,
+            exportPath: save.appendingPathComponent("export"), reportPath: reportURL, logPath: logDirectory)
     }
 
     /// The processes of a run: this one alone, or under `mpirun` with more than one rank Open

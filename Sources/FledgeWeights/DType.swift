@@ -27,14 +27,20 @@ public enum DType: String, Sendable, Codable, CaseIterable {
 /// Conversions between raw little-endian storage and Float.
 public enum DTypeConversion {
     /// Converts `count` elements of `type` at `source` to floats.
-    public static func toFloat(_ source: UnsafeRawPointer, type: DType, count: Int, into destination: UnsafeMutablePointer<Float>) {
+    public static func toFloat(
+        _ source: UnsafeRawPointer, type: DType, count: Int, into destination: UnsafeMutablePointer<Float>
+    ) {
         switch type {
         case .f32:
             UnsafeMutableRawPointer(destination).copyMemory(from: source, byteCount: count * 4)
         case .f16:
-            for i in 0..<count { destination[i] = HalfPrecision.float(f16: source.loadUnaligned(fromByteOffset: 2 * i, as: UInt16.self)) }
+            for i in 0..<count {
+                destination[i] = HalfPrecision.float(f16: source.loadUnaligned(fromByteOffset: 2 * i, as: UInt16.self))
+            }
         case .bf16:
-            for i in 0..<count { destination[i] = HalfPrecision.float(bf16: source.loadUnaligned(fromByteOffset: 2 * i, as: UInt16.self)) }
+            for i in 0..<count {
+                destination[i] = HalfPrecision.float(bf16: source.loadUnaligned(fromByteOffset: 2 * i, as: UInt16.self))
+            }
         case .i64:
             for i in 0..<count { destination[i] = Float(source.loadUnaligned(fromByteOffset: 8 * i, as: Int64.self)) }
         case .i32:

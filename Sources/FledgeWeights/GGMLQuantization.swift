@@ -9,7 +9,9 @@ import FledgeTensor
 /// - Q4_K (256 values, 144 bytes): d, dmin, scales[12] (eight 6-bit scale/min pairs), q[128]
 /// - Q6_K (256 values, 210 bytes): ql[128], qh[64], int8 scales[16], d
 public enum GGMLQuantization {
-    public static func dequantize(_ source: UnsafeRawPointer, type: GGMLType, count: Int, into y: UnsafeMutablePointer<Float>) {
+    public static func dequantize(
+        _ source: UnsafeRawPointer, type: GGMLType, count: Int, into y: UnsafeMutablePointer<Float>
+    ) {
         let blocks = count / type.block.elements
         let stride = type.block.bytes
         let perBlock = type.block.elements

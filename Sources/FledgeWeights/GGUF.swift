@@ -126,8 +126,9 @@ public final class GGUFFile: @unchecked Sendable {
             guard let type = GGMLType(rawValue: tensor.typeCode) else { continue }
             let bytes = tensor.count / type.block.elements * type.block.bytes
             guard tensor.count % type.block.elements == 0, dataStart + tensor.offset + bytes <= data.count else {
-                throw WeightsError(file: url.path, "tensor \(tensor.name) (\(bytes) bytes at \(tensor.offset)) lies outside the file",
-                                   hint: "the file is truncated")
+                throw WeightsError(
+                    file: url.path, "tensor \(tensor.name) (\(bytes) bytes at \(tensor.offset)) lies outside the file",
+                    hint: "the file is truncated")
             }
         }
     }
@@ -142,8 +143,9 @@ public final class GGUFFile: @unchecked Sendable {
     public func tensor(_ name: String) throws -> Tensor {
         guard let info = info(name) else { throw WeightsError(file: url.path, "no tensor named \(name)") }
         guard let type = GGMLType(rawValue: info.typeCode) else {
-            throw WeightsError(file: url.path, "tensor \(name) has ggml type \(info.typeCode), which Fledge cannot dequantise",
-                               hint: "supported: F32, F16, BF16, Q8_0, Q4_0, Q4_1, Q4_K, Q6_K")
+            throw WeightsError(
+                file: url.path, "tensor \(name) has ggml type \(info.typeCode), which Fledge cannot dequantise",
+                hint: "supported: F32, F16, BF16, Q8_0, Q4_0, Q4_1, Q4_K, Q6_K")
         }
         let tensor = Tensor(zeros: Shape(info.shape))
         data.withUnsafeBytes { raw in
@@ -160,7 +162,8 @@ extension GGUFFile {
     public func withBlocks<R>(_ name: String, _ body: (UnsafeRawPointer, GGMLType) throws -> R) throws -> R {
         guard let info = info(name) else { throw WeightsError(file: url.path, "no tensor named \(name)") }
         guard let type = GGMLType(rawValue: info.typeCode) else {
-            throw WeightsError(file: url.path, "tensor \(name) has ggml type \(info.typeCode), which Fledge cannot read")
+            throw WeightsError(
+                file: url.path, "tensor \(name) has ggml type \(info.typeCode), which Fledge cannot read")
         }
         return try data.withUnsafeBytes { raw in try body(raw.baseAddress! + dataStart + info.offset, type) }
     }
@@ -175,7 +178,9 @@ struct ByteReader {
     func error(_ message: String) -> WeightsError { WeightsError(file: file, "\(message) (at byte \(offset))") }
 
     mutating func bytes(_ count: Int) throws -> Data {
-        guard count >= 0, offset + count <= data.count else { throw error("unexpected end of file reading \(count) bytes") }
+        guard count >= 0, offset + count <= data.count else {
+            throw error("unexpected end of file reading \(count) bytes")
+        }
         defer { offset += count }
         return data.subdata(in: offset..<(offset + count))
     }

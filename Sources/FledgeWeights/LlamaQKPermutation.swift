@@ -5,7 +5,10 @@
 /// `HF_row[h·d + j·d/2 + i] = GGUF_row[h·d + 2i + j]` (docs/formats.md). Applies to weights
 /// ([rows, columns]) and biases ([rows], columns = 1).
 public enum LlamaQKPermutation {
-    public static func unpermute(_ source: UnsafePointer<Float>, into destination: UnsafeMutablePointer<Float>, heads: Int, rows: Int, columns: Int) {
+    public static func unpermute(
+        _ source: UnsafePointer<Float>, into destination: UnsafeMutablePointer<Float>, heads: Int, rows: Int,
+        columns: Int
+    ) {
         for (target, origin) in sourceRows(heads: heads, rows: rows).enumerated() {
             (destination + target * columns).update(from: source + origin * columns, count: columns)
         }

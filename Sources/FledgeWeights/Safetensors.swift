@@ -37,8 +37,9 @@ public final class SafetensorsFile: @unchecked Sendable {
         guard data.count >= 8 else { throw WeightsError(file: name, "shorter than the 8-byte header length") }
         let headerLength = Int(data.withUnsafeBytes { $0.loadUnaligned(as: UInt64.self) }.littleEndian)
         guard headerLength > 0, headerLength <= data.count - 8, headerLength < 100_000_000 else {
-            throw WeightsError(file: name, "header length \(headerLength) does not fit a file of \(data.count) bytes",
-                               hint: "the file is truncated or not a safetensors file")
+            throw WeightsError(
+                file: name, "header length \(headerLength) does not fit a file of \(data.count) bytes",
+                hint: "the file is truncated or not a safetensors file")
         }
         dataStart = 8 + headerLength
         let header = data.subdata(in: 8..<dataStart)
@@ -63,26 +64,36 @@ public final class SafetensorsFile: @unchecked Sendable {
     }
 
     private static func parseEntry(_ key: String, _ value: Any, file: String, dataLength: Int) throws -> Entry {
-        guard let fields = value as? [String: Any] else { throw WeightsError(file: file, "tensor \(key): entry is not an object") }
-        guard let typeName = fields["dtype"] as? String else { throw WeightsError(file: file, "tensor \(key): missing dtype") }
+        guard let fields = value as? [String: Any] else {
+            throw WeightsError(file: file, "tensor \(key): entry is not an object")
+        }
+        guard let typeName = fields["dtype"] as? String else {
+            throw WeightsError(file: file, "tensor \(key): missing dtype")
+        }
         guard let dtype = DType(rawValue: typeName) else {
-            throw WeightsError(file: file, "tensor \(key): unsupported dtype \(typeName)",
-                               hint: "supported: \(DType.allCases.map(\.rawValue).joined(separator: ", "))")
+            throw WeightsError(
+                file: file, "tensor \(key): unsupported dtype \(typeName)",
+                hint: "supported: \(DType.allCases.map(\.rawValue).joined(separator: ", "))")
         }
         guard let shape = (fields["shape"] as? [Any])?.compactMap({ ($0 as? NSNumber)?.intValue }),
-              shape.count == (fields["shape"] as? [Any])?.count, shape.allSatisfy({ $0 >= 0 }) else {
+            shape.count == (fields["shape"] as? [Any])?.count, shape.allSatisfy({ $0 >= 0 })
+        else {
             throw WeightsError(file: file, "tensor \(key): shape is not a list of non-negative integers")
         }
-        guard let offsets = (fields["data_offsets"] as? [Any])?.compactMap({ ($0 as? NSNumber)?.intValue }), offsets.count == 2 else {
+        guard let offsets = (fields["data_offsets"] as? [Any])?.compactMap({ ($0 as? NSNumber)?.intValue }),
+            offsets.count == 2
+        else {
             throw WeightsError(file: file, "tensor \(key): data_offsets must be two integers")
         }
         let entry = Entry(dtype: dtype, shape: shape, begin: offsets[0], end: offsets[1])
         guard entry.begin >= 0, entry.end >= entry.begin, entry.end <= dataLength else {
-            throw WeightsError(file: file, "tensor \(key): data_offsets \(offsets) outside the \(dataLength) data bytes",
-                               hint: "the file is truncated")
+            throw WeightsError(
+                file: file, "tensor \(key): data_offsets \(offsets) outside the \(dataLength) data bytes",
+                hint: "the file is truncated")
         }
         guard entry.end - entry.begin == entry.count * dtype.size else {
-            throw WeightsError(file: file, "tensor \(key): \(entry.end - entry.begin) bytes for shape \(shape) of \(typeName)")
+            throw WeightsError(
+                file: file, "tensor \(key): \(entry.end - entry.begin) bytes for shape \(shape) of \(typeName)")
         }
         return entry
     }
@@ -103,7 +114,9 @@ public final class SafetensorsFile: @unchecked Sendable {
         guard let entry = entries[name] else { throw WeightsError(file: url.path, "no tensor named \(name)") }
         let tensor = Tensor(zeros: Shape(entry.shape))
         try withRawBytes(name) { raw in
-            if let base = raw.baseAddress { DTypeConversion.toFloat(base, type: entry.dtype, count: entry.count, into: tensor.pointer) }
+            if let base = raw.baseAddress {
+                DTypeConversion.toFloat(base, type: entry.dtype, count: entry.count, into: tensor.pointer)
+            }
         }
         return tensor
     }
@@ -116,7 +129,8 @@ public final class SafetensorsFile: @unchecked Sendable {
             case .i64: return (0..<entry.count).map { raw.loadUnaligned(fromByteOffset: 8 * $0, as: Int64.self) }
             case .i32: return (0..<entry.count).map { Int64(raw.loadUnaligned(fromByteOffset: 4 * $0, as: Int32.self)) }
             case .u8, .bool: return (0..<entry.count).map { Int64(raw[$0]) }
-            default: throw WeightsError(file: url.path, "tensor \(name) is \(entry.dtype.rawValue), not an integer type")
+            default:
+                throw WeightsError(file: url.path, "tensor \(name) is \(entry.dtype.rawValue), not an integer type")
             }
         }
     }
@@ -147,9 +161,11 @@ public struct SafetensorsWriter {
                 case .f32:
                     raw.baseAddress!.copyMemory(from: tensor.pointer, byteCount: tensor.count * 4)
                 case .bf16:
-                    HalfPrecision.toBF16(tensor.pointer, raw.baseAddress!.assumingMemoryBound(to: UInt16.self), count: tensor.count)
+                    HalfPrecision.toBF16(
+                        tensor.pointer, raw.baseAddress!.assumingMemoryBound(to: UInt16.self), count: tensor.count)
                 default:
-                    HalfPrecision.toF16(tensor.pointer, raw.baseAddress!.assumingMemoryBound(to: UInt16.self), count: tensor.count)
+                    HalfPrecision.toF16(
+                        tensor.pointer, raw.baseAddress!.assumingMemoryBound(to: UInt16.self), count: tensor.count)
                 }
             }
             self.init(name: name, dtype: dtype, shape: tensor.shape.dims, bytes: bytes)
@@ -174,14 +190,19 @@ public struct SafetensorsWriter {
         var header = "{"
         var parts: [String] = []
         if !metadata.isEmpty {
-            let meta = metadata.sorted { $0.key < $1.key }.map { "\(jsonString($0.key)):\(jsonString($0.value))" }.joined(separator: ",")
+            let meta = metadata.sorted { $0.key < $1.key }.map { "\(jsonString($0.key)):\(jsonString($0.value))" }
+                .joined(separator: ",")
             parts.append("\"__metadata__\":{\(meta)}")
         }
         var offset = 0
         for item in items {
-            precondition(item.bytes.count == item.shape.reduce(1, *) * item.dtype.size, "\(item.name): byte count does not match its shape")
+            precondition(
+                item.bytes.count == item.shape.reduce(1, *) * item.dtype.size,
+                "\(item.name): byte count does not match its shape")
             let shape = item.shape.map(String.init).joined(separator: ",")
-            parts.append("\(jsonString(item.name)):{\"dtype\":\"\(item.dtype.rawValue)\",\"shape\":[\(shape)],\"data_offsets\":[\(offset),\(offset + item.bytes.count)]}")
+            parts.append(
+                "\(jsonString(item.name)):{\"dtype\":\"\(item.dtype.rawValue)\",\"shape\":[\(shape)],\"data_offsets\":[\(offset),\(offset + item.bytes.count)]}"
+            )
             offset += item.bytes.count
         }
         header += parts.joined(separator: ",") + "}"

@@ -17,8 +17,9 @@ public final class SafetensorsCheckpoint: @unchecked Sendable {
         var location: [String: String] = [:]
         if FileManager.default.fileExists(atPath: index.path) {
             guard let data = try? Data(contentsOf: index),
-                  let object = try? JSONSerialization.jsonObject(with: data) as? [String: Any],
-                  let map = object["weight_map"] as? [String: String] else {
+                let object = try? JSONSerialization.jsonObject(with: data) as? [String: Any],
+                let map = object["weight_map"] as? [String: String]
+            else {
                 throw WeightsError(file: index.path, "no \"weight_map\" object of tensor → file names")
             }
             location = map
@@ -27,8 +28,9 @@ public final class SafetensorsCheckpoint: @unchecked Sendable {
             files["model.safetensors"] = file
             for name in file.names { location[name] = "model.safetensors" }
         } else {
-            throw WeightsError(file: directory.path, "no model.safetensors or model.safetensors.index.json",
-                               hint: "point at a Hugging Face model folder, or at a .gguf file")
+            throw WeightsError(
+                file: directory.path, "no model.safetensors or model.safetensors.index.json",
+                hint: "point at a Hugging Face model folder, or at a .gguf file")
         }
         self.location = location
         for shard in Set(location.values) where files[shard] == nil {
@@ -36,7 +38,9 @@ public final class SafetensorsCheckpoint: @unchecked Sendable {
             files[shard] = file
         }
         for (name, shard) in location where files[shard]?.entries[name] == nil {
-            throw WeightsError(file: directory.appendingPathComponent(shard).path, "the index lists \(name) here but the shard lacks it")
+            throw WeightsError(
+                file: directory.appendingPathComponent(shard).path,
+                "the index lists \(name) here but the shard lacks it")
         }
     }
 

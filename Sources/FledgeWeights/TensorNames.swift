@@ -29,7 +29,8 @@ public enum TensorNames {
     public static func huggingFace(fromGGUF name: String) -> String? {
         if let mapped = global[name] { return mapped }
         let parts = name.split(separator: ".", maxSplits: 2)
-        guard parts.count == 3, parts[0] == "blk", let layer = Int(parts[1]), let suffix = perLayer[String(parts[2])] else {
+        guard parts.count == 3, parts[0] == "blk", let layer = Int(parts[1]), let suffix = perLayer[String(parts[2])]
+        else {
             return nil
         }
         return "model.layers.\(layer).\(suffix)"

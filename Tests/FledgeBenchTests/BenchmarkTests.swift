@@ -15,12 +15,14 @@ import FledgeTestSupport
         let target = try LlamaConfiguration.load(from: Self.tiny)
         let configuration = Eagle3Configuration(target: target, draftVocabularySize: 32)
         var reductions = 0
-        let result = TrainBenchmark.run(configuration: configuration, length: 16, steps: 2, runs: 2,
-                                        rows: 2) { pointer, count in
+        let result = TrainBenchmark.run(
+            configuration: configuration, length: 16, steps: 2, runs: 2,
+            rows: 2
+        ) { pointer, count in
             #expect(count > 0 && pointer[0].isFinite)
             reductions += 1
         }
-        #expect(reductions == 3)    // the warm-up step and two timed ones
+        #expect(reductions == 3)  // the warm-up step and two timed ones
         #expect(result.rows == 2 && result.length == 16 && result.steps == 2)
         #expect(result.seconds > 0 && result.reduceSeconds >= 0 && result.tokensPerSecond == 32 / result.seconds)
         #expect(result.gflop > 2 * TrainBenchmark.flops(configuration, length: 16, steps: 2) / 1e9)
@@ -41,8 +43,10 @@ import FledgeTestSupport
     }
 
     /// (The default EAGLE-3 layers need a deeper target than the tiny one.)
-    @Test(.enabled(if: TestAssets.hasSmolLM2,
-                   "needs the SmolLM2 GGUF: run Scripts/fetch-assets.sh model (make test does)"))
+    @Test(
+        .enabled(
+            if: TestAssets.hasSmolLM2,
+            "needs the SmolLM2 GGUF: run Scripts/fetch-assets.sh model (make test does)"))
     func theOnlineStepTimesTheTargetWithItsFeatureTaps() throws {
         let model = try LlamaModel.load(from: TestAssets.smolLM2)
         #expect(try TrainBenchmark.targetForwardSeconds(model: model, length: 8, runs: 1) > 0)

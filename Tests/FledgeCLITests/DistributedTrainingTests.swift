@@ -11,7 +11,9 @@ import FledgeTestSupport
     static var mpirun: String? {
         ["/usr/bin/mpirun", "/usr/local/bin/mpirun"].first { FileManager.default.isExecutableFile(atPath: $0) }
     }
-    static var enabled: Bool { TestAssets.hasSmolLM2 && mpirun != nil && FileManager.default.isExecutableFile(atPath: binary.path) }
+    static var enabled: Bool {
+        TestAssets.hasSmolLM2 && mpirun != nil && FileManager.default.isExecutableFile(atPath: binary.path)
+    }
 
     struct Finished {
         var status: Int32
@@ -19,7 +21,10 @@ import FledgeTestSupport
     }
 
     /// Runs a process to the end (or kills it after `deadline` seconds), output and errors together.
-    static func run(_ executable: String, _ arguments: [String], deadline: Double = 300, whileRunning: ((Process) throws -> Void)? = nil) throws -> Finished {
+    static func run(
+        _ executable: String, _ arguments: [String], deadline: Double = 300,
+        whileRunning: ((Process) throws -> Void)? = nil
+    ) throws -> Finished {
         let process = Process()
         process.executableURL = URL(fileURLWithPath: executable)
         process.arguments = arguments
@@ -50,22 +55,30 @@ import FledgeTestSupport
 
     static func records(_ save: URL) throws -> [[String: Any]] {
         let text = try String(contentsOf: save.appendingPathComponent("logs/metrics.jsonl"), encoding: .utf8)
-        return text.split(separator: "\n").compactMap { try? JSONSerialization.jsonObject(with: Data($0.utf8)) as? [String: Any] }
+        return text.split(separator: "\n").compactMap {
+            try? JSONSerialization.jsonObject(with: Data($0.utf8)) as? [String: Any]
+        }
     }
 
     /// (kind, step) → values.
     static func table(_ save: URL) throws -> [String: [String: Double]] {
         var result: [String: [String: Double]] = [:]
         for record in try records(save) {
-            result["\(record["kind"]!) \(record["step"]!)"] = (record["values"] as? [String: Any])?.compactMapValues { ($0 as? NSNumber)?.doubleValue }
+            result["\(record["kind"]!) \(record["step"]!)"] = (record["values"] as? [String: Any])?.compactMapValues {
+                ($0 as? NSNumber)?.doubleValue
+            }
         }
         return result
     }
 
     func trainArguments(data: URL, save: URL, batch: Int, method: String) -> [String] {
-        ["train", "--method", method, "--target-model-path", TestAssets.smolLM2.path, "--data-path", data.path, "--save-path", save.path,
-         "--max-length", "64", "--max-steps", "10", "--batch-size", "\(batch)", "--save-interval", "5", "--keep-checkpoints", "3",
-         "--eval-interval", "5", "--logger", "jsonl", "--no-resume-from-checkpoint"]
+        [
+            "train", "--method", method, "--target-model-path", TestAssets.smolLM2.path, "--data-path", data.path,
+            "--save-path", save.path,
+            "--max-length", "64", "--max-steps", "10", "--batch-size", "\(batch)", "--save-interval", "5",
+            "--keep-checkpoints", "3",
+            "--eval-interval", "5", "--logger", "jsonl", "--no-resume-from-checkpoint",
+        ]
             + (method == "eagle3" ? ["--draft-vocab-size", "64", "--ttt-steps", "2"] : ["--ttt-steps", "3"])
     }
 
@@ -75,8 +88,10 @@ import FledgeTestSupport
         func conversations(_ range: Range<Int>) -> String {
             range.map { i in
                 let user = "Name a colour, please (\(i)). " + String(repeating: "Tell me more. ", count: i % 5)
-                let assistant = "Blue is a colour; so is red, and green \(i). " + String(repeating: "Yellow too. ", count: i % 7)
-                return #"{"id": "c\#(i)", "messages": [{"role": "user", "content": "\#(user)"}, {"role": "assistant", "content": "\#(assistant)"}]}"#
+                let assistant =
+                    "Blue is a colour; so is red, and green \(i). " + String(repeating: "Yellow too. ", count: i % 7)
+                return
+                    #"{"id": "c\#(i)", "messages": [{"role": "user", "content": "\#(user)"}, {"role": "assistant", "content": "\#(assistant)"}]}"#
             }.joined(separator: "\n") + "\n"
         }
         // 37 rows: the 10th micro-batch of 4 has one row, so rank 1 gets none.
@@ -85,20 +100,25 @@ import FledgeTestSupport
         return data
     }
 
-    func expectClose(_ a: [String: [String: Double]], _ b: [String: [String: Double]], keys: [String], _ label: String) {
+    func expectClose(_ a: [String: [String: Double]], _ b: [String: [String: Double]], keys: [String], _ label: String)
+    {
         for (entry, values) in a.sorted(by: { $0.key < $1.key }) {
             for key in keys {
                 guard let x = values[key], let y = b[entry]?[key] else {
                     Issue.record("\(label): \(entry) \(key) missing")
                     continue
                 }
-                #expect(abs(x - y) <= 1e-5 * max(abs(x), 1e-6), "\(label): \(entry) \(key) one rank \(x), two ranks \(y)")
+                #expect(
+                    abs(x - y) <= 1e-5 * max(abs(x), 1e-6), "\(label): \(entry) \(key) one rank \(x), two ranks \(y)")
             }
         }
     }
 
-    @Test(.enabled(if: enabled, "needs the SmolLM2 GGUF, mpirun (make mpi) and the built fledge binary (make test builds both)"),
-          arguments: ["eagle3", "eagle1"])
+    @Test(
+        .enabled(
+            if: enabled, "needs the SmolLM2 GGUF, mpirun (make mpi) and the built fledge binary (make test builds both)"
+        ),
+        arguments: ["eagle3", "eagle1"])
     func twoRanksTrainAsOneRankWithTheGlobalBatch(_ method: String) throws {
         let folder = FileManager.default.temporaryDirectory.appendingPathComponent("fledge-mpi-\(UUID().uuidString)")
         defer { try? FileManager.default.removeItem(at: folder) }
@@ -106,7 +126,9 @@ import FledgeTestSupport
         let one = folder.appendingPathComponent("one"), two = folder.appendingPathComponent("two")
         let single = try Self.run(Self.binary.path, trainArguments(data: data, save: one, batch: 4, method: method))
         #expect(single.status == 0, "\(single.output)")
-        let parallel = try Self.run(Self.mpirun!, ["-np", "2", Self.binary.path] + trainArguments(data: data, save: two, batch: 2, method: method))
+        let parallel = try Self.run(
+            Self.mpirun!,
+            ["-np", "2", Self.binary.path] + trainArguments(data: data, save: two, batch: 2, method: method))
         #expect(parallel.status == 0, "\(parallel.output)")
         #expect(parallel.output.contains("data parallel: 2 ranks × 2 rows per micro-batch"), "\(parallel.output)")
         let a = try Self.table(one), b = try Self.table(two)
@@ -120,31 +142,46 @@ import FledgeTestSupport
         guard method == "eagle3" else { return }  // the resume path does not depend on the method
         // The two-rank checkpoint of step 5 resumes on one rank (batch 4: the same global batch).
         let resumed = folder.appendingPathComponent("resumed")
-        try FileManager.default.createDirectory(at: resumed.appendingPathComponent("checkpoints"), withIntermediateDirectories: true)
-        try FileManager.default.copyItem(at: two.appendingPathComponent("checkpoints/step-0000005"), to: resumed.appendingPathComponent("checkpoints/step-0000005"))
-        let arguments = trainArguments(data: data, save: resumed, batch: 4, method: method).filter { $0 != "--no-resume-from-checkpoint" }
+        try FileManager.default.createDirectory(
+            at: resumed.appendingPathComponent("checkpoints"), withIntermediateDirectories: true)
+        try FileManager.default.copyItem(
+            at: two.appendingPathComponent("checkpoints/step-0000005"),
+            to: resumed.appendingPathComponent("checkpoints/step-0000005"))
+        let arguments = trainArguments(data: data, save: resumed, batch: 4, method: method).filter {
+            $0 != "--no-resume-from-checkpoint"
+        }
         let continued = try Self.run(Self.binary.path, arguments)
         #expect(continued.status == 0 && continued.output.contains("resuming after step 5"), "\(continued.output)")
         expectClose(try Self.table(resumed), a, keys: ["loss"], "\(method) resumed on one rank")
         // A different global batch is refused.
-        let other = try Self.run(Self.binary.path, trainArguments(data: data, save: resumed, batch: 2, method: method).filter { $0 != "--no-resume-from-checkpoint" })
+        let other = try Self.run(
+            Self.binary.path,
+            trainArguments(data: data, save: resumed, batch: 2, method: method).filter {
+                $0 != "--no-resume-from-checkpoint"
+            })
         #expect(other.status != 0 && other.output.contains("ranks × --batch-size"), "\(other.output)")
     }
 
-    @Test(.enabled(if: enabled, "needs the SmolLM2 GGUF, mpirun (make mpi) and the built fledge binary (make test builds both)"))
+    @Test(
+        .enabled(
+            if: enabled, "needs the SmolLM2 GGUF, mpirun (make mpi) and the built fledge binary (make test builds both)"
+        ))
     func aHangingRankStopsTheOthersWithAClearError() throws {
         let folder = FileManager.default.temporaryDirectory.appendingPathComponent("fledge-mpi-\(UUID().uuidString)")
         defer { try? FileManager.default.removeItem(at: folder) }
         let data = try makeData(folder)
         let save = folder.appendingPathComponent("hang")
-        var arguments = trainArguments(data: data, save: save, batch: 2, method: "eagle3") + ["--collective-timeout", "4"]
+        var arguments =
+            trainArguments(data: data, save: save, batch: 2, method: "eagle3") + ["--collective-timeout", "4"]
         arguments[arguments.firstIndex(of: "--max-steps")! + 1] = "500"
         var stopped: Int32 = 0
         let start = Date()
         let result = try Self.run(Self.mpirun!, ["-np", "2", Self.binary.path] + arguments, deadline: 120) { mpirun in
             // Once two steps are logged, stop (SIGSTOP) the rank that is not rank 0.
             let log = save.appendingPathComponent("logs/metrics.jsonl")
-            while mpirun.isRunning, ((try? String(contentsOf: log, encoding: .utf8))?.split(separator: "\n").count ?? 0) < 2 { usleep(100_000) }
+            while mpirun.isRunning,
+                ((try? String(contentsOf: log, encoding: .utf8))?.split(separator: "\n").count ?? 0) < 2
+            { usleep(100_000) }
             let children = try Self.run("/usr/bin/pgrep", ["-P", "\(mpirun.processIdentifier)", "fledge"]).output
                 .split(separator: "\n").compactMap { Int32($0.trimmingCharacters(in: .whitespaces)) }.sorted()
             if children.count == 2 {

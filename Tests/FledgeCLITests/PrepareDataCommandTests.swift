@@ -23,8 +23,10 @@ import Testing
     }
 
     @Test func defaults() throws {
-        let prepare = try #require(try FledgeCommand.parseAsRoot(["data", "prepare", "x.jsonl", "-o", "out"]) as? PrepareDataCommand)
-        #expect(prepare.preparationOptions == ConversationPreparationOptions(inputs: ["x.jsonl"], outputDirectory: "out"))
+        let prepare = try #require(
+            try FledgeCommand.parseAsRoot(["data", "prepare", "x.jsonl", "-o", "out"]) as? PrepareDataCommand)
+        #expect(
+            prepare.preparationOptions == ConversationPreparationOptions(inputs: ["x.jsonl"], outputDirectory: "out"))
         #expect(prepare.evalFraction == 0.02)
         #expect(prepare.seed == 0)
         #expect(prepare.maxConversations == nil)
@@ -51,7 +53,9 @@ import Testing
 
     @Test func helpListsEveryOption() {
         let help = PrepareDataCommand.helpMessage(columns: 100)
-        for option in ["<input> ...", "--output <dir>", "--eval-fraction", "--seed", "--max-conversations", "--json", "ShareGPT"] {
+        for option in [
+            "<input> ...", "--output <dir>", "--eval-fraction", "--seed", "--max-conversations", "--json", "ShareGPT",
+        ] {
             #expect(help.contains(option), "help lacks \(option)")
         }
         #expect(DataCommand.helpMessage(columns: 100).contains("prepare"))
@@ -73,12 +77,16 @@ import Testing
         ]
         try Data((lines.joined(separator: "\n") + "\n").utf8).write(to: input)
         let output = folder.appendingPathComponent("out")
-        var command = try #require(try FledgeCommand.parseAsRoot(["data", "prepare", input.path, "-o", output.path, "--eval-fraction", "0"]) as? PrepareDataCommand)
+        var command = try #require(
+            try FledgeCommand.parseAsRoot(["data", "prepare", input.path, "-o", output.path, "--eval-fraction", "0"])
+                as? PrepareDataCommand)
         try await command.run()
         let summary = try ConversationPreparer(options: command.preparationOptions).run()
         #expect(FileManager.default.fileExists(atPath: output.appendingPathComponent("manifest.json").path))
 
-        let table = PrepareDataCommand.table(summary).split(separator: "\n").filter { !$0.hasPrefix("time") && !$0.hasPrefix("output") }
+        let table = PrepareDataCommand.table(summary).split(separator: "\n").filter {
+            !$0.hasPrefix("time") && !$0.hasPrefix("output")
+        }
         let golden = """
             inputs                       1 file, 0.0 MB
             records read                 5

@@ -19,20 +19,26 @@ private func repair(_ turns: [(ConversationRole, String)]) -> Result<RepairedCon
     RepairRules.apply(turns.map { (role: $0.0, content: $0.1) })
 }
 
-private func messages(_ pairs: [(String, String)]) -> [ChatMessage] { pairs.map { ChatMessage(role: $0.0, content: $0.1) } }
+private func messages(_ pairs: [(String, String)]) -> [ChatMessage] {
+    pairs.map { ChatMessage(role: $0.0, content: $0.1) }
+}
 
 @Suite struct ConversationRulesTests {
     // MARK: Records
 
     @Test func shareGPTAndOpenAIRecordsParseToTheSameTurns() throws {
-        let shareGPT = try parse(#"{"id": "a", "conversations": [{"from": "human", "value": "hi"}, {"from": "gpt", "value": "yo"}]}"#)
-        let openAI = try parse(#"{"id": "a", "messages": [{"role": "human", "content": "hi"}, {"role": "gpt", "content": "yo"}]}"#)
+        let shareGPT = try parse(
+            #"{"id": "a", "conversations": [{"from": "human", "value": "hi"}, {"from": "gpt", "value": "yo"}]}"#)
+        let openAI = try parse(
+            #"{"id": "a", "messages": [{"role": "human", "content": "hi"}, {"role": "gpt", "content": "yo"}]}"#)
         #expect(shareGPT == openAI)
         #expect(shareGPT.turns == [.init(role: "human", content: "hi"), .init(role: "gpt", content: "yo")])
         #expect(try parse(#"{"id": 7, "messages": []}"#).id == "7")
         #expect(try parse(#"{"prompt_id": "p", "messages": []}"#).id == "p")
         #expect(try parse(#"{"id": "", "messages": []}"#).id == nil)
-        let parts = try parse(#"{"messages": [{"role": "user", "content": [{"type": "text", "text": "a"}, {"type": "text", "text": "b"}]}, {"role": "assistant", "content": null}]}"#)
+        let parts = try parse(
+            #"{"messages": [{"role": "user", "content": [{"type": "text", "text": "a"}, {"type": "text", "text": "b"}]}, {"role": "assistant", "content": null}]}"#
+        )
         #expect(parts.turns.map(\.content) == ["ab", ""])
     }
 
@@ -43,7 +49,9 @@ private func messages(_ pairs: [(String, String)]) -> [ChatMessage] { pairs.map 
         #expect(code { _ = try parse(#"{"messages": "hi"}"#) } == .notAConversation)
         #expect(code { _ = try parse(#"{"messages": [{"role": "user"}]}"#) } == .notAConversation)
         #expect(code { _ = try parse(#"{"messages": [{"content": "x"}]}"#) } == .notAConversation)
-        #expect(code { _ = try parse(#"{"messages": [{"role": "user", "content": [{"type": "image_url"}]}]}"#) } == .notAConversation)
+        #expect(
+            code { _ = try parse(#"{"messages": [{"role": "user", "content": [{"type": "image_url"}]}]}"#) }
+                == .notAConversation)
         #expect(code { _ = try parse(#"{"messages": [{"role": "user", "content": 3}]}"#) } == .notAConversation)
         let latin1 = Array(#"{"messages": [{"role": "user", "content": "caf"#.utf8) + [0xE9] + Array(#""}]}"#.utf8)
         #expect(code { _ = try ConversationRecord.parse(latin1) } == .invalidUTF8)
@@ -61,21 +69,29 @@ private func messages(_ pairs: [(String, String)]) -> [ChatMessage] { pairs.map 
     // MARK: Roles
 
     @Test func rolesAreNormalisedAndUnknownOnesAreNil() {
-        for written in ["human", "user", "Human", " USER "] { #expect(RoleNormalisation.role(for: written) == .user, "\(written)") }
+        for written in ["human", "user", "Human", " USER "] {
+            #expect(RoleNormalisation.role(for: written) == .user, "\(written)")
+        }
         for written in ["gpt", "chatgpt", "bing", "bard", "assistant", "GPT"] {
             #expect(RoleNormalisation.role(for: written) == .assistant, "\(written)")
         }
         #expect(RoleNormalisation.role(for: "system") == .system)
-        for written in ["tool", "function", "observation", ""] { #expect(RoleNormalisation.role(for: written) == nil, "\(written)") }
+        for written in ["tool", "function", "observation", ""] {
+            #expect(RoleNormalisation.role(for: written) == nil, "\(written)")
+        }
     }
 
     @Test func chatMessagesNormaliseKnownRolesAndKeepOthers() throws {
-        let record = try parse(#"{"conversations": [{"from": "system", "value": "s"}, {"from": "Human", "value": "q"},"#
-                               + #" {"from": "gpt", "value": "a"}, {"from": "tool", "value": "t"}]}"#)
-        #expect(record.chatMessages == [ChatMessage(role: "system", content: "s"),
-                                        ChatMessage(role: "user", content: "q"),
-                                        ChatMessage(role: "assistant", content: "a"),
-                                        ChatMessage(role: "tool", content: "t")])
+        let record = try parse(
+            #"{"conversations": [{"from": "system", "value": "s"}, {"from": "Human", "value": "q"},"#
+                + #" {"from": "gpt", "value": "a"}, {"from": "tool", "value": "t"}]}"#)
+        #expect(
+            record.chatMessages == [
+                ChatMessage(role: "system", content: "s"),
+                ChatMessage(role: "user", content: "q"),
+                ChatMessage(role: "assistant", content: "a"),
+                ChatMessage(role: "tool", content: "t"),
+            ])
     }
 
     // MARK: Repairs
@@ -95,13 +111,16 @@ private func messages(_ pairs: [(String, String)]) -> [ChatMessage] { pairs.map 
     }
 
     @Test func emptyTurnsAreDroppedAndTheirNeighboursMerged() throws {
-        let result = try repair([(.user, "q1"), (.assistant, " \n\t"), (.user, "q2"), (.assistant, ""), (.assistant, "a")]).get()
+        let result = try repair([
+            (.user, "q1"), (.assistant, " \n\t"), (.user, "q2"), (.assistant, ""), (.assistant, "a"),
+        ]).get()
         #expect(result.messages == messages([("user", "q1\n\nq2"), ("assistant", "a")]))
         #expect(result.repairs == [.emptyTurnDropped: 2, .sameRoleMerged: 1])
     }
 
     @Test func repeatedRolesAreMergedWithABlankLine() throws {
-        let result = try repair([(.user, "a"), (.user, "b"), (.assistant, "c"), (.assistant, "d"), (.assistant, "e")]).get()
+        let result = try repair([(.user, "a"), (.user, "b"), (.assistant, "c"), (.assistant, "d"), (.assistant, "e")])
+            .get()
         #expect(result.messages == messages([("user", "a\n\nb"), ("assistant", "c\n\nd\n\ne")]))
         #expect(result.repairs == [.sameRoleMerged: 3])
     }

@@ -15,10 +15,12 @@ import Testing
 
     @Test(arguments: ["ties", "sparse"])
     func buildEqualsTheReferenceAndNumPyBytes(_ name: String) throws {
-        let cases = try JSONDecoder().decode([String: Case].self, from: Data(contentsOf: folder.appendingPathComponent("cases.json")))
+        let cases = try JSONDecoder().decode(
+            [String: Case].self, from: Data(contentsOf: folder.appendingPathComponent("cases.json")))
         let item = try #require(cases[name])
         let built = try DraftVocabulary.build(counts: item.counts, draftSize: item.draft_size)
-        let d2tURL = folder.appendingPathComponent("\(name).d2t.npy"), t2dURL = folder.appendingPathComponent("\(name).t2d.npy")
+        let d2tURL = folder.appendingPathComponent("\(name).d2t.npy"),
+            t2dURL = folder.appendingPathComponent("\(name).t2d.npy")
         let reference = try DraftVocabulary.load(d2t: d2tURL, t2d: t2dURL, targetSize: item.counts.count)
         #expect(built == reference)
         // Our .npy files are byte-identical to numpy.save's.
@@ -41,7 +43,8 @@ import Testing
         let vocabulary = try DraftVocabulary.build(counts: (0..<300).map { ($0 * 7919) % 13 }, draftSize: 100)
         let directory = try temporary()
         try vocabulary.write(to: directory)
-        let fromNpy = try DraftVocabulary.load(d2t: directory.appendingPathComponent("d2t.npy"), t2d: directory.appendingPathComponent("t2d.npy"))
+        let fromNpy = try DraftVocabulary.load(
+            d2t: directory.appendingPathComponent("d2t.npy"), t2d: directory.appendingPathComponent("t2d.npy"))
         let fromSafetensors = try DraftVocabulary.load(d2t: directory.appendingPathComponent("vocab.safetensors"))
         #expect(fromNpy == vocabulary && fromSafetensors == vocabulary)
     }
@@ -50,7 +53,9 @@ import Testing
         let vocabulary = try DraftVocabulary.build(counts: [1, 2, 3, 4], draftSize: 2)
         let directory = try temporary()
         try vocabulary.write(to: directory)
-        #expect { try DraftVocabulary.load(d2t: directory.appendingPathComponent("vocab.safetensors"), targetSize: 49152) } throws: {
+        #expect {
+            try DraftVocabulary.load(d2t: directory.appendingPathComponent("vocab.safetensors"), targetSize: 49152)
+        } throws: {
             "\($0)".contains("49152")
         }
         #expect(throws: DataError.self) { try DraftVocabulary.build(counts: [1, 2], draftSize: 3) }

@@ -18,10 +18,12 @@ final class PerSampleFeatureSource: FeatureSource {
     func features(for samples: [TokenizedSample]) throws -> TargetFeatures {
         let h = hiddenSize
         let length = samples.map(\.ids.count).max() ?? 0
-        var result = TargetFeatures(batch: samples.count, length: length, lengths: samples.map(\.ids.count),
-                                    ids: [Int32](repeating: 0, count: samples.count * length),
-                                    lossMask: [UInt8](repeating: 0, count: samples.count * length),
-                                    auxiliary: Tensor(zeros: [samples.count * length, 3 * h]), lastHidden: Tensor(zeros: [samples.count * length, h]))
+        var result = TargetFeatures(
+            batch: samples.count, length: length, lengths: samples.map(\.ids.count),
+            ids: [Int32](repeating: 0, count: samples.count * length),
+            lossMask: [UInt8](repeating: 0, count: samples.count * length),
+            auxiliary: Tensor(zeros: [samples.count * length, 3 * h]),
+            lastHidden: Tensor(zeros: [samples.count * length, h]))
         for (b, sample) in samples.enumerated() {
             let one = try inner.features(for: [sample])
             let n = sample.ids.count
@@ -37,7 +39,8 @@ final class PerSampleFeatureSource: FeatureSource {
 }
 
 @Suite struct FeatureCacheTests {
-    static let tinyModel = DataTestAssets.packageRoot.appendingPathComponent("Tests/FledgeLlamaTests/Fixtures/tiny-llama")
+    static let tinyModel = DataTestAssets.packageRoot.appendingPathComponent(
+        "Tests/FledgeLlamaTests/Fixtures/tiny-llama")
 
     func samples() -> [TokenizedSample] {
         var generator = SeededGenerator(seed: 4)
@@ -56,7 +59,9 @@ final class PerSampleFeatureSource: FeatureSource {
     }
 
     func manifest(model: LlamaModel) -> FeatureCacheManifest {
-        FeatureCacheManifest(modelFingerprint: "model-a", dataFingerprint: "data-a", layers: [0, 1, 2], hiddenSize: model.configuration.hiddenSize)
+        FeatureCacheManifest(
+            modelFingerprint: "model-a", dataFingerprint: "data-a", layers: [0, 1, 2],
+            hiddenSize: model.configuration.hiddenSize)
     }
 
     @Test func reloadIsBitExactAndTheSizeIsTheEstimate() throws {
@@ -79,18 +84,23 @@ final class PerSampleFeatureSource: FeatureSource {
         #expect(payload == estimate.payload)
         #expect(total <= estimate.total)
         // Reading back any subset equals the online features rounded to bf16, bit for bit.
-        let cached = try CachedFeatureSource(directory: directory, modelFingerprint: "model-a", dataFingerprint: "data-a")
+        let cached = try CachedFeatureSource(
+            directory: directory, modelFingerprint: "model-a", dataFingerprint: "data-a")
         let subset = [all[7], all[0], all[4]]
         let fromCache = try cached.features(for: subset)
         let online = try source.features(for: subset)
-        #expect(fromCache.ids == online.ids && fromCache.lossMask == online.lossMask && fromCache.lengths == online.lengths)
+        #expect(
+            fromCache.ids == online.ids && fromCache.lossMask == online.lossMask && fromCache.lengths == online.lengths)
         let round = { (t: Tensor) in t.values.map { HalfPrecision.float(bf16: HalfPrecision.bf16Bits($0)).bitPattern } }
         for (b, length) in online.lengths.enumerated() {
             let rows = (b * online.length)..<(b * online.length + length)
             let h = 64
-            let auxiliarySame = Array(fromCache.auxiliary.values[(rows.lowerBound * 3 * h)..<(rows.upperBound * 3 * h)]).map(\.bitPattern)
+            let auxiliarySame =
+                Array(fromCache.auxiliary.values[(rows.lowerBound * 3 * h)..<(rows.upperBound * 3 * h)]).map(
+                    \.bitPattern)
                 == Array(round(online.auxiliary)[(rows.lowerBound * 3 * h)..<(rows.upperBound * 3 * h)])
-            let lastSame = Array(fromCache.lastHidden.values[(rows.lowerBound * h)..<(rows.upperBound * h)]).map(\.bitPattern)
+            let lastSame =
+                Array(fromCache.lastHidden.values[(rows.lowerBound * h)..<(rows.upperBound * h)]).map(\.bitPattern)
                 == Array(round(online.lastHidden)[(rows.lowerBound * h)..<(rows.upperBound * h)])
             #expect(auxiliarySame && lastSame, "sample \(b) differs from the online features")
         }
@@ -101,13 +111,16 @@ final class PerSampleFeatureSource: FeatureSource {
         let source = PerSampleFeatureSource(try OnlineFeatureSource(model: model, layers: [0, 1, 2]))
         let all = samples()
         let straight = try temporary(), resumed = try temporary()
-        try FeatureCacheBuilder.build(samples: all, source: source,
-                                      writer: try FeatureCacheWriter(directory: straight, manifest: manifest(model: model), shardTokens: 60))
+        try FeatureCacheBuilder.build(
+            samples: all, source: source,
+            writer: try FeatureCacheWriter(directory: straight, manifest: manifest(model: model), shardTokens: 60))
         // "Kill" the build midway (an error from the progress callback), then start again.
         struct Killed: Error {}
         #expect(throws: Killed.self) {
-            try FeatureCacheBuilder.build(samples: all, source: source,
-                                          writer: try FeatureCacheWriter(directory: resumed, manifest: manifest(model: model), shardTokens: 60)) {
+            try FeatureCacheBuilder.build(
+                samples: all, source: source,
+                writer: try FeatureCacheWriter(directory: resumed, manifest: manifest(model: model), shardTokens: 60)
+            ) {
                 if $0.samplesDone >= 5 { throw Killed() }
             }
         }
@@ -118,7 +131,9 @@ final class PerSampleFeatureSource: FeatureSource {
         let first = try FeatureCacheWriter(directory: straight, manifest: manifest(model: model)).manifest
         #expect(again.manifest == first)
         for shard in first.shards {
-            let identical = try Data(contentsOf: straight.appendingPathComponent(shard.file)) == Data(contentsOf: resumed.appendingPathComponent(shard.file))
+            let identical =
+                try Data(contentsOf: straight.appendingPathComponent(shard.file))
+                == Data(contentsOf: resumed.appendingPathComponent(shard.file))
             #expect(identical, "\(shard.file) differs")
         }
     }
@@ -127,13 +142,21 @@ final class PerSampleFeatureSource: FeatureSource {
         let model = try LlamaModel.load(from: Self.tinyModel)
         let directory = try temporary()
         let writer = try FeatureCacheWriter(directory: directory, manifest: manifest(model: model), shardTokens: 60)
-        try FeatureCacheBuilder.build(samples: Array(samples().prefix(2)), source: try OnlineFeatureSource(model: model, layers: [0, 1, 2]), writer: writer)
+        try FeatureCacheBuilder.build(
+            samples: Array(samples().prefix(2)), source: try OnlineFeatureSource(model: model, layers: [0, 1, 2]),
+            writer: writer)
         var other = manifest(model: model)
         other.dataFingerprint = "data-b"
-        #expect { try FeatureCacheWriter(directory: directory, manifest: other) } throws: { "\($0)".contains("another model, data") }
-        #expect { try CachedFeatureSource(directory: directory, modelFingerprint: "model-z") } throws: { "\($0)".contains("another target") }
+        #expect { try FeatureCacheWriter(directory: directory, manifest: other) } throws: {
+            "\($0)".contains("another model, data")
+        }
+        #expect { try CachedFeatureSource(directory: directory, modelFingerprint: "model-z") } throws: {
+            "\($0)".contains("another target")
+        }
         let missing = TokenizedSample(id: "nope", ids: [1], lossMask: [1])
-        #expect { try CachedFeatureSource(directory: directory).features(for: [missing]) } throws: { "\($0)".contains("not in the cache") }
+        #expect { try CachedFeatureSource(directory: directory).features(for: [missing]) } throws: {
+            "\($0)".contains("not in the cache")
+        }
     }
 
     @Test func eagle3LayersAreTheDefaults() {

@@ -34,7 +34,9 @@ enum ConversationFixtures {
 }
 
 /// Every record of `path` as text, with the reader's final state.
-private func readAll(_ path: String, chunkSize: Int = JSONStreamReader.defaultChunkSize) throws -> (records: [RawJSONRecord], reader: JSONStreamReader) {
+private func readAll(
+    _ path: String, chunkSize: Int = JSONStreamReader.defaultChunkSize
+) throws -> (records: [RawJSONRecord], reader: JSONStreamReader) {
     let reader = try JSONStreamReader(path: path, chunkSize: chunkSize)
     var records: [RawJSONRecord] = []
     while let record = try reader.next() { records.append(record) }
@@ -52,22 +54,28 @@ private func text(_ record: RawJSONRecord) -> String { String(decoding: record.b
         #expect(reader.isFinished)
         for record in records {
             let object = try JSONSerialization.jsonObject(with: Data(record.bytes)) as? [String: Any]
-            #expect(object?["conversations"] != nil, "record \(record.index) was cut wrongly: \(text(record).prefix(80))")
+            #expect(
+                object?["conversations"] != nil, "record \(record.index) was cut wrongly: \(text(record).prefix(80))")
         }
         #expect(text(records[0]).hasPrefix("{") && text(records[0]).hasSuffix("}"))
         #expect(records.map(\.index) == Array(0..<12))
         let file = try Data(contentsOf: URL(fileURLWithPath: ConversationFixtures.path("formats/sharegpt.json")))
         for record in records {
-            #expect(Array(file[record.byteOffset..<record.byteOffset + record.bytes.count]) == record.bytes, "offset of record \(record.index)")
+            #expect(
+                Array(file[record.byteOffset..<record.byteOffset + record.bytes.count]) == record.bytes,
+                "offset of record \(record.index)")
         }
     }
 
     @Test(arguments: [1, 2, 3, 7, 16, 61, 1 << 20])
     func everyChunkSizeCutsTheSameRecords(chunkSize: Int) throws {
-        for file in ["formats/sharegpt.json", "formats/openai.jsonl", "truncated/truncated.json", "truncated/truncated.jsonl"] {
+        for file in [
+            "formats/sharegpt.json", "formats/openai.jsonl", "truncated/truncated.json", "truncated/truncated.jsonl",
+        ] {
             let reference = try readAll(ConversationFixtures.path(file))
             let chunked = try readAll(ConversationFixtures.path(file), chunkSize: chunkSize)
-            #expect(chunked.records.map(\.bytes) == reference.records.map(\.bytes), "\(file) with \(chunkSize)-byte chunks")
+            #expect(
+                chunked.records.map(\.bytes) == reference.records.map(\.bytes), "\(file) with \(chunkSize)-byte chunks")
             #expect(chunked.records.map(\.byteOffset) == reference.records.map(\.byteOffset))
             #expect(chunked.reader.truncation == reference.reader.truncation)
             #expect(chunked.reader.sha256 == reference.reader.sha256)
@@ -101,7 +109,8 @@ private func text(_ record: RawJSONRecord) -> String { String(decoding: record.b
         let (records, reader) = try readAll(path)
         #expect(records.count == 2)
         let truncation = try #require(reader.truncation)
-        let lines = try String(contentsOfFile: path, encoding: .utf8).split(separator: "\n", omittingEmptySubsequences: false)
+        let lines = try String(contentsOfFile: path, encoding: .utf8).split(
+            separator: "\n", omittingEmptySubsequences: false)
         #expect(truncation.byteOffset == lines[0].utf8.count + 1 + lines[1].utf8.count + 1)
         #expect(truncation.droppedBytes == lines[2].utf8.count)
     }
@@ -152,7 +161,9 @@ private func text(_ record: RawJSONRecord) -> String { String(decoding: record.b
         } throws: { error in
             (error as? DataError)?.code == .unsupportedLayout && (error as? DataError)?.location.file == csv
         }
-        #expect(throws: DataError.self) { _ = try JSONStreamReader(path: scratch.url.appendingPathComponent("missing.json").path) }
+        #expect(throws: DataError.self) {
+            _ = try JSONStreamReader(path: scratch.url.appendingPathComponent("missing.json").path)
+        }
     }
 
     @Test func theDigestIsTheSHA256OfTheWholeFile() throws {
@@ -162,7 +173,9 @@ private func text(_ record: RawJSONRecord) -> String { String(decoding: record.b
         let (_, reader) = try readAll(path, chunkSize: 5)
         // sha256sum of the 13 bytes above.
         #expect(reader.sha256 == SHA256Hasher.hex(of: Array("{\"a\": \"abc\"}\n".utf8)))
-        #expect(SHA256Hasher.hex(of: Array("abc".utf8)) == "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad")
+        #expect(
+            SHA256Hasher.hex(of: Array("abc".utf8))
+                == "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad")
         #expect(SHA256Hasher.hex(of: [UInt8]()) == "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855")
         let long = Array("abcdbcdecdefdefgefghfghighijhijkijkljklmklmnlmnomnopnopq".utf8)
         #expect(SHA256Hasher.hex(of: long) == "248d6a61d20638b8e5c026930c3e6039a33ce45964ff2167f6ecedd419db06c1")

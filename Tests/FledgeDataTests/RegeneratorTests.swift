@@ -7,8 +7,16 @@ import FledgeTemplate
 @Suite struct RegeneratorTests {
     func conversations() -> [Conversation] {
         (0..<20).map { i in
-            var messages = [ChatMessage(role: "user", content: "question \(i)?"), ChatMessage(role: "assistant", content: "old answer")]
-            if i % 3 == 0 { messages += [ChatMessage(role: "user", content: "more \(i)"), ChatMessage(role: "assistant", content: "old again")] }
+            var messages = [
+                ChatMessage(role: "user", content: "question \(i)?"),
+                ChatMessage(role: "assistant", content: "old answer"),
+            ]
+            if i % 3 == 0 {
+                messages += [
+                    ChatMessage(role: "user", content: "more \(i)"),
+                    ChatMessage(role: "assistant", content: "old again"),
+                ]
+            }
             return Conversation(id: "c\(i)", messages: messages)
         }
     }
@@ -30,11 +38,14 @@ import FledgeTemplate
     @Test func aKilledRunResumesToTheSameOutput() throws {
         let regenerator = Regenerator(target: try TinyTarget.make(), options: options)
         let directory = try temporary()
-        let straight = directory.appendingPathComponent("straight.jsonl"), resumed = directory.appendingPathComponent("resumed.jsonl")
+        let straight = directory.appendingPathComponent("straight.jsonl"),
+            resumed = directory.appendingPathComponent("resumed.jsonl")
         try regenerator.run(conversations(), output: straight, failures: directory.appendingPathComponent("f1.jsonl"))
         struct Killed: Error {}
         #expect(throws: Killed.self) {
-            try regenerator.run(conversations(), output: resumed, failures: directory.appendingPathComponent("f2.jsonl")) {
+            try regenerator.run(
+                conversations(), output: resumed, failures: directory.appendingPathComponent("f2.jsonl")
+            ) {
                 if $0.done >= 8 { throw Killed() }
             }
         }
@@ -45,7 +56,9 @@ import FledgeTemplate
         try handle.close()
         #expect(Regenerator.completedIDs(in: resumed).count == 8)
         var lastProgress: Regenerator.Progress?
-        try regenerator.run(conversations(), output: resumed, failures: directory.appendingPathComponent("f2.jsonl")) { lastProgress = $0 }
+        try regenerator.run(conversations(), output: resumed, failures: directory.appendingPathComponent("f2.jsonl")) {
+            lastProgress = $0
+        }
         #expect(lastProgress?.done == 20)
         #expect(try Data(contentsOf: straight) == (try Data(contentsOf: resumed)))
         // Every assistant turn was replaced, everything else kept.
@@ -56,7 +69,11 @@ import FledgeTemplate
             #expect(item.id == original.id && item.messages.count == original.messages.count)
             for (new, old) in zip(item.messages, original.messages) {
                 #expect(new.role == old.role)
-                if old.role == "user" { #expect(new.content == old.content) } else { #expect(new.content != old.content) }
+                if old.role == "user" {
+                    #expect(new.content == old.content)
+                } else {
+                    #expect(new.content != old.content)
+                }
             }
         }
     }
@@ -65,19 +82,25 @@ import FledgeTemplate
         var small = options
         small.batchSize = 1
         let directory = try temporary()
-        try Regenerator(target: try TinyTarget.make(), options: small).run(Array(conversations().prefix(5)), output: directory.appendingPathComponent("a.jsonl"),
-                                                                           failures: directory.appendingPathComponent("fa.jsonl"))
-        try Regenerator(target: try TinyTarget.make(), options: options).run(Array(conversations().prefix(5)), output: directory.appendingPathComponent("b.jsonl"),
-                                                                             failures: directory.appendingPathComponent("fb.jsonl"))
-        #expect(try Data(contentsOf: directory.appendingPathComponent("a.jsonl")) == (try Data(contentsOf: directory.appendingPathComponent("b.jsonl"))))
+        try Regenerator(target: try TinyTarget.make(), options: small).run(
+            Array(conversations().prefix(5)), output: directory.appendingPathComponent("a.jsonl"),
+            failures: directory.appendingPathComponent("fa.jsonl"))
+        try Regenerator(target: try TinyTarget.make(), options: options).run(
+            Array(conversations().prefix(5)), output: directory.appendingPathComponent("b.jsonl"),
+            failures: directory.appendingPathComponent("fb.jsonl"))
+        #expect(
+            try Data(contentsOf: directory.appendingPathComponent("a.jsonl"))
+                == (try Data(contentsOf: directory.appendingPathComponent("b.jsonl"))))
     }
 
     @Test func tooLongPromptsGoToTheFailureFile() throws {
         var long = options
         long.maxTokens = 250  // the tiny model has 256 positions
         let directory = try temporary()
-        let output = directory.appendingPathComponent("out.jsonl"), failures = directory.appendingPathComponent("failed.jsonl")
-        try Regenerator(target: try TinyTarget.make(), options: long).run(Array(conversations().prefix(2)), output: output, failures: failures)
+        let output = directory.appendingPathComponent("out.jsonl"),
+            failures = directory.appendingPathComponent("failed.jsonl")
+        try Regenerator(target: try TinyTarget.make(), options: long).run(
+            Array(conversations().prefix(2)), output: output, failures: failures)
         let failed = try String(contentsOf: failures, encoding: .utf8)
         #expect(failed.contains("\"id\":\"c0\"") && failed.contains("leaves no room"))
         #expect(try String(contentsOf: output, encoding: .utf8).isEmpty)

@@ -18,7 +18,10 @@ private func peakResidentBytes() -> Int? {
 }
 
 /// The real ShareGPT V3 file (docs/data-prepare.md, "Measured"): a 125 MB JSON array truncated inside its last record.
-@Suite(.enabled(if: DataTestAssets.hasShareGPT, "ShareGPT file not found under .cache/assets or $FLEDGE_ASSETS (run Scripts/fetch-assets.sh sharegpt)"))
+@Suite(
+    .enabled(
+        if: DataTestAssets.hasShareGPT,
+        "ShareGPT file not found under .cache/assets or $FLEDGE_ASSETS (run Scripts/fetch-assets.sh sharegpt)"))
 struct ShareGPTPrepareTests {
     @Test func recoversEveryCompleteRecordWithFlatMemory() throws {
         let scratch = try ScratchFolder()
@@ -26,8 +29,9 @@ struct ShareGPTPrepareTests {
         let before = peakResidentBytes()
         var issues: [DataError] = []
         // No file SHA-256: it is most of the time of a debug build (tests), not of a release one.
-        let options = ConversationPreparationOptions(inputs: [DataTestAssets.shareGPT.path], outputDirectory: scratch.url.path,
-                                                     computeDigests: false)
+        let options = ConversationPreparationOptions(
+            inputs: [DataTestAssets.shareGPT.path], outputDirectory: scratch.url.path,
+            computeDigests: false)
         let summary = try ConversationPreparer(options: options).run(issue: { issues.append($0) })
         let after = peakResidentBytes()
         let manifest = summary.manifest
@@ -42,7 +46,10 @@ struct ShareGPTPrepareTests {
         #expect(truncation.droppedBytes == 125_509_632 - 125_506_645)
         #expect(issues.map(\.code) == [.truncatedFile])
         // Role counts of the complete records (docs/data-prepare.md, "Measured").
-        #expect(manifest.roles == ["gpt": 67_594, "human": 61_420, "system": 41, "chatgpt": 8, "bing": 4, "bard": 2, "user": 2])
+        #expect(
+            manifest.roles == [
+                "gpt": 67_594, "human": 61_420, "system": 41, "chatgpt": 8, "bing": 4, "bard": 2, "user": 2,
+            ])
         #expect(manifest.unknownRoles.isEmpty)
         let counts = manifest.counts
         #expect(counts.recordsRead == counts.kept + counts.duplicates + counts.skippedTotal)
@@ -55,8 +62,12 @@ struct ShareGPTPrepareTests {
 
         if let before, let after {
             let growth = after - before
-            print("ShareGPT: \(counts.recordsRead) records in \(String(format: "%.2f", summary.elapsedSeconds)) s, peak RSS +\(growth >> 20) MiB")
-            #expect(growth < input.bytes / 2, "peak RSS grew by \(growth >> 20) MiB reading a \(input.bytes >> 20) MiB file")
+            print(
+                "ShareGPT: \(counts.recordsRead) records in \(String(format: "%.2f", summary.elapsedSeconds)) s, peak RSS +\(growth >> 20) MiB"
+            )
+            #expect(
+                growth < input.bytes / 2, "peak RSS grew by \(growth >> 20) MiB reading a \(input.bytes >> 20) MiB file"
+            )
         }
     }
 }

@@ -14,7 +14,8 @@ enum TinyTarget {
         """
 
     static func make() throws -> TargetModel {
-        let model = try LlamaModel.load(from: DataTestAssets.packageRoot.appendingPathComponent("Tests/FledgeLlamaTests/Fixtures/tiny-llama"))
+        let model = try LlamaModel.load(
+            from: DataTestAssets.packageRoot.appendingPathComponent("Tests/FledgeLlamaTests/Fixtures/tiny-llama"))
         // Printable ASCII, space (Ġ) and newline (Ċ) as byte-level symbols, two control tokens.
         var tokens = (33...126).map { String(UnicodeScalar(UInt8($0))) } + ["Ġ", "Ċ", "<|im_start|>", "<|im_end|>"]
         var types = [Int32](repeating: 1, count: tokens.count - 2) + [3, 3]
@@ -22,10 +23,12 @@ enum TinyTarget {
             tokens.append("<unused\(tokens.count)>")
             types.append(5)
         }
-        let vocabulary = GGUFVocabulary(model: "gpt2", pre: "gpt-2", tokens: tokens, tokenTypes: types, merges: [],
-                                        bosTokenID: 96, eosTokenID: 97)
-        let format = ChatFormat(tokenizer: try Tokenizer(vocabulary: vocabulary), template: try ChatTemplate(source: template),
-                                bosToken: "<|im_start|>", eosToken: "<|im_end|>", url: DataTestAssets.packageRoot)
+        let vocabulary = GGUFVocabulary(
+            model: "gpt2", pre: "gpt-2", tokens: tokens, tokenTypes: types, merges: [],
+            bosTokenID: 96, eosTokenID: 97)
+        let format = ChatFormat(
+            tokenizer: try Tokenizer(vocabulary: vocabulary), template: try ChatTemplate(source: template),
+            bosToken: "<|im_start|>", eosToken: "<|im_end|>", url: DataTestAssets.packageRoot)
         return TargetModel(model: model, format: format)
     }
 }

@@ -5,8 +5,9 @@ import Testing
 /// What `fledge data inspect` shows, computed by the library.
 @Suite struct TokenizedDatasetTests {
     func sample(_ id: String, length: Int) -> TokenizedSample {
-        TokenizedSample(id: id, ids: [Int32](repeating: 1, count: length),
-                        lossMask: [UInt8](repeating: 1, count: length))
+        TokenizedSample(
+            id: id, ids: [Int32](repeating: 1, count: length),
+            lossMask: [UInt8](repeating: 1, count: length))
     }
 
     @Test func lengthStatisticsAndBuckets() throws {
@@ -18,9 +19,12 @@ import Testing
         #expect(statistics.minimum == 5 && statistics.median == 140)
         #expect(statistics.p90 == 5000 && statistics.maximum == 5000)
         typealias Bucket = TokenizedDataset.LengthStatistics.Bucket
-        #expect(statistics.buckets == [Bucket(low: 0, high: 128, count: 3), Bucket(low: 128, high: 256, count: 3),
-                                       Bucket(low: 256, high: 512, count: 1), Bucket(low: 512, high: 1024, count: 1),
-                                       Bucket(low: 1024, high: 2048, count: 1), Bucket(low: 4096, high: nil, count: 1)])
+        #expect(
+            statistics.buckets == [
+                Bucket(low: 0, high: 128, count: 3), Bucket(low: 128, high: 256, count: 3),
+                Bucket(low: 256, high: 512, count: 1), Bucket(low: 512, high: 1024, count: 1),
+                Bucket(low: 1024, high: 2048, count: 1), Bucket(low: 4096, high: nil, count: 1),
+            ])
         #expect(TokenizedDataset(samples: [], skipped: [:], truncated: 0).lengthStatistics == nil)
     }
 

@@ -41,14 +41,16 @@ import FledgeTemplate
     }
 
     @Test func coverageCountsTheTrainedTokensOfADataset() throws {
-        let dataset = TokenizedDataset(samples: [
-            TokenizedSample(id: "a", ids: [1, 2, 2, 3], lossMask: [0, 1, 1, 1]),
-            TokenizedSample(id: "b", ids: [4, 3, 5], lossMask: [1, 1, 0]),
-        ], skipped: [:], truncated: 0)
+        let dataset = TokenizedDataset(
+            samples: [
+                TokenizedSample(id: "a", ids: [1, 2, 2, 3], lossMask: [0, 1, 1, 1]),
+                TokenizedSample(id: "b", ids: [4, 3, 5], lossMask: [1, 1, 0]),
+            ], skipped: [:], truncated: 0)
         // Trained: 2 ×2, 3 ×2, 4 ×1; the top two are 2 and 3 (4 of 5 trained tokens).
         let built = try DraftVocabulary.build(dataset: dataset, vocabularySize: 8, draftSize: 2)
         #expect(built.vocabulary.targetIDs == [2, 3])
-        #expect(built.coverage
+        #expect(
+            built.coverage
                 == DraftVocabulary.Coverage(samples: 2, trainedTokens: 5, distinctTokens: 3, coveredTokens: 4))
         #expect(built.coverage.fraction == 0.8)
     }
@@ -58,18 +60,23 @@ import FledgeTemplate
         let line = #"{"id": "a"}"# + "\n"
         try Data(line.utf8).write(to: folder.appendingPathComponent("train.jsonl"))
         try Data("other\n".utf8).write(to: folder.appendingPathComponent("eval.jsonl"))
-        func fingerprint(_ url: URL, split: String = "train", maxLength: Int = 2048, dropLong: Bool = false,
-                         systemPrompt: String? = nil) throws -> String {
-            try ConversationFile.fingerprint(url, split: split, maxLength: maxLength, dropLong: dropLong,
-                                             systemPrompt: systemPrompt)
+        func fingerprint(
+            _ url: URL, split: String = "train", maxLength: Int = 2048, dropLong: Bool = false,
+            systemPrompt: String? = nil
+        ) throws -> String {
+            try ConversationFile.fingerprint(
+                url, split: split, maxLength: maxLength, dropLong: dropLong,
+                systemPrompt: systemPrompt)
         }
         let base = try fingerprint(folder)
         // FNV-1a 64 of the 12 bytes of train.jsonl (computed independently), then the settings.
         #expect(base == "fnv1a64:d159c456e3519aff:12|max=2048|drop=false|system=-")
         #expect(try fingerprint(folder.appendingPathComponent("train.jsonl")) == base)
         #expect(ConversationFile.resolve(folder, split: "eval") == folder.appendingPathComponent("eval.jsonl"))
-        for other in [try fingerprint(folder, split: "eval"), try fingerprint(folder, maxLength: 512),
-                      try fingerprint(folder, dropLong: true), try fingerprint(folder, systemPrompt: "Be brief.")] {
+        for other in [
+            try fingerprint(folder, split: "eval"), try fingerprint(folder, maxLength: 512),
+            try fingerprint(folder, dropLong: true), try fingerprint(folder, systemPrompt: "Be brief."),
+        ] {
             #expect(other != base)
         }
         #expect(throws: DataError.self) { try fingerprint(folder.appendingPathComponent("missing.jsonl")) }

@@ -8,7 +8,9 @@ import Testing
         // This test process was not started by mpirun (make test runs it directly).
         #expect(Distributed.launchedWorldSize == nil)
         let communicator = try Distributed.communicator(timeout: 1)
-        #expect(communicator is SingleProcess && communicator.rank == 0 && communicator.size == 1 && communicator.isRoot && !communicator.isDistributed)
+        #expect(
+            communicator is SingleProcess && communicator.rank == 0 && communicator.size == 1 && communicator.isRoot
+                && !communicator.isDistributed)
         var values = [1.5, 2.5]
         try communicator.allreduceSum(&values, what: "test")
         var bytes: [UInt8] = [1, 2, 3]
@@ -43,8 +45,9 @@ import Testing
         defer { try? FileManager.default.removeItem(at: launcher) }
         try FileManager.default.setAttributes([.posixPermissions: 0o755], ofItemAtPath: launcher.path)
         #expect(try MPILauncher.mpirun(searching: ["/nonexistent/mpirun", launcher.path]) == launcher.path)
-        let finished = try MPILauncher.run(ranks: 2, executable: "/usr/bin/fledge", arguments: ["bench", "train"],
-                                           launcher: launcher.path)
+        let finished = try MPILauncher.run(
+            ranks: 2, executable: "/usr/bin/fledge", arguments: ["bench", "train"],
+            launcher: launcher.path)
         #expect(finished.status == 3)
         #expect(finished.output == "-np 2 --bind-to none /usr/bin/fledge bench train\n")
     }

@@ -51,23 +51,27 @@ import FledgeTestSupport
         let fresh = Eagle1Drafter(draft: trainer.draft, capacity: 32)
         let rowsTensor = Tensor(rows, shape: [rows.count / h, h])
         let (all, allLogits) = fresh.step(tokens: chainTokens, hidden: rowsTensor.pointer)
-        let chained = compare("chained", last.pointer, all.pointer + (chainTokens.count - 1) * h, count: h, atol: 2e-5, rtol: 1e-4)
+        let chained = compare(
+            "chained", last.pointer, all.pointer + (chainTokens.count - 1) * h, count: h, atol: 2e-5, rtol: 1e-4)
         #expect(chained.passed, "\(chained)")
-        let logits = compare("chained logits", Tensor(lastLogits, shape: [lastLogits.count]), allLogits, atol: 2e-5, rtol: 1e-4)
+        let logits = compare(
+            "chained logits", Tensor(lastLogits, shape: [lastLogits.count]), allLogits, atol: 2e-5, rtol: 1e-4)
         #expect(logits.passed, "\(logits)")
         // A tree level after the prefix: siblings 40 and 41 at position p + 1, each seeing only
         // the prefix and itself, equal the first chained step with that token.
         drafter.trim(to: p + 1)
         let parent = Tensor(Array(UnsafeBufferPointer(start: rowsTensor.pointer + (p + 1) * h, count: h)), shape: [h])
         let twice = Tensor(parent.values + parent.values, shape: [2, h])
-        let (siblings, siblingLogits) = drafter.step(tokens: [40, 41], hidden: twice.pointer, positions: [Int32(p + 1), Int32(p + 1)],
-                                                     prefix: p + 1, visible: [[], []], allLogits: true)
+        let (siblings, siblingLogits) = drafter.step(
+            tokens: [40, 41], hidden: twice.pointer, positions: [Int32(p + 1), Int32(p + 1)],
+            prefix: p + 1, visible: [[], []], allLogits: true)
         #expect(siblingLogits.shape[0] == 2)
         for (i, token) in [Int32(40), 41].enumerated() {
             let single = Eagle1Drafter(draft: trainer.draft, capacity: 32)
             _ = single.step(tokens: tokens, hidden: batch.features.pointer)
             let (one, _) = single.step(tokens: [token], hidden: parent.pointer)
-            let report = compare("sibling \(token)", siblings.pointer + i * h, one.pointer, count: h, atol: 2e-5, rtol: 1e-4)
+            let report = compare(
+                "sibling \(token)", siblings.pointer + i * h, one.pointer, count: h, atol: 2e-5, rtol: 1e-4)
             #expect(report.passed, "\(report)")
         }
     }
@@ -89,8 +93,9 @@ import FledgeTestSupport
             let length = batch.lengths[row], start = row * t
             let features = batch.features.pointer + start * h
             let ids = Array(batch.ids[start..<(start + length)]), mask = Array(batch.lossMask[start..<(start + length)])
-            let got = accuracy.evaluate(ids: batch.ids[start..<(start + length)], lossMask: batch.lossMask[start..<(start + length)],
-                                        features: features, length: length)
+            let got = accuracy.evaluate(
+                ids: batch.ids[start..<(start + length)], lossMask: batch.lossMask[start..<(start + length)],
+                features: features, length: length)
             let labels = accuracy.headArgmax(features, count: length)
             var counts = Eagle1ChainAccuracy.Counts(steps: steps)
             for p in 0..<(length - 1) {
@@ -99,7 +104,9 @@ import FledgeTestSupport
                 var alive = true
                 for k in 0..<steps where p + k + 1 < length {
                     if k > 0 {
-                        let last = Tensor(Array(UnsafeBufferPointer(start: hidden.pointer + (hidden.shape[0] - 1) * h, count: h)), shape: [h])
+                        let last = Tensor(
+                            Array(UnsafeBufferPointer(start: hidden.pointer + (hidden.shape[0] - 1) * h, count: h)),
+                            shape: [h])
                         (hidden, logits) = drafter.step(tokens: [ids[p + k + 1]], hidden: last.pointer)
                     }
                     let predicted = logits.values.indices.max { logits.values[$0] < logits.values[$1] }!

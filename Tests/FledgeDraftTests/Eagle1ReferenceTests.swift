@@ -17,24 +17,29 @@ import FledgeTestSupport
     }
 
     func makeTrainer(parameters prefix: String = "") throws -> (Eagle1Trainer, Eagle1Batch) {
-        let configuration = Eagle1Configuration(hiddenSize: Self.h, headCount: 2, kvHeadCount: 1, headDimension: 16, intermediateSize: 64,
-                                                vocabularySize: Self.vocabulary, rmsNormEps: 1e-5, ropeTheta: 10_000, maxPositions: 64, bias: true)
+        let configuration = Eagle1Configuration(
+            hiddenSize: Self.h, headCount: 2, kvHeadCount: 1, headDimension: 16, intermediateSize: 64,
+            vocabularySize: Self.vocabulary, rmsNormEps: 1e-5, ropeTheta: 10_000, maxPositions: 64, bias: true)
         let shape = Shape([Self.vocabulary, Self.h])
-        let draft = Eagle1Draft(configuration: configuration, embedding: try fixtures.tensor("embed_tokens.weight").reshaped(shape),
-                                head: try fixtures.tensor("lm_head.weight").reshaped(shape))
+        let draft = Eagle1Draft(
+            configuration: configuration, embedding: try fixtures.tensor("embed_tokens.weight").reshaped(shape),
+            head: try fixtures.tensor("lm_head.weight").reshaped(shape))
         for (name, _) in configuration.parameterShapes {
             draft.parameters.parameter(name).copy(from: try fixtures.tensor(prefix + name))
         }
         let attention = try fixtures.integers("attention_mask")
         let lengths = (0..<Self.b).map { row in Int(attention[(row * Self.t)..<((row + 1) * Self.t)].reduce(0, +)) }
-        let batch = Eagle1Batch(batch: Self.b, length: Self.t, lengths: lengths, ids: try fixtures.integers("input_ids"),
-                                lossMask: try fixtures.integers("loss_mask").map(UInt8.init),
-                                features: try fixtures.tensor("features").reshaped([Self.b * Self.t, Self.h]))
+        let batch = Eagle1Batch(
+            batch: Self.b, length: Self.t, lengths: lengths, ids: try fixtures.integers("input_ids"),
+            lossMask: try fixtures.integers("loss_mask").map(UInt8.init),
+            features: try fixtures.tensor("features").reshaped([Self.b * Self.t, Self.h]))
         return (Eagle1Trainer(draft: draft, maxBatch: Self.b, maxLength: Self.t), batch)
     }
 
     func expectLosses(_ metrics: Eagle1Metrics, vloss: String, ploss: String, total: String?) throws {
-        for (name, value) in [(vloss, metrics.vloss), (ploss, metrics.ploss)] + (total.map { [($0, metrics.total)] } ?? []) {
+        for (name, value) in [(vloss, metrics.vloss), (ploss, metrics.ploss)]
+            + (total.map { [($0, metrics.total)] } ?? [])
+        {
             let report = compare(name, Tensor([value], shape: [1]), try fixtures.tensor(name), atol: 1e-6, rtol: 1e-5)
             #expect(report.passed, "\(report)")
         }
@@ -51,7 +56,8 @@ import FledgeTestSupport
         for (name, _) in trainer.draft.configuration.parameterShapes {
             let expected = try fixtures.tensor("grad." + name)
             let scale = expected.values.map { abs($0) }.max() ?? 1
-            let report = compare("grad \(name)", trainer.draft.parameters.gradient(name), expected, atol: 1e-4 * scale, rtol: 1e-4)
+            let report = compare(
+                "grad \(name)", trainer.draft.parameters.gradient(name), expected, atol: 1e-4 * scale, rtol: 1e-4)
             #expect(report.passed, "\(report)")
         }
     }
@@ -68,10 +74,13 @@ import FledgeTestSupport
             GradientClipping.clipValues(parameters.gradients.pointer, count: parameters.count, limit: 0.01)
             optimizer.update(parameters)
         }
-        let report = compare("train_total", Tensor(totals, shape: [3]), try fixtures.tensor("train_total"), atol: 1e-6, rtol: 1e-5)
+        let report = compare(
+            "train_total", Tensor(totals, shape: [3]), try fixtures.tensor("train_total"), atol: 1e-6, rtol: 1e-5)
         #expect(report.passed, "\(report)")
         for (name, _) in trainer.draft.configuration.parameterShapes {
-            let report = compare("final \(name)", parameters.parameter(name), try fixtures.tensor("final." + name), atol: 1e-5, rtol: 1e-4)
+            let report = compare(
+                "final \(name)", parameters.parameter(name), try fixtures.tensor("final." + name), atol: 1e-5,
+                rtol: 1e-4)
             #expect(report.passed, "\(report)")
         }
     }

@@ -48,7 +48,9 @@ import FledgeTestSupport
         let pieces = Eagle3Drafter(draft: trainer.draft, capacity: 64, maxRows: 6)
         let (pieceHidden, pieceLogits) = pieces.step(tokens: tokens, hidden: fused.pointer)
         #expect(pieces.length == p + 1 && pieceHidden.shape[0] == (p + 1) % 6)
-        let lastRow = compare("last row", pieceHidden.pointer + (pieceHidden.shape[0] - 1) * h, hidden.pointer + p * h, count: h, atol: 2e-5, rtol: 1e-4)
+        let lastRow = compare(
+            "last row", pieceHidden.pointer + (pieceHidden.shape[0] - 1) * h, hidden.pointer + p * h, count: h,
+            atol: 2e-5, rtol: 1e-4)
         #expect(lastRow.passed, "\(lastRow)")
         let head = compare("logits", pieceLogits.pointer, logits.pointer, count: logits.count, atol: 2e-5, rtol: 1e-4)
         #expect(head.passed, "\(head)")

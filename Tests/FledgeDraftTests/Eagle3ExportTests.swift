@@ -16,14 +16,18 @@ import FledgeWeights
         let (trainer, _) = Eagle3GradientTests.tinySetup()
         let draft = trainer.draft
         let directory = try temporary()
-        try Eagle3Export.write(draft, format: format, to: directory, target: .init(name: "tiny", bosTokenID: 1, eosTokenID: 2), dtype: .f32)
+        try Eagle3Export.write(
+            draft, format: format, to: directory, target: .init(name: "tiny", bosTokenID: 1, eosTokenID: 2), dtype: .f32
+        )
         let loaded = try Eagle3Export.load(from: directory, embedding: draft.embedding)
         #expect(loaded.configuration == draft.configuration)
         #expect(loaded.d2t == draft.d2t && loaded.t2d == draft.t2d)
         #expect(loaded.parameters.parameters.values == draft.parameters.parameters.values)
         let file = try SafetensorsFile(url: directory.appendingPathComponent("model.safetensors"))
         #expect(file.entries["d2t"]?.dtype == .i64 && file.entries["t2d"]?.dtype == .bool)
-        let config = try #require(try JSONSerialization.jsonObject(with: Data(contentsOf: directory.appendingPathComponent("config.json"))) as? [String: Any])
+        let config = try #require(
+            try JSONSerialization.jsonObject(with: Data(contentsOf: directory.appendingPathComponent("config.json")))
+                as? [String: Any])
         switch format {
         case .eagle:
             // docs/design.md §5.11: exactly the trainable tensors under midlayer.*, plus d2t/t2d, and no embedding.
@@ -32,9 +36,12 @@ import FledgeWeights
             #expect(config["draft_vocab_size"] as? Int == 24 && config["tie_word_embeddings"] as? Bool == false)
             #expect(config["rope_theta"] as? Double == 10_000 && config["eagle_aux_hidden_state_layer_ids"] == nil)
         case .speculators:
-            #expect(file.names.contains("layers.0.self_attn.q_proj.weight") && file.names.contains("embed_tokens.weight"))
+            #expect(
+                file.names.contains("layers.0.self_attn.q_proj.weight") && file.names.contains("embed_tokens.weight"))
             #expect(!file.names.contains { $0.hasPrefix("midlayer.") })
-            #expect(config["norm_before_residual"] as? Bool == false && config["speculators_model_type"] as? String == "eagle3")
+            #expect(
+                config["norm_before_residual"] as? Bool == false
+                    && config["speculators_model_type"] as? String == "eagle3")
         }
     }
 
@@ -43,7 +50,9 @@ import FledgeWeights
         let directory = try temporary()
         try Eagle3Export.write(trainer.draft, format: .eagle, to: directory, target: .init(name: "tiny"))
         let loaded = try Eagle3Export.load(from: directory, embedding: trainer.draft.embedding)
-        let expected = trainer.draft.parameters.parameters.values.map { HalfPrecision.float(bf16: HalfPrecision.bf16Bits($0)) }
+        let expected = trainer.draft.parameters.parameters.values.map {
+            HalfPrecision.float(bf16: HalfPrecision.bf16Bits($0))
+        }
         #expect(loaded.parameters.parameters.values == expected)
     }
 
@@ -55,6 +64,8 @@ import FledgeWeights
         var config = try #require(try JSONSerialization.jsonObject(with: Data(contentsOf: url)) as? [String: Any])
         config["architectures"] = ["LlamaForCausalLM"]
         try JSONSerialization.data(withJSONObject: config).write(to: url)
-        #expect { try Eagle3Export.load(from: directory, embedding: trainer.draft.embedding) } throws: { "\($0)".contains("not an EAGLE-3 draft") }
+        #expect { try Eagle3Export.load(from: directory, embedding: trainer.draft.embedding) } throws: {
+            "\($0)".contains("not an EAGLE-3 draft")
+        }
     }
 }

@@ -8,8 +8,9 @@ import FledgeTestSupport
 /// The TTT backward against central differences of the TTT forward.
 @Suite struct Eagle3GradientTests {
     static func tinySetup(steps: Int = 3) -> (Eagle3Trainer, Eagle3Batch) {
-        let configuration = Eagle3Configuration(hiddenSize: 32, headCount: 2, kvHeadCount: 1, headDimension: 16, intermediateSize: 48,
-                                                vocabularySize: 40, draftVocabularySize: 24, maxPositions: 64)
+        let configuration = Eagle3Configuration(
+            hiddenSize: 32, headCount: 2, kvHeadCount: 1, headDimension: 16, intermediateSize: 48,
+            vocabularySize: 40, draftVocabularySize: 24, maxPositions: 64)
         var generator = SeededGenerator(seed: 21)
         let embedding = Tensor(zeros: [40, 32])
         generator.fillNormal(embedding, std: 0.5)
@@ -17,9 +18,14 @@ import FledgeTestSupport
         let ids = (0..<40).filter { $0 % 5 != 1 }.prefix(24).map { $0 }
         var t2d = [Bool](repeating: false, count: 40)
         for id in ids { t2d[id] = true }
-        let draft = Eagle3Draft(configuration: configuration, embedding: embedding, d2t: ids.enumerated().map { Int64($0.element - $0.offset) }, t2d: t2d)
+        let draft = Eagle3Draft(
+            configuration: configuration, embedding: embedding,
+            d2t: ids.enumerated().map { Int64($0.element - $0.offset) }, t2d: t2d)
         draft.initialize(seed: 5)
-        for name in ["midlayer.hidden_norm.weight", "midlayer.input_layernorm.weight", "midlayer.post_attention_layernorm.weight", "norm.weight"] {
+        for name in [
+            "midlayer.hidden_norm.weight", "midlayer.input_layernorm.weight",
+            "midlayer.post_attention_layernorm.weight", "norm.weight",
+        ] {
             generator.fillUniform(draft.parameters.parameter(name), low: 0.8, high: 1.2)
         }
         let (b, t) = (2, 10)
@@ -30,7 +36,9 @@ import FledgeTestSupport
         let tokens = (0..<(b * t)).map { _ in Int32(generator.next() % 40) }
         var mask = (0..<(b * t)).map { _ in UInt8(generator.next() % 4 == 0 ? 0 : 1) }
         for i in 7..<10 { mask[t + i] = 0 }
-        let batch = Eagle3Batch(batch: b, length: t, lengths: [10, 7], ids: tokens, lossMask: mask, auxiliary: auxiliary, target: .logits(logits))
+        let batch = Eagle3Batch(
+            batch: b, length: t, lengths: [10, 7], ids: tokens, lossMask: mask, auxiliary: auxiliary,
+            target: .logits(logits))
         return (Eagle3Trainer(draft: draft, maxBatch: b, maxLength: t, steps: steps), batch)
     }
 
@@ -45,7 +53,8 @@ import FledgeTestSupport
         let checker = GradientCheck(step: 1e-2, samples: 12)
         for (index, entry) in parameters.entries.enumerated() {
             let offset = parameters.offsets[index]
-            let view = Tensor(viewing: parameters.parameters.pointer + offset, shape: entry.shape, owner: parameters.parameters)
+            let view = Tensor(
+                viewing: parameters.parameters.pointer + offset, shape: entry.shape, owner: parameters.parameters)
             let gradient = Tensor(viewing: analytic.pointer + offset, shape: entry.shape, owner: analytic)
             let report = checker.check(entry.name, input: view, analytic: gradient) {
                 parameters.zeroGradients()

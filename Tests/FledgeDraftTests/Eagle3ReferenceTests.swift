@@ -17,10 +17,12 @@ import FledgeWeights
     }
 
     func makeTrainer(parameters prefix: String = "") throws -> (Eagle3Trainer, Eagle3Batch) {
-        let configuration = Eagle3Configuration(hiddenSize: 64, headCount: 4, kvHeadCount: 2, headDimension: 16, intermediateSize: 128,
-                                                vocabularySize: 512, draftVocabularySize: 128, rmsNormEps: 1e-5, ropeTheta: 10_000, maxPositions: 64)
-        let draft = Eagle3Draft(configuration: configuration, embedding: try fixtures.tensor("embed_tokens.weight").reshaped([512, 64]),
-                                d2t: try fixtures.integers("d2t").map(Int64.init), t2d: try fixtures.integers("t2d").map { $0 != 0 })
+        let configuration = Eagle3Configuration(
+            hiddenSize: 64, headCount: 4, kvHeadCount: 2, headDimension: 16, intermediateSize: 128,
+            vocabularySize: 512, draftVocabularySize: 128, rmsNormEps: 1e-5, ropeTheta: 10_000, maxPositions: 64)
+        let draft = Eagle3Draft(
+            configuration: configuration, embedding: try fixtures.tensor("embed_tokens.weight").reshaped([512, 64]),
+            d2t: try fixtures.integers("d2t").map(Int64.init), t2d: try fixtures.integers("t2d").map { $0 != 0 })
         for (name, _) in configuration.parameterShapes {
             draft.parameters.parameter(name).copy(from: try fixtures.tensor(prefix + name))
         }
@@ -28,9 +30,10 @@ import FledgeWeights
         let lossMask = try fixtures.integers("loss_mask").map(UInt8.init)
         let attention = try fixtures.integers("attention_mask")
         let lengths = [Int(attention[0..<24].reduce(0, +)), Int(attention[24..<48].reduce(0, +))]
-        let batch = Eagle3Batch(batch: 2, length: 24, lengths: lengths, ids: ids, lossMask: lossMask,
-                                auxiliary: try fixtures.tensor("aux_hidden_states").reshaped([48, 192]),
-                                target: .logits(try fixtures.tensor("target_logits").reshaped([48, 512])))
+        let batch = Eagle3Batch(
+            batch: 2, length: 24, lengths: lengths, ids: ids, lossMask: lossMask,
+            auxiliary: try fixtures.tensor("aux_hidden_states").reshaped([48, 192]),
+            target: .logits(try fixtures.tensor("target_logits").reshaped([48, 512])))
         return (Eagle3Trainer(draft: draft, maxBatch: 2, maxLength: 24, steps: 7), batch)
     }
 
@@ -38,10 +41,17 @@ import FledgeWeights
         let losses = try fixtures.tensor(prefix + "loss")
         let report = compare("\(prefix)loss", Tensor(metrics.losses, shape: [7]), losses, atol: 1e-6, rtol: 1e-4)
         #expect(report.passed, "\(report)")
-        #expect(compare("\(prefix)acc", Tensor(metrics.accuracies, shape: [7]), try fixtures.tensor(prefix + "acc"), atol: 1e-6).passed)
-        let conditional = compare("\(prefix)cond_acc", Tensor(metrics.conditionalAccuracies, shape: [7]), try fixtures.tensor(prefix + "cond_acc"), atol: 1e-6)
+        #expect(
+            compare(
+                "\(prefix)acc", Tensor(metrics.accuracies, shape: [7]), try fixtures.tensor(prefix + "acc"), atol: 1e-6
+            ).passed)
+        let conditional = compare(
+            "\(prefix)cond_acc", Tensor(metrics.conditionalAccuracies, shape: [7]),
+            try fixtures.tensor(prefix + "cond_acc"), atol: 1e-6)
         #expect(conditional.passed, "\(conditional)")
-        let total = compare("\(prefix)total", Tensor([metrics.total], shape: [1]), try fixtures.tensor(prefix + "total_loss"), atol: 1e-6, rtol: 1e-4)
+        let total = compare(
+            "\(prefix)total", Tensor([metrics.total], shape: [1]), try fixtures.tensor(prefix + "total_loss"),
+            atol: 1e-6, rtol: 1e-4)
         #expect(total.passed, "\(total)")
     }
 
@@ -53,7 +63,8 @@ import FledgeWeights
         for (name, _) in trainer.draft.configuration.parameterShapes {
             let expected = try fixtures.tensor("grad." + name)
             let scale = expected.values.map { abs($0) }.max() ?? 1
-            let report = compare("grad \(name)", trainer.draft.parameters.gradient(name), expected, atol: 1e-4 * scale, rtol: 1e-4)
+            let report = compare(
+                "grad \(name)", trainer.draft.parameters.gradient(name), expected, atol: 1e-4 * scale, rtol: 1e-4)
             #expect(report.passed, "\(report)")
         }
     }
@@ -69,10 +80,17 @@ import FledgeWeights
             norms.append(GradientClipping.clip(parameters.gradients.pointer, count: parameters.count, maxNorm: 0.5))
             optimizer.update(parameters)
         }
-        #expect(compare("train_total", Tensor(totals, shape: [5]), try fixtures.tensor("train_total"), atol: 1e-6, rtol: 1e-4).passed)
-        #expect(compare("grad_norm", Tensor(norms, shape: [5]), try fixtures.tensor("grad_norm"), atol: 1e-6, rtol: 1e-4).passed)
+        #expect(
+            compare(
+                "train_total", Tensor(totals, shape: [5]), try fixtures.tensor("train_total"), atol: 1e-6, rtol: 1e-4
+            ).passed)
+        #expect(
+            compare("grad_norm", Tensor(norms, shape: [5]), try fixtures.tensor("grad_norm"), atol: 1e-6, rtol: 1e-4)
+                .passed)
         for (name, _) in trainer.draft.configuration.parameterShapes {
-            let report = compare("final \(name)", parameters.parameter(name), try fixtures.tensor("final." + name), atol: 1e-5, rtol: 1e-4)
+            let report = compare(
+                "final \(name)", parameters.parameter(name), try fixtures.tensor("final." + name), atol: 1e-5,
+                rtol: 1e-4)
             #expect(report.passed, "\(report)")
         }
         parameters.zeroGradients()
@@ -95,12 +113,19 @@ import FledgeWeights
         let root = URL(fileURLWithPath: ProcessInfo.processInfo.environment["FLEDGE_EXPORT_CHECK_DIR"]!)
         let tests = try Eagle3ReferenceTests()
         let (trainer, batch) = try tests.makeTrainer()
-        try Eagle3Export.write(trainer.draft, format: .eagle, to: root.appendingPathComponent("export"), target: .init(name: "fixture"), dtype: .f32)
-        try SafetensorsWriter().write([.init(name: "model.embed_tokens.weight", tensor: trainer.draft.embedding)], to: root.appendingPathComponent("embed.safetensors"))
-        try SafetensorsWriter().write([
-            .init(name: "input_ids", int64: batch.ids.map(Int64.init), shape: [2, 24]),
-            .init(name: "aux_hidden_states", tensor: batch.auxiliary.reshaped([2, 24, 192])),
-            .init(name: "attention_mask", int64: (0..<48).map { Int64($0 % 24 < batch.lengths[$0 / 24] ? 1 : 0) }, shape: [2, 24]),
-        ], to: root.appendingPathComponent("inputs.safetensors"))
+        try Eagle3Export.write(
+            trainer.draft, format: .eagle, to: root.appendingPathComponent("export"), target: .init(name: "fixture"),
+            dtype: .f32)
+        try SafetensorsWriter().write(
+            [.init(name: "model.embed_tokens.weight", tensor: trainer.draft.embedding)],
+            to: root.appendingPathComponent("embed.safetensors"))
+        try SafetensorsWriter().write(
+            [
+                .init(name: "input_ids", int64: batch.ids.map(Int64.init), shape: [2, 24]),
+                .init(name: "aux_hidden_states", tensor: batch.auxiliary.reshaped([2, 24, 192])),
+                .init(
+                    name: "attention_mask", int64: (0..<48).map { Int64($0 % 24 < batch.lengths[$0 / 24] ? 1 : 0) },
+                    shape: [2, 24]),
+            ], to: root.appendingPathComponent("inputs.safetensors"))
     }
 }

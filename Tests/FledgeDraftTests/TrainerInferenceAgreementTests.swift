@@ -27,19 +27,29 @@ import FledgeTestSupport
             let fused = Tensor(zeros: [length, h])
             drafter.fuse(batch.auxiliary.pointer + start * 3 * c.targetHiddenSize, rows: length, into: fused.pointer)
             let tokens = (0..<length).map { trainer.shiftedToken(batch, b: row, t: $0, k: 0) }
-            let (hidden, logits) = drafter.step(tokens: tokens, hidden: fused.pointer, positions: nil, prefix: 0, visible: nil, allLogits: true)
-            let report = compare("h_out step 0, sample \(row)", hidden.pointer, hOut0.pointer + start * h, count: length * h, atol: Self.atol, rtol: Self.rtol)
+            let (hidden, logits) = drafter.step(
+                tokens: tokens, hidden: fused.pointer, positions: nil, prefix: 0, visible: nil, allLogits: true)
+            let report = compare(
+                "h_out step 0, sample \(row)", hidden.pointer, hOut0.pointer + start * h, count: length * h,
+                atol: Self.atol, rtol: Self.rtol)
             #expect(report.passed, "\(report)")
             // The trainer's head on its step-0 final-norm rows.
             let expected = Tensor(zeros: [length, vd])
-            Linear.forward(expected.pointer, normed.pointer + start * h, weight: p.head.pointer, bias: nil, rows: length, inFeatures: h, outFeatures: vd)
-            let head = compare("logits step 0, sample \(row)", logits.pointer, expected.pointer, count: length * vd, atol: Self.atol, rtol: Self.rtol)
+            Linear.forward(
+                expected.pointer, normed.pointer + start * h, weight: p.head.pointer, bias: nil, rows: length,
+                inFeatures: h, outFeatures: vd)
+            let head = compare(
+                "logits step 0, sample \(row)", logits.pointer, expected.pointer, count: length * vd, atol: Self.atol,
+                rtol: Self.rtol)
             #expect(head.passed, "\(head)")
             // Step 1 at the last position: the drafter's chained row on its own output.
-            let last = Tensor(Array(UnsafeBufferPointer(start: hidden.pointer + (length - 1) * h, count: h)), shape: [1, h])
-            let (next, _) = drafter.step(tokens: [trainer.shiftedToken(batch, b: row, t: length - 1, k: 1)], hidden: last.pointer)
-            let chained = compare("h_out step 1, sample \(row)", next.pointer, hOut1.pointer + (start + length - 1) * h, count: h,
-                                  atol: Self.atol, rtol: Self.rtol)
+            let last = Tensor(
+                Array(UnsafeBufferPointer(start: hidden.pointer + (length - 1) * h, count: h)), shape: [1, h])
+            let (next, _) = drafter.step(
+                tokens: [trainer.shiftedToken(batch, b: row, t: length - 1, k: 1)], hidden: last.pointer)
+            let chained = compare(
+                "h_out step 1, sample \(row)", next.pointer, hOut1.pointer + (start + length - 1) * h, count: h,
+                atol: Self.atol, rtol: Self.rtol)
             #expect(chained.passed, "\(chained)")
         }
     }
@@ -47,15 +57,17 @@ import FledgeTestSupport
     /// A random EAGLE-1 draft (with `fc` bias) and batch of two samples (lengths 10 and 7).
     static func eagle1Setup() -> (Eagle1Trainer, Eagle1Batch) {
         let (h, vocabulary, b, t) = (32, 40, 2, 10)
-        let configuration = Eagle1Configuration(hiddenSize: h, headCount: 2, kvHeadCount: 1, headDimension: 16, intermediateSize: 48,
-                                                vocabularySize: vocabulary, maxPositions: 64, bias: true)
+        let configuration = Eagle1Configuration(
+            hiddenSize: h, headCount: 2, kvHeadCount: 1, headDimension: 16, intermediateSize: 48,
+            vocabularySize: vocabulary, maxPositions: 64, bias: true)
         var generator = SeededGenerator(seed: 33)
         let embedding = Tensor(zeros: [vocabulary, h]), head = Tensor(zeros: [vocabulary, h])
         generator.fillNormal(embedding, std: 0.5)
         generator.fillNormal(head, std: 0.5)
         let draft = Eagle1Draft(configuration: configuration, embedding: embedding, head: head)
         draft.initialize(seed: 7)
-        generator.fillUniform(draft.parameters.parameter("layers.0.post_attention_layernorm.weight"), low: 0.8, high: 1.2)
+        generator.fillUniform(
+            draft.parameters.parameter("layers.0.post_attention_layernorm.weight"), low: 0.8, high: 1.2)
         let features = Tensor(zeros: [b * t, h])
         generator.fillNormal(features)
         let lengths = [10, 7]
@@ -78,14 +90,21 @@ import FledgeTestSupport
             let drafter = Eagle1Drafter(draft: draft, capacity: 32)
             // As the trainer: row i reads x[i + 1] (0 at the sample's last token) with the feature f[i].
             let tokens = (0..<length).map { i in i + 1 < length ? batch.ids[start + i + 1] : 0 }
-            let (hidden, logits) = drafter.step(tokens: tokens, hidden: batch.features.pointer + start * h, positions: nil, prefix: 0,
-                                                visible: nil, allLogits: true)
-            let report = compare("predict, sample \(row)", hidden.pointer, out.pointer + start * h, count: length * h, atol: Self.atol, rtol: Self.rtol)
+            let (hidden, logits) = drafter.step(
+                tokens: tokens, hidden: batch.features.pointer + start * h, positions: nil, prefix: 0,
+                visible: nil, allLogits: true)
+            let report = compare(
+                "predict, sample \(row)", hidden.pointer, out.pointer + start * h, count: length * h, atol: Self.atol,
+                rtol: Self.rtol)
             #expect(report.passed, "\(report)")
             let expected = Tensor(zeros: [length, vocabulary])
-            Linear.forward(expected.pointer, out.pointer + start * h, weight: draft.head.pointer, bias: nil, rows: length, inFeatures: h,
-                           outFeatures: vocabulary)
-            let head = compare("logits, sample \(row)", logits.pointer, expected.pointer, count: length * vocabulary, atol: Self.atol, rtol: Self.rtol)
+            Linear.forward(
+                expected.pointer, out.pointer + start * h, weight: draft.head.pointer, bias: nil, rows: length,
+                inFeatures: h,
+                outFeatures: vocabulary)
+            let head = compare(
+                "logits, sample \(row)", logits.pointer, expected.pointer, count: length * vocabulary, atol: Self.atol,
+                rtol: Self.rtol)
             #expect(head.passed, "\(head)")
         }
     }

@@ -6,7 +6,9 @@ import FledgeTestSupport
 import FledgeWeights
 
 /// The real SmolLM2-135M-Instruct GGUF against transformers (fixtures in Fixtures/smollm2).
-@Suite(.serialized, .enabled(if: TestAssets.hasSmolLM2, "needs the SmolLM2 GGUF: run Scripts/fetch-assets.sh model (make test does)"))
+@Suite(
+    .serialized,
+    .enabled(if: TestAssets.hasSmolLM2, "needs the SmolLM2 GGUF: run Scripts/fetch-assets.sh model (make test does)"))
 struct SmolLM2Tests {
     struct Case: Decodable { var prompt: String; var input_ids: [Int32]; var generated: [Int32] }
     struct Expected: Decodable { var layers: [Int]; var cases: [Case] }
@@ -14,8 +16,10 @@ struct SmolLM2Tests {
     static let model: LlamaModel? = try? LlamaModel.load(from: TestAssets.smolLM2)
 
     func fixtures() throws -> (Expected, SafetensorsFile) {
-        let folder = try #require(Bundle.module.url(forResource: "Fixtures", withExtension: nil)).appendingPathComponent("smollm2")
-        let expected = try JSONDecoder().decode(Expected.self, from: Data(contentsOf: folder.appendingPathComponent("expected.json")))
+        let folder = try #require(Bundle.module.url(forResource: "Fixtures", withExtension: nil))
+            .appendingPathComponent("smollm2")
+        let expected = try JSONDecoder().decode(
+            Expected.self, from: Data(contentsOf: folder.appendingPathComponent("expected.json")))
         return (expected, try SafetensorsFile(url: folder.appendingPathComponent("logits.safetensors")))
     }
 
@@ -32,19 +36,26 @@ struct SmolLM2Tests {
         let model = try #require(Self.model)
         let (expected, tensors) = try fixtures()
         let prompt = expected.cases[0].input_ids
-        let result = try model.forward(TokenBatch(tokens: prompt), cache: model.makeCache(capacity: prompt.count),
-                                       options: ForwardOptions(captureLayers: expected.layers, finalHidden: true, logits: .all))
+        let result = try model.forward(
+            TokenBatch(tokens: prompt), cache: model.makeCache(capacity: prompt.count),
+            options: ForwardOptions(captureLayers: expected.layers, finalHidden: true, logits: .all))
         let logits = try #require(result.logits)
         let reference = try tensors.tensor("logits_last2")
         let vocabulary = model.configuration.vocabularySize
-        let report = compare("logits", logits.pointer + (prompt.count - 2) * vocabulary, reference.pointer, count: 2 * vocabulary, atol: 1e-3)
+        let report = compare(
+            "logits", logits.pointer + (prompt.count - 2) * vocabulary, reference.pointer, count: 2 * vocabulary,
+            atol: 1e-3)
         #expect(report.passed, "\(report)")
         for layer in expected.layers {
             let captured = try #require(result.captured[layer])
-            let report = compare("layer \(layer)", captured, try tensors.tensor("hidden.\(layer)"), atol: 1e-3, rtol: 1e-4)
+            let report = compare(
+                "layer \(layer)", captured, try tensors.tensor("hidden.\(layer)"), atol: 1e-3, rtol: 1e-4)
             #expect(report.passed, "\(report)")
         }
-        #expect(compare("final", try #require(result.finalHidden), try tensors.tensor("final_hidden"), atol: 1e-3, rtol: 1e-4).passed)
+        #expect(
+            compare(
+                "final", try #require(result.finalHidden), try tensors.tensor("final_hidden"), atol: 1e-3, rtol: 1e-4
+            ).passed)
     }
 
     /// The GGUF's Q4_1 layer matrices and Q8_0 head are kept as blocks for decoding; their
@@ -52,17 +63,22 @@ struct SmolLM2Tests {
     /// through them gives the same logits, bit for bit, as through the Float32 weights.
     @Test func quantisedDecodingGivesTheFloat32LogitsBitForBit() throws {
         let model = try #require(Self.model)
-        #expect(model.layers.allSatisfy { layer in
-            let q = layer.quantized
-            return [q.q, q.k, q.v, q.o, q.gate, q.up, q.down].allSatisfy { $0?.format == .q4_1 }
-        })
+        #expect(
+            model.layers.allSatisfy { layer in
+                let q = layer.quantized
+                return [q.q, q.k, q.v, q.o, q.gate, q.up, q.down].allSatisfy { $0?.format == .q4_1 }
+            })
         #expect(model.quantizedHead?.format == .q8_0)
-        for (name, matrix) in [("model.layers.0.self_attn.q_proj.weight", model.layers[0].quantized.q),
-                               ("model.layers.7.self_attn.k_proj.weight", model.layers[7].quantized.k),
-                               ("model.layers.29.mlp.down_proj.weight", model.layers[29].quantized.down),
-                               ("model.embed_tokens.weight", model.quantizedHead)] {
+        for (name, matrix) in [
+            ("model.layers.0.self_attn.q_proj.weight", model.layers[0].quantized.q),
+            ("model.layers.7.self_attn.k_proj.weight", model.layers[7].quantized.k),
+            ("model.layers.29.mlp.down_proj.weight", model.layers[29].quantized.down),
+            ("model.embed_tokens.weight", model.quantizedHead),
+        ] {
             let dense = try #require(model.weights[name])
-            #expect(try #require(matrix).dequantized().values.map(\.bitPattern) == dense.values.map(\.bitPattern), "\(name)")
+            #expect(
+                try #require(matrix).dequantized().values.map(\.bitPattern) == dense.values.map(\.bitPattern), "\(name)"
+            )
         }
         let prompt = try fixtures().0.cases[1].input_ids
         func decode(quantized: Bool) throws -> [[UInt32]] {
@@ -71,8 +87,11 @@ struct SmolLM2Tests {
             _ = try model.forward(TokenBatch(tokens: prompt), cache: cache, options: ForwardOptions(logits: .last))
             var rows: [[UInt32]] = []
             for token: Int32 in [28, 3000, 17, 451] {
-                let logits = try #require(try model.forward(TokenBatch(tokens: [token]), cache: cache,
-                                                            options: ForwardOptions(logits: .last, kernels: kernels)).logits)
+                let logits = try #require(
+                    try model.forward(
+                        TokenBatch(tokens: [token]), cache: cache,
+                        options: ForwardOptions(logits: .last, kernels: kernels)
+                    ).logits)
                 rows.append(logits.values.map(\.bitPattern))
             }
             return rows

@@ -14,11 +14,15 @@ import FledgeWeights
     }
 
     /// Compares rows of `actual` [B·T, C] with `expected` [B, T, C] on valid positions only.
-    func expectRowsClose(_ label: String, _ actual: Tensor, _ expected: Tensor, lengths: [Int], length: Int, atol: Float) {
+    func expectRowsClose(
+        _ label: String, _ actual: Tensor, _ expected: Tensor, lengths: [Int], length: Int, atol: Float
+    ) {
         let width = expected.shape[-1]
         for (row, valid) in lengths.enumerated() {
             let offset = row * length * width
-            let result = compare("\(label) row \(row)", actual.pointer + offset, expected.pointer + offset, count: valid * width, atol: atol, rtol: 1e-4)
+            let result = compare(
+                "\(label) row \(row)", actual.pointer + offset, expected.pointer + offset, count: valid * width,
+                atol: atol, rtol: 1e-4)
             #expect(result.passed, "\(result)")
         }
     }
@@ -34,12 +38,18 @@ import FledgeWeights
         let batch = TokenBatch(tokens: ids, batch: lengths.count, length: length, validLengths: lengths)
         let layers = Array(0..<(model.configuration.layerCount - 1))
         let cache = model.makeCache(batch: lengths.count, capacity: 64)
-        let result = try model.forward(batch, cache: cache, options: ForwardOptions(captureLayers: layers, finalHidden: true, logits: .all))
-        expectRowsClose("logits", try #require(result.logits), try expected.tensor("logits"), lengths: lengths, length: length, atol: 1e-4)
-        expectRowsClose("final", try #require(result.finalHidden), try expected.tensor("final_hidden"), lengths: lengths, length: length, atol: 1e-4)
+        let result = try model.forward(
+            batch, cache: cache, options: ForwardOptions(captureLayers: layers, finalHidden: true, logits: .all))
+        expectRowsClose(
+            "logits", try #require(result.logits), try expected.tensor("logits"), lengths: lengths, length: length,
+            atol: 1e-4)
+        expectRowsClose(
+            "final", try #require(result.finalHidden), try expected.tensor("final_hidden"), lengths: lengths,
+            length: length, atol: 1e-4)
         for layer in layers {
-            expectRowsClose("layer \(layer)", try #require(result.captured[layer]), try expected.tensor("hidden.\(layer)"),
-                            lengths: lengths, length: length, atol: 1e-4)
+            expectRowsClose(
+                "layer \(layer)", try #require(result.captured[layer]), try expected.tensor("hidden.\(layer)"),
+                lengths: lengths, length: length, atol: 1e-4)
         }
         #expect(cache.lengths == lengths)
     }
@@ -57,7 +67,9 @@ import FledgeWeights
     @Test func incrementalDecodingAndTrimMatchFullPrefill() throws {
         let model = try LlamaModel.load(from: try Self.folder("tiny-qwen3"))
         let tokens: [Int32] = [5, 17, 99, 3, 42, 7, 150, 8, 23]
-        let full = try model.forward(TokenBatch(tokens: tokens), cache: model.makeCache(capacity: 32), options: ForwardOptions(logits: .all)).logits!.values
+        let full = try model.forward(
+            TokenBatch(tokens: tokens), cache: model.makeCache(capacity: 32), options: ForwardOptions(logits: .all)
+        ).logits!.values
         let vocabulary = model.configuration.vocabularySize
         let cache = model.makeCache(capacity: 32)
         _ = try model.forward(TokenBatch(tokens: Array(tokens[0..<4])), cache: cache)
@@ -86,29 +98,44 @@ import FledgeWeights
         let parents = [-1, 0, 0, 1, 2]
         let cache = model.makeCache(capacity: 32)
         _ = try model.forward(TokenBatch(tokens: prefix), cache: cache)
-        let verified = try model.forward(TokenBatch(tokens: tree, treeParents: parents), cache: cache, options: ForwardOptions(logits: .all)).logits!.values
+        let verified = try model.forward(
+            TokenBatch(tokens: tree, treeParents: parents), cache: cache, options: ForwardOptions(logits: .all)
+        ).logits!.values
         for node in 0..<tree.count {
             var path: [Int32] = []
             var current = node
             while current >= 0 { path.insert(tree[current], at: 0); current = parents[current] }
-            let sequential = try model.forward(TokenBatch(tokens: prefix + path), cache: model.makeCache(capacity: 32)).logits!.values
+            let sequential = try model.forward(TokenBatch(tokens: prefix + path), cache: model.makeCache(capacity: 32))
+                .logits!.values
             let row = Array(verified[(node * vocabulary)..<((node + 1) * vocabulary)])
             #expect(zip(row, sequential).allSatisfy { abs($0 - $1) < 1e-4 }, "node \(node)")
         }
         // Accept the path 0 → 2 → 4, then decode one more token: equals a plain prefill.
         cache.keep(row: 0, from: prefix.count, indices: [0, 2, 4])
         let next = try model.forward(TokenBatch(tokens: [9]), cache: cache).logits!.values
-        let plain = try model.forward(TokenBatch(tokens: prefix + [42, 150, 23, 9]), cache: model.makeCache(capacity: 32)).logits!.values
+        let plain = try model.forward(
+            TokenBatch(tokens: prefix + [42, 150, 23, 9]), cache: model.makeCache(capacity: 32)
+        ).logits!.values
         #expect(zip(next, plain).allSatisfy { abs($0 - $1) < 1e-4 })
     }
 
     @Test func configurationErrorsAreClear() throws {
-        func decode(_ json: String) throws -> LlamaConfiguration { try JSONDecoder().decode(LlamaConfiguration.self, from: Data(json.utf8)) }
-        let base = #""hidden_size": 64, "intermediate_size": 96, "num_hidden_layers": 2, "num_attention_heads": 4, "vocab_size": 10"#
+        func decode(_ json: String) throws -> LlamaConfiguration {
+            try JSONDecoder().decode(LlamaConfiguration.self, from: Data(json.utf8))
+        }
+        let base =
+            #""hidden_size": 64, "intermediate_size": 96, "num_hidden_layers": 2, "num_attention_heads": 4, "vocab_size": 10"#
         #expect { try decode("{\"model_type\": \"gpt2\", \(base)}") } throws: { "\($0)".contains("gpt2") }
-        #expect { try decode("{\"model_type\": \"llama\", \"num_key_value_heads\": 3, \(base)}") } throws: { "\($0)".contains("multiple") }
-        #expect { try decode("{\"model_type\": \"llama\", \"rope_scaling\": {\"rope_type\": \"yarn\", \"factor\": 4}, \(base)}") } throws: { "\($0)".contains("yarn") }
-        #expect { try decode("{\"model_type\": \"llama\", \"hidden_act\": \"gelu\", \(base)}") } throws: { "\($0)".contains("gelu") }
+        #expect { try decode("{\"model_type\": \"llama\", \"num_key_value_heads\": 3, \(base)}") } throws: {
+            "\($0)".contains("multiple")
+        }
+        #expect {
+            try decode(
+                "{\"model_type\": \"llama\", \"rope_scaling\": {\"rope_type\": \"yarn\", \"factor\": 4}, \(base)}")
+        } throws: { "\($0)".contains("yarn") }
+        #expect { try decode("{\"model_type\": \"llama\", \"hidden_act\": \"gelu\", \(base)}") } throws: {
+            "\($0)".contains("gelu")
+        }
         let qwen = try decode("{\"model_type\": \"qwen2\", \(base)}")
         #expect(qwen.attentionBias && qwen.kvHeadCount == 4 && qwen.headDimension == 16)
     }
@@ -121,10 +148,14 @@ import FledgeWeights
         for name in checkpoint.names { weights[name] = try checkpoint.tensor(name) }
         var missing = weights
         missing["model.layers.1.mlp.up_proj.weight"] = nil
-        #expect { try LlamaModel(configuration: configuration, weights: missing) } throws: { "\($0)".contains("up_proj") }
+        #expect { try LlamaModel(configuration: configuration, weights: missing) } throws: {
+            "\($0)".contains("up_proj")
+        }
         var extra = weights
         extra["model.layers.9.mlp.up_proj.weight"] = Tensor(zeros: [1])
-        #expect { try LlamaModel(configuration: configuration, weights: extra) } throws: { "\($0)".contains("unexpected") }
+        #expect { try LlamaModel(configuration: configuration, weights: extra) } throws: {
+            "\($0)".contains("unexpected")
+        }
     }
 }
 
@@ -142,8 +173,12 @@ import FledgeWeights
         }
         let reference = try LlamaModel(configuration: float.configuration, weights: rounded)
         let tokens: [Int32] = [5, 17, 99, 3, 42, 7, 150, 8]
-        let a = try packed.forward(TokenBatch(tokens: tokens), cache: packed.makeCache(capacity: 16), options: ForwardOptions(logits: .all)).logits!.values
-        let b = try reference.forward(TokenBatch(tokens: tokens), cache: reference.makeCache(capacity: 16), options: ForwardOptions(logits: .all)).logits!.values
+        let a = try packed.forward(
+            TokenBatch(tokens: tokens), cache: packed.makeCache(capacity: 16), options: ForwardOptions(logits: .all)
+        ).logits!.values
+        let b = try reference.forward(
+            TokenBatch(tokens: tokens), cache: reference.makeCache(capacity: 16), options: ForwardOptions(logits: .all)
+        ).logits!.values
         #expect(a == b)
         #expect(packed.parameterCount == float.parameterCount)
         #expect(packed.weights["model.layers.0.mlp.up_proj.weight"] == nil)

@@ -19,21 +19,27 @@ import FledgeTestSupport
         Case(batch: 3, queries: 7, keys: 263, heads: 2, kvHeads: 2, dim: 16, offset: 256),
     ]
 
-    func run(_ c: Case, keyCapacity: Int? = nil, workers: Int = Parallel.workerCount) -> (Tensor, Tensor, Tensor, Tensor, Tensor, Attention.Shape, AttentionMask) {
+    func run(
+        _ c: Case, keyCapacity: Int? = nil, workers: Int = Parallel.workerCount
+    ) -> (Tensor, Tensor, Tensor, Tensor, Tensor, Attention.Shape, AttentionMask) {
         let capacity = keyCapacity ?? c.keys
-        let shape = Attention.Shape(batch: c.batch, queries: c.queries, keys: c.keys, heads: c.heads, kvHeads: c.kvHeads,
-                                    headDimension: c.dim, keyCapacity: capacity)
+        let shape = Attention.Shape(
+            batch: c.batch, queries: c.queries, keys: c.keys, heads: c.heads, kvHeads: c.kvHeads,
+            headDimension: c.dim, keyCapacity: capacity)
         let q = randomTensor([c.batch * c.queries * c.heads * c.dim], seed: 11)
         let k = randomTensor([c.batch * capacity * c.kvHeads * c.dim], seed: 12)
         let v = randomTensor([c.batch * capacity * c.kvHeads * c.dim], seed: 13)
         let out = Tensor(zeros: q.shape)
         let lse = Tensor(zeros: [c.batch * c.heads * c.queries])
         let mask = AttentionMask(causal: true, queryOffset: c.offset, queryCapacity: c.queries, keyCapacity: capacity)
-        let workspace = AttentionWorkspace(batch: c.batch, queries: c.queries, keys: c.keys, heads: c.heads, headDimension: c.dim,
-                                           groupedQuery: c.heads != c.kvHeads, workers: workers)
+        let workspace = AttentionWorkspace(
+            batch: c.batch, queries: c.queries, keys: c.keys, heads: c.heads, headDimension: c.dim,
+            groupedQuery: c.heads != c.kvHeads, workers: workers)
         let saved = Parallel.workerCount
         Parallel.workerCount = workers
-        Attention.forward(out: out.pointer, lse: lse.pointer, q: q.pointer, k: k.pointer, v: v.pointer, shape: shape, mask: mask, workspace: workspace)
+        Attention.forward(
+            out: out.pointer, lse: lse.pointer, q: q.pointer, k: k.pointer, v: v.pointer, shape: shape, mask: mask,
+            workspace: workspace)
         Parallel.workerCount = saved
         return (q, k, v, out, lse, shape, mask)
     }
@@ -42,7 +48,8 @@ import FledgeTestSupport
     func matchesNaiveOracle(_ c: Case) {
         let (q, k, v, out, _, shape, mask) = run(c)
         let expected = Tensor(zeros: out.shape)
-        Attention.referenceForward(out: expected.pointer, q: q.pointer, k: k.pointer, v: v.pointer, shape: shape, mask: mask)
+        Attention.referenceForward(
+            out: expected.pointer, q: q.pointer, k: k.pointer, v: v.pointer, shape: shape, mask: mask)
         let result = compare("out", out, expected, atol: 2e-6, rtol: 1e-5)
         #expect(result.passed, "\(result)")
     }
@@ -51,7 +58,8 @@ import FledgeTestSupport
         let c = Case(batch: 2, queries: 3, keys: 40, heads: 2, kvHeads: 1, dim: 16, offset: 37)
         let (q, k, v, out, _, shape, mask) = run(c, keyCapacity: 64)
         let expected = Tensor(zeros: out.shape)
-        Attention.referenceForward(out: expected.pointer, q: q.pointer, k: k.pointer, v: v.pointer, shape: shape, mask: mask)
+        Attention.referenceForward(
+            out: expected.pointer, q: q.pointer, k: k.pointer, v: v.pointer, shape: shape, mask: mask)
         #expect(compare("out", out, expected, atol: 2e-6, rtol: 1e-5).passed)
     }
 
@@ -60,15 +68,20 @@ import FledgeTestSupport
         let mask = AttentionMask(causal: false, queryCapacity: 4, keyCapacity: 4, dense: true)
         for m in 0..<4 { mask.allowed![2 * 4 + m] = 0 }  // query 2 sees nothing
         mask.updateBlocks()
-        let q = randomTensor([64], seed: 1), k = randomTensor([64], seed: 2), v = randomTensor([64], seed: 3), dout = randomTensor([64], seed: 4)
+        let q = randomTensor([64], seed: 1), k = randomTensor([64], seed: 2), v = randomTensor([64], seed: 3),
+            dout = randomTensor([64], seed: 4)
         let out = Tensor(zeros: [64]), lse = Tensor(zeros: [4])
-        let workspace = AttentionWorkspace(batch: 1, queries: 4, keys: 4, heads: 1, headDimension: 16, groupedQuery: false)
-        Attention.forward(out: out.pointer, lse: lse.pointer, q: q.pointer, k: k.pointer, v: v.pointer, shape: shape, mask: mask, workspace: workspace)
+        let workspace = AttentionWorkspace(
+            batch: 1, queries: 4, keys: 4, heads: 1, headDimension: 16, groupedQuery: false)
+        Attention.forward(
+            out: out.pointer, lse: lse.pointer, q: q.pointer, k: k.pointer, v: v.pointer, shape: shape, mask: mask,
+            workspace: workspace)
         #expect((32..<48).allSatisfy { out[$0] == 0 })
         #expect(lse[2] == -.infinity)
         let dq = Tensor(zeros: [64]), dk = Tensor(zeros: [64]), dv = Tensor(zeros: [64])
-        Attention.backward(dq: dq.pointer, dk: dk.pointer, dv: dv.pointer, dout: dout.pointer, out: out.pointer, lse: lse.pointer,
-                           q: q.pointer, k: k.pointer, v: v.pointer, shape: shape, mask: mask, workspace: workspace)
+        Attention.backward(
+            dq: dq.pointer, dk: dk.pointer, dv: dv.pointer, dout: dout.pointer, out: out.pointer, lse: lse.pointer,
+            q: q.pointer, k: k.pointer, v: v.pointer, shape: shape, mask: mask, workspace: workspace)
         #expect((0..<64).allSatisfy { dq[$0].isFinite && dk[$0].isFinite && dv[$0].isFinite })
         #expect((32..<48).allSatisfy { dq[$0] == 0 })
     }
@@ -81,9 +94,11 @@ import FledgeTestSupport
             let (q, k, v, out, lse, shape, mask) = run(c)
             let dout = randomTensor(out.shape, seed: 99)
             let dq = Tensor(zeros: q.shape), dk = Tensor(zeros: k.shape), dv = Tensor(zeros: v.shape)
-            let workspace = AttentionWorkspace(batch: 2, queries: 200, keys: 200, heads: 4, headDimension: 32, groupedQuery: true)
-            Attention.backward(dq: dq.pointer, dk: dk.pointer, dv: dv.pointer, dout: dout.pointer, out: out.pointer, lse: lse.pointer,
-                               q: q.pointer, k: k.pointer, v: v.pointer, shape: shape, mask: mask, workspace: workspace)
+            let workspace = AttentionWorkspace(
+                batch: 2, queries: 200, keys: 200, heads: 4, headDimension: 32, groupedQuery: true)
+            Attention.backward(
+                dq: dq.pointer, dk: dk.pointer, dv: dv.pointer, dout: dout.pointer, out: out.pointer, lse: lse.pointer,
+                q: q.pointer, k: k.pointer, v: v.pointer, shape: shape, mask: mask, workspace: workspace)
             outputs.append(out.values + dq.values + dk.values + dv.values)
         }
         #expect(outputs[0].map(\.bitPattern) == outputs[1].map(\.bitPattern))

@@ -6,17 +6,22 @@ import FledgeTestSupport
 /// The few-rows kernel against a Double oracle, and the property speculative decoding needs:
 /// a row's outputs do not depend on the other rows of the call or on the thread count.
 @Suite struct FewRowsMatmulTests {
-    static let shapes: [(rows: Int, inFeatures: Int, outFeatures: Int)] = [(1, 576, 1536), (3, 37, 5), (4, 64, 64), (7, 1536, 577), (48, 40, 33)]
+    static let shapes: [(rows: Int, inFeatures: Int, outFeatures: Int)] = [
+        (1, 576, 1536), (3, 37, 5), (4, 64, 64), (7, 1536, 577), (48, 40, 33),
+    ]
 
     @Test(arguments: 0..<5)
     func matchesTheOracleWithAndWithoutAccumulation(_ index: Int) {
         let (n, i, o) = Self.shapes[index]
         let stride = i + 3  // weight rows further apart than the input width
-        let x = randomTensor([n * i], seed: 1), w = randomTensor([o * stride], seed: 2), start = randomTensor([n * o], seed: 3)
+        let x = randomTensor([n * i], seed: 1), w = randomTensor([o * stride], seed: 2),
+            start = randomTensor([n * o], seed: 3)
         for accumulate in [false, true] {
             let out = Tensor(zeros: [n * o])
             out.pointer.update(from: start.pointer, count: n * o)
-            FewRowsMatmul.forward(out.pointer, x.pointer, weight: w.pointer, rows: n, inFeatures: i, outFeatures: o, weightStride: stride, accumulate: accumulate)
+            FewRowsMatmul.forward(
+                out.pointer, x.pointer, weight: w.pointer, rows: n, inFeatures: i, outFeatures: o, weightStride: stride,
+                accumulate: accumulate)
             var worst = 0.0
             for r in 0..<n {
                 for c in 0..<o {
@@ -44,9 +49,13 @@ import FledgeTestSupport
         do {
             for n in [1, 2, 5, 13] {
                 let out = Tensor(zeros: [n * o])
-                FewRowsMatmul.forward(out.pointer, x.pointer, weight: w.pointer, rows: n, inFeatures: i, outFeatures: o, accumulate: false)
+                FewRowsMatmul.forward(
+                    out.pointer, x.pointer, weight: w.pointer, rows: n, inFeatures: i, outFeatures: o, accumulate: false
+                )
                 for r in 0..<n {
-                    FewRowsMatmul.forward(alone.pointer, x.pointer + r * i, weight: w.pointer, rows: 1, inFeatures: i, outFeatures: o, accumulate: false)
+                    FewRowsMatmul.forward(
+                        alone.pointer, x.pointer + r * i, weight: w.pointer, rows: 1, inFeatures: i, outFeatures: o,
+                        accumulate: false)
                     let same = (0..<o).allSatisfy { out[r * o + $0].bitPattern == alone[$0].bitPattern }
                     #expect(same, "row \(r) of \(n)")
                 }

@@ -13,7 +13,9 @@ import FledgeTestSupport
         fixtures = try FixtureSet(directory: url.appendingPathComponent("layers"))
     }
 
-    func expectClose(_ name: String, _ actual: Tensor, _ expectedName: String, atol: Float = 1e-5, rtol: Float = 1e-4) throws {
+    func expectClose(
+        _ name: String, _ actual: Tensor, _ expectedName: String, atol: Float = 1e-5, rtol: Float = 1e-4
+    ) throws {
         let expected = try fixtures.tensor(expectedName)
         let result = compare(name, actual, expected, atol: atol, rtol: rtol)
         #expect(result.passed, "\(result)")
@@ -32,20 +34,24 @@ import FledgeTestSupport
         try expectClose("C", c, "matmul_\(tag).c")
         let da = Tensor(zeros: a.shape)
         let db = Tensor(zeros: b.shape)
-        Matmul.backward(da: da.pointer, db: db.pointer, dc: dc.pointer, a: a.pointer, b: b.pointer, m: m, n: n, k: k, transA: ta, transB: tb)
+        Matmul.backward(
+            da: da.pointer, db: db.pointer, dc: dc.pointer, a: a.pointer, b: b.pointer, m: m, n: n, k: k, transA: ta,
+            transB: tb)
         try expectClose("dA", da, "matmul_\(tag).da")
         try expectClose("dB", db, "matmul_\(tag).db")
     }
 
     @Test func linear() throws {
-        let x = try fixtures.tensor("linear.x"), w = try fixtures.tensor("linear.w"), b = try fixtures.tensor("linear.b")
+        let x = try fixtures.tensor("linear.x"), w = try fixtures.tensor("linear.w"),
+            b = try fixtures.tensor("linear.b")
         let dy = try fixtures.tensor("linear.dy")
         let y = Tensor(zeros: [6, 5])
         Linear.forward(y.pointer, x.pointer, weight: w.pointer, bias: b.pointer, rows: 6, inFeatures: 8, outFeatures: 5)
         try expectClose("y", y, "linear.y")
         let dx = Tensor(zeros: x.shape), dw = Tensor(zeros: w.shape), db = Tensor(zeros: b.shape)
-        Linear.backward(dinp: dx.pointer, dweight: dw.pointer, dbias: db.pointer, dout: dy.pointer, inp: x.pointer,
-                        weight: w.pointer, rows: 6, inFeatures: 8, outFeatures: 5)
+        Linear.backward(
+            dinp: dx.pointer, dweight: dw.pointer, dbias: db.pointer, dout: dy.pointer, inp: x.pointer,
+            weight: w.pointer, rows: 6, inFeatures: 8, outFeatures: 5)
         try expectClose("dx", dx, "linear.dx")
         try expectClose("dw", dw, "linear.dw")
         try expectClose("db", db, "linear.db")
@@ -58,21 +64,26 @@ import FledgeTestSupport
         let out = Tensor(zeros: [6, 8])
         let dtable = Tensor(zeros: table.shape)
         ids.withUnsafeBufferPointer { idPointer in
-            Embedding.forward(out.pointer, ids: idPointer.baseAddress!, table: table.pointer, rows: 6, channels: 8, vocabularySize: 11)
-            Embedding.backward(dtable: dtable.pointer, dout: dout.pointer, ids: idPointer.baseAddress!, rows: 6, channels: 8)
+            Embedding.forward(
+                out.pointer, ids: idPointer.baseAddress!, table: table.pointer, rows: 6, channels: 8, vocabularySize: 11
+            )
+            Embedding.backward(
+                dtable: dtable.pointer, dout: dout.pointer, ids: idPointer.baseAddress!, rows: 6, channels: 8)
         }
         try expectClose("out", out, "embedding.out", atol: 0, rtol: 0)
         try expectClose("dtable", dtable, "embedding.dtable", atol: 1e-6)
     }
 
     @Test func rmsNorm() throws {
-        let x = try fixtures.tensor("rmsnorm.x"), w = try fixtures.tensor("rmsnorm.w"), dy = try fixtures.tensor("rmsnorm.dy")
+        let x = try fixtures.tensor("rmsnorm.x"), w = try fixtures.tensor("rmsnorm.w"),
+            dy = try fixtures.tensor("rmsnorm.dy")
         let y = Tensor(zeros: x.shape), rstd = Tensor(zeros: [6])
         RMSNorm.forward(y.pointer, rstd: rstd.pointer, x.pointer, weight: w.pointer, rows: 6, channels: 32, eps: 1e-5)
         try expectClose("y", y, "rmsnorm.y")
         let dx = Tensor(zeros: x.shape), dw = Tensor(zeros: w.shape)
-        RMSNorm.backward(dinp: dx.pointer, dweight: dw.pointer, dout: dy.pointer, inp: x.pointer, weight: w.pointer,
-                         rstd: rstd.pointer, rows: 6, channels: 32)
+        RMSNorm.backward(
+            dinp: dx.pointer, dweight: dw.pointer, dout: dy.pointer, inp: x.pointer, weight: w.pointer,
+            rstd: rstd.pointer, rows: 6, channels: 32)
         try expectClose("dx", dx, "rmsnorm.dx")
         try expectClose("dw", dw, "rmsnorm.dw")
     }
@@ -83,7 +94,10 @@ import FledgeTestSupport
         let theta: Float
         switch variant {
         case "linear": (scaling, theta) = (.linear(factor: 4), 10_000)
-        case "llama3": (scaling, theta) = (.llama3(factor: 8, lowFrequencyFactor: 1, highFrequencyFactor: 4, originalMaxPositions: 64), 500_000)
+        case "llama3":
+            (scaling, theta) = (
+                .llama3(factor: 8, lowFrequencyFactor: 1, highFrequencyFactor: 4, originalMaxPositions: 64), 500_000
+            )
         default: (scaling, theta) = (.none, 10_000)
         }
         let rope = RotaryEmbedding(headDimension: 16, theta: theta, scaling: scaling, maxPositions: 2048)
@@ -103,10 +117,13 @@ import FledgeTestSupport
     }
 
     @Test func swiglu() throws {
-        let gate = try fixtures.tensor("swiglu.gate"), up = try fixtures.tensor("swiglu.up"), dout = try fixtures.tensor("swiglu.dout")
+        let gate = try fixtures.tensor("swiglu.gate"), up = try fixtures.tensor("swiglu.up"),
+            dout = try fixtures.tensor("swiglu.dout")
         let out = Tensor(zeros: gate.shape), dgate = Tensor(zeros: gate.shape), dup = Tensor(zeros: up.shape)
         SwiGLU.forward(out.pointer, gate: gate.pointer, up: up.pointer, count: gate.count)
-        SwiGLU.backward(dgate: dgate.pointer, dup: dup.pointer, dout: dout.pointer, gate: gate.pointer, up: up.pointer, count: gate.count)
+        SwiGLU.backward(
+            dgate: dgate.pointer, dup: dup.pointer, dout: dout.pointer, gate: gate.pointer, up: up.pointer,
+            count: gate.count)
         try expectClose("out", out, "swiglu.out")
         try expectClose("dgate", dgate, "swiglu.dgate")
         try expectClose("dup", dup, "swiglu.dup")
@@ -138,19 +155,23 @@ import FledgeTestSupport
         let logits = try fixtures.tensor("softce.logits"), target = try fixtures.tensor("softce.target")
         let weights = try fixtures.tensor("softce.weights")
         let lse = Tensor(zeros: [6]), rowLosses = Tensor(zeros: [6]), dlogits = Tensor(zeros: logits.shape)
-        let soft = CrossEntropy.softForward(lse: lse.pointer, rowLosses: rowLosses.pointer, logits: logits.pointer, targets: target.pointer,
-                                            weights: weights.pointer, rows: 6, columns: 45, scale: 1.0 / 6)
-        CrossEntropy.softBackward(dlogits: dlogits.pointer, logits: logits.pointer, targets: target.pointer, lse: lse.pointer,
-                                  weights: weights.pointer, rows: 6, columns: 45, scale: 1.0 / 6)
+        let soft = CrossEntropy.softForward(
+            lse: lse.pointer, rowLosses: rowLosses.pointer, logits: logits.pointer, targets: target.pointer,
+            weights: weights.pointer, rows: 6, columns: 45, scale: 1.0 / 6)
+        CrossEntropy.softBackward(
+            dlogits: dlogits.pointer, logits: logits.pointer, targets: target.pointer, lse: lse.pointer,
+            weights: weights.pointer, rows: 6, columns: 45, scale: 1.0 / 6)
         try expectClose("soft loss", Tensor([soft], shape: [1]), "softce.loss")
         try expectClose("soft dlogits", dlogits, "softce.dlogits", atol: 1e-6)
         let labels = try fixtures.integers("hardce.labels")
         dlogits.zero()
         let hard = labels.withUnsafeBufferPointer { l -> Float in
-            let loss = CrossEntropy.hardForward(lse: lse.pointer, logits: logits.pointer, labels: l.baseAddress!, weights: weights.pointer,
-                                                rows: 6, columns: 45, scale: 1.0 / 6)
-            CrossEntropy.hardBackward(dlogits: dlogits.pointer, logits: logits.pointer, labels: l.baseAddress!, lse: lse.pointer,
-                                      weights: weights.pointer, rows: 6, columns: 45, scale: 1.0 / 6)
+            let loss = CrossEntropy.hardForward(
+                lse: lse.pointer, logits: logits.pointer, labels: l.baseAddress!, weights: weights.pointer,
+                rows: 6, columns: 45, scale: 1.0 / 6)
+            CrossEntropy.hardBackward(
+                dlogits: dlogits.pointer, logits: logits.pointer, labels: l.baseAddress!, lse: lse.pointer,
+                weights: weights.pointer, rows: 6, columns: 45, scale: 1.0 / 6)
             return loss
         }
         try expectClose("hard loss", Tensor([hard], shape: [1]), "hardce.loss")
@@ -159,14 +180,18 @@ import FledgeTestSupport
 
     @Test(arguments: ["attn_causal", "attn_ttt", "attn_decode"])
     func attention(_ tag: String) throws {
-        let q = try fixtures.tensor("\(tag).q"), k = try fixtures.tensor("\(tag).k"), v = try fixtures.tensor("\(tag).v")
+        let q = try fixtures.tensor("\(tag).q"), k = try fixtures.tensor("\(tag).k"),
+            v = try fixtures.tensor("\(tag).v")
         let dout = try fixtures.tensor("\(tag).dout")
         let qs = try fixtures.shape("\(tag).q"), ks = try fixtures.shape("\(tag).k")
-        let shape = Attention.Shape(batch: qs[0], queries: qs[1], keys: ks[1], heads: qs[2], kvHeads: ks[2], headDimension: qs[3])
+        let shape = Attention.Shape(
+            batch: qs[0], queries: qs[1], keys: ks[1], heads: qs[2], kvHeads: ks[2], headDimension: qs[3])
         let mask: AttentionMask
         switch tag {
         case "attn_causal":
-            mask = AttentionMask(causal: true, queryCapacity: shape.queries, keyCapacity: shape.keys, batchCapacity: shape.batch, padding: true)
+            mask = AttentionMask(
+                causal: true, queryCapacity: shape.queries, keyCapacity: shape.keys, batchCapacity: shape.batch,
+                padding: true)
             let valid = try fixtures.integers("attn_causal.key_valid")
             for i in 0..<valid.count { mask.keyValid![i] = UInt8(valid[i]) }
         case "attn_ttt":
@@ -175,16 +200,22 @@ import FledgeTestSupport
             for i in 0..<allowed.count { mask.allowed![i] = UInt8(allowed[i]) }
             mask.updateBlocks()
         default:
-            mask = AttentionMask(causal: true, queryOffset: shape.keys - shape.queries, queryCapacity: shape.queries, keyCapacity: shape.keys)
+            mask = AttentionMask(
+                causal: true, queryOffset: shape.keys - shape.queries, queryCapacity: shape.queries,
+                keyCapacity: shape.keys)
         }
-        let workspace = AttentionWorkspace(batch: shape.batch, queries: shape.queries, keys: shape.keys, heads: shape.heads,
-                                           headDimension: shape.headDimension, groupedQuery: shape.heads != shape.kvHeads)
+        let workspace = AttentionWorkspace(
+            batch: shape.batch, queries: shape.queries, keys: shape.keys, heads: shape.heads,
+            headDimension: shape.headDimension, groupedQuery: shape.heads != shape.kvHeads)
         let out = Tensor(zeros: q.shape), lse = Tensor(zeros: [shape.batch * shape.heads * shape.queries])
-        Attention.forward(out: out.pointer, lse: lse.pointer, q: q.pointer, k: k.pointer, v: v.pointer, shape: shape, mask: mask, workspace: workspace)
+        Attention.forward(
+            out: out.pointer, lse: lse.pointer, q: q.pointer, k: k.pointer, v: v.pointer, shape: shape, mask: mask,
+            workspace: workspace)
         try expectClose("\(tag) out", out, "\(tag).out", atol: 2e-5)
         let dq = Tensor(zeros: q.shape), dk = Tensor(zeros: k.shape), dv = Tensor(zeros: v.shape)
-        Attention.backward(dq: dq.pointer, dk: dk.pointer, dv: dv.pointer, dout: dout.pointer, out: out.pointer, lse: lse.pointer,
-                           q: q.pointer, k: k.pointer, v: v.pointer, shape: shape, mask: mask, workspace: workspace)
+        Attention.backward(
+            dq: dq.pointer, dk: dk.pointer, dv: dv.pointer, dout: dout.pointer, out: out.pointer, lse: lse.pointer,
+            q: q.pointer, k: k.pointer, v: v.pointer, shape: shape, mask: mask, workspace: workspace)
         try expectClose("\(tag) dq", dq, "\(tag).dq", atol: 5e-5)
         try expectClose("\(tag) dk", dk, "\(tag).dk", atol: 5e-5)
         try expectClose("\(tag) dv", dv, "\(tag).dv", atol: 5e-5)

@@ -18,43 +18,59 @@ import FledgeTestSupport
         #expect(report.worstError < tolerance, "\(report)")
     }
 
-    @Test(arguments: [(Transpose.none, Transpose.none), (.none, .transposed), (.transposed, .none), (.transposed, .transposed)])
+    @Test(arguments: [
+        (Transpose.none, Transpose.none), (.none, .transposed), (.transposed, .none), (.transposed, .transposed),
+    ])
     func matmul(_ transA: Transpose, _ transB: Transpose) {
         let (m, n, k) = (4, 5, 6)
         let a = randomTensor([m * k], seed: 1), b = randomTensor([k * n], seed: 2), r = randomTensor([m * n], seed: 3)
         let c = Tensor(zeros: [m * n])
-        let forward = { Matmul.forward(c.pointer, a.pointer, b.pointer, m: m, n: n, k: k, transA: transA, transB: transB) }
+        let forward = {
+            Matmul.forward(c.pointer, a.pointer, b.pointer, m: m, n: n, k: k, transA: transA, transB: transB)
+        }
         let da = Tensor(zeros: a.shape), db = Tensor(zeros: b.shape)
         forward()
-        Matmul.backward(da: da.pointer, db: db.pointer, dc: r.pointer, a: a.pointer, b: b.pointer, m: m, n: n, k: k, transA: transA, transB: transB)
+        Matmul.backward(
+            da: da.pointer, db: db.pointer, dc: r.pointer, a: a.pointer, b: b.pointer, m: m, n: n, k: k, transA: transA,
+            transB: transB)
         expectPasses(checker.check("dA", input: a, analytic: da) { lossOf(c, r, forward) })
         expectPasses(checker.check("dB", input: b, analytic: db) { lossOf(c, r, forward) })
     }
 
     @Test func batchedMatmulWithSharedOperand() {
         let (m, n, k, batch) = (3, 4, 5, 3)
-        let a = randomTensor([batch * m * k], seed: 4), b = randomTensor([k * n], seed: 5), r = randomTensor([batch * m * n], seed: 6)
+        let a = randomTensor([batch * m * k], seed: 4), b = randomTensor([k * n], seed: 5),
+            r = randomTensor([batch * m * n], seed: 6)
         let c = Tensor(zeros: [batch * m * n])
         let forward = {
-            Matmul.forwardBatched(c.pointer, a.pointer, b.pointer, m: m, n: n, k: k, batch: batch, strideA: m * k, strideB: 0, strideC: m * n)
+            Matmul.forwardBatched(
+                c.pointer, a.pointer, b.pointer, m: m, n: n, k: k, batch: batch, strideA: m * k, strideB: 0,
+                strideC: m * n)
         }
         let da = Tensor(zeros: a.shape), db = Tensor(zeros: b.shape)
         forward()
-        Matmul.backwardBatched(da: da.pointer, db: db.pointer, dc: r.pointer, a: a.pointer, b: b.pointer, m: m, n: n, k: k, batch: batch,
-                               strideA: m * k, strideB: 0, strideC: m * n)
+        Matmul.backwardBatched(
+            da: da.pointer, db: db.pointer, dc: r.pointer, a: a.pointer, b: b.pointer, m: m, n: n, k: k, batch: batch,
+            strideA: m * k, strideB: 0, strideC: m * n)
         expectPasses(checker.check("dA", input: a, analytic: da) { lossOf(c, r, forward) })
         expectPasses(checker.check("dB shared", input: b, analytic: db) { lossOf(c, r, forward) })
     }
 
     @Test func linear() {
         let (n, i, o) = (5, 7, 4)
-        let x = randomTensor([n, i], seed: 1), w = randomTensor([o, i], seed: 2), b = randomTensor([o], seed: 3), r = randomTensor([n, o], seed: 4)
+        let x = randomTensor([n, i], seed: 1), w = randomTensor([o, i], seed: 2), b = randomTensor([o], seed: 3),
+            r = randomTensor([n, o], seed: 4)
         let y = Tensor(zeros: [n, o])
-        let forward = { Linear.forward(y.pointer, x.pointer, weight: w.pointer, bias: b.pointer, rows: n, inFeatures: i, outFeatures: o) }
+        let forward = {
+            Linear.forward(
+                y.pointer, x.pointer, weight: w.pointer, bias: b.pointer, rows: n, inFeatures: i, outFeatures: o)
+        }
         let dx = Tensor(zeros: x.shape), dw = Tensor(zeros: w.shape), db = Tensor(zeros: b.shape)
         forward()
-        Linear.backward(dinp: dx.pointer, dweight: dw.pointer, dbias: db.pointer, dout: r.pointer, inp: x.pointer, weight: w.pointer,
-                        rows: n, inFeatures: i, outFeatures: o)
+        Linear.backward(
+            dinp: dx.pointer, dweight: dw.pointer, dbias: db.pointer, dout: r.pointer, inp: x.pointer,
+            weight: w.pointer,
+            rows: n, inFeatures: i, outFeatures: o)
         expectPasses(checker.check("dx", input: x, analytic: dx) { lossOf(y, r, forward) })
         expectPasses(checker.check("dW", input: w, analytic: dw) { lossOf(y, r, forward) })
         expectPasses(checker.check("db", input: b, analytic: db) { lossOf(y, r, forward) })
@@ -65,7 +81,10 @@ import FledgeTestSupport
         let ids: [Int32] = [2, 8, 2, 0, 2]
         let out = Tensor(zeros: [5, 6]), dtable = Tensor(zeros: table.shape)
         ids.withUnsafeBufferPointer { p in
-            let forward = { Embedding.forward(out.pointer, ids: p.baseAddress!, table: table.pointer, rows: 5, channels: 6, vocabularySize: 9) }
+            let forward = {
+                Embedding.forward(
+                    out.pointer, ids: p.baseAddress!, table: table.pointer, rows: 5, channels: 6, vocabularySize: 9)
+            }
             forward()
             Embedding.backward(dtable: dtable.pointer, dout: r.pointer, ids: p.baseAddress!, rows: 5, channels: 6)
             expectPasses(checker.check("dtable", input: table, analytic: dtable) { lossOf(out, r, forward) })
@@ -76,15 +95,23 @@ import FledgeTestSupport
         let (n, c) = (4, 40)
         let x = randomTensor([n, c], seed: 1), w = randomTensor([c], seed: 2), r = randomTensor([n, c], seed: 3)
         let y = Tensor(zeros: [n, c]), rstd = Tensor(zeros: [n])
-        let forward = { RMSNorm.forward(y.pointer, rstd: rstd.pointer, x.pointer, weight: w.pointer, rows: n, channels: c, eps: 1e-5) }
+        let forward = {
+            RMSNorm.forward(
+                y.pointer, rstd: rstd.pointer, x.pointer, weight: w.pointer, rows: n, channels: c, eps: 1e-5)
+        }
         let dx = Tensor(zeros: x.shape), dw = Tensor(zeros: w.shape)
         forward()
-        RMSNorm.backward(dinp: dx.pointer, dweight: dw.pointer, dout: r.pointer, inp: x.pointer, weight: w.pointer, rstd: rstd.pointer, rows: n, channels: c)
+        RMSNorm.backward(
+            dinp: dx.pointer, dweight: dw.pointer, dout: r.pointer, inp: x.pointer, weight: w.pointer,
+            rstd: rstd.pointer, rows: n, channels: c)
         expectPasses(checker.check("dx", input: x, analytic: dx) { lossOf(y, r, forward) })
         expectPasses(checker.check("dw", input: w, analytic: dw) { lossOf(y, r, forward) })
     }
 
-    @Test(arguments: [RoPEScaling.none, .linear(factor: 2), .llama3(factor: 8, lowFrequencyFactor: 1, highFrequencyFactor: 4, originalMaxPositions: 32)])
+    @Test(arguments: [
+        RoPEScaling.none, .linear(factor: 2),
+        .llama3(factor: 8, lowFrequencyFactor: 1, highFrequencyFactor: 4, originalMaxPositions: 32),
+    ])
     func rope(_ scaling: RoPEScaling) {
         let rope = RotaryEmbedding(headDimension: 16, theta: 10_000, scaling: scaling, maxPositions: 300)
         let positions: [Int32] = [0, 5, 299, 17]
@@ -111,7 +138,8 @@ import FledgeTestSupport
         expectPasses(checker.check("silu", input: g, analytic: dg) { lossOf(y, r, silu) })
         let swiglu = { SwiGLU.forward(y.pointer, gate: g.pointer, up: u.pointer, count: 37) }
         let dgate = Tensor(zeros: [37]), dup = Tensor(zeros: [37])
-        SwiGLU.backward(dgate: dgate.pointer, dup: dup.pointer, dout: r.pointer, gate: g.pointer, up: u.pointer, count: 37)
+        SwiGLU.backward(
+            dgate: dgate.pointer, dup: dup.pointer, dout: r.pointer, gate: g.pointer, up: u.pointer, count: 37)
         expectPasses(checker.check("dgate", input: g, analytic: dgate) { lossOf(y, r, swiglu) })
         expectPasses(checker.check("dup", input: u, analytic: dup) { lossOf(y, r, swiglu) })
     }
@@ -157,19 +185,30 @@ import FledgeTestSupport
         Softmax.forward(p.pointer, randomTensor([n, v], seed: 2).pointer, rows: n, columns: v)
         let w = Tensor([1, 0, 0.5, 1, 2], shape: [n])
         let lse = Tensor(zeros: [n]), rows = Tensor(zeros: [n]), dz = Tensor(zeros: [n, v])
-        let soft = { Double(CrossEntropy.softForward(lse: lse.pointer, rowLosses: rows.pointer, logits: z.pointer, targets: p.pointer,
-                                                     weights: w.pointer, rows: n, columns: v, scale: 0.2)) }
+        let soft = {
+            Double(
+                CrossEntropy.softForward(
+                    lse: lse.pointer, rowLosses: rows.pointer, logits: z.pointer, targets: p.pointer,
+                    weights: w.pointer, rows: n, columns: v, scale: 0.2))
+        }
         _ = soft()
-        CrossEntropy.softBackward(dlogits: dz.pointer, logits: z.pointer, targets: p.pointer, lse: lse.pointer, weights: w.pointer, rows: n, columns: v, scale: 0.2)
+        CrossEntropy.softBackward(
+            dlogits: dz.pointer, logits: z.pointer, targets: p.pointer, lse: lse.pointer, weights: w.pointer, rows: n,
+            columns: v, scale: 0.2)
         expectPasses(checker.check("soft", input: z, analytic: dz, loss: soft))
         let labels: [Int32] = [4, 32, -1, 0, 7]
         labels.withUnsafeBufferPointer { l in
-            let hard = { Double(CrossEntropy.hardForward(lse: lse.pointer, logits: z.pointer, labels: l.baseAddress!, weights: w.pointer,
-                                                         rows: n, columns: v, scale: 0.2)) }
+            let hard = {
+                Double(
+                    CrossEntropy.hardForward(
+                        lse: lse.pointer, logits: z.pointer, labels: l.baseAddress!, weights: w.pointer,
+                        rows: n, columns: v, scale: 0.2))
+            }
             _ = hard()
             dz.zero()
-            CrossEntropy.hardBackward(dlogits: dz.pointer, logits: z.pointer, labels: l.baseAddress!, lse: lse.pointer, weights: w.pointer,
-                                      rows: n, columns: v, scale: 0.2)
+            CrossEntropy.hardBackward(
+                dlogits: dz.pointer, logits: z.pointer, labels: l.baseAddress!, lse: lse.pointer, weights: w.pointer,
+                rows: n, columns: v, scale: 0.2)
             expectPasses(checker.check("hard", input: z, analytic: dz, loss: hard))
         }
     }
@@ -197,18 +236,23 @@ import FledgeTestSupport
         }
         let qCount = shape.batch * shape.queries * shape.heads * shape.headDimension
         let kCount = shape.batch * shape.keys * shape.kvHeads * shape.headDimension
-        let q = randomTensor([qCount], seed: 1), k = randomTensor([kCount], seed: 2), v = randomTensor([kCount], seed: 3)
+        let q = randomTensor([qCount], seed: 1), k = randomTensor([kCount], seed: 2),
+            v = randomTensor([kCount], seed: 3)
         let r = randomTensor([qCount], seed: 4)
         let out = Tensor(zeros: [qCount]), lse = Tensor(zeros: [shape.batch * shape.heads * shape.queries])
-        let workspace = AttentionWorkspace(batch: shape.batch, queries: shape.queries, keys: shape.keys, heads: shape.heads,
-                                           headDimension: shape.headDimension, groupedQuery: shape.heads != shape.kvHeads)
+        let workspace = AttentionWorkspace(
+            batch: shape.batch, queries: shape.queries, keys: shape.keys, heads: shape.heads,
+            headDimension: shape.headDimension, groupedQuery: shape.heads != shape.kvHeads)
         let forward = {
-            Attention.forward(out: out.pointer, lse: lse.pointer, q: q.pointer, k: k.pointer, v: v.pointer, shape: shape, mask: mask, workspace: workspace)
+            Attention.forward(
+                out: out.pointer, lse: lse.pointer, q: q.pointer, k: k.pointer, v: v.pointer, shape: shape, mask: mask,
+                workspace: workspace)
         }
         forward()
         let dq = Tensor(zeros: q.shape), dk = Tensor(zeros: k.shape), dv = Tensor(zeros: v.shape)
-        Attention.backward(dq: dq.pointer, dk: dk.pointer, dv: dv.pointer, dout: r.pointer, out: out.pointer, lse: lse.pointer,
-                           q: q.pointer, k: k.pointer, v: v.pointer, shape: shape, mask: mask, workspace: workspace)
+        Attention.backward(
+            dq: dq.pointer, dk: dk.pointer, dv: dv.pointer, dout: r.pointer, out: out.pointer, lse: lse.pointer,
+            q: q.pointer, k: k.pointer, v: v.pointer, shape: shape, mask: mask, workspace: workspace)
         let fine = GradientCheck(step: 1e-2, samples: 60)
         for (name, input, grad) in [("dq", q, dq), ("dk", k, dk), ("dv", v, dv)] {
             let report = fine.check("\(kind) \(name)", input: input, analytic: grad) { lossOf(out, r, forward) }

@@ -44,7 +44,9 @@ import FledgeTestSupport
         let (rows, columns) = (6, 96)
         let bytes = Self.blocks(format, rows: rows, columns: columns, seed: 5)
         let order = [3, 0, 5, 1, 4, 2]
-        let matrix = bytes.withUnsafeBytes { QuantizedMatrix(format: format, blocks: $0.baseAddress!, rows: rows, columns: columns, sourceRows: order) }
+        let matrix = bytes.withUnsafeBytes {
+            QuantizedMatrix(format: format, blocks: $0.baseAddress!, rows: rows, columns: columns, sourceRows: order)
+        }
         let values = matrix.dequantized()
         for row in 0..<rows {
             let expected = Self.reference(format, bytes, row: order[row], columns: columns)
@@ -60,7 +62,9 @@ import FledgeTestSupport
     func productsEqualFewRowsMatmulOnTheDequantisedMatrixBitForBit(_ format: QuantizedMatrix.Format) {
         let (outputs, columns) = (37, 160)
         let bytes = Self.blocks(format, rows: outputs, columns: columns, seed: 9)
-        let matrix = bytes.withUnsafeBytes { QuantizedMatrix(format: format, blocks: $0.baseAddress!, rows: outputs, columns: columns) }
+        let matrix = bytes.withUnsafeBytes {
+            QuantizedMatrix(format: format, blocks: $0.baseAddress!, rows: outputs, columns: columns)
+        }
         let dense = matrix.dequantized()
         for n in 1...9 {
             let x = randomTensor([n * columns], seed: UInt64(20 + n)), start = randomTensor([n * outputs], seed: 40)
@@ -68,9 +72,13 @@ import FledgeTestSupport
                 let expected = Tensor(zeros: [n * outputs]), got = Tensor(zeros: [n * outputs])
                 expected.pointer.update(from: start.pointer, count: n * outputs)
                 got.pointer.update(from: start.pointer, count: n * outputs)
-                FewRowsMatmul.forward(expected.pointer, x.pointer, weight: dense.pointer, rows: n, inFeatures: columns, outFeatures: outputs, accumulate: accumulate)
+                FewRowsMatmul.forward(
+                    expected.pointer, x.pointer, weight: dense.pointer, rows: n, inFeatures: columns,
+                    outFeatures: outputs, accumulate: accumulate)
                 QuantizedMatmul.forward(got.pointer, x.pointer, matrix: matrix, rows: n, accumulate: accumulate)
-                #expect(got.values.map(\.bitPattern) == expected.values.map(\.bitPattern), "\(format) N \(n) accumulate \(accumulate)")
+                #expect(
+                    got.values.map(\.bitPattern) == expected.values.map(\.bitPattern),
+                    "\(format) N \(n) accumulate \(accumulate)")
             }
         }
     }

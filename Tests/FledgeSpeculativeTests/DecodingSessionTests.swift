@@ -10,7 +10,8 @@ import FledgeTensor
 /// break losslessness are refused; feature layers travel with an exported draft.
 @Suite struct DecodingSessionTests {
     static func target() throws -> LlamaModel {
-        try LlamaModel.load(from: SpeculativeDecoderTests.root.appendingPathComponent("Tests/FledgeLlamaTests/Fixtures/tiny-llama"))
+        try LlamaModel.load(
+            from: SpeculativeDecoderTests.root.appendingPathComponent("Tests/FledgeLlamaTests/Fixtures/tiny-llama"))
     }
 
     /// An EAGLE-3 draft over every other token of the tiny target, its head from the target's
@@ -21,8 +22,9 @@ import FledgeTensor
         for id in ids { t2d[id] = true }
         var configuration = Eagle3Configuration(target: target.configuration, draftVocabularySize: ids.count)
         configuration.featureLayers = layers
-        let draft = Eagle3Draft(configuration: configuration, embedding: target.embedding,
-                                d2t: ids.enumerated().map { Int64($0.element - $0.offset) }, t2d: t2d)
+        let draft = Eagle3Draft(
+            configuration: configuration, embedding: target.embedding,
+            d2t: ids.enumerated().map { Int64($0.element - $0.offset) }, t2d: t2d)
         draft.initialize(seed: 2)
         draft.initializeHead(fromTarget: target.head)
         return draft
@@ -31,7 +33,8 @@ import FledgeTensor
     @Test(arguments: [DecodingStrategy.plain, .chain(steps: 3), .tree(topK: 3, depth: 3, treeTokens: 8)])
     func laterTurnsPrefillOnlyTheirNewTokens(_ strategy: DecodingStrategy) throws {
         let target = try Self.target()
-        let drafter = strategy == .plain ? nil : Eagle3Drafter(draft: Self.draft(target), capacity: 256, layers: [0, 1, 2])
+        let drafter =
+            strategy == .plain ? nil : Eagle3Drafter(draft: Self.draft(target), capacity: 256, layers: [0, 1, 2])
         let session = DecodingSession(target: target, drafter: drafter)
         // The reference: plain decoding of the same turns in its own session.
         let plain = DecodingSession(target: target)
@@ -46,7 +49,9 @@ import FledgeTensor
         // New to the target: the separator and message, and at most the answer's last token
         // (a generated token is fed back only when the next one is computed).
         let new = turn2.count - turn1.count - first.tokens.count
-        #expect(second.prefilledTokens >= new && second.prefilledTokens <= new + 1, "\(strategy): \(second.prefilledTokens) of \(turn2.count)")
+        #expect(
+            second.prefilledTokens >= new && second.prefilledTokens <= new + 1,
+            "\(strategy): \(second.prefilledTokens) of \(turn2.count)")
         if strategy == .plain { #expect(second.prefilledTokens == new + 1) }
         let plainSecond = try plain.generate(prompt: turn2, DecodingRequest(maxTokens: 12))
         #expect(plainSecond.prefilledTokens == new + 1)
@@ -60,27 +65,39 @@ import FledgeTensor
         // After a reset everything is prefilled again.
         session.reset()
         #expect(try session.generate(prompt: edited, request).prefilledTokens == edited.count)
-        if strategy.isSpeculative { #expect(second.stats.cycles > 0 && second.stats.targetSeconds > 0 && second.stats.draftSeconds > 0) }
+        if strategy.isSpeculative {
+            #expect(second.stats.cycles > 0 && second.stats.targetSeconds > 0 && second.stats.draftSeconds > 0)
+        }
     }
 
     @Test func strategiesThatWouldNotBeLosslessAreRefused() throws {
         let target = try Self.target()
-        let session = DecodingSession(target: target, drafter: Eagle3Drafter(draft: Self.draft(target), capacity: 256, layers: [0, 1, 2]))
+        let session = DecodingSession(
+            target: target, drafter: Eagle3Drafter(draft: Self.draft(target), capacity: 256, layers: [0, 1, 2]))
         let sampled = SamplingOptions(temperature: 0.7)
-        for (strategy, sampling) in [(DecodingStrategy.tree(topK: 4, depth: 4, treeTokens: 65), SamplingOptions()),
-                                     (.chain(steps: 64), SamplingOptions()), (.tree(topK: 2, depth: 2, treeTokens: 4), sampled),
-                                     (.tree(topK: 65, depth: 2, treeTokens: 8), SamplingOptions())] {
+        for (strategy, sampling) in [
+            (DecodingStrategy.tree(topK: 4, depth: 4, treeTokens: 65), SamplingOptions()),
+            (.chain(steps: 64), SamplingOptions()), (.tree(topK: 2, depth: 2, treeTokens: 4), sampled),
+            (.tree(topK: 65, depth: 2, treeTokens: 8), SamplingOptions()),
+        ] {
             #expect(throws: LlamaError.self, "\(strategy)") {
-                try session.generate(prompt: [5, 17], DecodingRequest(strategy: strategy, maxTokens: 4, sampling: sampling))
+                try session.generate(
+                    prompt: [5, 17], DecodingRequest(strategy: strategy, maxTokens: 4, sampling: sampling))
             }
         }
         // Without row-exact kernels no speculation is lossless; plain decoding still runs.
-        let blas = DecodingSession(target: target, drafter: Eagle3Drafter(draft: Self.draft(target), capacity: 256, layers: [0, 1, 2]),
-                                   kernels: .openBLAS)
-        #expect(throws: LlamaError.self) { try blas.generate(prompt: [5, 17], DecodingRequest(strategy: .chain(steps: 1), maxTokens: 4)) }
+        let blas = DecodingSession(
+            target: target, drafter: Eagle3Drafter(draft: Self.draft(target), capacity: 256, layers: [0, 1, 2]),
+            kernels: .openBLAS)
+        #expect(throws: LlamaError.self) {
+            try blas.generate(prompt: [5, 17], DecodingRequest(strategy: .chain(steps: 1), maxTokens: 4))
+        }
         #expect(try blas.generate(prompt: [5, 17], DecodingRequest(maxTokens: 4)).tokens.count == 4)
         // Chain and tree without a draft.
-        #expect(throws: LlamaError.self) { try DecodingSession(target: target).generate(prompt: [5], DecodingRequest(strategy: .chain(steps: 2), maxTokens: 4)) }
+        #expect(throws: LlamaError.self) {
+            try DecodingSession(target: target).generate(
+                prompt: [5], DecodingRequest(strategy: .chain(steps: 2), maxTokens: 4))
+        }
     }
 
     /// A draft trained on other target layers than the defaults writes them into both export
@@ -91,10 +108,13 @@ import FledgeTensor
         let draft = Self.draft(target, layers: layers)
         let prompts: [[Int32]] = [[5, 17, 99, 3], [7, 150, 8, 23, 64, 1, 2, 9, 100]]
         for format in ["eagle", "speculators"] {
-            let folder = FileManager.default.temporaryDirectory.appendingPathComponent("fledge-layers-\(UUID().uuidString)")
+            let folder = FileManager.default.temporaryDirectory.appendingPathComponent(
+                "fledge-layers-\(UUID().uuidString)")
             defer { try? FileManager.default.removeItem(at: folder) }
             try draft.export(to: folder, format: format, target: .init(name: "tiny"), dtype: .f32)
-            let config = try #require(try JSONSerialization.jsonObject(with: Data(contentsOf: folder.appendingPathComponent("config.json"))) as? [String: Any])
+            let config = try #require(
+                try JSONSerialization.jsonObject(with: Data(contentsOf: folder.appendingPathComponent("config.json")))
+                    as? [String: Any])
             // vLLM's and speculators' key counts inputs of layers (Fledge's outputs + 1).
             #expect(config["eagle_aux_hidden_state_layer_ids"] as? [Int] == [3, 2, 1], "\(format)")
             let nested = (config["eagle_config"] as? [String: Any])?["eagle_aux_hidden_state_layer_ids"] as? [Int]
@@ -105,22 +125,29 @@ import FledgeTensor
             #expect(drafter.forwardOptions.captureLayers == layers)
             // The loaded draft proposes exactly what the in-memory draft reading those layers does.
             let session = DecodingSession(target: target, drafter: drafter)
-            let reference = DecodingSession(target: target, drafter: Eagle3Drafter(draft: draft, capacity: 256, layers: layers))
+            let reference = DecodingSession(
+                target: target, drafter: Eagle3Drafter(draft: draft, capacity: 256, layers: layers))
             for prompt in prompts {
                 let request = DecodingRequest(strategy: .chain(steps: 3), maxTokens: 24)
-                let (a, b) = (try session.generate(prompt: prompt, request), try reference.generate(prompt: prompt, request))
-                #expect(a.tokens == b.tokens && a.stats.accepted == b.stats.accepted && a.stats.cycles == b.stats.cycles)
+                let (a, b) = (
+                    try session.generate(prompt: prompt, request), try reference.generate(prompt: prompt, request)
+                )
+                #expect(
+                    a.tokens == b.tokens && a.stats.accepted == b.stats.accepted && a.stats.cycles == b.stats.cycles)
             }
             // Its step-0 rows are fc of those layers' outputs, not of the default ones.
             let n = prompts[0].count
-            let result = try target.forward(TokenBatch(tokens: prompts[0]), cache: target.makeCache(capacity: 16),
-                                            options: ForwardOptions(captureLayers: [0, 1, 2], logits: .none))
+            let result = try target.forward(
+                TokenBatch(tokens: prompts[0]), cache: target.makeCache(capacity: 16),
+                options: ForwardOptions(captureLayers: [0, 1, 2], logits: .none))
             let expected = Tensor(zeros: [n, target.configuration.hiddenSize])
             let fused = result.concatenatedCaptures(layers, rows: n)
             (try #require(drafter as? Eagle3Drafter)).fuse(fused.pointer, rows: n, into: expected.pointer)
             withExtendedLifetime(fused) {}
             #expect(drafter.features(result, rows: n).values == expected.values)
-            #expect(Eagle3Drafter(draft: draft, capacity: 16, layers: [0, 1, 2]).features(result, rows: n).values != expected.values)
+            #expect(
+                Eagle3Drafter(draft: draft, capacity: 16, layers: [0, 1, 2]).features(result, rows: n).values
+                    != expected.values)
         }
         // Default layers are never written.
         let folder = FileManager.default.temporaryDirectory.appendingPathComponent("fledge-layers-\(UUID().uuidString)")

@@ -8,21 +8,26 @@ import FledgeTemplate
 
 /// Greedy speculative decoding is lossless: the same tokens as plain greedy decoding.
 @Suite struct SpeculativeDecoderTests {
-    static let root = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
+    static let root = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
+        .deletingLastPathComponent()
 
     @Test(arguments: [1, 3, 5])
     func greedySpeculativeOutputEqualsPlainGreedy(_ steps: Int) throws {
-        let target = try LlamaModel.load(from: Self.root.appendingPathComponent("Tests/FledgeLlamaTests/Fixtures/tiny-llama"))
+        let target = try LlamaModel.load(
+            from: Self.root.appendingPathComponent("Tests/FledgeLlamaTests/Fixtures/tiny-llama"))
         // A draft over every other target token; its head starts from the target's rows so it
         // sometimes agrees with the target (both accepted and rejected tokens are exercised).
         let ids = Array(stride(from: 0, to: 160, by: 2))
         var t2d = [Bool](repeating: false, count: 160)
         for id in ids { t2d[id] = true }
         let configuration = Eagle3Configuration(target: target.configuration, draftVocabularySize: ids.count)
-        let draft = Eagle3Draft(configuration: configuration, embedding: target.embedding, d2t: ids.enumerated().map { Int64($0.element - $0.offset) }, t2d: t2d)
+        let draft = Eagle3Draft(
+            configuration: configuration, embedding: target.embedding,
+            d2t: ids.enumerated().map { Int64($0.element - $0.offset) }, t2d: t2d)
         draft.initialize(seed: 2)
         draft.initializeHead(fromTarget: target.head)
-        let decoder = DecodingSession(target: target, drafter: Eagle3Drafter(draft: draft, capacity: 256, layers: [0, 1, 2]))
+        let decoder = DecodingSession(
+            target: target, drafter: Eagle3Drafter(draft: draft, capacity: 256, layers: [0, 1, 2]))
         for prompt: [Int32] in [[5, 17, 99, 3], [42], [7, 150, 8, 23, 64, 1, 2, 9, 100]] {
             let plain = try target.generate(prompt: prompt, maxTokens: 30).tokens
             let (speculative, stats) = try decoder.run(prompt, .chain(steps: steps), maxTokens: 30, stopTokens: [])
@@ -33,19 +38,24 @@ import FledgeTemplate
 
     @Test(arguments: [(2, 2, 4), (3, 3, 8), (4, 5, 16)])
     func greedyTreeOutputEqualsPlainGreedy(_ topK: Int, _ depth: Int, _ treeTokens: Int) throws {
-        let target = try LlamaModel.load(from: Self.root.appendingPathComponent("Tests/FledgeLlamaTests/Fixtures/tiny-llama"))
+        let target = try LlamaModel.load(
+            from: Self.root.appendingPathComponent("Tests/FledgeLlamaTests/Fixtures/tiny-llama"))
         let ids = Array(stride(from: 0, to: 160, by: 2))
         var t2d = [Bool](repeating: false, count: 160)
         for id in ids { t2d[id] = true }
         let configuration = Eagle3Configuration(target: target.configuration, draftVocabularySize: ids.count)
-        let draft = Eagle3Draft(configuration: configuration, embedding: target.embedding, d2t: ids.enumerated().map { Int64($0.element - $0.offset) }, t2d: t2d)
+        let draft = Eagle3Draft(
+            configuration: configuration, embedding: target.embedding,
+            d2t: ids.enumerated().map { Int64($0.element - $0.offset) }, t2d: t2d)
         draft.initialize(seed: 2)
         draft.initializeHead(fromTarget: target.head)
-        let decoder = DecodingSession(target: target, drafter: Eagle3Drafter(draft: draft, capacity: 256, layers: [0, 1, 2]))
+        let decoder = DecodingSession(
+            target: target, drafter: Eagle3Drafter(draft: draft, capacity: 256, layers: [0, 1, 2]))
         var accepted = 0
         for prompt: [Int32] in [[5, 17, 99, 3], [42], [7, 150, 8, 23, 64, 1, 2, 9, 100]] {
             let plain = try target.generate(prompt: prompt, maxTokens: 30).tokens
-            let (tree, stats) = try decoder.run(prompt, .tree(topK: topK, depth: depth, treeTokens: treeTokens), maxTokens: 30, stopTokens: [])
+            let (tree, stats) = try decoder.run(
+                prompt, .tree(topK: topK, depth: depth, treeTokens: treeTokens), maxTokens: 30, stopTokens: [])
             #expect(tree == plain, "prompt \(prompt), top-k \(topK), depth \(depth)")
             accepted += stats.emitted - stats.cycles
         }
@@ -53,24 +63,33 @@ import FledgeTemplate
     }
 
     @Test func stopTokensEndTheOutput() throws {
-        let target = try LlamaModel.load(from: Self.root.appendingPathComponent("Tests/FledgeLlamaTests/Fixtures/tiny-llama"))
+        let target = try LlamaModel.load(
+            from: Self.root.appendingPathComponent("Tests/FledgeLlamaTests/Fixtures/tiny-llama"))
         let plain = try target.generate(prompt: [5, 17], maxTokens: 20).tokens
         let stop = plain[6]
         let ids = Array(0..<32)
-        let draft = Eagle3Draft(configuration: Eagle3Configuration(target: target.configuration, draftVocabularySize: 32), embedding: target.embedding,
-                                d2t: [Int64](repeating: 0, count: 32), t2d: (0..<160).map { $0 < ids.count })
+        let draft = Eagle3Draft(
+            configuration: Eagle3Configuration(target: target.configuration, draftVocabularySize: 32),
+            embedding: target.embedding,
+            d2t: [Int64](repeating: 0, count: 32), t2d: (0..<160).map { $0 < ids.count })
         draft.initialize(seed: 1)
-        let (tokens, _) = try DecodingSession(target: target, drafter: Eagle3Drafter(draft: draft, capacity: 128, layers: [0, 1, 2]))
-            .run([5, 17], .chain(steps: 3), maxTokens: 20, stopTokens: [stop])
+        let (tokens, _) = try DecodingSession(
+            target: target, drafter: Eagle3Drafter(draft: draft, capacity: 128, layers: [0, 1, 2])
+        )
+        .run([5, 17], .chain(steps: 3), maxTokens: 20, stopTokens: [stop])
         #expect(tokens == Array(plain.prefix(through: plain.firstIndex(of: stop)!)))
     }
 }
 
 extension DecodingSession {
     /// One generate call as the tests spell it.
-    func run(_ prompt: [Int32], _ strategy: DecodingStrategy, maxTokens: Int, sampling: SamplingOptions = SamplingOptions(),
-             stopTokens: Set<Int32>) throws -> ([Int32], AcceptanceStats) {
-        let result = try generate(prompt: prompt, DecodingRequest(strategy: strategy, maxTokens: maxTokens, sampling: sampling, stopTokens: stopTokens))
+    func run(
+        _ prompt: [Int32], _ strategy: DecodingStrategy, maxTokens: Int, sampling: SamplingOptions = SamplingOptions(),
+        stopTokens: Set<Int32>
+    ) throws -> ([Int32], AcceptanceStats) {
+        let result = try generate(
+            prompt: prompt,
+            DecodingRequest(strategy: strategy, maxTokens: maxTokens, sampling: sampling, stopTokens: stopTokens))
         return (result.tokens, result.stats)
     }
 }
@@ -78,12 +97,14 @@ extension DecodingSession {
 /// `SpeculativeEvaluation` runs every mode on the same prompts as the plain baseline.
 @Suite struct SpeculativeEvaluationTests {
     @Test func everyModeIsLosslessAndCountsItsCycles() throws {
-        let target = try LlamaModel.load(from: SpeculativeDecoderTests.root.appendingPathComponent("Tests/FledgeLlamaTests/Fixtures/tiny-llama"))
+        let target = try LlamaModel.load(
+            from: SpeculativeDecoderTests.root.appendingPathComponent("Tests/FledgeLlamaTests/Fixtures/tiny-llama"))
         let ids = Array(stride(from: 0, to: 160, by: 2))
         var t2d = [Bool](repeating: false, count: 160)
         for id in ids { t2d[id] = true }
-        let draft = Eagle3Draft(configuration: Eagle3Configuration(target: target.configuration, draftVocabularySize: ids.count),
-                                embedding: target.embedding, d2t: ids.enumerated().map { Int64($0.element - $0.offset) }, t2d: t2d)
+        let draft = Eagle3Draft(
+            configuration: Eagle3Configuration(target: target.configuration, draftVocabularySize: ids.count),
+            embedding: target.embedding, d2t: ids.enumerated().map { Int64($0.element - $0.offset) }, t2d: t2d)
         draft.initialize(seed: 2)
         draft.initializeHead(fromTarget: target.head)
         let makeDrafter = { Eagle3Drafter(draft: draft, capacity: 256, layers: [0, 1, 2]) as any Drafter }
@@ -92,31 +113,44 @@ extension DecodingSession {
         let encode: ([ChatMessage]) throws -> [Int32] = { messages in
             messages.flatMap { message in message.content.unicodeScalars.map { Int32($0.value % 160) } } + [1]
         }
-        let decode: ([Int32]) -> String = { tokens in String(String.UnicodeScalarView(tokens.compactMap { Unicode.Scalar(UInt32($0) + 32) })) }
-        let modes: [SpeculativeEvaluation.Mode] = [.chain(steps: 1), .chain(steps: 3), .tree(topK: 3, depth: 3, treeTokens: 8)]
+        let decode: ([Int32]) -> String = { tokens in
+            String(String.UnicodeScalarView(tokens.compactMap { Unicode.Scalar(UInt32($0) + 32) }))
+        }
+        let modes: [SpeculativeEvaluation.Mode] = [
+            .chain(steps: 1), .chain(steps: 3), .tree(topK: 3, depth: 3, treeTokens: 8),
+        ]
         var seen: [Int] = []
-        let report = try SpeculativeEvaluation.run(model: target, makeDrafter: makeDrafter, questions: [["ab", "cd"], ["hello"]], modes: modes,
-                                                   maxTokens: 12, stopTokens: [], encode: encode, decode: decode) { done, _ in seen.append(done) }
+        let report = try SpeculativeEvaluation.run(
+            model: target, makeDrafter: makeDrafter, questions: [["ab", "cd"], ["hello"]], modes: modes,
+            maxTokens: 12, stopTokens: [], encode: encode, decode: decode
+        ) { done, _ in seen.append(done) }
         #expect(seen == [1, 2])
         #expect(report.turns == 3 && report.generatedTokens == 36 && report.modes.count == 3)
         #expect(report.modes.map(\.mode) == ["chain K = 1", "chain K = 3", "tree 3/3/8"])
         for row in report.modes {
             #expect(row.lossless == true && row.mismatchedTurns == 0, "\(row.mode)")
             #expect(row.acceptanceLength >= 1 && row.cycles >= 3 && row.cycles <= 36, "\(row.mode)")
-            #expect(Double(36) / Double(row.cycles) >= row.acceptanceLength - 1e-9, "\(row.mode): τ counts at most the emitted tokens")
+            #expect(
+                Double(36) / Double(row.cycles) >= row.acceptanceLength - 1e-9,
+                "\(row.mode): τ counts at most the emitted tokens")
         }
         #expect(SpeculativeEvaluation.Mode(parsing: "tree:8/6/48") == .tree(topK: 8, depth: 6, treeTokens: 48))
         #expect(SpeculativeEvaluation.Mode(parsing: "chain:5") == .chain(steps: 5))
-        for bad in ["chain", "chain:0", "tree:8/6", "tree:8/6/1", "beam:3"] { #expect(SpeculativeEvaluation.Mode(parsing: bad) == nil, "\(bad)") }
+        for bad in ["chain", "chain:0", "tree:8/6", "tree:8/6/1", "beam:3"] {
+            #expect(SpeculativeEvaluation.Mode(parsing: bad) == nil, "\(bad)")
+        }
 
         // Sampling: chain modes sample with the rejection rule; the tree refuses.
         let sampling = SamplingOptions(temperature: 0.8, topP: 0.95, seed: 7)
-        let sampled = try SpeculativeEvaluation.run(model: target, makeDrafter: makeDrafter, questions: [["ab"]], modes: [.chain(steps: 2)], maxTokens: 12,
-                                                    sampling: sampling, stopTokens: [], encode: encode, decode: decode)
+        let sampled = try SpeculativeEvaluation.run(
+            model: target, makeDrafter: makeDrafter, questions: [["ab"]], modes: [.chain(steps: 2)], maxTokens: 12,
+            sampling: sampling, stopTokens: [], encode: encode, decode: decode)
         #expect(sampled.modes[0].lossless == nil && sampled.sampling == sampling && sampled.modes[0].cycles >= 1)
         #expect(throws: (any Error).self) {
-            try SpeculativeEvaluation.run(model: target, makeDrafter: makeDrafter, questions: [["ab"]], modes: [.tree(topK: 2, depth: 2, treeTokens: 4)],
-                                          maxTokens: 12, sampling: sampling, stopTokens: [], encode: encode, decode: decode)
+            try SpeculativeEvaluation.run(
+                model: target, makeDrafter: makeDrafter, questions: [["ab"]],
+                modes: [.tree(topK: 2, depth: 2, treeTokens: 4)],
+                maxTokens: 12, sampling: sampling, stopTokens: [], encode: encode, decode: decode)
         }
     }
 }

@@ -11,15 +11,18 @@ import FledgeTensor
 @Suite struct SpeculativeSamplingTests {
     @Test func secondTokenFollowsTheTargetDistribution() throws {
         let root = SpeculativeDecoderTests.root
-        let target = try LlamaModel.load(from: root.appendingPathComponent("Tests/FledgeLlamaTests/Fixtures/tiny-llama"))
+        let target = try LlamaModel.load(
+            from: root.appendingPathComponent("Tests/FledgeLlamaTests/Fixtures/tiny-llama"))
         let ids = Array(stride(from: 0, to: 160, by: 2))
         var t2d = [Bool](repeating: false, count: 160)
         for id in ids { t2d[id] = true }
-        let draft = Eagle3Draft(configuration: Eagle3Configuration(target: target.configuration, draftVocabularySize: ids.count),
-                                embedding: target.embedding, d2t: ids.enumerated().map { Int64($0.element - $0.offset) }, t2d: t2d)
+        let draft = Eagle3Draft(
+            configuration: Eagle3Configuration(target: target.configuration, draftVocabularySize: ids.count),
+            embedding: target.embedding, d2t: ids.enumerated().map { Int64($0.element - $0.offset) }, t2d: t2d)
         draft.initialize(seed: 2)
         draft.initializeHead(fromTarget: target.head)
-        let decoder = DecodingSession(target: target, drafter: Eagle3Drafter(draft: draft, capacity: 64, layers: [0, 1, 2]))
+        let decoder = DecodingSession(
+            target: target, drafter: Eagle3Drafter(draft: draft, capacity: 64, layers: [0, 1, 2]))
         let prompt: [Int32] = [5, 17, 99]
         let temperature: Float = 1.5  // flatter, so many tokens have mass
         let sampler = Sampler(SamplingOptions(temperature: temperature))
@@ -30,7 +33,9 @@ import FledgeTensor
         let logits = try target.forward(TokenBatch(tokens: prompt), cache: target.makeCache(capacity: 8)).logits!
         sampler.distribution(logits.pointer, count: v, into: first.pointer)
         for t1 in 0..<v where first[t1] > 0 {
-            let next = try target.forward(TokenBatch(tokens: prompt + [Int32(t1)]), cache: target.makeCache(capacity: 8)).logits!
+            let next = try target.forward(
+                TokenBatch(tokens: prompt + [Int32(t1)]), cache: target.makeCache(capacity: 8)
+            ).logits!
             sampler.distribution(next.pointer, count: v, into: second.pointer)
             for t2 in 0..<v { exact[t2] += Double(first[t1]) * Double(second[t2]) }
         }
@@ -38,8 +43,9 @@ import FledgeTensor
         var counts = [Int](repeating: 0, count: v)
         var accepted = 0
         for seed in 0..<runs {
-            let (tokens, stats) = try decoder.run(prompt, .chain(steps: 3), maxTokens: 2,
-                                                  sampling: SamplingOptions(temperature: temperature, seed: UInt64(seed)), stopTokens: [])
+            let (tokens, stats) = try decoder.run(
+                prompt, .chain(steps: 3), maxTokens: 2,
+                sampling: SamplingOptions(temperature: temperature, seed: UInt64(seed)), stopTokens: [])
             counts[Int(tokens[1])] += 1
             accepted += stats.accepted[0]
         }

@@ -51,13 +51,15 @@ import Testing
         let addGenerationPrompt = fixture["add_generation_prompt"] == .bool(true)
         let bos = fixture.string("bos_token") ?? ""
         let eos = fixture.string("eos_token") ?? ""
-        let plain: [ChatMessage]? = messages.allSatisfy { message in
-            guard case .object(let object) = message else { return false }
-            return object.keys == ["role", "content"] && object.string("content") != nil
-        } ? messages.compactMap { message in
-            guard case .object(let object) = message else { return nil }
-            return ChatMessage(role: object.string("role") ?? "", content: object.string("content") ?? "")
-        } : nil
+        let plain: [ChatMessage]? =
+            messages.allSatisfy { message in
+                guard case .object(let object) = message else { return false }
+                return object.keys == ["role", "content"] && object.string("content") != nil
+            }
+            ? messages.compactMap { message in
+                guard case .object(let object) = message else { return nil }
+                return ChatMessage(role: object.string("role") ?? "", content: object.string("content") ?? "")
+            } : nil
         if let plain {
             return try template.render(
                 messages: plain, addGenerationPrompt: addGenerationPrompt, bosToken: bos, eosToken: eos, extra: extra,
@@ -77,7 +79,8 @@ import Testing
         let template = try ChatTemplate(source: try TemplateFixtures.template(named: "smollm2-135m-instruct"))
         let text = try template.render(messages: [ChatMessage(role: "user", content: "Hi")], addGenerationPrompt: true)
         #expect(
-            text == "<|im_start|>system\nYou are a helpful AI assistant named SmolLM, trained by Hugging Face<|im_end|>\n"
+            text
+                == "<|im_start|>system\nYou are a helpful AI assistant named SmolLM, trained by Hugging Face<|im_end|>\n"
                 + "<|im_start|>user\nHi<|im_end|>\n<|im_start|>assistant\n")
     }
 
@@ -86,7 +89,8 @@ import Testing
         let messages = [ChatMessage(role: "user", content: "a"), ChatMessage(role: "user", content: "b")]
         #expect(
             throws: TemplateError.raised(
-                "After the optional system message, conversation roles must alternate user/assistant/user/assistant/...")
+                "After the optional system message, conversation roles must alternate user/assistant/user/assistant/..."
+            )
         ) {
             try template.render(messages: messages, addGenerationPrompt: true)
         }
@@ -94,18 +98,23 @@ import Testing
 
     @Test func sharedTemplateRendersConcurrently() throws {
         let template = try ChatTemplate(source: try TemplateFixtures.template(named: "qwen3"))
-        let expected = try template.render(messages: [ChatMessage(role: "user", content: "0")], addGenerationPrompt: true)
+        let expected = try template.render(
+            messages: [ChatMessage(role: "user", content: "0")], addGenerationPrompt: true)
         var results = [String](repeating: "", count: 64)
         results.withUnsafeMutableBufferPointer { buffer in
             let base = buffer.baseAddress!
             DispatchQueue.concurrentPerform(iterations: 64) { index in
                 let text = try? template.render(
-                    messages: [ChatMessage(role: "user", content: "\(index % 2 == 0 ? 0 : index)")], addGenerationPrompt: true)
+                    messages: [ChatMessage(role: "user", content: "\(index % 2 == 0 ? 0 : index)")],
+                    addGenerationPrompt: true)
                 (base + index).pointee = text ?? "failed"
             }
         }
         for (index, text) in results.enumerated() {
-            #expect(text == (index % 2 == 0 ? expected : expected.replacingOccurrences(of: "user\n0", with: "user\n\(index)")))
+            #expect(
+                text
+                    == (index % 2 == 0
+                        ? expected : expected.replacingOccurrences(of: "user\n0", with: "user\n\(index)")))
         }
     }
 }

@@ -8,7 +8,9 @@ import Testing
     private func directory(_ files: [String: String]) throws -> URL {
         let url = FileManager.default.temporaryDirectory.appendingPathComponent("fledge-template-\(UUID().uuidString)")
         try FileManager.default.createDirectory(at: url, withIntermediateDirectories: true)
-        for (name, text) in files { try text.write(to: url.appendingPathComponent(name), atomically: true, encoding: .utf8) }
+        for (name, text) in files {
+            try text.write(to: url.appendingPathComponent(name), atomically: true, encoding: .utf8)
+        }
         return url
     }
 
@@ -24,14 +26,19 @@ import Testing
     }
 
     @Test func readsTheStringFromTokenizerConfig() throws {
-        let url = try directory(["tokenizer_config.json": #"{"bos_token": "<s>", "chat_template": "{{ bos_token }}C\n{{ messages[0].content }}"}"#])
+        let url = try directory([
+            "tokenizer_config.json":
+                #"{"bos_token": "<s>", "chat_template": "{{ bos_token }}C\n{{ messages[0].content }}"}"#
+        ])
         defer { try? FileManager.default.removeItem(at: url) }
-        let text = try ChatTemplate.load(modelDirectory: url).render(messages: user, addGenerationPrompt: false, bosToken: "<s>")
+        let text = try ChatTemplate.load(modelDirectory: url).render(
+            messages: user, addGenerationPrompt: false, bosToken: "<s>")
         #expect(text == "<s>C\nhi")
     }
 
     @Test func takesTheDefaultOfNamedTemplates() throws {
-        let config = #"{"chat_template": [{"name": "tool_use", "template": "T"}, {"name": "default", "template": "D{{ add_generation_prompt }}"}]}"#
+        let config =
+            #"{"chat_template": [{"name": "tool_use", "template": "T"}, {"name": "default", "template": "D{{ add_generation_prompt }}"}]}"#
         let url = try directory(["tokenizer_config.json": config])
         defer { try? FileManager.default.removeItem(at: url) }
         #expect(try ChatTemplate.load(modelDirectory: url).render(messages: user, addGenerationPrompt: true) == "DTrue")
@@ -50,6 +57,9 @@ import Testing
         let template = try ChatTemplate(source: "{% for m in messages %}{{ m|tojson }}{% endfor %}")
         let message: TemplateValue = ["role": "assistant", "content": "x", "reasoning": "r"]
         let text = try template.render(messages: [message], addGenerationPrompt: false)
-        #expect(text == #"{"thinking": "r", "role": "assistant", "content": "x", "reasoning": "r", "reasoning_content": "r"}"#)
+        #expect(
+            text
+                == #"{"thinking": "r", "role": "assistant", "content": "x", "reasoning": "r", "reasoning_content": "r"}"#
+        )
     }
 }

@@ -28,7 +28,9 @@ import Testing
             } else if case .object(let error)? = fixture["error"] {
                 switch outcome {
                 case .success(let actual):
-                    Issue.record("\(name) \(source.debugDescription): expected \(error.string("kind") ?? "an error"), rendered \(actual.debugDescription)")
+                    Issue.record(
+                        "\(name) \(source.debugDescription): expected \(error.string("kind") ?? "an error"), rendered \(actual.debugDescription)"
+                    )
                 case .failure(let thrown):
                     if error.string("kind") == "raise_exception" {
                         #expect(thrown as? TemplateError == .raised(error.string("message") ?? ""), "\(name)")

@@ -58,7 +58,8 @@ func checkCases(_ tokenizer: Tokenizer, texts: [String], expected: [ExpectedCase
         let decoded = tokenizer.decode(want.ids)
         let decodedSpecial = tokenizer.decode(want.idsWithSpecialTokens)
         let decodedSkipping = tokenizer.decode(want.idsWithSpecialTokens, skipSpecialTokens: true)
-        #expect(sameScalars(decoded, want.decoded ?? text), "\(name): decode of \(preview(text)) gave \(preview(decoded))")
+        #expect(
+            sameScalars(decoded, want.decoded ?? text), "\(name): decode of \(preview(text)) gave \(preview(decoded))")
         #expect(
             sameScalars(decodedSpecial, want.decodedWithSpecialTokens ?? text),
             "\(name): decode with special tokens of \(preview(text)) gave \(preview(decodedSpecial))")

@@ -30,7 +30,9 @@ func readGGUFMetadata(_ url: URL) throws -> [String: GGUFValue] {
     let data = try Data(contentsOf: url, options: .alwaysMapped)
     return try data.withUnsafeBytes { raw -> [String: GGUFValue] in
         var cursor = GGUFCursor(raw: raw)
-        guard try cursor.bytes(4).elementsEqual("GGUF".utf8) else { throw GGUFMetadataError(description: "not a GGUF file") }
+        guard try cursor.bytes(4).elementsEqual("GGUF".utf8) else {
+            throw GGUFMetadataError(description: "not a GGUF file")
+        }
         let version = try cursor.uint(4)
         guard version == 2 || version == 3 else { throw GGUFMetadataError(description: "GGUF version \(version)") }
         _ = try cursor.uint(8)

@@ -16,7 +16,8 @@ enum RealAssets {
     static var shareGPT: URL { folder.appendingPathComponent("ShareGPT_V3_unfiltered_cleaned_split.json") }
 
     static var available: Bool {
-        FileManager.default.fileExists(atPath: smolLM2GGUF.path) && FileManager.default.fileExists(atPath: shareGPT.path)
+        FileManager.default.fileExists(atPath: smolLM2GGUF.path)
+            && FileManager.default.fileExists(atPath: shareGPT.path)
     }
 
     static let missingMessage: Comment =

@@ -18,13 +18,17 @@ func sha256(_ message: [UInt8]) -> [UInt8] {
     padded.append(0x80)
     while padded.count % 64 != 56 { padded.append(0) }
     let bitLength = UInt64(message.count) * 8
-    for shift in stride(from: 56, through: 0, by: -8) { padded.append(UInt8(truncatingIfNeeded: bitLength >> UInt64(shift))) }
+    for shift in stride(from: 56, through: 0, by: -8) {
+        padded.append(UInt8(truncatingIfNeeded: bitLength >> UInt64(shift)))
+    }
     func rotr(_ x: UInt32, _ n: UInt32) -> UInt32 { (x >> n) | (x << (32 - n)) }
     var w = [UInt32](repeating: 0, count: 64)
     for chunk in stride(from: 0, to: padded.count, by: 64) {
         for t in 0..<16 {
             let i = chunk + 4 * t
-            w[t] = UInt32(padded[i]) << 24 | UInt32(padded[i + 1]) << 16 | UInt32(padded[i + 2]) << 8 | UInt32(padded[i + 3])
+            w[t] =
+                UInt32(padded[i]) << 24 | UInt32(padded[i + 1]) << 16 | UInt32(padded[i + 2]) << 8
+                | UInt32(padded[i + 3])
         }
         for t in 16..<64 {
             let s0 = rotr(w[t - 15], 7) ^ rotr(w[t - 15], 18) ^ (w[t - 15] >> 3)
@@ -58,7 +62,9 @@ func idsDigest(_ ids: [Int32]) -> String {
     bytes.reserveCapacity(ids.count * 4)
     for id in ids {
         let value = UInt32(bitPattern: id)
-        bytes.append(contentsOf: [UInt8(value & 0xFF), UInt8(value >> 8 & 0xFF), UInt8(value >> 16 & 0xFF), UInt8(value >> 24)])
+        bytes.append(contentsOf: [
+            UInt8(value & 0xFF), UInt8(value >> 8 & 0xFF), UInt8(value >> 16 & 0xFF), UInt8(value >> 24),
+        ])
     }
     return String(hex(sha256(bytes)).prefix(16))
 }

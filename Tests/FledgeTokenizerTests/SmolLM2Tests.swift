@@ -89,15 +89,17 @@ struct SmolLM2Tests {
 
     static let quick = ProcessInfo.processInfo.environment["FLEDGE_QUICK_TESTS"] == "1"
 
-    @Test("the first 500 conversations equal tokenizers and round-trip",
-          .enabled(if: quick, "runs instead of the all-conversations test with FLEDGE_QUICK_TESTS=1"))
+    @Test(
+        "the first 500 conversations equal tokenizers and round-trip",
+        .enabled(if: quick, "runs instead of the all-conversations test with FLEDGE_QUICK_TESTS=1"))
     func firstConversations() throws {
         try checkConversations(limit: 500)
     }
 
     /// About a minute on 2 cores (debug build).
-    @Test("all 17,671 conversations equal tokenizers and round-trip",
-          .disabled(if: quick, "FLEDGE_QUICK_TESTS=1 checks the first 500 only"))
+    @Test(
+        "all 17,671 conversations equal tokenizers and round-trip",
+        .disabled(if: quick, "FLEDGE_QUICK_TESTS=1 checks the first 500 only"))
     func allConversations() throws {
         try checkConversations(limit: .max)
     }
@@ -114,7 +116,8 @@ struct SmolLM2Tests {
         let texts = try shareGPTConversations(RealAssets.shareGPT, limit: limit)
         #expect(limit < fixture.records || texts.count == fixture.records, "complete ShareGPT records")
         let skipped = Set(fixture.skipped)
-        let missing = Set((0..<256).filter { smollm.id(forToken: String(ByteLevel.scalarForByte[$0])) == nil }.map(UInt8.init))
+        let missing = Set(
+            (0..<256).filter { smollm.id(forToken: String(ByteLevel.scalarForByte[$0])) == nil }.map(UInt8.init))
         #expect(missing.count == 21, "SmolLM2 has no token for 21 bytes (e.g. 0x04, 0xC0)")
         var matched = 0
         var gpt2Matched = 0
@@ -127,7 +130,8 @@ struct SmolLM2Tests {
             let ids = smollm.encode(text)
             tokenCount += ids.count
             let same = ids.count == row.smollmCount && idsDigest(ids) == row.smollmDigest
-            #expect(same, "record \(row.index): \(ids.count) ids, tokenizers gave \(row.smollmCount) (\(preview(text)))")
+            #expect(
+                same, "record \(row.index): \(ids.count) ids, tokenizers gave \(row.smollmCount) (\(preview(text)))")
             if same { matched += 1 }
             let decoded = smollm.decode(ids)
             #expect(sameScalars(decoded, roundTrip(text, missing)), "record \(row.index) does not round-trip")
@@ -143,7 +147,8 @@ struct SmolLM2Tests {
         #expect(checked == min(limit, fixture.records) - skipped.count)
         #expect(matched == checked && gpt2Matched == gpt2Checked)
         let seconds = Date().timeIntervalSince(started)
-        let summary = "\(matched)/\(checked) conversations (smollm), \(gpt2Matched)/\(gpt2Checked) (gpt2), "
+        let summary =
+            "\(matched)/\(checked) conversations (smollm), \(gpt2Matched)/\(gpt2Checked) (gpt2), "
             + "\(tokenCount) ids in \(String(format: "%.1f", seconds)) s"
         #expect(matched == checked, Comment(rawValue: summary))
         #if !DEBUG

@@ -35,9 +35,13 @@ struct TokenizerAPITests {
         #expect(throws: TokenizerError.self) { try Tokenizer(tokenizerJSON: Data("{}".utf8)) }
         #expect(throws: TokenizerError.self) { try Tokenizer(tokenizerJSON: Data("not json".utf8)) }
         #expect(throws: TokenizerError.self) {
-            try Tokenizer(tokenizerJSON: Self.modified("pre_tokenizer", ["type": "Split", "pattern": ["Regex": "(unclosed"], "behavior": "Isolated"]))
+            try Tokenizer(
+                tokenizerJSON: Self.modified(
+                    "pre_tokenizer", ["type": "Split", "pattern": ["Regex": "(unclosed"], "behavior": "Isolated"]))
         }
-        #expect(throws: TokenizerError.self) { try Tokenizer(contentsOf: URL(fileURLWithPath: "/nonexistent/tokenizer.json")) }
+        #expect(throws: TokenizerError.self) {
+            try Tokenizer(contentsOf: URL(fileURLWithPath: "/nonexistent/tokenizer.json"))
+        }
         #expect(throws: TokenizerError.self) {
             try Tokenizer(vocabulary: GGUFVocabulary(model: "bert", tokens: ["a"]))
         }
@@ -52,7 +56,8 @@ struct TokenizerAPITests {
         try FileManager.default.createDirectory(at: folder, withIntermediateDirectories: true)
         defer { try? FileManager.default.removeItem(at: folder) }
         try Self.tokenizerData("llama3").write(to: folder.appendingPathComponent("tokenizer.json"))
-        let config = #"{"bos_token": "<|begin_of_text|>", "eos_token": {"content": "<|end_of_text|>"}, "pad_token": null}"#
+        let config =
+            #"{"bos_token": "<|begin_of_text|>", "eos_token": {"content": "<|end_of_text|>"}, "pad_token": null}"#
         try Data(config.utf8).write(to: folder.appendingPathComponent("tokenizer_config.json"))
         let tokenizer = try Tokenizer(contentsOf: folder)
         #expect(tokenizer.bosTokenID == tokenizer.id(forToken: "<|begin_of_text|>"))

@@ -94,7 +94,9 @@ struct JSONLLoggerTests {
         #expect(try JSONLLogger.read(from: fresh.url).isEmpty)
 
         try Data("{\"kind\":\"train\"}\nnot json\n".utf8).write(to: fresh.url)
-        let error = try #require(throws: TrainingError.self) { _ = try JSONLLogger(directory: directory, resumedStep: 2) }
+        let error = try #require(throws: TrainingError.self) {
+            _ = try JSONLLogger(directory: directory, resumedStep: 2)
+        }
         #expect(error.message.hasPrefix(fresh.url.path + ":1:"))
     }
 

@@ -7,13 +7,26 @@ struct TensorBoardLoggerTests {
     /// The records behind `Fixtures/tensorboard` (see its README): steps up to 300 (two-byte
     /// varints), values that float32 rounds (0.1, 9.8e-5), train and eval.
     static let fixtureRecords: [MetricsRecord] = [
-        MetricsRecord(kind: "train", step: 1, epoch: 0.01, values: ["loss": 9.5, "acc/0": 0.1, "acc/1": 0.05, "lr": 9.8e-5,
-                                                                     "tokens_per_second": 412.5], time: 5.25),
-        MetricsRecord(kind: "train", step: 2, epoch: 0.02, values: ["loss": 7.125, "acc/0": 0.3, "acc/1": 0.2, "lr": 9.6e-5,
-                                                                     "tokens_per_second": 420], time: 10.5),
-        MetricsRecord(kind: "eval", step: 2, epoch: 0.02, values: ["loss": 7.5, "acc/0": 0.25, "tau": 1.375], time: 12),
-        MetricsRecord(kind: "train", step: 300, epoch: 3, values: ["loss": 2.0625, "acc/0": 0.7, "acc/1": 0.55, "lr": 1e-6,
-                                                                    "tokens_per_second": 431.25], time: 1575.75),
+        MetricsRecord(
+            kind: "train", step: 1, epoch: 0.01,
+            values: [
+                "loss": 9.5, "acc/0": 0.1, "acc/1": 0.05, "lr": 9.8e-5,
+                "tokens_per_second": 412.5,
+            ], time: 5.25),
+        MetricsRecord(
+            kind: "train", step: 2, epoch: 0.02,
+            values: [
+                "loss": 7.125, "acc/0": 0.3, "acc/1": 0.2, "lr": 9.6e-5,
+                "tokens_per_second": 420,
+            ], time: 10.5),
+        MetricsRecord(
+            kind: "eval", step: 2, epoch: 0.02, values: ["loss": 7.5, "acc/0": 0.25, "tau": 1.375], time: 12),
+        MetricsRecord(
+            kind: "train", step: 300, epoch: 3,
+            values: [
+                "loss": 2.0625, "acc/0": 0.7, "acc/1": 0.55, "lr": 1e-6,
+                "tokens_per_second": 431.25,
+            ], time: 1575.75),
     ]
     static let fixtureStart = 1_700_000_000.25
     static let fixtureHost = "fledge-fixture"
@@ -47,11 +60,13 @@ struct TensorBoardLoggerTests {
         EventEncoding.varint(UInt64(bitPattern: -1), into: &bytes)
         #expect(bytes == [0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0x01])
         // Event{wall_time: 1.0, file_version: "brain.Event:2"}
-        #expect(EventEncoding.event(wallTime: 1, fileVersion: "brain.Event:2")
-            == [0x09, 0, 0, 0, 0, 0, 0, 0xF0, 0x3F, 0x1A, 13] + Array("brain.Event:2".utf8))
+        #expect(
+            EventEncoding.event(wallTime: 1, fileVersion: "brain.Event:2")
+                == [0x09, 0, 0, 0, 0, 0, 0, 0xF0, 0x3F, 0x1A, 13] + Array("brain.Event:2".utf8))
         // Event{wall_time: 0, step: 5, summary{value{tag: "a", simple_value: 1.0}}}
-        #expect(EventEncoding.event(wallTime: 0, step: 5, tag: "a", value: 1)
-            == [0x09, 0, 0, 0, 0, 0, 0, 0, 0, 0x10, 5, 0x2A, 10, 0x0A, 8, 0x0A, 1, 0x61, 0x15, 0, 0, 0x80, 0x3F])
+        #expect(
+            EventEncoding.event(wallTime: 0, step: 5, tag: "a", value: 1)
+                == [0x09, 0, 0, 0, 0, 0, 0, 0, 0, 0x10, 5, 0x2A, 10, 0x0A, 8, 0x0A, 1, 0x61, 0x15, 0, 0, 0x80, 0x3F])
     }
 
     @Test("TFRecord framing: length, masked CRCs, one record per scalar")
@@ -101,7 +116,8 @@ struct TensorBoardLoggerTests {
         var expected: [String: [(step: Int, wallTime: Double, value: Float)]] = [:]
         for record in Self.fixtureRecords {
             for (key, value) in record.values {
-                expected["\(record.kind)/\(key)", default: []].append((record.step, Self.fixtureStart + record.time, Float(value)))
+                expected["\(record.kind)/\(key)", default: []].append(
+                    (record.step, Self.fixtureStart + record.time, Float(value)))
             }
         }
         #expect(Set(scalars.keys) == Set(expected.keys))

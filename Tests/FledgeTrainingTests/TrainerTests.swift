@@ -7,7 +7,8 @@ import FledgeLlama
 import FledgeTensor
 
 @Suite struct TrainerTests {
-    static let packageRoot = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
+    static let packageRoot = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
+        .deletingLastPathComponent()
 
     struct Setup {
         var model: LlamaModel
@@ -16,19 +17,24 @@ import FledgeTensor
     }
 
     static func setup() throws -> Setup {
-        let model = try LlamaModel.load(from: packageRoot.appendingPathComponent("Tests/FledgeLlamaTests/Fixtures/tiny-llama"))
+        let model = try LlamaModel.load(
+            from: packageRoot.appendingPathComponent("Tests/FledgeLlamaTests/Fixtures/tiny-llama"))
         var generator = SeededGenerator(seed: 8)
         let samples = (0..<12).map { index -> TokenizedSample in
             let length = 6 + Int(generator.next() % 15)
-            return TokenizedSample(id: "s\(index)", ids: (0..<length).map { _ in Int32(generator.next() % 160) },
-                                   lossMask: (0..<length).map { $0 < 2 ? 0 : 1 })
+            return TokenizedSample(
+                id: "s\(index)", ids: (0..<length).map { _ in Int32(generator.next() % 160) },
+                lossMask: (0..<length).map { $0 < 2 ? 0 : 1 })
         }
         var counts = [Int](repeating: 0, count: 160)
         for sample in samples { for id in sample.ids { counts[Int(id)] += 1 } }
-        return Setup(model: model, samples: samples, vocabulary: try DraftVocabulary.build(counts: counts, draftSize: 32))
+        return Setup(
+            model: model, samples: samples, vocabulary: try DraftVocabulary.build(counts: counts, draftSize: 32))
     }
 
-    func trainer(_ setup: Setup, save: URL, resume: Bool = true, maxSteps: Int? = nil, source: FeatureSource? = nil) throws -> Trainer {
+    func trainer(
+        _ setup: Setup, save: URL, resume: Bool = true, maxSteps: Int? = nil, source: FeatureSource? = nil
+    ) throws -> Trainer {
         var configuration = TrainingConfiguration()
         configuration.savePath = save.path
         configuration.epochs = 2
@@ -42,11 +48,17 @@ import FledgeTensor
         configuration.resume = resume
         configuration.maxSteps = maxSteps
         let draftConfiguration = Eagle3Configuration(target: setup.model.configuration, draftVocabularySize: 32)
-        let draft = Eagle3Draft(configuration: draftConfiguration, embedding: setup.model.embedding, d2t: setup.vocabulary.d2t, t2d: setup.vocabulary.t2d)
+        let draft = Eagle3Draft(
+            configuration: draftConfiguration, embedding: setup.model.embedding, d2t: setup.vocabulary.d2t,
+            t2d: setup.vocabulary.t2d)
         draft.initialize(seed: 3)
-        let algorithm = Eagle3Algorithm(draft: draft, targetHead: setup.model.head, maxBatch: 2, maxLength: 32, steps: 3, decay: 0.8)
-        return try Trainer(configuration: configuration, algorithm: algorithm, source: try source ?? OnlineFeatureSource(model: setup.model, layers: [0, 1, 2]),
-                           train: Array(setup.samples.prefix(10)), evaluation: Array(setup.samples.suffix(2)), target: .init(name: "tiny"))
+        let algorithm = Eagle3Algorithm(
+            draft: draft, targetHead: setup.model.head, maxBatch: 2, maxLength: 32, steps: 3, decay: 0.8)
+        return try Trainer(
+            configuration: configuration, algorithm: algorithm,
+            source: try source ?? OnlineFeatureSource(model: setup.model, layers: [0, 1, 2]),
+            train: Array(setup.samples.prefix(10)), evaluation: Array(setup.samples.suffix(2)),
+            target: .init(name: "tiny"))
     }
 
     func temporary() throws -> URL {
@@ -77,7 +89,8 @@ import FledgeTensor
         #expect(resumed.keys.sorted() == Array(1...6))
         for step in 1...6 { #expect(resumed[step]?.bitPattern == straight[step]?.bitPattern, "step \(step)") }
         // The run exported its draft, and the export loads.
-        let loaded = try Eagle3Export.load(from: save.appendingPathComponent("export"), embedding: setup.model.embedding)
+        let loaded = try Eagle3Export.load(
+            from: save.appendingPathComponent("export"), embedding: setup.model.embedding)
         #expect(loaded.configuration.draftVocabularySize == 32)
         #expect(FileManager.default.fileExists(atPath: save.appendingPathComponent("best/config.json").path))
     }
@@ -87,7 +100,9 @@ import FledgeTensor
         let save = try temporary()
         try trainer(setup, save: save, maxSteps: 2).run()
         var steps: [Int] = []
-        try trainer(setup, save: save, resume: false, maxSteps: 1).run { if $0.kind == "train" { steps.append($0.step) } }
+        try trainer(setup, save: save, resume: false, maxSteps: 1).run {
+            if $0.kind == "train" { steps.append($0.step) }
+        }
         #expect(steps == [1])
         var other = setup
         other.samples = Array(other.samples.reversed())
@@ -115,14 +130,18 @@ import FledgeTensor
         let setup = try Self.setup()
         let cacheDirectory = try temporary()
         let online = try OnlineFeatureSource(model: setup.model, layers: [0, 1, 2])
-        let writer = try FeatureCacheWriter(directory: cacheDirectory, manifest: FeatureCacheManifest(
-            modelFingerprint: "m", dataFingerprint: "d", layers: [0, 1, 2], hiddenSize: 64), shardTokens: 50)
+        let writer = try FeatureCacheWriter(
+            directory: cacheDirectory,
+            manifest: FeatureCacheManifest(
+                modelFingerprint: "m", dataFingerprint: "d", layers: [0, 1, 2], hiddenSize: 64), shardTokens: 50)
         try FeatureCacheBuilder.build(samples: setup.samples, source: online, writer: writer)
         var onlineLosses: [Double] = [], offlineLosses: [Double] = []
         try trainer(setup, save: try temporary(), maxSteps: 4, source: RoundedSource(online))
             .run { if $0.kind == "train" { onlineLosses.append($0.values["loss"]!) } }
-        try trainer(setup, save: try temporary(), maxSteps: 4, source: try CachedFeatureSource(directory: cacheDirectory))
-            .run { if $0.kind == "train" { offlineLosses.append($0.values["loss"]!) } }
+        try trainer(
+            setup, save: try temporary(), maxSteps: 4, source: try CachedFeatureSource(directory: cacheDirectory)
+        )
+        .run { if $0.kind == "train" { offlineLosses.append($0.values["loss"]!) } }
         #expect(offlineLosses.count == 4)
         for (a, b) in zip(onlineLosses, offlineLosses) { #expect(abs(a - b) / a < 1e-4, "online \(a) offline \(b)") }
     }
@@ -143,12 +162,16 @@ import FledgeTensor
             configuration.evalInterval = 5
             configuration.learningRate = 3e-3
             let c = setup.model.configuration
-            let draft = Eagle1Draft(configuration: Eagle1Configuration(target: c), embedding: setup.model.embedding, head: setup.model.head)
+            let draft = Eagle1Draft(
+                configuration: Eagle1Configuration(target: c), embedding: setup.model.embedding, head: setup.model.head)
             draft.initialize(seed: 5)
             let algorithm = Eagle1Algorithm(draft: draft, maxBatch: 2, maxLength: 32)
             #expect(algorithm.defaultGradientValueLimit == 0.5 && algorithm.defaultGradientNormLimit == .infinity)
-            return try Trainer(configuration: configuration, algorithm: algorithm, source: try OnlineFeatureSource(model: setup.model, layers: [0, 1, 2]),
-                               train: Array(setup.samples.prefix(10)), evaluation: Array(setup.samples.suffix(2)), target: .init(name: "tiny"))
+            return try Trainer(
+                configuration: configuration, algorithm: algorithm,
+                source: try OnlineFeatureSource(model: setup.model, layers: [0, 1, 2]),
+                train: Array(setup.samples.prefix(10)), evaluation: Array(setup.samples.suffix(2)),
+                target: .init(name: "tiny"))
         }
         var straight: [Int: Double] = [:]
         var evaluations: [[String: Double]] = []
@@ -182,10 +205,14 @@ import FledgeTensor
         }
         try eagle1Trainer(save: save).run { if $0.kind == "train" { resumed[$0.step] = $0.values["loss"] } }
         for step in 1...15 { #expect(resumed[step]?.bitPattern == straight[step]?.bitPattern, "step \(step)") }
-        let loaded = try Eagle1Export.load(from: save.appendingPathComponent("export"), embedding: setup.model.embedding, head: setup.model.head)
+        let loaded = try Eagle1Export.load(
+            from: save.appendingPathComponent("export"), embedding: setup.model.embedding, head: setup.model.head)
         #expect(!loaded.configuration.bias && loaded.configuration.hiddenSize == setup.model.configuration.hiddenSize)
-        let config = try JSONSerialization.jsonObject(with: Data(contentsOf: save.appendingPathComponent("export/config.json"))) as? [String: Any]
-        #expect(config?["architectures"] as? [String] == ["LlamaForCausalLM"] && config?["num_hidden_layers"] as? Int == 1)
+        let config =
+            try JSONSerialization.jsonObject(with: Data(contentsOf: save.appendingPathComponent("export/config.json")))
+            as? [String: Any]
+        #expect(
+            config?["architectures"] as? [String] == ["LlamaForCausalLM"] && config?["num_hidden_layers"] as? Int == 1)
     }
 
     @Test func schedulesWarmUpThenDecay() {
@@ -199,9 +226,12 @@ import FledgeTensor
     @Test func configFilesRejectUnknownKeys() throws {
         let directory = try temporary()
         let yaml = directory.appendingPathComponent("run.yaml")
-        try "lr: 3e-4\nttt_steps: 5\nloggers: [jsonl, tensorboard]\nsave_path: \"runs/x\"  # comment\n".write(to: yaml, atomically: true, encoding: .utf8)
+        try "lr: 3e-4\nttt_steps: 5\nloggers: [jsonl, tensorboard]\nsave_path: \"runs/x\"  # comment\n".write(
+            to: yaml, atomically: true, encoding: .utf8)
         let parsed = try TrainingConfiguration.load(yaml)
-        #expect(parsed.learningRate == 3e-4 && parsed.tttSteps == 5 && parsed.loggers == ["jsonl", "tensorboard"] && parsed.savePath == "runs/x")
+        #expect(
+            parsed.learningRate == 3e-4 && parsed.tttSteps == 5 && parsed.loggers == ["jsonl", "tensorboard"]
+                && parsed.savePath == "runs/x")
         let json = directory.appendingPathComponent("run.json")
         try #"{"lr": 1e-4, "learning_rate_typo": 2}"#.write(to: json, atomically: true, encoding: .utf8)
         #expect { try TrainingConfiguration.load(json) } throws: { "\($0)".contains("learning_rate_typo") }

@@ -1,7 +1,7 @@
 import Foundation
 import Testing
 #if canImport(FoundationXML)
-import FoundationXML
+    import FoundationXML
 #endif
 @testable import FledgeTraining
 
@@ -11,7 +11,9 @@ struct TrainingReportTests {
     static func svgElements(_ html: String) -> [String] {
         var result: [String] = []
         var rest = html[...]
-        while let start = rest.range(of: "<svg "), let end = rest.range(of: "</svg>", range: start.upperBound..<rest.endIndex) {
+        while let start = rest.range(of: "<svg "),
+            let end = rest.range(of: "</svg>", range: start.upperBound..<rest.endIndex)
+        {
             result.append(String(rest[start.lowerBound..<end.upperBound]))
             rest = rest[end.upperBound...]
         }
@@ -22,8 +24,10 @@ struct TrainingReportTests {
     static func parse(_ xml: String) -> (error: (any Error)?, elements: [String]) {
         final class Collector: NSObject, XMLParserDelegate {
             var elements: [String] = []
-            func parser(_ parser: XMLParser, didStartElement name: String, namespaceURI: String?, qualifiedName: String?,
-                        attributes: [String: String] = [:]) { elements.append(name) }
+            func parser(
+                _ parser: XMLParser, didStartElement name: String, namespaceURI: String?, qualifiedName: String?,
+                attributes: [String: String] = [:]
+            ) { elements.append(name) }
         }
         let parser = XMLParser(data: Data(xml.utf8))
         let collector = Collector()
@@ -38,11 +42,14 @@ struct TrainingReportTests {
         let directory = try LoggingTestSupport.temporaryDirectory()
         defer { try? FileManager.default.removeItem(at: directory) }
         let url = directory.appendingPathComponent("report.html")
-        try TrainingReport.write(records: records, title: "EAGLE-3 draft for SmolLM2", summary: [("steps", "40")], to: url)
+        try TrainingReport.write(
+            records: records, title: "EAGLE-3 draft for SmolLM2", summary: [("steps", "40")], to: url)
         let html = try String(contentsOf: url, encoding: .utf8)
         #expect(html.hasPrefix("<!DOCTYPE html>"))
         #expect(!html.contains("<script"))
-        #expect(!html.contains("http://") || !html.replacingOccurrences(of: "http://www.w3.org/2000/svg", with: "").contains("http"))
+        #expect(
+            !html.contains("http://")
+                || !html.replacingOccurrences(of: "http://www.w3.org/2000/svg", with: "").contains("http"))
 
         let svgs = Self.svgElements(html)
         #expect(svgs.count == 4)
@@ -74,7 +81,8 @@ struct TrainingReportTests {
     @Test("titles, summary rows and keys are escaped")
     func escaping() {
         let title = #"<script>alert("x")</script> & 'run'"#
-        let html = TrainingReport.html(records: LoggingTestSupport.run(steps: 4), title: title, summary: [("a<b", "c&d")])
+        let html = TrainingReport.html(
+            records: LoggingTestSupport.run(steps: 4), title: title, summary: [("a<b", "c&d")])
         #expect(!html.contains("<script>"))
         #expect(html.contains("&lt;script&gt;alert(&quot;x&quot;)&lt;/script&gt; &amp; &#39;run&#39;"))
         #expect(html.contains("<th>a&lt;b</th><td>c&amp;d</td>"))
@@ -83,8 +91,12 @@ struct TrainingReportTests {
 
     @Test("empty, single-point and constant series render without NaN coordinates")
     func degenerateSeries() throws {
-        let single = [MetricsRecord(kind: "train", step: 5, epoch: 0, values: ["loss": 2, "acc/0": 0.5, "lr": 0], time: 1)]
-        let constant = (1...3).map { MetricsRecord(kind: "train", step: $0, epoch: 0, values: ["loss": 1, "lr": 1e-4], time: 1) }
+        let single = [
+            MetricsRecord(kind: "train", step: 5, epoch: 0, values: ["loss": 2, "acc/0": 0.5, "lr": 0], time: 1)
+        ]
+        let constant = (1...3).map {
+            MetricsRecord(kind: "train", step: $0, epoch: 0, values: ["loss": 1, "lr": 1e-4], time: 1)
+        }
         let withNaN = [MetricsRecord(kind: "train", step: 1, epoch: 0, values: ["loss": .nan], time: 1)]
         for records in [[], single, constant, withNaN] {
             let html = TrainingReport.html(records: records, title: "t", summary: [])

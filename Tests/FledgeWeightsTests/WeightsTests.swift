@@ -61,18 +61,23 @@ import FledgeTestSupport
         let directory = try temporaryDirectory()
         let url = directory.appendingPathComponent("out.safetensors")
         let values = Tensor([1.5, -2.25, 3e-3, 7], shape: [2, 2])
-        try SafetensorsWriter().write([
-            .init(name: "a.f32", tensor: values),
-            .init(name: "a.bf16", tensor: values, as: .bf16),
-            .init(name: "a.f16", tensor: values, as: .f16),
-            .init(name: "d2t", int64: [0, 5, -2]),
-            .init(name: "t2d", bools: [true, false]),
-        ], metadata: ["format": "pt"], to: url)
+        try SafetensorsWriter().write(
+            [
+                .init(name: "a.f32", tensor: values),
+                .init(name: "a.bf16", tensor: values, as: .bf16),
+                .init(name: "a.f16", tensor: values, as: .f16),
+                .init(name: "d2t", int64: [0, 5, -2]),
+                .init(name: "t2d", bools: [true, false]),
+            ], metadata: ["format": "pt"], to: url)
         let file = try SafetensorsFile(url: url)
         #expect(file.names == ["a.f32", "a.bf16", "a.f16", "d2t", "t2d"])
         #expect(try file.tensor("a.f32").values == values.values)
-        #expect(try file.tensor("a.bf16").values == values.values.map { HalfPrecision.float(bf16: HalfPrecision.bf16Bits($0)) })
-        #expect(try file.tensor("a.f16").values == values.values.map { HalfPrecision.float(f16: HalfPrecision.f16Bits($0)) })
+        #expect(
+            try file.tensor("a.bf16").values
+                == values.values.map { HalfPrecision.float(bf16: HalfPrecision.bf16Bits($0)) })
+        #expect(
+            try file.tensor("a.f16").values == values.values.map { HalfPrecision.float(f16: HalfPrecision.f16Bits($0)) }
+        )
         #expect(try file.integers("d2t") == [0, 5, -2])
         #expect(try file.integers("t2d") == [1, 0])
         // The header length is a multiple of 8 and no temporary file is left behind.
@@ -83,9 +88,14 @@ import FledgeTestSupport
 
     @Test func shardedCheckpointThroughTheIndex() throws {
         let directory = try temporaryDirectory()
-        try SafetensorsWriter().write([.init(name: "x", tensor: Tensor([1, 2], shape: [2]))], to: directory.appendingPathComponent("model-00001-of-00002.safetensors"))
-        try SafetensorsWriter().write([.init(name: "y", tensor: Tensor([3], shape: [1]))], to: directory.appendingPathComponent("model-00002-of-00002.safetensors"))
-        let index = #"{"metadata": {}, "weight_map": {"x": "model-00001-of-00002.safetensors", "y": "model-00002-of-00002.safetensors"}}"#
+        try SafetensorsWriter().write(
+            [.init(name: "x", tensor: Tensor([1, 2], shape: [2]))],
+            to: directory.appendingPathComponent("model-00001-of-00002.safetensors"))
+        try SafetensorsWriter().write(
+            [.init(name: "y", tensor: Tensor([3], shape: [1]))],
+            to: directory.appendingPathComponent("model-00002-of-00002.safetensors"))
+        let index =
+            #"{"metadata": {}, "weight_map": {"x": "model-00001-of-00002.safetensors", "y": "model-00002-of-00002.safetensors"}}"#
         try Data(index.utf8).write(to: directory.appendingPathComponent("model.safetensors.index.json"))
         let checkpoint = try SafetensorsCheckpoint(directory: directory)
         #expect(checkpoint.names == ["x", "y"])
@@ -115,10 +125,21 @@ import FledgeTestSupport
             return Data(bytes: &length, count: 8) + Data(header.utf8) + Data(count: data)
         }
         #expect(attempt(Data([1, 2, 3]))?.contains("bad.safetensors") == true)
-        #expect(attempt(file(header: "{\"a\":{\"dtype\":\"F32\",\"shape\":[4],\"data_offsets\":[0,16]}}", data: 8))?.contains("outside") == true)
-        #expect(attempt(file(header: "{\"a\":{\"dtype\":\"F32\",\"shape\":[3],\"data_offsets\":[0,16]}}", data: 16))?.contains("bytes for shape") == true)
-        #expect(attempt(file(header: "{\"a\":{\"dtype\":\"Q9\",\"shape\":[1],\"data_offsets\":[0,1]}}", data: 1))?.contains("unsupported dtype") == true)
-        #expect(attempt(file(header: "{\"a\":{\"dtype\":\"U8\",\"shape\":[2],\"data_offsets\":[0,2]},\"b\":{\"dtype\":\"U8\",\"shape\":[2],\"data_offsets\":[1,3]}}", data: 3))?.contains("overlap") == true)
+        #expect(
+            attempt(file(header: "{\"a\":{\"dtype\":\"F32\",\"shape\":[4],\"data_offsets\":[0,16]}}", data: 8))?
+                .contains("outside") == true)
+        #expect(
+            attempt(file(header: "{\"a\":{\"dtype\":\"F32\",\"shape\":[3],\"data_offsets\":[0,16]}}", data: 16))?
+                .contains("bytes for shape") == true)
+        #expect(
+            attempt(file(header: "{\"a\":{\"dtype\":\"Q9\",\"shape\":[1],\"data_offsets\":[0,1]}}", data: 1))?.contains(
+                "unsupported dtype") == true)
+        #expect(
+            attempt(
+                file(
+                    header:
+                        "{\"a\":{\"dtype\":\"U8\",\"shape\":[2],\"data_offsets\":[0,2]},\"b\":{\"dtype\":\"U8\",\"shape\":[2],\"data_offsets\":[1,3]}}",
+                    data: 3))?.contains("overlap") == true)
         #expect(attempt(file(header: "not json", data: 0))?.contains("JSON") == true)
     }
 
@@ -152,14 +173,16 @@ import FledgeTestSupport
             }
         }
         let restored = Tensor(zeros: hf.shape)
-        LlamaQKPermutation.unpermute(permuted.pointer, into: restored.pointer, heads: heads, rows: rows, columns: columns)
+        LlamaQKPermutation.unpermute(
+            permuted.pointer, into: restored.pointer, heads: heads, rows: rows, columns: columns)
         #expect(restored.values == hf.values)
     }
 
     @Test func ggufNamesMapToHuggingFace() {
         #expect(TensorNames.huggingFace(fromGGUF: "token_embd.weight") == "model.embed_tokens.weight")
         #expect(TensorNames.huggingFace(fromGGUF: "blk.12.ffn_down.weight") == "model.layers.12.mlp.down_proj.weight")
-        #expect(TensorNames.huggingFace(fromGGUF: "blk.0.attn_k_norm.weight") == "model.layers.0.self_attn.k_norm.weight")
+        #expect(
+            TensorNames.huggingFace(fromGGUF: "blk.0.attn_k_norm.weight") == "model.layers.0.self_attn.k_norm.weight")
         #expect(TensorNames.huggingFace(fromGGUF: "rope_freqs.weight") == nil)
     }
 }

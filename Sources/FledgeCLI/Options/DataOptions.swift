@@ -5,10 +5,14 @@ import FledgeLlama
 
 /// Prepared data and how it is tokenised (the flags SpecForge users know).
 struct DataOptions: ParsableArguments {
-    @Option(name: .customLong("data-path"), help: "Prepared data: a folder from fledge data prepare (train.jsonl) or a unified JSONL file.")
+    @Option(
+        name: .customLong("data-path"),
+        help: "Prepared data: a folder from fledge data prepare (train.jsonl) or a unified JSONL file.")
     var dataPath: String
 
-    @Option(name: .customLong("max-length"), help: "Longest sample in tokens; longer ones are truncated (or dropped with --drop-long).")
+    @Option(
+        name: .customLong("max-length"),
+        help: "Longest sample in tokens; longer ones are truncated (or dropped with --drop-long).")
     var maxLength = 2048
 
     @Flag(name: .customLong("drop-long"), help: "Drop samples longer than --max-length instead of truncating them.")
@@ -34,7 +38,8 @@ struct DataOptions: ParsableArguments {
 
     /// A fingerprint of the data file and every tokenisation setting.
     func fingerprint() throws -> String {
-        try ConversationFile.fingerprint(URL(fileURLWithPath: dataPath), split: split, maxLength: maxLength,
-                                         dropLong: dropLong, systemPrompt: systemPrompt)
+        try ConversationFile.fingerprint(
+            URL(fileURLWithPath: dataPath), split: split, maxLength: maxLength,
+            dropLong: dropLong, systemPrompt: systemPrompt)
     }
 }

@@ -45,7 +45,9 @@ struct SpeculationOptions: ParsableArguments {
     var treeTokens = 48
 
     func validate() throws {
-        if let mode, !["plain", "chain", "tree"].contains(mode) { throw ValidationError("--mode must be plain, chain or tree") }
+        if let mode, !["plain", "chain", "tree"].contains(mode) {
+            throw ValidationError("--mode must be plain, chain or tree")
+        }
         if draft == nil, let mode, mode != "plain" { throw ValidationError("--mode \(mode) needs --draft") }
         guard steps >= 1, topK >= 1, depth >= 1, treeTokens >= 2 else {
             throw ValidationError("--steps, --top-k and --depth must be ≥ 1 and --tree-tokens ≥ 2")
@@ -72,8 +74,9 @@ struct SpeculationOptions: ParsableArguments {
     func session(target: TargetModel) throws -> DecodingSession {
         guard let draft else { return DecodingSession(target: target.model) }
         let loaded = try DraftMethods.load(URL(fileURLWithPath: draft), target: target.model)
-        return DecodingSession(target: target.model,
-                               drafter: try loaded.makeDrafter(target: target.model, capacity: target.model.configuration.maxPositions))
+        return DecodingSession(
+            target: target.model,
+            drafter: try loaded.makeDrafter(target: target.model, capacity: target.model.configuration.maxPositions))
     }
 }
 

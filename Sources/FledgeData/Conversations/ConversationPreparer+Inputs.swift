@@ -10,7 +10,9 @@ extension ConversationPreparer {
     /// folder, so a rerun never reads its own output). A file named twice is read once.
     /// - Throws: `DataError.unreadableInput` for a path that does not exist,
     ///   `DataError.noInputs` when no file is found.
-    public static func conversationFiles(in inputs: [String], excluding: URL? = nil) throws -> [(path: String, bytes: Int)] {
+    public static func conversationFiles(
+        in inputs: [String], excluding: URL? = nil
+    ) throws -> [(path: String, bytes: Int)] {
         let manager = FileManager.default
         let excludedPrefix = excluding.map { $0.standardizedFileURL.path + "/" }
         var files: [(path: String, bytes: Int)] = []
@@ -25,14 +27,16 @@ extension ConversationPreparer {
         for input in inputs {
             var isDirectory: ObjCBool = false
             guard manager.fileExists(atPath: input, isDirectory: &isDirectory) else {
-                throw DataError(.unreadableInput, "no such file or folder", at: .init(file: input), hint: "check the path")
+                throw DataError(
+                    .unreadableInput, "no such file or folder", at: .init(file: input), hint: "check the path")
             }
             guard isDirectory.boolValue else {
                 add(input)
                 continue
             }
             let root = URL(fileURLWithPath: input)
-            let enumerator = manager.enumerator(at: root, includingPropertiesForKeys: [.isRegularFileKey], options: [.skipsHiddenFiles])
+            let enumerator = manager.enumerator(
+                at: root, includingPropertiesForKeys: [.isRegularFileKey], options: [.skipsHiddenFiles])
             var found: [String] = []
             while let url = enumerator?.nextObject() as? URL {
                 guard conversationExtensions.contains(url.pathExtension.lowercased()),
@@ -45,8 +49,9 @@ extension ConversationPreparer {
             found.forEach(add)
         }
         guard !files.isEmpty else {
-            throw DataError(.noInputs, "no conversation files in \(inputs.joined(separator: ", "))",
-                            hint: "folders are searched for *.json, *.jsonl and *.ndjson files")
+            throw DataError(
+                .noInputs, "no conversation files in \(inputs.joined(separator: ", "))",
+                hint: "folders are searched for *.json, *.jsonl and *.ndjson files")
         }
         return files
     }

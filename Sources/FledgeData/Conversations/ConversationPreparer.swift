@@ -41,12 +41,18 @@ public struct ConversationPreparationOptions: Sendable, Equatable {
 
     /// - Throws: `DataError.invalidOption` for a value out of range.
     public func validate() throws {
-        if inputs.isEmpty { throw DataError(.noInputs, "no input files or folders", hint: "name at least one conversation file") }
+        if inputs.isEmpty {
+            throw DataError(.noInputs, "no input files or folders", hint: "name at least one conversation file")
+        }
         guard evalFraction >= 0, evalFraction < 1 else {
-            throw DataError(.invalidOption, "eval fraction \(evalFraction) is outside [0, 1)", hint: "use e.g. 0.02, or 0 for no eval split")
+            throw DataError(
+                .invalidOption, "eval fraction \(evalFraction) is outside [0, 1)",
+                hint: "use e.g. 0.02, or 0 for no eval split")
         }
         if let maxConversations, maxConversations < 1 {
-            throw DataError(.invalidOption, "max conversations \(maxConversations) is not positive", hint: "leave it out to read everything")
+            throw DataError(
+                .invalidOption, "max conversations \(maxConversations) is not positive",
+                hint: "leave it out to read everything")
         }
         guard chunkSize > 0, issueLimit >= 0 else {
             throw DataError(.invalidOption, "chunk size and issue limit must be positive")
@@ -122,8 +128,9 @@ public struct ConversationPreparer {
             writer.abandon()
             throw error
         }
-        return ConversationPreparationSummary(manifest: run.manifest, outputDirectory: output,
-                                              elapsedSeconds: run.elapsed, bytesRead: run.bytesBefore)
+        return ConversationPreparationSummary(
+            manifest: run.manifest, outputDirectory: output,
+            elapsedSeconds: run.elapsed, bytesRead: run.bytesBefore)
     }
 }
 
@@ -140,14 +147,17 @@ private struct PreparationRun {
     var nextProgressAt = 0
     var stop = false
 
-    init(options: ConversationPreparationOptions, files: [(path: String, bytes: Int)],
-         progress: ((ConversationPreparationProgress) -> Void)?, issue: ((DataError) -> Void)?) {
+    init(
+        options: ConversationPreparationOptions, files: [(path: String, bytes: Int)],
+        progress: ((ConversationPreparationProgress) -> Void)?, issue: ((DataError) -> Void)?
+    ) {
         self.options = options
         self.files = files
         self.progress = progress
         self.issue = issue
-        manifest = PreparedDatasetManifest(evalFraction: options.evalFraction, seed: options.seed,
-                                           maxConversations: options.maxConversations)
+        manifest = PreparedDatasetManifest(
+            evalFraction: options.evalFraction, seed: options.seed,
+            maxConversations: options.maxConversations)
     }
 
     var elapsed: Double { Date().timeIntervalSince(start) }
@@ -160,7 +170,8 @@ private struct PreparationRun {
     }
 
     private mutating func read(_ path: String, index: Int, into writer: PreparedDatasetWriter) throws {
-        let reader = try JSONStreamReader(path: path, chunkSize: options.chunkSize, computeDigest: options.computeDigests)
+        let reader = try JSONStreamReader(
+            path: path, chunkSize: options.chunkSize, computeDigest: options.computeDigests)
         while !stop, let record = try reader.next() {
             manifest.counts.recordsRead += 1
             try handle(record, file: path, writer: writer)
@@ -171,16 +182,23 @@ private struct PreparationRun {
         }
         if let truncation = reader.truncation {
             let code: DataError.Code = .truncatedFile
-            record(DataError(code, truncation.message, at: .init(file: path, record: truncation.recordsRecovered, byteOffset: truncation.byteOffset),
-                             hint: "the complete records before this offset were kept; re-download the file for the rest"))
+            record(
+                DataError(
+                    code, truncation.message,
+                    at: .init(file: path, record: truncation.recordsRecovered, byteOffset: truncation.byteOffset),
+                    hint: "the complete records before this offset were kept; re-download the file for the rest"))
         }
         if let offset = reader.trailingDataOffset {
-            record(DataError(.unsupportedLayout, "bytes after the JSON array's closing ']' were ignored",
-                             at: .init(file: path, byteOffset: offset), hint: "a file holds one JSON array"))
+            record(
+                DataError(
+                    .unsupportedLayout, "bytes after the JSON array's closing ']' were ignored",
+                    at: .init(file: path, byteOffset: offset), hint: "a file holds one JSON array"))
         }
-        manifest.inputs.append(PreparedDatasetManifest.Input(
-            path: path, bytes: reader.fileSize, modificationTime: Self.modificationTime(path), sha256: reader.sha256,
-            layout: reader.layout, records: reader.recordCount, truncation: reader.truncation))
+        manifest.inputs.append(
+            PreparedDatasetManifest.Input(
+                path: path, bytes: reader.fileSize, modificationTime: Self.modificationTime(path),
+                sha256: reader.sha256,
+                layout: reader.layout, records: reader.recordCount, truncation: reader.truncation))
         report(path, index: index, bytesInFile: reader.bytesRead)
         bytesBefore += reader.bytesRead
         nextProgressAt = 0
@@ -202,12 +220,16 @@ private struct PreparationRun {
         case .failure(let reason):
             skip(reason)
         case .success(let repaired):
-            try keep(repaired.messages, repairs: repaired.repairs, record: record, source: "\(file):\(raw.index)", writer: writer)
+            try keep(
+                repaired.messages, repairs: repaired.repairs, record: record, source: "\(file):\(raw.index)",
+                writer: writer)
         }
     }
 
     /// Counts roles and maps them; nil (and the record skipped) when one is unknown.
-    private mutating func normalise(_ record: ConversationRecord, at location: DataError.Location) -> [(role: ConversationRole, content: String)]? {
+    private mutating func normalise(
+        _ record: ConversationRecord, at location: DataError.Location
+    ) -> [(role: ConversationRole, content: String)]? {
         var turns: [(role: ConversationRole, content: String)] = []
         turns.reserveCapacity(record.turns.count)
         var unknown: String?
@@ -217,8 +239,12 @@ private struct PreparationRun {
                 turns.append((role, turn.content))
             } else {
                 if manifest.unknownRoles[turn.role] == nil {
-                    self.record(DataError(.unknownRole, "unknown role \"\(turn.role)\" (first use; conversations with it are skipped)",
-                                          at: location, hint: "known roles: " + RoleNormalisation.table.keys.sorted().joined(separator: ", ")))
+                    self.record(
+                        DataError(
+                            .unknownRole,
+                            "unknown role \"\(turn.role)\" (first use; conversations with it are skipped)",
+                            at: location,
+                            hint: "known roles: " + RoleNormalisation.table.keys.sorted().joined(separator: ", ")))
                 }
                 manifest.unknownRoles[turn.role, default: 0] += 1
                 unknown = unknown ?? turn.role
@@ -231,8 +257,10 @@ private struct PreparationRun {
         return turns
     }
 
-    private mutating func keep(_ messages: [ChatMessage], repairs: [ConversationRepair: Int], record: ConversationRecord,
-                               source: String, writer: PreparedDatasetWriter) throws {
+    private mutating func keep(
+        _ messages: [ChatMessage], repairs: [ConversationRepair: Int], record: ConversationRecord,
+        source: String, writer: PreparedDatasetWriter
+    ) throws {
         guard let (id, renamed) = identity.admit(messages, recordID: record.id) else {
             manifest.counts.duplicates += 1
             return
@@ -262,9 +290,11 @@ private struct PreparationRun {
     }
 
     private func report(_ path: String, index: Int, bytesInFile: Int) {
-        progress?(ConversationPreparationProgress(
-            file: path, fileIndex: index, fileCount: files.count, bytesRead: bytesBefore + bytesInFile, totalBytes: totalBytes,
-            recordsRead: manifest.counts.recordsRead, kept: manifest.counts.kept, elapsedSeconds: elapsed))
+        progress?(
+            ConversationPreparationProgress(
+                file: path, fileIndex: index, fileCount: files.count, bytesRead: bytesBefore + bytesInFile,
+                totalBytes: totalBytes,
+                recordsRead: manifest.counts.recordsRead, kept: manifest.counts.kept, elapsedSeconds: elapsed))
     }
 
     private static func reason(for code: DataError.Code) -> ConversationSkipReason {
@@ -276,7 +306,9 @@ private struct PreparationRun {
     }
 
     private static func modificationTime(_ path: String) -> String {
-        let date = (try? FileManager.default.attributesOfItem(atPath: path)[.modificationDate] as? Date) ?? Date(timeIntervalSince1970: 0)
+        let date =
+            (try? FileManager.default.attributesOfItem(atPath: path)[.modificationDate] as? Date)
+            ?? Date(timeIntervalSince1970: 0)
         let formatter = ISO8601DateFormatter()
         formatter.timeZone = TimeZone(identifier: "UTC")
         return formatter.string(from: date)

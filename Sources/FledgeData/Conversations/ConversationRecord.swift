@@ -39,14 +39,16 @@ public struct ConversationRecord: Equatable, Sendable {
     ///   only the byte offset within the record, the caller adds file and record index.
     public static func parse(_ bytes: [UInt8]) throws -> ConversationRecord {
         if let bad = UTF8Validation.firstInvalidByte(bytes) {
-            throw DataError(.invalidUTF8, "byte \(bad) of the record (0x\(String(bytes[bad], radix: 16))) is not valid UTF-8",
-                            hint: "re-encode the file as UTF-8 (e.g. iconv -f latin1 -t utf-8)")
+            throw DataError(
+                .invalidUTF8, "byte \(bad) of the record (0x\(String(bytes[bad], radix: 16))) is not valid UTF-8",
+                hint: "re-encode the file as UTF-8 (e.g. iconv -f latin1 -t utf-8)")
         }
         let object: Any
         do {
             object = try JSONSerialization.jsonObject(with: Data(bytes), options: [.fragmentsAllowed])
         } catch {
-            throw DataError(.malformedRecord, "not valid JSON (\(Self.describe(error)))", hint: "fix or remove this record")
+            throw DataError(
+                .malformedRecord, "not valid JSON (\(Self.describe(error)))", hint: "fix or remove this record")
         }
         guard let dictionary = object as? [String: Any] else {
             throw notAConversation("the record is not a JSON object")
@@ -103,8 +105,11 @@ public struct ConversationRecord: Equatable, Sendable {
     }
 
     private static func notAConversation(_ message: String) -> DataError {
-        DataError(.notAConversation, message,
-                  hint: "records need \"conversations\" [{\"from\", \"value\"}] (ShareGPT) or \"messages\" [{\"role\", \"content\"}] (OpenAI)")
+        DataError(
+            .notAConversation, message,
+            hint:
+                "records need \"conversations\" [{\"from\", \"value\"}] (ShareGPT) or \"messages\" [{\"role\", \"content\"}] (OpenAI)"
+        )
     }
 
     private static func describe(_ error: Error) -> String {

@@ -1,9 +1,9 @@
 import Foundation
 
 #if canImport(Glibc)
-import Glibc
+    import Glibc
 #elseif canImport(Darwin)
-import Darwin
+    import Darwin
 #endif
 
 /// How a conversation file lays out its records.
@@ -47,7 +47,9 @@ public struct TruncationWarning: Codable, Equatable, Sendable {
     }
 
     public var message: String {
-        if droppedBytes == 0 { return "the file ends before the JSON array's closing ']' (after \(recordsRecovered) records)" }
+        if droppedBytes == 0 {
+            return "the file ends before the JSON array's closing ']' (after \(recordsRecovered) records)"
+        }
         return "the file is truncated: the record starting at byte \(byteOffset) is incomplete; "
             + "\(recordsRecovered) complete records were read and the last \(droppedBytes) bytes dropped"
     }
@@ -105,13 +107,16 @@ public final class JSONStreamReader {
         self.path = path
         let fd = open(path, O_RDONLY)
         guard fd >= 0 else {
-            throw DataError(.unreadableInput, "cannot open the file (\(String(cString: strerror(errno))))", at: .init(file: path),
-                            hint: "check the path and its permissions")
+            throw DataError(
+                .unreadableInput, "cannot open the file (\(String(cString: strerror(errno))))", at: .init(file: path),
+                hint: "check the path and its permissions")
         }
         var info = stat()
         guard fstat(fd, &info) == 0, (info.st_mode & S_IFMT) == S_IFREG else {
             close(fd)
-            throw DataError(.unreadableInput, "not a regular file", at: .init(file: path), hint: "pass conversation files or folders of them")
+            throw DataError(
+                .unreadableInput, "not a regular file", at: .init(file: path),
+                hint: "pass conversation files or folders of them")
         }
         descriptor = fd
         fileSize = Int(info.st_size)
@@ -169,9 +174,10 @@ public final class JSONStreamReader {
     }
 
     private func unsupported(at offset: Int) -> DataError {
-        DataError(.unsupportedLayout, "neither a JSON array (starting with '[') nor JSON Lines (lines starting with '{')",
-                  at: .init(file: path, byteOffset: offset),
-                  hint: "pass ShareGPT / OpenAI conversation files (.json arrays or .jsonl), or leave this file out")
+        DataError(
+            .unsupportedLayout, "neither a JSON array (starting with '[') nor JSON Lines (lines starting with '{')",
+            at: .init(file: path, byteOffset: offset),
+            hint: "pass ShareGPT / OpenAI conversation files (.json arrays or .jsonl), or leave this file out")
     }
 
     // MARK: - JSON arrays
@@ -179,7 +185,8 @@ public final class JSONStreamReader {
     private func nextArrayElement() throws -> RawJSONRecord? {
         while true {
             guard let byte = try peekByte() else {
-                truncation = TruncationWarning(file: path, byteOffset: fileSize, droppedBytes: 0, recordsRecovered: recordCount)
+                truncation = TruncationWarning(
+                    file: path, byteOffset: fileSize, droppedBytes: 0, recordsRecovered: recordCount)
                 try finish()
                 return nil
             }
@@ -201,7 +208,8 @@ public final class JSONStreamReader {
             if position == chunkCount {
                 bytes.append(contentsOf: UnsafeRawBufferPointer(rebasing: chunk[segmentStart..<chunkCount]))
                 guard try refill() else {
-                    truncation = TruncationWarning(file: path, byteOffset: start, droppedBytes: fileSize - start, recordsRecovered: recordCount)
+                    truncation = TruncationWarning(
+                        file: path, byteOffset: start, droppedBytes: fileSize - start, recordsRecovered: recordCount)
                     try finish()
                     return nil
                 }
@@ -270,7 +278,8 @@ public final class JSONStreamReader {
                 return nil
             }
             if !foundNewline && !Self.isStructurallyComplete(bytes) {
-                truncation = TruncationWarning(file: path, byteOffset: start, droppedBytes: fileSize - start, recordsRecovered: recordCount)
+                truncation = TruncationWarning(
+                    file: path, byteOffset: start, droppedBytes: fileSize - start, recordsRecovered: recordCount)
                 try finish()
                 return nil
             }
@@ -318,8 +327,9 @@ public final class JSONStreamReader {
             let count = read(descriptor, chunk.baseAddress! + chunkCount, chunk.count - chunkCount)
             if count < 0 {
                 if errno == EINTR { continue }
-                throw DataError(.unreadableInput, "read failed (\(String(cString: strerror(errno))))",
-                                at: .init(file: path, byteOffset: chunkStart + chunkCount), hint: "check the disk and the file")
+                throw DataError(
+                    .unreadableInput, "read failed (\(String(cString: strerror(errno))))",
+                    at: .init(file: path, byteOffset: chunkStart + chunkCount), hint: "check the disk and the file")
             }
             if count == 0 { break }
             chunkCount += count

@@ -68,15 +68,17 @@ public enum PreparedDataset {
             do {
                 conversation = try decoder.decode(PreparedConversation.self, from: Data(record.bytes))
             } catch {
-                throw DataError(.malformedRecord, "not a prepared conversation (\(error))",
-                                at: .init(file: file.path, record: record.index, line: record.line, byteOffset: record.byteOffset),
-                                hint: "prepared files are written by `fledge data prepare`; run it again")
+                throw DataError(
+                    .malformedRecord, "not a prepared conversation (\(error))",
+                    at: .init(file: file.path, record: record.index, line: record.line, byteOffset: record.byteOffset),
+                    hint: "prepared files are written by `fledge data prepare`; run it again")
             }
             try body(conversation)
         }
         if let truncation = reader.truncation {
-            throw DataError(.truncatedFile, truncation.message, at: .init(file: file.path, byteOffset: truncation.byteOffset),
-                            hint: "run `fledge data prepare` again")
+            throw DataError(
+                .truncatedFile, truncation.message, at: .init(file: file.path, byteOffset: truncation.byteOffset),
+                hint: "run `fledge data prepare` again")
         }
     }
 
@@ -95,13 +97,18 @@ public enum PreparedDataset {
         do {
             manifest = try JSONDecoder().decode(PreparedDatasetManifest.self, from: Data(contentsOf: url))
         } catch {
-            throw DataError(.unreadableInput, "cannot read the manifest (\(error))", at: .init(file: url.path),
-                            hint: "point at a folder written by `fledge data prepare`")
+            throw DataError(
+                .unreadableInput, "cannot read the manifest (\(error))", at: .init(file: url.path),
+                hint: "point at a folder written by `fledge data prepare`")
         }
-        guard manifest.format == PreparedDatasetManifest.formatName, manifest.version == PreparedDatasetManifest.formatVersion else {
-            throw DataError(.unsupportedLayout, "format \(manifest.format) v\(manifest.version), expected "
-                            + "\(PreparedDatasetManifest.formatName) v\(PreparedDatasetManifest.formatVersion)",
-                            at: .init(file: url.path), hint: "prepare the data again with this version of fledge")
+        guard manifest.format == PreparedDatasetManifest.formatName,
+            manifest.version == PreparedDatasetManifest.formatVersion
+        else {
+            throw DataError(
+                .unsupportedLayout,
+                "format \(manifest.format) v\(manifest.version), expected "
+                    + "\(PreparedDatasetManifest.formatName) v\(PreparedDatasetManifest.formatVersion)",
+                at: .init(file: url.path), hint: "prepare the data again with this version of fledge")
         }
         return manifest
     }

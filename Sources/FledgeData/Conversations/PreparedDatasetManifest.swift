@@ -38,9 +38,11 @@ public struct PreparedDatasetManifest: Codable, Equatable, Sendable {
         /// Conversations whose normalised messages equal an earlier kept one.
         public var duplicates = 0
         /// Records skipped, by `ConversationSkipReason` (every reason present, 0 included).
-        public var skipped: [String: Int] = Dictionary(uniqueKeysWithValues: ConversationSkipReason.allCases.map { ($0.rawValue, 0) })
+        public var skipped: [String: Int] = Dictionary(
+            uniqueKeysWithValues: ConversationSkipReason.allCases.map { ($0.rawValue, 0) })
         /// Turns changed by each `ConversationRepair` in kept conversations (0 included).
-        public var repairs: [String: Int] = Dictionary(uniqueKeysWithValues: ConversationRepair.allCases.map { ($0.rawValue, 0) })
+        public var repairs: [String: Int] = Dictionary(
+            uniqueKeysWithValues: ConversationRepair.allCases.map { ($0.rawValue, 0) })
         /// Kept conversations with at least one repair.
         public var conversationsRepaired = 0
         /// Kept conversations whose own id was taken by an earlier one (given `ID-HASH`).
@@ -48,7 +50,8 @@ public struct PreparedDatasetManifest: Codable, Equatable, Sendable {
         public var train = 0
         public var eval = 0
         /// Messages written, by role (`system`, `user`, `assistant`).
-        public var messages: [String: Int] = Dictionary(uniqueKeysWithValues: ConversationRole.allCases.map { ($0.rawValue, 0) })
+        public var messages: [String: Int] = Dictionary(
+            uniqueKeysWithValues: ConversationRole.allCases.map { ($0.rawValue, 0) })
         /// Whether reading stopped at `max_conversations`.
         public var stoppedAtMaxConversations = false
 

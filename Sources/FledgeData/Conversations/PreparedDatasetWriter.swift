@@ -1,9 +1,9 @@
 import Foundation
 
 #if canImport(Glibc)
-import Glibc
+    import Glibc
 #elseif canImport(Darwin)
-import Darwin
+    import Darwin
 #endif
 
 /// Writes a prepared dataset folder: `train.jsonl`, `eval.jsonl`, then `manifest.json`,
@@ -23,8 +23,9 @@ final class PreparedDatasetWriter {
         do {
             try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
         } catch {
-            throw DataError(.outputFailed, "cannot create the output folder (\(error.localizedDescription))",
-                            at: .init(file: directory.path), hint: "choose a folder you can write to")
+            throw DataError(
+                .outputFailed, "cannot create the output folder (\(error.localizedDescription))",
+                at: .init(file: directory.path), hint: "choose a folder you can write to")
         }
         train = try BufferedFile(path: Self.partial(PreparedDataset.trainFile, in: directory))
         eval = try BufferedFile(path: Self.partial(PreparedDataset.evalFile, in: directory))
@@ -52,15 +53,17 @@ final class PreparedDatasetWriter {
         do {
             try manifest.encoded().write(to: URL(fileURLWithPath: manifestPartial))
         } catch {
-            throw DataError(.outputFailed, "cannot write the manifest (\(error.localizedDescription))",
-                            at: .init(file: manifestPartial), hint: "check free space and permissions")
+            throw DataError(
+                .outputFailed, "cannot write the manifest (\(error.localizedDescription))",
+                at: .init(file: manifestPartial), hint: "check free space and permissions")
         }
         for name in [PreparedDataset.trainFile, PreparedDataset.evalFile, PreparedDataset.manifestFile] {
             let from = Self.partial(name, in: directory)
             let to = directory.appendingPathComponent(name).path
             guard rename(from, to) == 0 else {
-                throw DataError(.outputFailed, "cannot rename \(from) to \(name) (\(String(cString: strerror(errno))))",
-                                at: .init(file: to), hint: "check permissions of the output folder")
+                throw DataError(
+                    .outputFailed, "cannot rename \(from) to \(name) (\(String(cString: strerror(errno))))",
+                    at: .init(file: to), hint: "check permissions of the output folder")
             }
         }
         finished = true
@@ -90,8 +93,9 @@ private final class BufferedFile {
         self.path = path
         descriptor = open(path, O_WRONLY | O_CREAT | O_TRUNC, 0o644)
         guard descriptor >= 0 else {
-            throw DataError(.outputFailed, "cannot create the file (\(String(cString: strerror(errno))))",
-                            at: .init(file: path), hint: "choose an output folder you can write to")
+            throw DataError(
+                .outputFailed, "cannot create the file (\(String(cString: strerror(errno))))",
+                at: .init(file: path), hint: "choose an output folder you can write to")
         }
         buffer.reserveCapacity(capacity + 64 * 1024)
     }
@@ -108,8 +112,9 @@ private final class BufferedFile {
                 let written = write(descriptor, bytes.baseAddress! + offset, bytes.count - offset)
                 if written < 0 {
                     if errno == EINTR { continue }
-                    throw DataError(.outputFailed, "write failed (\(String(cString: strerror(errno))))",
-                                    at: .init(file: path), hint: "check free space on the output disk")
+                    throw DataError(
+                        .outputFailed, "write failed (\(String(cString: strerror(errno))))",
+                        at: .init(file: path), hint: "check free space on the output disk")
                 }
                 offset += written
             }
@@ -123,8 +128,9 @@ private final class BufferedFile {
         let status = closeDescriptor(descriptor)
         descriptor = -1
         guard status == 0 else {
-            throw DataError(.outputFailed, "close failed (\(String(cString: strerror(errno))))", at: .init(file: path),
-                            hint: "check free space on the output disk")
+            throw DataError(
+                .outputFailed, "close failed (\(String(cString: strerror(errno))))", at: .init(file: path),
+                hint: "check free space on the output disk")
         }
     }
 
@@ -139,8 +145,8 @@ private final class BufferedFile {
 
 private func closeDescriptor(_ descriptor: Int32) -> Int32 {
     #if canImport(Glibc)
-    return Glibc.close(descriptor)
+        return Glibc.close(descriptor)
     #else
-    return Darwin.close(descriptor)
+        return Darwin.close(descriptor)
     #endif
 }

@@ -60,7 +60,9 @@ public struct RepairedConversation: Equatable, Sendable {
 /// Contents are never trimmed or otherwise changed: whitespace changes token ids.
 public enum RepairRules {
     /// The repaired conversation and the repairs made, or why it is skipped.
-    public static func apply(_ turns: [(role: ConversationRole, content: String)])
+    public static func apply(
+        _ turns: [(role: ConversationRole, content: String)]
+    )
         -> Result<RepairedConversation, ConversationSkipReason>
     {
         var repairs: [ConversationRepair: Int] = [:]

@@ -15,11 +15,14 @@ public struct FeatureCacheBuilder {
     }
 
     /// The bytes a cache of `samples` will take: exact tensor data plus an upper bound for headers.
-    public static func estimatedBytes(samples: [TokenizedSample], hiddenSize: Int, shardTokens: Int) -> (payload: Int, total: Int) {
+    public static func estimatedBytes(
+        samples: [TokenizedSample], hiddenSize: Int, shardTokens: Int
+    ) -> (payload: Int, total: Int) {
         let shards = plan(samples, shardTokens: shardTokens)
         var payload = 0
         for shard in shards {
-            payload += FeatureCacheManifest.payloadBytes(tokens: shard.reduce(0) { $0 + $1.ids.count }, samples: shard.count, hiddenSize: hiddenSize)
+            payload += FeatureCacheManifest.payloadBytes(
+                tokens: shard.reduce(0) { $0 + $1.ids.count }, samples: shard.count, hiddenSize: hiddenSize)
         }
         return (payload, payload + shards.count * 1_024)
     }
@@ -55,11 +58,17 @@ public struct FeatureCacheBuilder {
     ) throws {
         let done = writer.completedSampleIDs
         let remaining = samples.filter { !done.contains($0.id) }
-        let estimate = estimatedBytes(samples: remaining, hiddenSize: source.hiddenSize, shardTokens: writer.shardTokens)
-        if checkDisk, let free = try? FileManager.default.attributesOfFileSystem(forPath: writer.directory.path)[.systemFreeSize] as? Int,
-           free < estimate.total {
-            throw DataError(.invalidCache, "\(writer.directory.path): the cache needs about \(estimate.total / 1_000_000) MB, the disk has \(free / 1_000_000) MB free",
-                                 hint: "free space, use another --output, or cache fewer samples")
+        let estimate = estimatedBytes(
+            samples: remaining, hiddenSize: source.hiddenSize, shardTokens: writer.shardTokens)
+        if checkDisk,
+            let free = try? FileManager.default.attributesOfFileSystem(forPath: writer.directory.path)[.systemFreeSize]
+                as? Int,
+            free < estimate.total
+        {
+            throw DataError(
+                .invalidCache,
+                "\(writer.directory.path): the cache needs about \(estimate.total / 1_000_000) MB, the disk has \(free / 1_000_000) MB free",
+                hint: "free space, use another --output, or cache fewer samples")
         }
         let tokensTotal = samples.reduce(0) { $0 + $1.ids.count }
         var tokensDone = samples.filter { done.contains($0.id) }.reduce(0) { $0 + $1.ids.count }
@@ -77,8 +86,10 @@ public struct FeatureCacheBuilder {
                 tokensDone += tokens
                 tokensThisRun += tokens
                 let seconds = Double(DispatchTime.now().uptimeNanoseconds - start) / 1e9
-                try progress(Progress(samplesDone: samplesDone, samplesTotal: samples.count, tokensDone: tokensDone,
-                                  tokensTotal: tokensTotal, tokensPerSecond: Double(tokensThisRun) / max(seconds, 1e-9)))
+                try progress(
+                    Progress(
+                        samplesDone: samplesDone, samplesTotal: samples.count, tokensDone: tokensDone,
+                        tokensTotal: tokensTotal, tokensPerSecond: Double(tokensThisRun) / max(seconds, 1e-9)))
             }
             try writer.writeShard(samples: ordered, features: features)
         }

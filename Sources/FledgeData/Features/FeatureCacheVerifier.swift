@@ -23,31 +23,39 @@ public enum FeatureCacheVerifier {
     ///   - conversations: the data the cache was built from; `tokenizer` has the build's settings.
     ///   - batches: how many batches of the first shard to recompute.
     ///   - batchTokens: the build's `batchTokens` (``FeatureCacheBuilder/batches(_:batchTokens:)``).
-    public static func verify(cache: CachedFeatureSource, conversations: [Conversation],
-                              tokenizer: ConversationTokenizer, model: LlamaModel, batches: Int,
-                              batchTokens: Int) throws -> Result {
-        try verify(cache: cache, conversations: conversations, tokenizer: tokenizer,
-                   source: try OnlineFeatureSource(model: model, layers: cache.manifest.layers), batches: batches,
-                   batchTokens: batchTokens)
+    public static func verify(
+        cache: CachedFeatureSource, conversations: [Conversation],
+        tokenizer: ConversationTokenizer, model: LlamaModel, batches: Int,
+        batchTokens: Int
+    ) throws -> Result {
+        try verify(
+            cache: cache, conversations: conversations, tokenizer: tokenizer,
+            source: try OnlineFeatureSource(model: model, layers: cache.manifest.layers), batches: batches,
+            batchTokens: batchTokens)
     }
 
     /// Recomputes with `source`.
     /// - Throws: ``DataError`` when the cache has no shards, a cached sample is not in the
     ///   data (or the tokenizer skips it), or token ids or loss masks differ.
-    public static func verify(cache: CachedFeatureSource, conversations: [Conversation],
-                              tokenizer: ConversationTokenizer, source: FeatureSource, batches: Int,
-                              batchTokens: Int) throws -> Result {
+    public static func verify(
+        cache: CachedFeatureSource, conversations: [Conversation],
+        tokenizer: ConversationTokenizer, source: FeatureSource, batches: Int,
+        batchTokens: Int
+    ) throws -> Result {
         guard let shard = cache.manifest.shards.first else {
             throw DataError(.invalidCache, "\(cache.directory.relativePath): the cache has no shards")
         }
         let wanted = Set(shard.sampleIDs)
-        let tokenized = TokenizedDataset.make(conversations.filter { wanted.contains($0.id) },
-                                              tokenizer: tokenizer).samples
+        let tokenized = TokenizedDataset.make(
+            conversations.filter { wanted.contains($0.id) },
+            tokenizer: tokenizer
+        ).samples
         let byID = Dictionary(uniqueKeysWithValues: tokenized.map { ($0.id, $0) })
         let ordered = try shard.sampleIDs.map { id -> TokenizedSample in
             guard let sample = byID[id] else {
-                throw DataError(.invalidCache,
-                                "sample \(id) of the cache is not in the data (or is skipped by its settings)")
+                throw DataError(
+                    .invalidCache,
+                    "sample \(id) of the cache is not in the data (or is skipped by its settings)")
             }
             return sample
         }
@@ -64,8 +72,9 @@ public enum FeatureCacheVerifier {
                 for (cached, recomputed, width) in pairs {
                     let start = row * fresh.length * width, count = length * width
                     result.comparedValues += count
-                    result.differentValues += differences(cached.pointer + start, recomputed.pointer + start,
-                                                          count: count)
+                    result.differentValues += differences(
+                        cached.pointer + start, recomputed.pointer + start,
+                        count: count)
                 }
             }
         }

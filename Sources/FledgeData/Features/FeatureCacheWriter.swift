@@ -22,17 +22,24 @@ public final class FeatureCacheWriter {
         self.shardTokens = shardTokens
         let url = directory.appendingPathComponent("manifest.json")
         if let data = try? Data(contentsOf: url) {
-            guard let existing = try? JSONDecoder().decode(FeatureCacheManifest.self, from: data), existing.format == fresh.format else {
+            guard let existing = try? JSONDecoder().decode(FeatureCacheManifest.self, from: data),
+                existing.format == fresh.format
+            else {
                 throw DataError(.invalidCache, "\(url.path): not a Fledge feature cache manifest")
             }
             guard existing.version == fresh.version else {
-                throw DataError(.invalidCache, "\(url.path): cache format version \(existing.version), this Fledge writes \(fresh.version)",
-                                     hint: "remove the folder to rebuild it")
+                throw DataError(
+                    .invalidCache,
+                    "\(url.path): cache format version \(existing.version), this Fledge writes \(fresh.version)",
+                    hint: "remove the folder to rebuild it")
             }
-            guard existing.modelFingerprint == fresh.modelFingerprint, existing.dataFingerprint == fresh.dataFingerprint,
-                  existing.layers == fresh.layers, existing.hiddenSize == fresh.hiddenSize else {
-                throw DataError(.invalidCache, "\(url.path): the cache was built from another model, data or layer set",
-                                     hint: "use another --output folder, or remove this one to rebuild")
+            guard existing.modelFingerprint == fresh.modelFingerprint,
+                existing.dataFingerprint == fresh.dataFingerprint,
+                existing.layers == fresh.layers, existing.hiddenSize == fresh.hiddenSize
+            else {
+                throw DataError(
+                    .invalidCache, "\(url.path): the cache was built from another model, data or layer set",
+                    hint: "use another --output folder, or remove this one to rebuild")
             }
             manifest = existing
         } else {
@@ -65,12 +72,14 @@ public final class FeatureCacheWriter {
                 let rows = sample.ids.count
                 let start = b * feature.length
                 auxiliary.withUnsafeMutableBytes { raw in
-                    HalfPrecision.toBF16(feature.auxiliary.pointer + start * 3 * h,
-                                         raw.baseAddress!.assumingMemoryBound(to: UInt16.self) + cursor * 3 * h, count: rows * 3 * h)
+                    HalfPrecision.toBF16(
+                        feature.auxiliary.pointer + start * 3 * h,
+                        raw.baseAddress!.assumingMemoryBound(to: UInt16.self) + cursor * 3 * h, count: rows * 3 * h)
                 }
                 last.withUnsafeMutableBytes { raw in
-                    HalfPrecision.toBF16(feature.lastHidden.pointer + start * h,
-                                         raw.baseAddress!.assumingMemoryBound(to: UInt16.self) + cursor * h, count: rows * h)
+                    HalfPrecision.toBF16(
+                        feature.lastHidden.pointer + start * h,
+                        raw.baseAddress!.assumingMemoryBound(to: UInt16.self) + cursor * h, count: rows * h)
                 }
                 cursor += rows
                 offsets.append(Int64(cursor))
@@ -79,13 +88,14 @@ public final class FeatureCacheWriter {
         precondition(sampleIndex == samples.count, "\(samples.count) samples but features for \(sampleIndex)")
         let name = String(format: "shard-%05d.safetensors", manifest.shards.count)
         let url = directory.appendingPathComponent(name)
-        try SafetensorsWriter().write([
-            .init(name: "input_ids", int64: ids),
-            .init(name: "loss_mask", dtype: .u8, shape: [tokens], bytes: Data(mask)),
-            .init(name: "aux_hidden_states", dtype: .bf16, shape: [tokens, 3 * h], bytes: auxiliary),
-            .init(name: "hidden_states", dtype: .bf16, shape: [tokens, h], bytes: last),
-            .init(name: "offsets", int64: offsets),
-        ], metadata: ["format": "fledge-feature-cache-shard", "version": "1"], to: url)
+        try SafetensorsWriter().write(
+            [
+                .init(name: "input_ids", int64: ids),
+                .init(name: "loss_mask", dtype: .u8, shape: [tokens], bytes: Data(mask)),
+                .init(name: "aux_hidden_states", dtype: .bf16, shape: [tokens, 3 * h], bytes: auxiliary),
+                .init(name: "hidden_states", dtype: .bf16, shape: [tokens, h], bytes: last),
+                .init(name: "offsets", int64: offsets),
+            ], metadata: ["format": "fledge-feature-cache-shard", "version": "1"], to: url)
         let bytes = (try FileManager.default.attributesOfItem(atPath: url.path)[.size] as? Int) ?? 0
         manifest.shards.append(.init(file: name, sampleIDs: samples.map(\.id), tokens: tokens, bytes: bytes))
         try saveManifest()

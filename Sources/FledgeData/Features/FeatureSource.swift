@@ -43,7 +43,9 @@ public final class OnlineFeatureSource: FeatureSource {
         self.model = model
         self.layers = layers ?? eagle3FeatureLayers(layerCount: model.configuration.layerCount)
         guard self.layers.count == 3, self.layers.allSatisfy({ $0 >= 0 && $0 < model.configuration.layerCount }) else {
-            throw LlamaError("feature layers \(self.layers) must be three layers of the \(model.configuration.layerCount)-layer target")
+            throw LlamaError(
+                "feature layers \(self.layers) must be three layers of the \(model.configuration.layerCount)-layer target"
+            )
         }
     }
 
@@ -52,7 +54,8 @@ public final class OnlineFeatureSource: FeatureSource {
     public func features(for samples: [TokenizedSample]) throws -> TargetFeatures {
         let batch = TokenBatch(sequences: samples.map(\.ids))
         let cache = model.makeCache(batch: samples.count, capacity: batch.length)
-        let result = try model.forward(batch, cache: cache, options: ForwardOptions(captureLayers: layers, finalHidden: true, logits: .none))
+        let result = try model.forward(
+            batch, cache: cache, options: ForwardOptions(captureLayers: layers, finalHidden: true, logits: .none))
         let h = hiddenSize
         let rows = batch.batch * batch.length
         let auxiliary = result.concatenatedCaptures(layers, rows: rows)
@@ -62,7 +65,8 @@ public final class OnlineFeatureSource: FeatureSource {
         for (b, sample) in samples.enumerated() {
             for i in 0..<sample.ids.count { mask[b * batch.length + i] = sample.lossMask[i] }
         }
-        return TargetFeatures(batch: batch.batch, length: batch.length, lengths: batch.validLengths, ids: batch.tokens,
-                              lossMask: mask, auxiliary: auxiliary, lastHidden: last)
+        return TargetFeatures(
+            batch: batch.batch, length: batch.length, lengths: batch.validLengths, ids: batch.tokens,
+            lossMask: mask, auxiliary: auxiliary, lastHidden: last)
     }
 }

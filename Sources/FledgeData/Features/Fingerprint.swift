@@ -14,8 +14,10 @@ public enum Fingerprint {
         let files: [URL]
         if isDirectory.boolValue {
             let enumerator = FileManager.default.enumerator(at: url, includingPropertiesForKeys: [.isRegularFileKey])
-            files = (enumerator?.allObjects as? [URL] ?? []).filter { (try? $0.resourceValues(forKeys: [.isRegularFileKey]).isRegularFile) == true }
-                .sorted { $0.path < $1.path }
+            files = (enumerator?.allObjects as? [URL] ?? []).filter {
+                (try? $0.resourceValues(forKeys: [.isRegularFileKey]).isRegularFile) == true
+            }
+            .sorted { $0.path < $1.path }
         } else {
             files = [url]
         }

@@ -44,7 +44,9 @@ public struct Regenerator {
         guard let text = try? String(contentsOf: url, encoding: .utf8) else { return [] }
         var ids = Set<String>()
         for line in text.split(separator: "\n") {
-            if let data = line.data(using: .utf8), let item = try? JSONDecoder().decode(Conversation.self, from: data) { ids.insert(item.id) }
+            if let data = line.data(using: .utf8), let item = try? JSONDecoder().decode(Conversation.self, from: data) {
+                ids.insert(item.id)
+            }
         }
         return ids
     }
@@ -56,7 +58,9 @@ public struct Regenerator {
     }
 
     /// Regenerates `conversations` into `output` (appending), failures into `failures`.
-    public func run(_ conversations: [Conversation], output: URL, failures: URL, progress: (Progress) throws -> Void = { _ in }) throws {
+    public func run(
+        _ conversations: [Conversation], output: URL, failures: URL, progress: (Progress) throws -> Void = { _ in }
+    ) throws {
         let done = Self.completedIDs(in: output).union(Self.completedIDs(in: failures))
         let remaining = conversations.filter { !done.contains($0.id) }
         let outputHandle = try Self.appending(output)
@@ -91,9 +95,11 @@ public struct Regenerator {
             finished += batch.count
             let seconds = Double(DispatchTime.now().uptimeNanoseconds - start) / 1e9
             let rate = Double(finished - (conversations.count - remaining.count)) / max(seconds, 1e-9)
-            try progress(Progress(done: finished, total: conversations.count, failed: failed, generatedTokens: tokens,
-                                  tokensPerSecond: Double(tokens) / max(seconds, 1e-9),
-                                  eta: rate > 0 ? Double(conversations.count - finished) / rate : 0))
+            try progress(
+                Progress(
+                    done: finished, total: conversations.count, failed: failed, generatedTokens: tokens,
+                    tokensPerSecond: Double(tokens) / max(seconds, 1e-9),
+                    eta: rate > 0 ? Double(conversations.count - finished) / rate : 0))
         }
     }
 
@@ -119,11 +125,17 @@ public struct Regenerator {
             // The next assistant turn of every conversation that has one left.
             var rows: [(conversation: Int, turn: Int, prompt: [Int32])] = []
             for (i, state) in states.enumerated() where state.failure == nil {
-                guard let turn = state.messages[state.next...].firstIndex(where: { $0.role == "assistant" }) else { continue }
+                guard let turn = state.messages[state.next...].firstIndex(where: { $0.role == "assistant" }) else {
+                    continue
+                }
                 do {
                     let prompt = try target.encodeChat(Array(state.messages[..<turn]), addGenerationPrompt: true)
                     guard prompt.count + options.maxTokens <= target.model.configuration.maxPositions else {
-                        states[i].failure = Failure(id: batch[i].id, error: "turn \(turn): the \(prompt.count)-token prompt leaves no room for \(options.maxTokens) new tokens")
+                        states[i].failure = Failure(
+                            id: batch[i].id,
+                            error:
+                                "turn \(turn): the \(prompt.count)-token prompt leaves no room for \(options.maxTokens) new tokens"
+                        )
                         continue
                     }
                     rows.append((i, turn, prompt))
@@ -138,15 +150,19 @@ public struct Regenerator {
                 return Sampler(sampling)
             }
             do {
-                let outputs = try target.model.generateBatch(prompts: rows.map(\.prompt), maxTokens: options.maxTokens, samplers: samplers, stopTokens: stops)
+                let outputs = try target.model.generateBatch(
+                    prompts: rows.map(\.prompt), maxTokens: options.maxTokens, samplers: samplers, stopTokens: stops)
                 for (row, output) in zip(rows, outputs) {
                     generatedTokens += output.count
                     let answer = output.filter { !stops.contains($0) }
-                    states[row.conversation].messages[row.turn].content = target.tokenizer.decode(answer, skipSpecialTokens: true)
+                    states[row.conversation].messages[row.turn].content = target.tokenizer.decode(
+                        answer, skipSpecialTokens: true)
                     states[row.conversation].next = row.turn + 1
                 }
             } catch {
-                for row in rows { states[row.conversation].failure = Failure(id: batch[row.conversation].id, error: "\(error)") }
+                for row in rows {
+                    states[row.conversation].failure = Failure(id: batch[row.conversation].id, error: "\(error)")
+                }
             }
         }
         let results = zip(batch, states).map { conversation, state -> Result<Conversation, Failure> in
@@ -175,7 +191,8 @@ public struct Regenerator {
     /// Opens `url` for appending (creating it), after cutting a trailing partial line left by a kill.
     static func appending(_ url: URL) throws -> FileHandle {
         if !FileManager.default.fileExists(atPath: url.path) {
-            try FileManager.default.createDirectory(at: url.deletingLastPathComponent(), withIntermediateDirectories: true)
+            try FileManager.default.createDirectory(
+                at: url.deletingLastPathComponent(), withIntermediateDirectories: true)
             _ = FileManager.default.createFile(atPath: url.path, contents: nil)
         }
         let handle = try FileHandle(forUpdating: url)

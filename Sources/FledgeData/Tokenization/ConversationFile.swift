@@ -9,11 +9,14 @@ public enum ConversationFile {
     public static func read(_ url: URL, split: String = "train") throws -> [Conversation] {
         var isDirectory: ObjCBool = false
         guard FileManager.default.fileExists(atPath: url.path, isDirectory: &isDirectory) else {
-            throw DataError(.invalidCache, "\(url.path): no such file or folder", hint: "prepare data with fledge data prepare")
+            throw DataError(
+                .invalidCache, "\(url.path): no such file or folder", hint: "prepare data with fledge data prepare")
         }
         let file = resolve(url, split: split)
         guard let data = try? Data(contentsOf: file) else {
-            throw DataError(.invalidCache, "\(file.path): cannot read", hint: isDirectory.boolValue ? "is this a folder written by fledge data prepare?" : nil)
+            throw DataError(
+                .invalidCache, "\(file.path): cannot read",
+                hint: isDirectory.boolValue ? "is this a folder written by fledge data prepare?" : nil)
         }
         var conversations: [Conversation] = []
         var lineNumber = 0
@@ -23,8 +26,10 @@ public enum ConversationFile {
             do {
                 conversations.append(try JSONDecoder().decode(Conversation.self, from: Data(line)))
             } catch {
-                throw DataError(.invalidCache, "\(file.path):\(lineNumber): not a prepared conversation ({\"id\", \"messages\": [{\"role\", \"content\"}]})",
-                                     hint: "prepare raw ShareGPT/OpenAI files with fledge data prepare first")
+                throw DataError(
+                    .invalidCache,
+                    "\(file.path):\(lineNumber): not a prepared conversation ({\"id\", \"messages\": [{\"role\", \"content\"}]})",
+                    hint: "prepare raw ShareGPT/OpenAI files with fledge data prepare first")
             }
         }
         return conversations
@@ -40,8 +45,10 @@ public enum ConversationFile {
     /// A fingerprint of the data ``read(_:split:)`` reads and of every tokenisation setting
     /// (those of ``ConversationTokenizer``): what feature caches and cached draft vocabularies
     /// are keyed by.
-    public static func fingerprint(_ url: URL, split: String = "train", maxLength: Int, dropLong: Bool,
-                                   systemPrompt: String?) throws -> String {
+    public static func fingerprint(
+        _ url: URL, split: String = "train", maxLength: Int, dropLong: Bool,
+        systemPrompt: String?
+    ) throws -> String {
         try Fingerprint.of(resolve(url, split: split))
             + "|max=\(maxLength)|drop=\(dropLong)|system=\(systemPrompt ?? "-")"
     }

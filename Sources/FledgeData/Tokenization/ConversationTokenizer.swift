@@ -76,7 +76,8 @@ public struct ConversationTokenizer: @unchecked Sendable {
         var sample = TokenizedSample(id: id, ids: ids, lossMask: mask)
         if ids.count > maxLength {
             if dropLong { return .failure(.tooLong) }
-            sample = TokenizedSample(id: id, ids: Array(ids.prefix(maxLength)), lossMask: Array(mask.prefix(maxLength)), truncated: true)
+            sample = TokenizedSample(
+                id: id, ids: Array(ids.prefix(maxLength)), lossMask: Array(mask.prefix(maxLength)), truncated: true)
         }
         guard sample.maskedCount > 0 else { return .failure(.emptyMask) }
         return .success(sample)

@@ -15,7 +15,8 @@ public struct TokenizedDataset: Sendable {
             DispatchQueue.concurrentPerform(iterations: workers) { worker in
                 var index = worker
                 while index < conversations.count {
-                    base[index] = tokenizer.tokenize(id: conversations[index].id, messages: conversations[index].messages)
+                    base[index] = tokenizer.tokenize(
+                        id: conversations[index].id, messages: conversations[index].messages)
                     index += workers
                 }
             }
@@ -74,7 +75,8 @@ public struct TokenizedDataset: Sendable {
             guard count > 0 else { continue }
             buckets.append(.init(low: low, high: high == Int.max ? nil : high, count: count))
         }
-        return LengthStatistics(minimum: lengths[0], median: lengths[lengths.count / 2],
-                                p90: lengths[lengths.count * 9 / 10], maximum: longest, buckets: buckets)
+        return LengthStatistics(
+            minimum: lengths[0], median: lengths[lengths.count / 2],
+            p90: lengths[lengths.count * 9 / 10], maximum: longest, buckets: buckets)
     }
 }

@@ -20,13 +20,16 @@ public struct DraftVocabulary: Sendable, Equatable {
 
     public init(d2t: [Int64], t2d: [Bool]) throws {
         guard d2t.count == t2d.filter({ $0 }).count else {
-            throw DataError(.invalidVocabulary, "d2t has \(d2t.count) entries but t2d marks \(t2d.filter { $0 }.count) tokens")
+            throw DataError(
+                .invalidVocabulary, "d2t has \(d2t.count) entries but t2d marks \(t2d.filter { $0 }.count) tokens")
         }
         var previous = -1
         for (index, offset) in d2t.enumerated() {
             let target = index + Int(offset)
             guard target > previous, target < t2d.count, t2d[target] else {
-                throw DataError(.invalidVocabulary, "d2t[\(index)] = \(offset) does not map to an increasing target id marked in t2d")
+                throw DataError(
+                    .invalidVocabulary,
+                    "d2t[\(index)] = \(offset) does not map to an increasing target id marked in t2d")
             }
             previous = target
         }
@@ -40,9 +43,13 @@ public struct DraftVocabulary: Sendable, Equatable {
     public static func build(counts: [Int], draftSize: Int) throws -> DraftVocabulary {
         let vocabulary = counts.count
         guard draftSize >= 1, draftSize <= vocabulary else {
-            throw DataError(.invalidVocabulary, "draft vocabulary size \(draftSize) must be between 1 and the target's \(vocabulary)")
+            throw DataError(
+                .invalidVocabulary,
+                "draft vocabulary size \(draftSize) must be between 1 and the target's \(vocabulary)")
         }
-        let seen = (0..<vocabulary).filter { counts[$0] > 0 }.sorted { counts[$0] != counts[$1] ? counts[$0] > counts[$1] : $0 < $1 }
+        let seen = (0..<vocabulary).filter { counts[$0] > 0 }.sorted {
+            counts[$0] != counts[$1] ? counts[$0] > counts[$1] : $0 < $1
+        }
         var chosen = Set(seen.prefix(draftSize))
         var next = 0
         while chosen.count < draftSize {
@@ -76,9 +83,10 @@ public struct DraftVocabulary: Sendable, Equatable {
         try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
         try AtomicFile.write(NumPy.array(int64: d2t), to: directory.appendingPathComponent("d2t.npy"))
         try AtomicFile.write(NumPy.array(bool: t2d), to: directory.appendingPathComponent("t2d.npy"))
-        try SafetensorsWriter().write([.init(name: "d2t", int64: d2t), .init(name: "t2d", bools: t2d)],
-                                      metadata: ["format": "fledge-vocab", "version": "1"],
-                                      to: directory.appendingPathComponent("vocab.safetensors"))
+        try SafetensorsWriter().write(
+            [.init(name: "d2t", int64: d2t), .init(name: "t2d", bools: t2d)],
+            metadata: ["format": "fledge-vocab", "version": "1"],
+            to: directory.appendingPathComponent("vocab.safetensors"))
     }
 
     /// Reads `d2t`/`t2d` from two `.npy` files or from one safetensors file holding both.
@@ -87,14 +95,19 @@ public struct DraftVocabulary: Sendable, Equatable {
         let vocabulary: DraftVocabulary
         if d2t.pathExtension == "safetensors" {
             let file = try SafetensorsFile(url: d2t)
-            vocabulary = try DraftVocabulary(d2t: try file.integers("d2t"), t2d: try file.integers("t2d").map { $0 != 0 })
+            vocabulary = try DraftVocabulary(
+                d2t: try file.integers("d2t"), t2d: try file.integers("t2d").map { $0 != 0 })
         } else {
-            guard let t2d else { throw DataError(.invalidVocabulary, "\(d2t.path): a .npy d2t needs its t2d file too (--t2d-path)") }
+            guard let t2d else {
+                throw DataError(.invalidVocabulary, "\(d2t.path): a .npy d2t needs its t2d file too (--t2d-path)")
+            }
             vocabulary = try DraftVocabulary(d2t: try NumPy.readInt64(d2t), t2d: try NumPy.readBool(t2d))
         }
         if let targetSize, vocabulary.targetSize != targetSize {
-            throw DataError(.invalidVocabulary, "\(d2t.path): t2d covers \(vocabulary.targetSize) target tokens but the target has \(targetSize)",
-                                       hint: "the mapping was built for another model; rebuild it with fledge vocab")
+            throw DataError(
+                .invalidVocabulary,
+                "\(d2t.path): t2d covers \(vocabulary.targetSize) target tokens but the target has \(targetSize)",
+                hint: "the mapping was built for another model; rebuild it with fledge vocab")
         }
         return vocabulary
     }
@@ -116,13 +129,16 @@ extension DraftVocabulary {
 
     /// The vocabulary of the trained tokens of `dataset` (``build(counts:draftSize:)`` of their
     /// counts over a target vocabulary of `vocabularySize`) and how much of them it covers.
-    public static func build(dataset: TokenizedDataset, vocabularySize: Int,
-                             draftSize: Int) throws -> (vocabulary: DraftVocabulary, coverage: Coverage) {
+    public static func build(
+        dataset: TokenizedDataset, vocabularySize: Int,
+        draftSize: Int
+    ) throws -> (vocabulary: DraftVocabulary, coverage: Coverage) {
         let counts = dataset.maskedTokenCounts(vocabularySize: vocabularySize)
         let vocabulary = try build(counts: counts, draftSize: draftSize)
-        let coverage = Coverage(samples: dataset.samples.count, trainedTokens: dataset.maskedCount,
-                                distinctTokens: counts.filter { $0 > 0 }.count,
-                                coveredTokens: vocabulary.targetIDs.reduce(0) { $0 + counts[Int($1)] })
+        let coverage = Coverage(
+            samples: dataset.samples.count, trainedTokens: dataset.maskedCount,
+            distinctTokens: counts.filter { $0 > 0 }.count,
+            coveredTokens: vocabulary.targetIDs.reduce(0) { $0 + counts[Int($1)] })
         return (vocabulary, coverage)
     }
 }

@@ -24,7 +24,9 @@ public enum NumPy {
     }
 
     static func read(_ url: URL) throws -> (descr: String, count: Int, body: Data) {
-        guard let data = try? Data(contentsOf: url) else { throw DataError(.invalidVocabulary, "\(url.path): cannot read") }
+        guard let data = try? Data(contentsOf: url) else {
+            throw DataError(.invalidVocabulary, "\(url.path): cannot read")
+        }
         guard data.count >= 10, data.prefix(6) == Data([0x93]) + Data("NUMPY".utf8) else {
             throw DataError(.invalidVocabulary, "\(url.path): not a .npy file")
         }
@@ -38,15 +40,22 @@ public enum NumPy {
             headerLength = Int(data[8]) | Int(data[9]) << 8 | Int(data[10]) << 16 | Int(data[11]) << 24
             start = 12
         }
-        guard start + headerLength <= data.count else { throw DataError(.invalidVocabulary, "\(url.path): truncated header") }
+        guard start + headerLength <= data.count else {
+            throw DataError(.invalidVocabulary, "\(url.path): truncated header")
+        }
         let header = String(decoding: data[start..<(start + headerLength)], as: UTF8.self)
         guard let descr = field("descr", in: header)?.trimmingCharacters(in: CharacterSet(charactersIn: "' ")),
-              let shape = field("shape", in: header)?.trimmingCharacters(in: CharacterSet(charactersIn: "() ,")),
-              let count = Int(shape) else {
-            throw DataError(.invalidVocabulary, "\(url.path): unsupported header \(header.trimmingCharacters(in: .whitespacesAndNewlines))",
-                                       hint: "a one-dimensional array is expected")
+            let shape = field("shape", in: header)?.trimmingCharacters(in: CharacterSet(charactersIn: "() ,")),
+            let count = Int(shape)
+        else {
+            throw DataError(
+                .invalidVocabulary,
+                "\(url.path): unsupported header \(header.trimmingCharacters(in: .whitespacesAndNewlines))",
+                hint: "a one-dimensional array is expected")
         }
-        if header.contains("'fortran_order': True") { throw DataError(.invalidVocabulary, "\(url.path): Fortran order is not supported") }
+        if header.contains("'fortran_order': True") {
+            throw DataError(.invalidVocabulary, "\(url.path): Fortran order is not supported")
+        }
         return (descr, count, data[(start + headerLength)...])
     }
 
@@ -66,18 +75,30 @@ public enum NumPy {
 
     public static func readInt64(_ url: URL) throws -> [Int64] {
         let (descr, count, body) = try read(url)
-        guard descr == "<i8" || descr == "<i4" else { throw DataError(.invalidVocabulary, "\(url.path): dtype \(descr), expected int64") }
+        guard descr == "<i8" || descr == "<i4" else {
+            throw DataError(.invalidVocabulary, "\(url.path): dtype \(descr), expected int64")
+        }
         let size = descr == "<i8" ? 8 : 4
-        guard body.count == count * size else { throw DataError(.invalidVocabulary, "\(url.path): \(body.count) data bytes for \(count) values") }
+        guard body.count == count * size else {
+            throw DataError(.invalidVocabulary, "\(url.path): \(body.count) data bytes for \(count) values")
+        }
         return body.withUnsafeBytes { raw in
-            (0..<count).map { size == 8 ? raw.loadUnaligned(fromByteOffset: 8 * $0, as: Int64.self) : Int64(raw.loadUnaligned(fromByteOffset: 4 * $0, as: Int32.self)) }
+            (0..<count).map {
+                size == 8
+                    ? raw.loadUnaligned(fromByteOffset: 8 * $0, as: Int64.self)
+                    : Int64(raw.loadUnaligned(fromByteOffset: 4 * $0, as: Int32.self))
+            }
         }
     }
 
     public static func readBool(_ url: URL) throws -> [Bool] {
         let (descr, count, body) = try read(url)
-        guard descr == "|b1" || descr == "|u1" else { throw DataError(.invalidVocabulary, "\(url.path): dtype \(descr), expected bool") }
-        guard body.count == count else { throw DataError(.invalidVocabulary, "\(url.path): \(body.count) data bytes for \(count) values") }
+        guard descr == "|b1" || descr == "|u1" else {
+            throw DataError(.invalidVocabulary, "\(url.path): dtype \(descr), expected bool")
+        }
+        guard body.count == count else {
+            throw DataError(.invalidVocabulary, "\(url.path): \(body.count) data bytes for \(count) values")
+        }
         return body.map { $0 != 0 }
     }
 }

@@ -15,7 +15,9 @@ public struct Eagle1Batch {
     public var features: Tensor
 
     public init(batch: Int, length: Int, lengths: [Int], ids: [Int32], lossMask: [UInt8], features: Tensor) {
-        precondition(ids.count == batch * length && lossMask.count == batch * length && lengths.count == batch, "EAGLE-1 batch sizes")
+        precondition(
+            ids.count == batch * length && lossMask.count == batch * length && lengths.count == batch,
+            "EAGLE-1 batch sizes")
         self.batch = batch
         self.length = length
         self.lengths = lengths

@@ -62,9 +62,13 @@ public final class Eagle1ChainAccuracy {
         var start = 0
         while start < n {
             let m = min(Self.block, n - start)
-            Linear.forward(logits.pointer, rows + start * c.hiddenSize, weight: draft.head.pointer, bias: nil, rows: m,
-                           inFeatures: c.hiddenSize, outFeatures: c.vocabularySize)
-            for r in 0..<m { result[start + r] = Int32(Sampler.argmax(logits.pointer + r * c.vocabularySize, count: c.vocabularySize)) }
+            Linear.forward(
+                logits.pointer, rows + start * c.hiddenSize, weight: draft.head.pointer, bias: nil, rows: m,
+                inFeatures: c.hiddenSize, outFeatures: c.vocabularySize)
+            for r in 0..<m {
+                result[start + r] = Int32(
+                    Sampler.argmax(logits.pointer + r * c.vocabularySize, count: c.vocabularySize))
+            }
             start += m
         }
         return result
@@ -72,7 +76,9 @@ public final class Eagle1ChainAccuracy {
 
     /// Counts over one sample: `ids` and `lossMask` of its `length` real tokens, `features`
     /// `[length, H]` the target's final-norm hidden states.
-    public func evaluate(ids: ArraySlice<Int32>, lossMask: ArraySlice<UInt8>, features: UnsafePointer<Float>, length: Int) -> Counts {
+    public func evaluate(
+        ids: ArraySlice<Int32>, lossMask: ArraySlice<UInt8>, features: UnsafePointer<Float>, length: Int
+    ) -> Counts {
         precondition(length <= maxLength, "sample of \(length) tokens, planned for \(maxLength)")
         var counts = Counts(steps: steps)
         guard length >= 2 else { return counts }
@@ -95,8 +101,9 @@ public final class Eagle1ChainAccuracy {
             } else {
                 let first = drafter.length
                 let visible = rows.map { p in Array(0...p) + chainRows[p] }
-                (output, _) = drafter.step(tokens: rows.map { id($0 + k + 1) }, hidden: hidden.pointer,
-                                           positions: rows.map { Int32($0 + k) }, prefix: 0, visible: visible, allLogits: false)
+                (output, _) = drafter.step(
+                    tokens: rows.map { id($0 + k + 1) }, hidden: hidden.pointer,
+                    positions: rows.map { Int32($0 + k) }, prefix: 0, visible: visible, allLogits: false)
                 for (i, p) in rows.enumerated() { chainRows[p].append(first + i) }
             }
             let predicted = headArgmax(output.pointer, count: rows.count)

@@ -20,9 +20,12 @@ public struct Eagle1Configuration: Codable, Sendable, Equatable {
     /// Whether `fc` has a bias (the official Llama-3 checkpoints: no).
     public var bias: Bool
 
-    public init(hiddenSize: Int, headCount: Int, kvHeadCount: Int, headDimension: Int, intermediateSize: Int, vocabularySize: Int,
-                rmsNormEps: Float = 1e-5, ropeTheta: Float = 10_000, ropeScaling: RoPEScaling = .none, maxPositions: Int = 2048,
-                bias: Bool = false) {
+    public init(
+        hiddenSize: Int, headCount: Int, kvHeadCount: Int, headDimension: Int, intermediateSize: Int,
+        vocabularySize: Int,
+        rmsNormEps: Float = 1e-5, ropeTheta: Float = 10_000, ropeScaling: RoPEScaling = .none, maxPositions: Int = 2048,
+        bias: Bool = false
+    ) {
         self.hiddenSize = hiddenSize
         self.headCount = headCount
         self.kvHeadCount = kvHeadCount
@@ -38,9 +41,11 @@ public struct Eagle1Configuration: Codable, Sendable, Equatable {
 
     /// The draft of a target: its layer's shapes, eps and RoPE.
     public init(target c: LlamaConfiguration, bias: Bool = false) {
-        self.init(hiddenSize: c.hiddenSize, headCount: c.headCount, kvHeadCount: c.kvHeadCount, headDimension: c.headDimension,
-                  intermediateSize: c.intermediateSize, vocabularySize: c.vocabularySize, rmsNormEps: c.rmsNormEps,
-                  ropeTheta: c.ropeTheta, ropeScaling: c.ropeScaling, maxPositions: c.maxPositions, bias: bias)
+        self.init(
+            hiddenSize: c.hiddenSize, headCount: c.headCount, kvHeadCount: c.kvHeadCount,
+            headDimension: c.headDimension,
+            intermediateSize: c.intermediateSize, vocabularySize: c.vocabularySize, rmsNormEps: c.rmsNormEps,
+            ropeTheta: c.ropeTheta, ropeScaling: c.ropeScaling, maxPositions: c.maxPositions, bias: bias)
     }
 
     var qWidth: Int { headCount * headDimension }

@@ -16,13 +16,16 @@ public final class Eagle1Draft: @unchecked Sendable {
 
     public init(configuration: Eagle1Configuration, embedding: Tensor, head: Tensor) {
         let shape = [configuration.vocabularySize, configuration.hiddenSize]
-        precondition(embedding.shape.dims == shape && head.shape.dims == shape, "embedding \(embedding.shape) / head \(head.shape)")
+        precondition(
+            embedding.shape.dims == shape && head.shape.dims == shape,
+            "embedding \(embedding.shape) / head \(head.shape)")
         self.configuration = configuration
         parameters = ParameterSet(configuration.parameterShapes.map { ($0.name, Shape($0.shape)) })
         self.embedding = embedding
         self.head = head
-        rope = RotaryEmbedding(headDimension: configuration.headDimension, theta: configuration.ropeTheta,
-                               scaling: configuration.ropeScaling, maxPositions: configuration.maxPositions + 16)
+        rope = RotaryEmbedding(
+            headDimension: configuration.headDimension, theta: configuration.ropeTheta,
+            scaling: configuration.ropeScaling, maxPositions: configuration.maxPositions + 16)
     }
 
     /// Random initialisation: matrices ~ U(±1/√fan_in) (PyTorch's Linear default), the fc

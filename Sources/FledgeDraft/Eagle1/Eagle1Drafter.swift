@@ -26,14 +26,18 @@ public final class Eagle1Drafter: Drafter {
     /// Rows whose logits one call may return (tree levels; the logits span the whole vocabulary).
     let maxLogitRows: Int
 
-    public init(draft: Eagle1Draft, capacity: Int, target: LlamaModel? = nil, maxRows: Int = 256, maxLogitRows: Int = 64) {
+    public init(
+        draft: Eagle1Draft, capacity: Int, target: LlamaModel? = nil, maxRows: Int = 256, maxLogitRows: Int = 64
+    ) {
         let c = draft.configuration
         self.draft = draft
         self.capacity = capacity
         self.target = target
         self.maxRows = maxRows
         self.maxLogitRows = min(maxLogitRows, maxRows)
-        cache = DraftAttentionCache(capacity: capacity, maxRows: maxRows, heads: c.headCount, kvHeads: c.kvHeadCount, headDimension: c.headDimension)
+        cache = DraftAttentionCache(
+            capacity: capacity, maxRows: maxRows, heads: c.headCount, kvHeads: c.kvHeadCount,
+            headDimension: c.headDimension)
         let h = c.hiddenSize
         x = Tensor(zeros: [maxRows, 2 * h])
         (z, post, out) = (Tensor(zeros: [maxRows, h]), Tensor(zeros: [maxRows, h]), Tensor(zeros: [maxRows, h]))
@@ -58,12 +62,16 @@ public final class Eagle1Drafter: Drafter {
 
     /// The target's final-norm hidden states of the given rows.
     public func features(_ result: ForwardResult, rows: [Int]) -> Tensor {
-        guard let hidden = result.finalHidden else { fatalError("Eagle1Drafter.features: the forward did not return finalHidden (use forwardOptions)") }
+        guard let hidden = result.finalHidden else {
+            fatalError("Eagle1Drafter.features: the forward did not return finalHidden (use forwardOptions)")
+        }
         return gatherRows(hidden.pointer, width: hidden.shape[-1], rows: rows)
     }
 
-    public func step(tokens: [Int32], hidden: UnsafePointer<Float>, positions explicit: [Int32]?, prefix: Int, visible: [[Int]]?,
-                     allLogits: Bool) -> (hidden: Tensor, logits: Tensor) {
+    public func step(
+        tokens: [Int32], hidden: UnsafePointer<Float>, positions explicit: [Int32]?, prefix: Int, visible: [[Int]]?,
+        allLogits: Bool
+    ) -> (hidden: Tensor, logits: Tensor) {
         let c = draft.configuration
         let h = c.hiddenSize
         let n = tokens.count
@@ -76,31 +84,42 @@ public final class Eagle1Drafter: Drafter {
             return step(tokens: Array(tokens[start...]), hidden: hidden + start * h)
         }
         if n < 1 || n > maxRows || length + n > capacity || (allLogits && n > maxLogitRows) {
-            fatalError("Eagle1Drafter.step: \(n) rows at position \(length) do not fit (at most \(maxRows) rows per call, \(maxLogitRows) with all logits, \(capacity) positions)")
+            fatalError(
+                "Eagle1Drafter.step: \(n) rows at position \(length) do not fit (at most \(maxRows) rows per call, \(maxLogitRows) with all logits, \(capacity) positions)"
+            )
         }
         let p = Eagle1Draft.Weights(draft.parameters, gradients: false)
         // x = [embed(token) | feature] per row.
         tokens.withUnsafeBufferPointer { ids in
-            Embedding.forward(z.pointer, ids: ids.baseAddress!, table: draft.embedding.pointer, rows: n, channels: h, vocabularySize: c.vocabularySize)
+            Embedding.forward(
+                z.pointer, ids: ids.baseAddress!, table: draft.embedding.pointer, rows: n, channels: h,
+                vocabularySize: c.vocabularySize)
         }
         for r in 0..<n {
             (x.pointer + r * 2 * h).update(from: z.pointer + r * h, count: h)
             (x.pointer + r * 2 * h + h).update(from: hidden + r * h, count: h)
         }
-        Linear.forward(z.pointer, x.pointer, weight: p.fc.pointer, rows: n, inFeatures: 2 * h, outFeatures: h, accumulate: false, fewRows: true)
+        Linear.forward(
+            z.pointer, x.pointer, weight: p.fc.pointer, rows: n, inFeatures: 2 * h, outFeatures: h, accumulate: false,
+            fewRows: true)
         if let bias = p.fcBias { Linear.addBias(z.pointer, bias.pointer, rows: n, outFeatures: h) }
         // No input norm: z is both the q/k/v input and the residual (updated in place in `out`).
         out.pointer.update(from: z.pointer, count: n * h)
         let layer = DecoderLayer(
-            dimensions: .init(hiddenSize: h, headCount: c.headCount, kvHeadCount: c.kvHeadCount, headDimension: c.headDimension,
-                              intermediateSize: c.intermediateSize, rmsNormEps: c.rmsNormEps),
+            dimensions: .init(
+                hiddenSize: h, headCount: c.headCount, kvHeadCount: c.kvHeadCount, headDimension: c.headDimension,
+                intermediateSize: c.intermediateSize, rmsNormEps: c.rmsNormEps),
             weights: .init(q: p.q, k: p.k, v: p.v, o: p.o, gate: p.gate, up: p.up, down: p.down, postNorm: p.postNorm))
-        let scratch = DecoderLayer.Scratch(q: q.pointer, k: k.pointer, v: v.pointer, attention: attn.pointer, lse: lse.pointer,
-                                           normed: post.pointer, rstd: rstd.pointer, gate: gate.pointer, up: up.pointer)
+        let scratch = DecoderLayer.Scratch(
+            q: q.pointer, k: k.pointer, v: v.pointer, attention: attn.pointer, lse: lse.pointer,
+            normed: post.pointer, rstd: rstd.pointer, gate: gate.pointer, up: up.pointer)
         let positions = explicit ?? (0..<n).map { Int32(length + $0) }
         positions.withUnsafeBufferPointer { pos in
-            layer.forward(input: z.pointer, residual: out.pointer, rows: n, positions: pos.baseAddress!, rope: draft.rope, scratch: scratch,
-                          fewRows: true, kernels: kernels) { q, k, v, out, lse in
+            layer.forward(
+                input: z.pointer, residual: out.pointer, rows: n, positions: pos.baseAddress!, rope: draft.rope,
+                scratch: scratch,
+                fewRows: true, kernels: kernels
+            ) { q, k, v, out, lse in
                 cache.attend(out: out, lse: lse, q: q, k: k, v: v, rows: n, prefix: prefix, visible: visible)
             }
         }
@@ -110,8 +129,13 @@ public final class Eagle1Drafter: Drafter {
         if let target {
             target.projectHead(logits.pointer, first, rows: rows, kernels: kernels)
         } else {
-            Linear.forward(logits.pointer, first, weight: draft.head.pointer, bias: nil, rows: rows, inFeatures: h, outFeatures: c.vocabularySize, fewRows: true)
+            Linear.forward(
+                logits.pointer, first, weight: draft.head.pointer, bias: nil, rows: rows, inFeatures: h,
+                outFeatures: c.vocabularySize, fewRows: true)
         }
-        return (Tensor(viewing: out.pointer, shape: [n, h], owner: out), Tensor(viewing: logits.pointer, shape: [rows, c.vocabularySize], owner: logits))
+        return (
+            Tensor(viewing: out.pointer, shape: [n, h], owner: out),
+            Tensor(viewing: logits.pointer, shape: [rows, c.vocabularySize], owner: logits)
+        )
     }
 }

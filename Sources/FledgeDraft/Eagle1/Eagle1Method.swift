@@ -17,23 +17,29 @@ public struct Eagle1Method: DraftMethod {
     public var exportFormats: [String] { ["eagle"] + Eagle1Export.Format.allCases.map(\.rawValue) }
 
     /// The settings with their defaults filled in (noise nil: none).
-    public static func losses(_ s: DraftSettings) -> (vWeight: Float, pWeight: Float, noise: ClosedRange<Float>?, fcBias: Bool) {
+    public static func losses(
+        _ s: DraftSettings
+    ) -> (vWeight: Float, pWeight: Float, noise: ClosedRange<Float>?, fcBias: Bool) {
         let low = s.noiseLow ?? -0.1, high = s.noiseHigh ?? 0.1
         return (s.vWeight ?? 1, s.pWeight ?? 0.1, low == 0 && high == 0 ? nil : low...high, s.fcBias ?? false)
     }
 
     public func validate(_ settings: DraftSettings) throws {
-        if (settings.noiseLow ?? -0.1) > (settings.noiseHigh ?? 0.1) { throw DraftError("noise_low: must not exceed noise_high") }
+        if (settings.noiseLow ?? -0.1) > (settings.noiseHigh ?? 0.1) {
+            throw DraftError("noise_low: must not exceed noise_high")
+        }
     }
 
     public func makeTraining(_ request: DraftTrainingRequest) throws -> any DraftAlgorithm {
         let settings = Self.losses(request.settings)
         let target = request.target
-        let draft = Eagle1Draft(configuration: Eagle1Configuration(target: target.configuration, bias: settings.fcBias),
-                                embedding: target.embedding, head: target.head)
+        let draft = Eagle1Draft(
+            configuration: Eagle1Configuration(target: target.configuration, bias: settings.fcBias),
+            embedding: target.embedding, head: target.head)
         draft.initialize(seed: request.settings.seed)
-        return Eagle1Algorithm(draft: draft, maxBatch: request.maxBatch, maxLength: request.maxLength, vWeight: settings.vWeight,
-                               pWeight: settings.pWeight, noise: settings.noise, chainSteps: request.settings.steps)
+        return Eagle1Algorithm(
+            draft: draft, maxBatch: request.maxBatch, maxLength: request.maxLength, vWeight: settings.vWeight,
+            pWeight: settings.pWeight, noise: settings.noise, chainSteps: request.settings.steps)
     }
 
     public func recognizes(exportConfig config: [String: Any]) -> Bool { Eagle1Export.recognizes(config) }
@@ -42,7 +48,9 @@ public struct Eagle1Method: DraftMethod {
         try Eagle1Export.load(from: directory, embedding: target.embedding, head: target.head)
     }
 
-    public func loadCheckpoint(from directory: URL, header: CheckpointHeader, target: LlamaModel) throws -> any LoadedDraft {
+    public func loadCheckpoint(
+        from directory: URL, header: CheckpointHeader, target: LlamaModel
+    ) throws -> any LoadedDraft {
         let file = try SafetensorsFile(url: directory.appendingPathComponent("model.safetensors"))
         let configuration = Eagle1Configuration(target: target.configuration, bias: file.names.contains("fc.bias"))
         let draft = Eagle1Draft(configuration: configuration, embedding: target.embedding, head: target.head)
@@ -57,9 +65,13 @@ extension Eagle1Draft: LoadedDraft {
     public var featureLayers: [Int]? { nil }
 
     public func makeDrafter(target: LlamaModel, capacity: Int) throws -> any Drafter {
-        guard configuration.vocabularySize == target.configuration.vocabularySize, configuration.hiddenSize == target.configuration.hiddenSize else {
-            throw DraftError("the draft was trained for a target with \(configuration.vocabularySize) tokens and hidden size "
-                             + "\(configuration.hiddenSize); this one has \(target.configuration.vocabularySize) and \(target.configuration.hiddenSize)")
+        guard configuration.vocabularySize == target.configuration.vocabularySize,
+            configuration.hiddenSize == target.configuration.hiddenSize
+        else {
+            throw DraftError(
+                "the draft was trained for a target with \(configuration.vocabularySize) tokens and hidden size "
+                    + "\(configuration.hiddenSize); this one has \(target.configuration.vocabularySize) and \(target.configuration.hiddenSize)"
+            )
         }
         return Eagle1Drafter(draft: self, capacity: capacity, target: target)
     }
@@ -71,7 +83,9 @@ extension Eagle1Draft: LoadedDraft {
         } else if let named = Eagle1Export.Format(rawValue: format) {
             layout = named
         } else {
-            throw DraftError("--format \(format) does not apply to this eagle1 draft", hint: "use one of \(method.exportFormats.joined(separator: ", "))")
+            throw DraftError(
+                "--format \(format) does not apply to this eagle1 draft",
+                hint: "use one of \(method.exportFormats.joined(separator: ", "))")
         }
         try Eagle1Export.write(self, format: layout, to: directory, target: target, dtype: dtype)
     }
@@ -94,8 +108,11 @@ public final class Eagle1Algorithm: DraftAlgorithm {
     let noiseBuffer: Tensor
     let chain: Eagle1ChainAccuracy
 
-    public init(draft: Eagle1Draft, maxBatch: Int, maxLength: Int, vWeight: Float = 1, pWeight: Float = 0.1, noise: ClosedRange<Float>? = -0.1...0.1,
-                chainSteps: Int = 7) {
+    public init(
+        draft: Eagle1Draft, maxBatch: Int, maxLength: Int, vWeight: Float = 1, pWeight: Float = 0.1,
+        noise: ClosedRange<Float>? = -0.1...0.1,
+        chainSteps: Int = 7
+    ) {
         self.eagle1 = draft
         self.vWeight = vWeight
         self.pWeight = pWeight
@@ -119,12 +136,15 @@ public final class Eagle1Algorithm: DraftAlgorithm {
 
     /// Σ mask + 1e-5 over the positions with a next token (docs/design.md §3.3).
     public func lossDenominator(_ samples: [TokenizedSample]) -> Double {
-        Double(samples.reduce(0) { total, sample in total + sample.lossMask.dropLast().reduce(0) { $0 + ($1 != 0 ? 1 : 0) } }) + 1e-5
+        Double(
+            samples.reduce(0) { total, sample in total + sample.lossMask.dropLast().reduce(0) { $0 + ($1 != 0 ? 1 : 0) }
+            }) + 1e-5
     }
 
     public func step(_ features: TargetFeatures, scale: Float, train: Bool, context: StepContext) -> DraftMetrics {
-        let batch = Eagle1Batch(batch: features.batch, length: features.length, lengths: features.lengths, ids: features.ids,
-                                lossMask: features.lossMask, features: features.lastHidden)
+        let batch = Eagle1Batch(
+            batch: features.batch, length: features.length, lengths: features.lengths, ids: features.ids,
+            lossMask: features.lossMask, features: features.lastHidden)
         var noisePointer: UnsafePointer<Float>? = nil
         if train, let noise {
             // Fresh noise at every step (a batch seen again in a later epoch gets new noise); a
@@ -133,15 +153,19 @@ public final class Eagle1Algorithm: DraftAlgorithm {
             let h = eagle1.configuration.hiddenSize
             let amplitude = 512 / Float(context.paddedLength)  // the whole micro-batch's T, as on one rank
             for row in 0..<features.batch {
-                var generator = SeededGenerator(seed: context.seed ^ (UInt64(context.firstRow + row) &* 0xD1B5_4A32_D192_ED03))
+                var generator = SeededGenerator(
+                    seed: context.seed ^ (UInt64(context.firstRow + row) &* 0xD1B5_4A32_D192_ED03))
                 let rowNoise = noiseBuffer.pointer + row * features.length * h
-                generator.fillUniform(Tensor(viewing: rowNoise, shape: [features.lengths[row] * h], owner: noiseBuffer),
-                                      low: noise.lowerBound * amplitude, high: noise.upperBound * amplitude)
-                (rowNoise + features.lengths[row] * h).update(repeating: 0, count: (features.length - features.lengths[row]) * h)
+                generator.fillUniform(
+                    Tensor(viewing: rowNoise, shape: [features.lengths[row] * h], owner: noiseBuffer),
+                    low: noise.lowerBound * amplitude, high: noise.upperBound * amplitude)
+                (rowNoise + features.lengths[row] * h).update(
+                    repeating: 0, count: (features.length - features.lengths[row]) * h)
             }
             noisePointer = UnsafePointer(noiseBuffer.pointer)
         }
-        let result = trainer.step(batch, vWeight: vWeight, pWeight: pWeight, noise: noisePointer, scale: scale, train: train)
+        let result = trainer.step(
+            batch, vWeight: vWeight, pWeight: pWeight, noise: noisePointer, scale: scale, train: train)
         var metrics = DraftMetrics()
         metrics.addMean("loss", Double(result.total))
         metrics.addMean("vloss", Double(result.vloss))
@@ -154,12 +178,16 @@ public final class Eagle1Algorithm: DraftAlgorithm {
             var counts = Eagle1ChainAccuracy.Counts(steps: chain.steps)
             for row in 0..<features.batch {
                 let start = row * features.length, end = start + features.lengths[row]
-                counts.merge(chain.evaluate(ids: features.ids[start..<end], lossMask: features.lossMask[start..<end],
-                                            features: features.lastHidden.pointer + start * eagle1.configuration.hiddenSize, length: features.lengths[row]))
+                counts.merge(
+                    chain.evaluate(
+                        ids: features.ids[start..<end], lossMask: features.lossMask[start..<end],
+                        features: features.lastHidden.pointer + start * eagle1.configuration.hiddenSize,
+                        length: features.lengths[row]))
             }
             for k in 0..<chain.steps {
                 if k > 0 { metrics.add("acc/\(k)", Double(counts.correct[k]), count: Double(counts.count[k])) }
-                metrics.add("cond_acc/\(k)", Double(counts.conditionalCorrect[k]), count: Double(counts.conditionalCount[k]))
+                metrics.add(
+                    "cond_acc/\(k)", Double(counts.conditionalCorrect[k]), count: Double(counts.conditionalCount[k]))
             }
         }
         return metrics

@@ -30,11 +30,13 @@ public final class Eagle1Trainer {
         let n = maxBatch * maxLength
         let h = c.hiddenSize
         var plan = ArenaPlan()
-        for (name, width) in [("x", 2 * h), ("z", h), ("q", c.qWidth), ("k", c.kvWidth), ("v", c.kvWidth), ("attn", c.qWidth),
-                              ("a", h), ("post", h), ("gate", c.intermediateSize), ("up", c.intermediateSize),
-                              ("mlp", c.intermediateSize), ("out", h), ("target", h), ("dout", h), ("dmlp", c.intermediateSize),
-                              ("dgate", c.intermediateSize), ("dup", c.intermediateSize), ("dpost", h), ("da", h), ("dattn", c.qWidth),
-                              ("dq", c.qWidth), ("dk", c.kvWidth), ("dv", c.kvWidth), ("dz", h)] {
+        for (name, width) in [
+            ("x", 2 * h), ("z", h), ("q", c.qWidth), ("k", c.kvWidth), ("v", c.kvWidth), ("attn", c.qWidth),
+            ("a", h), ("post", h), ("gate", c.intermediateSize), ("up", c.intermediateSize),
+            ("mlp", c.intermediateSize), ("out", h), ("target", h), ("dout", h), ("dmlp", c.intermediateSize),
+            ("dgate", c.intermediateSize), ("dup", c.intermediateSize), ("dpost", h), ("da", h), ("dattn", c.qWidth),
+            ("dq", c.qWidth), ("dk", c.kvWidth), ("dv", c.kvWidth), ("dz", h),
+        ] {
             plan.add(name, [n, width])
         }
         plan.add("rstd.post", [n])
@@ -48,9 +50,11 @@ public final class Eagle1Trainer {
         plan.add("ids.in", [n])
         plan.add("masked.rows", [n])
         arena = Arena(plan)
-        attentionWorkspace = AttentionWorkspace(batch: maxBatch, queries: maxLength, keys: maxLength, heads: c.headCount,
-                                                headDimension: c.headDimension, groupedQuery: c.headCount != c.kvHeadCount)
-        mask = AttentionMask(causal: true, queryCapacity: maxLength, keyCapacity: maxLength, batchCapacity: maxBatch, padding: true)
+        attentionWorkspace = AttentionWorkspace(
+            batch: maxBatch, queries: maxLength, keys: maxLength, heads: c.headCount,
+            headDimension: c.headDimension, groupedQuery: c.headCount != c.kvHeadCount)
+        mask = AttentionMask(
+            causal: true, queryCapacity: maxLength, keyCapacity: maxLength, batchCapacity: maxBatch, padding: true)
         p = Eagle1Draft.Weights(draft.parameters, gradients: false)
         g = Eagle1Draft.Weights(draft.parameters, gradients: true)
     }
@@ -63,8 +67,10 @@ public final class Eagle1Trainer {
     /// Forward and (with `train`) backward on `batch`, ACCUMULATING `scale`·∂total/∂θ into the
     /// draft's gradient buffer (zero it first). `noise` `[B·T, H]`, if given, is added to the
     /// input features only (training; docs/design.md §3.4).
-    public func step(_ batch: Eagle1Batch, vWeight: Float = 1, pWeight: Float = 0.1, noise: UnsafePointer<Float>? = nil,
-                     scale: Float = 1, train: Bool = true) -> Eagle1Metrics {
+    public func step(
+        _ batch: Eagle1Batch, vWeight: Float = 1, pWeight: Float = 0.1, noise: UnsafePointer<Float>? = nil,
+        scale: Float = 1, train: Bool = true
+    ) -> Eagle1Metrics {
         precondition(batch.batch <= maxBatch && batch.length <= maxLength, "batch larger than planned")
         prepare(batch, noise: noise)
         forward(batch)
@@ -91,7 +97,8 @@ public final class Eagle1Trainer {
                 positions[r] = Int32(i)
             }
         }
-        Embedding.forward(e, ids: ids, table: draft.embedding.pointer, rows: b * t, channels: h, vocabularySize: c.vocabularySize)
+        Embedding.forward(
+            e, ids: ids, table: draft.embedding.pointer, rows: b * t, channels: h, vocabularySize: c.vocabularySize)
         for r in 0..<(b * t) {
             (x + r * 2 * h).update(from: e + r * h, count: h)
             let f = x + r * 2 * h + h
@@ -109,8 +116,9 @@ public final class Eagle1Trainer {
     // MARK: forward
 
     private func attentionShape(_ batch: Eagle1Batch) -> Attention.Shape {
-        Attention.Shape(batch: batch.batch, queries: batch.length, keys: batch.length, heads: c.headCount, kvHeads: c.kvHeadCount,
-                        headDimension: c.headDimension, keyCapacity: batch.length)
+        Attention.Shape(
+            batch: batch.batch, queries: batch.length, keys: batch.length, heads: c.headCount, kvHeads: c.kvHeadCount,
+            headDimension: c.headDimension, keyCapacity: batch.length)
     }
 
     /// z = fc(x); a = z + o(attn(z)); out = a + down(swiglu(gate(post(a)), up(post(a)))).
@@ -118,30 +126,47 @@ public final class Eagle1Trainer {
         let n = batch.batch * batch.length
         let h = c.hiddenSize, inter = c.intermediateSize
         let x = arena["x"], z = arena["z"], q = arena["q"], k = arena["k"], v = arena["v"], attn = arena["attn"]
-        let a = arena["a"], post = arena["post"], gate = arena["gate"], up = arena["up"], mlp = arena["mlp"], out = arena["out"]
-        Linear.forward(z.pointer, x.pointer, weight: p.fc.pointer, bias: p.fcBias?.pointer, rows: n, inFeatures: 2 * h, outFeatures: h)
-        Linear.forward(q.pointer, z.pointer, weight: p.q.pointer, bias: nil, rows: n, inFeatures: h, outFeatures: c.qWidth)
-        Linear.forward(k.pointer, z.pointer, weight: p.k.pointer, bias: nil, rows: n, inFeatures: h, outFeatures: c.kvWidth)
-        Linear.forward(v.pointer, z.pointer, weight: p.v.pointer, bias: nil, rows: n, inFeatures: h, outFeatures: c.kvWidth)
+        let a = arena["a"], post = arena["post"], gate = arena["gate"], up = arena["up"], mlp = arena["mlp"],
+            out = arena["out"]
+        Linear.forward(
+            z.pointer, x.pointer, weight: p.fc.pointer, bias: p.fcBias?.pointer, rows: n, inFeatures: 2 * h,
+            outFeatures: h)
+        Linear.forward(
+            q.pointer, z.pointer, weight: p.q.pointer, bias: nil, rows: n, inFeatures: h, outFeatures: c.qWidth)
+        Linear.forward(
+            k.pointer, z.pointer, weight: p.k.pointer, bias: nil, rows: n, inFeatures: h, outFeatures: c.kvWidth)
+        Linear.forward(
+            v.pointer, z.pointer, weight: p.v.pointer, bias: nil, rows: n, inFeatures: h, outFeatures: c.kvWidth)
         let positions = UnsafeMutableRawPointer(arena["positions"].pointer).assumingMemoryBound(to: Int32.self)
         draft.rope.forward(q.pointer, positions: positions, rows: n, heads: c.headCount)
         draft.rope.forward(k.pointer, positions: positions, rows: n, heads: c.kvHeadCount)
-        Attention.forward(out: attn.pointer, lse: arena["lse"].pointer, q: q.pointer, k: k.pointer, v: v.pointer,
-                          shape: attentionShape(batch), mask: mask, workspace: attentionWorkspace)
+        Attention.forward(
+            out: attn.pointer, lse: arena["lse"].pointer, q: q.pointer, k: k.pointer, v: v.pointer,
+            shape: attentionShape(batch), mask: mask, workspace: attentionWorkspace)
         a.pointer.update(from: z.pointer, count: n * h)
-        Linear.forward(a.pointer, attn.pointer, weight: p.o.pointer, rows: n, inFeatures: c.qWidth, outFeatures: h, accumulate: true)
-        RMSNorm.forward(post.pointer, rstd: arena["rstd.post"].pointer, a.pointer, weight: p.postNorm.pointer, rows: n, channels: h, eps: c.rmsNormEps)
-        Linear.forward(gate.pointer, post.pointer, weight: p.gate.pointer, bias: nil, rows: n, inFeatures: h, outFeatures: inter)
-        Linear.forward(up.pointer, post.pointer, weight: p.up.pointer, bias: nil, rows: n, inFeatures: h, outFeatures: inter)
+        Linear.forward(
+            a.pointer, attn.pointer, weight: p.o.pointer, rows: n, inFeatures: c.qWidth, outFeatures: h,
+            accumulate: true)
+        RMSNorm.forward(
+            post.pointer, rstd: arena["rstd.post"].pointer, a.pointer, weight: p.postNorm.pointer, rows: n, channels: h,
+            eps: c.rmsNormEps)
+        Linear.forward(
+            gate.pointer, post.pointer, weight: p.gate.pointer, bias: nil, rows: n, inFeatures: h, outFeatures: inter)
+        Linear.forward(
+            up.pointer, post.pointer, weight: p.up.pointer, bias: nil, rows: n, inFeatures: h, outFeatures: inter)
         SwiGLU.forward(mlp.pointer, gate: gate.pointer, up: up.pointer, count: n * inter)
         out.pointer.update(from: a.pointer, count: n * h)
-        Linear.forward(out.pointer, mlp.pointer, weight: p.down.pointer, rows: n, inFeatures: inter, outFeatures: h, accumulate: true)
+        Linear.forward(
+            out.pointer, mlp.pointer, weight: p.down.pointer, rows: n, inFeatures: inter, outFeatures: h,
+            accumulate: true)
     }
 
     // MARK: losses
 
     /// Both losses, the top-k metrics and (with `train`) ∂(scale·total)/∂out into `dout`.
-    private func headLoss(_ batch: Eagle1Batch, vWeight: Float, pWeight: Float, scale: Float, train: Bool) -> Eagle1Metrics {
+    private func headLoss(
+        _ batch: Eagle1Batch, vWeight: Float, pWeight: Float, scale: Float, train: Bool
+    ) -> Eagle1Metrics {
         let (b, t) = (batch.batch, batch.length)
         let n = b * t
         let h = c.hiddenSize, vocabulary = c.vocabularySize
@@ -186,15 +211,20 @@ public final class Eagle1Trainer {
         var pSum = 0.0
         var start = 0
         let coefficient = scale * pWeight / denominator
-        let outBlock = arena["out.block"].pointer, targetBlock = arena["target.block"].pointer, doutBlock = arena["dout.block"].pointer
+        let outBlock = arena["out.block"].pointer, targetBlock = arena["target.block"].pointer,
+            doutBlock = arena["dout.block"].pointer
         while start < rows.count {
             let block = rows[start..<min(start + headBlock, rows.count)]
             for (local, r) in block.enumerated() {
                 (outBlock + local * h).update(from: out + Int(r) * h, count: h)
                 (targetBlock + local * h).update(from: target + Int(r) * h, count: h)
             }
-            Linear.forward(logits, outBlock, weight: draft.head.pointer, bias: nil, rows: block.count, inFeatures: h, outFeatures: vocabulary)
-            Linear.forward(targetLogits, targetBlock, weight: draft.head.pointer, bias: nil, rows: block.count, inFeatures: h, outFeatures: vocabulary)
+            Linear.forward(
+                logits, outBlock, weight: draft.head.pointer, bias: nil, rows: block.count, inFeatures: h,
+                outFeatures: vocabulary)
+            Linear.forward(
+                targetLogits, targetBlock, weight: draft.head.pointer, bias: nil, rows: block.count, inFeatures: h,
+                outFeatures: vocabulary)
             for local in 0..<block.count {
                 let z = logits + local * vocabulary, y = targetLogits + local * vocabulary
                 // Top-1/2/3 against the target's argmax (first index on ties, as torch).
@@ -218,9 +248,13 @@ public final class Eagle1Trainer {
             }
             if train {
                 // dout rows += dlogits · head.
-                BLAS.gemm(.none, .none, m: block.count, n: h, k: vocabulary, a: logits, lda: vocabulary, b: draft.head.pointer, ldb: h,
-                          beta: 0, c: doutBlock, ldc: h)
-                for (local, r) in block.enumerated() { Elementwise.add(dout + Int(r) * h, doutBlock + local * h, dout + Int(r) * h, count: h) }
+                BLAS.gemm(
+                    .none, .none, m: block.count, n: h, k: vocabulary, a: logits, lda: vocabulary,
+                    b: draft.head.pointer, ldb: h,
+                    beta: 0, c: doutBlock, ldc: h)
+                for (local, r) in block.enumerated() {
+                    Elementwise.add(dout + Int(r) * h, doutBlock + local * h, dout + Int(r) * h, count: h)
+                }
             }
             start += block.count
         }
@@ -233,38 +267,56 @@ public final class Eagle1Trainer {
     private func backward(_ batch: Eagle1Batch) {
         let n = batch.batch * batch.length
         let h = c.hiddenSize, inter = c.intermediateSize
-        let dout = arena["dout"], dmlp = arena["dmlp"], dgate = arena["dgate"], dup = arena["dup"], dpost = arena["dpost"]
-        let da = arena["da"], dattn = arena["dattn"], dq = arena["dq"], dk = arena["dk"], dv = arena["dv"], dz = arena["dz"]
-        let gate = arena["gate"], up = arena["up"], mlp = arena["mlp"], post = arena["post"], a = arena["a"], attn = arena["attn"]
+        let dout = arena["dout"], dmlp = arena["dmlp"], dgate = arena["dgate"], dup = arena["dup"],
+            dpost = arena["dpost"]
+        let da = arena["da"], dattn = arena["dattn"], dq = arena["dq"], dk = arena["dk"], dv = arena["dv"],
+            dz = arena["dz"]
+        let gate = arena["gate"], up = arena["up"], mlp = arena["mlp"], post = arena["post"], a = arena["a"],
+            attn = arena["attn"]
         let z = arena["z"], x = arena["x"]
         // out = a + down(mlp).
-        SwiGLUMLP.backward(dinp: dpost.pointer, gradients: .init(gate: g.gate.pointer, up: g.up.pointer, down: g.down.pointer), dout: dout.pointer,
-                           inp: post.pointer, gate: gate.pointer, up: up.pointer, hidden: mlp.pointer,
-                           weights: .init(gate: p.gate.pointer, up: p.up.pointer, down: p.down.pointer),
-                           dhidden: dmlp.pointer, dgate: dgate.pointer, dup: dup.pointer, rows: n, channels: h, intermediate: inter)
+        SwiGLUMLP.backward(
+            dinp: dpost.pointer, gradients: .init(gate: g.gate.pointer, up: g.up.pointer, down: g.down.pointer),
+            dout: dout.pointer,
+            inp: post.pointer, gate: gate.pointer, up: up.pointer, hidden: mlp.pointer,
+            weights: .init(gate: p.gate.pointer, up: p.up.pointer, down: p.down.pointer),
+            dhidden: dmlp.pointer, dgate: dgate.pointer, dup: dup.pointer, rows: n, channels: h, intermediate: inter)
         da.pointer.update(from: dout.pointer, count: n * h)
-        RMSNorm.backward(dinp: da.pointer, dweight: g.postNorm.pointer, dout: dpost.pointer, inp: a.pointer, weight: p.postNorm.pointer,
-                         rstd: arena["rstd.post"].pointer, rows: n, channels: h)
+        RMSNorm.backward(
+            dinp: da.pointer, dweight: g.postNorm.pointer, dout: dpost.pointer, inp: a.pointer,
+            weight: p.postNorm.pointer,
+            rstd: arena["rstd.post"].pointer, rows: n, channels: h)
         // a = z + o(attn(z)).
         dattn.pointer.update(repeating: 0, count: n * c.qWidth)
-        Linear.backward(dinp: dattn.pointer, dweight: g.o.pointer, dbias: nil, dout: da.pointer, inp: attn.pointer, weight: p.o.pointer,
-                        rows: n, inFeatures: c.qWidth, outFeatures: h)
+        Linear.backward(
+            dinp: dattn.pointer, dweight: g.o.pointer, dbias: nil, dout: da.pointer, inp: attn.pointer,
+            weight: p.o.pointer,
+            rows: n, inFeatures: c.qWidth, outFeatures: h)
         dq.pointer.update(repeating: 0, count: n * c.qWidth)
         dk.pointer.update(repeating: 0, count: n * c.kvWidth)
         dv.pointer.update(repeating: 0, count: n * c.kvWidth)
-        Attention.backward(dq: dq.pointer, dk: dk.pointer, dv: dv.pointer, dout: dattn.pointer, out: attn.pointer, lse: arena["lse"].pointer,
-                           q: arena["q"].pointer, k: arena["k"].pointer, v: arena["v"].pointer, shape: attentionShape(batch), mask: mask,
-                           workspace: attentionWorkspace)
+        Attention.backward(
+            dq: dq.pointer, dk: dk.pointer, dv: dv.pointer, dout: dattn.pointer, out: attn.pointer,
+            lse: arena["lse"].pointer,
+            q: arena["q"].pointer, k: arena["k"].pointer, v: arena["v"].pointer, shape: attentionShape(batch),
+            mask: mask,
+            workspace: attentionWorkspace)
         let positions = UnsafeMutableRawPointer(arena["positions"].pointer).assumingMemoryBound(to: Int32.self)
         draft.rope.backward(dq.pointer, positions: positions, rows: n, heads: c.headCount)
         draft.rope.backward(dk.pointer, positions: positions, rows: n, heads: c.kvHeadCount)
         dz.pointer.update(from: da.pointer, count: n * h)
-        for (grad, weight, gradWeight, width) in [(dq, p.q, g.q, c.qWidth), (dk, p.k, g.k, c.kvWidth), (dv, p.v, g.v, c.kvWidth)] {
-            Linear.backward(dinp: dz.pointer, dweight: gradWeight.pointer, dbias: nil, dout: grad.pointer, inp: z.pointer, weight: weight.pointer,
-                            rows: n, inFeatures: h, outFeatures: width)
+        for (grad, weight, gradWeight, width) in [
+            (dq, p.q, g.q, c.qWidth), (dk, p.k, g.k, c.kvWidth), (dv, p.v, g.v, c.kvWidth),
+        ] {
+            Linear.backward(
+                dinp: dz.pointer, dweight: gradWeight.pointer, dbias: nil, dout: grad.pointer, inp: z.pointer,
+                weight: weight.pointer,
+                rows: n, inFeatures: h, outFeatures: width)
         }
         // z = fc(x) (+ bias); x is an input (frozen embedding, target features).
-        Linear.backward(dinp: nil, dweight: g.fc.pointer, dbias: g.fcBias?.pointer, dout: dz.pointer, inp: x.pointer, weight: p.fc.pointer,
-                        rows: n, inFeatures: 2 * h, outFeatures: h)
+        Linear.backward(
+            dinp: nil, dweight: g.fc.pointer, dbias: g.fcBias?.pointer, dout: dz.pointer, inp: x.pointer,
+            weight: p.fc.pointer,
+            rows: n, inFeatures: 2 * h, outFeatures: h)
     }
 }

@@ -23,8 +23,12 @@ public struct Eagle3Batch {
     public var auxiliary: Tensor
     public var target: Target
 
-    public init(batch: Int, length: Int, lengths: [Int], ids: [Int32], lossMask: [UInt8], auxiliary: Tensor, target: Target) {
-        precondition(ids.count == batch * length && lossMask.count == batch * length && lengths.count == batch, "batch shapes disagree")
+    public init(
+        batch: Int, length: Int, lengths: [Int], ids: [Int32], lossMask: [UInt8], auxiliary: Tensor, target: Target
+    ) {
+        precondition(
+            ids.count == batch * length && lossMask.count == batch * length && lengths.count == batch,
+            "batch shapes disagree")
         self.batch = batch
         self.length = length
         self.lengths = lengths
@@ -77,5 +81,7 @@ public struct Eagle3Metrics: Sendable, Codable, Equatable {
         total += other.total * weight
     }
 
-    public static let empty = Eagle3Metrics(losses: [], total: 0, correct: [], lossMaskCount: [], positionCount: [], conditionalCorrect: [], conditionalCount: [])
+    public static let empty = Eagle3Metrics(
+        losses: [], total: 0, correct: [], lossMaskCount: [], positionCount: [], conditionalCorrect: [],
+        conditionalCount: [])
 }

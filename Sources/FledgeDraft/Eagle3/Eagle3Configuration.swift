@@ -26,9 +26,12 @@ public struct Eagle3Configuration: Codable, Sendable, Equatable {
     /// defaults. Exports write them only when set (docs/design.md §5.12).
     public var featureLayers: [Int]?
 
-    public init(hiddenSize: Int, headCount: Int, kvHeadCount: Int, headDimension: Int, intermediateSize: Int, vocabularySize: Int,
-                draftVocabularySize: Int, rmsNormEps: Float = 1e-5, ropeTheta: Float = 10_000, ropeScaling: RoPEScaling = .none,
-                maxPositions: Int = 2048, targetHiddenSize: Int? = nil) {
+    public init(
+        hiddenSize: Int, headCount: Int, kvHeadCount: Int, headDimension: Int, intermediateSize: Int,
+        vocabularySize: Int,
+        draftVocabularySize: Int, rmsNormEps: Float = 1e-5, ropeTheta: Float = 10_000, ropeScaling: RoPEScaling = .none,
+        maxPositions: Int = 2048, targetHiddenSize: Int? = nil
+    ) {
         self.hiddenSize = hiddenSize
         self.headCount = headCount
         self.kvHeadCount = kvHeadCount
@@ -46,10 +49,13 @@ public struct Eagle3Configuration: Codable, Sendable, Equatable {
     /// The draft of a target (heads, kv heads, head dim, intermediate size, eps and RoPE
     /// copied from it, as SpecForge's `generate_draft_model_config`).
     public init(target c: LlamaConfiguration, draftVocabularySize: Int) {
-        self.init(hiddenSize: c.hiddenSize, headCount: c.headCount, kvHeadCount: c.kvHeadCount, headDimension: c.headDimension,
-                  intermediateSize: c.intermediateSize, vocabularySize: c.vocabularySize, draftVocabularySize: draftVocabularySize,
-                  rmsNormEps: c.rmsNormEps, ropeTheta: c.ropeTheta, ropeScaling: c.ropeScaling, maxPositions: c.maxPositions,
-                  targetHiddenSize: c.hiddenSize)
+        self.init(
+            hiddenSize: c.hiddenSize, headCount: c.headCount, kvHeadCount: c.kvHeadCount,
+            headDimension: c.headDimension,
+            intermediateSize: c.intermediateSize, vocabularySize: c.vocabularySize,
+            draftVocabularySize: draftVocabularySize,
+            rmsNormEps: c.rmsNormEps, ropeTheta: c.ropeTheta, ropeScaling: c.ropeScaling, maxPositions: c.maxPositions,
+            targetHiddenSize: c.hiddenSize)
     }
 
     var qWidth: Int { headCount * headDimension }

@@ -16,15 +16,20 @@ public final class Eagle3Draft: @unchecked Sendable {
     let rope: RotaryEmbedding
 
     public init(configuration: Eagle3Configuration, embedding: Tensor, d2t: [Int64], t2d: [Bool]) {
-        precondition(embedding.shape.dims == [configuration.vocabularySize, configuration.hiddenSize], "embedding shape \(embedding.shape)")
-        precondition(d2t.count == configuration.draftVocabularySize && t2d.count == configuration.vocabularySize, "vocabulary maps do not fit")
+        precondition(
+            embedding.shape.dims == [configuration.vocabularySize, configuration.hiddenSize],
+            "embedding shape \(embedding.shape)")
+        precondition(
+            d2t.count == configuration.draftVocabularySize && t2d.count == configuration.vocabularySize,
+            "vocabulary maps do not fit")
         self.configuration = configuration
         self.parameters = ParameterSet(configuration.parameterShapes.map { ($0.name, Shape($0.shape)) })
         self.embedding = embedding
         self.d2t = d2t
         self.t2d = t2d
-        rope = RotaryEmbedding(headDimension: configuration.headDimension, theta: configuration.ropeTheta,
-                               scaling: configuration.ropeScaling, maxPositions: configuration.maxPositions + 16)
+        rope = RotaryEmbedding(
+            headDimension: configuration.headDimension, theta: configuration.ropeTheta,
+            scaling: configuration.ropeScaling, maxPositions: configuration.maxPositions + 16)
     }
 
     /// Random initialisation: matrices ~ U(±1/√fan_in) (PyTorch's Linear default), norms 1.

@@ -33,11 +33,16 @@ public final class Eagle3Drafter: Drafter {
         columns = draft.draftTargetIDs
         self.capacity = capacity
         self.maxRows = maxRows
-        cache = DraftAttentionCache(capacity: capacity, maxRows: maxRows, heads: c.headCount, kvHeads: c.kvHeadCount, headDimension: c.headDimension)
-        for (name, width) in [("e", c.hiddenSize), ("h", c.hiddenSize), ("en", c.hiddenSize), ("hn", c.hiddenSize), ("x", 2 * c.hiddenSize),
-                              ("q", c.qWidth), ("k", c.kvWidth), ("v", c.kvWidth), ("attn", c.qWidth), ("post", c.hiddenSize),
-                              ("gate", c.intermediateSize), ("up", c.intermediateSize), ("out", c.hiddenSize), ("normed", c.hiddenSize),
-                              ("rstd", 1), ("lse", c.headCount)] where name != "logits" {
+        cache = DraftAttentionCache(
+            capacity: capacity, maxRows: maxRows, heads: c.headCount, kvHeads: c.kvHeadCount,
+            headDimension: c.headDimension)
+        for (name, width) in [
+            ("e", c.hiddenSize), ("h", c.hiddenSize), ("en", c.hiddenSize), ("hn", c.hiddenSize),
+            ("x", 2 * c.hiddenSize),
+            ("q", c.qWidth), ("k", c.kvWidth), ("v", c.kvWidth), ("attn", c.qWidth), ("post", c.hiddenSize),
+            ("gate", c.intermediateSize), ("up", c.intermediateSize), ("out", c.hiddenSize), ("normed", c.hiddenSize),
+            ("rstd", 1), ("lse", c.headCount),
+        ] where name != "logits" {
             buffers[name] = Tensor(zeros: [maxRows * max(width, 1)])
         }
         buffers["logits"] = Tensor(zeros: [maxRows * c.draftVocabularySize])
@@ -59,8 +64,10 @@ public final class Eagle3Drafter: Drafter {
     ///   `visible`: for each new row, the cache rows at or after `prefix` it may attend to
     ///   besides itself (its ancestors); rows before `prefix` are always visible. Without
     ///   `visible` the rows attend causally. `allLogits` returns every row's logits.
-    public func step(tokens: [Int32], hidden: UnsafePointer<Float>, positions explicit: [Int32]?,
-                     prefix: Int, visible: [[Int]]?, allLogits: Bool) -> (hidden: Tensor, logits: Tensor) {
+    public func step(
+        tokens: [Int32], hidden: UnsafePointer<Float>, positions explicit: [Int32]?,
+        prefix: Int, visible: [[Int]]?, allLogits: Bool
+    ) -> (hidden: Tensor, logits: Tensor) {
         let c = draft.configuration
         let n = tokens.count
         // A long prompt's rows go through in pieces of at most maxRows (causal rows only).
@@ -74,17 +81,23 @@ public final class Eagle3Drafter: Drafter {
         }
         // Checked in release builds too (-Ounchecked drops preconditions).
         if n < 1 || n > maxRows || length + n > capacity {
-            fatalError("Eagle3Drafter.step: \(n) rows at position \(length) do not fit (at most \(maxRows) rows per call, \(capacity) positions)")
+            fatalError(
+                "Eagle3Drafter.step: \(n) rows at position \(length) do not fit (at most \(maxRows) rows per call, \(capacity) positions)"
+            )
         }
         let h = c.hiddenSize
         let p = Eagle3Draft.Weights(draft.parameters, gradients: false)
         let b = { (name: String) in self.buffers[name]!.pointer }
         tokens.withUnsafeBufferPointer { ids in
-            Embedding.forward(b("e"), ids: ids.baseAddress!, table: draft.embedding.pointer, rows: n, channels: h, vocabularySize: c.vocabularySize)
+            Embedding.forward(
+                b("e"), ids: ids.baseAddress!, table: draft.embedding.pointer, rows: n, channels: h,
+                vocabularySize: c.vocabularySize)
         }
         b("h").update(from: hidden, count: n * h)
-        RMSNorm.forward(b("en"), rstd: b("rstd"), b("e"), weight: p.inputNorm.pointer, rows: n, channels: h, eps: c.rmsNormEps)
-        RMSNorm.forward(b("hn"), rstd: b("rstd"), b("h"), weight: p.hiddenNorm.pointer, rows: n, channels: h, eps: c.rmsNormEps)
+        RMSNorm.forward(
+            b("en"), rstd: b("rstd"), b("e"), weight: p.inputNorm.pointer, rows: n, channels: h, eps: c.rmsNormEps)
+        RMSNorm.forward(
+            b("hn"), rstd: b("rstd"), b("h"), weight: p.hiddenNorm.pointer, rows: n, channels: h, eps: c.rmsNormEps)
         // The q/k/v input [en | hn] per row; the residual is h, updated in place in `out`.
         for r in 0..<n {
             (b("x") + r * 2 * h).update(from: b("en") + r * h, count: h)
@@ -92,24 +105,35 @@ public final class Eagle3Drafter: Drafter {
         }
         b("out").update(from: b("h"), count: n * h)
         let layer = DecoderLayer(
-            dimensions: .init(hiddenSize: h, inputWidth: 2 * h, headCount: c.headCount, kvHeadCount: c.kvHeadCount, headDimension: c.headDimension,
-                              intermediateSize: c.intermediateSize, rmsNormEps: c.rmsNormEps),
+            dimensions: .init(
+                hiddenSize: h, inputWidth: 2 * h, headCount: c.headCount, kvHeadCount: c.kvHeadCount,
+                headDimension: c.headDimension,
+                intermediateSize: c.intermediateSize, rmsNormEps: c.rmsNormEps),
             weights: .init(q: p.q, k: p.k, v: p.v, o: p.o, gate: p.gate, up: p.up, down: p.down, postNorm: p.postNorm))
-        let scratch = DecoderLayer.Scratch(q: b("q"), k: b("k"), v: b("v"), attention: b("attn"), lse: b("lse"), normed: b("post"),
-                                           rstd: b("rstd"), gate: b("gate"), up: b("up"))
+        let scratch = DecoderLayer.Scratch(
+            q: b("q"), k: b("k"), v: b("v"), attention: b("attn"), lse: b("lse"), normed: b("post"),
+            rstd: b("rstd"), gate: b("gate"), up: b("up"))
         let positions = explicit ?? (0..<n).map { Int32(length + $0) }
         positions.withUnsafeBufferPointer { pos in
-            layer.forward(input: b("x"), residual: b("out"), rows: n, positions: pos.baseAddress!, rope: draft.rope, scratch: scratch,
-                          fewRows: true, kernels: kernels) { q, k, v, out, lse in
+            layer.forward(
+                input: b("x"), residual: b("out"), rows: n, positions: pos.baseAddress!, rope: draft.rope,
+                scratch: scratch,
+                fewRows: true, kernels: kernels
+            ) { q, k, v, out, lse in
                 cache.attend(out: out, lse: lse, q: q, k: k, v: v, rows: n, prefix: prefix, visible: visible)
             }
         }
         let rows = allLogits ? n : 1
         let first = b("out") + (n - rows) * h
-        RMSNorm.forward(b("normed"), rstd: b("rstd"), first, weight: p.norm.pointer, rows: rows, channels: h, eps: c.rmsNormEps)
-        Linear.forward(b("logits"), b("normed"), weight: p.head.pointer, bias: nil, rows: rows, inFeatures: h, outFeatures: c.draftVocabularySize, fewRows: true)
-        return (Tensor(viewing: b("out"), shape: [n, h], owner: buffers["out"]!),
-                Tensor(viewing: b("logits"), shape: [rows, c.draftVocabularySize], owner: buffers["logits"]!))
+        RMSNorm.forward(
+            b("normed"), rstd: b("rstd"), first, weight: p.norm.pointer, rows: rows, channels: h, eps: c.rmsNormEps)
+        Linear.forward(
+            b("logits"), b("normed"), weight: p.head.pointer, bias: nil, rows: rows, inFeatures: h,
+            outFeatures: c.draftVocabularySize, fewRows: true)
+        return (
+            Tensor(viewing: b("out"), shape: [n, h], owner: buffers["out"]!),
+            Tensor(viewing: b("logits"), shape: [rows, c.draftVocabularySize], owner: buffers["logits"]!)
+        )
     }
 
     public var hiddenSize: Int { draft.configuration.hiddenSize }
@@ -129,7 +153,8 @@ public final class Eagle3Drafter: Drafter {
     /// `fc` of fused target features `[n, 3H]` into `[n, H]` (the step-0 hidden).
     public func fuse(_ features: UnsafePointer<Float>, rows n: Int, into output: UnsafeMutablePointer<Float>) {
         let c = draft.configuration
-        Linear.forward(output, features, weight: draft.parameters.parameter("fc.weight").pointer, bias: nil, rows: n,
-                       inFeatures: 3 * c.targetHiddenSize, outFeatures: c.hiddenSize)
+        Linear.forward(
+            output, features, weight: draft.parameters.parameter("fc.weight").pointer, bias: nil, rows: n,
+            inFeatures: 3 * c.targetHiddenSize, outFeatures: c.hiddenSize)
     }
 }

@@ -16,7 +16,9 @@ public enum Eagle3Export {
         public var bosTokenID: Int?
         public var eosTokenID: Int?
         public var architecture: String
-        public init(name: String, bosTokenID: Int? = nil, eosTokenID: Int? = nil, architecture: String = "LlamaForCausalLM") {
+        public init(
+            name: String, bosTokenID: Int? = nil, eosTokenID: Int? = nil, architecture: String = "LlamaForCausalLM"
+        ) {
             self.name = name
             self.bosTokenID = bosTokenID
             self.eosTokenID = eosTokenID
@@ -25,7 +27,9 @@ public enum Eagle3Export {
     }
 
     /// Writes `config.json` and `model.safetensors` into `directory` (atomically per file).
-    public static func write(_ draft: Eagle3Draft, format: Format, to directory: URL, target: TargetInfo, dtype: DType = .bf16) throws {
+    public static func write(
+        _ draft: Eagle3Draft, format: Format, to directory: URL, target: TargetInfo, dtype: DType = .bf16
+    ) throws {
         try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
         let c = draft.configuration
         var items: [SafetensorsWriter.Item] = []
@@ -33,12 +37,18 @@ public enum Eagle3Export {
             let exported = format == .eagle ? name : speculatorsName(name)
             items.append(.init(name: exported, tensor: draft.parameters.parameter(name), as: dtype))
         }
-        if format == .speculators { items.append(.init(name: "embed_tokens.weight", tensor: draft.embedding, as: dtype)) }
+        if format == .speculators {
+            items.append(.init(name: "embed_tokens.weight", tensor: draft.embedding, as: dtype))
+        }
         items.append(.init(name: "d2t", int64: draft.d2t))
         items.append(.init(name: "t2d", bools: draft.t2d))
-        try SafetensorsWriter().write(items, metadata: ["format": "pt"], to: directory.appendingPathComponent("model.safetensors"))
-        let config = format == .eagle ? eagleConfig(c, target: target, dtype: dtype) : speculatorsConfig(c, target: target, dtype: dtype)
-        let data = try JSONSerialization.data(withJSONObject: config, options: [.prettyPrinted, .sortedKeys, .withoutEscapingSlashes])
+        try SafetensorsWriter().write(
+            items, metadata: ["format": "pt"], to: directory.appendingPathComponent("model.safetensors"))
+        let config =
+            format == .eagle
+            ? eagleConfig(c, target: target, dtype: dtype) : speculatorsConfig(c, target: target, dtype: dtype)
+        let data = try JSONSerialization.data(
+            withJSONObject: config, options: [.prettyPrinted, .sortedKeys, .withoutEscapingSlashes])
         try AtomicFile.write(data, to: directory.appendingPathComponent("config.json"))
     }
 
@@ -46,7 +56,9 @@ public enum Eagle3Export {
         name.hasPrefix("midlayer.") ? "layers.0." + name.dropFirst("midlayer.".count) : name
     }
 
-    static func ropeFields(_ c: Eagle3Configuration) -> [String: Any] { ropeFields(theta: c.ropeTheta, scaling: c.ropeScaling) }
+    static func ropeFields(_ c: Eagle3Configuration) -> [String: Any] {
+        ropeFields(theta: c.ropeTheta, scaling: c.ropeScaling)
+    }
 
     static func ropeFields(theta: Float, scaling: RoPEScaling) -> [String: Any] {
         var fields: [String: Any] = ["rope_theta": Double(theta)]
@@ -54,8 +66,10 @@ public enum Eagle3Export {
         case .none: break
         case .linear(let factor): fields["rope_scaling"] = ["rope_type": "linear", "factor": Double(factor)]
         case .llama3(let factor, let low, let high, let original):
-            fields["rope_scaling"] = ["rope_type": "llama3", "factor": Double(factor), "low_freq_factor": Double(low),
-                                      "high_freq_factor": Double(high), "original_max_position_embeddings": original]
+            fields["rope_scaling"] = [
+                "rope_type": "llama3", "factor": Double(factor), "low_freq_factor": Double(low),
+                "high_freq_factor": Double(high), "original_max_position_embeddings": original,
+            ]
         }
         return fields
     }
@@ -78,16 +92,22 @@ public enum Eagle3Export {
     static func featureLayers(_ config: [String: Any], file: String) throws -> [Int]? {
         let layers: [Int]
         if let nested = (config["eagle_config"] as? [String: Any])?[layerIDsKey] {
-            guard let ids = nested as? [Int] else { throw DraftError("\(file): eagle_config.\(layerIDsKey) must be a list of integers") }
+            guard let ids = nested as? [Int] else {
+                throw DraftError("\(file): eagle_config.\(layerIDsKey) must be a list of integers")
+            }
             layers = ids
         } else if let top = config[layerIDsKey] {
-            guard let ids = top as? [Int] else { throw DraftError("\(file): \(layerIDsKey) must be a list of integers") }
+            guard let ids = top as? [Int] else {
+                throw DraftError("\(file): \(layerIDsKey) must be a list of integers")
+            }
             layers = ids.map { $0 - 1 }
         } else {
             return nil
         }
         guard layers.count == 3, layers.allSatisfy({ $0 >= 0 }) else {
-            throw DraftError("\(file): \(layerIDsKey) names \(layers.count) layers \(layers); an EAGLE-3 draft reads three target layers")
+            throw DraftError(
+                "\(file): \(layerIDsKey) names \(layers.count) layers \(layers); an EAGLE-3 draft reads three target layers"
+            )
         }
         return layers
     }
@@ -98,7 +118,8 @@ public enum Eagle3Export {
             "architectures": ["LlamaForCausalLMEagle3"], "model_type": "llama", "hidden_act": "silu",
             "hidden_size": c.hiddenSize, "intermediate_size": c.intermediateSize, "num_attention_heads": c.headCount,
             "num_key_value_heads": c.kvHeadCount, "head_dim": c.headDimension, "num_hidden_layers": 1,
-            "max_position_embeddings": c.maxPositions, "rms_norm_eps": Double("\(c.rmsNormEps)") ?? Double(c.rmsNormEps), "initializer_range": 0.02,
+            "max_position_embeddings": c.maxPositions,
+            "rms_norm_eps": Double("\(c.rmsNormEps)") ?? Double(c.rmsNormEps), "initializer_range": 0.02,
             "tie_word_embeddings": false, "torch_dtype": dtype == .f32 ? "float32" : "bfloat16", "use_cache": true,
             "vocab_size": c.vocabularySize, "draft_vocab_size": c.draftVocabularySize, "pad_token_id": 0,
         ]
@@ -113,14 +134,18 @@ public enum Eagle3Export {
     /// The speculators layout, with `norm_before_residual: false` written out (vLLM's default for this format is true).
     static func speculatorsConfig(_ c: Eagle3Configuration, target: TargetInfo, dtype: DType) -> [String: Any] {
         var layer: [String: Any] = [
-            "model_type": "llama", "vocab_size": c.vocabularySize, "hidden_size": c.hiddenSize, "intermediate_size": c.intermediateSize,
-            "num_hidden_layers": 1, "num_attention_heads": c.headCount, "num_key_value_heads": c.kvHeadCount, "head_dim": c.headDimension,
-            "hidden_act": "silu", "max_position_embeddings": c.maxPositions, "rms_norm_eps": Double("\(c.rmsNormEps)") ?? Double(c.rmsNormEps), "tie_word_embeddings": false,
+            "model_type": "llama", "vocab_size": c.vocabularySize, "hidden_size": c.hiddenSize,
+            "intermediate_size": c.intermediateSize,
+            "num_hidden_layers": 1, "num_attention_heads": c.headCount, "num_key_value_heads": c.kvHeadCount,
+            "head_dim": c.headDimension,
+            "hidden_act": "silu", "max_position_embeddings": c.maxPositions,
+            "rms_norm_eps": Double("\(c.rmsNormEps)") ?? Double(c.rmsNormEps), "tie_word_embeddings": false,
         ]
         layer.merge(ropeFields(c)) { $1 }
         let fields: [String: Any] = [
             "speculators_model_type": "eagle3", "architectures": ["Eagle3Speculator"], "speculators_version": "0.3.0",
-            "draft_vocab_size": c.draftVocabularySize, "norm_before_residual": false, "norm_before_fc": false, "fc_norm": false,
+            "draft_vocab_size": c.draftVocabularySize, "norm_before_residual": false, "norm_before_fc": false,
+            "fc_norm": false,
             "norm_output": false, "embed_requires_grad": false, "target_hidden_size": c.targetHiddenSize,
             "torch_dtype": dtype == .f32 ? "float32" : "bfloat16", "transformer_layer_config": layer,
             "speculators_config": [
@@ -136,17 +161,26 @@ public enum Eagle3Export {
     /// EAGLE layout does not store it).
     public static func load(from directory: URL, embedding: Tensor) throws -> Eagle3Draft {
         let configURL = directory.appendingPathComponent("config.json")
-        guard let data = try? Data(contentsOf: configURL), let config = try? JSONSerialization.jsonObject(with: data) as? [String: Any] else {
+        guard let data = try? Data(contentsOf: configURL),
+            let config = try? JSONSerialization.jsonObject(with: data) as? [String: Any]
+        else {
             throw DraftError("\(configURL.path): cannot read the draft's config.json")
         }
         let speculators = config["speculators_model_type"] as? String == "eagle3"
         let layer = speculators ? (config["transformer_layer_config"] as? [String: Any] ?? [:]) : config
-        if !speculators, let architectures = config["architectures"] as? [String], !architectures.contains(where: { $0.contains("Eagle3") }) {
-            throw DraftError("\(configURL.path): architectures \(architectures) is not an EAGLE-3 draft",
-                             hint: Eagle1Export.recognizes(config) ? "it looks like an EAGLE-1 draft: load it with DraftMethods.load (fledge eval, chat and export do)" : nil)
+        if !speculators, let architectures = config["architectures"] as? [String],
+            !architectures.contains(where: { $0.contains("Eagle3") })
+        {
+            throw DraftError(
+                "\(configURL.path): architectures \(architectures) is not an EAGLE-3 draft",
+                hint: Eagle1Export.recognizes(config)
+                    ? "it looks like an EAGLE-1 draft: load it with DraftMethods.load (fledge eval, chat and export do)"
+                    : nil)
         }
         if speculators, config["norm_before_residual"] as? Bool ?? true {
-            throw DraftError("\(configURL.path): norm_before_residual = true is not supported", hint: "Fledge trains the raw-hidden residual")
+            throw DraftError(
+                "\(configURL.path): norm_before_residual = true is not supported",
+                hint: "Fledge trains the raw-hidden residual")
         }
         func int(_ key: String, _ source: [String: Any]) throws -> Int {
             guard let value = source[key] as? Int else { throw DraftError("\(configURL.path): missing \(key)") }
@@ -156,12 +190,16 @@ public enum Eagle3Export {
         let vocabulary = try int("vocab_size", layer)
         let draftVocabulary = (config["draft_vocab_size"] as? Int) ?? vocabulary
         var scaling = RoPEScalingReader.none
-        if let rope = layer["rope_scaling"] as? [String: Any] { scaling = try RoPEScalingReader.parse(rope, file: configURL.path) }
+        if let rope = layer["rope_scaling"] as? [String: Any] {
+            scaling = try RoPEScalingReader.parse(rope, file: configURL.path)
+        }
         var c = Eagle3Configuration(
             hiddenSize: hidden, headCount: heads, kvHeadCount: (layer["num_key_value_heads"] as? Int) ?? heads,
-            headDimension: (layer["head_dim"] as? Int) ?? hidden / heads, intermediateSize: try int("intermediate_size", layer),
+            headDimension: (layer["head_dim"] as? Int) ?? hidden / heads,
+            intermediateSize: try int("intermediate_size", layer),
             vocabularySize: vocabulary, draftVocabularySize: draftVocabulary,
-            rmsNormEps: Float((layer["rms_norm_eps"] as? Double) ?? 1e-6), ropeTheta: Float((layer["rope_theta"] as? Double) ?? 10_000),
+            rmsNormEps: Float((layer["rms_norm_eps"] as? Double) ?? 1e-6),
+            ropeTheta: Float((layer["rope_theta"] as? Double) ?? 10_000),
             ropeScaling: scaling.value, maxPositions: (layer["max_position_embeddings"] as? Int) ?? 2048,
             targetHiddenSize: (config["target_hidden_size"] as? Int) ?? hidden)
         c.featureLayers = try featureLayers(config, file: configURL.path)

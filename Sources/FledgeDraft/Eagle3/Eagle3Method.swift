@@ -31,8 +31,9 @@ public struct Eagle3Method: DraftMethod {
         let vocabularySize = target.configuration.vocabularySize
         let vocabulary: DraftVocabulary
         if let d2t = s.d2tPath {
-            vocabulary = try DraftVocabulary.load(d2t: URL(fileURLWithPath: d2t), t2d: s.t2dPath.map { URL(fileURLWithPath: $0) },
-                                                  targetSize: vocabularySize)
+            vocabulary = try DraftVocabulary.load(
+                d2t: URL(fileURLWithPath: d2t), t2d: s.t2dPath.map { URL(fileURLWithPath: $0) },
+                targetSize: vocabularySize)
         } else {
             let size = min(s.draftVocabSize ?? Eagle3Method.defaultDraftVocabularySize, vocabularySize)
             vocabulary = try DraftVocabulary.build(counts: request.tokenCounts(), draftSize: size)
@@ -40,11 +41,13 @@ public struct Eagle3Method: DraftMethod {
         var configuration = Eagle3Configuration(target: target.configuration, draftVocabularySize: vocabulary.draftSize)
         let defaults = Self.defaultFeatureLayers(targetLayerCount: target.configuration.layerCount)
         configuration.featureLayers = request.featureLayers == defaults ? nil : request.featureLayers
-        let draft = Eagle3Draft(configuration: configuration, embedding: target.embedding, d2t: vocabulary.d2t, t2d: vocabulary.t2d)
+        let draft = Eagle3Draft(
+            configuration: configuration, embedding: target.embedding, d2t: vocabulary.d2t, t2d: vocabulary.t2d)
         draft.initialize(seed: s.seed)
         if s.initHeadFromTarget { draft.initializeHead(fromTarget: target.head) }
-        return Eagle3Algorithm(draft: draft, targetHead: target.head, maxBatch: request.maxBatch, maxLength: request.maxLength,
-                               steps: s.steps, decay: s.stepLossDecay)
+        return Eagle3Algorithm(
+            draft: draft, targetHead: target.head, maxBatch: request.maxBatch, maxLength: request.maxLength,
+            steps: s.steps, decay: s.stepLossDecay)
     }
 
     /// The draft vocabulary built from the data when no size is given.
@@ -53,18 +56,23 @@ public struct Eagle3Method: DraftMethod {
     public func recognizes(exportConfig config: [String: Any]) -> Bool {
         if config["speculators_model_type"] as? String == "eagle3" { return true }
         let architectures = config["architectures"] as? [String] ?? []
-        return architectures.contains { $0.contains("Eagle3") } || (architectures.isEmpty && config["draft_vocab_size"] != nil)
+        return architectures.contains { $0.contains("Eagle3") }
+            || (architectures.isEmpty && config["draft_vocab_size"] != nil)
     }
 
     public func loadExport(from directory: URL, target: LlamaModel) throws -> any LoadedDraft {
         try Eagle3Export.load(from: directory, embedding: target.embedding)
     }
 
-    public func loadCheckpoint(from directory: URL, header: CheckpointHeader, target: LlamaModel) throws -> any LoadedDraft {
+    public func loadCheckpoint(
+        from directory: URL, header: CheckpointHeader, target: LlamaModel
+    ) throws -> any LoadedDraft {
         let file = try SafetensorsFile(url: directory.appendingPathComponent("model.safetensors"))
         let d2t = try file.integers("d2t"), t2d = try file.integers("t2d").map { $0 != 0 }
         guard t2d.count == target.configuration.vocabularySize else {
-            throw DraftError("\(directory.path): the checkpoint's t2d covers \(t2d.count) tokens, the target has \(target.configuration.vocabularySize)")
+            throw DraftError(
+                "\(directory.path): the checkpoint's t2d covers \(t2d.count) tokens, the target has \(target.configuration.vocabularySize)"
+            )
         }
         var configuration = Eagle3Configuration(target: target.configuration, draftVocabularySize: d2t.count)
         configuration.featureLayers = header.featureLayers
@@ -82,21 +90,26 @@ extension Eagle3Draft: LoadedDraft {
         let count = target.configuration.layerCount
         let layers = configuration.featureLayers ?? Eagle3Method.defaultFeatureLayers(targetLayerCount: count)
         guard layers.count == 3, layers.allSatisfy({ (0..<count).contains($0) }) else {
-            throw DraftError("the draft reads target layers \(layers), the target has \(count) layers",
-                             hint: "use the target the draft was trained for")
+            throw DraftError(
+                "the draft reads target layers \(layers), the target has \(count) layers",
+                hint: "use the target the draft was trained for")
         }
         guard configuration.vocabularySize == target.configuration.vocabularySize,
-              configuration.targetHiddenSize == target.configuration.hiddenSize else {
-            throw DraftError("the draft was trained for a target with \(configuration.vocabularySize) tokens and hidden size "
-                             + "\(configuration.targetHiddenSize); this one has \(target.configuration.vocabularySize) and \(target.configuration.hiddenSize)")
+            configuration.targetHiddenSize == target.configuration.hiddenSize
+        else {
+            throw DraftError(
+                "the draft was trained for a target with \(configuration.vocabularySize) tokens and hidden size "
+                    + "\(configuration.targetHiddenSize); this one has \(target.configuration.vocabularySize) and \(target.configuration.hiddenSize)"
+            )
         }
         return Eagle3Drafter(draft: self, capacity: capacity, layers: layers)
     }
 
     public func export(to directory: URL, format: String, target: Eagle3Export.TargetInfo, dtype: DType) throws {
         guard let layout = Eagle3Export.Format(rawValue: format) else {
-            throw DraftError("--format \(format) does not apply to this eagle3 draft",
-                             hint: "use one of \(method.exportFormats.joined(separator: ", "))")
+            throw DraftError(
+                "--format \(format) does not apply to this eagle3 draft",
+                hint: "use one of \(method.exportFormats.joined(separator: ", "))")
         }
         try Eagle3Export.write(self, format: layout, to: directory, target: target, dtype: dtype)
     }
@@ -136,15 +149,18 @@ public final class Eagle3Algorithm: DraftAlgorithm {
     }
 
     public func step(_ features: TargetFeatures, scale: Float, train: Bool, context: StepContext) -> DraftMetrics {
-        let batch = Eagle3Batch(batch: features.batch, length: features.length, lengths: features.lengths, ids: features.ids,
-                                lossMask: features.lossMask, auxiliary: features.auxiliary, target: .hidden(features.lastHidden, head: targetHead))
+        let batch = Eagle3Batch(
+            batch: features.batch, length: features.length, lengths: features.lengths, ids: features.ids,
+            lossMask: features.lossMask, auxiliary: features.auxiliary,
+            target: .hidden(features.lastHidden, head: targetHead))
         let result = trainer.step(batch, decay: decay, scale: scale, train: train)
         var metrics = DraftMetrics()
         metrics.addMean("loss", Double(result.total))
         for k in result.losses.indices {
             metrics.addMean("loss/\(k)", Double(result.losses[k]))
             metrics.add("acc/\(k)", Double(result.correct[k]), count: Double(result.lossMaskCount[k]))
-            metrics.add("cond_acc/\(k)", Double(result.conditionalCorrect[k]), count: Double(result.conditionalCount[k]))
+            metrics.add(
+                "cond_acc/\(k)", Double(result.conditionalCorrect[k]), count: Double(result.conditionalCount[k]))
         }
         metrics.add("tokens", Double(features.lengths.reduce(0, +)), count: 1)
         return metrics

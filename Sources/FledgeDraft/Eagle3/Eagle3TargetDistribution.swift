@@ -43,7 +43,9 @@ final class Eagle3TargetDistribution {
                 logits = UnsafePointer(full.pointer + start * vocabulary)
             case .hidden(let hidden, let head):
                 let h = hidden.shape[-1]
-                Linear.forward(scratch.pointer, hidden.pointer + start * h, weight: head.pointer, bias: nil, rows: count, inFeatures: h, outFeatures: vocabulary)
+                Linear.forward(
+                    scratch.pointer, hidden.pointer + start * h, weight: head.pointer, bias: nil, rows: count,
+                    inFeatures: h, outFeatures: vocabulary)
                 logits = UnsafePointer(scratch.pointer)
             }
             let probabilities = self.probabilities.pointer

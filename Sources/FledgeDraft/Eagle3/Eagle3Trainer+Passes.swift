@@ -7,8 +7,9 @@ extension Eagle3Trainer {
     var c: Eagle3Configuration { draft.configuration }
 
     private func attentionShape(_ batch: Eagle3Batch, keys: Int) -> Attention.Shape {
-        Attention.Shape(batch: batch.batch, queries: batch.length, keys: keys, heads: c.headCount, kvHeads: c.kvHeadCount,
-                        headDimension: c.headDimension, keyCapacity: steps * maxLength)
+        Attention.Shape(
+            batch: batch.batch, queries: batch.length, keys: keys, heads: c.headCount, kvHeads: c.kvHeadCount,
+            headDimension: c.headDimension, keyCapacity: steps * maxLength)
     }
 
     private func positions(_ batch: Eagle3Batch, k: Int) -> UnsafeMutablePointer<Int32> {
@@ -20,12 +21,19 @@ extension Eagle3Trainer {
     }
 
     /// Copies rows [N, width] into (or out of) step `k`'s block of a KV cache [B, K·Tmax, width].
-    private func scatter(_ rows: UnsafeMutablePointer<Float>, into cache: UnsafeMutablePointer<Float>, batch: Eagle3Batch, k: Int, width: Int, gather: Bool = false) {
+    private func scatter(
+        _ rows: UnsafeMutablePointer<Float>, into cache: UnsafeMutablePointer<Float>, batch: Eagle3Batch, k: Int,
+        width: Int, gather: Bool = false
+    ) {
         let capacity = steps * maxLength
         for row in 0..<batch.batch {
             let block = cache + (row * capacity + k * batch.length) * width
             let source = rows + row * batch.length * width
-            if gather { source.update(from: block, count: batch.length * width) } else { block.update(from: source, count: batch.length * width) }
+            if gather {
+                source.update(from: block, count: batch.length * width)
+            } else {
+                block.update(from: source, count: batch.length * width)
+            }
         }
     }
 
@@ -37,14 +45,24 @@ extension Eagle3Trainer {
         let e = arena["e.\(k)"], en = arena["en.\(k)"], hn = arena["hn.\(k)"], hIn = arena["h.\(k)"]
         let shifted = UnsafeMutableRawPointer(arena["shifted.ids"].pointer).assumingMemoryBound(to: Int32.self)
         for row in 0..<b { for i in 0..<t { shifted[row * t + i] = shiftedToken(batch, b: row, t: i, k: k) } }
-        Embedding.forward(e.pointer, ids: shifted, table: draft.embedding.pointer, rows: n, channels: h, vocabularySize: c.vocabularySize)
-        RMSNorm.forward(en.pointer, rstd: arena["rstd.e.\(k)"].pointer, e.pointer, weight: p.inputNorm.pointer, rows: n, channels: h, eps: c.rmsNormEps)
-        RMSNorm.forward(hn.pointer, rstd: arena["rstd.h.\(k)"].pointer, hIn.pointer, weight: p.hiddenNorm.pointer, rows: n, channels: h, eps: c.rmsNormEps)
+        Embedding.forward(
+            e.pointer, ids: shifted, table: draft.embedding.pointer, rows: n, channels: h,
+            vocabularySize: c.vocabularySize)
+        RMSNorm.forward(
+            en.pointer, rstd: arena["rstd.e.\(k)"].pointer, e.pointer, weight: p.inputNorm.pointer, rows: n,
+            channels: h, eps: c.rmsNormEps)
+        RMSNorm.forward(
+            hn.pointer, rstd: arena["rstd.h.\(k)"].pointer, hIn.pointer, weight: p.hiddenNorm.pointer, rows: n,
+            channels: h, eps: c.rmsNormEps)
         // q/k/v of [en | hn]: the left and right halves of each weight, two products each.
         let q = arena["q.\(k)"], kTmp = arena["k.tmp"], vTmp = arena["v.tmp"]
         for (out, weight, width) in [(q, p.q, c.qWidth), (kTmp, p.k, c.kvWidth), (vTmp, p.v, c.kvWidth)] {
-            BLAS.gemm(.none, .transposed, m: n, n: width, k: h, a: en.pointer, lda: h, b: weight.pointer, ldb: 2 * h, beta: 0, c: out.pointer, ldc: width)
-            BLAS.gemm(.none, .transposed, m: n, n: width, k: h, a: hn.pointer, lda: h, b: weight.pointer + h, ldb: 2 * h, beta: 1, c: out.pointer, ldc: width)
+            BLAS.gemm(
+                .none, .transposed, m: n, n: width, k: h, a: en.pointer, lda: h, b: weight.pointer, ldb: 2 * h, beta: 0,
+                c: out.pointer, ldc: width)
+            BLAS.gemm(
+                .none, .transposed, m: n, n: width, k: h, a: hn.pointer, lda: h, b: weight.pointer + h, ldb: 2 * h,
+                beta: 1, c: out.pointer, ldc: width)
         }
         let pos = positions(batch, k: k)
         draft.rope.forward(q.pointer, positions: pos, rows: n, heads: c.headCount)
@@ -52,21 +70,36 @@ extension Eagle3Trainer {
         scatter(kTmp.pointer, into: arena["keys"].pointer, batch: batch, k: k, width: c.kvWidth)
         scatter(vTmp.pointer, into: arena["values"].pointer, batch: batch, k: k, width: c.kvWidth)
         let attn = arena["attn.\(k)"]
-        Attention.forward(out: attn.pointer, lse: arena["lse.\(k)"].pointer, q: q.pointer, k: arena["keys"].pointer, v: arena["values"].pointer,
-                          shape: attentionShape(batch, keys: (k + 1) * t), mask: mask, workspace: attentionWorkspace)
+        Attention.forward(
+            out: attn.pointer, lse: arena["lse.\(k)"].pointer, q: q.pointer, k: arena["keys"].pointer,
+            v: arena["values"].pointer,
+            shape: attentionShape(batch, keys: (k + 1) * t), mask: mask, workspace: attentionWorkspace)
         // a = h + o(attn); h_out = a + down(swiglu(gate(post(a)), up(post(a)))).
-        let a = arena["a.\(k)"], post = arena["post.\(k)"], gate = arena["gate.\(k)"], up = arena["up.\(k)"], hOut = arena["h.\(k + 1)"]
+        let a = arena["a.\(k)"], post = arena["post.\(k)"], gate = arena["gate.\(k)"], up = arena["up.\(k)"],
+            hOut = arena["h.\(k + 1)"]
         a.pointer.update(from: hIn.pointer, count: n * h)
-        BLAS.gemm(.none, .transposed, m: n, n: h, k: c.qWidth, a: attn.pointer, lda: c.qWidth, b: p.o.pointer, ldb: c.qWidth, beta: 1, c: a.pointer, ldc: h)
-        RMSNorm.forward(post.pointer, rstd: arena["rstd.post.\(k)"].pointer, a.pointer, weight: p.postNorm.pointer, rows: n, channels: h, eps: c.rmsNormEps)
-        Linear.forward(gate.pointer, post.pointer, weight: p.gate.pointer, bias: nil, rows: n, inFeatures: h, outFeatures: c.intermediateSize)
-        Linear.forward(up.pointer, post.pointer, weight: p.up.pointer, bias: nil, rows: n, inFeatures: h, outFeatures: c.intermediateSize)
+        BLAS.gemm(
+            .none, .transposed, m: n, n: h, k: c.qWidth, a: attn.pointer, lda: c.qWidth, b: p.o.pointer, ldb: c.qWidth,
+            beta: 1, c: a.pointer, ldc: h)
+        RMSNorm.forward(
+            post.pointer, rstd: arena["rstd.post.\(k)"].pointer, a.pointer, weight: p.postNorm.pointer, rows: n,
+            channels: h, eps: c.rmsNormEps)
+        Linear.forward(
+            gate.pointer, post.pointer, weight: p.gate.pointer, bias: nil, rows: n, inFeatures: h,
+            outFeatures: c.intermediateSize)
+        Linear.forward(
+            up.pointer, post.pointer, weight: p.up.pointer, bias: nil, rows: n, inFeatures: h,
+            outFeatures: c.intermediateSize)
         let mlp = arena["mlp"]
         SwiGLU.forward(mlp.pointer, gate: gate.pointer, up: up.pointer, count: n * c.intermediateSize)
         hOut.pointer.update(from: a.pointer, count: n * h)
-        BLAS.gemm(.none, .transposed, m: n, n: h, k: c.intermediateSize, a: mlp.pointer, lda: c.intermediateSize, b: p.down.pointer,
-                  ldb: c.intermediateSize, beta: 1, c: hOut.pointer, ldc: h)
-        RMSNorm.forward(arena["normed.\(k)"].pointer, rstd: arena["rstd.norm.\(k)"].pointer, hOut.pointer, weight: p.norm.pointer, rows: n, channels: h, eps: c.rmsNormEps)
+        BLAS.gemm(
+            .none, .transposed, m: n, n: h, k: c.intermediateSize, a: mlp.pointer, lda: c.intermediateSize,
+            b: p.down.pointer,
+            ldb: c.intermediateSize, beta: 1, c: hOut.pointer, ldc: h)
+        RMSNorm.forward(
+            arena["normed.\(k)"].pointer, rstd: arena["rstd.norm.\(k)"].pointer, hOut.pointer, weight: p.norm.pointer,
+            rows: n, channels: h, eps: c.rmsNormEps)
     }
 
     struct StepMetrics {
@@ -80,18 +113,23 @@ extension Eagle3Trainer {
 
     /// The head, the soft cross-entropy and its gradient for step k, in row blocks:
     /// writes ∂(weight·loss_k)/∂normed into `dnormed.k` and accumulates the head's gradient.
-    func headLoss(_ batch: Eagle3Batch, k: Int, weight: Float, allCorrect: UnsafeMutablePointer<Bool>, train: Bool) -> StepMetrics {
+    func headLoss(
+        _ batch: Eagle3Batch, k: Int, weight: Float, allCorrect: UnsafeMutablePointer<Bool>, train: Bool
+    ) -> StepMetrics {
         let (b, t) = (batch.batch, batch.length)
         let n = b * t
         let h = c.hiddenSize, vd = c.draftVocabularySize
         let normed = arena["normed.\(k)"], dnormed = arena["dnormed.\(k)"], logits = arena["logits"]
         let scale = 1 / Float(n)
-        var result = StepMetrics(loss: 0, correct: 0, lossMask: 0, positions: 0, conditionalCorrect: 0, conditionalCount: 0)
+        var result = StepMetrics(
+            loss: 0, correct: 0, lossMask: 0, positions: 0, conditionalCorrect: 0, conditionalCount: 0)
         var lossSum = 0.0
         var start = 0
         while start < n {
             let rows = min(headBlock, n - start)
-            Linear.forward(logits.pointer, normed.pointer + start * h, weight: p.head.pointer, bias: nil, rows: rows, inFeatures: h, outFeatures: vd)
+            Linear.forward(
+                logits.pointer, normed.pointer + start * h, weight: p.head.pointer, bias: nil, rows: rows,
+                inFeatures: h, outFeatures: vd)
             for local in 0..<rows {
                 let r = start + local
                 let (row, position) = (r / t, r % t)
@@ -101,7 +139,10 @@ extension Eagle3Trainer {
                 let source = position + k + 1
                 let hasSource = source < batch.lengths[row]
                 let inVocabulary = hasSource ? targets.inVocabulary[row * t + source] : targets.zeroRowInVocabulary
-                let target = hasSource ? UnsafePointer(targets.probabilities.pointer + (row * t + source) * vd) : UnsafePointer(targets.uniform.pointer)
+                let target =
+                    hasSource
+                    ? UnsafePointer(targets.probabilities.pointer + (row * t + source) * vd)
+                    : UnsafePointer(targets.uniform.pointer)
                 let targetArgmax = hasSource ? Int(targets.draftArgmax[row * t + source]) : 0
                 let z = logits.pointer + local * vd
                 result.lossMask += Int(lm)
@@ -133,10 +174,13 @@ extension Eagle3Trainer {
                 start += rows
                 continue
             }
-            BLAS.gemm(.none, .none, m: rows, n: h, k: vd, a: logits.pointer, lda: vd, b: p.head.pointer, ldb: h, beta: 0,
-                      c: dnormed.pointer + start * h, ldc: h)
-            BLAS.gemm(.transposed, .none, m: vd, n: h, k: rows, a: logits.pointer, lda: vd, b: normed.pointer + start * h, ldb: h,
-                      beta: 1, c: g.head.pointer, ldc: h)
+            BLAS.gemm(
+                .none, .none, m: rows, n: h, k: vd, a: logits.pointer, lda: vd, b: p.head.pointer, ldb: h, beta: 0,
+                c: dnormed.pointer + start * h, ldc: h)
+            BLAS.gemm(
+                .transposed, .none, m: vd, n: h, k: rows, a: logits.pointer, lda: vd, b: normed.pointer + start * h,
+                ldb: h,
+                beta: 1, c: g.head.pointer, ldc: h)
             start += rows
         }
         result.loss = Float(lossSum) * scale
@@ -159,28 +203,40 @@ extension Eagle3Trainer {
         for k in stride(from: steps - 1, through: 0, by: -1) {
             // dh_out = norm backward (this step's loss) + carry (the next step's input).
             dh.pointer.update(from: carry.pointer, count: n * h)
-            RMSNorm.backward(dinp: dh.pointer, dweight: g.norm.pointer, dout: arena["dnormed.\(k)"].pointer, inp: arena["h.\(k + 1)"].pointer,
-                             weight: p.norm.pointer, rstd: arena["rstd.norm.\(k)"].pointer, rows: n, channels: h)
+            RMSNorm.backward(
+                dinp: dh.pointer, dweight: g.norm.pointer, dout: arena["dnormed.\(k)"].pointer,
+                inp: arena["h.\(k + 1)"].pointer,
+                weight: p.norm.pointer, rstd: arena["rstd.norm.\(k)"].pointer, rows: n, channels: h)
             // MLP: h_out = a + down(m), m = swiglu(gate, up), gate/up = W·post(a).
             let gate = arena["gate.\(k)"], up = arena["up.\(k)"], post = arena["post.\(k)"], a = arena["a.\(k)"]
             SwiGLU.forward(mlp.pointer, gate: gate.pointer, up: up.pointer, count: n * inter)
-            SwiGLUMLP.backward(dinp: dpost.pointer, gradients: .init(gate: g.gate.pointer, up: g.up.pointer, down: g.down.pointer), dout: dh.pointer,
-                               inp: post.pointer, gate: gate.pointer, up: up.pointer, hidden: mlp.pointer,
-                               weights: .init(gate: p.gate.pointer, up: p.up.pointer, down: p.down.pointer),
-                               dhidden: dmlp.pointer, dgate: dgate.pointer, dup: dup.pointer, rows: n, channels: h, intermediate: inter)
+            SwiGLUMLP.backward(
+                dinp: dpost.pointer, gradients: .init(gate: g.gate.pointer, up: g.up.pointer, down: g.down.pointer),
+                dout: dh.pointer,
+                inp: post.pointer, gate: gate.pointer, up: up.pointer, hidden: mlp.pointer,
+                weights: .init(gate: p.gate.pointer, up: p.up.pointer, down: p.down.pointer),
+                dhidden: dmlp.pointer, dgate: dgate.pointer, dup: dup.pointer, rows: n, channels: h, intermediate: inter
+            )
             da.pointer.update(from: dh.pointer, count: n * h)
-            RMSNorm.backward(dinp: da.pointer, dweight: g.postNorm.pointer, dout: dpost.pointer, inp: a.pointer, weight: p.postNorm.pointer,
-                             rstd: arena["rstd.post.\(k)"].pointer, rows: n, channels: h)
+            RMSNorm.backward(
+                dinp: da.pointer, dweight: g.postNorm.pointer, dout: dpost.pointer, inp: a.pointer,
+                weight: p.postNorm.pointer,
+                rstd: arena["rstd.post.\(k)"].pointer, rows: n, channels: h)
             // a = h_in + o(attn): the residual carries da to h_in.
             let attn = arena["attn.\(k)"]
             dattn.pointer.update(repeating: 0, count: n * c.qWidth)
-            Linear.backward(dinp: dattn.pointer, dweight: g.o.pointer, dbias: nil, dout: da.pointer, inp: attn.pointer, weight: p.o.pointer,
-                            rows: n, inFeatures: c.qWidth, outFeatures: h)
+            Linear.backward(
+                dinp: dattn.pointer, dweight: g.o.pointer, dbias: nil, dout: da.pointer, inp: attn.pointer,
+                weight: p.o.pointer,
+                rows: n, inFeatures: c.qWidth, outFeatures: h)
             carry.pointer.update(from: da.pointer, count: n * h)
             dq.pointer.update(repeating: 0, count: n * c.qWidth)
-            Attention.backward(dq: dq.pointer, dk: arena["dkeys"].pointer, dv: arena["dvalues"].pointer, dout: dattn.pointer, out: attn.pointer,
-                               lse: arena["lse.\(k)"].pointer, q: arena["q.\(k)"].pointer, k: arena["keys"].pointer, v: arena["values"].pointer,
-                               shape: attentionShape(batch, keys: (k + 1) * t), mask: mask, workspace: attentionWorkspace)
+            Attention.backward(
+                dq: dq.pointer, dk: arena["dkeys"].pointer, dv: arena["dvalues"].pointer, dout: dattn.pointer,
+                out: attn.pointer,
+                lse: arena["lse.\(k)"].pointer, q: arena["q.\(k)"].pointer, k: arena["keys"].pointer,
+                v: arena["values"].pointer,
+                shape: attentionShape(batch, keys: (k + 1) * t), mask: mask, workspace: attentionWorkspace)
             // Step k's own keys have received every later step's gradient by now.
             scatter(dk.pointer, into: arena["dkeys"].pointer, batch: batch, k: k, width: c.kvWidth, gather: true)
             scatter(dv.pointer, into: arena["dvalues"].pointer, batch: batch, k: k, width: c.kvWidth, gather: true)
@@ -191,19 +247,34 @@ extension Eagle3Trainer {
             let en = arena["en.\(k)"], hn = arena["hn.\(k)"]
             den.pointer.update(repeating: 0, count: n * h)
             dhn.pointer.update(repeating: 0, count: n * h)
-            for (grad, weight, gradWeight, width) in [(dq, p.q, g.q, c.qWidth), (dk, p.k, g.k, c.kvWidth), (dv, p.v, g.v, c.kvWidth)] {
-                BLAS.gemm(.none, .none, m: n, n: h, k: width, a: grad.pointer, lda: width, b: weight.pointer, ldb: 2 * h, beta: 1, c: den.pointer, ldc: h)
-                BLAS.gemm(.none, .none, m: n, n: h, k: width, a: grad.pointer, lda: width, b: weight.pointer + h, ldb: 2 * h, beta: 1, c: dhn.pointer, ldc: h)
-                BLAS.gemm(.transposed, .none, m: width, n: h, k: n, a: grad.pointer, lda: width, b: en.pointer, ldb: h, beta: 1, c: gradWeight.pointer, ldc: 2 * h)
-                BLAS.gemm(.transposed, .none, m: width, n: h, k: n, a: grad.pointer, lda: width, b: hn.pointer, ldb: h, beta: 1, c: gradWeight.pointer + h, ldc: 2 * h)
+            for (grad, weight, gradWeight, width) in [
+                (dq, p.q, g.q, c.qWidth), (dk, p.k, g.k, c.kvWidth), (dv, p.v, g.v, c.kvWidth),
+            ] {
+                BLAS.gemm(
+                    .none, .none, m: n, n: h, k: width, a: grad.pointer, lda: width, b: weight.pointer, ldb: 2 * h,
+                    beta: 1, c: den.pointer, ldc: h)
+                BLAS.gemm(
+                    .none, .none, m: n, n: h, k: width, a: grad.pointer, lda: width, b: weight.pointer + h, ldb: 2 * h,
+                    beta: 1, c: dhn.pointer, ldc: h)
+                BLAS.gemm(
+                    .transposed, .none, m: width, n: h, k: n, a: grad.pointer, lda: width, b: en.pointer, ldb: h,
+                    beta: 1, c: gradWeight.pointer, ldc: 2 * h)
+                BLAS.gemm(
+                    .transposed, .none, m: width, n: h, k: n, a: grad.pointer, lda: width, b: hn.pointer, ldb: h,
+                    beta: 1, c: gradWeight.pointer + h, ldc: 2 * h)
             }
-            RMSNorm.backward(dinp: nil, dweight: g.inputNorm.pointer, dout: den.pointer, inp: arena["e.\(k)"].pointer, weight: p.inputNorm.pointer,
-                             rstd: arena["rstd.e.\(k)"].pointer, rows: n, channels: h)
-            RMSNorm.backward(dinp: carry.pointer, dweight: g.hiddenNorm.pointer, dout: dhn.pointer, inp: arena["h.\(k)"].pointer,
-                             weight: p.hiddenNorm.pointer, rstd: arena["rstd.h.\(k)"].pointer, rows: n, channels: h)
+            RMSNorm.backward(
+                dinp: nil, dweight: g.inputNorm.pointer, dout: den.pointer, inp: arena["e.\(k)"].pointer,
+                weight: p.inputNorm.pointer,
+                rstd: arena["rstd.e.\(k)"].pointer, rows: n, channels: h)
+            RMSNorm.backward(
+                dinp: carry.pointer, dweight: g.hiddenNorm.pointer, dout: dhn.pointer, inp: arena["h.\(k)"].pointer,
+                weight: p.hiddenNorm.pointer, rstd: arena["rstd.h.\(k)"].pointer, rows: n, channels: h)
         }
         // h_0 = fc(aux).
-        Linear.backward(dinp: nil, dweight: g.fc.pointer, dbias: nil, dout: carry.pointer, inp: batch.auxiliary.pointer, weight: p.fc.pointer,
-                        rows: n, inFeatures: 3 * c.targetHiddenSize, outFeatures: h)
+        Linear.backward(
+            dinp: nil, dweight: g.fc.pointer, dbias: nil, dout: carry.pointer, inp: batch.auxiliary.pointer,
+            weight: p.fc.pointer,
+            rows: n, inFeatures: 3 * c.targetHiddenSize, outFeatures: h)
     }
 }

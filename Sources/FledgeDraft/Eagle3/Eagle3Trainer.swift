@@ -61,10 +61,12 @@ public final class Eagle3Trainer {
             plan.add("dnormed.\(k)", [n, c.hiddenSize])
         }
         // Scratch shared by the steps of the backward.
-        for (name, width) in [("k.tmp", c.kvWidth), ("v.tmp", c.kvWidth), ("dq", c.qWidth), ("dk", c.kvWidth), ("dv", c.kvWidth),
-                              ("dattn", c.qWidth), ("dh", c.hiddenSize), ("dcarry", c.hiddenSize), ("da", c.hiddenSize),
-                              ("dpost", c.hiddenSize), ("den", c.hiddenSize), ("dhn", c.hiddenSize), ("mlp", c.intermediateSize),
-                              ("dmlp", c.intermediateSize), ("dgate", c.intermediateSize), ("dup", c.intermediateSize)] {
+        for (name, width) in [
+            ("k.tmp", c.kvWidth), ("v.tmp", c.kvWidth), ("dq", c.qWidth), ("dk", c.kvWidth), ("dv", c.kvWidth),
+            ("dattn", c.qWidth), ("dh", c.hiddenSize), ("dcarry", c.hiddenSize), ("da", c.hiddenSize),
+            ("dpost", c.hiddenSize), ("den", c.hiddenSize), ("dhn", c.hiddenSize), ("mlp", c.intermediateSize),
+            ("dmlp", c.intermediateSize), ("dgate", c.intermediateSize), ("dup", c.intermediateSize),
+        ] {
             plan.add(name, [n, width])
         }
         plan.add("logits", [headBlock, c.draftVocabularySize])
@@ -72,10 +74,12 @@ public final class Eagle3Trainer {
         plan.add("shifted.ids", [n])
         plan.add("chain.correct", [n])
         arena = Arena(plan)
-        attentionWorkspace = AttentionWorkspace(batch: maxBatch, queries: maxLength, keys: steps * maxLength, heads: c.headCount,
-                                                headDimension: c.headDimension, groupedQuery: c.headCount != c.kvHeadCount)
-        mask = AttentionMask(causal: false, queryCapacity: maxLength, keyCapacity: steps * maxLength, batchCapacity: maxBatch,
-                             padding: true, dense: true)
+        attentionWorkspace = AttentionWorkspace(
+            batch: maxBatch, queries: maxLength, keys: steps * maxLength, heads: c.headCount,
+            headDimension: c.headDimension, groupedQuery: c.headCount != c.kvHeadCount)
+        mask = AttentionMask(
+            causal: false, queryCapacity: maxLength, keyCapacity: steps * maxLength, batchCapacity: maxBatch,
+            padding: true, dense: true)
         targets = Eagle3TargetDistribution(rows: n, draftSize: c.draftVocabularySize, zeroRowInVocabulary: draft.t2d[0])
         targetScratch = Tensor(zeros: [min(n, 128) * c.vocabularySize])
         p = Eagle3Draft.Weights(draft.parameters, gradients: false)
@@ -84,7 +88,9 @@ public final class Eagle3Trainer {
     }
 
     /// The bytes of activation memory planned.
-    public var activationBytes: Int { arena.byteCount + attentionWorkspace.byteCount + targets.probabilities.count * 4 + targetScratch.count * 4 }
+    public var activationBytes: Int {
+        arena.byteCount + attentionWorkspace.byteCount + targets.probabilities.count * 4 + targetScratch.count * 4
+    }
 
     /// Runs K steps forward and backward on `batch`, ACCUMULATING `scale`·∂total/∂θ into the
     /// draft's gradient buffer (zero it first; `scale` is e.g. 1/accumulation steps).
@@ -96,9 +102,12 @@ public final class Eagle3Trainer {
         prepareMask(batch)
         targets.fill(batch.target, rows: n, draftIDs: draftIDs, t2d: draft.t2d, scratch: targetScratch)
         let c = draft.configuration
-        Linear.forward(arena["h.0"].pointer, batch.auxiliary.pointer, weight: p.fc.pointer, bias: nil, rows: n,
-                       inFeatures: 3 * c.targetHiddenSize, outFeatures: c.hiddenSize)
-        var metrics = Eagle3Metrics(losses: [], total: 0, correct: [], lossMaskCount: [], positionCount: [], conditionalCorrect: [], conditionalCount: [])
+        Linear.forward(
+            arena["h.0"].pointer, batch.auxiliary.pointer, weight: p.fc.pointer, bias: nil, rows: n,
+            inFeatures: 3 * c.targetHiddenSize, outFeatures: c.hiddenSize)
+        var metrics = Eagle3Metrics(
+            losses: [], total: 0, correct: [], lossMaskCount: [], positionCount: [], conditionalCorrect: [],
+            conditionalCount: [])
         let allCorrect = UnsafeMutableRawPointer(arena["chain.correct"].pointer).assumingMemoryBound(to: Bool.self)
         allCorrect.update(repeating: true, count: n)
         var weight: Float = 1

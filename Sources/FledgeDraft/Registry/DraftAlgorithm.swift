@@ -107,7 +107,8 @@ extension DraftAlgorithm {
     public var featureLayers: [Int]? { draft.featureLayers }
 
     /// Writes the deployable draft (the layout names of ``DraftMethod/exportFormats``).
-    public func export(to directory: URL, format: String, target: Eagle3Export.TargetInfo, dtype: DType = .bf16) throws {
+    public func export(to directory: URL, format: String, target: Eagle3Export.TargetInfo, dtype: DType = .bf16) throws
+    {
         try draft.export(to: directory, format: format, target: target, dtype: dtype)
     }
 }

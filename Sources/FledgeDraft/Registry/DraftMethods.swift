@@ -97,8 +97,10 @@ public struct DraftTrainingRequest {
     /// data); called only by methods that need them.
     public var tokenCounts: () -> [Int]
 
-    public init(target: LlamaModel, settings: DraftSettings, maxBatch: Int, maxLength: Int, featureLayers: [Int],
-                tokenCounts: @escaping () -> [Int]) {
+    public init(
+        target: LlamaModel, settings: DraftSettings, maxBatch: Int, maxLength: Int, featureLayers: [Int],
+        tokenCounts: @escaping () -> [Int]
+    ) {
         self.target = target
         self.settings = settings
         self.maxBatch = maxBatch
@@ -121,8 +123,9 @@ public struct CheckpointHeader: Codable, Sendable, Equatable {
     public static func read(_ directory: URL) throws -> CheckpointHeader {
         let url = directory.appendingPathComponent("state.json")
         guard let data = try? Data(contentsOf: url) else {
-            throw DraftError("\(directory.path): neither an exported draft (config.json) nor a training checkpoint (state.json)",
-                             hint: "pass SAVE/export, SAVE/best or SAVE/checkpoints/step-N of a fledge train run")
+            throw DraftError(
+                "\(directory.path): neither an exported draft (config.json) nor a training checkpoint (state.json)",
+                hint: "pass SAVE/export, SAVE/best or SAVE/checkpoints/step-N of a fledge train run")
         }
         guard let header = try? JSONDecoder().decode(CheckpointHeader.self, from: data) else {
             throw DraftError("\(url.path): not a Fledge checkpoint state (format, version and method are required)")
@@ -139,8 +142,9 @@ public struct CheckpointHeader: Codable, Sendable, Equatable {
         for entry in parameters.entries {
             let tensor = try model.tensor(entry.name)
             guard tensor.shape == entry.shape else {
-                throw DraftError("\(directory.path): \(entry.name) has shape \(tensor.shape), the draft expects \(entry.shape)",
-                                 hint: "the checkpoint belongs to another configuration")
+                throw DraftError(
+                    "\(directory.path): \(entry.name) has shape \(tensor.shape), the draft expects \(entry.shape)",
+                    hint: "the checkpoint belongs to another configuration")
             }
             parameters.parameter(entry.name).copy(from: tensor)
         }
@@ -161,7 +165,8 @@ public enum DraftMethods {
     /// - Throws: ``DraftError`` listing the known names.
     public static func named(_ name: String) throws -> any DraftMethod {
         guard let method = all.first(where: { $0.name == name }) else {
-            throw DraftError("unknown draft method \"\(name)\"", hint: "the registered methods are \(names.joined(separator: ", "))")
+            throw DraftError(
+                "unknown draft method \"\(name)\"", hint: "the registered methods are \(names.joined(separator: ", "))")
         }
         return method
     }
@@ -177,8 +182,9 @@ public enum DraftMethods {
         let method = try named(name)
         for key in settings.givenKeys where !method.settingKeys.contains(key) {
             let owner = owner(ofSetting: key)
-            throw DraftError("\(key): an \(owner?.title ?? "other") setting (add --method \(owner?.name ?? "…"))",
-                             hint: "\(method.name) does not use it")
+            throw DraftError(
+                "\(key): an \(owner?.title ?? "other") setting (add --method \(owner?.name ?? "…"))",
+                hint: "\(method.name) does not use it")
         }
         try method.validate(settings)
     }
@@ -189,13 +195,15 @@ public enum DraftMethods {
         let configURL = directory.appendingPathComponent("config.json")
         if FileManager.default.fileExists(atPath: configURL.path) {
             guard let data = try? Data(contentsOf: configURL),
-                  let config = try? JSONSerialization.jsonObject(with: data) as? [String: Any] else {
+                let config = try? JSONSerialization.jsonObject(with: data) as? [String: Any]
+            else {
                 throw DraftError("\(configURL.path): not a JSON object")
             }
             guard let method = all.first(where: { $0.recognizes(exportConfig: config) }) else {
                 let architectures = (config["architectures"] as? [String])?.joined(separator: ", ") ?? "none"
-                throw DraftError("\(configURL.path): not a draft of a known method (architectures: \(architectures))",
-                                 hint: "Fledge loads \(all.map(\.title).joined(separator: " and ")) drafts")
+                throw DraftError(
+                    "\(configURL.path): not a draft of a known method (architectures: \(architectures))",
+                    hint: "Fledge loads \(all.map(\.title).joined(separator: " and ")) drafts")
             }
             return try method.loadExport(from: directory, target: target)
         }

@@ -57,19 +57,22 @@ public final class JSONLLogger: MetricsLogger {
     public static func read(from url: URL) throws -> [MetricsRecord] {
         let data: Data
         do { data = try Data(contentsOf: url) } catch {
-            throw TrainingError("\(url.path): cannot read the metrics log", hint: "check that the run directory is right")
+            throw TrainingError(
+                "\(url.path): cannot read the metrics log", hint: "check that the run directory is right")
         }
         var lines = data.split(separator: UInt8(ascii: "\n"), omittingEmptySubsequences: false)
         lines.removeLast()  // empty after the final newline, or a partial line cut short
         let decoder = JSONDecoder()
-        decoder.nonConformingFloatDecodingStrategy = .convertFromString(positiveInfinity: "inf", negativeInfinity: "-inf", nan: "nan")
+        decoder.nonConformingFloatDecodingStrategy = .convertFromString(
+            positiveInfinity: "inf", negativeInfinity: "-inf", nan: "nan")
         var records: [MetricsRecord] = []
         for (index, line) in lines.enumerated() where !line.isEmpty {
             do {
                 records.append(try decoder.decode(MetricsRecord.self, from: Data(line)))
             } catch {
-                throw TrainingError("\(url.path):\(index + 1): not a metrics record",
-                                    hint: "the log was edited or corrupted; delete the line or start a fresh run")
+                throw TrainingError(
+                    "\(url.path):\(index + 1): not a metrics record",
+                    hint: "the log was edited or corrupted; delete the line or start a fresh run")
             }
         }
         return records
@@ -79,7 +82,8 @@ public final class JSONLLogger: MetricsLogger {
     static func encode(_ record: MetricsRecord, path: URL) throws -> Data {
         let encoder = JSONEncoder()
         encoder.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
-        encoder.nonConformingFloatEncodingStrategy = .convertToString(positiveInfinity: "inf", negativeInfinity: "-inf", nan: "nan")
+        encoder.nonConformingFloatEncodingStrategy = .convertToString(
+            positiveInfinity: "inf", negativeInfinity: "-inf", nan: "nan")
         do {
             var data = try encoder.encode(record)
             data.append(UInt8(ascii: "\n"))

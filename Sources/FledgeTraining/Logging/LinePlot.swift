@@ -29,19 +29,27 @@ struct LinePlot {
     private let left = 72.0, right = 170.0, top = 34.0, bottom = 52.0
 
     /// Colours for series (matplotlib's tab10).
-    static let palette = ["#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd", "#8c564b", "#e377c2", "#7f7f7f",
-                          "#bcbd22", "#17becf"]
+    static let palette = [
+        "#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd", "#8c564b", "#e377c2", "#7f7f7f",
+        "#bcbd22", "#17becf",
+    ]
 
     func svg() -> String {
         let finite = series.map { $0.points.filter { $0.x.isFinite && $0.y.isFinite } }
         let all = finite.flatMap { $0 }
-        var parts = ["<svg xmlns=\"http://www.w3.org/2000/svg\" class=\"plot\" width=\"\(n(width))\" height=\"\(n(height))\" "
-            + "viewBox=\"0 0 \(n(width)) \(n(height))\" font-family=\"sans-serif\" font-size=\"11\" fill=\"#333\" role=\"img\" aria-label=\"\(escapeXML(title))\">"]
+        var parts = [
+            "<svg xmlns=\"http://www.w3.org/2000/svg\" class=\"plot\" width=\"\(n(width))\" height=\"\(n(height))\" "
+                + "viewBox=\"0 0 \(n(width)) \(n(height))\" font-family=\"sans-serif\" font-size=\"11\" fill=\"#333\" role=\"img\" aria-label=\"\(escapeXML(title))\">"
+        ]
         parts.append("<title>\(escapeXML(title))</title>")
         parts.append("<text x=\"\(n(left))\" y=\"20\" font-size=\"14\" font-weight=\"bold\">\(escapeXML(title))</text>")
-        parts.append("<rect x=\"\(n(left))\" y=\"\(n(top))\" width=\"\(n(plotWidth))\" height=\"\(n(plotHeight))\" fill=\"none\" stroke=\"#888\"/>")
+        parts.append(
+            "<rect x=\"\(n(left))\" y=\"\(n(top))\" width=\"\(n(plotWidth))\" height=\"\(n(plotHeight))\" fill=\"none\" stroke=\"#888\"/>"
+        )
         if all.isEmpty {
-            parts.append("<text x=\"\(n(left + plotWidth / 2))\" y=\"\(n(top + plotHeight / 2))\" text-anchor=\"middle\" font-size=\"14\" fill=\"#999\">no data</text>")
+            parts.append(
+                "<text x=\"\(n(left + plotWidth / 2))\" y=\"\(n(top + plotHeight / 2))\" text-anchor=\"middle\" font-size=\"14\" fill=\"#999\">no data</text>"
+            )
         } else {
             let xAxis = Axis(values: all.map(\.x), expandToTicks: false)
             let yAxis = Axis(values: all.map(\.y), expandToTicks: true)
@@ -50,9 +58,12 @@ struct LinePlot {
                 parts += draw(line, points: points, xAxis, yAxis)
             }
         }
-        parts.append("<text x=\"\(n(left + plotWidth / 2))\" y=\"\(n(height - 10))\" text-anchor=\"middle\" font-size=\"12\">\(escapeXML(xLabel))</text>")
-        parts.append("<text x=\"16\" y=\"\(n(top + plotHeight / 2))\" text-anchor=\"middle\" font-size=\"12\" "
-            + "transform=\"rotate(-90 16 \(n(top + plotHeight / 2)))\">\(escapeXML(yLabel))</text>")
+        parts.append(
+            "<text x=\"\(n(left + plotWidth / 2))\" y=\"\(n(height - 10))\" text-anchor=\"middle\" font-size=\"12\">\(escapeXML(xLabel))</text>"
+        )
+        parts.append(
+            "<text x=\"16\" y=\"\(n(top + plotHeight / 2))\" text-anchor=\"middle\" font-size=\"12\" "
+                + "transform=\"rotate(-90 16 \(n(top + plotHeight / 2)))\">\(escapeXML(yLabel))</text>")
         parts += legendElements()
         parts.append("</svg>")
         return parts.joined(separator: "\n")
@@ -65,25 +76,34 @@ struct LinePlot {
         var parts: [String] = []
         for tick in xAxis.ticks {
             let x = left + xAxis.fraction(tick) * plotWidth
-            parts.append("<line x1=\"\(n(x))\" y1=\"\(n(top + plotHeight))\" x2=\"\(n(x))\" y2=\"\(n(top + plotHeight + 5))\" stroke=\"#888\"/>")
-            parts.append("<text x=\"\(n(x))\" y=\"\(n(top + plotHeight + 18))\" text-anchor=\"middle\">\(xAxis.label(tick))</text>")
+            parts.append(
+                "<line x1=\"\(n(x))\" y1=\"\(n(top + plotHeight))\" x2=\"\(n(x))\" y2=\"\(n(top + plotHeight + 5))\" stroke=\"#888\"/>"
+            )
+            parts.append(
+                "<text x=\"\(n(x))\" y=\"\(n(top + plotHeight + 18))\" text-anchor=\"middle\">\(xAxis.label(tick))</text>"
+            )
         }
         for tick in yAxis.ticks {
             let y = top + (1 - yAxis.fraction(tick)) * plotHeight
-            parts.append("<line x1=\"\(n(left))\" y1=\"\(n(y))\" x2=\"\(n(left + plotWidth))\" y2=\"\(n(y))\" stroke=\"#eee\"/>")
-            parts.append("<line x1=\"\(n(left - 5))\" y1=\"\(n(y))\" x2=\"\(n(left))\" y2=\"\(n(y))\" stroke=\"#888\"/>")
+            parts.append(
+                "<line x1=\"\(n(left))\" y1=\"\(n(y))\" x2=\"\(n(left + plotWidth))\" y2=\"\(n(y))\" stroke=\"#eee\"/>")
+            parts.append(
+                "<line x1=\"\(n(left - 5))\" y1=\"\(n(y))\" x2=\"\(n(left))\" y2=\"\(n(y))\" stroke=\"#888\"/>")
             parts.append("<text x=\"\(n(left - 8))\" y=\"\(n(y + 4))\" text-anchor=\"end\">\(yAxis.label(tick))</text>")
         }
         return parts
     }
 
     private func draw(_ line: Series, points: [(x: Double, y: Double)], _ xAxis: Axis, _ yAxis: Axis) -> [String] {
-        let coordinates = points.map { (left + xAxis.fraction($0.x) * plotWidth, top + (1 - yAxis.fraction($0.y)) * plotHeight) }
+        let coordinates = points.map {
+            (left + xAxis.fraction($0.x) * plotWidth, top + (1 - yAxis.fraction($0.y)) * plotHeight)
+        }
         var parts: [String] = []
         if coordinates.count > 1 {
             let list = coordinates.map { "\(n($0.0)),\(n($0.1))" }.joined(separator: " ")
             let dash = line.dashed ? " stroke-dasharray=\"6 4\"" : ""
-            parts.append("<polyline points=\"\(list)\" fill=\"none\" stroke=\"\(line.color)\" stroke-width=\"1.6\"\(dash)/>")
+            parts.append(
+                "<polyline points=\"\(list)\" fill=\"none\" stroke=\"\(line.color)\" stroke-width=\"1.6\"\(dash)/>")
         }
         if line.markers || coordinates.count == 1 {
             for (x, y) in coordinates {
@@ -99,7 +119,9 @@ struct LinePlot {
         for (index, entry) in legend.enumerated() {
             let y = top + 10 + Double(index) * 18
             let dash = entry.dashed ? " stroke-dasharray=\"6 4\"" : ""
-            parts.append("<line x1=\"\(n(x))\" y1=\"\(n(y))\" x2=\"\(n(x + 24))\" y2=\"\(n(y))\" stroke=\"\(entry.color)\" stroke-width=\"2\"\(dash)/>")
+            parts.append(
+                "<line x1=\"\(n(x))\" y1=\"\(n(y))\" x2=\"\(n(x + 24))\" y2=\"\(n(y))\" stroke=\"\(entry.color)\" stroke-width=\"2\"\(dash)/>"
+            )
             parts.append("<text x=\"\(n(x + 30))\" y=\"\(n(y + 4))\">\(escapeXML(entry.label))</text>")
         }
         return parts

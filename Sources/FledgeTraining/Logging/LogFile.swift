@@ -1,9 +1,9 @@
 import Foundation
 
 #if canImport(Glibc)
-import Glibc
+    import Glibc
 #elseif canImport(Darwin)
-import Darwin
+    import Darwin
 #endif
 
 /// File helpers shared by the loggers and the report: atomic replacement (temp + rename) and an
@@ -14,8 +14,9 @@ enum LogFile {
         do {
             try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
         } catch {
-            throw TrainingError("\(directory.path): cannot create the log directory (\(error.localizedDescription))",
-                                hint: "check that the parent exists and is writable")
+            throw TrainingError(
+                "\(directory.path): cannot create the log directory (\(error.localizedDescription))",
+                hint: "check that the parent exists and is writable")
         }
     }
 
@@ -23,16 +24,19 @@ enum LogFile {
     /// `rename(2)`s it over the target, so readers see the old or the new file, never a mix.
     static func replace(_ url: URL, with data: Data) throws {
         let directory = url.deletingLastPathComponent()
-        let temporary = directory.appendingPathComponent(".\(url.lastPathComponent).tmp-\(getpid())-\(UInt32.random(in: 0...UInt32.max))")
+        let temporary = directory.appendingPathComponent(
+            ".\(url.lastPathComponent).tmp-\(getpid())-\(UInt32.random(in: 0...UInt32.max))")
         guard FileManager.default.createFile(atPath: temporary.path, contents: data) else {
-            throw TrainingError("\(url.path): cannot write the temporary file \(temporary.lastPathComponent)",
-                                hint: "check that \(directory.path) exists, is writable and has free space")
+            throw TrainingError(
+                "\(url.path): cannot write the temporary file \(temporary.lastPathComponent)",
+                hint: "check that \(directory.path) exists, is writable and has free space")
         }
         guard rename(temporary.path, url.path) == 0 else {
             let reason = String(cString: strerror(errno))
             try? FileManager.default.removeItem(at: temporary)
-            throw TrainingError("\(url.path): cannot replace the file (\(reason))",
-                                hint: "check the permissions of \(directory.path)")
+            throw TrainingError(
+                "\(url.path): cannot replace the file (\(reason))",
+                hint: "check the permissions of \(directory.path)")
         }
     }
 
@@ -46,8 +50,9 @@ enum LogFile {
             try handle.seekToEnd()
             return handle
         } catch {
-            throw TrainingError("\(url.path): cannot open for appending (\(error.localizedDescription))",
-                                hint: "check the file's permissions")
+            throw TrainingError(
+                "\(url.path): cannot open for appending (\(error.localizedDescription))",
+                hint: "check the file's permissions")
         }
     }
 
@@ -59,15 +64,17 @@ enum LogFile {
         do {
             try handle.write(contentsOf: data)
         } catch {
-            throw TrainingError("\(path.path): cannot append (\(error.localizedDescription))",
-                                hint: "check free disk space")
+            throw TrainingError(
+                "\(path.path): cannot append (\(error.localizedDescription))",
+                hint: "check free disk space")
         }
     }
 
     /// Closes `handle`, naming `path` in the error.
     static func close(_ handle: FileHandle?, path: URL) throws {
         do { try handle?.close() } catch {
-            throw TrainingError("\(path.path): cannot close (\(error.localizedDescription))", hint: "check free disk space")
+            throw TrainingError(
+                "\(path.path): cannot close (\(error.localizedDescription))", hint: "check free disk space")
         }
     }
 }

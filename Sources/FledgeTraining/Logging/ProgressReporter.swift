@@ -1,9 +1,9 @@
 import Foundation
 
 #if canImport(Glibc)
-import Glibc
+    import Glibc
 #elseif canImport(Darwin)
-import Darwin
+    import Darwin
 #endif
 
 /// The terminal progress line of a training run:
@@ -28,8 +28,10 @@ public struct ProgressReporter {
     /// - Parameters:
     ///   - isTerminal: defaults to whether standard error is a TTY.
     ///   - write: receives the text to emit (defaults to standard error).
-    public init(totalSteps: Int, plainInterval: Int = 10, isTerminal: Bool = ProgressReporter.standardErrorIsTerminal,
-                write: @escaping (String) -> Void = ProgressReporter.writeToStandardError) {
+    public init(
+        totalSteps: Int, plainInterval: Int = 10, isTerminal: Bool = ProgressReporter.standardErrorIsTerminal,
+        write: @escaping (String) -> Void = ProgressReporter.writeToStandardError
+    ) {
         self.totalSteps = totalSteps
         self.plainInterval = max(plainInterval, 1)
         self.isTerminal = isTerminal
@@ -67,7 +69,8 @@ public struct ProgressReporter {
     }
 
     private func emit(_ record: MetricsRecord, secondsPerStep: Double?) -> String? {
-        let line = Self.line(step: record.step, totalSteps: totalSteps, secondsPerStep: secondsPerStep, values: record.values)
+        let line = Self.line(
+            step: record.step, totalSteps: totalSteps, secondsPerStep: secondsPerStep, values: record.values)
         if isTerminal { return "\r" + line + "\u{1B}[K" }
         guard record.step % plainInterval == 0 || record.step >= totalSteps else { return nil }
         return line + "\n"
@@ -81,7 +84,9 @@ public struct ProgressReporter {
         if let tokens = values["tokens_per_second"] { fields.append("\(formatCount(tokens)) tok/s") }
         if let loss = values["loss"] { fields.append("loss \(formatSignificant(loss))") }
         let accuracies = MetricsRecord(kind: "train", step: step, epoch: 0, values: values, time: 0).positions("acc")
-        if !accuracies.isEmpty { fields.append("acc " + accuracies.map { format($0, decimals: 2) }.joined(separator: " ")) }
+        if !accuracies.isEmpty {
+            fields.append("acc " + accuracies.map { format($0, decimals: 2) }.joined(separator: " "))
+        }
         if let tau = values["tau"] { fields.append("τ \(format(tau, decimals: 2))") }
         if let rate = values["lr"] { fields.append("lr \(formatScientific(rate))") }
         if let secondsPerStep, step <= totalSteps {

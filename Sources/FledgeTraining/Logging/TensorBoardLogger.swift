@@ -23,8 +23,10 @@ public final class TensorBoardLogger: MetricsLogger {
     ///     On resume pass `now - resumedRecordTime`, so wall times stay real clock times.
     ///   - hostname: the file name's suffix.
     /// - Throws: `TrainingError` when the file cannot be created.
-    public init(directory: URL, startWallTime: Double = Date().timeIntervalSince1970,
-                hostname: String = ProcessInfo.processInfo.hostName) throws {
+    public init(
+        directory: URL, startWallTime: Double = Date().timeIntervalSince1970,
+        hostname: String = ProcessInfo.processInfo.hostName
+    ) throws {
         try LogFile.makeDirectory(directory)
         self.startWallTime = startWallTime
         url = directory.appendingPathComponent("events.out.tfevents.\(Int(startWallTime.rounded(.down))).\(hostname)")
@@ -40,8 +42,9 @@ public final class TensorBoardLogger: MetricsLogger {
         var data = Data()
         let wallTime = startWallTime + record.time
         for key in record.values.keys.sorted() {
-            let event = EventEncoding.event(wallTime: wallTime, step: Int64(record.step),
-                                            tag: "\(record.kind)/\(key)", value: Float(record.values[key]!))
+            let event = EventEncoding.event(
+                wallTime: wallTime, step: Int64(record.step),
+                tag: "\(record.kind)/\(key)", value: Float(record.values[key]!))
             data.append(Self.frame(event))
         }
         try LogFile.append(data, to: handle, path: url)

@@ -48,16 +48,22 @@ public enum TrainingReport {
         let colors = LinePlot.palette
         let loss = LinePlot(
             title: "Loss", xLabel: "step", yLabel: "loss",
-            series: [LinePlot.Series(points: points(train, "loss"), color: colors[0]),
-                     LinePlot.Series(points: points(eval, "loss"), color: colors[1], dashed: true, markers: true)],
-            legend: [LinePlot.LegendEntry(label: "train", color: colors[0]),
-                     LinePlot.LegendEntry(label: "eval", color: colors[1], dashed: true)])
-        let rate = LinePlot(title: "Learning rate", xLabel: "step", yLabel: "learning rate",
-                            series: [LinePlot.Series(points: points(train, "lr"), color: colors[0])],
-                            legend: [LinePlot.LegendEntry(label: "lr", color: colors[0])])
-        let tau = LinePlot(title: "τ (mean accepted length, eval)", xLabel: "step", yLabel: "τ",
-                           series: [LinePlot.Series(points: points(eval, "tau"), color: colors[2], markers: true)],
-                           legend: [LinePlot.LegendEntry(label: "eval τ", color: colors[2])])
+            series: [
+                LinePlot.Series(points: points(train, "loss"), color: colors[0]),
+                LinePlot.Series(points: points(eval, "loss"), color: colors[1], dashed: true, markers: true),
+            ],
+            legend: [
+                LinePlot.LegendEntry(label: "train", color: colors[0]),
+                LinePlot.LegendEntry(label: "eval", color: colors[1], dashed: true),
+            ])
+        let rate = LinePlot(
+            title: "Learning rate", xLabel: "step", yLabel: "learning rate",
+            series: [LinePlot.Series(points: points(train, "lr"), color: colors[0])],
+            legend: [LinePlot.LegendEntry(label: "lr", color: colors[0])])
+        let tau = LinePlot(
+            title: "τ (mean accepted length, eval)", xLabel: "step", yLabel: "τ",
+            series: [LinePlot.Series(points: points(eval, "tau"), color: colors[2], markers: true)],
+            legend: [LinePlot.LegendEntry(label: "eval τ", color: colors[2])])
         return [loss, accuracyPlot(train: train, eval: eval), rate, tau]
     }
 
@@ -69,14 +75,16 @@ public enum TrainingReport {
         for position in 0..<positionCount {
             let color = LinePlot.palette[position % LinePlot.palette.count]
             series.append(LinePlot.Series(points: points(train, "acc/\(position)"), color: color))
-            series.append(LinePlot.Series(points: points(eval, "acc/\(position)"), color: color, dashed: true, markers: true))
+            series.append(
+                LinePlot.Series(points: points(eval, "acc/\(position)"), color: color, dashed: true, markers: true))
             legend.append(LinePlot.LegendEntry(label: "position \(position)", color: color))
         }
         if !eval.isEmpty && positionCount > 0 {
             legend.append(LinePlot.LegendEntry(label: "train", color: "#333333"))
             legend.append(LinePlot.LegendEntry(label: "eval", color: "#333333", dashed: true))
         }
-        return LinePlot(title: "Accuracy per position", xLabel: "step", yLabel: "accuracy", series: series, legend: legend)
+        return LinePlot(
+            title: "Accuracy per position", xLabel: "step", yLabel: "accuracy", series: series, legend: legend)
     }
 
     private static func points(_ records: [MetricsRecord], _ key: String) -> [(x: Double, y: Double)] {
