@@ -3,7 +3,7 @@
 #   make test   set up and run the test suite (what CI runs)
 SWIFT ?= swift
 
-.PHONY: demo test deps mpi assets build release bench fixtures clean
+.PHONY: demo test deps mpi assets build release bench fixtures clean lint format
 
 ## Install what a fresh Debian machine lacks (OpenBLAS through apt).
 deps:
@@ -36,9 +36,17 @@ release: deps
 ## and tests that check bit-identical reruns (training resume) must not see them change under
 ## them (OpenBLAS rounds a row differently when its threads split a product differently).
 ## The distributed test runs the fledge executable under mpirun: build it with the tests.
-test: deps mpi assets
+test: deps mpi assets lint
 	$(SWIFT) build --build-tests
 	$(SWIFT) test --skip-build --no-parallel
+
+## Style: swift format lint with .swift-format (120 columns) and no line over 120 characters.
+lint:
+	Scripts/checks/format.sh
+
+## Reformat the sources in place (then `make lint`).
+format:
+	Scripts/checks/format.sh --fix
 
 ## Kernel benchmark table of the README (release build).
 bench: release assets

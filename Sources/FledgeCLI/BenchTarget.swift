@@ -38,8 +38,10 @@ struct BenchTarget: AsyncParsableCommand {
     }
 
     @Option(
-        help:
-            "Also run every measurement with a reference path and print the ratio: float32 (decoding steps on the Float32 weights instead of the GGUF's Q4_1/Q8_0 blocks) or openblas (OpenBLAS for few rows too)."
+        help: """
+            Also run every measurement with a reference path and print the ratio: float32 (decoding steps on \
+            the Float32 weights instead of the GGUF's Q4_1/Q8_0 blocks) or openblas (OpenBLAS for few rows too).
+            """
     )
     var compare: Reference?
 
@@ -65,7 +67,9 @@ struct BenchTarget: AsyncParsableCommand {
             ? String(format: ", decoding steps on %.0f MB of quantised blocks", Double(target.quantizedBytes) / 1e6)
             : ""
         print(
-            "\(url.lastPathComponent): \(target.parameterCount / 1_000_000) M parameters, \(weights.rawValue) layer weights\(quantized), \(Parallel.workerCount) threads, median of \(runs) runs"
+            "\(url.lastPathComponent): \(target.parameterCount / 1_000_000) M parameters, "
+                + "\(weights.rawValue) layer weights\(quantized), \(Parallel.workerCount) threads, "
+                + "median of \(runs) runs"
         )
         let referenceName = compare == .openblas ? "OpenBLAS only" : "Float32"
         print(

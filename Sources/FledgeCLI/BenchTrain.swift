@@ -10,7 +10,8 @@ struct BenchTrain: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "train",
         abstract:
-            "Tokens/s and GFLOP/s of an EAGLE-3 training step (fwd + bwd + AdamW, batch 1) at the target's configuration, next to the sgemm peak."
+            "Tokens/s and GFLOP/s of an EAGLE-3 training step (fwd + bwd + AdamW, batch 1) "
+            + "at the target's configuration, next to the sgemm peak."
     )
 
     @OptionGroup var model: ModelOptions

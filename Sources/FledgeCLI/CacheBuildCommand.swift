@@ -8,7 +8,8 @@ struct CacheBuildCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "build",
         abstract:
-            "Write input ids, loss masks, the three EAGLE-3 feature layers and the final-norm hidden state (bf16) as safetensors shards; resumable."
+            "Write input ids, loss masks, the three EAGLE-3 feature layers and the final-norm hidden state (bf16) "
+            + "as safetensors shards; resumable."
     )
 
     @OptionGroup var model: ModelOptions
@@ -56,7 +57,8 @@ struct CacheBuildCommand: AsyncParsableCommand {
         printError(
             String(
                 format:
-                    "%d samples, %d tokens, layers %@: the cache will take %.1f MB (%d resumed samples already written)",
+                    "%d samples, %d tokens, layers %@: the cache will take %.1f MB "
+                    + "(%d resumed samples already written)",
                 dataset.samples.count, dataset.tokenCount, "\(source.layers)", Double(estimate.total) / 1e6,
                 writer.completedSampleIDs.count))
         var line = ProgressLine(label: "cache")

@@ -9,7 +9,8 @@ struct CacheVerifyCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "verify",
         abstract:
-            "Recompute the first batches of a cache with the target (same batches as the build) and compare them with the shards, bit for bit."
+            "Recompute the first batches of a cache with the target (same batches as the build) "
+            + "and compare them with the shards, bit for bit."
     )
 
     @OptionGroup var model: ModelOptions

@@ -12,7 +12,8 @@ struct ChatCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "chat",
         abstract:
-            "Chat with the target in the terminal (chat template, streaming); with --draft, speculative decoding (greedy chain or tree, sampled chain) and τ per answer."
+            "Chat with the target in the terminal (chat template, streaming); with --draft, speculative decoding "
+            + "(greedy chain or tree, sampled chain) and τ per answer."
     )
 
     @OptionGroup var model: ModelOptions

@@ -10,7 +10,8 @@ struct EvalCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "eval",
         abstract:
-            "Speculative decoding (chain or EAGLE-2 tree; greedy, or sampled chains) vs plain decoding: τ, per-position acceptance, time shares, tokens/s, speedup."
+            "Speculative decoding (chain or EAGLE-2 tree; greedy, or sampled chains) vs plain decoding: "
+            + "τ, per-position acceptance, time shares, tokens/s, speedup."
     )
 
     @OptionGroup var model: ModelOptions
@@ -26,8 +27,10 @@ struct EvalCommand: AsyncParsableCommand {
 
     @Option(
         name: .customLong("modes"), parsing: .upToNextOption,
-        help:
-            "Several modes in one run, sharing the plain baseline: chain:K and tree:TOPK/DEPTH/TOKENS (e.g. chain:3 chain:5 tree:8/6/48)."
+        help: """
+            Several modes in one run, sharing the plain baseline: chain:K and tree:TOPK/DEPTH/TOKENS \
+            (e.g. chain:3 chain:5 tree:8/6/48).
+            """
     )
     var modes: [String] = []
 

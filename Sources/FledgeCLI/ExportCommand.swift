@@ -8,15 +8,18 @@ struct ExportCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "export",
         abstract:
-            "Export a checkpoint (or re-export a draft) for vLLM and SGLang: EAGLE-3 in the EAGLE/SpecForge or speculators layout, EAGLE-1 in vLLM's or SGLang's."
+            "Export a checkpoint (or re-export a draft) for vLLM and SGLang: EAGLE-3 in the EAGLE/SpecForge "
+            + "or speculators layout, EAGLE-1 in vLLM's or SGLang's."
     )
 
     @Option(help: "A checkpoint folder (SAVE/checkpoints/step-N) or an exported draft folder.")
     var checkpoint: String
     @OptionGroup var model: ModelOptions
     @Option(
-        help:
-            "EAGLE-3: eagle (SGLang and vLLM) or speculators (vLLM). EAGLE-1: vllm, sglang, or eagle (vllm unless the draft has an fc bias)."
+        help: """
+            EAGLE-3: eagle (SGLang and vLLM) or speculators (vLLM). EAGLE-1: vllm, sglang, or eagle \
+            (vllm unless the draft has an fc bias).
+            """
     )
     var format = "eagle"
     @Option(help: "bf16 or f32.")
@@ -25,7 +28,9 @@ struct ExportCommand: AsyncParsableCommand {
     var output: String
     @Option(
         help: ArgumentHelp(
-            "The target as the servers load it, written as the speculators layout's verifier: a Hugging Face repository id or folder (default: the --model folder; for the built-in SmolLM2 GGUF, \(DefaultAssets.smolLM2Repository))."
+            "The target as the servers load it, written as the speculators layout's verifier: "
+                + "a Hugging Face repository id or folder (default: the --model folder; "
+                + "for the built-in SmolLM2 GGUF, \(DefaultAssets.smolLM2Repository))."
         ))
     var verifier: String?
 

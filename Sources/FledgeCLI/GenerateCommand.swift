@@ -11,7 +11,8 @@ struct GenerateCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "generate",
         abstract:
-            "Generate text with a target model (greedy or sampled; with --draft, speculative decoding), streaming to the terminal."
+            "Generate text with a target model (greedy or sampled; with --draft, speculative decoding), "
+            + "streaming to the terminal."
     )
 
     @OptionGroup var model: ModelOptions

@@ -8,7 +8,8 @@ struct InspectDataCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "inspect",
         abstract:
-            "Show samples with the trained (masked) tokens highlighted, and statistics: conversations, tokens, masked fraction, lengths."
+            "Show samples with the trained (masked) tokens highlighted, and statistics: "
+            + "conversations, tokens, masked fraction, lengths."
     )
 
     @OptionGroup var model: ModelOptions
@@ -35,7 +36,8 @@ struct InspectDataCommand: AsyncParsableCommand {
                 print("── \(conversation.id): skipped (\(reason.rawValue))")
             case .success(let sample):
                 print(
-                    "── \(sample.id): \(sample.ids.count) tokens, \(sample.maskedCount) trained\(sample.truncated ? ", truncated" : "")"
+                    "── \(sample.id): \(sample.ids.count) tokens, \(sample.maskedCount) trained"
+                        + "\(sample.truncated ? ", truncated" : "")"
                 )
                 print(render(sample, tokenizer: format, color: color))
             }

@@ -102,7 +102,8 @@ struct PrepareDataCommand: AsyncParsableCommand {
                 rows.append(
                     (
                         "truncated",
-                        "\(input.path) at byte \(grouped(truncation.byteOffset)) (\(grouped(truncation.droppedBytes)) bytes dropped)"
+                        "\(input.path) at byte \(grouped(truncation.byteOffset)) "
+                            + "(\(grouped(truncation.droppedBytes)) bytes dropped)"
                     ))
             }
         }

@@ -22,8 +22,10 @@ final class PrepareProgressDisplay: @unchecked Sendable {
         let eta = progress.etaSeconds.map { String(format: "ETA %.0f s", $0) } ?? "ETA -"
         let line =
             "\r[\(progress.fileIndex + 1)/\(progress.fileCount)] \(PrepareDataCommand.megabytes(progress.bytesRead))"
-            + " / \(PrepareDataCommand.megabytes(progress.totalBytes))  \(PrepareDataCommand.grouped(progress.recordsRead)) records"
-            + " (\(PrepareDataCommand.grouped(Int(progress.recordsPerSecond)))/s), \(PrepareDataCommand.grouped(progress.kept)) kept  \(eta)"
+            + " / \(PrepareDataCommand.megabytes(progress.totalBytes))"
+            + "  \(PrepareDataCommand.grouped(progress.recordsRead)) records"
+            + " (\(PrepareDataCommand.grouped(Int(progress.recordsPerSecond)))/s)"
+            + ", \(PrepareDataCommand.grouped(progress.kept)) kept  \(eta)"
         FileHandle.standardError.write(Data((line + "\u{1B}[K").utf8))
         lineShown = true
     }

@@ -78,7 +78,8 @@ public struct Recipe: Codable, Sendable {
     public static let long = Recipe(
         name: "long",
         about:
-            "EAGLE-3 draft for SmolLM2-135M-Instruct from all of ShareGPT, 1,300 steps, all 80 MT-bench questions: about 2 hours on 2 cores",
+            "EAGLE-3 draft for SmolLM2-135M-Instruct from all of ShareGPT, 1,300 steps, "
+            + "all 80 MT-bench questions: about 2 hours on 2 cores",
         stages: [
             Stage(
                 name: "prepare",
@@ -122,7 +123,8 @@ public struct Recipe: Codable, Sendable {
             throw CLIError(
                 "no recipe called \(nameOrPath) and no such file",
                 hint:
-                    "built in: \(builtIn.keys.sorted().joined(separator: ", ")); or a JSON file (fledge recipe show demo)"
+                    "built in: \(builtIn.keys.sorted().joined(separator: ", ")); "
+                    + "or a JSON file (fledge recipe show demo)"
             )
         }
         do {

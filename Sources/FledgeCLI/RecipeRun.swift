@@ -46,7 +46,8 @@ struct RecipeRun: AsyncParsableCommand {
             let header = "[\(index + 1)/\(recipe.stages.count)] \(stage.name)"
             if let previous, previous.command == arguments, !redo.contains(stage.name), !upstreamRan {
                 print(
-                    "\(header): reused (finished \(ISO8601DateFormatter().string(from: previous.finished)) in \(Self.duration(previous.seconds)))"
+                    "\(header): reused (finished \(ISO8601DateFormatter().string(from: previous.finished)) "
+                        + "in \(Self.duration(previous.seconds)))"
                 )
                 rows.append((stage.name, "reused (\(Self.duration(previous.seconds)))"))
                 continue
@@ -70,7 +71,8 @@ struct RecipeRun: AsyncParsableCommand {
                 throw CLIError(
                     "recipe \(recipe.name), stage \(stage.name) failed: \(error)",
                     hint:
-                        "fix it and run the recipe again: finished stages are reused, training resumes from its last checkpoint"
+                        "fix it and run the recipe again: finished stages are reused, "
+                        + "training resumes from its last checkpoint"
                 )
             }
             let seconds = Date().timeIntervalSince(begin)

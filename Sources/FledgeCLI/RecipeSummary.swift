@@ -27,7 +27,8 @@ struct RecipeSummary {
                     let manifest = try? JSONDecoder().decode(PreparedDatasetManifest.self, from: data)
                 {
                     lines.append(
-                        "  data       \(manifest.counts.train) training and \(manifest.counts.eval) eval conversations (\(output))"
+                        "  data       \(manifest.counts.train) training and "
+                            + "\(manifest.counts.eval) eval conversations (\(output))"
                     )
                 }
             case ("train", _):
@@ -52,7 +53,8 @@ struct RecipeSummary {
                 }
                 lines.append("  report     \(save)/report.html")
                 lines.append(
-                    "  draft      \(save)/export (last step; \(save)/best: best simulated τ), EAGLE/SpecForge layout for vLLM and SGLang"
+                    "  draft      \(save)/export (last step; \(save)/best: best simulated τ), "
+                        + "EAGLE/SpecForge layout for vLLM and SGLang"
                 )
             case ("eval", _):
                 guard let output = option("--output", in: arguments),

@@ -8,7 +8,8 @@ struct RegenerateCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "regenerate",
         abstract:
-            "Replace every assistant turn by the target's answer (turn by turn), resumable; failures go to a separate file."
+            "Replace every assistant turn by the target's answer (turn by turn), resumable; "
+            + "failures go to a separate file."
     )
 
     @OptionGroup var model: ModelOptions
@@ -78,7 +79,8 @@ struct RegenerateCommand: AsyncParsableCommand {
         line.finish()
         let summary =
             last.map {
-                "\($0.done) of \($0.total) conversations done, \($0.failed) failed this run, \($0.generatedTokens) tokens generated"
+                "\($0.done) of \($0.total) conversations done, \($0.failed) failed this run, "
+                    + "\($0.generatedTokens) tokens generated"
             }
             ?? "nothing to do: every conversation is already in \(output)"
         print(summary)

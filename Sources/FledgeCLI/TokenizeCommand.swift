@@ -9,7 +9,8 @@ struct TokenizeCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "tokenize",
         abstract:
-            "Print token ids as JSON lines (text from --text or stdin; --chat renders conversations first; --decode reverses)."
+            "Print token ids as JSON lines (text from --text or stdin; --chat renders conversations first; "
+            + "--decode reverses)."
     )
 
     @OptionGroup var model: ModelOptions
@@ -18,8 +19,10 @@ struct TokenizeCommand: AsyncParsableCommand {
     var text: String?
 
     @Option(
-        help:
-            "A JSONL file of conversations ({\"messages\" | \"conversations\": [{role, content} | {from, value}]}) to render with the chat template."
+        help: """
+            A JSONL file of conversations ({"messages" | "conversations": [{role, content} | {from, value}]}) \
+            to render with the chat template.
+            """
     )
     var chat: String?
 

@@ -9,12 +9,15 @@ struct TrainCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "train",
         abstract:
-            "Train a draft model online (the target runs in the loop) or offline (--cache-path), resumable from its checkpoints."
+            "Train a draft model online (the target runs in the loop) or offline (--cache-path), "
+            + "resumable from its checkpoints."
     )
 
     @Option(
-        help:
-            "A JSON or YAML file of settings (keys as the flags with underscores); flags override it; unknown keys are errors."
+        help: """
+            A JSON or YAML file of settings (keys as the flags with underscores); flags override it; \
+            unknown keys are errors.
+            """
     )
     var config: String?
     @Option(
@@ -79,8 +82,10 @@ struct TrainCommand: AsyncParsableCommand {
     var initHeadFromTarget = false
     @Option(
         name: .customLong("aux-hidden-state-layers"), parsing: .upToNextOption,
-        help:
-            "EAGLE-3 online: the three target layers whose outputs are fused (default 1, N/2-1, N-4; offline: the cache's)."
+        help: """
+            EAGLE-3 online: the three target layers whose outputs are fused (default 1, N/2-1, N-4; \
+            offline: the cache's).
+            """
     )
     var auxHiddenStateLayers: [Int] = []
     @Option(name: .customLong("log-interval"), help: "Log every N-th training step (the last step always).")

@@ -29,7 +29,8 @@ public enum Distributed {
             throw DistributedError(
                 "started by an MPI launcher that is not Open MPI's (PMI_SIZE=\(size))",
                 hint:
-                    "Fledge speaks Open MPI's ABI: launch with Open MPI's mpirun (apt-get install openmpi-bin libopenmpi-dev)"
+                    "Fledge speaks Open MPI's ABI: launch with Open MPI's mpirun "
+                    + "(apt-get install openmpi-bin libopenmpi-dev)"
             )
         }
         return try OpenMPI(timeout: timeout)

@@ -61,9 +61,11 @@ final class OpenMPI: Communicator {
         }
         guard let library else {
             throw DistributedError(
-                "this process was started by mpirun (OMPI_COMM_WORLD_SIZE=\(Distributed.launchedWorldSize ?? 0)) but Open MPI cannot be loaded: \(failures.joined(separator: "; "))",
+                "this process was started by mpirun (OMPI_COMM_WORLD_SIZE=\(Distributed.launchedWorldSize ?? 0)) "
+                    + "but Open MPI cannot be loaded: \(failures.joined(separator: "; "))",
                 hint:
-                    "install Open MPI on every machine: apt-get install openmpi-bin libopenmpi-dev (or set FLEDGE_MPI_LIBRARY to libmpi.so's path)"
+                    "install Open MPI on every machine: apt-get install openmpi-bin libopenmpi-dev "
+                    + "(or set FLEDGE_MPI_LIBRARY to libmpi.so's path)"
             )
         }
         func symbol(_ name: String) throws -> UnsafeMutableRawPointer {
@@ -113,7 +115,8 @@ final class OpenMPI: Communicator {
             if pending.isEmpty { break }
             if Double(DispatchTime.now().uptimeNanoseconds - start) / 1e9 > timeout {
                 throw DistributedError(
-                    "rank \(rank) of \(size): \(what) did not complete within \(Int(timeout)) s; another rank died or hangs",
+                    "rank \(rank) of \(size): \(what) did not complete within \(Int(timeout)) s; "
+                        + "another rank died or hangs",
                     hint: "see the other ranks' errors; --collective-timeout sets the limit")
             }
             usleep(pause)

@@ -62,7 +62,8 @@ extension LlamaModel {
         let cache = makeCache(batch: rows, capacity: longest + maxTokens)
         guard longest + maxTokens <= cache.capacity else {
             throw LlamaError(
-                "generate: a \(longest)-token prompt plus \(maxTokens) new tokens exceed the model's \(configuration.maxPositions) positions"
+                "generate: a \(longest)-token prompt plus \(maxTokens) new tokens exceed the model's "
+                    + "\(configuration.maxPositions) positions"
             )
         }
         let vocabulary = configuration.vocabularySize

@@ -224,7 +224,8 @@ struct RopeParameters: Codable {
         case "llama3":
             guard let factor, let lowFrequencyFactor, let highFrequencyFactor, let originalMaxPositions else {
                 throw LlamaError(
-                    "config.json: rope_scaling llama3 needs factor, low_freq_factor, high_freq_factor and original_max_position_embeddings"
+                    "config.json: rope_scaling llama3 needs factor, low_freq_factor, high_freq_factor "
+                        + "and original_max_position_embeddings"
                 )
             }
             return .llama3(

@@ -196,7 +196,8 @@ extension LlamaModel {
         return result
     }
 
-    /// `out = inp · weightᵀ` for the head: ``DecoderLayer/project(_:_:weight:quantized:bias:rows:inFeatures:outFeatures:accumulate:fewRows:kernels:)``.
+    /// `out = inp · weightᵀ` for the head:
+    /// ``DecoderLayer/project(_:_:weight:quantized:bias:rows:inFeatures:outFeatures:accumulate:fewRows:kernels:)``.
     @inline(__always)
     private func project(
         _ out: UnsafeMutablePointer<Float>, _ inp: UnsafePointer<Float>, _ weight: Tensor,

@@ -127,7 +127,8 @@ public final class LlamaModel: @unchecked Sendable {
         let extra = weights.keys.filter { !expectedNames.contains($0) }.sorted()
         guard extra.isEmpty else {
             throw LlamaError(
-                "\(source): unexpected tensors \(extra.prefix(5).joined(separator: ", "))\(extra.count > 5 ? " …" : "")",
+                "\(source): unexpected tensors \(extra.prefix(5).joined(separator: ", "))"
+                    + "\(extra.count > 5 ? " …" : "")",
                 hint: "the checkpoint does not match its configuration (model_type \(configuration.modelType))")
         }
         self.configuration = configuration

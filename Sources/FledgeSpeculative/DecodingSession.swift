@@ -129,7 +129,8 @@ public final class DecodingSession {
         let needed = prompt.count + request.maxTokens + strategy.verificationRows + 2
         guard needed <= target.configuration.maxPositions else {
             throw LlamaError(
-                "generate: \(prompt.count) prompt + \(request.maxTokens) new tokens exceed the model's \(target.configuration.maxPositions) positions",
+                "generate: \(prompt.count) prompt + \(request.maxTokens) new tokens exceed the model's "
+                    + "\(target.configuration.maxPositions) positions",
                 hint: "a shorter conversation or fewer --max-tokens")
         }
         growCache(to: needed)
@@ -475,7 +476,8 @@ public final class DecodingSession {
             let start = cache.lengths[0]
             guard parents.count <= kernels.losslessVerificationRows else {
                 throw LlamaError(
-                    "tree: \(parents.count) tokens to verify exceed the row-exact kernels' \(kernels.losslessVerificationRows)",
+                    "tree: \(parents.count) tokens to verify exceed the row-exact kernels' "
+                        + "\(kernels.losslessVerificationRows)",
                     hint: "a smaller --tree-tokens or --depth")
             }
             result = try target.forward(

@@ -84,8 +84,10 @@ public enum DecodingStrategy: Sendable, Codable, Equatable, CustomStringConverti
         let limit = kernels.losslessVerificationRows
         if verificationRows > limit {
             return limit == 0
-                ? "the kernel policy (\(kernels)) has no row-exact kernels, so speculation would not equal plain decoding"
-                : "\(description) verifies \(verificationRows) tokens per cycle; the row-exact kernels take at most \(limit) "
+                ? "the kernel policy (\(kernels)) has no row-exact kernels, "
+                    + "so speculation would not equal plain decoding"
+                : "\(description) verifies \(verificationRows) tokens per cycle; "
+                    + "the row-exact kernels take at most \(limit) "
                     + "(more would switch kernels and break the equality with plain decoding)"
         }
         return nil

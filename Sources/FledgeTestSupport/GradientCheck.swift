@@ -15,7 +15,8 @@ public struct GradientCheck {
         public var numeric: Double
         public var checked: Int
         public var description: String {
-            "\(name): worst error \(worstError) at \(worstIndex) (analytic \(analytic), numeric \(numeric)) over \(checked) coordinates"
+            "\(name): worst error \(worstError) at \(worstIndex) (analytic \(analytic), numeric \(numeric)) "
+                + "over \(checked) coordinates"
         }
     }
 

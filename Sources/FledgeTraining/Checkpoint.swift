@@ -80,7 +80,8 @@ public enum Checkpoint {
                 throw TrainingError(
                     "\(url.path): \(entry.name) has shape \(tensor.shape), the run expects \(entry.shape)",
                     hint:
-                        "the checkpoint belongs to another configuration; use another --save-path or --no-resume-from-checkpoint"
+                        "the checkpoint belongs to another configuration; "
+                        + "use another --save-path or --no-resume-from-checkpoint"
                 )
             }
             parameters.parameter(entry.name).copy(from: tensor)

@@ -113,8 +113,8 @@ public final class Trainer {
         let budget = configuration.totalSequenceLength.map { $0 * communicator.size } ?? 0
         return Fingerprint.of(
             Data(
-                "\(ids)|\(configuration.seed)|\(globalRows)|\(budget)|\(configuration.gradientAccumulation)|\(configuration.maxLength)"
-                    .utf8))
+                ("\(ids)|\(configuration.seed)|\(globalRows)|\(budget)|"
+                    + "\(configuration.gradientAccumulation)|\(configuration.maxLength)").utf8))
     }
 
     // MARK: the loop
@@ -140,7 +140,8 @@ public final class Trainer {
                 throw TrainingError(
                     "\(latest.url.path): the checkpoint was made with other data, batching, method or feature layers",
                     hint:
-                        "use another --save-path, or --no-resume-from-checkpoint to start fresh; across world sizes keep ranks × --batch-size the same"
+                        "use another --save-path, or --no-resume-from-checkpoint to start fresh; "
+                        + "across world sizes keep ranks × --batch-size the same"
                 )
             }
             state = restored

@@ -45,7 +45,8 @@ public enum TrainingRun {
             if let limit = c.maxEvalSamples { evaluation = Array(evaluation.prefix(limit)) }
         }
         log(
-            "\(train.samples.count) training samples (\(train.tokenCount) tokens, \(train.maskedCount) trained), \(evaluation.count) eval samples"
+            "\(train.samples.count) training samples (\(train.tokenCount) tokens, \(train.maskedCount) trained), "
+                + "\(evaluation.count) eval samples"
                 + (train.skipped.isEmpty
                     ? ""
                     : "; skipped: " + train.skipped.map { "\($0.key.rawValue) \($0.value)" }.joined(separator: ", ")))
@@ -81,7 +82,8 @@ public enum TrainingRun {
             communicator: communicator)
         if communicator.isDistributed {
             log(
-                "data parallel: \(communicator.size) ranks × \(min(c.batchSize, algorithm.maxBatch)) rows per micro-batch, \(Parallel.workerCount) threads per rank"
+                "data parallel: \(communicator.size) ranks × \(min(c.batchSize, algorithm.maxBatch)) rows "
+                    + "per micro-batch, \(Parallel.workerCount) threads per rank"
             )
         }
         let save = URL(fileURLWithPath: c.savePath)

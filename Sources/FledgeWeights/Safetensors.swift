@@ -201,7 +201,8 @@ public struct SafetensorsWriter {
                 "\(item.name): byte count does not match its shape")
             let shape = item.shape.map(String.init).joined(separator: ",")
             parts.append(
-                "\(jsonString(item.name)):{\"dtype\":\"\(item.dtype.rawValue)\",\"shape\":[\(shape)],\"data_offsets\":[\(offset),\(offset + item.bytes.count)]}"
+                "\(jsonString(item.name)):{\"dtype\":\"\(item.dtype.rawValue)\",\"shape\":[\(shape)],"
+                    + "\"data_offsets\":[\(offset),\(offset + item.bytes.count)]}"
             )
             offset += item.bytes.count
         }

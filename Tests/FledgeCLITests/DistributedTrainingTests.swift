@@ -91,7 +91,8 @@ import FledgeTestSupport
                 let assistant =
                     "Blue is a colour; so is red, and green \(i). " + String(repeating: "Yellow too. ", count: i % 7)
                 return
-                    #"{"id": "c\#(i)", "messages": [{"role": "user", "content": "\#(user)"}, {"role": "assistant", "content": "\#(assistant)"}]}"#
+                    #"{"id": "c\#(i)", "messages": [{"role": "user", "content": "\#(user)"}, "#
+                    + #"{"role": "assistant", "content": "\#(assistant)"}]}"#
             }.joined(separator: "\n") + "\n"
         }
         // 37 rows: the 10th micro-batch of 4 has one row, so rank 1 gets none.
@@ -132,7 +133,8 @@ import FledgeTestSupport
         #expect(parallel.status == 0, "\(parallel.output)")
         #expect(parallel.output.contains("data parallel: 2 ranks × 2 rows per micro-batch"), "\(parallel.output)")
         let a = try Self.table(one), b = try Self.table(two)
-        #expect(a.keys.sorted() == b.keys.sorted() && a.keys.count == 12, "\(a.keys.sorted()) vs \(b.keys.sorted())")  // 10 train + 2 eval
+        // 10 train + 2 eval
+        #expect(a.keys.sorted() == b.keys.sorted() && a.keys.count == 12, "\(a.keys.sorted()) vs \(b.keys.sorted())")
         expectClose(a, b, keys: ["loss", "acc/0", "tokens"], "\(method) training")
         expectClose(a.filter { $0.key.hasPrefix("eval") }, b, keys: ["tau"], "\(method) evaluation")
         // Only rank 0 writes: one log line per record, one export.

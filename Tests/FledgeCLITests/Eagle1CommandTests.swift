@@ -27,7 +27,8 @@ import FledgeTestSupport
             at: folder.appendingPathComponent("data"), withIntermediateDirectories: true)
         defer { try? FileManager.default.removeItem(at: folder) }
         let conversations = (0..<12).map { index in
-            #"{"id": "c\#(index)", "messages": [{"role": "user", "content": "Name a colour, please (\#(index))."}, {"role": "assistant", "content": "Blue is a colour; so is red, and green \#(index)."}]}"#
+            #"{"id": "c\#(index)", "messages": [{"role": "user", "content": "Name a colour, please (\#(index))."}, "#
+                + #"{"role": "assistant", "content": "Blue is a colour; so is red, and green \#(index)."}]}"#
         }
         try Data((conversations.joined(separator: "\n") + "\n").utf8).write(
             to: folder.appendingPathComponent("data/train.jsonl"))

@@ -32,7 +32,8 @@ import FledgeTestSupport
             at: folder.appendingPathComponent("data"), withIntermediateDirectories: true)
         defer { try? FileManager.default.removeItem(at: folder) }
         let conversations = (0..<8).map { index in
-            #"{"id": "c\#(index)", "messages": [{"role": "user", "content": "Count to \#(index + 3), please."}, {"role": "assistant", "content": "One, two, three and so on up to \#(index + 3)."}]}"#
+            #"{"id": "c\#(index)", "messages": [{"role": "user", "content": "Count to \#(index + 3), please."}, "#
+                + #"{"role": "assistant", "content": "One, two, three and so on up to \#(index + 3)."}]}"#
         }
         try Data((conversations.joined(separator: "\n") + "\n").utf8).write(
             to: folder.appendingPathComponent("data/train.jsonl"))

@@ -69,7 +69,8 @@ import Testing
         try FileManager.default.createDirectory(at: folder, withIntermediateDirectories: true)
         let input = folder.appendingPathComponent("in.jsonl")
         let lines = [
-            #"{"id": "a", "conversations": [{"from": "gpt", "value": "hi"}, {"from": "human", "value": "q"}, {"from": "gpt", "value": "r"}]}"#,
+            #"{"id": "a", "conversations": [{"from": "gpt", "value": "hi"}, "#
+                + #"{"from": "human", "value": "q"}, {"from": "gpt", "value": "r"}]}"#,
             #"{"id": "b", "messages": [{"role": "user", "content": "q"}, {"role": "assistant", "content": "r"}]}"#,
             #"{"id": "c", "messages": [{"role": "user", "content": "x"}, {"role": "tool", "content": "y"}]}"#,
             "{oops",

@@ -43,7 +43,8 @@ import FledgeTestSupport
         try FileManager.default.createDirectory(at: folder, withIntermediateDirectories: true)
         defer { try? FileManager.default.removeItem(at: folder) }
         let conversations = (0..<24).map { index in
-            #"{"id": "c\#(index)", "messages": [{"role": "user", "content": "Name a colour, please (\#(index))."}, {"role": "assistant", "content": "Blue is a colour; so is red, and green \#(index)."}]}"#
+            #"{"id": "c\#(index)", "messages": [{"role": "user", "content": "Name a colour, please (\#(index))."}, "#
+                + #"{"role": "assistant", "content": "Blue is a colour; so is red, and green \#(index)."}]}"#
         }
         try Data((conversations.joined(separator: "\n") + "\n").utf8).write(
             to: folder.appendingPathComponent("chat.jsonl"))

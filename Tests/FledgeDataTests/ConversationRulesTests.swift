@@ -37,7 +37,9 @@ private func messages(_ pairs: [(String, String)]) -> [ChatMessage] {
         #expect(try parse(#"{"prompt_id": "p", "messages": []}"#).id == "p")
         #expect(try parse(#"{"id": "", "messages": []}"#).id == nil)
         let parts = try parse(
-            #"{"messages": [{"role": "user", "content": [{"type": "text", "text": "a"}, {"type": "text", "text": "b"}]}, {"role": "assistant", "content": null}]}"#
+            #"{"messages": [{"role": "user", "content": [{"type": "text", "text": "a"}, "#
+                + #"{"type": "text", "text": "b"}]}, "#
+                + #"{"role": "assistant", "content": null}]}"#
         )
         #expect(parts.turns.map(\.content) == ["ab", ""])
     }

@@ -63,7 +63,8 @@ struct ShareGPTPrepareTests {
         if let before, let after {
             let growth = after - before
             print(
-                "ShareGPT: \(counts.recordsRead) records in \(String(format: "%.2f", summary.elapsedSeconds)) s, peak RSS +\(growth >> 20) MiB"
+                "ShareGPT: \(counts.recordsRead) records in \(String(format: "%.2f", summary.elapsedSeconds)) s, "
+                    + "peak RSS +\(growth >> 20) MiB"
             )
             #expect(
                 growth < input.bytes / 2, "peak RSS grew by \(growth >> 20) MiB reading a \(input.bytes >> 20) MiB file"

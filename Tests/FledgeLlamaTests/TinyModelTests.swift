@@ -124,7 +124,8 @@ import FledgeWeights
             try JSONDecoder().decode(LlamaConfiguration.self, from: Data(json.utf8))
         }
         let base =
-            #""hidden_size": 64, "intermediate_size": 96, "num_hidden_layers": 2, "num_attention_heads": 4, "vocab_size": 10"#
+            #""hidden_size": 64, "intermediate_size": 96, "num_hidden_layers": 2, "#
+            + #""num_attention_heads": 4, "vocab_size": 10"#
         #expect { try decode("{\"model_type\": \"gpt2\", \(base)}") } throws: { "\($0)".contains("gpt2") }
         #expect { try decode("{\"model_type\": \"llama\", \"num_key_value_heads\": 3, \(base)}") } throws: {
             "\($0)".contains("multiple")

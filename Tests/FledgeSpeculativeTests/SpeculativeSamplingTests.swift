@@ -67,7 +67,8 @@ import FledgeTensor
             bins += 1
         }
         let df = Double(bins - 1)
-        let critical = df * pow(1 - 2 / (9 * df) + 3.09 * (2 / (9 * df)).squareRoot(), 3)  // p = 0.001 (Wilson–Hilferty)
+        // p = 0.001 (Wilson–Hilferty)
+        let critical = df * pow(1 - 2 / (9 * df) + 3.09 * (2 / (9 * df)).squareRoot(), 3)
         #expect(bins >= 10)
         #expect(statistic < critical, "χ² \(statistic) with \(Int(df)) degrees of freedom exceeds \(critical)")
     }

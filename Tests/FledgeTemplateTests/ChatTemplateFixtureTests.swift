@@ -80,7 +80,8 @@ import Testing
         let text = try template.render(messages: [ChatMessage(role: "user", content: "Hi")], addGenerationPrompt: true)
         #expect(
             text
-                == "<|im_start|>system\nYou are a helpful AI assistant named SmolLM, trained by Hugging Face<|im_end|>\n"
+                == "<|im_start|>system\nYou are a helpful AI assistant named SmolLM, "
+                + "trained by Hugging Face<|im_end|>\n"
                 + "<|im_start|>user\nHi<|im_end|>\n<|im_start|>assistant\n")
     }
 

@@ -38,7 +38,8 @@ import Testing
 
     @Test func takesTheDefaultOfNamedTemplates() throws {
         let config =
-            #"{"chat_template": [{"name": "tool_use", "template": "T"}, {"name": "default", "template": "D{{ add_generation_prompt }}"}]}"#
+            #"{"chat_template": [{"name": "tool_use", "template": "T"}, "#
+            + #"{"name": "default", "template": "D{{ add_generation_prompt }}"}]}"#
         let url = try directory(["tokenizer_config.json": config])
         defer { try? FileManager.default.removeItem(at: url) }
         #expect(try ChatTemplate.load(modelDirectory: url).render(messages: user, addGenerationPrompt: true) == "DTrue")
@@ -59,7 +60,8 @@ import Testing
         let text = try template.render(messages: [message], addGenerationPrompt: false)
         #expect(
             text
-                == #"{"thinking": "r", "role": "assistant", "content": "x", "reasoning": "r", "reasoning_content": "r"}"#
+                == #"{"thinking": "r", "role": "assistant", "content": "x", "#
+                + #""reasoning": "r", "reasoning_content": "r"}"#
         )
     }
 }

@@ -29,7 +29,10 @@ import Testing
                 switch outcome {
                 case .success(let actual):
                     Issue.record(
-                        "\(name) \(source.debugDescription): expected \(error.string("kind") ?? "an error"), rendered \(actual.debugDescription)"
+                        """
+                        \(name) \(source.debugDescription): expected \(error.string("kind") ?? "an error"), \
+                        rendered \(actual.debugDescription)
+                        """
                     )
                 case .failure(let thrown):
                     if error.string("kind") == "raise_exception" {

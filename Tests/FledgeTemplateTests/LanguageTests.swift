@@ -25,7 +25,8 @@ import Testing
 
     @Test func loopVariables() throws {
         let source =
-            "{% for m in items %}{{ loop.index }}{{ loop.index0 }}{{ loop.first }}{{ loop.last }}{{ loop.length }} {% endfor %}"
+            "{% for m in items %}{{ loop.index }}{{ loop.index0 }}{{ loop.first }}"
+            + "{{ loop.last }}{{ loop.length }} {% endfor %}"
         #expect(try render(source, ["items": ["a", "b"]]) == "10TrueFalse2 21FalseTrue2 ")
         #expect(
             try render(
@@ -76,7 +77,8 @@ import Testing
         ]
         #expect(
             try render("{{ v|tojson }}", ["v": value])
-                == #"{"name": "Zürich 🌍", "list": [1, 2.5, null, true, {"k": "v\n\"q\""}], "empty": {}, "emptyList": []}"#
+                == #"{"name": "Zürich 🌍", "list": [1, 2.5, null, true, {"k": "v\n\"q\""}], "#
+                + #""empty": {}, "emptyList": []}"#
         )
         #expect(
             try render("{{ v|tojson(indent=2) }}", ["v": ["a": [1, ["b": "é"]]]])

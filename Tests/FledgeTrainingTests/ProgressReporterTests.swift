@@ -15,7 +15,8 @@ struct ProgressReporterTests {
         let text = ProgressReporter.line(step: 120, totalSteps: 1000, secondsPerStep: 5.2, values: Self.values)
         #expect(
             text
-                == "step 120/1000 | 5.20 s/step | 412 tok/s | loss 3.21 | acc 0.61 0.44 0.30 | τ 2.10 | lr 9.8e-5 | ETA 1h16m"
+                == "step 120/1000 | 5.20 s/step | 412 tok/s | loss 3.21 | acc 0.61 0.44 0.30 | "
+                + "τ 2.10 | lr 9.8e-5 | ETA 1h16m"
         )
     }
 

@@ -95,7 +95,8 @@ import FledgeTestSupport
             [.init(name: "y", tensor: Tensor([3], shape: [1]))],
             to: directory.appendingPathComponent("model-00002-of-00002.safetensors"))
         let index =
-            #"{"metadata": {}, "weight_map": {"x": "model-00001-of-00002.safetensors", "y": "model-00002-of-00002.safetensors"}}"#
+            #"{"metadata": {}, "weight_map": {"x": "model-00001-of-00002.safetensors", "#
+            + #""y": "model-00002-of-00002.safetensors"}}"#
         try Data(index.utf8).write(to: directory.appendingPathComponent("model.safetensors.index.json"))
         let checkpoint = try SafetensorsCheckpoint(directory: directory)
         #expect(checkpoint.names == ["x", "y"])
@@ -138,7 +139,8 @@ import FledgeTestSupport
             attempt(
                 file(
                     header:
-                        "{\"a\":{\"dtype\":\"U8\",\"shape\":[2],\"data_offsets\":[0,2]},\"b\":{\"dtype\":\"U8\",\"shape\":[2],\"data_offsets\":[1,3]}}",
+                        "{\"a\":{\"dtype\":\"U8\",\"shape\":[2],\"data_offsets\":[0,2]},"
+                        + "\"b\":{\"dtype\":\"U8\",\"shape\":[2],\"data_offsets\":[1,3]}}",
                     data: 3))?.contains("overlap") == true)
         #expect(attempt(file(header: "not json", data: 0))?.contains("JSON") == true)
     }

@@ -5,8 +5,10 @@ import Foundation
 struct ModelOptions: ParsableArguments {
     @Option(
         name: [.customLong("model"), .customLong("target-model-path"), .customLong("verifier-name-or-path")],
-        help:
-            "A Hugging Face model folder or a .gguf file (default: the SmolLM2-135M-Instruct GGUF fetched by Scripts/fetch-assets.sh)."
+        help: """
+            A Hugging Face model folder or a .gguf file (default: the SmolLM2-135M-Instruct GGUF fetched by \
+            Scripts/fetch-assets.sh).
+            """
     )
     var model: String?
 

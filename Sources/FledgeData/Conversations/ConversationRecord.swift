@@ -108,7 +108,8 @@ public struct ConversationRecord: Equatable, Sendable {
         DataError(
             .notAConversation, message,
             hint:
-                "records need \"conversations\" [{\"from\", \"value\"}] (ShareGPT) or \"messages\" [{\"role\", \"content\"}] (OpenAI)"
+                "records need \"conversations\" [{\"from\", \"value\"}] (ShareGPT) "
+                + "or \"messages\" [{\"role\", \"content\"}] (OpenAI)"
         )
     }
 

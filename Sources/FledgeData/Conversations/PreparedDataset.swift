@@ -5,7 +5,8 @@ import Foundation
 /// later stage reads:
 ///
 /// ```json
-/// {"id":"QWJhYvA_0","source":"data/ShareGPT.json:0","messages":[{"role":"user","content":"..."},{"role":"assistant","content":"..."}]}
+/// {"id":"QWJhYvA_0","source":"data/ShareGPT.json:0",
+///  "messages":[{"role":"user","content":"..."},{"role":"assistant","content":"..."}]}
 /// ```
 ///
 /// - `id`: stable across runs (see `ConversationIdentity`); unique within the dataset.

@@ -67,7 +67,8 @@ public struct FeatureCacheBuilder {
         {
             throw DataError(
                 .invalidCache,
-                "\(writer.directory.path): the cache needs about \(estimate.total / 1_000_000) MB, the disk has \(free / 1_000_000) MB free",
+                "\(writer.directory.path): the cache needs about \(estimate.total / 1_000_000) MB, "
+                    + "the disk has \(free / 1_000_000) MB free",
                 hint: "free space, use another --output, or cache fewer samples")
         }
         let tokensTotal = samples.reduce(0) { $0 + $1.ids.count }

@@ -44,7 +44,8 @@ public final class OnlineFeatureSource: FeatureSource {
         self.layers = layers ?? eagle3FeatureLayers(layerCount: model.configuration.layerCount)
         guard self.layers.count == 3, self.layers.allSatisfy({ $0 >= 0 && $0 < model.configuration.layerCount }) else {
             throw LlamaError(
-                "feature layers \(self.layers) must be three layers of the \(model.configuration.layerCount)-layer target"
+                "feature layers \(self.layers) must be three layers of the "
+                    + "\(model.configuration.layerCount)-layer target"
             )
         }
     }

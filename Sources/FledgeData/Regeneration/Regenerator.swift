@@ -134,7 +134,8 @@ public struct Regenerator {
                         states[i].failure = Failure(
                             id: batch[i].id,
                             error:
-                                "turn \(turn): the \(prompt.count)-token prompt leaves no room for \(options.maxTokens) new tokens"
+                                "turn \(turn): the \(prompt.count)-token prompt leaves no room "
+                                + "for \(options.maxTokens) new tokens"
                         )
                         continue
                     }

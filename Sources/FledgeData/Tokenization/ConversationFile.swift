@@ -28,7 +28,8 @@ public enum ConversationFile {
             } catch {
                 throw DataError(
                     .invalidCache,
-                    "\(file.path):\(lineNumber): not a prepared conversation ({\"id\", \"messages\": [{\"role\", \"content\"}]})",
+                    "\(file.path):\(lineNumber): not a prepared conversation "
+                        + "({\"id\", \"messages\": [{\"role\", \"content\"}]})",
                     hint: "prepare raw ShareGPT/OpenAI files with fledge data prepare first")
             }
         }

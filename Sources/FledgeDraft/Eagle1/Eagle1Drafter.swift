@@ -85,7 +85,8 @@ public final class Eagle1Drafter: Drafter {
         }
         if n < 1 || n > maxRows || length + n > capacity || (allLogits && n > maxLogitRows) {
             fatalError(
-                "Eagle1Drafter.step: \(n) rows at position \(length) do not fit (at most \(maxRows) rows per call, \(maxLogitRows) with all logits, \(capacity) positions)"
+                "Eagle1Drafter.step: \(n) rows at position \(length) do not fit "
+                    + "(at most \(maxRows) rows per call, \(maxLogitRows) with all logits, \(capacity) positions)"
             )
         }
         let p = Eagle1Draft.Weights(draft.parameters, gradients: false)

@@ -70,7 +70,8 @@ extension Eagle1Draft: LoadedDraft {
         else {
             throw DraftError(
                 "the draft was trained for a target with \(configuration.vocabularySize) tokens and hidden size "
-                    + "\(configuration.hiddenSize); this one has \(target.configuration.vocabularySize) and \(target.configuration.hiddenSize)"
+                    + "\(configuration.hiddenSize); this one has \(target.configuration.vocabularySize) and "
+                    + "\(target.configuration.hiddenSize)"
             )
         }
         return Eagle1Drafter(draft: self, capacity: capacity, target: target)

@@ -82,7 +82,8 @@ public final class Eagle3Drafter: Drafter {
         // Checked in release builds too (-Ounchecked drops preconditions).
         if n < 1 || n > maxRows || length + n > capacity {
             fatalError(
-                "Eagle3Drafter.step: \(n) rows at position \(length) do not fit (at most \(maxRows) rows per call, \(capacity) positions)"
+                "Eagle3Drafter.step: \(n) rows at position \(length) do not fit "
+                    + "(at most \(maxRows) rows per call, \(capacity) positions)"
             )
         }
         let h = c.hiddenSize

@@ -106,7 +106,8 @@ public enum Eagle3Export {
         }
         guard layers.count == 3, layers.allSatisfy({ $0 >= 0 }) else {
             throw DraftError(
-                "\(file): \(layerIDsKey) names \(layers.count) layers \(layers); an EAGLE-3 draft reads three target layers"
+                "\(file): \(layerIDsKey) names \(layers.count) layers \(layers); "
+                    + "an EAGLE-3 draft reads three target layers"
             )
         }
         return layers

@@ -71,7 +71,8 @@ public struct Eagle3Method: DraftMethod {
         let d2t = try file.integers("d2t"), t2d = try file.integers("t2d").map { $0 != 0 }
         guard t2d.count == target.configuration.vocabularySize else {
             throw DraftError(
-                "\(directory.path): the checkpoint's t2d covers \(t2d.count) tokens, the target has \(target.configuration.vocabularySize)"
+                "\(directory.path): the checkpoint's t2d covers \(t2d.count) tokens, "
+                    + "the target has \(target.configuration.vocabularySize)"
             )
         }
         var configuration = Eagle3Configuration(target: target.configuration, draftVocabularySize: d2t.count)
@@ -99,7 +100,8 @@ extension Eagle3Draft: LoadedDraft {
         else {
             throw DraftError(
                 "the draft was trained for a target with \(configuration.vocabularySize) tokens and hidden size "
-                    + "\(configuration.targetHiddenSize); this one has \(target.configuration.vocabularySize) and \(target.configuration.hiddenSize)"
+                    + "\(configuration.targetHiddenSize); this one has \(target.configuration.vocabularySize) and "
+                    + "\(target.configuration.hiddenSize)"
             )
         }
         return Eagle3Drafter(draft: self, capacity: capacity, layers: layers)

@@ -39,16 +39,19 @@ struct LinePlot {
         let all = finite.flatMap { $0 }
         var parts = [
             "<svg xmlns=\"http://www.w3.org/2000/svg\" class=\"plot\" width=\"\(n(width))\" height=\"\(n(height))\" "
-                + "viewBox=\"0 0 \(n(width)) \(n(height))\" font-family=\"sans-serif\" font-size=\"11\" fill=\"#333\" role=\"img\" aria-label=\"\(escapeXML(title))\">"
+                + "viewBox=\"0 0 \(n(width)) \(n(height))\" font-family=\"sans-serif\" font-size=\"11\" fill=\"#333\" "
+                + "role=\"img\" aria-label=\"\(escapeXML(title))\">"
         ]
         parts.append("<title>\(escapeXML(title))</title>")
         parts.append("<text x=\"\(n(left))\" y=\"20\" font-size=\"14\" font-weight=\"bold\">\(escapeXML(title))</text>")
         parts.append(
-            "<rect x=\"\(n(left))\" y=\"\(n(top))\" width=\"\(n(plotWidth))\" height=\"\(n(plotHeight))\" fill=\"none\" stroke=\"#888\"/>"
+            "<rect x=\"\(n(left))\" y=\"\(n(top))\" width=\"\(n(plotWidth))\" height=\"\(n(plotHeight))\" "
+                + "fill=\"none\" stroke=\"#888\"/>"
         )
         if all.isEmpty {
             parts.append(
-                "<text x=\"\(n(left + plotWidth / 2))\" y=\"\(n(top + plotHeight / 2))\" text-anchor=\"middle\" font-size=\"14\" fill=\"#999\">no data</text>"
+                "<text x=\"\(n(left + plotWidth / 2))\" y=\"\(n(top + plotHeight / 2))\" text-anchor=\"middle\" "
+                    + "font-size=\"14\" fill=\"#999\">no data</text>"
             )
         } else {
             let xAxis = Axis(values: all.map(\.x), expandToTicks: false)
@@ -59,7 +62,8 @@ struct LinePlot {
             }
         }
         parts.append(
-            "<text x=\"\(n(left + plotWidth / 2))\" y=\"\(n(height - 10))\" text-anchor=\"middle\" font-size=\"12\">\(escapeXML(xLabel))</text>"
+            "<text x=\"\(n(left + plotWidth / 2))\" y=\"\(n(height - 10))\" text-anchor=\"middle\" "
+                + "font-size=\"12\">\(escapeXML(xLabel))</text>"
         )
         parts.append(
             "<text x=\"16\" y=\"\(n(top + plotHeight / 2))\" text-anchor=\"middle\" font-size=\"12\" "
@@ -77,10 +81,12 @@ struct LinePlot {
         for tick in xAxis.ticks {
             let x = left + xAxis.fraction(tick) * plotWidth
             parts.append(
-                "<line x1=\"\(n(x))\" y1=\"\(n(top + plotHeight))\" x2=\"\(n(x))\" y2=\"\(n(top + plotHeight + 5))\" stroke=\"#888\"/>"
+                "<line x1=\"\(n(x))\" y1=\"\(n(top + plotHeight))\" "
+                    + "x2=\"\(n(x))\" y2=\"\(n(top + plotHeight + 5))\" stroke=\"#888\"/>"
             )
             parts.append(
-                "<text x=\"\(n(x))\" y=\"\(n(top + plotHeight + 18))\" text-anchor=\"middle\">\(xAxis.label(tick))</text>"
+                "<text x=\"\(n(x))\" y=\"\(n(top + plotHeight + 18))\" "
+                    + "text-anchor=\"middle\">\(xAxis.label(tick))</text>"
             )
         }
         for tick in yAxis.ticks {
@@ -120,7 +126,8 @@ struct LinePlot {
             let y = top + 10 + Double(index) * 18
             let dash = entry.dashed ? " stroke-dasharray=\"6 4\"" : ""
             parts.append(
-                "<line x1=\"\(n(x))\" y1=\"\(n(y))\" x2=\"\(n(x + 24))\" y2=\"\(n(y))\" stroke=\"\(entry.color)\" stroke-width=\"2\"\(dash)/>"
+                "<line x1=\"\(n(x))\" y1=\"\(n(y))\" x2=\"\(n(x + 24))\" y2=\"\(n(y))\" "
+                    + "stroke=\"\(entry.color)\" stroke-width=\"2\"\(dash)/>"
             )
             parts.append("<text x=\"\(n(x + 30))\" y=\"\(n(y + 4))\">\(escapeXML(entry.label))</text>")
         }
