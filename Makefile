@@ -3,7 +3,7 @@
 #   make test   set up and run the test suite (what CI runs)
 SWIFT ?= swift
 
-.PHONY: demo test deps mpi assets build release bench fixtures clean lint format
+.PHONY: demo test deps mpi assets build release bench fixtures clean lint format fuzz
 
 ## Install what a fresh Debian machine lacks (OpenBLAS through apt).
 deps:
@@ -43,6 +43,11 @@ test: deps mpi assets lint
 ## Style: swift format lint with .swift-format (120 columns) and no line over 120 characters.
 lint:
 	Scripts/checks/format.sh
+
+## The fuzz suites with 10,000 mutants per format (make test runs a few hundred each).
+fuzz: deps assets
+	$(SWIFT) build --build-tests
+	FLEDGE_FUZZ_COUNT=10000 $(SWIFT) test --skip-build --no-parallel --filter Fuzz
 
 ## Reformat the sources in place (then `make lint`).
 format:
