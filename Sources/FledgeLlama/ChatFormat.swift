@@ -49,33 +49,68 @@ public struct ChatFormat: @unchecked Sendable {
     /// The tokenizer and template in a GGUF file's metadata.
     public static func load(gguf file: GGUFFile) throws -> ChatFormat {
         let vocabulary = try vocabulary(gguf: file)
+        let tokenizer: Tokenizer
+        do {
+            tokenizer = try Tokenizer(vocabulary: vocabulary)
+        } catch let error as TokenizerError {
+            throw LlamaError("\(file.url.path): \(error)")
+        }
         let template = try file.metadata["tokenizer.chat_template"]?.string.map { try ChatTemplate(source: $0) }
         let token = { (id: Int32?) in
             id.flatMap { Int($0) < vocabulary.tokens.count ? vocabulary.tokens[Int($0)] : nil } ?? ""
         }
         return ChatFormat(
-            tokenizer: try Tokenizer(vocabulary: vocabulary), template: template,
+            tokenizer: tokenizer, template: template,
             bosToken: token(vocabulary.bosTokenID), eosToken: token(vocabulary.eosTokenID), url: file.url)
     }
 
-    /// The tokenizer description stored in GGUF metadata (`tokenizer.ggml.*`).
+    /// The tokenizer description stored in GGUF metadata (`tokenizer.ggml.*`); arrays must hold
+    /// values of the right type and token ids must lie within the vocabulary.
     public static func vocabulary(gguf file: GGUFFile) throws -> GGUFVocabulary {
         let m = file.metadata
-        guard let model = m["tokenizer.ggml.model"]?.string,
-            let tokens = m["tokenizer.ggml.tokens"]?.array?.compactMap(\.string)
-        else {
-            throw LlamaError(
-                "\(file.url.path): no tokenizer (tokenizer.ggml.model / tokenizer.ggml.tokens) in the metadata")
+        let path = file.url.path
+        guard let model = m["tokenizer.ggml.model"]?.string, let tokenValues = m["tokenizer.ggml.tokens"]?.array else {
+            throw LlamaError("\(path): no tokenizer (tokenizer.ggml.model / tokenizer.ggml.tokens) in the metadata")
         }
-        let id = { (key: String) in m[key]?.int.map { Int32($0) } }
+        func array<T>(_ key: String, _ values: [GGUFValue]?, _ convert: (GGUFValue) -> T?) throws -> [T]? {
+            guard let values else {
+                if m[key] != nil { throw LlamaError("\(path): metadata \(key) is not an array") }
+                return nil
+            }
+            var result: [T] = []
+            result.reserveCapacity(values.count)
+            for (index, value) in values.enumerated() {
+                guard let item = convert(value) else {
+                    throw LlamaError("\(path): metadata \(key)[\(index)] is \(value), of the wrong type")
+                }
+                result.append(item)
+            }
+            return result
+        }
+        let tokens = try array("tokenizer.ggml.tokens", tokenValues, \.string) ?? []
+        guard !tokens.isEmpty, tokens.count <= Int(Int32.max) else {
+            throw LlamaError("\(path): metadata tokenizer.ggml.tokens holds \(tokens.count) tokens")
+        }
+        func id(_ key: String) throws -> Int32? {
+            guard let value = m[key] else { return nil }
+            guard let id = value.int, id >= 0, id < tokens.count else {
+                throw LlamaError(
+                    "\(path): metadata \(key) is \(value), not a token id of the \(tokens.count)-token vocabulary")
+            }
+            return Int32(id)
+        }
         return GGUFVocabulary(
             model: model, pre: m["tokenizer.ggml.pre"]?.string, tokens: tokens,
-            tokenTypes: m["tokenizer.ggml.token_type"]?.array?.compactMap { $0.int.map { Int32($0) } },
-            merges: m["tokenizer.ggml.merges"]?.array?.compactMap(\.string),
-            scores: m["tokenizer.ggml.scores"]?.array?.compactMap { $0.double.map { Float($0) } },
-            bosTokenID: id("tokenizer.ggml.bos_token_id"), eosTokenID: id("tokenizer.ggml.eos_token_id"),
-            unknownTokenID: id("tokenizer.ggml.unknown_token_id"),
-            paddingTokenID: id("tokenizer.ggml.padding_token_id"),
+            tokenTypes: try array("tokenizer.ggml.token_type", m["tokenizer.ggml.token_type"]?.array) {
+                $0.int.flatMap { Int32(exactly: $0) }
+            },
+            merges: try array("tokenizer.ggml.merges", m["tokenizer.ggml.merges"]?.array, \.string),
+            scores: try array("tokenizer.ggml.scores", m["tokenizer.ggml.scores"]?.array) {
+                $0.double.map { Float($0) }
+            },
+            bosTokenID: try id("tokenizer.ggml.bos_token_id"), eosTokenID: try id("tokenizer.ggml.eos_token_id"),
+            unknownTokenID: try id("tokenizer.ggml.unknown_token_id"),
+            paddingTokenID: try id("tokenizer.ggml.padding_token_id"),
             addBOS: m["tokenizer.ggml.add_bos_token"]?.bool ?? false,
             addEOS: m["tokenizer.ggml.add_eos_token"]?.bool ?? false)
     }

@@ -10,6 +10,18 @@ public struct GenerationResult: Sendable {
 }
 
 extension LlamaModel {
+    /// Throws when `logits` hold a NaN or an infinity: weights that are finite but out of range
+    /// (a corrupt file) would otherwise decode to garbage text.
+    public func checkLogits(_ logits: Tensor) throws {
+        let values = logits.pointer
+        for index in 0..<logits.count where !values[index].isFinite {
+            throw LlamaError(
+                "the model produced a non-finite logit (\(values[index]) for token "
+                    + "\(index % configuration.vocabularySize))",
+                hint: "its weights are out of range; is the weights file corrupt?")
+        }
+    }
+
     /// Generates up to `maxTokens` after `prompt`, stopping after any token in `stopTokens`
     /// (which is included). `onToken` sees each token as it is produced; return false to stop.
     /// With `cache`, the prompt is appended to what it holds (a conversation's next turn);
@@ -30,12 +42,14 @@ extension LlamaModel {
         let start = DispatchTime.now().uptimeNanoseconds
         let options = ForwardOptions(logits: .last, kernels: kernels)
         var logits = try forward(TokenBatch(tokens: prompt), cache: cache, options: options).logits!
+        try checkLogits(logits)
         let prefillEnd = DispatchTime.now().uptimeNanoseconds
         while tokens.count < maxTokens {
             let next = sampler.sample(logits.pointer, count: configuration.vocabularySize, scratch: scratch.pointer)
             tokens.append(next)
             if !onToken(next) || stopTokens.contains(next) || tokens.count == maxTokens { break }
             logits = try forward(TokenBatch(tokens: [next]), cache: cache, options: options).logits!
+            try checkLogits(logits)
         }
         let end = DispatchTime.now().uptimeNanoseconds
         return GenerationResult(
@@ -72,6 +86,7 @@ extension LlamaModel {
         var finished = [Bool](repeating: false, count: rows)
         var logits = try forward(TokenBatch(sequences: prompts), cache: cache, options: ForwardOptions(logits: .last))
             .logits!
+        try checkLogits(logits)
         for _ in 0..<maxTokens {
             var next = [Int32](repeating: 0, count: rows)
             for row in 0..<rows where !finished[row] {
@@ -86,6 +101,7 @@ extension LlamaModel {
             logits = try forward(
                 TokenBatch(tokens: next, batch: rows, length: 1), cache: cache, options: ForwardOptions(logits: .last)
             ).logits!
+            try checkLogits(logits)
         }
         return outputs
     }

@@ -58,7 +58,7 @@ public struct LlamaConfiguration: Codable, Sendable, Equatable {
         kvHeadCount: Int, headDimension: Int? = nil, vocabularySize: Int, rmsNormEps: Float = 1e-5,
         ropeTheta: Float = 10_000, ropeScaling: RoPEScaling = .none, maxPositions: Int = 2048,
         tieWordEmbeddings: Bool = false, attentionBias: Bool = false, queryKeyNorm: Bool = false,
-        bosTokenID: Int? = nil, eosTokenIDs: [Int] = []
+        bosTokenID: Int? = nil, eosTokenIDs: [Int] = [], fieldNames: [String: String] = [:]
     ) throws {
         self.modelType = modelType
         self.hiddenSize = hiddenSize
@@ -77,7 +77,7 @@ public struct LlamaConfiguration: Codable, Sendable, Equatable {
         self.queryKeyNorm = queryKeyNorm
         self.bosTokenID = bosTokenID
         self.eosTokenIDs = eosTokenIDs
-        try validate()
+        try validate { fieldNames[$0] ?? $0 }
     }
 
     public init(from decoder: Decoder) throws {
@@ -93,7 +93,16 @@ public struct LlamaConfiguration: Codable, Sendable, Equatable {
         layerCount = try c.decode(Int.self, forKey: .layerCount)
         headCount = try c.decode(Int.self, forKey: .headCount)
         kvHeadCount = try c.decodeIfPresent(Int.self, forKey: .kvHeadCount) ?? headCount
-        headDimension = try c.decodeIfPresent(Int.self, forKey: .headDimension) ?? hiddenSize / max(headCount, 1)
+        if let given = try c.decodeIfPresent(Int.self, forKey: .headDimension) {
+            headDimension = given
+        } else {
+            guard headCount > 0, hiddenSize % headCount == 0 else {
+                throw LlamaError(
+                    "config.json: num_attention_heads \(headCount) does not divide hidden_size \(hiddenSize)",
+                    hint: "give head_dim when the heads are not hidden_size / num_attention_heads wide")
+            }
+            headDimension = hiddenSize / headCount
+        }
         vocabularySize = try c.decode(Int.self, forKey: .vocabularySize)
         rmsNormEps = try c.decodeIfPresent(Float.self, forKey: .rmsNormEps) ?? 1e-6
         maxPositions = try c.decodeIfPresent(Int.self, forKey: .maxPositions) ?? 2048
@@ -150,19 +159,65 @@ public struct LlamaConfiguration: Codable, Sendable, Equatable {
         if !eosTokenIDs.isEmpty { try c.encode(eosTokenIDs, forKey: .eosTokenID) }
     }
 
-    func validate() throws {
-        guard hiddenSize > 0, intermediateSize > 0, layerCount > 0, headCount > 0, kvHeadCount > 0, vocabularySize > 0
-        else {
-            throw LlamaError("configuration: sizes must be positive")
+    /// Limits that keep a hostile configuration from allocating without bound before its
+    /// weights are compared with it (the RoPE tables hold `max_position_embeddings` rows).
+    public static let maxDimension = 1 << 24
+    public static let maxLayers = 4096
+    public static let maxPositionsLimit = 1 << 20
+
+    /// Range checks of every dimension; `field` names a `config.json` key as the source spells it.
+    func validate(_ field: (String) -> String = { $0 }) throws {
+        func check(_ key: String, _ value: Int, _ limit: Int) throws {
+            guard value > 0 else { throw LlamaError("configuration: \(field(key)) is \(value); it must be positive") }
+            guard value <= limit else {
+                throw LlamaError("configuration: \(field(key)) is \(value), more than Fledge's limit of \(limit)")
+            }
         }
+        try check("hidden_size", hiddenSize, Self.maxDimension)
+        try check("intermediate_size", intermediateSize, Self.maxDimension)
+        try check("num_hidden_layers", layerCount, Self.maxLayers)
+        try check("num_attention_heads", headCount, Self.maxDimension)
+        try check("num_key_value_heads", kvHeadCount, Self.maxDimension)
+        try check("head_dim", headDimension, Self.maxDimension)
+        try check("vocab_size", vocabularySize, Self.maxDimension)
+        try check("max_position_embeddings", maxPositions, Self.maxPositionsLimit)
         guard headCount % kvHeadCount == 0 else {
             throw LlamaError(
-                "configuration: \(headCount) attention heads are not a multiple of \(kvHeadCount) key/value heads")
+                "configuration: \(field("num_attention_heads")) \(headCount) is not a multiple of "
+                    + "\(field("num_key_value_heads")) \(kvHeadCount)")
         }
         guard headDimension % 16 == 0 else {
             throw LlamaError(
                 "configuration: head dimension \(headDimension) is not a multiple of 16, which Fledge's attention needs"
             )
+        }
+        guard rmsNormEps.isFinite, rmsNormEps > 0 else {
+            throw LlamaError("configuration: \(field("rms_norm_eps")) is \(rmsNormEps); it must be positive and finite")
+        }
+        guard ropeTheta.isFinite, ropeTheta > 0 else {
+            throw LlamaError("configuration: \(field("rope_theta")) is \(ropeTheta); it must be positive and finite")
+        }
+        switch ropeScaling {
+        case .none: break
+        case .linear(let factor):
+            guard factor.isFinite, factor > 0 else {
+                throw LlamaError("configuration: rope_scaling factor \(factor) must be positive and finite")
+            }
+        case .llama3(let factor, let low, let high, let original):
+            guard factor.isFinite, factor > 0, low.isFinite, low > 0, high.isFinite, high > low, original > 0 else {
+                throw LlamaError(
+                    "configuration: rope_scaling llama3 (factor \(factor), low_freq_factor \(low), "
+                        + "high_freq_factor \(high), original_max_position_embeddings \(original)) is out of range",
+                    hint: "factors must be positive and finite, high_freq_factor above low_freq_factor")
+            }
+        }
+        for (key, id) in [("bos_token_id", bosTokenID)] + eosTokenIDs.map({ ("eos_token_id", $0) }) {
+            guard let id else { continue }
+            guard id >= 0, id < vocabularySize else {
+                throw LlamaError(
+                    "configuration: \(field(key)) \(id) is outside the vocabulary (\(field("vocab_size")) "
+                        + "\(vocabularySize))")
+            }
         }
     }
 
@@ -182,8 +237,33 @@ public struct LlamaConfiguration: Codable, Sendable, Equatable {
             return try JSONDecoder().decode(LlamaConfiguration.self, from: data)
         } catch let error as LlamaError {
             throw LlamaError("\(url.path): \(error.message)", hint: error.hint)
+        } catch let error as DecodingError {
+            throw LlamaError("\(url.path): \(Self.describe(error))")
         } catch {
             throw LlamaError("\(url.path): \(error)")
+        }
+    }
+
+    /// A decoding error as the key and what is wrong with it.
+    static func describe(_ error: DecodingError) -> String {
+        func path(_ context: DecodingError.Context) -> String {
+            context.codingPath.map { $0.intValue.map { "[\($0)]" } ?? $0.stringValue }.joined(separator: ".")
+        }
+        switch error {
+        case .keyNotFound(let key, let context):
+            let parent = path(context)
+            return "missing key \(parent.isEmpty ? "" : parent + ".")\(key.stringValue)"
+        case .typeMismatch(let type, let context):
+            return "\(path(context)) is not \(type == Int.self ? "an integer" : "a \(type)") "
+                + "(\(context.debugDescription))"
+        case .valueNotFound(let type, let context):
+            return "\(path(context)) is null, expected \(type)"
+        case .dataCorrupted(let context):
+            let key = path(context)
+            return (key.isEmpty ? "" : "\(key): ") + "\(context.debugDescription)"
+                + ((context.underlyingError as NSError?).map { " (\($0.localizedDescription))" } ?? "")
+        @unknown default:
+            return "\(error)"
         }
     }
 }
@@ -240,54 +320,103 @@ struct RopeParameters: Codable {
 }
 
 extension LlamaConfiguration {
-    /// The configuration stored in a GGUF file's metadata (`{arch}.block_count` and friends).
+    /// The configuration stored in a GGUF file's metadata (`{arch}.block_count` and friends),
+    /// range-checked, with the block count compared with the `blk.N.*` tensors present.
     public init(gguf file: GGUFFile) throws {
+        let path = file.url.path
         guard let architecture = file.architecture else {
-            throw LlamaError("\(file.url.path): no general.architecture")
+            throw LlamaError("\(path): no general.architecture")
         }
         guard Self.supportedModelTypes.contains(architecture) else {
             throw LlamaError(
-                "\(file.url.path): GGUF architecture \"\(architecture)\" is not supported",
+                "\(path): GGUF architecture \"\(architecture)\" is not supported",
                 hint: "supported: \(Self.supportedModelTypes.joined(separator: ", "))")
         }
         func int(_ key: String) throws -> Int {
-            guard let value = file.metadata["\(architecture).\(key)"]?.int else {
-                throw LlamaError("\(file.url.path): missing metadata \(architecture).\(key)")
+            guard let value = optional(key) else {
+                throw LlamaError("\(path): missing metadata \(architecture).\(key)")
             }
-            return value
+            guard let number = value.int else {
+                throw LlamaError("\(path): metadata \(architecture).\(key) is \(value), not an integer")
+            }
+            return number
         }
+        func optionalInt(_ key: String) throws -> Int? { optional(key) == nil ? nil : try int(key) }
         func optional(_ key: String) -> GGUFValue? { file.metadata["\(architecture).\(key)"] }
         if file.info("rope_freqs.weight") != nil {
             throw LlamaError(
-                "\(file.url.path): per-frequency RoPE factors (rope_freqs.weight) are not supported yet",
+                "\(path): per-frequency RoPE factors (rope_freqs.weight) are not supported yet",
                 hint: "use the Hugging Face folder of this model instead")
         }
         let hidden = try int("embedding_length")
         let heads = try int("attention.head_count")
-        let vocabulary = optional("vocab_size")?.int ?? file.metadata["tokenizer.ggml.tokens"]?.array?.count
-        guard let vocabulary else {
+        let blocks = try int("block_count")
+        guard heads > 0 else {
+            throw LlamaError("\(path): \(architecture).attention.head_count is \(heads); it must be positive")
+        }
+        let headDimension = try optionalInt("attention.key_length")
+        if headDimension == nil, hidden % heads != 0 {
             throw LlamaError(
-                "\(file.url.path): no vocabulary size (no \(architecture).vocab_size or tokenizer.ggml.tokens)")
+                "\(path): \(architecture).attention.head_count \(heads) does not divide "
+                    + "\(architecture).embedding_length \(hidden)",
+                hint: "a GGUF whose heads are not embedding_length / head_count wide gives attention.key_length")
+        }
+        // The blocks present: `blk.N.*` tensors, N < block_count.
+        let layers = Set(
+            file.tensors.compactMap { info -> Int? in
+                let parts = info.name.split(separator: ".", maxSplits: 2)
+                return parts.count == 3 && parts[0] == "blk" ? Int(parts[1]) : nil
+            })
+        guard blocks == layers.count, layers.allSatisfy({ $0 >= 0 && $0 < blocks }) else {
+            throw LlamaError(
+                "\(path): \(architecture).block_count is \(blocks) but the file has tensors of "
+                    + "\(layers.count) blocks (blk.\(layers.min() ?? 0) to blk.\(layers.max() ?? 0))")
+        }
+        let vocabulary = try optionalInt("vocab_size") ?? file.metadata["tokenizer.ggml.tokens"]?.array?.count
+        guard let vocabulary else {
+            throw LlamaError("\(path): no vocabulary size (no \(architecture).vocab_size or tokenizer.ggml.tokens)")
         }
         var scaling = RoPEScaling.none
         if let type = optional("rope.scaling.type")?.string, type != "none" {
             guard type == "linear", let factor = optional("rope.scaling.factor")?.double else {
-                throw LlamaError("\(file.url.path): RoPE scaling \"\(type)\" is not supported")
+                throw LlamaError("\(path): RoPE scaling \"\(type)\" is not supported")
             }
             scaling = .linear(factor: Float(factor))
         }
-        let eos = file.metadata["tokenizer.ggml.eos_token_id"]?.int
-        try self.init(
-            modelType: architecture, hiddenSize: hidden, intermediateSize: try int("feed_forward_length"),
-            layerCount: try int("block_count"), headCount: heads,
-            kvHeadCount: optional("attention.head_count_kv")?.int ?? heads,
-            headDimension: optional("attention.key_length")?.int ?? hidden / heads, vocabularySize: vocabulary,
-            rmsNormEps: Float(optional("attention.layer_norm_rms_epsilon")?.double ?? 1e-5),
-            ropeTheta: Float(optional("rope.freq_base")?.double ?? 10_000), ropeScaling: scaling,
-            maxPositions: optional("context_length")?.int ?? 2048,
-            tieWordEmbeddings: file.info("output.weight") == nil,
-            attentionBias: file.info("blk.0.attn_q.bias") != nil,
-            queryKeyNorm: file.info("blk.0.attn_q_norm.weight") != nil,
-            bosTokenID: file.metadata["tokenizer.ggml.bos_token_id"]?.int, eosTokenIDs: eos.map { [$0] } ?? [])
+        func tokenID(_ key: String) throws -> Int? {
+            guard let value = file.metadata[key] else { return nil }
+            guard let id = value.int else { throw LlamaError("\(path): metadata \(key) is \(value), not a token id") }
+            return id
+        }
+        let eos = try tokenID("tokenizer.ggml.eos_token_id")
+        let bos = try tokenID("tokenizer.ggml.bos_token_id")
+        let feedForward = try int("feed_forward_length")
+        let kvHeads = try optionalInt("attention.head_count_kv") ?? heads
+        let contextLength = try optionalInt("context_length") ?? 2048
+        var names: [String: String] = [
+            "hidden_size": "embedding_length", "intermediate_size": "feed_forward_length",
+            "num_hidden_layers": "block_count", "num_attention_heads": "attention.head_count",
+            "num_key_value_heads": "attention.head_count_kv", "head_dim": "attention.key_length",
+            "vocab_size": "vocab_size", "max_position_embeddings": "context_length",
+            "rms_norm_eps": "attention.layer_norm_rms_epsilon", "rope_theta": "rope.freq_base",
+        ].mapValues { "\(architecture).\($0)" }
+        names["bos_token_id"] = "tokenizer.ggml.bos_token_id"
+        names["eos_token_id"] = "tokenizer.ggml.eos_token_id"
+        do {
+            self = try LlamaConfiguration(
+                modelType: architecture, hiddenSize: hidden, intermediateSize: feedForward,
+                layerCount: blocks, headCount: heads, kvHeadCount: kvHeads,
+                headDimension: headDimension ?? hidden / heads, vocabularySize: vocabulary,
+                rmsNormEps: Float(optional("attention.layer_norm_rms_epsilon")?.double ?? 1e-5),
+                ropeTheta: Float(optional("rope.freq_base")?.double ?? 10_000), ropeScaling: scaling,
+                maxPositions: contextLength,
+                tieWordEmbeddings: file.info("output.weight") == nil,
+                attentionBias: file.info("blk.0.attn_q.bias") != nil,
+                queryKeyNorm: file.info("blk.0.attn_q_norm.weight") != nil,
+                bosTokenID: bos, eosTokenIDs: eos.map { [$0] } ?? [],
+                fieldNames: names)
+        } catch let error as LlamaError {
+            throw LlamaError("\(path): \(error.message)", hint: error.hint)
+        }
     }
 }

@@ -32,11 +32,23 @@ extension LlamaModel {
     /// dequantised; Q and K rows of `llama` files un-permuted (docs/formats.md).
     public static func loadGGUF(_ file: GGUFFile, storage: WeightStorage = .float32) throws -> LlamaModel {
         let configuration = try LlamaConfiguration(gguf: file)
+        // Shapes are checked against the metadata before any tensor is dequantised or permuted.
+        let expected = Dictionary(expectedWeights(configuration), uniquingKeysWith: { first, _ in first })
         var weights: [String: Tensor] = [:]
         var quantized: [String: QuantizedMatrix] = [:]
         for info in file.tensors {
             guard let name = TensorNames.huggingFace(fromGGUF: info.name) else {
                 throw LlamaError("\(file.url.path): tensor \(info.name) has no Llama-family meaning")
+            }
+            guard let shape = expected[name] else {
+                throw LlamaError(
+                    "\(file.url.path): unexpected tensor \(info.name) for this configuration",
+                    hint: "the tensors do not match the metadata (\(configuration.modelType).* keys)")
+            }
+            guard info.shape == shape else {
+                throw LlamaError(
+                    "\(file.url.path): tensor \(info.name) has shape \(info.shape), expected \(shape) "
+                        + "from the metadata")
             }
             var tensor = try file.tensor(info.name)
             let permuted = configuration.modelType == "llama" || configuration.modelType == "mistral"

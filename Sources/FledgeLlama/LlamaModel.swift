@@ -131,6 +131,7 @@ public final class LlamaModel: @unchecked Sendable {
                     + "\(extra.count > 5 ? " …" : "")",
                 hint: "the checkpoint does not match its configuration (model_type \(configuration.modelType))")
         }
+        for (name, _) in expected { try Self.checkFinite(weights[name]!, name: name, source: source) }
         self.configuration = configuration
         self.storage = storage
         var layers: [LayerWeights] = (0..<configuration.layerCount).map { layer in
@@ -205,6 +206,16 @@ public final class LlamaModel: @unchecked Sendable {
         rope = RotaryEmbedding(
             headDimension: configuration.headDimension, theta: configuration.ropeTheta,
             scaling: configuration.ropeScaling, maxPositions: configuration.maxPositions)
+    }
+
+    /// Throws when `tensor` holds a NaN or an infinity, naming it.
+    static func checkFinite(_ tensor: Tensor, name: String, source: String) throws {
+        let values = tensor.pointer
+        for index in 0..<tensor.count where !values[index].isFinite {
+            throw LlamaError(
+                "\(source): tensor \(name) holds \(values[index]) at element \(index)",
+                hint: "the weights file is corrupt: weights must be finite")
+        }
     }
 
     /// An empty KV cache for `batch` sequences of up to `capacity` positions.

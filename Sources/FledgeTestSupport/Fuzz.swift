@@ -31,12 +31,13 @@ public struct Mutator {
     /// deleted, duplicated or inserted chunks.
     public mutating func mutate(_ data: Data, headerLimit: Int? = nil) -> Data {
         var bytes = [UInt8](data)
-        let span = max(1, min(bytes.count, headerLimit ?? bytes.count))
         for _ in 0..<(1 + below(3)) {
+            // Recomputed each round: an earlier round may have shortened the bytes.
+            let span = max(1, min(bytes.count, headerLimit ?? bytes.count))
             switch below(7) {
             case 0 where !bytes.isEmpty:
                 bytes[below(span)] ^= UInt8(1 << below(8))
-            case 1,
+            case 1 where bytes.count >= 8,
                 2 where bytes.count >= 8:
                 let width = [1, 2, 4, 8][below(4)]
                 let offset = below(max(1, span - width + 1))

@@ -13,6 +13,17 @@ extension Tokenizer {
     ///   `tokenizer.ggml.pre`; `TokenizerError.invalidVocabulary` for inconsistent arrays.
     public convenience init(vocabulary: GGUFVocabulary) throws {
         let types = vocabulary.tokenTypes ?? []
+        guard vocabulary.tokens.count <= Int(Int32.max) else {
+            throw TokenizerError.invalidVocabulary("\(vocabulary.tokens.count) tokens")
+        }
+        let named: [(String, Int32?)] = [
+            ("bos", vocabulary.bosTokenID), ("eos", vocabulary.eosTokenID), ("unknown", vocabulary.unknownTokenID),
+            ("padding", vocabulary.paddingTokenID),
+        ]
+        for case (let role, let id?) in named where id < 0 || Int(id) >= vocabulary.tokens.count {
+            throw TokenizerError.invalidVocabulary(
+                "the \(role) token id \(id) is outside the \(vocabulary.tokens.count)-token vocabulary")
+        }
         guard types.isEmpty || types.count == vocabulary.tokens.count else {
             throw TokenizerError.invalidVocabulary(
                 "\(types.count) token types for \(vocabulary.tokens.count) tokens")

@@ -24,27 +24,37 @@ public final class SafetensorsFile: @unchecked Sendable {
     private let data: Data
     private let dataStart: Int
 
-    /// Opens and validates `url`.
+    /// Opens and validates `url`: the header length, every shape and offset are checked against
+    /// the file's size with overflow-checked arithmetic before anything is allocated.
     /// - Throws: ``WeightsError`` naming the file and the field that is wrong.
     public init(url: URL) throws {
         self.url = url
         let name = url.path
-        do {
-            data = try Data(contentsOf: url, options: .alwaysMapped)
-        } catch {
-            throw WeightsError(file: name, "cannot read: \(error.localizedDescription)")
-        }
-        guard data.count >= 8 else { throw WeightsError(file: name, "shorter than the 8-byte header length") }
-        let headerLength = Int(data.withUnsafeBytes { $0.loadUnaligned(as: UInt64.self) }.littleEndian)
-        guard headerLength > 0, headerLength <= data.count - 8, headerLength < 100_000_000 else {
+        data = try readWeightsFile(url)
+        guard data.count >= 8 else {
             throw WeightsError(
-                file: name, "header length \(headerLength) does not fit a file of \(data.count) bytes",
+                file: name, "the file has \(data.count) bytes, fewer than the 8-byte header length",
                 hint: "the file is truncated or not a safetensors file")
         }
-        dataStart = 8 + headerLength
+        let length = data.withUnsafeBytes { $0.loadUnaligned(as: UInt64.self) }.littleEndian
+        guard length > 0, length <= UInt64(data.count - 8), length < 100_000_000 else {
+            throw WeightsError(
+                file: name, "header length \(length) does not fit a file of \(data.count) bytes",
+                hint: length > UInt64(data.count - 8) && length < 100_000_000
+                    ? "the file is truncated or not a safetensors file" : "this is not a safetensors file")
+        }
+        dataStart = 8 + Int(length)
         let header = data.subdata(in: 8..<dataStart)
-        guard let object = try? JSONSerialization.jsonObject(with: header) as? [String: Any] else {
-            throw WeightsError(file: name, "the header is not a JSON object")
+        let object: [String: Any]
+        do {
+            guard let parsed = try JSONSerialization.jsonObject(with: header) as? [String: Any] else {
+                throw WeightsError(file: name, "the header is not a JSON object")
+            }
+            object = parsed
+        } catch let error as WeightsError {
+            throw error
+        } catch {
+            throw WeightsError(file: name, "the header is not valid JSON (\(error.localizedDescription))")
         }
         var entries: [String: Entry] = [:]
         var metadata: [String: String] = [:]
@@ -63,6 +73,12 @@ public final class SafetensorsFile: @unchecked Sendable {
         self.metadata = metadata
     }
 
+    /// A JSON number that is an integer within Int's range (not 1.5, 1e400 or 2^64).
+    private static func integer(_ value: Any) -> Int? {
+        guard let number = value as? NSNumber else { return nil }
+        return Int(number.stringValue)
+    }
+
     private static func parseEntry(_ key: String, _ value: Any, file: String, dataLength: Int) throws -> Entry {
         guard let fields = value as? [String: Any] else {
             throw WeightsError(file: file, "tensor \(key): entry is not an object")
@@ -75,25 +91,45 @@ public final class SafetensorsFile: @unchecked Sendable {
                 file: file, "tensor \(key): unsupported dtype \(typeName)",
                 hint: "supported: \(DType.allCases.map(\.rawValue).joined(separator: ", "))")
         }
-        guard let shape = (fields["shape"] as? [Any])?.compactMap({ ($0 as? NSNumber)?.intValue }),
-            shape.count == (fields["shape"] as? [Any])?.count, shape.allSatisfy({ $0 >= 0 })
+        let shapeValues = fields["shape"] as? [Any]
+        guard let shapeValues, let shape = Optional(shapeValues.compactMap(integer)), shape.count == shapeValues.count,
+            shape.allSatisfy({ $0 >= 0 })
         else {
-            throw WeightsError(file: file, "tensor \(key): shape is not a list of non-negative integers")
+            throw WeightsError(
+                file: file,
+                "tensor \(key): shape \(fields["shape"].map { "\($0)" } ?? "(missing)") "
+                    + "is not a list of non-negative integers")
         }
-        guard let offsets = (fields["data_offsets"] as? [Any])?.compactMap({ ($0 as? NSNumber)?.intValue }),
-            offsets.count == 2
+        let offsetValues = fields["data_offsets"] as? [Any]
+        guard let offsetValues, let offsets = Optional(offsetValues.compactMap(integer)), offsets.count == 2,
+            offsetValues.count == 2
         else {
             throw WeightsError(file: file, "tensor \(key): data_offsets must be two integers")
         }
         let entry = Entry(dtype: dtype, shape: shape, begin: offsets[0], end: offsets[1])
-        guard entry.begin >= 0, entry.end >= entry.begin, entry.end <= dataLength else {
+        guard entry.begin >= 0, entry.end >= entry.begin else {
+            throw WeightsError(file: file, "tensor \(key): data_offsets \(offsets) are not a byte range")
+        }
+        guard entry.end <= dataLength else {
             throw WeightsError(
-                file: file, "tensor \(key): data_offsets \(offsets) outside the \(dataLength) data bytes",
+                file: file, "tensor \(key): data_offsets \(offsets) lie outside the \(dataLength) data bytes",
                 hint: "the file is truncated")
         }
-        guard entry.end - entry.begin == entry.count * dtype.size else {
+        var bytes = dtype.size
+        for dimension in shape {
+            let (product, overflow) = bytes.multipliedReportingOverflow(by: dimension)
+            guard !overflow, product <= dataLength else {
+                throw WeightsError(
+                    file: file,
+                    "tensor \(key): shape \(shape) of \(typeName) needs more bytes than the file's \(dataLength)")
+            }
+            bytes = product
+        }
+        guard entry.end - entry.begin == bytes else {
             throw WeightsError(
-                file: file, "tensor \(key): \(entry.end - entry.begin) bytes for shape \(shape) of \(typeName)")
+                file: file,
+                "tensor \(key): \(entry.end - entry.begin) bytes for shape \(shape) of \(typeName) "
+                    + "(which takes \(bytes))")
         }
         return entry
     }
