@@ -55,7 +55,12 @@ public struct ChatFormat: @unchecked Sendable {
         } catch let error as TokenizerError {
             throw LlamaError("\(file.url.path): \(error)")
         }
-        let template = try file.metadata["tokenizer.chat_template"]?.string.map { try ChatTemplate(source: $0) }
+        let template: ChatTemplate?
+        do {
+            template = try file.metadata["tokenizer.chat_template"]?.string.map { try ChatTemplate(source: $0) }
+        } catch {
+            throw LlamaError("\(file.url.path): tokenizer.chat_template: \(error)")
+        }
         let token = { (id: Int32?) in
             id.flatMap { Int($0) < vocabulary.tokens.count ? vocabulary.tokens[Int($0)] : nil } ?? ""
         }

@@ -38,16 +38,16 @@ extension LlamaModel {
         var quantized: [String: QuantizedMatrix] = [:]
         for info in file.tensors {
             guard let name = TensorNames.huggingFace(fromGGUF: info.name) else {
-                throw LlamaError("\(file.url.path): tensor \(info.name) has no Llama-family meaning")
+                throw LlamaError("\(file.url.path): tensor \(printable(info.name)) has no Llama-family meaning")
             }
             guard let shape = expected[name] else {
                 throw LlamaError(
-                    "\(file.url.path): unexpected tensor \(info.name) for this configuration",
+                    "\(file.url.path): unexpected tensor \(printable(info.name)) for this configuration",
                     hint: "the tensors do not match the metadata (\(configuration.modelType).* keys)")
             }
             guard info.shape == shape else {
                 throw LlamaError(
-                    "\(file.url.path): tensor \(info.name) has shape \(info.shape), expected \(shape) "
+                    "\(file.url.path): tensor \(printable(info.name)) has shape \(info.shape), expected \(shape) "
                         + "from the metadata")
             }
             var tensor = try file.tensor(info.name)

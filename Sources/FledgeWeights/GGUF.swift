@@ -123,7 +123,7 @@ public final class GGUFFile: @unchecked Sendable {
             let name = try reader.string()
             let dimensionCount = try reader.u32()
             guard dimensionCount <= 4 else {
-                throw reader.error("tensor \(name) has \(dimensionCount) dimensions (GGUF allows at most 4)")
+                throw reader.error("tensor \(printable(name)) has \(dimensionCount) dimensions (GGUF allows at most 4)")
             }
             var dimensions: [Int] = []
             var count = 1
@@ -131,11 +131,12 @@ public final class GGUFFile: @unchecked Sendable {
                 let value = try reader.u64()
                 guard let dimension = Int(exactly: value), dimension <= reader.data.count else {
                     throw reader.error(
-                        "tensor \(name): dimension \(axis) is \(value), more values than the file has bytes")
+                        "tensor \(printable(name)): dimension \(axis) is \(value), more values than the file has bytes")
                 }
                 let (product, overflow) = count.multipliedReportingOverflow(by: dimension)
                 guard !overflow else {
-                    throw reader.error("tensor \(name): the dimensions \(dimensions + [dimension]) overflow a count")
+                    throw reader.error(
+                        "tensor \(printable(name)): the dimensions \(dimensions + [dimension]) overflow a count")
                 }
                 dimensions.append(dimension)
                 count = product
@@ -143,9 +144,9 @@ public final class GGUFFile: @unchecked Sendable {
             let type = try reader.u32()
             let offsetValue = try reader.u64()
             guard let offset = Int(exactly: offsetValue) else {
-                throw reader.error("tensor \(name): data offset \(offsetValue) lies outside the file")
+                throw reader.error("tensor \(printable(name)): data offset \(offsetValue) lies outside the file")
             }
-            guard index[name] == nil else { throw reader.error("tensor \(name) is listed twice") }
+            guard index[name] == nil else { throw reader.error("tensor \(printable(name)) is listed twice") }
             index[name] = tensors.count
             tensors.append(TensorInfo(name: name, dimensions: dimensions, typeCode: type, offset: offset))
         }
@@ -171,8 +172,8 @@ public final class GGUFFile: @unchecked Sendable {
             guard (tensor.dimensions.first ?? 1) % block.elements == 0 else {
                 throw WeightsError(
                     file: url.path,
-                    "tensor \(tensor.name): rows of \(tensor.dimensions[0]) values are not whole \(type) blocks "
-                        + "of \(block.elements) values")
+                    "tensor \(printable(tensor.name)): rows of \(tensor.dimensions[0]) values are not whole "
+                        + "\(type) blocks of \(block.elements) values")
             }
             let (bytes, sizeOverflow) = (count / block.elements).multipliedReportingOverflow(by: block.bytes)
             let (begin, beginOverflow) = dataStart.addingReportingOverflow(tensor.offset)
@@ -180,15 +181,18 @@ public final class GGUFFile: @unchecked Sendable {
             guard !sizeOverflow, !beginOverflow, !endOverflow else {
                 throw WeightsError(
                     file: url.path,
-                    "tensor \(tensor.name): \(count) values of \(type) at data offset \(tensor.offset) "
+                    "tensor \(printable(tensor.name)): \(count) values of \(type) at data offset \(tensor.offset) "
                         + "overflow the byte range of a file (this one has \(data.count) bytes)")
             }
             guard end <= data.count else {
+                // A tensor that starts inside the file and runs past its end: the file was cut.
+                // One that starts past the end: more likely a corrupt offset.
                 throw WeightsError(
                     file: url.path,
-                    "tensor \(tensor.name) (\(bytes) bytes at data offset \(tensor.offset)) ends at byte \(end), "
-                        + "past the end of the file (\(data.count) bytes)",
-                    hint: "the file is truncated")
+                    "tensor \(printable(tensor.name)) (\(bytes) bytes at data offset \(tensor.offset)) ends at byte "
+                        + "\(end), past the end of the file (\(data.count) bytes)",
+                    hint: begin <= data.count ? "the file is truncated" : "a corrupt tensor offset, or a truncated file"
+                )
             }
         }
     }
@@ -223,7 +227,8 @@ public final class GGUFFile: @unchecked Sendable {
         guard let info = info(name) else { throw WeightsError(file: url.path, "no tensor named \(name)") }
         guard let type = GGMLType(rawValue: info.typeCode) else {
             throw WeightsError(
-                file: url.path, "tensor \(name) has ggml type \(info.typeCode), which Fledge cannot dequantise",
+                file: url.path,
+                "tensor \(printable(name)) has ggml type \(info.typeCode), which Fledge cannot dequantise",
                 hint: "supported: F32, F16, BF16, Q8_0, Q4_0, Q4_1, Q4_K, Q6_K")
         }
         let tensor = Tensor(zeros: Shape(info.shape))
@@ -242,10 +247,27 @@ extension GGUFFile {
         guard let info = info(name) else { throw WeightsError(file: url.path, "no tensor named \(name)") }
         guard let type = GGMLType(rawValue: info.typeCode) else {
             throw WeightsError(
-                file: url.path, "tensor \(name) has ggml type \(info.typeCode), which Fledge cannot read")
+                file: url.path, "tensor \(printable(name)) has ggml type \(info.typeCode), which Fledge cannot read")
         }
         return try data.withUnsafeBytes { raw in try body(raw.baseAddress! + dataStart + info.offset, type) }
     }
+}
+
+/// `text` for an error message: control characters and undecodable bytes escaped, at most 80
+/// characters, in quotes when empty or when something was escaped.
+public func printable(_ text: String) -> String {
+    var out = ""
+    var escaped = text.isEmpty
+    for scalar in text.unicodeScalars.prefix(80) {
+        if scalar.value < 0x20 || scalar.value == 0x7F || scalar == "\u{FFFD}" || (0x80..<0xA0).contains(scalar.value) {
+            out += "\\u{\(String(scalar.value, radix: 16))}"
+            escaped = true
+        } else {
+            out.unicodeScalars.append(scalar)
+        }
+    }
+    if text.unicodeScalars.count > 80 { out += "…" }
+    return escaped ? "\"\(out)\"" : out
 }
 
 /// Reads a weights file memory-mapped; a folder or an unreadable file is an error naming it.
@@ -345,10 +367,10 @@ struct ByteReader {
         case 7: return .bool(try load(UInt8.self) != 0)
         case 8: return .string(try string())
         case 9:
-            guard depth < 4 else { throw error("\(field): arrays nested more than 4 deep") }
+            guard depth < 4 else { throw error("metadata \(printable(field)): arrays nested more than 4 deep") }
             let itemType = try u32()
             let count = try self.count(
-                "\(field): array length", minimumBytesEach: Self.minimumSize(type: itemType))
+                "metadata \(printable(field)): array length", minimumBytesEach: Self.minimumSize(type: itemType))
             var items: [GGUFValue] = []
             items.reserveCapacity(count)
             depth += 1
@@ -358,7 +380,7 @@ struct ByteReader {
         case 10: return .uint(try u64())
         case 11: return .int(Int64(bitPattern: try u64()))
         case 12: return .float(Double(bitPattern: try u64()))
-        default: throw error("\(field): unknown metadata value type \(type)")
+        default: throw error("metadata \(printable(field)): unknown value type \(type)")
         }
     }
 }

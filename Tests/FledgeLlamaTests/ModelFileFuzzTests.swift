@@ -241,6 +241,22 @@ func allFinite(_ tensor: Tensor) -> Bool {
         }
     }
 
+    @Test func corruptOffsetIsNotCalledTruncation() throws {
+        let message = try failure(TinyGGUF.patch(TinyGGUF.writer().data(), tensor: "output.weight", offset: 1 << 40))
+        #expect(message.contains("corrupt tensor offset") && !message.contains("the file is truncated"), "\(message)")
+        let cut = TinyGGUF.writer().data().dropLast(100)
+        #expect(try failure(Data(cut)).contains("the file is truncated"))
+    }
+
+    @Test func messagesNameTheFileAndEscapeBinaryNames() throws {
+        let template = try failure(TinyGGUF.with("tokenizer.chat_template", .string("{% if")).data())
+        #expect(template.contains("model.gguf: tokenizer.chat_template"), "\(template)")
+        var w = TinyGGUF.writer()
+        w.tensors[1].name = "output_norm.\u{1}weight"
+        let name = try failure(w.data())
+        #expect(name.contains("\"output_norm.\\u{1}weight\""), "\(name)")
+    }
+
     @Test func blockCount2To31() throws {
         let message = try failure(TinyGGUF.with("llama.block_count", .u32(1 << 31)).data())
         #expect(message.contains("llama.block_count is 2147483648"), "\(message)")
