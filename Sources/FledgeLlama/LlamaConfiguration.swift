@@ -236,7 +236,9 @@ public struct LlamaConfiguration: Codable, Sendable, Equatable {
         do {
             return try JSONDecoder().decode(LlamaConfiguration.self, from: data)
         } catch let error as LlamaError {
-            throw LlamaError("\(url.path): \(error.message)", hint: error.hint)
+            // The file's path replaces the generic "config.json: " prefix.
+            let message = error.message.hasPrefix("config.json: ") ? String(error.message.dropFirst(13)) : error.message
+            throw LlamaError("\(url.path): \(message)", hint: error.hint)
         } catch let error as DecodingError {
             throw LlamaError("\(url.path): \(Self.describe(error))")
         } catch {
