@@ -7,7 +7,8 @@ struct RoPEScalingReader {
     static let none = RoPEScalingReader(value: .none)
 
     /// - Parameter prefix: how messages name the fields (`rope_scaling.`).
-    static func parse(_ rope: [String: Any], file: String, prefix: String = "rope_scaling.") throws -> RoPEScalingReader {
+    static func parse(_ rope: [String: Any], file: String, prefix: String = "rope_scaling.") throws -> RoPEScalingReader
+    {
         let reader = DraftConfigReader(file: file, object: rope, prefix: prefix)
         let type = try reader.string("rope_type") ?? reader.string("type") ?? "default"
         func number(_ key: String) throws -> Float {

@@ -75,6 +75,10 @@ enum ConfigFile {
         }
         var object: [String: Any] = [:]
         for entry in entries { object[entry.key] = entry.value }
+        // The seed is unsigned: a negative one would otherwise fail without naming its key.
+        if let seed = object[Keys.seed.rawValue] as? NSNumber, !isBoolean(seed), seed.doubleValue < 0 {
+            throw TrainingError("\(located(Keys.seed.rawValue)): seed = \(seed): must be at least 0")
+        }
         do {
             let encoded = try JSONSerialization.data(withJSONObject: object)
             return try JSONDecoder().decode(TrainingConfiguration.self, from: encoded)
@@ -90,11 +94,14 @@ enum ConfigFile {
             case .keyNotFound(_, let c): (context, expected) = (c, nil)
             @unknown default: (context, expected) = (nil, nil)
             }
-            let key = context?.codingPath.first?.stringValue ?? "?"
+            guard let key = context?.codingPath.first?.stringValue else {
+                throw TrainingError("\(path): \(context?.debugDescription ?? "\(error)")")
+            }
             let value = object[key].map(kind) ?? "nothing"
             let element = (context?.codingPath.count ?? 0) > 1 ? " (an item of the list)" : ""
             if let expected {
-                throw TrainingError("\(located(key)): \(key) has the wrong type\(element) (\(value), expected \(expected))")
+                throw TrainingError(
+                    "\(located(key)): \(key) has the wrong type\(element) (\(value), expected \(expected))")
             }
             throw TrainingError(
                 "\(located(key)): \(key) = \(object[key].map(show) ?? "?") is out of range\(element)"

@@ -109,7 +109,9 @@ enum SimpleYAML {
         return try scalar(text, syntax: syntax)
     }
 
-    static func scalar(_ text: String, syntax: (String) -> TrainingError) throws -> (
+    static func scalar(
+        _ text: String, syntax: (String) -> TrainingError
+    ) throws -> (
         value: Any, text: String, nonFinite: Bool
     ) {
         for quote in ["\"", "'"] where text.hasPrefix(quote) {

@@ -121,9 +121,8 @@ public struct TrainingConfiguration: Codable, Sendable, Equatable {
         warmupRatio = try c.decodeIfPresent(Float.self, forKey: .warmupRatio) ?? defaults.warmupRatio
         if let name = try c.decodeIfPresent(String.self, forKey: .scheduler) {
             guard let kind = LearningRateSchedule.Kind(rawValue: name) else {
-                throw TrainingError(
-                    "scheduler: unknown scheduler \"\(name)\"",
-                    hint: "the schedulers are \(LearningRateSchedule.Kind.allCases.map(\.rawValue).joined(separator: ", "))")
+                let names = LearningRateSchedule.Kind.allCases.map(\.rawValue).joined(separator: ", ")
+                throw TrainingError("scheduler: unknown scheduler \"\(name)\"", hint: "the schedulers are \(names)")
             }
             scheduler = kind
         } else {

@@ -176,7 +176,8 @@ public enum TrainingRun {
         for (path, key) in [(Optional(c.savePath), "save_path"), (c.logDir, "log_dir")] {
             if let path, kind(path) == false {
                 throw TrainingError(
-                    "\(key): \(path) is a file, not a folder", hint: "the run writes checkpoints and logs into a folder")
+                    "\(key): \(path) is a file, not a folder", hint: "the run writes checkpoints and logs into a folder"
+                )
             }
         }
         for (path, key) in [(c.dataPath, "data_path"), (c.evalDataPath, "eval_data_path")] {

@@ -180,7 +180,8 @@ public enum Eagle3Export {
             }
             guard let nested = raw as? [String: Any] else {
                 throw top.fail(
-                    "transformer_layer_config", "has the wrong type (\(DraftConfigReader.kind(raw)), expected an object)")
+                    "transformer_layer_config",
+                    "has the wrong type (\(DraftConfigReader.kind(raw)), expected an object)")
             }
             layer = DraftConfigReader(file: file, object: nested, prefix: "transformer_layer_config.")
         } else {
