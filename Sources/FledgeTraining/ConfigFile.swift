@@ -52,7 +52,7 @@ enum ConfigFile {
                 if let number = entry.value as? NSNumber, isBoolean(number) { entry.value = !number.boolValue }
             }
             guard known.contains(key) else {
-                unknown.append(written)
+                unknown.append(entry.line > 0 ? "\(written) (line \(entry.line))" : written)
                 continue
             }
             if let previous = lines[key] {

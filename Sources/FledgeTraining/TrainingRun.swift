@@ -167,7 +167,7 @@ public enum TrainingRun {
     }
 
     /// The paths of a run, before anything is loaded: the save path (and log folder) must be
-    /// folders or absent, and the data and eval data must exist.
+    /// folders or absent; the data, eval data, vocabulary files and feature cache must exist.
     static func checkPaths(_ c: TrainingConfiguration) throws {
         func kind(_ path: String) -> Bool? {
             var isDirectory: ObjCBool = false
@@ -180,7 +180,10 @@ public enum TrainingRun {
                 )
             }
         }
-        for (path, key) in [(c.dataPath, "data_path"), (c.evalDataPath, "eval_data_path")] {
+        for (path, key) in [
+            (c.dataPath, "data_path"), (c.evalDataPath, "eval_data_path"), (c.d2tPath, "d2t_path"),
+            (c.t2dPath, "t2d_path"), (c.cachePath, "cache_path"),
+        ] {
             if let path, kind(path) == nil {
                 throw TrainingError("\(key): \(path) does not exist")
             }

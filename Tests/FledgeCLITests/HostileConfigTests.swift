@@ -296,6 +296,11 @@ import FledgeWeights
         c.evalDataPath = folder.appendingPathComponent("missing-eval.jsonl").path
         let text = Self.message { try TrainingRun.run(c, defaultTarget: nil) { _ in } }
         #expect(text.contains("eval_data_path") && text.contains("does not exist"), "\(text)")
+        // A vocab.safetensors parses (a recipe's vocab stage writes it later) but must exist to train.
+        c.evalDataPath = nil
+        c.d2tPath = folder.appendingPathComponent("vocab.safetensors").path
+        let vocab = Self.message { try TrainingRun.run(c, defaultTarget: nil) { _ in } }
+        #expect(vocab.contains("d2t_path") && vocab.contains("does not exist"), "\(vocab)")
     }
 
     @Test(.enabled(if: TestAssets.hasSmolLM2, "needs the SmolLM2 GGUF: run Scripts/fetch-assets.sh model"))

@@ -22,15 +22,14 @@ public struct Eagle3Method: DraftMethod {
         if let size = settings.draftVocabSize, size < 1 {
             throw DraftError("draft_vocab_size: must be positive (got \(size))")
         }
-        for (path, key) in [(settings.d2tPath, "d2t_path"), (settings.t2dPath, "t2d_path")] {
-            guard let path else { continue }
-            var isDirectory: ObjCBool = false
-            guard FileManager.default.fileExists(atPath: path, isDirectory: &isDirectory) else {
-                throw DraftError("\(key): \(path) does not exist", hint: "fledge vocab writes vocab.safetensors")
-            }
-            if isDirectory.boolValue { throw DraftError("\(key): \(path) is a folder, not a file") }
-        }
         if (settings.d2tPath == nil) != (settings.t2dPath == nil), settings.d2tPath?.hasSuffix(".safetensors") != true {
+            // A path that does not exist says so (the files themselves are checked when the run
+            // starts: a recipe parses its stages before earlier ones have written them).
+            for (path, key) in [(settings.d2tPath, "d2t_path"), (settings.t2dPath, "t2d_path")] {
+                if let path, !FileManager.default.fileExists(atPath: path) {
+                    throw DraftError("\(key): \(path) does not exist", hint: "fledge vocab writes vocab.safetensors")
+                }
+            }
             throw DraftError(
                 settings.d2tPath == nil
                     ? "t2d_path: given without d2t_path" : "d2t_path: a .npy d2t needs its t2d file too (t2d_path)",
