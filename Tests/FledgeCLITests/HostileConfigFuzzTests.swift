@@ -24,7 +24,7 @@ import FledgeTraining
         let seed: UInt64 = layout == "eagle" ? 1_000 : layout == "speculators" ? 2_000 : 3_000
         var generated = 0
         let report = FuzzReport.run(
-            seed: seed, count: FuzzReport.count(default: 600),
+            seed: seed, count: FuzzReport.count(default: 400),
             make: { Data($0.mutateText(original).utf8) }
         ) { mutant in
             try mutant.write(to: configURL)
@@ -91,7 +91,7 @@ import FledgeTraining
         try original.write(to: url, atomically: true, encoding: .utf8)
         _ = try TrainingConfiguration.load(url)  // the unmutated file loads
         let report = FuzzReport.run(
-            seed: name.hasSuffix("json") ? 5_000 : 4_000, count: FuzzReport.count(default: 800),
+            seed: name.hasSuffix("json") ? 5_000 : 4_000, count: FuzzReport.count(default: 500),
             make: { Data($0.mutateText(original).utf8) }
         ) { mutant in
             try mutant.write(to: url)
