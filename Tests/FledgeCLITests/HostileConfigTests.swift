@@ -368,5 +368,11 @@ import FledgeWeights
             #expect(names == ["step-0000002"], "\(failing): \(names)")
         }
         #expect(try Checkpoint.list(save).map(\.step) == [2])
+        // Resuming from a checkpoint with a non-finite weight names the tensor.
+        parameters.parameter("w").pointer[7] = .nan
+        let url = try Checkpoint.save(
+            parameters: parameters, d2t: [0], t2d: [true], state: state(6), to: save, keep: 3)
+        let text = Self.message { try Checkpoint.restore(url, into: ParameterSet([("w", Shape([4, 4]))])) }
+        #expect(text.contains("tensor w") && text.contains("non-finite"), "\(text)")
     }
 }
