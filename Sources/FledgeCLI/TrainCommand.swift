@@ -38,43 +38,60 @@ struct TrainCommand: AsyncParsableCommand {
     var savePath: String?
     @Option(name: .customLong("run-name"), help: "A name for the report.")
     var runName: String?
-    @Option(name: .customLong("epochs"), help: "Epochs.") var epochs: Int?
-    @Option(name: .customLong("max-steps"), help: "Stop after this many optimizer steps.") var maxSteps: Int?
-    @Option(name: .customLong("lr"), help: "Peak learning rate.") var lr: Float?
-    @Option(name: .customLong("warmup-ratio"), help: "Fraction of steps of linear warmup.") var warmupRatio: Float?
+    @Option(name: .customLong("epochs"), parsing: .unconditional, help: "Epochs.") var epochs: Int?
+    @Option(name: .customLong("max-steps"), parsing: .unconditional, help: "Stop after this many optimizer steps.")
+    var maxSteps: Int?
+    @Option(name: .customLong("lr"), parsing: .unconditional, help: "Peak learning rate.") var lr: Float?
+    @Option(name: .customLong("warmup-ratio"), parsing: .unconditional, help: "Fraction of steps of linear warmup.")
+    var warmupRatio: Float?
     @Option(name: .customLong("scheduler"), help: "cosine, linear or constant.") var scheduler: String?
-    @Option(name: .customLong("b1"), help: "AdamW β1.") var beta1: Float?
-    @Option(name: .customLong("b2"), help: "AdamW β2.") var beta2: Float?
-    @Option(name: .customLong("weight-decay"), help: "AdamW decoupled weight decay.") var weightDecay: Float?
+    @Option(name: .customLong("b1"), parsing: .unconditional, help: "AdamW β1.") var beta1: Float?
+    @Option(name: .customLong("b2"), parsing: .unconditional, help: "AdamW β2.") var beta2: Float?
+    @Option(name: .customLong("weight-decay"), parsing: .unconditional, help: "AdamW decoupled weight decay.")
+    var weightDecay: Float?
     @Option(
-        name: .customLong("max-grad-norm"), help: "Global gradient-norm clip (default 0.5 for eagle3, none for eagle1)."
+        name: .customLong("max-grad-norm"), parsing: .unconditional,
+        help: "Global gradient-norm clip (default 0.5 for eagle3, none for eagle1)."
     ) var maxGradNorm: Float?
     @Option(
-        name: .customLong("grad-clip"), help: "Element-wise gradient clip (default 0.5 for eagle1, none for eagle3).")
+        name: .customLong("grad-clip"), parsing: .unconditional,
+        help: "Element-wise gradient clip (default 0.5 for eagle1, none for eagle3).")
     var gradClip: Float?
-    @Option(name: .customLong("v-w"), help: "EAGLE-1: weight of the feature regression (SmoothL1).") var vWeight: Float?
-    @Option(name: .customLong("p-w"), help: "EAGLE-1: weight of the token loss through the target head.") var pWeight:
-        Float?
-    @Option(name: .customLong("noise-low"), help: "EAGLE-1: input-feature noise low end, scaled by 512/T.")
+    @Option(
+        name: .customLong("v-w"), parsing: .unconditional, help: "EAGLE-1: weight of the feature regression (SmoothL1)."
+    ) var vWeight: Float?
+    @Option(
+        name: .customLong("p-w"), parsing: .unconditional,
+        help: "EAGLE-1: weight of the token loss through the target head.") var pWeight: Float?
+    @Option(
+        name: .customLong("noise-low"), parsing: .unconditional,
+        help: "EAGLE-1: input-feature noise low end, scaled by 512/T.")
     var noiseLow: Float?
-    @Option(name: .customLong("noise-high"), help: "EAGLE-1: input-feature noise high end, scaled by 512/T.")
+    @Option(
+        name: .customLong("noise-high"), parsing: .unconditional,
+        help: "EAGLE-1: input-feature noise high end, scaled by 512/T.")
     var noiseHigh: Float?
     @Flag(name: .customLong("fc-bias"), help: "EAGLE-1: give fc a bias (SGLang export only).") var fcBias = false
-    @Option(name: .customLong("batch-size"), help: "Rows per micro-batch.") var batchSize: Int?
-    @Option(name: .customLong("total-seq-len"), help: "Token budget per micro-batch (rows × longest row).")
+    @Option(name: .customLong("batch-size"), parsing: .unconditional, help: "Rows per micro-batch.") var batchSize: Int?
+    @Option(
+        name: .customLong("total-seq-len"), parsing: .unconditional,
+        help: "Token budget per micro-batch (rows × longest row).")
     var totalSeqLen: Int?
-    @Option(name: .customLong("grad-accum"), help: "Micro-batches per optimizer step.") var gradAccum: Int?
-    @Option(name: .customLong("max-length"), help: "Longest sample in tokens.") var maxLength: Int?
+    @Option(name: .customLong("grad-accum"), parsing: .unconditional, help: "Micro-batches per optimizer step.")
+    var gradAccum: Int?
+    @Option(name: .customLong("max-length"), parsing: .unconditional, help: "Longest sample in tokens.") var maxLength:
+        Int?
     @Flag(name: .customLong("drop-long"), help: "Drop over-long samples instead of truncating.") var dropLong = false
     @Option(name: .customLong("system-prompt"), help: "Replace (or add) every conversation's system message.")
     var systemPrompt: String?
     @Option(
-        name: .customLong("ttt-steps"),
+        name: .customLong("ttt-steps"), parsing: .unconditional,
         help: "Training-time-test steps K (EAGLE-3); EAGLE-1: the chained steps measured on the eval split.")
     var tttSteps: Int?
-    @Option(name: .customLong("ttt-step-loss-decay"), help: "Weight decay of later TTT steps.") var tttStepLossDecay:
-        Float?
-    @Option(name: .customLong("draft-vocab-size"), help: "Draft vocabulary size Vd.") var draftVocabSize: Int?
+    @Option(name: .customLong("ttt-step-loss-decay"), parsing: .unconditional, help: "Weight decay of later TTT steps.")
+    var tttStepLossDecay: Float?
+    @Option(name: .customLong("draft-vocab-size"), parsing: .unconditional, help: "Draft vocabulary size Vd.")
+    var draftVocabSize: Int?
     @Option(name: .customLong("d2t-path"), help: "d2t.npy (with --t2d-path) or vocab.safetensors from fledge vocab.")
     var d2tPath: String?
     @Option(name: .customLong("t2d-path"), help: "t2d.npy.") var t2dPath: String?
@@ -88,22 +105,31 @@ struct TrainCommand: AsyncParsableCommand {
             """
     )
     var auxHiddenStateLayers: [Int] = []
-    @Option(name: .customLong("log-interval"), help: "Log every N-th training step (the last step always).")
+    @Option(
+        name: .customLong("log-interval"), parsing: .unconditional,
+        help: "Log every N-th training step (the last step always).")
     var logInterval: Int?
-    @Option(name: .customLong("seed"), help: "Seed of initialisation and data order.") var seed: UInt64?
-    @Option(name: .customLong("save-interval"), help: "Checkpoint every N steps (and at each epoch end).")
+    @Option(name: .customLong("seed"), parsing: .unconditional, help: "Seed of initialisation and data order.")
+    var seed: UInt64?
+    @Option(
+        name: .customLong("save-interval"), parsing: .unconditional,
+        help: "Checkpoint every N steps (and at each epoch end).")
     var saveInterval: Int?
-    @Option(name: .customLong("eval-interval"), help: "Evaluate every N steps.") var evalInterval: Int?
-    @Option(name: .customLong("keep-checkpoints"), help: "Checkpoints kept.") var keepCheckpoints: Int?
+    @Option(name: .customLong("eval-interval"), parsing: .unconditional, help: "Evaluate every N steps.")
+    var evalInterval: Int?
+    @Option(name: .customLong("keep-checkpoints"), parsing: .unconditional, help: "Checkpoints kept.")
+    var keepCheckpoints: Int?
     @Flag(name: .customLong("no-resume-from-checkpoint"), help: "Start fresh even if the save path has checkpoints.")
     var noResume = false
     @Option(name: .customLong("logger"), help: "jsonl, tensorboard or none (repeatable).") var logger: [String] = []
     @Option(name: .customLong("log-dir"), help: "Where logs go (default: SAVE/logs).") var logDir: String?
-    @Option(name: .customLong("max-train-samples"), help: "Use only the first N training samples.") var maxTrainSamples:
-        Int?
-    @Option(name: .customLong("max-eval-samples"), help: "Evaluate on at most N samples.") var maxEvalSamples: Int?
     @Option(
-        name: .customLong("collective-timeout"),
+        name: .customLong("max-train-samples"), parsing: .unconditional, help: "Use only the first N training samples.")
+    var maxTrainSamples: Int?
+    @Option(name: .customLong("max-eval-samples"), parsing: .unconditional, help: "Evaluate on at most N samples.")
+    var maxEvalSamples: Int?
+    @Option(
+        name: .customLong("collective-timeout"), parsing: .unconditional,
         help: "Under mpirun: seconds a gradient sum may wait for the other ranks (default 300).") var collectiveTimeout:
         Double?
 
@@ -136,7 +162,8 @@ struct TrainCommand: AsyncParsableCommand {
         if !auxHiddenStateLayers.isEmpty { c.auxHiddenStateLayers = auxHiddenStateLayers }
         if let scheduler {
             guard let kind = LearningRateSchedule.Kind(rawValue: scheduler) else {
-                throw ValidationError("--scheduler must be cosine, linear or constant")
+                let names = LearningRateSchedule.Kind.allCases.map(\.rawValue).joined(separator: ", ")
+                throw ValidationError("--scheduler: unknown scheduler \"\(scheduler)\"; the schedulers are \(names)")
             }
             c.scheduler = kind
         }

@@ -13,9 +13,20 @@ public enum Checkpoint {
 
     static func name(step: Int) -> String { String(format: "step-%07d", step) }
 
-    /// Writes a checkpoint and prunes older ones.
+    /// Writes a checkpoint and prunes older ones. A write that fails (a full disk) removes its
+    /// temporary folder, leaving the earlier checkpoints as they were.
     public static func save(
         parameters: ParameterSet, d2t: [Int64], t2d: [Bool], state: TrainingState, to save: URL, keep: Int
+    ) throws -> URL {
+        try self.save(
+            parameters: parameters, d2t: d2t, t2d: t2d, state: state, to: save, keep: keep, afterWriting: { _ in })
+    }
+
+    /// ``save(parameters:d2t:t2d:state:to:keep:)`` calling `afterWriting` after each file it
+    /// writes into the temporary folder (tests inject a failure there).
+    static func save(
+        parameters: ParameterSet, d2t: [Int64], t2d: [Bool], state: TrainingState, to save: URL, keep: Int,
+        afterWriting: (URL) throws -> Void
     ) throws -> URL {
         let root = directory(save)
         try FileManager.default.createDirectory(at: root, withIntermediateDirectories: true)
@@ -23,24 +34,36 @@ public enum Checkpoint {
         let temporary = root.appendingPathComponent(".tmp-" + name(step: state.step))
         try? FileManager.default.removeItem(at: temporary)
         try FileManager.default.createDirectory(at: temporary, withIntermediateDirectories: true)
-        var model: [SafetensorsWriter.Item] = parameters.entries.map {
-            .init(name: $0.name, tensor: parameters.parameter($0.name))
+        do {
+            var model: [SafetensorsWriter.Item] = parameters.entries.map {
+                .init(name: $0.name, tensor: parameters.parameter($0.name))
+            }
+            model.append(.init(name: "d2t", int64: d2t))
+            model.append(.init(name: "t2d", bools: t2d))
+            let modelURL = temporary.appendingPathComponent("model.safetensors")
+            try SafetensorsWriter().write(model, metadata: ["format": "fledge-checkpoint"], to: modelURL)
+            try afterWriting(modelURL)
+            let optimizerURL = temporary.appendingPathComponent("optimizer.safetensors")
+            try SafetensorsWriter().write(
+                [
+                    .init(name: "exp_avg", tensor: parameters.firstMoments),
+                    .init(name: "exp_avg_sq", tensor: parameters.secondMoments),
+                ], to: optimizerURL)
+            try afterWriting(optimizerURL)
+            let encoder = JSONEncoder()
+            encoder.outputFormatting = [.prettyPrinted, .sortedKeys]
+            let stateURL = temporary.appendingPathComponent("state.json")
+            try encoder.encode(state).write(to: stateURL)
+            try afterWriting(stateURL)
+        } catch {
+            try? FileManager.default.removeItem(at: temporary)
+            throw error
         }
-        model.append(.init(name: "d2t", int64: d2t))
-        model.append(.init(name: "t2d", bools: t2d))
-        try SafetensorsWriter().write(
-            model, metadata: ["format": "fledge-checkpoint"], to: temporary.appendingPathComponent("model.safetensors"))
-        try SafetensorsWriter().write(
-            [
-                .init(name: "exp_avg", tensor: parameters.firstMoments),
-                .init(name: "exp_avg_sq", tensor: parameters.secondMoments),
-            ], to: temporary.appendingPathComponent("optimizer.safetensors"))
-        let encoder = JSONEncoder()
-        encoder.outputFormatting = [.prettyPrinted, .sortedKeys]
-        try encoder.encode(state).write(to: temporary.appendingPathComponent("state.json"))
         try? FileManager.default.removeItem(at: final)
         guard rename(temporary.path, final.path) == 0 else {
-            throw TrainingError("\(final.path): cannot move the checkpoint into place (errno \(errno))")
+            let code = errno
+            try? FileManager.default.removeItem(at: temporary)
+            throw TrainingError("\(final.path): cannot move the checkpoint into place (errno \(code))")
         }
         for old in try list(save).dropLast(keep) { try? FileManager.default.removeItem(at: old.url) }
         return final
@@ -83,6 +106,12 @@ public enum Checkpoint {
                         "the checkpoint belongs to another configuration; "
                         + "use another --save-path or --no-resume-from-checkpoint"
                 )
+            }
+            if let index = tensor.buffer.firstIndex(where: { !$0.isFinite }) {
+                throw TrainingError(
+                    "\(url.path): tensor \(entry.name) holds a non-finite value (element \(index) is "
+                        + "\(tensor.buffer[index]))",
+                    hint: "resume from an earlier checkpoint or start fresh with --no-resume-from-checkpoint")
             }
             parameters.parameter(entry.name).copy(from: tensor)
         }

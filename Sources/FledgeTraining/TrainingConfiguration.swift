@@ -83,7 +83,8 @@ public struct TrainingConfiguration: Codable, Sendable, Equatable {
     }
 
     enum CodingKeys: String, CodingKey, CaseIterable {
-        case method, epochs, scheduler, seed, resume, loggers
+        case method, epochs, scheduler, seed, resume
+        case loggers = "logger"
         case targetModelPath = "target_model_path", dataPath = "data_path", evalDataPath = "eval_data_path", cachePath =
             "cache_path"
         case savePath = "save_path", runName = "run_name", maxSteps = "max_steps", learningRate = "lr", warmupRatio =
@@ -118,7 +119,15 @@ public struct TrainingConfiguration: Codable, Sendable, Equatable {
         maxSteps = try c.decodeIfPresent(Int.self, forKey: .maxSteps)
         learningRate = try c.decodeIfPresent(Float.self, forKey: .learningRate) ?? defaults.learningRate
         warmupRatio = try c.decodeIfPresent(Float.self, forKey: .warmupRatio) ?? defaults.warmupRatio
-        scheduler = try c.decodeIfPresent(LearningRateSchedule.Kind.self, forKey: .scheduler) ?? defaults.scheduler
+        if let name = try c.decodeIfPresent(String.self, forKey: .scheduler) {
+            guard let kind = LearningRateSchedule.Kind(rawValue: name) else {
+                let names = LearningRateSchedule.Kind.allCases.map(\.rawValue).joined(separator: ", ")
+                throw TrainingError("scheduler: unknown scheduler \"\(name)\"", hint: "the schedulers are \(names)")
+            }
+            scheduler = kind
+        } else {
+            scheduler = defaults.scheduler
+        }
         beta1 = try c.decodeIfPresent(Float.self, forKey: .beta1) ?? defaults.beta1
         beta2 = try c.decodeIfPresent(Float.self, forKey: .beta2) ?? defaults.beta2
         weightDecay = try c.decodeIfPresent(Float.self, forKey: .weightDecay) ?? defaults.weightDecay
@@ -158,10 +167,22 @@ public struct TrainingConfiguration: Codable, Sendable, Equatable {
         try validate()
     }
 
-    /// Checks ranges; throws naming the key.
+    /// Checks ranges; throws naming the key (and the value).
     public func validate() throws {
         func require(_ ok: Bool, _ key: CodingKeys, _ message: String) throws {
             if !ok { throw TrainingError("\(key.rawValue): \(message)") }
+        }
+        func positive(_ value: Float?, _ key: CodingKeys) throws {
+            guard let value else { return }
+            try require(value.isFinite && value > 0, key, "must be a finite number above 0 (got \(value))")
+        }
+        func nonNegative(_ value: Float?, _ key: CodingKeys) throws {
+            guard let value else { return }
+            try require(value.isFinite && value >= 0, key, "must be a finite number, at least 0 (got \(value))")
+        }
+        func atLeast(_ minimum: Int, _ value: Int?, _ key: CodingKeys) throws {
+            guard let value else { return }
+            try require(value >= minimum, key, "must be at least \(minimum) (got \(value))")
         }
         do {
             try DraftMethods.validate(draftSettings, method: method)
@@ -171,61 +192,56 @@ public struct TrainingConfiguration: Codable, Sendable, Equatable {
             throw TrainingError(
                 named ? error.message : "\(CodingKeys.method.rawValue): \(error.message)", hint: error.hint)
         }
-        try require(maxGradNorm.map { $0 > 0 } ?? true, .maxGradNorm, "must be positive")
-        try require(gradClip.map { $0 > 0 } ?? true, .gradClip, "must be positive")
+        try positive(learningRate, .learningRate)
+        try require(
+            warmupRatio.isFinite && warmupRatio >= 0 && warmupRatio < 1, .warmupRatio,
+            "must be in [0, 1) (got \(warmupRatio))")
+        try require(beta1.isFinite && beta1 >= 0 && beta1 < 1, .beta1, "must be in [0, 1) (got \(beta1))")
+        try require(beta2.isFinite && beta2 >= 0 && beta2 < 1, .beta2, "must be in [0, 1) (got \(beta2))")
+        try nonNegative(weightDecay, .weightDecay)
+        try require(
+            maxGradNorm.map { !$0.isNaN && $0 > 0 } ?? true, .maxGradNorm, "must be above 0 (got \(maxGradNorm ?? 0))")
+        try require(gradClip.map { !$0.isNaN && $0 > 0 } ?? true, .gradClip, "must be above 0 (got \(gradClip ?? 0))")
+        try nonNegative(vWeight, .vWeight)
+        try nonNegative(pWeight, .pWeight)
+        for (value, key) in [(noiseLow, CodingKeys.noiseLow), (noiseHigh, .noiseHigh)] {
+            try require(value.map(\.isFinite) ?? true, key, "must be a finite number (got \(value ?? 0))")
+        }
         try require(
             auxHiddenStateLayers.map { $0.count == 3 && $0.allSatisfy { $0 >= 0 } } ?? true, .auxHiddenStateLayers,
-            "three layer ids, each at least 0")
-        try require(epochs >= 1, .epochs, "must be at least 1")
-        try require(maxSteps.map { $0 >= 1 } ?? true, .maxSteps, "must be at least 1")
-        try require(learningRate > 0, .learningRate, "must be positive")
-        try require(warmupRatio >= 0 && warmupRatio < 1, .warmupRatio, "must be in [0, 1)")
+            "three layer ids, each at least 0 (got \(auxHiddenStateLayers ?? []))")
+        try atLeast(1, epochs, .epochs)
+        try atLeast(1, maxSteps, .maxSteps)
+        try atLeast(1, batchSize, .batchSize)
+        try atLeast(1, totalSequenceLength, .totalSequenceLength)
+        try atLeast(1, gradientAccumulation, .gradientAccumulation)
+        try atLeast(2, maxLength, .maxLength)
+        try require(tttSteps >= 1 && tttSteps <= 16, .tttSteps, "must be between 1 and 16 (got \(tttSteps))")
+        try positive(tttStepLossDecay, .tttStepLossDecay)
         try require(
-            batchSize >= 1 && gradientAccumulation >= 1, .batchSize, "batch size and accumulation must be at least 1")
-        try require(maxLength >= 2, .maxLength, "must be at least 2")
-        try require(tttSteps >= 1 && tttSteps <= 16, .tttSteps, "must be between 1 and 16")
-        try require(collectiveTimeout > 0, .collectiveTimeout, "must be positive")
-        try require(logInterval >= 1, .logInterval, "must be at least 1")
-        try require(tttStepLossDecay > 0, .tttStepLossDecay, "must be positive")
+            collectiveTimeout.isFinite && collectiveTimeout > 0, .collectiveTimeout,
+            "must be a finite number of seconds above 0 (got \(collectiveTimeout))")
+        try atLeast(1, logInterval, .logInterval)
+        try atLeast(1, saveInterval, .saveInterval)
+        try atLeast(1, evalInterval, .evalInterval)
+        try atLeast(1, keepCheckpoints, .keepCheckpoints)
+        try atLeast(1, maxTrainSamples, .maxTrainSamples)
+        try atLeast(0, maxEvalSamples, .maxEvalSamples)
+        for (path, key) in [
+            (targetModelPath, CodingKeys.targetModelPath), (dataPath, .dataPath), (evalDataPath, .evalDataPath),
+            (cachePath, .cachePath), (logDir, .logDir),
+        ] {
+            try require(path.map { !$0.isEmpty } ?? true, key, "an empty path")
+        }
+        try require(!savePath.isEmpty, .savePath, "an empty path")
         try require(
-            saveInterval >= 1 && evalInterval >= 1 && keepCheckpoints >= 1, .saveInterval,
-            "intervals and keep count must be at least 1")
-        try require(
-            loggers.allSatisfy { ["jsonl", "tensorboard", "none"].contains($0) }, .loggers,
-            "loggers are jsonl, tensorboard or none")
+            !loggers.isEmpty && loggers.allSatisfy { ["jsonl", "tensorboard", "none"].contains($0) }, .loggers,
+            "loggers are jsonl, tensorboard or none (got \(loggers.joined(separator: ", ")))")
     }
 
-    /// Reads a JSON or YAML (a flat `key: value` subset) config file; unknown keys are errors.
+    /// Reads a JSON or YAML (a flat `key: value` subset) config file; unknown keys are errors,
+    /// and every error names the file, the line and the key (``ConfigFile``).
     public static func load(_ url: URL) throws -> TrainingConfiguration {
-        guard let text = try? String(contentsOf: url, encoding: .utf8) else {
-            throw TrainingError("\(url.path): cannot read the config file")
-        }
-        let object: [String: Any]
-        if url.pathExtension == "json" || text.trimmingCharacters(in: .whitespacesAndNewlines).hasPrefix("{") {
-            guard let parsed = try? JSONSerialization.jsonObject(with: Data(text.utf8)) as? [String: Any] else {
-                throw TrainingError("\(url.path): not a JSON object")
-            }
-            object = parsed
-        } else {
-            object = try SimpleYAML.parse(text, file: url.path)
-        }
-        let known = Set(CodingKeys.allCases.map(\.rawValue))
-        let unknown = object.keys.filter { !known.contains($0.replacingOccurrences(of: "-", with: "_")) }.sorted()
-        guard unknown.isEmpty else {
-            throw TrainingError(
-                "\(url.path): unknown key\(unknown.count > 1 ? "s" : "") \(unknown.joined(separator: ", "))",
-                hint: "known keys: \(known.sorted().joined(separator: ", "))")
-        }
-        var normalised: [String: Any] = [:]
-        for (key, value) in object { normalised[key.replacingOccurrences(of: "-", with: "_")] = value }
-        do {
-            let data = try JSONSerialization.data(withJSONObject: normalised)
-            return try JSONDecoder().decode(TrainingConfiguration.self, from: data)
-        } catch let error as TrainingError {
-            throw TrainingError("\(url.path): \(error.message)", hint: error.hint)
-        } catch DecodingError.typeMismatch(_, let context), DecodingError.valueNotFound(_, let context) {
-            throw TrainingError(
-                "\(url.path): \(context.codingPath.map(\.stringValue).joined(separator: ".")) has the wrong type")
-        }
+        try ConfigFile.load(url)
     }
 }

@@ -32,12 +32,20 @@ public enum TrainingRun {
         guard let dataPath = c.dataPath else {
             throw TrainingError("no training data", hint: "pass --data-path (prepared by fledge data prepare)")
         }
+        try checkPaths(c)
         let target = try TargetModel.load(from: targetURL)
         let tokenizer = ConversationTokenizer(
             format: target.format, maxLength: c.maxLength, dropLong: c.dropLong, systemPrompt: c.systemPrompt)
         let data = URL(fileURLWithPath: dataPath)
         var train = TokenizedDataset.make(try ConversationFile.read(data), tokenizer: tokenizer)
         if let limit = c.maxTrainSamples { train.samples = Array(train.samples.prefix(limit)) }
+        guard !train.samples.isEmpty else {
+            let skipped = train.skipped.map { "\($0.key.rawValue) \($0.value)" }.sorted().joined(separator: ", ")
+            throw TrainingError(
+                "data_path: \(dataPath) holds no usable training sample (0 samples"
+                    + (skipped.isEmpty ? ")" : "; skipped: \(skipped))"),
+                hint: "prepare conversations with fledge data prepare; check --max-length and --drop-long")
+        }
         var evaluation: [TokenizedSample] = []
         let evalURL = c.evalDataPath.map { URL(fileURLWithPath: $0) } ?? data.appendingPathComponent("eval.jsonl")
         if FileManager.default.fileExists(atPath: evalURL.path) {
@@ -156,6 +164,30 @@ public enum TrainingRun {
         return Summary(
             state: state, trainSamples: train.samples.count, evalSamples: evaluation.count,
             exportPath: save.appendingPathComponent("export"), reportPath: reportURL, logPath: logDirectory)
+    }
+
+    /// The paths of a run, before anything is loaded: the save path (and log folder) must be
+    /// folders or absent; the data, eval data, vocabulary files and feature cache must exist.
+    static func checkPaths(_ c: TrainingConfiguration) throws {
+        func kind(_ path: String) -> Bool? {
+            var isDirectory: ObjCBool = false
+            return FileManager.default.fileExists(atPath: path, isDirectory: &isDirectory) ? isDirectory.boolValue : nil
+        }
+        for (path, key) in [(Optional(c.savePath), "save_path"), (c.logDir, "log_dir")] {
+            if let path, kind(path) == false {
+                throw TrainingError(
+                    "\(key): \(path) is a file, not a folder", hint: "the run writes checkpoints and logs into a folder"
+                )
+            }
+        }
+        for (path, key) in [
+            (c.dataPath, "data_path"), (c.evalDataPath, "eval_data_path"), (c.d2tPath, "d2t_path"),
+            (c.t2dPath, "t2d_path"), (c.cachePath, "cache_path"),
+        ] {
+            if let path, kind(path) == nil {
+                throw TrainingError("\(key): \(path) does not exist")
+            }
+        }
     }
 
     /// The processes of a run: this one alone, or under `mpirun` with more than one rank Open

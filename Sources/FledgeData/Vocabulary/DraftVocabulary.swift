@@ -25,7 +25,8 @@ public struct DraftVocabulary: Sendable, Equatable {
         }
         var previous = -1
         for (index, offset) in d2t.enumerated() {
-            let target = index + Int(offset)
+            let (sum, overflow) = Int64(index).addingReportingOverflow(offset)
+            let target = overflow || sum < 0 || sum >= Int64(t2d.count) ? -1 : Int(sum)
             guard target > previous, target < t2d.count, t2d[target] else {
                 throw DataError(
                     .invalidVocabulary,

@@ -48,49 +48,46 @@ public enum Eagle1Export {
         try AtomicFile.write(data, to: directory.appendingPathComponent("config.json"))
     }
 
-    /// Whether a `config.json` describes an EAGLE-1 draft: one layer, no draft vocabulary,
-    /// not a speculators or EAGLE-3 config.
+    /// Whether a `config.json` describes an EAGLE-1 draft: one layer (or the architecture of
+    /// one of the two layouts, whose layer count ``load(from:embedding:head:)`` then checks), no
+    /// draft vocabulary, not a speculators or EAGLE-3 config.
     public static func recognizes(_ config: [String: Any]) -> Bool {
         let architectures = config["architectures"] as? [String] ?? []
-        return config["num_hidden_layers"] as? Int == 1 && config["draft_vocab_size"] == nil
-            && config["speculators_model_type"] == nil
+        let layouts = ["LlamaForCausalLM", "LlamaForCausalLMEagle"]
+        return (config["num_hidden_layers"] as? Int == 1 || architectures.contains(where: layouts.contains))
+            && config["draft_vocab_size"] == nil && config["speculators_model_type"] == nil
             && !architectures.contains(where: { $0.contains("Eagle3") })
     }
 
-    /// Loads an export of either layout (`embedding` and `head`: the target's).
+    /// Loads an export of either layout (`embedding` and `head`: the target's). Every field is
+    /// range-checked against the target, every tensor's shape against the config before
+    /// anything is allocated, and every weight is checked finite.
     public static func load(from directory: URL, embedding: Tensor, head: Tensor) throws -> Eagle1Draft {
-        let configURL = directory.appendingPathComponent("config.json")
-        guard let data = try? Data(contentsOf: configURL),
-            let config = try? JSONSerialization.jsonObject(with: data) as? [String: Any]
-        else {
-            throw DraftError("\(configURL.path): cannot read the draft's config.json")
-        }
+        let (configURL, config) = try DraftConfigReader.read(directory)
         guard recognizes(config) else {
             throw DraftError("\(configURL.path): not a one-layer EAGLE-1 draft")
         }
-        func int(_ key: String) throws -> Int {
-            guard let value = config[key] as? Int else { throw DraftError("\(configURL.path): missing \(key)") }
-            return value
+        let reader = DraftConfigReader(file: configURL.path, object: config)
+        guard embedding.shape.rank == 2, head.shape == embedding.shape else {
+            throw DraftError("\(configURL.path): the target's embedding and head do not match")
         }
-        let file = try SafetensorsFile(url: directory.appendingPathComponent("model.safetensors"))
-        let hidden = try int("hidden_size"), heads = try int("num_attention_heads")
-        var scaling = RoPEScalingReader.none
-        if let rope = config["rope_scaling"] as? [String: Any] {
-            scaling = try RoPEScalingReader.parse(rope, file: configURL.path)
-        }
+        let hidden = try reader.hidden(targetWidth: embedding.shape[1])
+        let attention = try reader.attention(hidden: hidden)
+        let intermediate = try reader.int("intermediate_size", in: 1...DraftConfigReader.maxDimension)
+        try reader.requireOneLayer()
+        let vocabulary = try reader.vocabulary(target: embedding.shape[0])
+        let rest = try reader.normAndPositions()
+        let weights = try SafetensorsFile(url: directory.appendingPathComponent("model.safetensors"))
         let c = Eagle1Configuration(
-            hiddenSize: hidden, headCount: heads, kvHeadCount: (config["num_key_value_heads"] as? Int) ?? heads,
-            headDimension: (config["head_dim"] as? Int) ?? hidden / heads,
-            intermediateSize: try int("intermediate_size"),
-            vocabularySize: try int("vocab_size"), rmsNormEps: Float((config["rms_norm_eps"] as? Double) ?? 1e-6),
-            ropeTheta: Float((config["rope_theta"] as? Double) ?? 10_000), ropeScaling: scaling.value,
-            maxPositions: (config["max_position_embeddings"] as? Int) ?? 2048, bias: file.names.contains("fc.bias"))
+            hiddenSize: hidden, headCount: attention.heads, kvHeadCount: attention.kvHeads,
+            headDimension: attention.headDimension, intermediateSize: intermediate, vocabularySize: vocabulary,
+            rmsNormEps: rest.eps, ropeTheta: rest.theta, ropeScaling: rest.scaling.value,
+            maxPositions: rest.maxPositions, bias: weights.names.contains("fc.bias"))
+        try DraftConfigReader.checkShapes(c.parameterShapes, in: weights, directory: directory)
         let draft = Eagle1Draft(configuration: c, embedding: embedding, head: head)
-        for (name, shape) in c.parameterShapes {
-            let tensor = try file.tensor(name)
-            guard tensor.shape.dims == shape else {
-                throw DraftError("\(directory.path): \(name) has shape \(tensor.shape), expected \(Shape(shape))")
-            }
+        for (name, _) in c.parameterShapes {
+            let tensor = try weights.tensor(name)
+            try DraftConfigReader.requireFinite(tensor, name: name, file: weights.url.path)
             draft.parameters.parameter(name).copy(from: tensor)
         }
         return draft

@@ -74,7 +74,8 @@ extension Eagle1Draft: LoadedDraft {
                     + "\(target.configuration.hiddenSize)"
             )
         }
-        return Eagle1Drafter(draft: self, capacity: capacity, target: target)
+        // The draft's rotary tables end at its max_position_embeddings.
+        return Eagle1Drafter(draft: self, capacity: min(capacity, configuration.maxPositions), target: target)
     }
 
     public func export(to directory: URL, format: String, target: Eagle3Export.TargetInfo, dtype: DType) throws {

@@ -100,6 +100,11 @@ public enum Eagle3Export {
             guard let ids = top as? [Int] else {
                 throw DraftError("\(file): \(layerIDsKey) must be a list of integers")
             }
+            guard ids.allSatisfy({ $0 >= 1 }) else {
+                throw DraftError(
+                    "\(file): \(layerIDsKey) = \(ids): ids count inputs of layers and start at 1",
+                    hint: "an EAGLE-3 draft reads three target layers")
+            }
             layers = ids.map { $0 - 1 }
         } else {
             return nil
@@ -159,60 +164,72 @@ public enum Eagle3Export {
     }
 
     /// Reads an export of either layout back; the embedding comes from the target (the
-    /// EAGLE layout does not store it).
+    /// EAGLE layout does not store it). Every field is range-checked against the target (its
+    /// embedding: vocabulary and width), every tensor's shape against the config before
+    /// anything is allocated, the vocabulary maps against each other and the target, and every
+    /// weight is checked finite.
     public static func load(from directory: URL, embedding: Tensor) throws -> Eagle3Draft {
-        let configURL = directory.appendingPathComponent("config.json")
-        guard let data = try? Data(contentsOf: configURL),
-            let config = try? JSONSerialization.jsonObject(with: data) as? [String: Any]
-        else {
-            throw DraftError("\(configURL.path): cannot read the draft's config.json")
+        let (configURL, config) = try DraftConfigReader.read(directory)
+        let file = configURL.path
+        let top = DraftConfigReader(file: file, object: config)
+        let speculators = try top.string("speculators_model_type") == "eagle3"
+        let layer: DraftConfigReader
+        if speculators {
+            guard let raw = config["transformer_layer_config"] else {
+                throw DraftError("\(file): missing transformer_layer_config")
+            }
+            guard let nested = raw as? [String: Any] else {
+                throw top.fail(
+                    "transformer_layer_config",
+                    "has the wrong type (\(DraftConfigReader.kind(raw)), expected an object)")
+            }
+            layer = DraftConfigReader(file: file, object: nested, prefix: "transformer_layer_config.")
+        } else {
+            layer = top
         }
-        let speculators = config["speculators_model_type"] as? String == "eagle3"
-        let layer = speculators ? (config["transformer_layer_config"] as? [String: Any] ?? [:]) : config
         if !speculators, let architectures = config["architectures"] as? [String],
             !architectures.contains(where: { $0.contains("Eagle3") })
         {
             throw DraftError(
-                "\(configURL.path): architectures \(architectures) is not an EAGLE-3 draft",
+                "\(file): architectures \(architectures) is not an EAGLE-3 draft",
                 hint: Eagle1Export.recognizes(config)
                     ? "it looks like an EAGLE-1 draft: load it with DraftMethods.load (fledge eval, chat and export do)"
                     : nil)
         }
-        if speculators, config["norm_before_residual"] as? Bool ?? true {
+        if speculators, try top.bool("norm_before_residual", default: true) {
             throw DraftError(
-                "\(configURL.path): norm_before_residual = true is not supported",
+                "\(file): norm_before_residual = true is not supported",
                 hint: "Fledge trains the raw-hidden residual")
         }
-        func int(_ key: String, _ source: [String: Any]) throws -> Int {
-            guard let value = source[key] as? Int else { throw DraftError("\(configURL.path): missing \(key)") }
-            return value
-        }
-        let hidden = try int("hidden_size", layer), heads = try int("num_attention_heads", layer)
-        let vocabulary = try int("vocab_size", layer)
-        let draftVocabulary = (config["draft_vocab_size"] as? Int) ?? vocabulary
-        var scaling = RoPEScalingReader.none
-        if let rope = layer["rope_scaling"] as? [String: Any] {
-            scaling = try RoPEScalingReader.parse(rope, file: configURL.path)
-        }
+        guard embedding.shape.rank == 2 else { throw DraftError("\(file): the target embedding is not a matrix") }
+        let targetVocabulary = embedding.shape[0], targetWidth = embedding.shape[1]
+        let limit = 1...DraftConfigReader.maxDimension
+        let hidden = try layer.hidden(targetWidth: targetWidth)
+        let attention = try layer.attention(hidden: hidden)
+        let intermediate = try layer.int("intermediate_size", in: limit)
+        try layer.requireOneLayer()
+        let vocabulary = try layer.vocabulary(target: targetVocabulary)
+        let draftVocabulary = try top.int("draft_vocab_size", default: vocabulary, in: 1...vocabulary)
+        let rest = try layer.normAndPositions()
+        let targetHidden = try top.int("target_hidden_size", default: hidden, in: limit)
         var c = Eagle3Configuration(
-            hiddenSize: hidden, headCount: heads, kvHeadCount: (layer["num_key_value_heads"] as? Int) ?? heads,
-            headDimension: (layer["head_dim"] as? Int) ?? hidden / heads,
-            intermediateSize: try int("intermediate_size", layer),
+            hiddenSize: hidden, headCount: attention.heads, kvHeadCount: attention.kvHeads,
+            headDimension: attention.headDimension, intermediateSize: intermediate,
             vocabularySize: vocabulary, draftVocabularySize: draftVocabulary,
-            rmsNormEps: Float((layer["rms_norm_eps"] as? Double) ?? 1e-6),
-            ropeTheta: Float((layer["rope_theta"] as? Double) ?? 10_000),
-            ropeScaling: scaling.value, maxPositions: (layer["max_position_embeddings"] as? Int) ?? 2048,
-            targetHiddenSize: (config["target_hidden_size"] as? Int) ?? hidden)
-        c.featureLayers = try featureLayers(config, file: configURL.path)
-        let file = try SafetensorsFile(url: directory.appendingPathComponent("model.safetensors"))
-        let d2t = try file.integers("d2t"), t2d = try file.integers("t2d").map { $0 != 0 }
+            rmsNormEps: rest.eps, ropeTheta: rest.theta, ropeScaling: rest.scaling.value,
+            maxPositions: rest.maxPositions, targetHiddenSize: targetHidden)
+        c.featureLayers = try featureLayers(config, file: file)
+        let weights = try SafetensorsFile(url: directory.appendingPathComponent("model.safetensors"))
+        try DraftConfigReader.checkShapes(
+            c.parameterShapes, in: weights, directory: directory, stored: speculators ? speculatorsName : { $0 })
+        let d2t = try weights.integers("d2t"), t2d = try weights.integers("t2d").map { $0 != 0 }
+        try DraftConfigReader.checkVocabulary(
+            d2t: d2t, t2d: t2d, draftSize: draftVocabulary, targetSize: targetVocabulary, file: weights.url.path)
         let draft = Eagle3Draft(configuration: c, embedding: embedding, d2t: d2t, t2d: t2d)
-        for (name, shape) in c.parameterShapes {
+        for (name, _) in c.parameterShapes {
             let stored = speculators ? speculatorsName(name) : name
-            let tensor = try file.tensor(stored)
-            guard tensor.shape.dims == shape else {
-                throw DraftError("\(directory.path): \(stored) has shape \(tensor.shape), expected \(Shape(shape))")
-            }
+            let tensor = try weights.tensor(stored)
+            try DraftConfigReader.requireFinite(tensor, name: stored, file: weights.url.path)
             draft.parameters.parameter(name).copy(from: tensor)
         }
         return draft

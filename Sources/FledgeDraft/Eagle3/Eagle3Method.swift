@@ -19,9 +19,21 @@ public struct Eagle3Method: DraftMethod {
     public static func defaultFeatureLayers(targetLayerCount l: Int) -> [Int] { eagle3FeatureLayers(layerCount: l) }
 
     public func validate(_ settings: DraftSettings) throws {
-        if let size = settings.draftVocabSize, size < 1 { throw DraftError("draft_vocab_size: must be positive") }
+        if let size = settings.draftVocabSize, size < 1 {
+            throw DraftError("draft_vocab_size: must be positive (got \(size))")
+        }
         if (settings.d2tPath == nil) != (settings.t2dPath == nil), settings.d2tPath?.hasSuffix(".safetensors") != true {
-            throw DraftError("d2t_path: give both d2t and t2d, or one vocab.safetensors")
+            // A path that does not exist says so (the files themselves are checked when the run
+            // starts: a recipe parses its stages before earlier ones have written them).
+            for (path, key) in [(settings.d2tPath, "d2t_path"), (settings.t2dPath, "t2d_path")] {
+                if let path, !FileManager.default.fileExists(atPath: path) {
+                    throw DraftError("\(key): \(path) does not exist", hint: "fledge vocab writes vocab.safetensors")
+                }
+            }
+            throw DraftError(
+                settings.d2tPath == nil
+                    ? "t2d_path: given without d2t_path" : "d2t_path: a .npy d2t needs its t2d file too (t2d_path)",
+                hint: "give both d2t and t2d, or one vocab.safetensors")
         }
     }
 
@@ -34,6 +46,11 @@ public struct Eagle3Method: DraftMethod {
             vocabulary = try DraftVocabulary.load(
                 d2t: URL(fileURLWithPath: d2t), t2d: s.t2dPath.map { URL(fileURLWithPath: $0) },
                 targetSize: vocabularySize)
+            if let size = s.draftVocabSize, size != vocabulary.draftSize {
+                throw DraftError(
+                    "draft_vocab_size: \(size), but \(d2t) holds a draft vocabulary of \(vocabulary.draftSize) tokens",
+                    hint: "leave draft_vocab_size out (the d2t file sets it) or make them agree")
+            }
         } else {
             let size = min(s.draftVocabSize ?? Eagle3Method.defaultDraftVocabularySize, vocabularySize)
             vocabulary = try DraftVocabulary.build(counts: request.tokenCounts(), draftSize: size)
@@ -69,12 +86,9 @@ public struct Eagle3Method: DraftMethod {
     ) throws -> any LoadedDraft {
         let file = try SafetensorsFile(url: directory.appendingPathComponent("model.safetensors"))
         let d2t = try file.integers("d2t"), t2d = try file.integers("t2d").map { $0 != 0 }
-        guard t2d.count == target.configuration.vocabularySize else {
-            throw DraftError(
-                "\(directory.path): the checkpoint's t2d covers \(t2d.count) tokens, "
-                    + "the target has \(target.configuration.vocabularySize)"
-            )
-        }
+        try DraftConfigReader.checkVocabulary(
+            d2t: d2t, t2d: t2d, draftSize: d2t.count, targetSize: target.configuration.vocabularySize,
+            file: file.url.path)
         var configuration = Eagle3Configuration(target: target.configuration, draftVocabularySize: d2t.count)
         configuration.featureLayers = header.featureLayers
         let draft = Eagle3Draft(configuration: configuration, embedding: target.embedding, d2t: d2t, t2d: t2d)
@@ -104,7 +118,8 @@ extension Eagle3Draft: LoadedDraft {
                     + "\(target.configuration.hiddenSize)"
             )
         }
-        return Eagle3Drafter(draft: self, capacity: capacity, layers: layers)
+        // The draft's rotary tables end at its max_position_embeddings.
+        return Eagle3Drafter(draft: self, capacity: min(capacity, configuration.maxPositions), layers: layers)
     }
 
     public func export(to directory: URL, format: String, target: Eagle3Export.TargetInfo, dtype: DType) throws {

@@ -136,16 +136,22 @@ public struct CheckpointHeader: Codable, Sendable, Equatable {
         return header
     }
 
-    /// Copies the checkpoint's parameters (`model.safetensors`, export names) into `parameters`.
+    /// Copies the checkpoint's parameters (`model.safetensors`, export names) into `parameters`,
+    /// each checked for its shape and for finite values.
     public static func readParameters(_ directory: URL, into parameters: ParameterSet) throws {
         let model = try SafetensorsFile(url: directory.appendingPathComponent("model.safetensors"))
         for entry in parameters.entries {
-            let tensor = try model.tensor(entry.name)
-            guard tensor.shape == entry.shape else {
+            guard let stored = model.entries[entry.name] else {
+                throw DraftError("\(model.url.path): no tensor named \(entry.name)")
+            }
+            guard stored.shape == entry.shape.dims else {
                 throw DraftError(
-                    "\(directory.path): \(entry.name) has shape \(tensor.shape), the draft expects \(entry.shape)",
+                    "\(directory.path): \(entry.name) has shape \(Shape(stored.shape)), "
+                        + "the draft expects \(entry.shape)",
                     hint: "the checkpoint belongs to another configuration")
             }
+            let tensor = try model.tensor(entry.name)
+            try DraftConfigReader.requireFinite(tensor, name: entry.name, file: model.url.path)
             parameters.parameter(entry.name).copy(from: tensor)
         }
     }
@@ -194,11 +200,7 @@ public enum DraftMethods {
     public static func load(_ directory: URL, target: LlamaModel) throws -> any LoadedDraft {
         let configURL = directory.appendingPathComponent("config.json")
         if FileManager.default.fileExists(atPath: configURL.path) {
-            guard let data = try? Data(contentsOf: configURL),
-                let config = try? JSONSerialization.jsonObject(with: data) as? [String: Any]
-            else {
-                throw DraftError("\(configURL.path): not a JSON object")
-            }
+            let config = try DraftConfigReader.read(directory).object
             guard let method = all.first(where: { $0.recognizes(exportConfig: config) }) else {
                 let architectures = (config["architectures"] as? [String])?.joined(separator: ", ") ?? "none"
                 throw DraftError(
