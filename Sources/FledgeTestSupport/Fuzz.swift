@@ -31,8 +31,9 @@ public struct Mutator {
     /// deleted, duplicated or inserted chunks.
     public mutating func mutate(_ data: Data, headerLimit: Int? = nil) -> Data {
         var bytes = [UInt8](data)
-        let span = max(1, min(bytes.count, headerLimit ?? bytes.count))
         for _ in 0..<(1 + below(3)) {
+            // Recomputed each round: an earlier round may have truncated or deleted bytes.
+            let span = max(1, min(bytes.count, headerLimit ?? bytes.count))
             switch below(7) {
             case 0 where !bytes.isEmpty:
                 bytes[below(span)] ^= UInt8(1 << below(8))

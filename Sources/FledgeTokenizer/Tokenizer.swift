@@ -140,6 +140,9 @@ extension Tokenizer {
         } catch {
             throw TokenizerError.malformed("tokenizer.json does not decode: \(error)")
         }
+        try Self.checkIDs(
+            json.model.vocab.values, json.addedTokens.map(\.id),
+            entries: json.model.vocab.count + json.addedTokens.count)
         let model = try BPE(
             vocabulary: json.model.vocab, merges: json.model.merges, unknownToken: json.model.unknownToken,
             byteFallback: json.model.byteFallback, fuseUnknown: json.model.fuseUnknown,
@@ -158,6 +161,24 @@ extension Tokenizer {
                 bosTokenID: config.bos.flatMap { ids[$0] },
                 eosTokenID: config.eos.flatMap { ids[$0] },
                 padTokenID: config.pad.flatMap { ids[$0] }))
+    }
+
+    /// Ids are non-negative, and at most `2 × entries + 1024` (an id table is allocated up to
+    /// the largest: a stranger's `2147483647` must not allocate 32 GB).
+    static func checkIDs<S: Sequence>(_ vocabulary: S, _ added: [Int32], entries: Int) throws where S.Element == Int32 {
+        let limit = 2 * entries + 1024
+        for id in vocabulary where id < 0 || Int(id) > limit {
+            throw TokenizerError.malformed(
+                id < 0
+                    ? "the vocabulary has a negative id \(id)"
+                    : "the vocabulary has id \(id), far beyond its \(entries) entries (at most \(limit))")
+        }
+        for id in added where id < 0 || Int(id) > limit {
+            throw TokenizerError.malformed(
+                id < 0
+                    ? "an added token has a negative id \(id)"
+                    : "an added token has id \(id), far beyond the \(entries) entries (at most \(limit))")
+        }
     }
 
     /// A tokenizer from a `tokenizer.json` file, or from a folder holding one (and optionally a

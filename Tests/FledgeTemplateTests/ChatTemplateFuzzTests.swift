@@ -1,0 +1,74 @@
+import FledgeTestSupport
+import Foundation
+import Testing
+
+@testable import FledgeTemplate
+
+/// Mutants of real chat templates through `ChatTemplate(source:)` and a render of a two-turn
+/// chat when accepted: each renders or fails with a `TemplateError` with a message; none traps,
+/// hangs or grows without bound (issue 15).
+@Suite(.serialized) struct ChatTemplateFuzzTests {
+    static let names = [
+        "llama-3.1-8b-instruct", "mistral-7b-instruct-v0.3", "qwen2.5-instruct", "qwen3", "smollm2-135m-instruct",
+    ]
+    static let chat = [
+        ChatMessage(role: "system", content: "Be brief."), ChatMessage(role: "user", content: "Hi {{ there }}"),
+        ChatMessage(role: "assistant", content: "Hello!"),
+    ]
+
+    @Test func mutantsParseAndRenderOrFailWithAMessage() throws {
+        let sources = try Self.names.map(TemplateFixtures.template(named:))
+        let report = FuzzReport.run(
+            seed: 3500, count: FuzzReport.count(default: 400),
+            make: { mutator in Data(mutator.mutateText(sources[mutator.below(sources.count)]).utf8) }
+        ) { mutant in
+            let template = try ChatTemplate(source: String(decoding: mutant, as: UTF8.self))
+            _ = try template.render(
+                messages: Self.chat, addGenerationPrompt: true, bosToken: "<s>", eosToken: "</s>",
+                now: TemplateFixtures.fixedNow)
+        }
+        print("chat template fuzz: \(report)")
+        #expect(report.silentErrors.isEmpty && report.slow.isEmpty, "\(report.silentErrors) \(report.slow)")
+        #expect(report.accepted > 0 && report.rejected > 0)
+    }
+
+    /// Templates written to exhaust the interpreter, each stopped with an error naming the bound
+    /// ("" : any outcome but a trap or a hang).
+    static let hostile: [(source: String, expected: String)] = [
+        (
+            "{{ " + String(repeating: "(", count: 100_000) + "1" + String(repeating: ")", count: 100_000) + " }}",
+            "nested"
+        ),
+        ("{{ " + String(repeating: "[", count: 100_000) + String(repeating: "]", count: 100_000) + " }}", "nested"),
+        ("{{ " + String(repeating: "[", count: 100_000) + " }}", "expected ']'"),
+        (String(repeating: "{% if true %}", count: 100_000), "nested"),
+        (String(repeating: "{{ -", count: 1) + String(repeating: "-", count: 100_000) + "1 }}", "nested"),
+        ("{% for i in range(9223372036854775807) %}{% endfor %}", "range"),
+        ("{% for i in range(-9223372036854775807, 9223372036854775807, 3) %}{% endfor %}", "range"),
+        ("{% for i in range(100000) %}{% for j in range(100000) %}{% endfor %}{% endfor %}", "iterations"),
+        ("{{ 'x' * 9223372036854775807 }}", "too long"),
+        ("{{ [1, 2] * 9223372036854775807 }}", "too long"),
+        ("{% set s = 'xxxxxxxxxxxxxxxx' %}{% for i in range(100000) %}{{ s * 1000 }}{% endfor %}", "output"),
+        ("{% macro f(n) %}{{ f(n + 1) }}{% endmacro %}{{ f(0) }}", "recursion"),
+        ("{{ 1 ** 9223372036854775807 }}{{ 2 ** 9223372036854775807 }}", "overflow"),
+        ("{{ -(-9223372036854775807 - 1) }}", "overflow"),
+        ("{{ 1e300 | int }}{{ '1e300' | int }}{{ 'x' | center(-9223372036854775807) }}", ""),
+        ("{{ 'x' | center(9223372036854775807) }}", "too long"),
+        ("{{ 'a\nb' | indent(9223372036854775807) }}", "too long"),
+        ("{{ 'abc'[-9223372036854775807 - 1:9223372036854775807:-9223372036854775807] }}", ""),
+        ("{{ 'abc'[1::9223372036854775807] }}{{ [1, 2, 3][2::-9223372036854775807] }}", ""),
+    ]
+
+    @Test(arguments: 0..<hostile.count)
+    func hostileTemplatesStopWithAnError(index: Int) throws {
+        let (source, expected) = Self.hostile[index]
+        let start = Date()
+        do {
+            let output = try Template(source).render([:])
+            #expect(expected.isEmpty, "rendered \(output.utf8.count) bytes")
+        } catch {
+            #expect("\(error)".contains(expected), "\(String(describing: error).suffix(300))")
+        }
+        #expect(Date().timeIntervalSince(start) < 10)
+    }
+}
