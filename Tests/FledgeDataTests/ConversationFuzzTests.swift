@@ -181,3 +181,36 @@ import Testing
         #expect(try ConversationFile.read(URL(fileURLWithPath: crOnly)).count == 3)
     }
 }
+
+/// One record of a pretty-printed ShareGPT array mutated, the others intact: the resync rule
+/// (docs/data-prepare.md) must keep every intact record.
+@Suite(.serialized) struct ConversationResyncFuzzTests {
+    @Test func aMutatedRecordCostsAtMostItself() throws {
+        let scratch = try ScratchFolder()
+        defer { scratch.remove() }
+        let records = ConversationFuzzTests.shareGPT(12).dropFirst(2).dropLast(7).components(separatedBy: "\n  },\n")
+        #expect(records.count == 12)
+        var failures: [String] = []
+        let report = FuzzReport.run(
+            seed: 1800, count: FuzzReport.count(default: 150),
+            make: { m in
+                var mutated = records.map { $0 + "\n  }" }
+                let target = 1 + m.below(10)
+                mutated[target] = m.mutateText(mutated[target])
+                return Data(("[\n" + mutated.joined(separator: ",\n") + "\n]\n").utf8)
+            }
+        ) { mutant in
+            let summary = try ConversationFuzzTests.prepare(mutant, name: "one.json", in: scratch)
+            if summary.manifest.counts.kept < 11 {
+                if let dump = ProcessInfo.processInfo.environment["FLEDGE_FUZZ_DUMP"] {
+                    try? mutant.write(to: URL(fileURLWithPath: dump + "/fail-\(failures.count).json"))
+                }
+                failures.append(
+                    "kept \(summary.manifest.counts.kept): \(String(decoding: mutant, as: UTF8.self).prefix(2000))")
+            }
+        }
+        print("conversation resync fuzz: \(report), \(failures.count) cost more than one record")
+        #expect(failures.isEmpty, "\(failures.first ?? "")")
+        #expect(report.silentErrors.isEmpty && report.slow.isEmpty)
+    }
+}

@@ -93,3 +93,79 @@ import Testing
         #expect(tokenizer.id(forToken: long) == 7)
     }
 }
+
+/// Mutants of a GGUF SentencePiece vocabulary (tokens, scores, types and special ids as a GGUF
+/// stores them) through `Tokenizer(vocabulary:)`, then encode and decode.
+@Suite(.serialized) struct GGUFVocabularyFuzzTests {
+    struct Fixture: Codable {
+        var model: String
+        var pre: String?
+        var tokens: [String]
+        var scores: [Float]?
+        var tokenTypes: [Int32]?
+        var bosTokenID: Int32?
+        var eosTokenID: Int32?
+        var unknownTokenID: Int32?
+        var addBOS: Bool?
+        var addEOS: Bool?
+
+        enum CodingKeys: String, CodingKey {
+            case model, pre, tokens, scores
+            case tokenTypes = "token_types"
+            case bosTokenID = "bos_token_id"
+            case eosTokenID = "eos_token_id"
+            case unknownTokenID = "unknown_token_id"
+            case addBOS = "add_bos"
+            case addEOS = "add_eos"
+        }
+    }
+
+    /// A structural mutant: special ids, array lengths, duplicate or overlong tokens, token types.
+    static func mutate(_ fixture: Fixture, _ m: inout Mutator) -> Fixture {
+        var f = fixture
+        let interesting = Mutator.interestingIntegers.map { Int32(truncatingIfNeeded: $0) } + [-1, Int32.min]
+        for _ in 0..<(1 + m.below(3)) {
+            switch m.below(7) {
+            case 0: f.bosTokenID = interesting[m.below(interesting.count)]
+            case 1: f.unknownTokenID = interesting[m.below(interesting.count)]
+            case 2: f.tokens = Array(f.tokens.prefix(m.below(f.tokens.count + 1)))
+            case 3 where !f.tokens.isEmpty:
+                f.tokens[m.below(f.tokens.count)] = f.tokens[m.below(f.tokens.count)]
+            case 4 where !(f.tokenTypes ?? []).isEmpty:
+                f.tokenTypes![m.below(f.tokenTypes!.count)] = interesting[m.below(interesting.count)]
+            case 5 where !f.tokens.isEmpty:
+                f.tokens[m.below(f.tokens.count)] = String(repeating: "▁a", count: 1 + m.below(5000))
+            default:
+                f.scores = m.below(2) == 0 ? nil : f.scores.map { Array($0.prefix(m.below($0.count + 1))) }
+                f.addBOS = true
+            }
+        }
+        return f
+    }
+
+    @Test func mutantsLoadOrFailWithAMessage() throws {
+        let data = try Data(contentsOf: fixturesURL().appendingPathComponent("gguf-spm.vocab.json"))
+        let fixture = try JSONDecoder().decode(Fixture.self, from: data)
+        let text = String(decoding: data, as: UTF8.self)
+        let report = FuzzReport.run(
+            seed: 2700, count: FuzzReport.count(default: 60),
+            make: { m in
+                m.below(3) == 0
+                    ? Data(m.mutateText(text).utf8) : (try? JSONEncoder().encode(Self.mutate(fixture, &m))) ?? Data()
+            }
+        ) { mutant in
+            let f = try JSONDecoder().decode(Fixture.self, from: mutant)
+            let tokenizer = try Tokenizer(
+                vocabulary: GGUFVocabulary(
+                    model: f.model, pre: f.pre, tokens: f.tokens, tokenTypes: f.tokenTypes, scores: f.scores,
+                    bosTokenID: f.bosTokenID, eosTokenID: f.eosTokenID, unknownTokenID: f.unknownTokenID,
+                    addBOS: f.addBOS ?? false, addEOS: f.addEOS ?? false))
+            let ids = tokenizer.encode(TokenizerFuzzTests.sample, addSpecialTokens: true)
+            #expect(ids.allSatisfy { $0 >= 0 && Int($0) < tokenizer.vocabularySize })
+            _ = tokenizer.decode(ids, skipSpecialTokens: true)
+        }
+        print("GGUF vocabulary fuzz: \(report)")
+        #expect(report.silentErrors.isEmpty && report.slow.isEmpty, "\(report.silentErrors) \(report.slow)")
+        #expect(report.accepted > 0 && report.rejected > 0)
+    }
+}

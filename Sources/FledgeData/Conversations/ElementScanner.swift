@@ -19,16 +19,19 @@ enum Byte {
 /// the current element whether it is inside a string, after a backslash, its open brackets,
 /// and whether it has broken the JSON grammar. It survives chunk boundaries.
 ///
-/// Resynchronisation (docs/data-prepare.md, "Bad input"): a malformed element costs only
-/// itself.
-/// - A `{` or `[` where an object key belongs (`"x"},{` missing the `}` in between) closes the
-///   object(s) left open: if that closes the element, the next element starts at that `{`.
-/// - A closing bracket of the wrong kind closes the brackets opened after its match (missing
-///   closers).
-/// - Anything else that cannot be repaired (a line break inside a string, an unmatched closing
-///   bracket, nesting deeper than `maxDepth`) switches to resync mode: the element ends at the
-///   next line whose first byte that is not whitespace is a `{` at most as indented as the
-///   element's own `{` (or a `]` less indented, the array's end).
+/// Resynchronisation (docs/data-prepare.md, "Resynchronisation in JSON arrays"): a malformed
+/// element costs only itself.
+/// - An element that starts its line (pretty-printed, or one per line) ends, malformed, at a
+///   line starting with a `{` at most as indented as its own (indented elements only) or a `]`
+///   less indented; any grammar error there switches to resync mode.
+/// - An element that does not start its line (a one-line array) is repaired: a `{` after a `,`
+///   where an object key belongs (`"x"},{` missing the `}` in between) closes the object(s)
+///   left open, and if that closes the element the next starts at that `{`; a closing bracket
+///   of the wrong kind closes the brackets opened after its match.
+/// - Resync mode, for what cannot be repaired (a line break inside a string, an unmatched
+///   closing bracket, nesting deeper than `maxDepth`, any error in line mode): the element ends
+///   at the next line starting with a `{` at most as indented as the element's own, or a `]`
+///   less indented (the array's end).
 /// Either way the element is reported as malformed (`problem`), never parsed.
 struct ElementScanner {
     /// Brackets deeper than this make the element malformed.
@@ -47,7 +50,16 @@ struct ElementScanner {
     private var inString = false
     private var escaped = false
     private var expectKey = false
+    /// Whether the last byte that is not whitespace was a `,`.
+    private var afterComma = false
     private var column = 0
+    /// Indentation of the first element that starts its line.
+    private var firstColumn: Int?
+    /// Whether the element's first byte is the first on its line that is not whitespace (a
+    /// pretty-printed array, or one element per line): its boundaries are then lines.
+    private var lineMode = false
+    /// File offset of the first byte that is not whitespace skipped in resync mode.
+    private(set) var skippedContentOffset: Int?
     /// Why the current element is malformed; nil while it is well formed.
     private(set) var problem: String?
     /// Whether the element could not be repaired and the scanner is looking for the next one.
@@ -59,9 +71,28 @@ struct ElementScanner {
         inString = false
         escaped = false
         expectKey = false
+        afterComma = false
         problem = nil
         resyncing = false
-        column = offset - lineStart
+        skippedContentOffset = nil
+        lineMode = blankSoFar
+        if lineMode && firstColumn == nil { firstColumn = offset - lineStart }
+        // Elements of one array share an indentation: the first one's, when known, so that an
+        // element whose start is damaged (`[[[  {`) still ends at the next element's line.
+        column = firstColumn ?? (offset - lineStart)
+    }
+
+    /// Starts skipping, as after a malformed element, from a `]` at `offset` that is not known
+    /// to end the array (bytes follow it); `column` stays the last element's.
+    mutating func beginAfterStrayBracket(at offset: Int) {
+        containers.removeAll(keepingCapacity: true)
+        inString = false
+        escaped = false
+        expectKey = false
+        problem = "a ']' at byte \(offset) (line \(line)) closes the array, but records follow it"
+        resyncing = true
+        skippedContentOffset = nil
+        blankSoFar = false
     }
 
     /// Notes a byte between elements (whitespace or a comma) at file offset `offset`.
@@ -97,7 +128,12 @@ struct ElementScanner {
             if resyncing {
                 if byte == Byte.newline || byte == Byte.carriageReturn {
                     newline(byte, at: base + i)
-                } else if blankSoFar && !Byte.isWhitespace(byte) {
+                } else if !Byte.isWhitespace(byte) {
+                    if skippedContentOffset == nil { skippedContentOffset = base + i }
+                    guard blankSoFar else {
+                        i += 1
+                        continue
+                    }
                     blankSoFar = false
                     let indent = base + i - lineStart
                     if (byte == Byte.openBrace && indent <= column) || (byte == Byte.closeBracket && indent < column) {
@@ -132,13 +168,26 @@ struct ElementScanner {
                 i += 1
                 continue
             }
+            if lineMode && blankSoFar && column > 0 && !containers.isEmpty
+                && ((byte == Byte.openBrace && base + i - lineStart <= column)
+                    || (byte == Byte.closeBracket && base + i - lineStart < column))
+            {
+                // The next element's line (or the array's end) while this one is still open.
+                if problem == nil { problem = "the record is not closed before line \(line)" }
+                return i
+            }
             switch byte {
             case Byte.quote:
                 inString = true
                 expectKey = false
             case Byte.openBrace, Byte.openBracket:
                 if expectKey && containers.last == true {
-                    // A value where a key belongs: the object before it lacks its `}`.
+                    // A value where a key belongs.
+                    guard !lineMode, byte == Byte.openBrace, afterComma else {
+                        fail("a '\(byte == Byte.openBrace ? "{" : "[")' where an object key belongs", at: base + i)
+                        continue
+                    }
+                    // `"x"}, {` without the `}`: the object before it lacks its `}`.
                     if problem == nil { problem = "a '}' is missing before byte \(base + i) (line \(line))" }
                     containers.removeLast()
                     if containers.isEmpty { return i }
@@ -159,7 +208,7 @@ struct ElementScanner {
                 } else if containers.last == closesObject {
                     containers.removeLast()
                     if containers.isEmpty { return i + 1 }
-                } else if let match = containers.lastIndex(of: closesObject) {
+                } else if !lineMode, let match = containers.lastIndex(of: closesObject) {
                     if problem == nil {
                         problem =
                             "a '\(containers.last == true ? "}" : "]")' is missing before byte \(base + i) "
@@ -174,6 +223,10 @@ struct ElementScanner {
             case Byte.comma:
                 if containers.isEmpty { return i }
                 expectKey = containers.last == true
+                afterComma = true
+                blankSoFar = false
+                i += 1
+                continue
             case Byte.newline, Byte.carriageReturn:
                 newline(byte, at: base + i)
                 i += 1
@@ -184,6 +237,7 @@ struct ElementScanner {
             default:
                 expectKey = false
             }
+            afterComma = false
             blankSoFar = false
             i += 1
         }

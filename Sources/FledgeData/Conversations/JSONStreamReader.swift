@@ -213,9 +213,7 @@ public final class JSONStreamReader {
                 scanner.skip(byte, at: chunkStart + position)
                 position += 1
             } else if byte == Byte.closeBracket {
-                position += 1
-                try finishAfterArray()
-                return nil
+                return try afterClosingBracket()
             } else {
                 break
             }
@@ -267,24 +265,31 @@ public final class JSONStreamReader {
         }
     }
 
-    /// Reads past the closing `]` to the end (for the digest), noting non-whitespace bytes.
-    private func finishAfterArray() throws {
+    /// At a `]` between elements: the array's end if no element follows (bytes after it other
+    /// than whitespace are noted in `trailingDataOffset`); else a stray bracket, yielded as a
+    /// malformed record that runs to where the next element starts (`ElementScanner`'s resync).
+    private func afterClosingBracket() throws -> RawJSONRecord? {
+        let offset = chunkStart + position
+        let startLine = scanner.line
+        position += 1
+        scanner.beginAfterStrayBracket(at: offset)
         while true {
             if position == chunkCount {
                 guard try refill() else { break }
             }
-            if trailingDataOffset == nil {
-                while position < chunkCount {
-                    if !Byte.isWhitespace(chunk[position]) {
-                        trailingDataOffset = chunkStart + position
-                        break
-                    }
-                    position += 1
-                }
+            let base = chunk.baseAddress!.assumingMemoryBound(to: UInt8.self)
+            if let end = scanner.scan(base, from: position, to: chunkCount, base: chunkStart) {
+                position = end
+                return yield(
+                    RawJSONRecord(
+                        index: recordCount, byteOffset: offset, line: startLine, bytes: [],
+                        problem: scanner.problem))
             }
             position = chunkCount
         }
+        trailingDataOffset = scanner.skippedContentOffset
         try finish()
+        return nil
     }
 
     // MARK: - JSON Lines
