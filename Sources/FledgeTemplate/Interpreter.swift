@@ -190,6 +190,11 @@ final class Interpreter {
                     "Chat templates cannot store underscore-prefixed attributes on a namespace, but got '\(attribute)'",
                     location)
             }
+            if value.nests(deeperThan: Limits.maxValueDepth, orReaches: namespace) {
+                throw TemplateError.runtime(
+                    "'\(name).\(attribute)' cannot hold a value nested deeper than \(Limits.maxValueDepth) levels "
+                        + "or the namespace itself", location)
+            }
             namespace.attributes[attribute] = value
         }
     }

@@ -22,3 +22,33 @@ enum Limits {
             "the result would be too long (\(length) × \(times), at most \(maxLength) bytes or items)", location)
     }
 }
+
+extension Limits {
+    /// Nesting of lists, tuples, dicts and namespaces stored in a namespace attribute (the one
+    /// way a value can grow from one loop iteration to the next): a value millions deep would
+    /// overflow the stack when printed, compared or freed.
+    static let maxValueDepth = 100
+}
+
+extension TemplateValue {
+    /// Whether containers nest deeper than `limit`, or reach `target` (a namespace holding
+    /// itself would print forever); each namespace is visited once. Recursion stops at `limit`.
+    func nests(deeperThan limit: Int, orReaches target: TemplateNamespace? = nil) -> Bool {
+        var seen = Set<ObjectIdentifier>()
+        func visit(_ value: TemplateValue, _ depth: Int) -> Bool {
+            switch value {
+            case .array(let items), .tuple(let items):
+                return depth >= limit || items.contains { visit($0, depth + 1) }
+            case .object(let object):
+                return depth >= limit || object.values.contains { visit($0, depth + 1) }
+            case .namespace(let namespace):
+                if namespace === target { return true }
+                guard seen.insert(ObjectIdentifier(namespace)).inserted else { return false }
+                return depth >= limit || namespace.attributes.values.contains { visit($0, depth + 1) }
+            default:
+                return false
+            }
+        }
+        return visit(self, 0)
+    }
+}
