@@ -88,3 +88,32 @@ import Testing
         #expect(Date().timeIntervalSince(start) < 10)
     }
 }
+
+/// Errors of a model folder's template files name the file.
+@Suite struct ChatTemplateFileErrorTests {
+    @Test func syntaxErrorsAndDeepJSONNameTheFile() throws {
+        let folder = FileManager.default.temporaryDirectory.appendingPathComponent("tpl-\(UUID().uuidString)")
+        try FileManager.default.createDirectory(at: folder, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(at: folder) }
+        let config = folder.appendingPathComponent("tokenizer_config.json")
+        try Data((#"{"chat_template": "{% if %}"}"#).utf8).write(to: config)
+        #expect {
+            _ = try ChatTemplate.load(modelDirectory: folder)
+        } throws: { error in
+            "\(error)".contains(config.path) && "\(error)".contains("line 1")
+        }
+        try Data(("{\"a\": " + String(repeating: "[", count: 100_000)).utf8).write(to: config)
+        #expect {
+            _ = try ChatTemplate.load(modelDirectory: folder)
+        } throws: { error in
+            "\(error)".contains(config.path) && "\(error)".contains("nested deeper")
+        }
+        let jinja = folder.appendingPathComponent("chat_template.jinja")
+        try Data("hello\n{{ (((( }}".utf8).write(to: jinja)
+        #expect {
+            _ = try ChatTemplate.load(modelDirectory: folder)
+        } throws: { error in
+            "\(error)".contains(jinja.path) && "\(error)".contains("line 2")
+        }
+    }
+}

@@ -169,3 +169,16 @@ import Testing
         #expect(report.accepted > 0 && report.rejected > 0)
     }
 }
+
+extension TokenizerFuzzTests {
+    @Test func errorsOfATokenizerFileNameIt() throws {
+        let file = FileManager.default.temporaryDirectory.appendingPathComponent("tok-\(UUID().uuidString).json")
+        defer { try? FileManager.default.removeItem(at: file) }
+        try Self.json(vocab: #"{"a": 0, "b": -1}"#).write(to: file)
+        #expect {
+            _ = try Tokenizer(contentsOf: file)
+        } throws: { error in
+            "\(error)".contains(file.path) && "\(error)".contains("negative id -1")
+        }
+    }
+}
