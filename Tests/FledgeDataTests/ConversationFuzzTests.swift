@@ -49,7 +49,7 @@ import Testing
         defer { scratch.remove() }
         let seed = name.hasSuffix(".json") ? Self.shareGPT(8, pretty: pretty) : Self.openAI(8)
         let report = FuzzReport.run(
-            seed: pretty ? 1500 : 1600, count: FuzzReport.count(default: 150),
+            seed: pretty ? 1500 : 1600, count: FuzzReport.count(default: 200),
             make: { Data($0.mutateText(seed).utf8) }
         ) { mutant in
             _ = try Self.prepare(mutant, name: name, in: scratch)
@@ -64,7 +64,7 @@ import Testing
         defer { scratch.remove() }
         let seeds = [Data(Self.shareGPT(6).utf8), Data(Self.openAI(6).utf8)]
         let report = FuzzReport.run(
-            seed: 1700, count: FuzzReport.count(default: 150), make: { $0.mutate(seeds[$0.below(2)]) }
+            seed: 1700, count: FuzzReport.count(default: 200), make: { $0.mutate(seeds[$0.below(2)]) }
         ) { mutant in
             _ = try Self.prepare(mutant, name: "mutant.json", in: scratch)
         }
@@ -192,7 +192,7 @@ import Testing
         #expect(records.count == 12)
         var failures: [String] = []
         let report = FuzzReport.run(
-            seed: 1800, count: FuzzReport.count(default: 150),
+            seed: 1800, count: FuzzReport.count(default: 200),
             make: { m in
                 var mutated = records.map { $0 + "\n  }" }
                 let target = 1 + m.below(10)

@@ -19,7 +19,7 @@ import Testing
     @Test func mutantsParseAndRenderOrFailWithAMessage() throws {
         let sources = try Self.names.map(TemplateFixtures.template(named:))
         let report = FuzzReport.run(
-            seed: 3500, count: FuzzReport.count(default: 400),
+            seed: 3500, count: FuzzReport.count(default: 800),
             make: { mutator in Data(mutator.mutateText(sources[mutator.below(sources.count)]).utf8) }
         ) { mutant in
             let template = try ChatTemplate(source: String(decoding: mutant, as: UTF8.self))

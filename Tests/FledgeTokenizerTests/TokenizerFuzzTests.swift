@@ -17,7 +17,7 @@ import Testing
         let file = FileManager.default.temporaryDirectory.appendingPathComponent("fuzz-\(UUID().uuidString).json")
         defer { try? FileManager.default.removeItem(at: file) }
         let report = FuzzReport.run(
-            seed: name == "smollm" ? 2500 : 2600, count: FuzzReport.count(default: 80),
+            seed: name == "smollm" ? 2500 : 2600, count: FuzzReport.count(default: 200),
             make: { Data($0.mutateText(source).utf8) }
         ) { mutant in
             try mutant.write(to: file)
@@ -148,7 +148,7 @@ import Testing
         let fixture = try JSONDecoder().decode(Fixture.self, from: data)
         let text = String(decoding: data, as: UTF8.self)
         let report = FuzzReport.run(
-            seed: 2700, count: FuzzReport.count(default: 60),
+            seed: 2700, count: FuzzReport.count(default: 150),
             make: { m in
                 m.below(3) == 0
                     ? Data(m.mutateText(text).utf8) : (try? JSONEncoder().encode(Self.mutate(fixture, &m))) ?? Data()
