@@ -29,7 +29,10 @@ extension Interpreter {
             if let attribute = argument(1, "attribute") {
                 items = try items.map { try lookup(attribute, in: $0, location) }
             }
-            return .string(items.map(\.text).joined(separator: argument(0, "d")?.text ?? ""))
+            let pieces = items.map(\.text)
+            let separator = argument(0, "d")?.text ?? ""
+            try Limits.checkJoin(pieces, separator, location)
+            return .string(pieces.joined(separator: separator))
         case "upper": return .string(value.text.uppercased())
         case "lower": return .string(value.text.lowercased())
         case "capitalize": return .string(PythonString.capitalize(value.text))

@@ -138,6 +138,7 @@ extension Interpreter {
             return .int(found ?? -1)
         case "join":
             let items = try (arguments.value(0, "iterable") ?? .array([])).iterated(location)
+            try Limits.checkJoin(items.map(\.text), text, location)
             return .string(
                 try items.map { item -> String in
                     guard case .string(let piece) = item else {

@@ -13,13 +13,28 @@ enum Limits {
     /// items of a repeated list.
     static let maxLength = 64 << 20
 
-    /// Throws when `length × times` exceeds `maxLength`.
-    static func checkLength(_ length: Int, times: Int, _ location: TemplateLocation?) throws {
+    /// Items of a list built by `*`.
+    static let maxItems = 1 << 20
+
+    /// Throws when `length × times` exceeds `limit`.
+    static func checkLength(
+        _ length: Int, times: Int, _ location: TemplateLocation?, limit: Int = maxLength
+    ) throws {
         guard times > 0, length > 0 else { return }
         let (total, overflowed) = length.multipliedReportingOverflow(by: times)
-        guard overflowed || total > maxLength else { return }
+        guard overflowed || total > limit else { return }
         throw TemplateError.runtime(
-            "the result would be too long (\(length) × \(times), at most \(maxLength) bytes or items)", location)
+            "the result would be too long (\(length) × \(times), at most \(limit) bytes or items)", location)
+    }
+
+    /// Throws when `pieces` joined by `separator` would exceed `maxLength` bytes.
+    static func checkJoin(_ pieces: [String], _ separator: String, _ location: TemplateLocation?) throws {
+        var total = separator.utf8.count * max(pieces.count - 1, 0)
+        for piece in pieces {
+            total += piece.utf8.count
+            if total > maxLength { break }
+        }
+        try checkLength(total, times: 1, location)
     }
 }
 

@@ -54,7 +54,7 @@ extension TemplateValue {
             return .string(String(repeating: text, count: max(count, 0)))
         case (.multiply, .array(let items), _), (.multiply, _, .array(let items)):
             guard case .int(let count)? = (a.number != nil ? a.number : b.number) else { break }
-            try Limits.checkLength(items.count, times: count, location)
+            try Limits.checkLength(items.count, times: count, location, limit: Limits.maxItems)
             return .array(Array(repeating: items, count: max(count, 0)).flatMap { $0 })
         default: break
         }
