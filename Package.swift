@@ -104,12 +104,12 @@ let package = Package(
         ),
         .testTarget(
             name: "FledgeTokenizerTests",
-            dependencies: ["FledgeTokenizer"],
+            dependencies: ["FledgeTokenizer", "FledgeTestSupport"],
             resources: [.copy("Fixtures")]
         ),
         .testTarget(
             name: "FledgeTemplateTests",
-            dependencies: ["FledgeTemplate"],
+            dependencies: ["FledgeTemplate", "FledgeTestSupport"],
             resources: [.copy("Fixtures")]
         ),
         .testTarget(

@@ -22,30 +22,44 @@ public struct ChatTemplate: Sendable {
         let jinjaFile = modelDirectory.appendingPathComponent("chat_template.jinja")
         if FileManager.default.fileExists(atPath: jinjaFile.path) {
             let data = try readFile(jinjaFile)
-            return try ChatTemplate(source: String(decoding: data, as: UTF8.self))
+            return try parse(String(decoding: data, as: UTF8.self), file: jinjaFile)
         }
         let configFile = modelDirectory.appendingPathComponent("tokenizer_config.json")
         guard FileManager.default.fileExists(atPath: configFile.path) else {
             throw TemplateError.missingTemplate(
                 "neither chat_template.jinja nor tokenizer_config.json in \(modelDirectory.path)")
         }
-        let config = try TemplateValue(json: String(decoding: try readFile(configFile), as: UTF8.self))
+        let config: TemplateValue
+        do {
+            config = try TemplateValue(json: String(decoding: try readFile(configFile), as: UTF8.self))
+        } catch TemplateError.runtime(let message, let location) {
+            throw TemplateError.runtime("\(configFile.path): \(message)", location)
+        }
         guard case .object(let object) = config, let entry = object["chat_template"] else {
             throw TemplateError.missingTemplate(
                 "tokenizer_config.json in \(modelDirectory.path) has no \"chat_template\"")
         }
         switch entry {
         case .string(let source):
-            return try ChatTemplate(source: source)
+            return try parse(source, file: configFile)
         case .array(let named):
             for case .object(let item) in named where item["name"] == .string("default") {
-                if case .string(let source)? = item["template"] { return try ChatTemplate(source: source) }
+                if case .string(let source)? = item["template"] { return try parse(source, file: configFile) }
             }
             throw TemplateError.missingTemplate(
                 "tokenizer_config.json lists named chat templates but none called \"default\"")
         default:
             throw TemplateError.missingTemplate(
                 "\"chat_template\" in tokenizer_config.json is neither a string nor a list")
+        }
+    }
+
+    /// Parses `source`, naming `file` in a syntax error.
+    private static func parse(_ source: String, file: URL) throws -> ChatTemplate {
+        do {
+            return try ChatTemplate(source: source)
+        } catch TemplateError.syntax(let message, let location) {
+            throw TemplateError.syntax("\(file.path): \(message)", location)
         }
     }
 

@@ -34,10 +34,27 @@ enum Globals {
         default: throw TemplateError.runtime("range expected 1 to 3 arguments, got \(numbers.count)", nil)
         }
         guard step != 0 else { throw TemplateError.runtime("range() arg 3 must not be zero", nil) }
-        let values = Array(stride(from: start, to: stop, by: step))
+        // The length is computed before anything is allocated, without overflow: the span
+        // between two Ints always fits in a UInt.
+        let count: UInt
+        if step > 0 ? start >= stop : start <= stop {
+            count = 0
+        } else {
+            let span = step > 0 ? UInt(bitPattern: stop &- start) : UInt(bitPattern: start &- stop)
+            count = (span - 1) / step.magnitude + 1
+        }
         // jinja2.sandbox.MAX_RANGE
-        guard values.count <= 100_000 else { throw TemplateError.runtime("range too big", nil) }
-        return .array(values.map(TemplateValue.int))
+        guard count <= Limits.maxRange else {
+            throw TemplateError.runtime("range too big (\(count) items, at most \(Limits.maxRange))", nil)
+        }
+        var values: [TemplateValue] = []
+        values.reserveCapacity(Int(count))
+        var value = start
+        for index in 0..<Int(count) {
+            values.append(.int(value))
+            if index + 1 < Int(count) { value += step }
+        }
+        return .array(values)
     }
 
     private static func dict(_ arguments: CallArguments) throws -> TemplateValue {

@@ -3,6 +3,8 @@
 extension Interpreter {
     func evaluate(_ expression: Expression, _ scope: Scope) throws -> TemplateValue {
         let location = expression.location
+        try enter(location)
+        defer { leave() }
         switch expression.kind {
         case .literal(let value):
             return value

@@ -29,7 +29,10 @@ extension Interpreter {
             if let attribute = argument(1, "attribute") {
                 items = try items.map { try lookup(attribute, in: $0, location) }
             }
-            return .string(items.map(\.text).joined(separator: argument(0, "d")?.text ?? ""))
+            let pieces = items.map(\.text)
+            let separator = argument(0, "d")?.text ?? ""
+            try Limits.checkJoin(pieces, separator, location)
+            return .string(pieces.joined(separator: separator))
         case "upper": return .string(value.text.uppercased())
         case "lower": return .string(value.text.lowercased())
         case "capitalize": return .string(PythonString.capitalize(value.text))
@@ -37,7 +40,9 @@ extension Interpreter {
         case "replace":
             let count: Int = if case .int(let limit)? = argument(2, "count") { limit } else { -1 }
             let old = argument(0, "old")?.text ?? ""
-            return .string(PythonString.replace(value.text, old, argument(1, "new")?.text ?? "", count: count))
+            let new = argument(1, "new")?.text ?? ""
+            try Limits.checkLength(new.utf8.count, times: value.text.unicodeScalars.count + 1, location)
+            return .string(PythonString.replace(value.text, old, new, count: count))
         case "first":
             return try value.iterated(location).first ?? .undefined("no first item, sequence was empty")
         case "last":
@@ -100,7 +105,7 @@ extension Interpreter {
         case "round":
             return try roundFilter(value, arguments, location)
         case "indent":
-            return .string(indentFilter(value.text, arguments))
+            return .string(try indentFilter(value.text, arguments, location))
         case "safe":
             return value
         case "e", "escape":
@@ -112,7 +117,8 @@ extension Interpreter {
         case "center":
             let width: Int = if case .int(let number)? = argument(0, "width") { number } else { 80 }
             let text = value.text
-            let padding = max(0, width - text.unicodeScalars.count)
+            let padding = width > text.unicodeScalars.count ? width - text.unicodeScalars.count : 0
+            try Limits.checkLength(padding, times: 1, location)
             let left = padding / 2 + (padding & width & 1)
             return .string(String(repeating: " ", count: left) + text + String(repeating: " ", count: padding - left))
         default:
@@ -211,12 +217,14 @@ extension Interpreter {
         switch value {
         case .int: return value
         case .bool(let flag): return .int(flag ? 1 : 0)
-        case .double(let number): return number.isFinite ? .int(Int(number)) : fallback
+        case .double(let number): return Int(exactly: number.rounded(.towardZero)).map(TemplateValue.int) ?? fallback
         case .string(let text):
             let trimmed = PythonString.strip(text, nil, leading: true, trailing: true).replacingOccurrences(
                 of: "_", with: "")
             if let number = Int(trimmed) { return .int(number) }
-            if let number = Double(trimmed), number.isFinite { return .int(Int(number)) }
+            if let number = Double(trimmed), let value = Int(exactly: number.rounded(.towardZero)) {
+                return .int(value)
+            }
             return fallback
         default: return fallback
         }
@@ -262,16 +270,21 @@ extension Interpreter {
     }
 
     /// `indent(width=4, first=False, blank=False)`, with Jinja's trailing-newline quirk.
-    private func indentFilter(_ text: String, _ arguments: CallArguments) -> String {
+    private func indentFilter(
+        _ text: String, _ arguments: CallArguments, _ location: TemplateLocation
+    ) throws -> String {
         let indention: String
         switch arguments.value(0, "width") {
         case .string(let custom)?: indention = custom
-        case .int(let width)?: indention = String(repeating: " ", count: max(width, 0))
+        case .int(let width)?:
+            try Limits.checkLength(width, times: 1, location)
+            indention = String(repeating: " ", count: max(width, 0))
         default: indention = "    "
         }
         let first = arguments.value(1, "first")?.isTruthy ?? false
         let blank = arguments.value(2, "blank")?.isTruthy ?? false
         var lines = PythonString.splitLines(text + "\n")
+        try Limits.checkLength(indention.utf8.count, times: lines.count, location)
         var result: String
         if blank {
             result = lines.joined(separator: "\n" + indention)

@@ -127,6 +127,7 @@ extension Interpreter {
             guard let old = try string(arguments, 0, "old", location),
                 let new = try string(arguments, 1, "new", location)
             else { throw TemplateError.runtime("replace() takes two string arguments", location) }
+            try Limits.checkLength(new.utf8.count, times: text.unicodeScalars.count + 1, location)
             return .string(PythonString.replace(text, old, new, count: int(arguments, 2, "count", -1)))
         case "find", "rfind", "count":
             let needle = Array((try string(arguments, 0, "sub", location) ?? "").unicodeScalars)
@@ -137,6 +138,7 @@ extension Interpreter {
             return .int(found ?? -1)
         case "join":
             let items = try (arguments.value(0, "iterable") ?? .array([])).iterated(location)
+            try Limits.checkJoin(items.map(\.text), text, location)
             return .string(
                 try items.map { item -> String in
                     guard case .string(let piece) = item else {

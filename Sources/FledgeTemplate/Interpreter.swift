@@ -29,6 +29,10 @@ final class Interpreter {
 
     /// The time `strftime_now` reports.
     let now: Date
+    /// Nested `execute` / `evaluate` calls (macro calls included), bounded by `Limits.maxDepth`.
+    private var depth = 0
+    /// `for` iterations so far, bounded by `Limits.maxIterations`.
+    private var iterations = 0
 
     init(now: Date) {
         self.now = now
@@ -40,13 +44,33 @@ final class Interpreter {
         return output
     }
 
+    /// Counts one level of recursion; throws past `Limits.maxDepth`. Pair with `leave()`.
+    func enter(_ location: TemplateLocation?) throws {
+        guard depth < Limits.maxDepth else {
+            throw TemplateError.runtime(
+                "the template recursion is nested deeper than \(Limits.maxDepth) levels (macro recursion?)", location)
+        }
+        depth += 1
+    }
+
+    func leave() { depth -= 1 }
+
+    private func checkOutput(_ output: String, _ location: TemplateLocation?) throws {
+        guard output.utf8.count > Limits.maxLength else { return }
+        throw TemplateError.runtime("the output is longer than \(Limits.maxLength) bytes", location)
+    }
+
     func execute(_ statements: [Statement], _ scope: Scope, _ output: inout String) throws -> Flow {
+        try enter(nil)
+        defer { leave() }
         for statement in statements {
             switch statement {
             case .text(let text):
                 output += text
+                try checkOutput(output, nil)
             case .output(let expression):
                 output += try evaluate(expression, scope).text
+                try checkOutput(output, expression.location)
             case .conditional(let branches, let otherwise):
                 let body = try branches.first(where: { try evaluate($0.0, scope).isTruthy })?.1 ?? otherwise
                 let flow = try execute(body, scope, &output)
@@ -69,6 +93,7 @@ final class Interpreter {
                     value = try applyFilter(filter.name, value, try evaluate(filter.arguments, scope), filter.location)
                 }
                 output += value.text
+                try checkOutput(output, nil)
             case .generation(let body):
                 let flow = try execute(body, scope, &output)
                 if flow != .normal { return flow }
@@ -104,6 +129,11 @@ final class Interpreter {
                 return nil
             } ?? 0) + 1
         for (index, item) in items.enumerated() {
+            iterations += 1
+            guard iterations <= Limits.maxIterations else {
+                throw TemplateError.runtime(
+                    "more than \(Limits.maxIterations) loop iterations in one render", location)
+            }
             let iteration = Scope(parent: scope)
             try assign(item, to: loop.target, in: iteration, location)
             iteration.variables["loop"] = loopObject(index: index, items: items, depth: depth)
@@ -159,6 +189,11 @@ final class Interpreter {
                 throw TemplateError.runtime(
                     "Chat templates cannot store underscore-prefixed attributes on a namespace, but got '\(attribute)'",
                     location)
+            }
+            if value.nests(deeperThan: Limits.maxValueDepth, orReaches: namespace) {
+                throw TemplateError.runtime(
+                    "'\(name).\(attribute)' cannot hold a value nested deeper than \(Limits.maxValueDepth) levels "
+                        + "or the namespace itself", location)
             }
             namespace.attributes[attribute] = value
         }

@@ -15,7 +15,8 @@ enum JSON {
         init(_ arguments: CallArguments) {
             ensureASCII = arguments.value(0, "ensure_ascii")?.isTruthy ?? false
             switch arguments.value(1, "indent") {
-            case .int(let width)?: indent = String(repeating: " ", count: max(width, 0))
+            // Wider than a line of text is a stranger's width: capped (the output is bounded anyway).
+            case .int(let width)?: indent = String(repeating: " ", count: min(max(width, 0), 1 << 16))
             case .string(let text)?: indent = text
             default: indent = nil
             }
@@ -83,11 +84,15 @@ enum JSON {
             out += close
             return
         }
+        if let indent = options.indent {
+            try Limits.checkLength(indent.utf8.count, times: depth + 1, nil)
+        }
         let newline = options.indent.map { "\n" + String(repeating: $0, count: depth + 1) }
         for index in 0..<count {
             if index > 0 { out += options.itemSeparator }
             if let newline { out += newline }
             try element(index, &out)
+            try Limits.checkLength(out.utf8.count, times: 1, nil)
         }
         if let indent = options.indent { out += "\n" + String(repeating: indent, count: depth) }
         out += close

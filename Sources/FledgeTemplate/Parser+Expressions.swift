@@ -112,6 +112,8 @@ extension Parser {
     }
 
     private mutating func parseUnary(withFilters: Bool = true) throws -> Expression {
+        try enter()
+        defer { depth -= 1 }
         let location = current.location
         var node: Expression
         if skipOp("-") {

@@ -5,6 +5,8 @@
 struct Parser {
     let tokens: [Token]
     var index = 0
+    /// Nested expressions and blocks being parsed, bounded by `Limits.maxDepth`.
+    var depth = 0
 
     init(tokens: [Token]) {
         self.tokens = tokens
@@ -54,6 +56,14 @@ struct Parser {
 
     func fail(_ message: String, _ token: Token? = nil) -> TemplateError {
         .syntax(message, (token ?? current).location)
+    }
+
+    /// Counts one level of nesting; throws past `Limits.maxDepth`. Pair with `depth -= 1`.
+    mutating func enter() throws {
+        guard depth < Limits.maxDepth else {
+            throw fail("expressions or blocks nested deeper than \(Limits.maxDepth) levels")
+        }
+        depth += 1
     }
 
     mutating func expectOp(_ op: String) throws {
@@ -114,6 +124,8 @@ struct Parser {
     }
 
     private mutating func parseStatement() throws -> Statement {
+        try enter()
+        defer { depth -= 1 }
         let token = current
         guard case .name(let tag) = token.kind else { throw fail("tag name expected, got \(token.display)") }
         _ = advance()

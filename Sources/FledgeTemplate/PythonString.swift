@@ -194,6 +194,14 @@ enum PythonString {
         }
         let first = clamp(start, step < 0 ? count - 1 : 0)
         let last = clamp(stop, step < 0 ? -1 : count)
-        return Array(stride(from: first, to: last, by: step))
+        var indices: [Int] = []
+        var index = first
+        while step > 0 ? index < last : index > last {
+            indices.append(index)
+            let (next, overflowed) = index.addingReportingOverflow(step)
+            if overflowed { break }
+            index = next
+        }
+        return indices
     }
 }

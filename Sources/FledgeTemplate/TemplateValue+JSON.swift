@@ -28,6 +28,8 @@ extension TemplateValue {
 private struct JSONParser {
     let bytes: [UInt8]
     var offset = 0
+    /// Open objects and arrays; deeper than `Limits.maxValueDepth` is an error, not a stack overflow.
+    var depth = 0
 
     init(bytes: [UInt8]) {
         self.bytes = bytes
@@ -53,8 +55,13 @@ private struct JSONParser {
     mutating func parseValue() throws -> TemplateValue {
         guard offset < bytes.count else { throw failure("unexpected end of input") }
         switch bytes[offset] {
-        case UInt8(ascii: "{"): return try parseObject()
-        case UInt8(ascii: "["): return try parseArray()
+        case UInt8(ascii: "{"), UInt8(ascii: "["):
+            guard depth < 4 * Limits.maxValueDepth else {
+                throw failure("objects and arrays nested deeper than \(4 * Limits.maxValueDepth)")
+            }
+            depth += 1
+            defer { depth -= 1 }
+            return bytes[offset] == UInt8(ascii: "{") ? try parseObject() : try parseArray()
         case UInt8(ascii: "\""): return .string(try parseString())
         case UInt8(ascii: "t"): try expect("true"); return .bool(true)
         case UInt8(ascii: "f"): try expect("false"); return .bool(false)

@@ -50,9 +50,11 @@ extension TemplateValue {
         case (.add, .tuple(let x), .tuple(let y)): return .tuple(x + y)
         case (.multiply, .string(let text), _), (.multiply, _, .string(let text)):
             guard case .int(let count)? = (a.number != nil ? a.number : b.number) else { break }
+            try Limits.checkLength(text.utf8.count, times: count, location)
             return .string(String(repeating: text, count: max(count, 0)))
         case (.multiply, .array(let items), _), (.multiply, _, .array(let items)):
             guard case .int(let count)? = (a.number != nil ? a.number : b.number) else { break }
+            try Limits.checkLength(items.count, times: count, location, limit: Limits.maxItems)
             return .array(Array(repeating: items, count: max(count, 0)).flatMap { $0 })
         default: break
         }
@@ -94,11 +96,22 @@ extension TemplateValue {
                 return .int(remainder != 0 && (remainder < 0) != (y < 0) ? remainder + y : remainder)
             case .power:
                 if y < 0 { return .double(pow(Double(x), Double(y))) }
+                // Exponentiation by squaring: O(log y) steps, whatever y is.
                 var result = 1
-                for _ in 0..<y {
-                    let (next, overflowed) = result.multipliedReportingOverflow(by: x)
-                    if overflowed { throw overflow() }
-                    result = next
+                var base = x
+                var exponent = y
+                while exponent > 0 {
+                    if exponent & 1 == 1 {
+                        let (next, overflowed) = result.multipliedReportingOverflow(by: base)
+                        if overflowed { throw overflow() }
+                        result = next
+                    }
+                    exponent >>= 1
+                    if exponent > 0 {
+                        let (square, overflowed) = base.multipliedReportingOverflow(by: base)
+                        if overflowed { throw overflow() }
+                        base = square
+                    }
                 }
                 return .int(result)
             default: break
@@ -127,7 +140,9 @@ extension TemplateValue {
 
     func negated(_ location: TemplateLocation) throws -> TemplateValue {
         switch number {
-        case .int(let value)?: return .int(-value)
+        case .int(let value)?:
+            guard value != .min else { throw TemplateError.runtime("integer overflow in unary '-'", location) }
+            return .int(-value)
         case .double(let value)?: return .double(-value)
         case nil:
             if case .undefined(let message) = self { throw TemplateError.runtime(message, location) }

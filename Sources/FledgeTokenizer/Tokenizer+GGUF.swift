@@ -28,6 +28,15 @@ extension Tokenizer {
             throw TokenizerError.invalidVocabulary(
                 "\(types.count) token types for \(vocabulary.tokens.count) tokens")
         }
+        for (name, id) in [
+            ("bos_token_id", vocabulary.bosTokenID), ("eos_token_id", vocabulary.eosTokenID),
+            ("unknown_token_id", vocabulary.unknownTokenID), ("padding_token_id", vocabulary.paddingTokenID),
+        ] {
+            if let id, id < 0 || Int(id) >= vocabulary.tokens.count {
+                throw TokenizerError.invalidVocabulary(
+                    "tokenizer.ggml.\(name) \(id) is outside the \(vocabulary.tokens.count) tokens")
+            }
+        }
         func type(_ id: Int) -> GGUFVocabulary.TokenType {
             id < types.count ? GGUFVocabulary.TokenType(rawValue: types[id]) ?? .normal : .normal
         }
@@ -124,11 +133,15 @@ extension Tokenizer {
 
     /// SentencePiece merges: every split of a token into two tokens, ranked by the token's score
     /// (higher first; equal scores share a rank, so the leftmost pair wins as in llama.cpp).
+    /// Tokens longer than `maxMergedLength` scalars are not split (that is quadratic in their
+    /// length; real vocabularies have none): encoding never produces them, decoding still does.
+    static let maxMergedLength = 256
+
     static func sentencePieceMerges(tokens: [String], scores: [Float], ids: [String: Int32]) -> [UInt64: UInt64] {
         var candidates: [(key: UInt64, score: Float, merged: Int32)] = []
         for (id, token) in tokens.enumerated() {
             let scalars = Array(token.unicodeScalars)
-            guard scalars.count >= 2, ids[token] == Int32(id) else { continue }
+            guard scalars.count >= 2, scalars.count <= maxMergedLength, ids[token] == Int32(id) else { continue }
             for cut in 1..<scalars.count {
                 guard let left = ids[string(scalars[..<cut])], let right = ids[string(scalars[cut...])] else {
                     continue

@@ -132,6 +132,11 @@ extension Tokenizer {
     /// - Parameter configJSON: optional `tokenizer_config.json` naming `bos_token`, `eos_token`, `pad_token`.
     /// - Throws: `TokenizerError` when the JSON is malformed or uses an unsupported stage.
     public convenience init(tokenizerJSON: Data, configJSON: Data? = nil) throws {
+        self.init(parts: try Self.parts(tokenizerJSON: tokenizerJSON, configJSON: configJSON))
+    }
+
+    /// The pipeline a `tokenizer.json` describes.
+    static func parts(tokenizerJSON: Data, configJSON: Data?) throws -> Parts {
         let json: TokenizerJSON
         do {
             json = try JSONDecoder().decode(TokenizerJSON.self, from: tokenizerJSON)
@@ -140,6 +145,9 @@ extension Tokenizer {
         } catch {
             throw TokenizerError.malformed("tokenizer.json does not decode: \(error)")
         }
+        try Self.checkIDs(
+            json.model.vocab.values, json.addedTokens.map(\.id),
+            entries: json.model.vocab.count + json.addedTokens.count)
         let model = try BPE(
             vocabulary: json.model.vocab, merges: json.model.merges, unknownToken: json.model.unknownToken,
             byteFallback: json.model.byteFallback, fuseUnknown: json.model.fuseUnknown,
@@ -147,22 +155,40 @@ extension Tokenizer {
         let config = try configJSON.map(SpecialTokenNames.init) ?? SpecialTokenNames()
         var ids = json.model.vocab
         for token in json.addedTokens { ids[token.content] = token.id }
-        self.init(
-            parts: Parts(
-                model: model,
-                normalizer: try json.normalizer.map(Normalizer.init),
-                preTokenizer: try json.preTokenizer.map(PreTokenizer.init),
-                postProcessor: try json.postProcessor.map(PostProcessor.init),
-                decoder: try json.decoder.map(TokenDecoder.init),
-                addedTokens: json.addedTokens.map(AddedToken.init),
-                bosTokenID: config.bos.flatMap { ids[$0] },
-                eosTokenID: config.eos.flatMap { ids[$0] },
-                padTokenID: config.pad.flatMap { ids[$0] }))
+        return Parts(
+            model: model,
+            normalizer: try json.normalizer.map(Normalizer.init),
+            preTokenizer: try json.preTokenizer.map(PreTokenizer.init),
+            postProcessor: try json.postProcessor.map(PostProcessor.init),
+            decoder: try json.decoder.map(TokenDecoder.init),
+            addedTokens: json.addedTokens.map(AddedToken.init),
+            bosTokenID: config.bos.flatMap { ids[$0] },
+            eosTokenID: config.eos.flatMap { ids[$0] },
+            padTokenID: config.pad.flatMap { ids[$0] })
+    }
+
+    /// Ids are non-negative, and at most `2 × entries + 1024` (an id table is allocated up to
+    /// the largest: a stranger's `2147483647` must not allocate 32 GB).
+    static func checkIDs<S: Sequence>(_ vocabulary: S, _ added: [Int32], entries: Int) throws where S.Element == Int32 {
+        let limit = 2 * entries + 1024
+        for id in vocabulary where id < 0 || Int(id) > limit {
+            throw TokenizerError.malformed(
+                id < 0
+                    ? "the vocabulary has a negative id \(id)"
+                    : "the vocabulary has id \(id), far beyond its \(entries) entries (at most \(limit))")
+        }
+        for id in added where id < 0 || Int(id) > limit {
+            throw TokenizerError.malformed(
+                id < 0
+                    ? "an added token has a negative id \(id)"
+                    : "an added token has id \(id), far beyond the \(entries) entries (at most \(limit))")
+        }
     }
 
     /// A tokenizer from a `tokenizer.json` file, or from a folder holding one (and optionally a
     /// `tokenizer_config.json`, which names the BOS, EOS and padding tokens).
-    /// - Throws: `TokenizerError.malformed` when no file can be read, or as `init(tokenizerJSON:)`.
+    /// - Throws: `TokenizerError.malformed` when no file can be read, or as `init(tokenizerJSON:)`
+    ///   (a malformed file is named in the message).
     public convenience init(contentsOf url: URL) throws {
         var isFolder: ObjCBool = false
         let exists = FileManager.default.fileExists(atPath: url.path, isDirectory: &isFolder)
@@ -175,7 +201,14 @@ extension Tokenizer {
         } catch {
             throw TokenizerError.malformed("cannot read \(file.path): \(error.localizedDescription)")
         }
-        try self.init(tokenizerJSON: data, configJSON: try? Data(contentsOf: configURL))
+        let parts: Parts
+        do {
+            parts = try Self.parts(tokenizerJSON: data, configJSON: try? Data(contentsOf: configURL))
+        } catch TokenizerError.malformed(let detail) {
+            // Name the file: the detail alone does not say which of a model's files is wrong.
+            throw TokenizerError.malformed("\(file.path): \(detail)")
+        }
+        self.init(parts: parts)
     }
 }
 

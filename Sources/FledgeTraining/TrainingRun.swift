@@ -49,7 +49,10 @@ public enum TrainingRun {
         var evaluation: [TokenizedSample] = []
         let evalURL = c.evalDataPath.map { URL(fileURLWithPath: $0) } ?? data.appendingPathComponent("eval.jsonl")
         if FileManager.default.fileExists(atPath: evalURL.path) {
-            evaluation = TokenizedDataset.make(try ConversationFile.read(evalURL), tokenizer: tokenizer).samples
+            evaluation =
+                TokenizedDataset.make(
+                    try ConversationFile.read(evalURL, allowEmpty: true), tokenizer: tokenizer
+                ).samples
             if let limit = c.maxEvalSamples { evaluation = Array(evaluation.prefix(limit)) }
         }
         log(

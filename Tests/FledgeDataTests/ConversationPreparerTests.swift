@@ -107,7 +107,7 @@ private func written(_ output: URL) throws -> [PreparedConversation] {
         let malformed = issues.filter { $0.code == .malformedRecord }
         #expect(malformed.map(\.location.file) == [path, path, array])
         #expect(malformed.map(\.location.record) == [1, 2, 1])
-        #expect(malformed.map(\.location.line) == [2, 3, nil])
+        #expect(malformed.map(\.location.line) == [2, 3, 1])
         #expect(malformed[0].description.contains("mixed.jsonl, record 1 (line 2"))
         #expect(issues.contains { $0.code == .notAConversation && $0.location.record == 4 && $0.location.line == 5 })
         #expect(summary.manifest.issues.count == 4)

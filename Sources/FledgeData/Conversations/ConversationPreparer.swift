@@ -111,8 +111,8 @@ public struct ConversationPreparer {
     ///   - progress: called after every 4 MiB read and at the end of each file.
     ///   - issue: called for every problem found in the inputs (the run goes on).
     /// - Throws: `DataError` when an input cannot be found, opened or read, is in no
-    ///   supported layout, or the output cannot be written; no output file is left behind
-    ///   under a final name then.
+    ///   supported layout, holds no usable conversation at all (`.noConversations`), or the
+    ///   output cannot be written; no output file is left behind under a final name then.
     public func run(
         progress: ((ConversationPreparationProgress) -> Void)? = nil, issue: ((DataError) -> Void)? = nil
     ) throws -> ConversationPreparationSummary {
@@ -123,6 +123,7 @@ public struct ConversationPreparer {
         let writer = try PreparedDatasetWriter(directory: output)
         do {
             try run.readAll(into: writer)
+            try run.checkSomethingKept()
             try writer.finish(manifest: run.manifest)
         } catch {
             writer.abandon()
@@ -169,6 +170,23 @@ private struct PreparationRun {
         }
     }
 
+    /// Inputs without a single usable conversation are an error, not an empty dataset.
+    func checkSomethingKept() throws {
+        guard manifest.counts.kept == 0 else { return }
+        let counts = manifest.counts
+        let skipped = counts.skipped.filter { $0.value > 0 }.sorted { $0.key < $1.key }
+            .map { "\($0.key) \($0.value)" }
+        var detail = "\(counts.recordsRead) records read"
+        if counts.duplicates > 0 { detail += ", \(counts.duplicates) duplicates" }
+        if !skipped.isEmpty { detail += ", skipped: " + skipped.joined(separator: ", ") }
+        throw DataError(
+            .noConversations,
+            "no usable conversation in \(files.map(\.path).joined(separator: ", ")) (\(detail))",
+            hint: counts.recordsRead == 0
+                ? "the input holds no records; check that it is the right file"
+                : "see the issues above for why each record was skipped")
+    }
+
     private mutating func read(_ path: String, index: Int, into writer: PreparedDatasetWriter) throws {
         let reader = try JSONStreamReader(
             path: path, chunkSize: options.chunkSize, computeDigest: options.computeDigests)
@@ -206,6 +224,14 @@ private struct PreparationRun {
 
     private mutating func handle(_ raw: RawJSONRecord, file: String, writer: PreparedDatasetWriter) throws {
         let location = DataError.Location(file: file, record: raw.index, line: raw.line, byteOffset: raw.byteOffset)
+        if let problem = raw.problem {
+            skip(.malformedJSON)
+            self.record(
+                DataError(
+                    .malformedRecord, "not valid JSON (\(problem)); reading resumed at the next record",
+                    at: location, hint: "fix or remove this record"))
+            return
+        }
         let record: ConversationRecord
         do {
             record = try ConversationRecord.parse(raw.bytes)

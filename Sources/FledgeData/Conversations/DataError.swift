@@ -24,6 +24,8 @@ public struct DataError: Error, CustomStringConvertible, Equatable, Sendable {
         case notAConversation = "not_a_conversation"
         /// A turn whose role is not in the role table (`RoleNormalisation`).
         case unknownRole = "unknown_role"
+        /// Inputs (or a prepared file) without a single usable conversation.
+        case noConversations = "no_conversations"
         /// An option value outside its range.
         case invalidOption = "invalid_option"
         /// The output folder or one of its files cannot be written.
@@ -41,7 +43,7 @@ public struct DataError: Error, CustomStringConvertible, Equatable, Sendable {
         /// 0-based index of the record in its file (elements of a JSON array, non-blank lines
         /// of JSON Lines).
         public var record: Int?
-        /// 1-based line (JSON Lines only).
+        /// 1-based line of the record's first byte.
         public var line: Int?
         /// Byte offset from the start of the file.
         public var byteOffset: Int?

@@ -22,10 +22,22 @@ public struct RawJSONRecord: Sendable {
     public var index: Int
     /// Offset of the record's first byte in the file.
     public var byteOffset: Int
-    /// 1-based line (JSON Lines only).
+    /// 1-based line of the record's first byte (lines end in LF, CR or CRLF).
     public var line: Int?
-    /// The record's bytes (for JSON Lines without the line break).
+    /// The record's bytes (for JSON Lines without the line break; for a malformed array
+    /// element, those read before the scanner gave up on it).
     public var bytes: [UInt8]
+    /// Why the reader already knows the record is not valid JSON (an array element that broke
+    /// the grammar, see `ElementScanner`); nil otherwise.
+    public var problem: String?
+
+    public init(index: Int, byteOffset: Int, line: Int?, bytes: [UInt8], problem: String? = nil) {
+        self.index = index
+        self.byteOffset = byteOffset
+        self.line = line
+        self.bytes = bytes
+        self.problem = problem
+    }
 }
 
 /// A file that ends inside a record: what was recovered and what was dropped.
@@ -61,10 +73,12 @@ public struct TruncationWarning: Codable, Equatable, Sendable {
 ///
 /// The layout is chosen from the first byte that is not whitespace (after an optional UTF-8
 /// byte-order mark): `[` is a JSON array, `{` is JSON Lines. Array elements are cut by a
-/// byte scanner that tracks strings (with `\` escapes) and bracket depth, so brackets and
-/// commas inside strings never end a record; a record that is cut out but does not parse is
-/// the caller's to report, and reading goes on with the next one. A file that ends inside a
-/// record sets `truncation` instead of throwing: every complete record before it is yielded.
+/// byte scanner (`ElementScanner`) that tracks strings (with `\` escapes) and brackets, so
+/// brackets and commas inside strings never end a record; an element that breaks the JSON
+/// grammar is cut at the next element boundary and yielded with its `problem`, and reading
+/// goes on with the next one. A record that is cut out but does not parse is the caller's to
+/// report. JSON Lines end in LF, CR or CRLF. A file that ends inside a record sets `truncation`
+/// instead of throwing: every complete record before it is yielded.
 ///
 /// Complexity: O(file size), one pass, no backtracking. Memory: `chunkSize` + largest record.
 public final class JSONStreamReader {
@@ -93,6 +107,10 @@ public final class JSONStreamReader {
     private var chunkCount = 0
     private var position = 0
     private var line = 1
+    private var scanner = ElementScanner()
+    /// Index in the chunk of the next LF / CR at or after `position` (`chunkCount`: none), or -1.
+    private var nextLineFeed = -1
+    private var nextCarriageReturn = -1
     private var hasher: SHA256Hasher?
     private var digest: String?
 
@@ -165,6 +183,7 @@ public final class JSONStreamReader {
         switch first {
         case Byte.openBracket:
             layout = .jsonArray
+            scanner.skip(first, at: chunkStart + position)
             position += 1
         case Byte.openBrace:
             layout = .jsonLines
@@ -191,23 +210,33 @@ public final class JSONStreamReader {
                 return nil
             }
             if Byte.isWhitespace(byte) || byte == Byte.comma {
+                scanner.skip(byte, at: chunkStart + position)
                 position += 1
             } else if byte == Byte.closeBracket {
-                position += 1
-                try finishAfterArray()
-                return nil
+                return try afterClosingBracket()
             } else {
                 break
             }
         }
         let start = chunkStart + position
+        let startLine = scanner.line
         var bytes: [UInt8] = []
-        var scanner = ElementScanner()
+        scanner.begin(at: start)
         var segmentStart = position
         while true {
             if position == chunkCount {
-                bytes.append(contentsOf: UnsafeRawBufferPointer(rebasing: chunk[segmentStart..<chunkCount]))
+                if !scanner.resyncing {
+                    bytes.append(contentsOf: UnsafeRawBufferPointer(rebasing: chunk[segmentStart..<chunkCount]))
+                }
                 guard try refill() else {
+                    if let problem = scanner.problem {
+                        // A malformed element that runs to the end of the file.
+                        try finish()
+                        return yield(
+                            RawJSONRecord(
+                                index: recordCount, byteOffset: start, line: startLine, bytes: bytes,
+                                problem: problem))
+                    }
                     truncation = TruncationWarning(
                         file: path, byteOffset: start, droppedBytes: fileSize - start, recordsRecovered: recordCount)
                     try finish()
@@ -216,34 +245,51 @@ public final class JSONStreamReader {
                 segmentStart = 0
             }
             let base = chunk.baseAddress!.assumingMemoryBound(to: UInt8.self)
-            if let end = scanner.scan(base, from: position, to: chunkCount) {
-                bytes.append(contentsOf: UnsafeRawBufferPointer(rebasing: chunk[segmentStart..<end]))
+            let wasResyncing = scanner.resyncing
+            if let end = scanner.scan(base, from: position, to: chunkCount, base: chunkStart) {
+                if !wasResyncing {
+                    bytes.append(contentsOf: UnsafeRawBufferPointer(rebasing: chunk[segmentStart..<end]))
+                }
                 position = end
                 while let last = bytes.last, Byte.isWhitespace(last) { bytes.removeLast() }
-                return yield(RawJSONRecord(index: recordCount, byteOffset: start, line: nil, bytes: bytes))
+                return yield(
+                    RawJSONRecord(
+                        index: recordCount, byteOffset: start, line: startLine, bytes: bytes,
+                        problem: scanner.problem))
+            }
+            if scanner.resyncing && !wasResyncing {
+                bytes.append(contentsOf: UnsafeRawBufferPointer(rebasing: chunk[segmentStart..<chunkCount]))
+                segmentStart = chunkCount
             }
             position = chunkCount
         }
     }
 
-    /// Reads past the closing `]` to the end (for the digest), noting non-whitespace bytes.
-    private func finishAfterArray() throws {
+    /// At a `]` between elements: the array's end if no element follows (bytes after it other
+    /// than whitespace are noted in `trailingDataOffset`); else a stray bracket, yielded as a
+    /// malformed record that runs to where the next element starts (`ElementScanner`'s resync).
+    private func afterClosingBracket() throws -> RawJSONRecord? {
+        let offset = chunkStart + position
+        let startLine = scanner.line
+        position += 1
+        scanner.beginAfterStrayBracket(at: offset)
         while true {
             if position == chunkCount {
                 guard try refill() else { break }
             }
-            if trailingDataOffset == nil {
-                while position < chunkCount {
-                    if !Byte.isWhitespace(chunk[position]) {
-                        trailingDataOffset = chunkStart + position
-                        break
-                    }
-                    position += 1
-                }
+            let base = chunk.baseAddress!.assumingMemoryBound(to: UInt8.self)
+            if let end = scanner.scan(base, from: position, to: chunkCount, base: chunkStart) {
+                position = end
+                return yield(
+                    RawJSONRecord(
+                        index: recordCount, byteOffset: offset, line: startLine, bytes: [],
+                        problem: scanner.problem))
             }
             position = chunkCount
         }
+        trailingDataOffset = scanner.skippedContentOffset
         try finish()
+        return nil
     }
 
     // MARK: - JSON Lines
@@ -259,15 +305,14 @@ public final class JSONStreamReader {
                     guard try refill() else { break }
                 }
                 let base = chunk.baseAddress! + position
-                let available = chunkCount - position
-                if let newline = memchr(base, Int32(Byte.newline), available) {
-                    let length = UnsafeRawPointer(newline) - UnsafeRawPointer(base)
-                    bytes.append(contentsOf: UnsafeRawBufferPointer(start: base, count: length))
-                    position += length + 1
+                if let end = nextLineBreak() {
+                    bytes.append(contentsOf: UnsafeRawBufferPointer(start: base, count: end - position))
+                    position = end + 1
+                    if chunk[end] == Byte.carriageReturn, try peekByte() == Byte.newline { position += 1 }
                     foundNewline = true
                     break
                 }
-                bytes.append(contentsOf: UnsafeRawBufferPointer(start: base, count: available))
+                bytes.append(contentsOf: UnsafeRawBufferPointer(start: base, count: chunkCount - position))
                 position = chunkCount
             }
             line += 1
@@ -287,6 +332,20 @@ public final class JSONStreamReader {
         }
     }
 
+    /// Index in the chunk of the first LF or CR at or after `position`, or nil; each is searched
+    /// with `memchr` once per occurrence, not once per line.
+    private func nextLineBreak() -> Int? {
+        let base = chunk.baseAddress!
+        func find(_ byte: UInt8) -> Int {
+            guard let found = memchr(base + position, Int32(byte), chunkCount - position) else { return chunkCount }
+            return UnsafeRawPointer(found) - UnsafeRawPointer(base)
+        }
+        if nextLineFeed < position { nextLineFeed = find(Byte.newline) }
+        if nextCarriageReturn < position { nextCarriageReturn = find(Byte.carriageReturn) }
+        let end = min(nextLineFeed, nextCarriageReturn)
+        return end < chunkCount ? end : nil
+    }
+
     /// Whether `bytes` is one bracketed value whose strings and brackets are all closed (a
     /// last line without a newline that is not is a truncated record, not a malformed one).
     static func isStructurallyComplete(_ bytes: [UInt8]) -> Bool {
@@ -295,7 +354,10 @@ public final class JSONStreamReader {
         else { return true }
         var scanner = ElementScanner()
         return bytes.withUnsafeBufferPointer { buffer in
-            guard let end = scanner.scan(buffer.baseAddress!, from: first, to: buffer.count) else { return false }
+            scanner.begin(at: first)
+            guard let end = scanner.scan(buffer.baseAddress!, from: first, to: buffer.count, base: 0) else {
+                return false
+            }
             return buffer[end...].allSatisfy(Byte.isWhitespace)
         }
     }
@@ -315,7 +377,11 @@ public final class JSONStreamReader {
     }
 
     private func skipWhitespace() throws {
-        while let byte = try peekByte(), Byte.isWhitespace(byte) { position += 1 }
+        while let byte = try peekByte(), Byte.isWhitespace(byte) {
+            scanner.skip(byte, at: chunkStart + position)
+            position += 1
+        }
+        line = scanner.line
     }
 
     /// Replaces the chunk with the next bytes of the file; false at the end.
@@ -323,6 +389,8 @@ public final class JSONStreamReader {
         chunkStart += chunkCount
         chunkCount = 0
         position = 0
+        nextLineFeed = -1
+        nextCarriageReturn = -1
         while chunkCount < chunk.count {
             let count = read(descriptor, chunk.baseAddress! + chunkCount, chunk.count - chunkCount)
             if count < 0 {
