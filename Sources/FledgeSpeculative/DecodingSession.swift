@@ -263,6 +263,29 @@ public final class DecodingSession {
         return out
     }
 
+    /// The prologue of a speculative call: the prefill, the first token (`first` of the last
+    /// prompt row's logits, streamed), the draft's step-0 rows and their tokens (the first token
+    /// appended), the prefill's time added to the target's.
+    private func begin(
+        _ prompt: [Int32], drafter: any Drafter, stats: inout AcceptanceStats, watch: inout Stopwatch,
+        onToken: (Int32) -> Void, first: (UnsafePointer<Float>) -> Int32
+    ) throws -> (features: Tensor, rowTokens: [Int32], bonus: Int32, prefilled: Int, prefillSeconds: Double) {
+        let (result, features, rowTokens, prefilled) = try prefill(prompt, drafter: drafter)
+        let bonus = first(result.logits!.pointer)
+        onToken(bonus)
+        let prefillSeconds = watch.lap()
+        stats.targetSeconds += prefillSeconds
+        return (features, rowTokens + [bonus], bonus, prefilled, prefillSeconds)
+    }
+
+    /// What a verification forward returns: the draft's features and every row's logits, under
+    /// the session's kernels.
+    private func verification(_ drafter: any Drafter) -> ForwardOptions {
+        var options = drafter.forwardOptions
+        options.kernels = kernels
+        return options
+    }
+
     /// Appends `emitted` to `output` up to a stop token or the budget, streaming each.
     private func emit(
         _ emitted: [Int32], into output: inout [Int32], _ request: DecodingRequest, onToken: (Int32) -> Void
@@ -304,15 +327,11 @@ public final class DecodingSession {
             sampler.distribution(logits, count: vocabulary, into: p.pointer)
             return Int32(Sampler.draw(p.pointer, count: vocabulary, generator: &generator))
         }
-        var (result, features, rowTokens, prefilled) = try prefill(prompt, drafter: drafter)
-        var bonus = choose(result.logits!.pointer)
+        var (features, rowTokens, bonus, prefilled, prefillSeconds) = try begin(
+            prompt, drafter: drafter, stats: &stats, watch: &watch, onToken: onToken, first: choose)
         var output: [Int32] = [bonus]
-        onToken(bonus)
-        rowTokens.append(bonus)
-        let prefillSeconds = watch.lap()
-        stats.targetSeconds += prefillSeconds
-        var verify = drafter.forwardOptions
-        verify.kernels = kernels
+        let verify = verification(drafter)
+        var result: ForwardResult
         while !finished(output, request) {
             // Draft K tokens; each step feeds back the last row's output hidden.
             let accepted = drafter.length
@@ -403,15 +422,12 @@ public final class DecodingSession {
         let vocabulary = target.configuration.vocabularySize
         var stats = AcceptanceStats(steps: depth)
         var watch = Stopwatch()
-        var (result, features, rowTokens, prefilled) = try prefill(prompt, drafter: drafter)
-        var bonus = Int32(Sampler.argmax(result.logits!.pointer, count: vocabulary))
+        var (features, rowTokens, bonus, prefilled, prefillSeconds) = try begin(
+            prompt, drafter: drafter, stats: &stats, watch: &watch, onToken: onToken
+        ) { Int32(Sampler.argmax($0, count: vocabulary)) }
         var output: [Int32] = [bonus]
-        onToken(bonus)
-        rowTokens.append(bonus)
-        let prefillSeconds = watch.lap()
-        stats.targetSeconds += prefillSeconds
-        var verify = drafter.forwardOptions
-        verify.kernels = kernels
+        let verify = verification(drafter)
+        var result: ForwardResult
         let logProbabilities = Tensor(zeros: [vd])
         let parentHidden = Tensor(zeros: [h])
         while !finished(output, request) {

@@ -1,3 +1,4 @@
+import FledgeTensor
 import Foundation
 
 /// Seeded mutation of files from strangers, for the fuzz suites: every mutant of a valid input
@@ -5,18 +6,12 @@ import Foundation
 /// memory. `FLEDGE_FUZZ_COUNT` sets the mutants per format (`make fuzz`: 10,000); the
 /// default keeps `make test` within its budget.
 public struct Mutator {
-    private var state: UInt64
+    /// SplitMix64 (Fledge's own seeded generator), offset so that seed 0 is not state 0.
+    private var generator: SeededGenerator
 
-    public init(seed: UInt64) { state = seed &+ 0x9E37_79B9_7F4A_7C15 }
+    public init(seed: UInt64) { generator = SeededGenerator(seed: seed &+ 0x9E37_79B9_7F4A_7C15) }
 
-    /// SplitMix64.
-    public mutating func next() -> UInt64 {
-        state &+= 0x9E37_79B9_7F4A_7C15
-        var z = state
-        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-        return z ^ (z >> 31)
-    }
+    public mutating func next() -> UInt64 { generator.next() }
 
     public mutating func below(_ n: Int) -> Int { n <= 0 ? 0 : Int(next() % UInt64(n)) }
 

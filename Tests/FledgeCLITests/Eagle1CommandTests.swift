@@ -9,14 +9,7 @@ import FledgeTestSupport
 /// and a checkpoint (chain and tree, lossless), export a checkpoint in vLLM's and SGLang's
 /// layouts and read them back.
 @Suite struct Eagle1CommandTests {
-    func run(_ arguments: [String]) async throws {
-        var command = try FledgeCommand.parseAsRoot(arguments)
-        if var asynchronous = command as? any AsyncParsableCommand {
-            try await asynchronous.run()
-        } else {
-            try command.run()
-        }
-    }
+    func run(_ arguments: [String]) async throws { try await runFledge(arguments) }
 
     @Test(
         .enabled(

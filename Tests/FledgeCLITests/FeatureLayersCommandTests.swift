@@ -9,14 +9,7 @@ import FledgeTestSupport
 /// layers than the defaults trains a draft that records them in its checkpoint and both
 /// export layouts, and evaluation decodes from them (losslessly).
 @Suite struct FeatureLayersCommandTests {
-    func run(_ arguments: [String]) async throws {
-        var command = try FledgeCommand.parseAsRoot(arguments)
-        if var asynchronous = command as? any AsyncParsableCommand {
-            try await asynchronous.run()
-        } else {
-            try command.run()
-        }
-    }
+    func run(_ arguments: [String]) async throws { try await runFledge(arguments) }
 
     func json(_ path: String) throws -> [String: Any] {
         try #require(
