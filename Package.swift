@@ -27,7 +27,14 @@ let package = Package(
             pkgConfig: "openblas",
             providers: [.apt(["libopenblas-dev"])]
         ),
-        .target(name: "FledgeTensor", dependencies: ["COpenBLAS"], swiftSettings: optimized),
+        // AVX-512 kernels (per-function target attributes, chosen with cpuid) and oneDNN's bf16
+        // matmul (loaded with dlopen, so machines without libdnnl still build and run).
+        .target(
+            name: "CFledgeKernels",
+            cSettings: [.unsafeFlags(["-O3"])],
+            linkerSettings: [.linkedLibrary("dl"), .linkedLibrary("pthread")]
+        ),
+        .target(name: "FledgeTensor", dependencies: ["COpenBLAS", "CFledgeKernels"], swiftSettings: optimized),
         .target(name: "FledgeNN", dependencies: ["FledgeTensor"], swiftSettings: optimized),
         .target(name: "FledgeWeights", dependencies: ["FledgeTensor"], swiftSettings: optimized),
         .target(name: "FledgeTokenizer", swiftSettings: optimized),

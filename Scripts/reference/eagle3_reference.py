@@ -339,7 +339,9 @@ def ttt_forward(model: Eagle3Draft, input_ids, attention_mask, loss_mask, aux_hi
             inter[k] = (h.detach().clone(), logits.detach().clone())
         with torch.no_grad():
             pm = t2d[tgt.argmax(-1)].to(dtype) * lm  # [B, T]
-            p = torch.softmax(tgt[..., t2d].to(logits.dtype), dim=-1)  # [B, T, Vd]
+            # The target distribution in float32 at least (float64 in the gradcheck; float32,
+            # not bf16, under autocast: Fledge's bf16 path keeps targets in float32 too).
+            p = torch.softmax(tgt[..., t2d].to(torch.promote_types(logits.dtype, torch.float32)), dim=-1)
         logq = torch.log_softmax(logits, dim=-1)
         loss = -(pm * (p * logq).sum(-1)).mean()
         losses.append(loss)

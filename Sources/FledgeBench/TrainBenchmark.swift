@@ -40,7 +40,7 @@ public enum TrainBenchmark {
     /// between backward and the optimiser and is timed apart.
     public static func run(
         configuration c: Eagle3Configuration, length: Int, steps: Int, runs: Int, rows: Int = 1,
-        reduce: ((UnsafeMutablePointer<Float>, Int) throws -> Void)? = nil
+        precision: Precision = .fp32, reduce: ((UnsafeMutablePointer<Float>, Int) throws -> Void)? = nil
     ) rethrows -> Result {
         var generator = SeededGenerator(seed: 9)
         let embedding = Tensor(zeros: [c.vocabularySize, c.hiddenSize])
@@ -52,7 +52,8 @@ public enum TrainBenchmark {
             configuration: c, embedding: embedding, d2t: ids.enumerated().map { Int64($0.element - $0.offset) },
             t2d: t2d)
         draft.initialize(seed: 1)
-        let trainer = Eagle3Trainer(draft: draft, maxBatch: rows, maxLength: length, steps: steps)
+        let trainer = Eagle3Trainer(
+            draft: draft, maxBatch: rows, maxLength: length, steps: steps, precision: precision)
         let auxiliary = Tensor(zeros: [rows * length, 3 * c.targetHiddenSize]),
             hidden = Tensor(zeros: [rows * length, c.targetHiddenSize])
         generator.fillNormal(auxiliary)
@@ -92,19 +93,25 @@ public enum TrainBenchmark {
     }
 
     /// Median seconds of the target's forward with the EAGLE-3 feature taps over `length` random tokens.
-    public static func targetForwardSeconds(model: LlamaModel, length: Int, runs: Int) throws -> Double {
+    public static func targetForwardSeconds(
+        model: LlamaModel, length: Int, runs: Int, precision: Precision = .fp32
+    ) throws -> Double {
         var generator = SeededGenerator(seed: 17)
         let vocabulary = UInt64(model.configuration.vocabularySize)
         let sample = TokenizedSample(
             id: "bench", ids: (0..<length).map { _ in Int32(generator.next() % vocabulary) },
             lossMask: [UInt8](repeating: 1, count: length))
-        let source = try OnlineFeatureSource(model: model)
+        let source = try OnlineFeatureSource(model: model, precision: precision)
         return try Timing.median(runs: runs) { _ = try source.features(for: [sample]) }
     }
 
     /// SpecForge's time and tokens/s for the step of `length` tokens and K = `steps`, where the
     /// README's Performance section has one.
-    public static func specForgeReference(length: Int, steps: Int) -> String? {
+    public static func specForgeReference(length: Int, steps: Int, precision: Precision = .fp32) -> String? {
+        if precision == .bf16 {
+            return ["512/7": "2.48 s, 206 tok/s (autocast bf16)", "2048/7": "19.6 s, 104 tok/s (autocast bf16)"][
+                "\(length)/\(steps)"]
+        }
         let reference = [
             "512/7": "3.97 s, 129 tok/s", "1024/7": "9.21 s, 111 tok/s", "2048/7": "22.9 s, 89 tok/s",
             "2048/3": "10.4 s, 197 tok/s",

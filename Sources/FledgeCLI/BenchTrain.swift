@@ -4,6 +4,7 @@ import FledgeBench
 import FledgeDistributed
 import FledgeDraft
 import FledgeLlama
+import FledgeTensor
 
 /// `fledge bench train`: one EAGLE-3 training step (features given) at the target's configuration.
 struct BenchTrain: AsyncParsableCommand {
@@ -28,6 +29,12 @@ struct BenchTrain: AsyncParsableCommand {
     @Option(help: "Timed steps (the median is reported).")
     var runs = 3
 
+    @Option(
+        name: [.customLong("precision"), .customLong("dtype"), .customLong("mixed-precision")],
+        parsing: .upToNextOption,
+        help: "Precisions to time, one row each: fp32, bf16 (default: both where this CPU runs bf16).")
+    var precisions: [String] = []
+
     @Flag(help: "Also time the online step: the target's forward with the three feature taps on the same tokens.")
     var online = false
 
@@ -48,7 +55,22 @@ struct BenchTrain: AsyncParsableCommand {
     @Flag(name: .customLong("rank-worker"), help: .hidden)
     var rankWorker = false
 
+    /// The precisions of the rows.
+    func resolvedPrecisions() throws -> [Precision] {
+        if precisions.isEmpty { return BFloat16.support.available ? [.fp32, .bf16] : [.fp32] }
+        return try precisions.map { spelling in
+            guard let precision = Precision(spelling: spelling) else {
+                throw ValidationError("--precision \(spelling): expected fp32 or bf16")
+            }
+            if precision == .bf16 && !BFloat16.support.available {
+                throw ValidationError("--precision bf16: \(BFloat16.support.reason)")
+            }
+            return precision
+        }
+    }
+
     func validate() throws {
+        _ = try resolvedPrecisions()
         guard ranks.count == rankList.flatMap({ $0.split(separator: ",") }).count, ranks.allSatisfy({ $0 >= 1 }) else {
             throw ValidationError("--ranks takes positive integers: --ranks 1 2 or --ranks 1,2")
         }
@@ -63,7 +85,13 @@ struct BenchTrain: AsyncParsableCommand {
         if !ranks.isEmpty { return try runScaling() }
         let url = try model.resolvedURL()
         let file = try LlamaConfiguration.load(from: url)
-        let target = online ? try LlamaModel.load(from: url) : nil
+        // The online column's target as a run of that precision loads it (bf16: bf16 matrices).
+        var targets: [Precision: LlamaModel] = [:]
+        if online {
+            for precision in try resolvedPrecisions() {
+                targets[precision] = try LlamaModel.load(from: url, storage: precision == .bf16 ? .bfloat16 : .float32)
+            }
+        }
         let configuration = Eagle3Configuration(target: file, draftVocabularySize: draftVocabSize)
         let peak = KernelBenchmark.run(runs: 3, sequenceLength: 2048).first!.gflops
         print(
@@ -71,25 +99,30 @@ struct BenchTrain: AsyncParsableCommand {
                 format: "sgemm peak %.1f GFLOP/s; draft of %@ (H %d, Vd %d), batch 1, median of %d steps",
                 peak, url.lastPathComponent, configuration.hiddenSize, draftVocabSize, runs))
         print(
-            "T      K   s/step    tokens/s   GFLOP/step  GFLOP/s  of peak   "
+            "T      K   prec  s/step    tokens/s   GFLOP/step  GFLOP/s  of peak   "
                 + (online ? "online s/step (tokens/s)  " : "") + "SpecForge (README: Performance)")
         for length in lengths {
             for k in steps {
-                let result = TrainBenchmark.run(configuration: configuration, length: length, steps: k, runs: runs)
+              for precision in try resolvedPrecisions() {
+                let result = TrainBenchmark.run(
+                    configuration: configuration, length: length, steps: k, runs: runs, precision: precision)
                 var onlineColumn = ""
-                if let target {
+                if let target = targets[precision] {
                     let seconds =
-                        try TrainBenchmark.targetForwardSeconds(model: target, length: length, runs: runs)
+                        try TrainBenchmark.targetForwardSeconds(
+                            model: target, length: length, runs: runs, precision: precision)
                         + result.seconds
                     let text = String(format: "%.2f (%.1f)", seconds, Double(length) / seconds)
                     onlineColumn = text + String(repeating: " ", count: max(1, 26 - text.count))
                 }
                 print(
                     String(
-                        format: "%-6d %-3d %-9.2f %-10.1f %-11.0f %-8.1f %-9@ %@%@", length, k, result.seconds,
+                        format: "%-6d %-3d %-5@ %-9.2f %-10.1f %-11.0f %-8.1f %-9@ %@%@", length, k,
+                        precision.rawValue, result.seconds,
                         result.tokensPerSecond, result.gflop, result.gflops,
                         String(format: "%.0f%%", 100 * result.gflops / peak), onlineColumn,
-                        TrainBenchmark.specForgeReference(length: length, steps: k) ?? "–"))
+                        TrainBenchmark.specForgeReference(length: length, steps: k, precision: precision) ?? "–"))
+              }
             }
         }
     }

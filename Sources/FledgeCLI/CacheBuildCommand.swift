@@ -1,5 +1,6 @@
 import ArgumentParser
 import Foundation
+import FledgeTensor
 import FledgeData
 import FledgeLlama
 
@@ -41,15 +42,20 @@ struct CacheBuildCommand: AsyncParsableCommand {
         }
     }
 
+    @OptionGroup var precisionOption: PrecisionOption
+
     func run() async throws {
         let url = try model.resolvedURL()
-        let target = try TargetModel.load(from: url)
+        let precision = try precisionOption.resolved()
+        let target = try TargetModel.load(from: url, storage: precision == .bf16 ? .bfloat16 : .float32)
         var dataset = TokenizedDataset.make(try data.conversations(), tokenizer: data.tokenizer(target.format))
         if let maxSamples { dataset.samples = Array(dataset.samples.prefix(maxSamples)) }
-        let source = try OnlineFeatureSource(model: target.model, layers: layers.isEmpty ? nil : layers)
-        let manifest = FeatureCacheManifest(
+        let source = try OnlineFeatureSource(
+            model: target.model, layers: layers.isEmpty ? nil : layers, precision: precision)
+        var manifest = FeatureCacheManifest(
             modelFingerprint: try Fingerprint.of(url), dataFingerprint: try data.fingerprint(),
             layers: source.layers, hiddenSize: source.hiddenSize)
+        manifest.precision = precision == .bf16 ? .bf16 : nil
         let writer = try FeatureCacheWriter(
             directory: URL(fileURLWithPath: output), manifest: manifest, shardTokens: shardTokens)
         let estimate = FeatureCacheBuilder.estimatedBytes(

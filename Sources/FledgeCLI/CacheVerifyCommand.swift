@@ -1,5 +1,6 @@
 import ArgumentParser
 import Foundation
+import FledgeTensor
 import FledgeData
 import FledgeLlama
 
@@ -27,10 +28,15 @@ struct CacheVerifyCommand: AsyncParsableCommand {
 
     func run() async throws {
         let url = try model.resolvedURL()
-        let target = try TargetModel.load(from: url)
         let cache = try CachedFeatureSource(
             directory: URL(fileURLWithPath: output), modelFingerprint: try Fingerprint.of(url),
             dataFingerprint: try data.fingerprint())
+        // A bf16 cache is recomputed as it was made: bf16 weights, bf16 products.
+        let precision = cache.manifest.precision ?? .fp32
+        if precision == .bf16 && !BFloat16.support.available {
+            throw ValidationError("the cache was built in bf16, which this machine cannot run (\(BFloat16.support.reason))")
+        }
+        let target = try TargetModel.load(from: url, storage: precision == .bf16 ? .bfloat16 : .float32)
         let result = try FeatureCacheVerifier.verify(
             cache: cache, conversations: try data.conversations(),
             tokenizer: data.tokenizer(target.format), model: target.model,

@@ -2,6 +2,7 @@ import ArgumentParser
 import Foundation
 import FledgeDistributed
 import FledgeDraft
+import FledgeTensor
 import FledgeTraining
 
 /// `fledge train`: train an EAGLE-3 draft (flag names as in SpecForge / speculators / EAGLE).
@@ -133,6 +134,11 @@ struct TrainCommand: AsyncParsableCommand {
         help: "Under mpirun: seconds a gradient sum may wait for the other ranks (default 300).") var collectiveTimeout:
         Double?
 
+    @Option(
+        name: [.customLong("precision"), .customLong("dtype"), .customLong("mixed-precision")],
+        help: "bf16 (mixed precision: bf16 products, fp32 master weights) or fp32 (default: bf16 where the CPU has it).")
+    var precision: String?
+
     /// The configuration: the file (or defaults), then every flag given.
     func resolved() throws -> TrainingConfiguration {
         var c = try config.map { try TrainingConfiguration.load(URL(fileURLWithPath: $0)) } ?? TrainingConfiguration()
@@ -166,6 +172,12 @@ struct TrainCommand: AsyncParsableCommand {
                 throw ValidationError("--scheduler: unknown scheduler \"\(scheduler)\"; the schedulers are \(names)")
             }
             c.scheduler = kind
+        }
+        if let precision {
+            guard let value = Precision(spelling: precision) else {
+                throw ValidationError("--precision: unknown precision \"\(precision)\"; use bf16 or fp32")
+            }
+            c.precision = value
         }
         if dropLong { c.dropLong = true }
         if initHeadFromTarget { c.initHeadFromTarget = true }

@@ -50,6 +50,18 @@ public struct DecoderLayer {
         }
     }
 
+    /// The layer's matrices in bfloat16 (same layout), for bf16 products.
+    public struct HalfWeights {
+        public var q, k, v, o, gate, up, down: UnsafePointer<UInt16>
+
+        public init(
+            q: UnsafePointer<UInt16>, k: UnsafePointer<UInt16>, v: UnsafePointer<UInt16>, o: UnsafePointer<UInt16>,
+            gate: UnsafePointer<UInt16>, up: UnsafePointer<UInt16>, down: UnsafePointer<UInt16>
+        ) {
+            (self.q, self.k, self.v, self.o, self.gate, self.up, self.down) = (q, k, v, o, gate, up, down)
+        }
+    }
+
     /// The weights of one layer (Float32, PyTorch layout `[out, in]`): q/k/v read `inputWidth`
     /// columns, the rest H (o: `qWidth`, down: the intermediate size).
     public struct Weights {
@@ -59,6 +71,8 @@ public struct DecoderLayer {
         /// Per-head RMSNorm of q and k before RoPE (Qwen3), `[headDimension]` each.
         public var qNorm, kNorm: Tensor?
         public var quantized: QuantizedWeights
+        /// bf16 copies of the matrices, used by bf16 products (prefill under a bf16 policy).
+        public var halves: HalfWeights?
 
         public init(
             q: Tensor, k: Tensor, v: Tensor, o: Tensor, gate: Tensor, up: Tensor, down: Tensor, postNorm: Tensor,
@@ -121,26 +135,30 @@ public struct DecoderLayer {
     ///   - fewRows, kernels: whether the call continues a cached context, and the kernel policy of
     ///     every product (see
     ///     ``project(_:_:weight:quantized:bias:rows:inFeatures:outFeatures:accumulate:fewRows:kernels:)``).
+    ///   - products: the arithmetic of the calls that do not take the row-exact kernels (bf16
+    ///     products use ``Weights/halves`` where they are set).
     ///   - attend: called once, between q/k/v and the output projection.
     public func forward(
         input: UnsafePointer<Float>, residual: UnsafeMutablePointer<Float>, rows n: Int,
         positions: UnsafePointer<Int32>, rope: RotaryEmbedding, scratch s: Scratch,
-        fewRows: Bool, kernels: KernelPolicy, attend: Attend
+        fewRows: Bool, kernels: KernelPolicy, products: Products = .fp32, attend: Attend
     ) {
         let d = dimensions, w = weights
         let (h, din, inter) = (d.hiddenSize, d.inputWidth, d.intermediateSize)
         func project(
             _ out: UnsafeMutablePointer<Float>, _ inp: UnsafePointer<Float>, _ weight: Tensor,
-            _ quantized: QuantizedMatrix?,
+            _ quantized: QuantizedMatrix?, _ half: UnsafePointer<UInt16>?,
             bias: Tensor? = nil, inFeatures: Int, outFeatures: Int, accumulate: Bool = false
         ) {
             Self.project(
-                out, inp, weight: weight, quantized: quantized, bias: bias?.pointer, rows: n, inFeatures: inFeatures,
-                outFeatures: outFeatures, accumulate: accumulate, fewRows: fewRows, kernels: kernels)
+                out, inp, weight: weight, quantized: quantized, half: half, bias: bias?.pointer, rows: n,
+                inFeatures: inFeatures, outFeatures: outFeatures, accumulate: accumulate, fewRows: fewRows,
+                kernels: kernels, products: products)
         }
-        project(s.q, input, w.q, w.quantized.q, bias: w.qBias, inFeatures: din, outFeatures: d.qWidth)
-        project(s.k, input, w.k, w.quantized.k, bias: w.kBias, inFeatures: din, outFeatures: d.kvWidth)
-        project(s.v, input, w.v, w.quantized.v, bias: w.vBias, inFeatures: din, outFeatures: d.kvWidth)
+        let half = w.halves
+        project(s.q, input, w.q, w.quantized.q, half?.q, bias: w.qBias, inFeatures: din, outFeatures: d.qWidth)
+        project(s.k, input, w.k, w.quantized.k, half?.k, bias: w.kBias, inFeatures: din, outFeatures: d.kvWidth)
+        project(s.v, input, w.v, w.quantized.v, half?.v, bias: w.vBias, inFeatures: din, outFeatures: d.kvWidth)
         if let qNorm = w.qNorm, let kNorm = w.kNorm {
             RMSNorm.forward(
                 s.q, rstd: s.rstd, s.q, weight: qNorm.pointer, rows: n * d.headCount, channels: d.headDimension,
@@ -153,28 +171,36 @@ public struct DecoderLayer {
         rope.forward(s.k, positions: positions, rows: n, heads: d.kvHeadCount)
         attend(s.q, s.k, s.v, s.attention, s.lse)
         // Residual adds are folded into the output projections (accumulate).
-        project(residual, s.attention, w.o, w.quantized.o, inFeatures: d.qWidth, outFeatures: h, accumulate: true)
+        project(
+            residual, s.attention, w.o, w.quantized.o, half?.o, inFeatures: d.qWidth, outFeatures: h, accumulate: true)
         RMSNorm.forward(
             s.normed, rstd: s.rstd, residual, weight: w.postNorm.pointer, rows: n, channels: h, eps: d.rmsNormEps)
-        project(s.gate, s.normed, w.gate, w.quantized.gate, inFeatures: h, outFeatures: inter)
-        project(s.up, s.normed, w.up, w.quantized.up, inFeatures: h, outFeatures: inter)
+        project(s.gate, s.normed, w.gate, w.quantized.gate, half?.gate, inFeatures: h, outFeatures: inter)
+        project(s.up, s.normed, w.up, w.quantized.up, half?.up, inFeatures: h, outFeatures: inter)
         SwiGLU.forward(s.gate, gate: s.gate, up: s.up, count: n * inter)
-        project(residual, s.gate, w.down, w.quantized.down, inFeatures: inter, outFeatures: h, accumulate: true)
+        project(
+            residual, s.gate, w.down, w.quantized.down, half?.down, inFeatures: inter, outFeatures: h,
+            accumulate: true)
     }
 
     /// `out (= or +=) inp · weightᵀ (+ bias)` under `kernels`: a continuing call (`fewRows`) of
     /// at most `kernels.exactRows` rows takes the row-exact kernels (the quantised copy, when the
     /// matrix has one, up to `kernels.quantizedRows` rows: ``QuantizedMatmul``, the same outputs
-    /// as ``FewRowsMatmul`` bit for bit); everything else OpenBLAS.
+    /// as ``FewRowsMatmul`` bit for bit); everything else `products` (OpenBLAS in fp32; in bf16
+    /// oneDNN on `half`, the weight's bf16 copy, or the weight rounded for the call).
     @inline(__always)
     public static func project(
         _ out: UnsafeMutablePointer<Float>, _ inp: UnsafePointer<Float>, weight: Tensor, quantized: QuantizedMatrix?,
-        bias: UnsafePointer<Float>? = nil, rows n: Int, inFeatures i: Int, outFeatures o: Int, accumulate: Bool = false,
-        fewRows: Bool, kernels: KernelPolicy
+        half: UnsafePointer<UInt16>? = nil, bias: UnsafePointer<Float>? = nil, rows n: Int, inFeatures i: Int,
+        outFeatures o: Int, accumulate: Bool = false, fewRows: Bool, kernels: KernelPolicy, products: Products = .fp32
     ) {
         let exact = fewRows && n <= kernels.exactRows
         if exact, n <= kernels.quantizedRows, let quantized {
             QuantizedMatmul.forward(out, inp, matrix: quantized, rows: n, accumulate: accumulate)
+        } else if !exact && products.isBF16 {
+            Linear.forward(
+                out, inp, weight: weight.pointer, weightHalf: half, rows: n, inFeatures: i, outFeatures: o,
+                accumulate: accumulate, products: products)
         } else {
             Linear.forward(
                 out, inp, weight: weight.pointer, rows: n, inFeatures: i, outFeatures: o, accumulate: accumulate,

@@ -1,4 +1,5 @@
 import FledgeNN
+import FledgeTensor
 
 /// Which matrix kernels a forward call uses, passed in with every call (``ForwardOptions``)
 /// rather than kept in global state.
@@ -14,11 +15,21 @@ public struct KernelPolicy: Sendable, Equatable, CustomStringConvertible {
     public var exactRows: Int
     /// The most rows that read the quantised copies of the matrices (0: never).
     public var quantizedRows: Int
+    /// The arithmetic of the other products (prefills, feature capture): fp32 (OpenBLAS) or
+    /// bf16 (oneDNN; requires ``BFloat16/support``).
+    public var precision: Precision
 
-    public init(exactRows: Int = FewRowsMatmul.rowLimit, quantizedRows: Int = QuantizedMatmul.rowLimit) {
+    public init(
+        exactRows: Int = FewRowsMatmul.rowLimit, quantizedRows: Int = QuantizedMatmul.rowLimit,
+        precision: Precision = .fp32
+    ) {
         self.exactRows = min(max(exactRows, 0), FewRowsMatmul.rowLimit)
         self.quantizedRows = min(max(quantizedRows, 0), self.exactRows)
+        self.precision = precision == .bf16 && BFloat16.support.available ? .bf16 : .fp32
     }
+
+    /// The standard policy with prefills in `precision`.
+    public static func prefill(_ precision: Precision) -> KernelPolicy { KernelPolicy(precision: precision) }
 
     /// The default: quantised blocks for a few rows, Float32 few-rows kernels up to 64 rows.
     public static let standard = KernelPolicy()
@@ -32,10 +43,10 @@ public struct KernelPolicy: Sendable, Equatable, CustomStringConvertible {
     public var losslessVerificationRows: Int { exactRows }
 
     public var description: String {
-        exactRows == 0
+        (precision == .bf16 ? "bf16 prefill; " : "") + (exactRows == 0
             ? "OpenBLAS"
             : quantizedRows == 0
                 ? "Float32 few-rows (≤ \(exactRows) rows)"
-                : "quantised (≤ \(quantizedRows) rows), Float32 few-rows (≤ \(exactRows) rows)"
+                : "quantised (≤ \(quantizedRows) rows), Float32 few-rows (≤ \(exactRows) rows)")
     }
 }

@@ -93,6 +93,8 @@ final class LlamaWorkspace: @unchecked Sendable {
     var attention: AttentionWorkspace?
     var attentionKey = (0, 0, 0)
     var masks: [String: AttentionMask] = [:]
+    /// The bf16 products of prefills under a bf16 policy (made at the first one).
+    var products: Products?
 
     func tensor(_ name: String, _ count: Int) -> Tensor {
         if let existing = buffers[name], existing.count >= count { return existing }
@@ -164,15 +166,20 @@ extension LlamaModel {
             q: q.pointer, k: k.pointer, v: v.pointer, attention: att.pointer, lse: lse.pointer,
             normed: xn.pointer, rstd: rstd.pointer, gate: gate.pointer, up: up.pointer)
         positions.withUnsafeBufferPointer { pos in
+            let products = kernels.precision == .bf16 && !fewRows ? halfProducts() : Products.fp32
             for (index, layer) in layers.enumerated() {
-                unpack(layer: index)
+                var weights = layer.decoder
+                if products.isBF16, let halves = halves(layer: index) {
+                    weights.halves = halves  // the packed bf16 matrices, used as they are
+                } else {
+                    unpack(layer: index)
+                }
                 RMSNorm.forward(
                     xn.pointer, rstd: rstd.pointer, x.pointer, weight: layer.inputNorm.pointer, rows: n, channels: h,
                     eps: c.rmsNormEps)
-                DecoderLayer(dimensions: dimensions, weights: layer.decoder).forward(
+                DecoderLayer(dimensions: dimensions, weights: weights).forward(
                     input: xn.pointer, residual: x.pointer, rows: n, positions: pos.baseAddress!, rope: rope,
-                    scratch: scratch,
-                    fewRows: fewRows, kernels: kernels
+                    scratch: scratch, fewRows: fewRows, kernels: kernels, products: products
                 ) { q, k, v, out, lse in
                     append(k: k, v: v, layer: index, batch: batch, cache: cache)
                     Attention.forward(
@@ -194,6 +201,14 @@ extension LlamaModel {
         if options.finalHidden { result.finalHidden = Tensor(viewing: xn.pointer, shape: [n, h], owner: xn) }
         result.logits = logits(options.logits, hidden: xn, batch: batch, fewRows: fewRows, kernels: kernels)
         return result
+    }
+
+    /// The model's bf16 products (their rounding scratch is the workspace's; calls are serialised).
+    private func halfProducts() -> Products {
+        if let products = workspace.products { return products }
+        let products = Products(precision: .bf16)
+        workspace.products = products
+        return products
     }
 
     /// `out = inp · weightᵀ` for the head:

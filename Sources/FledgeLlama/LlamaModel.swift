@@ -32,7 +32,8 @@ public final class LlamaModel: @unchecked Sendable {
 
     /// A bf16 copy of one matrix and the scratch view it is widened into.
     struct PackedMatrix {
-        let bits: [UInt16]
+        let bits: BFloat16Buffer
+        let count: Int
         let destination: Tensor
     }
 
@@ -179,11 +180,9 @@ public final class LlamaModel: @unchecked Sendable {
                 let matrices = [d.q, d.k, d.v, d.o, d.gate, d.up, d.down]
                 packed.append(
                     zip(matrices, scratch).map { matrix, destination in
-                        var bits = [UInt16](repeating: 0, count: matrix.count)
-                        bits.withUnsafeMutableBufferPointer {
-                            HalfPrecision.toBF16(matrix.pointer, $0.baseAddress!, count: matrix.count)
-                        }
-                        return PackedMatrix(bits: bits, destination: destination)
+                        let bits = BFloat16Buffer(capacity: matrix.count)
+                        HalfPrecision.toBF16(matrix.pointer, bits.pointer, count: matrix.count)
+                        return PackedMatrix(bits: bits, count: matrix.count, destination: destination)
                     })
                 (layers[index].decoder.q, layers[index].decoder.k, layers[index].decoder.v, layers[index].decoder.o) = (
                     scratch[0], scratch[1], scratch[2], scratch[3]
@@ -228,16 +227,21 @@ public final class LlamaModel: @unchecked Sendable {
     /// The number of parameters.
     public var parameterCount: Int {
         weights.values.reduce(0) { $0 + $1.count }
-            + (packed?.reduce(0) { $0 + $1.reduce(0) { $0 + $1.bits.count } } ?? 0)
+            + (packed?.reduce(0) { $0 + $1.reduce(0) { $0 + $1.count } } ?? 0)
     }
 
     /// Widens layer `index`'s bf16 matrices into the shared scratch (bf16 storage only).
     func unpack(layer index: Int) {
         guard let packed else { return }
         for matrix in packed[index] {
-            matrix.bits.withUnsafeBufferPointer {
-                HalfPrecision.fromBF16($0.baseAddress!, matrix.destination.pointer, count: matrix.bits.count)
-            }
+            HalfPrecision.fromBF16(matrix.bits.pointer, matrix.destination.pointer, count: matrix.count)
         }
+    }
+
+    /// The bf16 matrices of layer `index` (bf16 storage only), for bf16 products.
+    func halves(layer index: Int) -> DecoderLayer.HalfWeights? {
+        guard let packed else { return nil }
+        let m = packed[index].map { UnsafePointer($0.bits.pointer) }
+        return DecoderLayer.HalfWeights(q: m[0], k: m[1], v: m[2], o: m[3], gate: m[4], up: m[5], down: m[6])
     }
 }

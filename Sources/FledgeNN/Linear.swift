@@ -43,17 +43,34 @@ public enum Linear {
         }
     }
 
+    /// `out (= or +=) inp · weightᵀ` under `products` (`weightHalf`: the weight's bf16 copy).
+    public static func forward(
+        _ out: UnsafeMutablePointer<Float>, _ inp: UnsafePointer<Float>, weight: UnsafePointer<Float>,
+        weightHalf: UnsafePointer<UInt16>?, rows n: Int, inFeatures i: Int, outFeatures o: Int, accumulate: Bool = false,
+        products: Products
+    ) {
+        products.gemm(
+            .none, .transposed, m: n, n: o, k: i, a: inp, lda: i, b: weight, bHalf: weightHalf, ldb: i,
+            beta: accumulate ? 1 : 0, c: out, ldc: o)
+    }
+
+    /// Gradients (accumulated); `products` and `weightHalf` as in the forward.
     public static func backward(
         dinp: UnsafeMutablePointer<Float>?, dweight: UnsafeMutablePointer<Float>?, dbias: UnsafeMutablePointer<Float>?,
         dout: UnsafePointer<Float>, inp: UnsafePointer<Float>, weight: UnsafePointer<Float>,
-        rows n: Int, inFeatures i: Int, outFeatures o: Int
+        weightHalf: UnsafePointer<UInt16>? = nil, rows n: Int, inFeatures i: Int, outFeatures o: Int,
+        products: Products = .fp32
     ) {
+        let doutHalf = dinp != nil && dweight != nil ? products.stage(dout, count: n * o) : nil
         if let dinp {
-            BLAS.gemm(.none, .none, m: n, n: i, k: o, a: dout, lda: o, b: weight, ldb: i, beta: 1, c: dinp, ldc: i)
+            products.gemm(
+                .none, .none, m: n, n: i, k: o, a: dout, aHalf: doutHalf, lda: o, b: weight, bHalf: weightHalf, ldb: i,
+                beta: 1, c: dinp, ldc: i)
         }
         if let dweight {
-            BLAS.gemm(
-                .transposed, .none, m: o, n: i, k: n, a: dout, lda: o, b: inp, ldb: i, beta: 1, c: dweight, ldc: i)
+            products.gemm(
+                .transposed, .none, m: o, n: i, k: n, a: dout, aHalf: doutHalf, lda: o, b: inp, ldb: i, beta: 1,
+                c: dweight, ldc: i)
         }
         if let dbias {
             // Column sums split by columns: every output is summed over rows in order, so the

@@ -96,25 +96,33 @@ public enum SwiGLUMLP {
         }
     }
 
+    /// The bf16 copies of the three weights.
+    public struct HalfMatrices {
+        public var gate, up, down: UnsafePointer<UInt16>
+        public init(gate: UnsafePointer<UInt16>, up: UnsafePointer<UInt16>, down: UnsafePointer<UInt16>) {
+            (self.gate, self.up, self.down) = (gate, up, down)
+        }
+    }
+
     public static func backward(
         dinp: UnsafeMutablePointer<Float>, gradients: Matrices, dout: UnsafePointer<Float>, inp: UnsafePointer<Float>,
         gate: UnsafePointer<Float>, up: UnsafePointer<Float>, hidden: UnsafePointer<Float>, weights: Matrices,
         dhidden: UnsafeMutablePointer<Float>, dgate: UnsafeMutablePointer<Float>, dup: UnsafeMutablePointer<Float>,
-        rows n: Int, channels h: Int, intermediate i: Int
+        rows n: Int, channels h: Int, intermediate i: Int, halves: HalfMatrices? = nil, products: Products = .fp32
     ) {
         dhidden.update(repeating: 0, count: n * i)
         Linear.backward(
-            dinp: dhidden, dweight: gradients.down, dbias: nil, dout: dout, inp: hidden, weight: weights.down, rows: n,
-            inFeatures: i, outFeatures: h)
+            dinp: dhidden, dweight: gradients.down, dbias: nil, dout: dout, inp: hidden, weight: weights.down,
+            weightHalf: halves?.down, rows: n, inFeatures: i, outFeatures: h, products: products)
         dgate.update(repeating: 0, count: n * i)
         dup.update(repeating: 0, count: n * i)
         SwiGLU.backward(dgate: dgate, dup: dup, dout: dhidden, gate: gate, up: up, count: n * i)
         dinp.update(repeating: 0, count: n * h)
         Linear.backward(
-            dinp: dinp, dweight: gradients.gate, dbias: nil, dout: dgate, inp: inp, weight: weights.gate, rows: n,
-            inFeatures: h, outFeatures: i)
+            dinp: dinp, dweight: gradients.gate, dbias: nil, dout: dgate, inp: inp, weight: weights.gate,
+            weightHalf: halves?.gate, rows: n, inFeatures: h, outFeatures: i, products: products)
         Linear.backward(
-            dinp: dinp, dweight: gradients.up, dbias: nil, dout: dup, inp: inp, weight: weights.up, rows: n,
-            inFeatures: h, outFeatures: i)
+            dinp: dinp, dweight: gradients.up, dbias: nil, dout: dup, inp: inp, weight: weights.up,
+            weightHalf: halves?.up, rows: n, inFeatures: h, outFeatures: i, products: products)
     }
 }

@@ -131,7 +131,7 @@ public final class Trainer {
         var state = TrainingState(
             method: c.method, step: 0, epoch: 0, batchInEpoch: 0,
             optimizer: AdamW(learningRate: c.learningRate, beta1: c.beta1, beta2: c.beta2, weightDecay: c.weightDecay),
-            dataFingerprint: dataFingerprint, featureLayers: algorithm.featureLayers)
+            dataFingerprint: dataFingerprint, featureLayers: algorithm.featureLayers, precision: algorithm.precision)
         if communicator.isRoot, c.resume, let latest = try Checkpoint.list(save).last {
             let restored = try Checkpoint.restore(latest.url, into: parameters)
             guard restored.dataFingerprint == state.dataFingerprint, restored.method == c.method,
@@ -145,6 +145,9 @@ public final class Trainer {
                 )
             }
             state = restored
+            // A run may resume in another precision (e.g. an fp32 checkpoint on a bf16 machine):
+            // the master weights and moments are fp32 either way; the state records the latest.
+            state.precision = algorithm.precision
         }
         if communicator.isDistributed {
             // Every rank starts from rank 0's parameters, moments and state.

@@ -1,5 +1,6 @@
 import Foundation
 import FledgeDraft
+import FledgeTensor
 
 /// Everything a training run is made of, settable by CLI flags (SpecForge / speculators /
 /// EAGLE names) or by a JSON or YAML config file whose unknown keys are errors.
@@ -65,6 +66,9 @@ public struct TrainingConfiguration: Codable, Sendable, Equatable {
     /// Seconds a data-parallel collective (gradient sum, broadcast) may wait for the other
     /// ranks before the run stops with an error (a rank died or hangs).
     public var collectiveTimeout: Double = 300
+    /// The arithmetic of the products (draft training and the target's forward); nil: bf16
+    /// where the CPU runs it (``Precision/machineDefault``), else fp32.
+    public var precision: Precision?
 
     public init() {}
 
@@ -103,6 +107,7 @@ public struct TrainingConfiguration: Codable, Sendable, Equatable {
         case logDir = "log_dir", logInterval = "log_interval", maxTrainSamples = "max_train_samples", maxEvalSamples =
             "max_eval_samples"
         case collectiveTimeout = "collective_timeout"
+        case precision
     }
 
     public init(from decoder: Decoder) throws {
@@ -164,6 +169,12 @@ public struct TrainingConfiguration: Codable, Sendable, Equatable {
         maxTrainSamples = try c.decodeIfPresent(Int.self, forKey: .maxTrainSamples)
         maxEvalSamples = try c.decodeIfPresent(Int.self, forKey: .maxEvalSamples) ?? defaults.maxEvalSamples
         collectiveTimeout = try c.decodeIfPresent(Double.self, forKey: .collectiveTimeout) ?? defaults.collectiveTimeout
+        if let spelling = try c.decodeIfPresent(String.self, forKey: .precision) {
+            guard let value = Precision(spelling: spelling) else {
+                throw TrainingError("precision: unknown precision \"\(spelling)\"", hint: "use bf16 or fp32")
+            }
+            precision = value
+        }
         try validate()
     }
 

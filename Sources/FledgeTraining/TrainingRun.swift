@@ -33,7 +33,10 @@ public enum TrainingRun {
             throw TrainingError("no training data", hint: "pass --data-path (prepared by fledge data prepare)")
         }
         try checkPaths(c)
-        let target = try TargetModel.load(from: targetURL)
+        let (precision, notice) = Precision.resolve(c.precision)
+        if let notice { log(notice) }
+        // A bf16 run holds the target's layer matrices in bf16 and multiplies them as they are.
+        let target = try TargetModel.load(from: targetURL, storage: precision == .bf16 ? .bfloat16 : .float32)
         let tokenizer = ConversationTokenizer(
             format: target.format, maxLength: c.maxLength, dropLong: c.dropLong, systemPrompt: c.systemPrompt)
         let data = URL(fileURLWithPath: dataPath)
@@ -74,7 +77,8 @@ public enum TrainingRun {
             source = cached
             log("offline: features from \(cache) (layers \(cached.layers))")
         } else {
-            source = try OnlineFeatureSource(model: target.model, layers: c.auxHiddenStateLayers)
+            source = try OnlineFeatureSource(
+                model: target.model, layers: c.auxHiddenStateLayers, precision: precision)
             log("online: the target runs in the training loop")
         }
         let longest = max(train.samples.map(\.ids.count).max() ?? 1, evaluation.map(\.ids.count).max() ?? 1)
@@ -82,8 +86,13 @@ public enum TrainingRun {
         let algorithm = try method.makeTraining(
             DraftTrainingRequest(
                 target: target.model, settings: c.draftSettings, maxBatch: c.batchSize, maxLength: longest,
-                featureLayers: source.layers,
+                featureLayers: source.layers, precision: precision,
                 tokenCounts: { train.maskedTokenCounts(vocabularySize: vocabularySize) }))
+        log(
+            algorithm.precision == .bf16
+                ? "precision: bf16 products, fp32 master weights and optimizer (\(BFloat16.support.reason))"
+                : "precision: fp32"
+                    + (BFloat16.support.available || c.precision == .fp32 ? "" : " (bf16: \(BFloat16.support.reason))"))
         let info = Eagle3Export.TargetInfo(
             name: targetURL.lastPathComponent, bosTokenID: target.model.configuration.bosTokenID,
             eosTokenID: target.model.configuration.eosTokenIDs.first)

@@ -1,5 +1,6 @@
 import Foundation
 import FledgeNN
+import FledgeTensor
 
 /// The resumable state of a run besides the tensors (`state.json`, format `fledge-checkpoint` v1).
 public struct TrainingState: Codable, Sendable, Equatable {
@@ -18,4 +19,6 @@ public struct TrainingState: Codable, Sendable, Equatable {
     public var bestStep: Int?
     /// The draft's target feature layers when they are not its method's defaults.
     public var featureLayers: [Int]?
+    /// The arithmetic of the products (absent in checkpoints of fp32 runs before it was recorded).
+    public var precision: Precision?
 }

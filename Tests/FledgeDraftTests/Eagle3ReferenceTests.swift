@@ -16,7 +16,7 @@ import FledgeWeights
         fixtures = try FixtureSet(directory: url.appendingPathComponent("eagle3"))
     }
 
-    func makeTrainer(parameters prefix: String = "") throws -> (Eagle3Trainer, Eagle3Batch) {
+    func makeTrainer(parameters prefix: String = "", precision: Precision = .fp32) throws -> (Eagle3Trainer, Eagle3Batch) {
         let configuration = Eagle3Configuration(
             hiddenSize: 64, headCount: 4, kvHeadCount: 2, headDimension: 16, intermediateSize: 128,
             vocabularySize: 512, draftVocabularySize: 128, rmsNormEps: 1e-5, ropeTheta: 10_000, maxPositions: 64)
@@ -34,7 +34,7 @@ import FledgeWeights
             batch: 2, length: 24, lengths: lengths, ids: ids, lossMask: lossMask,
             auxiliary: try fixtures.tensor("aux_hidden_states").reshaped([48, 192]),
             target: .logits(try fixtures.tensor("target_logits").reshaped([48, 512])))
-        return (Eagle3Trainer(draft: draft, maxBatch: 2, maxLength: 24, steps: 7), batch)
+        return (Eagle3Trainer(draft: draft, maxBatch: 2, maxLength: 24, steps: 7, precision: precision), batch)
     }
 
     func expectMetrics(_ metrics: Eagle3Metrics, _ prefix: String) throws {

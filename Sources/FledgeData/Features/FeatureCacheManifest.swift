@@ -1,4 +1,5 @@
 import Foundation
+import FledgeTensor
 
 /// The manifest of a feature cache folder (`manifest.json`, format `fledge-feature-cache` v1).
 public struct FeatureCacheManifest: Codable, Equatable, Sendable {
@@ -18,9 +19,11 @@ public struct FeatureCacheManifest: Codable, Equatable, Sendable {
     public var layers: [Int]
     public var hiddenSize: Int
     public var shards: [Shard] = []
+    /// The arithmetic of the target's forward that made the features (absent: fp32).
+    public var precision: Precision?
 
     enum CodingKeys: String, CodingKey {
-        case format, version, layers, shards
+        case format, version, layers, shards, precision
         case modelFingerprint = "model_fingerprint", dataFingerprint = "data_fingerprint", hiddenSize = "hidden_size"
     }
 

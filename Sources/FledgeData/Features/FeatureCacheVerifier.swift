@@ -30,7 +30,9 @@ public enum FeatureCacheVerifier {
     ) throws -> Result {
         try verify(
             cache: cache, conversations: conversations, tokenizer: tokenizer,
-            source: try OnlineFeatureSource(model: model, layers: cache.manifest.layers), batches: batches,
+            source: try OnlineFeatureSource(
+                model: model, layers: cache.manifest.layers, precision: cache.manifest.precision ?? .fp32),
+            batches: batches,
             batchTokens: batchTokens)
     }
 

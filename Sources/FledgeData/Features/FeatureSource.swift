@@ -38,9 +38,13 @@ public func eagle3FeatureLayers(layerCount n: Int) -> [Int] { [1, n / 2 - 1, n -
 public final class OnlineFeatureSource: FeatureSource {
     public let model: LlamaModel
     public let layers: [Int]
+    /// The arithmetic of the target's products (bf16: oneDNN on the packed matrices of a model
+    /// loaded with bf16 storage).
+    public let precision: Precision
 
-    public init(model: LlamaModel, layers: [Int]? = nil) throws {
+    public init(model: LlamaModel, layers: [Int]? = nil, precision: Precision = .fp32) throws {
         self.model = model
+        self.precision = precision
         self.layers = layers ?? eagle3FeatureLayers(layerCount: model.configuration.layerCount)
         guard self.layers.count == 3, self.layers.allSatisfy({ $0 >= 0 && $0 < model.configuration.layerCount }) else {
             throw LlamaError(
@@ -56,7 +60,8 @@ public final class OnlineFeatureSource: FeatureSource {
         let batch = TokenBatch(sequences: samples.map(\.ids))
         let cache = model.makeCache(batch: samples.count, capacity: batch.length)
         let result = try model.forward(
-            batch, cache: cache, options: ForwardOptions(captureLayers: layers, finalHidden: true, logits: .none))
+            batch, cache: cache, options: ForwardOptions(
+                captureLayers: layers, finalHidden: true, logits: .none, kernels: .prefill(precision)))
         let h = hiddenSize
         let rows = batch.batch * batch.length
         let auxiliary = result.concatenatedCaptures(layers, rows: rows)

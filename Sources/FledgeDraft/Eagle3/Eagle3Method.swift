@@ -64,7 +64,7 @@ public struct Eagle3Method: DraftMethod {
         if s.initHeadFromTarget { draft.initializeHead(fromTarget: target.head) }
         return Eagle3Algorithm(
             draft: draft, targetHead: target.head, maxBatch: request.maxBatch, maxLength: request.maxLength,
-            steps: s.steps, decay: s.stepLossDecay)
+            steps: s.steps, decay: s.stepLossDecay, precision: request.precision)
     }
 
     /// The draft vocabulary built from the data when no size is given.
@@ -140,11 +140,15 @@ public final class Eagle3Algorithm: DraftAlgorithm {
     let decay: Float
 
     /// - Parameter targetHead: the target's `lm_head` `[V, H]` (its logits are the labels).
-    public init(draft: Eagle3Draft, targetHead: Tensor, maxBatch: Int, maxLength: Int, steps: Int, decay: Float) {
+    public init(
+        draft: Eagle3Draft, targetHead: Tensor, maxBatch: Int, maxLength: Int, steps: Int, decay: Float,
+        precision: Precision = .fp32
+    ) {
         self.eagle3 = draft
         self.targetHead = targetHead
         self.decay = decay
-        trainer = Eagle3Trainer(draft: draft, maxBatch: maxBatch, maxLength: maxLength, steps: steps)
+        trainer = Eagle3Trainer(
+            draft: draft, maxBatch: maxBatch, maxLength: maxLength, steps: steps, precision: precision)
     }
 
     public var method: any DraftMethod { Eagle3Method() }
@@ -156,6 +160,7 @@ public final class Eagle3Algorithm: DraftAlgorithm {
     public var maxLength: Int { trainer.maxLength }
     /// Bytes of planned activation memory.
     public var activationBytes: Int { trainer.activationBytes }
+    public var precision: Precision { trainer.products.precision }
     /// Global gradient-norm clipping at 0.5 (docs/design.md §5.9).
     public var defaultGradientNormLimit: Float { 0.5 }
     public var defaultGradientValueLimit: Float? { nil }

@@ -30,7 +30,11 @@ final class Eagle3TargetDistribution {
     }
 
     /// Fills the distribution from the batch's target (`rows` ≤ capacity).
-    func fill(_ target: Eagle3Batch.Target, rows n: Int, draftIDs: [Int32], t2d: [Bool], scratch: Tensor) {
+    /// `products` and `headHalf` (the target head's bf16 copy) set the precision of the head's product.
+    func fill(
+        _ target: Eagle3Batch.Target, rows n: Int, draftIDs: [Int32], t2d: [Bool], scratch: Tensor,
+        products: Products = .fp32, headHalf: UnsafePointer<UInt16>? = nil
+    ) {
         let vd = draftSize
         let vocabulary = t2d.count
         let block = max(1, min(n, scratch.count / vocabulary))
@@ -44,8 +48,8 @@ final class Eagle3TargetDistribution {
             case .hidden(let hidden, let head):
                 let h = hidden.shape[-1]
                 Linear.forward(
-                    scratch.pointer, hidden.pointer + start * h, weight: head.pointer, bias: nil, rows: count,
-                    inFeatures: h, outFeatures: vocabulary)
+                    scratch.pointer, hidden.pointer + start * h, weight: head.pointer, weightHalf: headHalf,
+                    rows: count, inFeatures: h, outFeatures: vocabulary, products: products)
                 logits = UnsafePointer(scratch.pointer)
             }
             let probabilities = self.probabilities.pointer

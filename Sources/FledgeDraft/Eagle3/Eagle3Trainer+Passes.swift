@@ -56,13 +56,15 @@ extension Eagle3Trainer {
             channels: h, eps: c.rmsNormEps)
         // q/k/v of [en | hn]: the left and right halves of each weight, two products each.
         let q = arena["q.\(k)"], kTmp = arena["k.tmp"], vTmp = arena["v.tmp"]
+        let enHalf = products.stage(en.pointer, count: n * h)
         for (out, weight, width) in [(q, p.q, c.qWidth), (kTmp, p.k, c.kvWidth), (vTmp, p.v, c.kvWidth)] {
-            BLAS.gemm(
-                .none, .transposed, m: n, n: width, k: h, a: en.pointer, lda: h, b: weight.pointer, ldb: 2 * h, beta: 0,
-                c: out.pointer, ldc: width)
-            BLAS.gemm(
-                .none, .transposed, m: n, n: width, k: h, a: hn.pointer, lda: h, b: weight.pointer + h, ldb: 2 * h,
-                beta: 1, c: out.pointer, ldc: width)
+            let weightHalf = half(weight)
+            products.gemm(
+                .none, .transposed, m: n, n: width, k: h, a: en.pointer, aHalf: enHalf, lda: h, b: weight.pointer,
+                bHalf: weightHalf, ldb: 2 * h, beta: 0, c: out.pointer, ldc: width)
+            products.gemm(
+                .none, .transposed, m: n, n: width, k: h, a: hn.pointer, lda: h, b: weight.pointer + h,
+                bHalf: weightHalf.map { $0 + h }, ldb: 2 * h, beta: 1, c: out.pointer, ldc: width)
         }
         let pos = positions(batch, k: k)
         draft.rope.forward(q.pointer, positions: pos, rows: n, heads: c.headCount)
@@ -78,25 +80,24 @@ extension Eagle3Trainer {
         let a = arena["a.\(k)"], post = arena["post.\(k)"], gate = arena["gate.\(k)"], up = arena["up.\(k)"],
             hOut = arena["h.\(k + 1)"]
         a.pointer.update(from: hIn.pointer, count: n * h)
-        BLAS.gemm(
-            .none, .transposed, m: n, n: h, k: c.qWidth, a: attn.pointer, lda: c.qWidth, b: p.o.pointer, ldb: c.qWidth,
-            beta: 1, c: a.pointer, ldc: h)
+        Linear.forward(
+            a.pointer, attn.pointer, weight: p.o.pointer, weightHalf: half(p.o), rows: n, inFeatures: c.qWidth,
+            outFeatures: h, accumulate: true, products: products)
         RMSNorm.forward(
             post.pointer, rstd: arena["rstd.post.\(k)"].pointer, a.pointer, weight: p.postNorm.pointer, rows: n,
             channels: h, eps: c.rmsNormEps)
-        Linear.forward(
-            gate.pointer, post.pointer, weight: p.gate.pointer, bias: nil, rows: n, inFeatures: h,
-            outFeatures: c.intermediateSize)
-        Linear.forward(
-            up.pointer, post.pointer, weight: p.up.pointer, bias: nil, rows: n, inFeatures: h,
-            outFeatures: c.intermediateSize)
+        let postHalf = products.stage(post.pointer, count: n * h)
+        for (out, weight) in [(gate, p.gate), (up, p.up)] {
+            products.gemm(
+                .none, .transposed, m: n, n: c.intermediateSize, k: h, a: post.pointer, aHalf: postHalf, lda: h,
+                b: weight.pointer, bHalf: half(weight), ldb: h, c: out.pointer, ldc: c.intermediateSize)
+        }
         let mlp = arena["mlp"]
         SwiGLU.forward(mlp.pointer, gate: gate.pointer, up: up.pointer, count: n * c.intermediateSize)
         hOut.pointer.update(from: a.pointer, count: n * h)
-        BLAS.gemm(
-            .none, .transposed, m: n, n: h, k: c.intermediateSize, a: mlp.pointer, lda: c.intermediateSize,
-            b: p.down.pointer,
-            ldb: c.intermediateSize, beta: 1, c: hOut.pointer, ldc: h)
+        Linear.forward(
+            hOut.pointer, mlp.pointer, weight: p.down.pointer, weightHalf: half(p.down), rows: n,
+            inFeatures: c.intermediateSize, outFeatures: h, accumulate: true, products: products)
         RMSNorm.forward(
             arena["normed.\(k)"].pointer, rstd: arena["rstd.norm.\(k)"].pointer, hOut.pointer, weight: p.norm.pointer,
             rows: n, channels: h, eps: c.rmsNormEps)
@@ -128,26 +129,52 @@ extension Eagle3Trainer {
         while start < n {
             let rows = min(headBlock, n - start)
             Linear.forward(
-                logits.pointer, normed.pointer + start * h, weight: p.head.pointer, bias: nil, rows: rows,
-                inFeatures: h, outFeatures: vd)
+                logits.pointer, normed.pointer + start * h, weight: p.head.pointer, weightHalf: half(p.head),
+                rows: rows, inFeatures: h, outFeatures: vd, products: products)
+            // Rows in parallel (each writes only its own logits and outcome), then the counts
+            // and the loss summed in row order, so the result does not depend on the threads.
+            let dlogits = products.isBF16 && train ? dlogitsHalf.reserve(rows * vd) : nil
+            let coefficient = weight * scale
+            Parallel.forChunks(count: rows, grain: 8) { range in
+                for local in range {
+                    let r = start + local
+                    let (row, position) = (r / t, r % t)
+                    let lm: UInt8 = position + k < t ? batch.lossMask[row * t + position + k] : 0
+                    // The row past a sequence's real tokens is the zero row (uniform, argmax 0), as
+                    // past the end of the batch in the official code: padding never acts as a target.
+                    let source = position + k + 1
+                    let hasSource = source < batch.lengths[row]
+                    let inVocabulary =
+                        hasSource ? targets.inVocabulary[row * t + source] : targets.zeroRowInVocabulary
+                    let target =
+                        hasSource
+                        ? UnsafePointer(targets.probabilities.pointer + (row * t + source) * vd)
+                        : UnsafePointer(targets.uniform.pointer)
+                    let targetArgmax = hasSource ? Int(targets.draftArgmax[row * t + source]) : 0
+                    let z = logits.pointer + local * vd
+                    let pm = inVocabulary && lm == 1
+                    let correct = Sampler.argmax(z, count: vd) == targetArgmax
+                    rowOutcome[local] = (lm == 1 ? 1 : 0) | (pm ? 2 : 0) | (correct ? 4 : 0)
+                    rowLoss[local] = 0
+                    if pm {
+                        // −Σ p (z − lse) and the gradient (softmax(z) − p) · weight/N (Σ p = 1).
+                        let m = Softmax.rowMax(z, count: vd)
+                        let lse = m + logf(Softmax.sumExp(z, shift: m, count: vd, storeInto: nil))
+                        rowLoss[local] = Double(lse) - Double(Elementwise.dot(target, z, count: vd))
+                        if train {
+                            for i in 0..<vd { z[i] = (VectorMath.exp(z[i] - lse) - target[i]) * coefficient }
+                        }
+                    } else {
+                        z.update(repeating: 0, count: vd)
+                    }
+                    if let dlogits { BFloat16.round(z, into: dlogits + local * vd, count: vd) }
+                }
+            }
             for local in 0..<rows {
                 let r = start + local
-                let (row, position) = (r / t, r % t)
-                let lm: UInt8 = position + k < t ? batch.lossMask[row * t + position + k] : 0
-                // The row past a sequence's real tokens is the zero row (uniform, argmax 0),
-                // as past the end of the batch in the official code: padding never acts as a target.
-                let source = position + k + 1
-                let hasSource = source < batch.lengths[row]
-                let inVocabulary = hasSource ? targets.inVocabulary[row * t + source] : targets.zeroRowInVocabulary
-                let target =
-                    hasSource
-                    ? UnsafePointer(targets.probabilities.pointer + (row * t + source) * vd)
-                    : UnsafePointer(targets.uniform.pointer)
-                let targetArgmax = hasSource ? Int(targets.draftArgmax[row * t + source]) : 0
-                let z = logits.pointer + local * vd
-                result.lossMask += Int(lm)
-                let pm = inVocabulary && lm == 1
-                let correct = Sampler.argmax(z, count: vd) == targetArgmax
+                let outcome = rowOutcome[local]
+                let (pm, correct) = (outcome & 2 != 0, outcome & 4 != 0)
+                result.lossMask += Int(outcome & 1)
                 if pm {
                     result.positions += 1
                     if correct { result.correct += 1 }
@@ -155,16 +182,7 @@ extension Eagle3Trainer {
                         result.conditionalCount += 1
                         if correct { result.conditionalCorrect += 1 }
                     }
-                    // −Σ p (z − lse) and the gradient (softmax(z) − p) · weight/N (Σ p = 1).
-                    let m = Softmax.rowMax(z, count: vd)
-                    let lse = m + logf(Softmax.sumExp(z, shift: m, count: vd, storeInto: nil))
-                    lossSum += Double(lse) - Double(Elementwise.dot(target, z, count: vd))
-                    if train {
-                        let coefficient = weight * scale
-                        for i in 0..<vd { z[i] = (VectorMath.exp(z[i] - lse) - target[i]) * coefficient }
-                    }
-                } else {
-                    z.update(repeating: 0, count: vd)
+                    lossSum += rowLoss[local]
                 }
                 // Chains break where the loss mask ends (speculators' cond_acc on masked positions).
                 if !(pm && correct) { allCorrect[r] = false }
@@ -174,13 +192,14 @@ extension Eagle3Trainer {
                 start += rows
                 continue
             }
-            BLAS.gemm(
-                .none, .none, m: rows, n: h, k: vd, a: logits.pointer, lda: vd, b: p.head.pointer, ldb: h, beta: 0,
-                c: dnormed.pointer + start * h, ldc: h)
-            BLAS.gemm(
-                .transposed, .none, m: vd, n: h, k: rows, a: logits.pointer, lda: vd, b: normed.pointer + start * h,
-                ldb: h,
-                beta: 1, c: g.head.pointer, ldc: h)
+            products.gemm(
+                .none, .none, m: rows, n: h, k: vd, a: logits.pointer, aHalf: dlogits.map { UnsafePointer($0) }, lda: vd,
+                b: p.head.pointer,
+                bHalf: half(p.head), ldb: h, beta: 0, c: dnormed.pointer + start * h, ldc: h)
+            products.gemm(
+                .transposed, .none, m: vd, n: h, k: rows, a: logits.pointer, aHalf: dlogits.map { UnsafePointer($0) },
+                lda: vd,
+                b: normed.pointer + start * h, ldb: h, beta: 1, c: g.head.pointer, ldc: h)
             start += rows
         }
         result.loss = Float(lossSum) * scale
@@ -215,8 +234,9 @@ extension Eagle3Trainer {
                 dout: dh.pointer,
                 inp: post.pointer, gate: gate.pointer, up: up.pointer, hidden: mlp.pointer,
                 weights: .init(gate: p.gate.pointer, up: p.up.pointer, down: p.down.pointer),
-                dhidden: dmlp.pointer, dgate: dgate.pointer, dup: dup.pointer, rows: n, channels: h, intermediate: inter
-            )
+                dhidden: dmlp.pointer, dgate: dgate.pointer, dup: dup.pointer, rows: n, channels: h, intermediate: inter,
+                halves: halves.map { _ in .init(gate: half(p.gate)!, up: half(p.up)!, down: half(p.down)!) },
+                products: products)
             da.pointer.update(from: dh.pointer, count: n * h)
             RMSNorm.backward(
                 dinp: da.pointer, dweight: g.postNorm.pointer, dout: dpost.pointer, inp: a.pointer,
@@ -227,8 +247,8 @@ extension Eagle3Trainer {
             dattn.pointer.update(repeating: 0, count: n * c.qWidth)
             Linear.backward(
                 dinp: dattn.pointer, dweight: g.o.pointer, dbias: nil, dout: da.pointer, inp: attn.pointer,
-                weight: p.o.pointer,
-                rows: n, inFeatures: c.qWidth, outFeatures: h)
+                weight: p.o.pointer, weightHalf: half(p.o), rows: n, inFeatures: c.qWidth, outFeatures: h,
+                products: products)
             carry.pointer.update(from: da.pointer, count: n * h)
             dq.pointer.update(repeating: 0, count: n * c.qWidth)
             Attention.backward(
@@ -247,19 +267,21 @@ extension Eagle3Trainer {
             let en = arena["en.\(k)"], hn = arena["hn.\(k)"]
             den.pointer.update(repeating: 0, count: n * h)
             dhn.pointer.update(repeating: 0, count: n * h)
+            let enHalf = products.stage(en.pointer, count: n * h)
             for (grad, weight, gradWeight, width) in [
                 (dq, p.q, g.q, c.qWidth), (dk, p.k, g.k, c.kvWidth), (dv, p.v, g.v, c.kvWidth),
             ] {
-                BLAS.gemm(
-                    .none, .none, m: n, n: h, k: width, a: grad.pointer, lda: width, b: weight.pointer, ldb: 2 * h,
-                    beta: 1, c: den.pointer, ldc: h)
-                BLAS.gemm(
-                    .none, .none, m: n, n: h, k: width, a: grad.pointer, lda: width, b: weight.pointer + h, ldb: 2 * h,
-                    beta: 1, c: dhn.pointer, ldc: h)
-                BLAS.gemm(
-                    .transposed, .none, m: width, n: h, k: n, a: grad.pointer, lda: width, b: en.pointer, ldb: h,
-                    beta: 1, c: gradWeight.pointer, ldc: 2 * h)
-                BLAS.gemm(
+                let weightHalf = half(weight)
+                products.gemm(
+                    .none, .none, m: n, n: h, k: width, a: grad.pointer, lda: width, b: weight.pointer,
+                    bHalf: weightHalf, ldb: 2 * h, beta: 1, c: den.pointer, ldc: h)
+                products.gemm(
+                    .none, .none, m: n, n: h, k: width, a: grad.pointer, lda: width, b: weight.pointer + h,
+                    bHalf: weightHalf.map { $0 + h }, ldb: 2 * h, beta: 1, c: dhn.pointer, ldc: h)
+                products.gemm(
+                    .transposed, .none, m: width, n: h, k: n, a: grad.pointer, lda: width, b: en.pointer,
+                    bHalf: enHalf, ldb: h, beta: 1, c: gradWeight.pointer, ldc: 2 * h)
+                products.gemm(
                     .transposed, .none, m: width, n: h, k: n, a: grad.pointer, lda: width, b: hn.pointer, ldb: h,
                     beta: 1, c: gradWeight.pointer + h, ldc: 2 * h)
             }
@@ -274,7 +296,6 @@ extension Eagle3Trainer {
         // h_0 = fc(aux).
         Linear.backward(
             dinp: nil, dweight: g.fc.pointer, dbias: nil, dout: carry.pointer, inp: batch.auxiliary.pointer,
-            weight: p.fc.pointer,
-            rows: n, inFeatures: 3 * c.targetHiddenSize, outFeatures: h)
+            weight: p.fc.pointer, rows: n, inFeatures: 3 * c.targetHiddenSize, outFeatures: h, products: products)
     }
 }

@@ -20,19 +20,31 @@ public final class Eagle3Trainer {
     let mask: AttentionMask
     let targets: Eagle3TargetDistribution
     let targetScratch: Tensor
-    let headBlock = 256
+    /// Rows of the head's products at once (bf16 products gain from taller blocks).
+    let headBlock: Int
     let p: Eagle3Draft.Weights
     let g: Eagle3Draft.Weights
     let draftIDs: [Int32]
+    /// The arithmetic of every matrix product (fp32, or bf16 operands with fp32 accumulation).
+    public let products: Products
+    /// In bf16, the parameters' bf16 copy (rounded again at the start of every step) and the
+    /// bf16 copy of the target head each target distribution is computed with.
+    let halves: BFloat16Copy?
+    private var targetHeadHalf: (head: Tensor, copy: BFloat16Copy)?
+    let dlogitsHalf = BFloat16Buffer()
+    /// Per head-block row: the loss term and the outcome bits (1 loss mask, 2 counted, 4 correct).
+    let rowLoss: UnsafeMutablePointer<Double>
+    let rowOutcome: UnsafeMutablePointer<UInt8>
 
     /// Plans memory for batches of up to `maxBatch` rows of `maxLength` tokens and `steps` TTT steps.
-    public init(draft: Eagle3Draft, maxBatch: Int, maxLength: Int, steps: Int) {
+    public init(draft: Eagle3Draft, maxBatch: Int, maxLength: Int, steps: Int, precision: Precision = .fp32) {
         let c = draft.configuration
         precondition(maxLength + steps <= draft.rope.maxPositions, "positions beyond the RoPE table")
         self.draft = draft
         self.maxBatch = maxBatch
         self.maxLength = maxLength
         self.steps = steps
+        headBlock = precision == .bf16 ? 512 : 256
         let n = maxBatch * maxLength
         var plan = ArenaPlan()
         plan.add("fc.in.unused", [1])
@@ -85,6 +97,28 @@ public final class Eagle3Trainer {
         p = Eagle3Draft.Weights(draft.parameters, gradients: false)
         g = Eagle3Draft.Weights(draft.parameters, gradients: true)
         draftIDs = draft.draftTargetIDs
+        products = Products(precision: precision)
+        rowLoss = .allocate(capacity: headBlock)
+        rowOutcome = .allocate(capacity: headBlock)
+        halves = precision == .bf16 ? BFloat16Copy(of: draft.parameters.parameters) : nil
+    }
+
+    deinit {
+        rowLoss.deallocate()
+        rowOutcome.deallocate()
+    }
+
+    /// The bf16 copy of a parameter view (nil in fp32).
+    @inline(__always)
+    func half(_ tensor: Tensor) -> UnsafePointer<UInt16>? { halves?.half(tensor) }
+
+    /// The bf16 copy of a frozen target head, made once per head.
+    private func targetHead(_ target: Eagle3Batch.Target) -> UnsafePointer<UInt16>? {
+        guard products.isBF16, case .hidden(_, let head) = target else { return nil }
+        if let cached = targetHeadHalf, cached.head === head { return UnsafePointer(cached.copy.buffer.pointer) }
+        let copy = BFloat16Copy(of: head)
+        targetHeadHalf = (head, copy)
+        return UnsafePointer(copy.buffer.pointer)
     }
 
     /// The bytes of activation memory planned.
@@ -100,11 +134,14 @@ public final class Eagle3Trainer {
         let (b, t) = (batch.batch, batch.length)
         let n = b * t
         prepareMask(batch)
-        targets.fill(batch.target, rows: n, draftIDs: draftIDs, t2d: draft.t2d, scratch: targetScratch)
+        halves?.refresh()
+        targets.fill(
+            batch.target, rows: n, draftIDs: draftIDs, t2d: draft.t2d, scratch: targetScratch, products: products,
+            headHalf: targetHead(batch.target))
         let c = draft.configuration
         Linear.forward(
-            arena["h.0"].pointer, batch.auxiliary.pointer, weight: p.fc.pointer, bias: nil, rows: n,
-            inFeatures: 3 * c.targetHiddenSize, outFeatures: c.hiddenSize)
+            arena["h.0"].pointer, batch.auxiliary.pointer, weight: p.fc.pointer, weightHalf: half(p.fc), rows: n,
+            inFeatures: 3 * c.targetHiddenSize, outFeatures: c.hiddenSize, products: products)
         var metrics = Eagle3Metrics(
             losses: [], total: 0, correct: [], lossMaskCount: [], positionCount: [], conditionalCorrect: [],
             conditionalCount: [])

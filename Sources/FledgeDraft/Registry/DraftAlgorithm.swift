@@ -88,6 +88,8 @@ public protocol DraftAlgorithm: AnyObject {
     var maxLength: Int { get }
     /// Bytes of planned activation memory.
     var activationBytes: Int { get }
+    /// The arithmetic of the draft's products.
+    var precision: Precision { get }
     /// The method's own clipping when the configuration sets none: a global gradient-norm
     /// limit (infinity: none) and an element-wise one (nil: none).
     var defaultGradientNormLimit: Float { get }
@@ -105,6 +107,8 @@ public protocol DraftAlgorithm: AnyObject {
 extension DraftAlgorithm {
     /// The target layers the draft reads, when they differ from its method's defaults.
     public var featureLayers: [Int]? { draft.featureLayers }
+    /// fp32 unless a method runs its products in bf16.
+    public var precision: Precision { .fp32 }
 
     /// Writes the deployable draft (the layout names of ``DraftMethod/exportFormats``).
     public func export(to directory: URL, format: String, target: Eagle3Export.TargetInfo, dtype: DType = .bf16) throws

@@ -96,11 +96,14 @@ public struct DraftTrainingRequest {
     /// Assistant-token counts over the target vocabulary (a draft vocabulary built from the
     /// data); called only by methods that need them.
     public var tokenCounts: () -> [Int]
+    /// The arithmetic of the draft's products (resolved: bf16 only where the machine runs it).
+    public var precision: Precision
 
     public init(
         target: LlamaModel, settings: DraftSettings, maxBatch: Int, maxLength: Int, featureLayers: [Int],
-        tokenCounts: @escaping () -> [Int]
+        precision: Precision = .fp32, tokenCounts: @escaping () -> [Int]
     ) {
+        self.precision = precision
         self.target = target
         self.settings = settings
         self.maxBatch = maxBatch

@@ -1,0 +1,48 @@
+#ifndef FLEDGE_KERNELS_H
+#define FLEDGE_KERNELS_H
+// C kernels of Fledge that need instruction sets beyond the Swift build's x86-64-v3 (chosen at
+// run time with cpuid) or a C library loaded at run time (oneDNN).
+#include <stddef.h>
+#include <stdint.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/// CPU features, from cpuid (0 on other architectures).
+int fledge_cpu_has_avx512f(void);
+int fledge_cpu_has_avx512_bf16(void);
+
+/// fp32 → bf16 with round-to-nearest-even (NaN stays NaN), `count` values.
+void fledge_f32_to_bf16(const float *source, uint16_t *destination, size_t count);
+/// bf16 → fp32 (exact).
+void fledge_bf16_to_f32(const uint16_t *source, float *destination, size_t count);
+/// The instruction set the conversion uses ("avx512bf16", "avx512f", "portable").
+const char *fledge_bf16_convert_isa(void);
+
+/// Loads oneDNN (libdnnl.so.2) and creates its CPU engine. Returns 0 on success; otherwise a
+/// message is available from fledge_dnnl_error(). Safe to call more than once.
+int fledge_dnnl_load(void);
+const char *fledge_dnnl_error(void);
+/// oneDNN's version ("2.6.3") and the best instruction set it uses on this CPU.
+const char *fledge_dnnl_version(void);
+const char *fledge_dnnl_isa(void);
+/// The number of threads oneDNN's parallel regions use (OpenMP).
+void fledge_dnnl_set_threads(int threads);
+
+/// C[m,n] = op(A)·op(B) + beta·C with bf16 A and B and fp32 C, row-major; op(A) is [m,k]
+/// (A stored [m,k] with row stride lda, or [k,m] when trans_a), op(B) is [k,n] (B stored
+/// [k,n], or [n,k] when trans_b). beta must be 0 or 1. Primitives are created once per shape
+/// and kept (bounded cache). Returns 0 on success.
+int fledge_dnnl_gemm_bf16(
+    int trans_a, int trans_b, int64_t m, int64_t n, int64_t k, const uint16_t *a, int64_t lda,
+    const uint16_t *b, int64_t ldb, float beta, float *c, int64_t ldc);
+/// The implementation oneDNN chose for the last created primitive (e.g. "brg:avx512_core_bf16").
+const char *fledge_dnnl_last_impl(void);
+/// The number of primitives created so far (cache misses).
+int64_t fledge_dnnl_primitives_created(void);
+
+#ifdef __cplusplus
+}
+#endif
+#endif
