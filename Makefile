@@ -5,12 +5,18 @@ SWIFT ?= swift
 
 .PHONY: demo test deps mpi assets build release bench fixtures clean lint format fuzz
 
-## Install what a fresh Debian machine lacks (OpenBLAS through apt).
+## Install what a fresh Debian machine lacks: OpenBLAS (fp32 products) and oneDNN (bf16
+## products; Fledge loads libdnnl.so.2 at run time and runs fp32 without it).
 deps:
 	@if ! pkg-config --exists openblas 2>/dev/null; then \
 		echo "fledge: installing libopenblas-dev (OpenBLAS) with apt-get"; \
 		SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); \
 		$$SUDO apt-get update -qq && $$SUDO apt-get install -y -qq libopenblas-dev pkg-config; \
+	fi
+	@if [ ! -e /usr/include/oneapi/dnnl/dnnl.h ]; then \
+		echo "fledge: installing libdnnl-dev (oneDNN) with apt-get"; \
+		SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); \
+		$$SUDO apt-get update -qq && $$SUDO apt-get install -y -qq libdnnl-dev; \
 	fi
 
 ## Open MPI, for data-parallel training (mpirun) and its test; the binary loads it only

@@ -13,6 +13,28 @@ public enum KernelBenchmark {
         public var gflops: Double { gflop / seconds }
     }
 
+    /// Median GFLOP/s of the 2048³ product in `precision` (sgemm, or bf16 through oneDNN).
+    public static func peak(_ precision: Precision, runs: Int = 3) -> Double {
+        let n = 2048
+        var generator = SeededGenerator(seed: 1)
+        let source = Tensor(zeros: [n * n]), c = Tensor(zeros: [n * n])
+        generator.fillUniform(source, low: -1, high: 1)
+        let half = BFloat16Buffer(capacity: n * n)
+        if precision == .bf16 { BFloat16.round(source.pointer, into: half.pointer, count: n * n) }
+        let seconds = Timing.median(runs: runs) {
+            if precision == .bf16 {
+                BFloat16.gemm(
+                    .none, .none, m: n, n: n, k: n, a: half.pointer, lda: n, b: half.pointer, ldb: n, c: c.pointer,
+                    ldc: n)
+            } else {
+                BLAS.gemm(
+                    .none, .none, m: n, n: n, k: n, a: source.pointer, lda: n, b: source.pointer, ldb: n, c: c.pointer,
+                    ldc: n)
+            }
+        }
+        return 2 * Double(n * n * n) / seconds / 1e9
+    }
+
     /// Runs every benchmark `runs` times after one warm-up and reports the median time.
     public static func run(runs: Int, sequenceLength t: Int = 2048) -> [Row] {
         var rows: [Row] = []
@@ -36,6 +58,31 @@ public enum KernelBenchmark {
         gemmRow("linear bwd dW 1536×576", .transposed, .none, m: 1536, n: 576, k: t)
         gemmRow("head fwd 576→32000", .none, .transposed, m: t, n: 32_000, k: 576)
         rows.append(contentsOf: attentionRows(runs: runs, t: t, generator: &generator))
+        if BFloat16.support.available {
+            // The same products with bf16 operands (rounded once, as a training step keeps its
+            // weights' bf16 copy) and fp32 accumulation, through oneDNN.
+            func bf16Row(_ name: String, _ ta: Transpose, _ tb: Transpose, m: Int, n: Int, k: Int) {
+                let a = BFloat16Buffer(capacity: m * k), b = BFloat16Buffer(capacity: k * n)
+                let source = Tensor(zeros: [max(m * k, k * n)])
+                generator.fillUniform(source, low: -1, high: 1)
+                BFloat16.round(source.pointer, into: a.pointer, count: m * k)
+                BFloat16.round(source.pointer, into: b.pointer, count: k * n)
+                let c = Tensor(zeros: [m * n])
+                let seconds = Timing.median(runs: runs) {
+                    BFloat16.gemm(
+                        ta, tb, m: m, n: n, k: k, a: a.pointer, lda: ta == .none ? k : m, b: b.pointer,
+                        ldb: tb == .none ? n : k, c: c.pointer, ldc: n)
+                }
+                let label = "\(m)×\(k)·\(ta == .none ? "" : "ᵀ")\(k)×\(n)\(tb == .none ? "" : " (Bᵀ)")"
+                rows.append(
+                    Row(name: name, shape: label, gflop: 2 * Double(m) * Double(n) * Double(k) / 1e9, seconds: seconds))
+            }
+            bf16Row("bf16 gemm peak", .none, .none, m: 2048, n: 2048, k: 2048)
+            bf16Row("bf16 linear fwd 576→1536", .none, .transposed, m: t, n: 1536, k: 576)
+            bf16Row("bf16 head fwd 576→32000", .none, .transposed, m: t, n: 32_000, k: 576)
+            bf16Row("bf16 head bwd dx 32000→576", .none, .none, m: t, n: 576, k: 32_000)
+            bf16Row("bf16 head bwd dW 32000×576", .transposed, .none, m: 32_000, n: 576, k: t)
+        }
         return rows
     }
 

@@ -7,7 +7,9 @@ import FledgeTensor
 struct BenchKernels: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "kernels",
-        abstract: "GFLOP/s of sgemm and attention at the shapes of a 576-hidden model, next to the sgemm peak."
+        abstract:
+            "GFLOP/s of sgemm and attention at the shapes of a 576-hidden model, next to the sgemm peak; "
+            + "bf16 products next to the bf16 peak."
     )
 
     @Option(help: "Timed runs per kernel (the median is reported).")
@@ -33,13 +35,16 @@ struct BenchKernels: AsyncParsableCommand {
             return
         }
         let peak = rows.first?.gflops ?? 1
-        print("OpenBLAS core \(BLAS.coreName), \(Parallel.workerCount) threads, median of \(runs) runs")
+        let bf16Peak = rows.first { $0.name == "bf16 gemm peak" }?.gflops ?? 1
+        print(
+            "OpenBLAS core \(BLAS.coreName), \(Parallel.workerCount) threads, median of \(runs) runs; bf16: "
+                + (BFloat16.support.available ? BFloat16.support.reason : "unavailable (\(BFloat16.support.reason))"))
         print(padded("kernel", 26) + padded("shape", 44) + padded("ms", 10) + padded("GFLOP/s", 10) + "of peak")
         for row in rows {
             print(
                 padded(row.name, 26) + padded(row.shape, 44) + padded(String(format: "%.2f", row.seconds * 1000), 10)
                     + padded(String(format: "%.1f", row.gflops), 10)
-                    + String(format: "%.0f %%", 100 * row.gflops / peak))
+                    + String(format: "%.0f %%", 100 * row.gflops / (row.name.hasPrefix("bf16") ? bf16Peak : peak)))
         }
     }
 }

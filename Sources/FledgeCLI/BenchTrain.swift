@@ -93,36 +93,39 @@ struct BenchTrain: AsyncParsableCommand {
             }
         }
         let configuration = Eagle3Configuration(target: file, draftVocabularySize: draftVocabSize)
-        let peak = KernelBenchmark.run(runs: 3, sequenceLength: 2048).first!.gflops
+        var peaks: [Precision: Double] = [:]
+        for precision in try resolvedPrecisions() { peaks[precision] = KernelBenchmark.peak(precision) }
         print(
             String(
-                format: "sgemm peak %.1f GFLOP/s; draft of %@ (H %d, Vd %d), batch 1, median of %d steps",
-                peak, url.lastPathComponent, configuration.hiddenSize, draftVocabSize, runs))
+                format: "2048³ peak: sgemm %.1f GFLOP/s%@; draft of %@ (H %d, Vd %d), batch 1, median of %d steps",
+                peaks[.fp32] ?? KernelBenchmark.peak(.fp32),
+                peaks[.bf16].map { String(format: ", bf16 %.1f GFLOP/s", $0) } ?? "", url.lastPathComponent,
+                configuration.hiddenSize, draftVocabSize, runs))
         print(
             "T      K   prec  s/step    tokens/s   GFLOP/step  GFLOP/s  of peak   "
                 + (online ? "online s/step (tokens/s)  " : "") + "SpecForge (README: Performance)")
         for length in lengths {
             for k in steps {
-              for precision in try resolvedPrecisions() {
-                let result = TrainBenchmark.run(
-                    configuration: configuration, length: length, steps: k, runs: runs, precision: precision)
-                var onlineColumn = ""
-                if let target = targets[precision] {
-                    let seconds =
-                        try TrainBenchmark.targetForwardSeconds(
-                            model: target, length: length, runs: runs, precision: precision)
-                        + result.seconds
-                    let text = String(format: "%.2f (%.1f)", seconds, Double(length) / seconds)
-                    onlineColumn = text + String(repeating: " ", count: max(1, 26 - text.count))
+                for precision in try resolvedPrecisions() {
+                    let result = TrainBenchmark.run(
+                        configuration: configuration, length: length, steps: k, runs: runs, precision: precision)
+                    var onlineColumn = ""
+                    if let target = targets[precision] {
+                        let seconds =
+                            try TrainBenchmark.targetForwardSeconds(
+                                model: target, length: length, runs: runs, precision: precision)
+                            + result.seconds
+                        let text = String(format: "%.2f (%.1f)", seconds, Double(length) / seconds)
+                        onlineColumn = text + String(repeating: " ", count: max(1, 26 - text.count))
+                    }
+                    print(
+                        String(
+                            format: "%-6d %-3d %@ %-9.2f %-10.1f %-11.0f %-8.1f %-9@ %@%@", length, k,
+                            precision.rawValue.padding(toLength: 5, withPad: " ", startingAt: 0), result.seconds,
+                            result.tokensPerSecond, result.gflop, result.gflops,
+                            String(format: "%.0f%%", 100 * result.gflops / peaks[precision]!), onlineColumn,
+                            TrainBenchmark.specForgeReference(length: length, steps: k, precision: precision) ?? "–"))
                 }
-                print(
-                    String(
-                        format: "%-6d %-3d %-5@ %-9.2f %-10.1f %-11.0f %-8.1f %-9@ %@%@", length, k,
-                        precision.rawValue, result.seconds,
-                        result.tokensPerSecond, result.gflop, result.gflops,
-                        String(format: "%.0f%%", 100 * result.gflops / peak), onlineColumn,
-                        TrainBenchmark.specForgeReference(length: length, steps: k, precision: precision) ?? "–"))
-              }
             }
         }
     }

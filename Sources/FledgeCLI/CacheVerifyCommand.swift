@@ -34,7 +34,8 @@ struct CacheVerifyCommand: AsyncParsableCommand {
         // A bf16 cache is recomputed as it was made: bf16 weights, bf16 products.
         let precision = cache.manifest.precision ?? .fp32
         if precision == .bf16 && !BFloat16.support.available {
-            throw ValidationError("the cache was built in bf16, which this machine cannot run (\(BFloat16.support.reason))")
+            throw ValidationError(
+                "the cache was built in bf16, which this machine cannot run (\(BFloat16.support.reason))")
         }
         let target = try TargetModel.load(from: url, storage: precision == .bf16 ? .bfloat16 : .float32)
         let result = try FeatureCacheVerifier.verify(

@@ -136,7 +136,8 @@ struct TrainCommand: AsyncParsableCommand {
 
     @Option(
         name: [.customLong("precision"), .customLong("dtype"), .customLong("mixed-precision")],
-        help: "bf16 (mixed precision: bf16 products, fp32 master weights) or fp32 (default: bf16 where the CPU has it).")
+        help: "bf16 (mixed precision: bf16 products, fp32 master weights) or fp32 (default: bf16 where the CPU has it)."
+    )
     var precision: String?
 
     /// The configuration: the file (or defaults), then every flag given.

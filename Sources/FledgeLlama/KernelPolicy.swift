@@ -43,10 +43,11 @@ public struct KernelPolicy: Sendable, Equatable, CustomStringConvertible {
     public var losslessVerificationRows: Int { exactRows }
 
     public var description: String {
-        (precision == .bf16 ? "bf16 prefill; " : "") + (exactRows == 0
-            ? "OpenBLAS"
-            : quantizedRows == 0
-                ? "Float32 few-rows (≤ \(exactRows) rows)"
-                : "quantised (≤ \(quantizedRows) rows), Float32 few-rows (≤ \(exactRows) rows)")
+        (precision == .bf16 ? "bf16 prefill; " : "")
+            + (exactRows == 0
+                ? "OpenBLAS"
+                : quantizedRows == 0
+                    ? "Float32 few-rows (≤ \(exactRows) rows)"
+                    : "quantised (≤ \(quantizedRows) rows), Float32 few-rows (≤ \(exactRows) rows)")
     }
 }

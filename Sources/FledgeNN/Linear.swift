@@ -46,7 +46,8 @@ public enum Linear {
     /// `out (= or +=) inp · weightᵀ` under `products` (`weightHalf`: the weight's bf16 copy).
     public static func forward(
         _ out: UnsafeMutablePointer<Float>, _ inp: UnsafePointer<Float>, weight: UnsafePointer<Float>,
-        weightHalf: UnsafePointer<UInt16>?, rows n: Int, inFeatures i: Int, outFeatures o: Int, accumulate: Bool = false,
+        weightHalf: UnsafePointer<UInt16>?, rows n: Int, inFeatures i: Int, outFeatures o: Int,
+        accumulate: Bool = false,
         products: Products
     ) {
         products.gemm(

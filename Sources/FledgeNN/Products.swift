@@ -39,7 +39,8 @@ public final class Products: @unchecked Sendable {
             ?? left.round(a, count: Self.span(rows: transA == .none ? m : k, columns: transA == .none ? k : m, ld: lda))
         let b16 =
             bHalf
-            ?? right.round(b, count: Self.span(rows: transB == .none ? k : n, columns: transB == .none ? n : k, ld: ldb))
+            ?? right.round(
+                b, count: Self.span(rows: transB == .none ? k : n, columns: transB == .none ? n : k, ld: ldb))
         BFloat16.gemm(transA, transB, m: m, n: n, k: k, a: a16, lda: lda, b: b16, ldb: ldb, beta: beta, c: c, ldc: ldc)
     }
 

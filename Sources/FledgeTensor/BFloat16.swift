@@ -53,7 +53,9 @@ public enum BFloat16 {
         guard fledge_cpu_has_avx512_bf16() != 0 else {
             return Support(available: false, reason: "this CPU lacks AVX-512 BF16")
         }
-        guard fledge_dnnl_load() == 0 else { return Support(available: false, reason: String(cString: fledge_dnnl_error())) }
+        guard fledge_dnnl_load() == 0 else {
+            return Support(available: false, reason: String(cString: fledge_dnnl_error()))
+        }
         let isa = String(cString: fledge_dnnl_isa())
         let name = "oneDNN \(String(cString: fledge_dnnl_version())), \(isa)"
         guard isa.contains("bf16") || isa.contains("amx") else {
@@ -66,7 +68,8 @@ public enum BFloat16 {
     public static var conversionISA: String { String(cString: fledge_bf16_convert_isa()) }
 
     /// Rounds `count` floats to bfloat16 (nearest even), in parallel for large counts.
-    public static func round(_ source: UnsafePointer<Float>, into destination: UnsafeMutablePointer<UInt16>, count: Int) {
+    public static func round(_ source: UnsafePointer<Float>, into destination: UnsafeMutablePointer<UInt16>, count: Int)
+    {
         if count < 1 << 16 {
             fledge_f32_to_bf16(source, destination, count)
             return
@@ -77,7 +80,8 @@ public enum BFloat16 {
     }
 
     /// Widens `count` bfloat16 values to Float32 (exact).
-    public static func widen(_ source: UnsafePointer<UInt16>, into destination: UnsafeMutablePointer<Float>, count: Int) {
+    public static func widen(_ source: UnsafePointer<UInt16>, into destination: UnsafeMutablePointer<Float>, count: Int)
+    {
         fledge_bf16_to_f32(source, destination, count)
     }
 

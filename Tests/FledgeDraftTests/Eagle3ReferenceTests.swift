@@ -16,7 +16,9 @@ import FledgeWeights
         fixtures = try FixtureSet(directory: url.appendingPathComponent("eagle3"))
     }
 
-    func makeTrainer(parameters prefix: String = "", precision: Precision = .fp32) throws -> (Eagle3Trainer, Eagle3Batch) {
+    func makeTrainer(
+        parameters prefix: String = "", precision: Precision = .fp32
+    ) throws -> (Eagle3Trainer, Eagle3Batch) {
         let configuration = Eagle3Configuration(
             hiddenSize: 64, headCount: 4, kvHeadCount: 2, headDimension: 16, intermediateSize: 128,
             vocabularySize: 512, draftVocabularySize: 128, rmsNormEps: 1e-5, ropeTheta: 10_000, maxPositions: 64)

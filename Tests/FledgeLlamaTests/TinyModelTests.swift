@@ -185,3 +185,37 @@ import FledgeWeights
         #expect(packed.weights["model.layers.0.mlp.up_proj.weight"] == nil)
     }
 }
+
+/// Prefill under a bf16 policy: bf16 products on the packed bf16 matrices of every layer.
+@Suite(.enabled(if: BFloat16.support.available, "bf16 products unavailable"))
+struct BF16PrefillTests {
+    @Test(arguments: TinyModelTests.variants)
+    func bf16PrefillStaysCloseToFloat32(_ variant: String) throws {
+        let folder = try TinyModelTests.folder(variant)
+        let model = try LlamaModel.load(from: folder, storage: .bfloat16)
+        let expected = try SafetensorsFile(url: folder.appendingPathComponent("expected.safetensors"))
+        let ids = try expected.integers("input_ids").map { Int32($0) }
+        let lengths = try expected.integers("lengths").map { Int($0) }
+        let length = ids.count / lengths.count
+        let batch = TokenBatch(tokens: ids, batch: lengths.count, length: length, validLengths: lengths)
+        func logits(_ policy: KernelPolicy) throws -> [Float] {
+            let cache = model.makeCache(batch: lengths.count, capacity: 64)
+            return try #require(
+                try model.forward(batch, cache: cache, options: ForwardOptions(logits: .all, kernels: policy)).logits
+            ).values
+        }
+        let fp32 = try logits(.standard), bf16 = try logits(.prefill(.bf16))
+        var worst: Float = 0, scale: Float = 0
+        for (row, valid) in lengths.enumerated() {
+            for i in 0..<(valid * model.configuration.vocabularySize) {
+                let index = row * length * model.configuration.vocabularySize + i
+                worst = max(worst, abs(fp32[index] - bf16[index]))
+                scale = max(scale, abs(fp32[index]))
+            }
+        }
+        // Activations rounded to bf16 (8 bits of mantissa) at every product: within 2 % of the
+        // largest logit, and not the fp32 values (the bf16 products ran).
+        #expect(worst <= 0.02 * scale, "\(variant): max |Δ| \(worst), largest logit \(scale)")
+        #expect(worst > 0, "\(variant): bf16 prefill gave the fp32 bits")
+    }
+}

@@ -238,4 +238,20 @@ import FledgeTensor
         try #"{"ttt_steps": 0}"#.write(to: json, atomically: true, encoding: .utf8)
         #expect { try TrainingConfiguration.load(json) } throws: { "\($0)".contains("ttt_steps") }
     }
+
+    /// `precision` takes the peers' spellings; anything else names the key and the value.
+    @Test func precisionKeyReadsThePeersSpellings() throws {
+        let directory = try temporary()
+        let yaml = directory.appendingPathComponent("run.yaml")
+        for (spelling, expected) in [("bf16", Precision.bf16), ("bfloat16", .bf16), ("fp32", .fp32), ("no", .fp32)] {
+            try "precision: \(spelling)\n".write(to: yaml, atomically: true, encoding: .utf8)
+            #expect(try TrainingConfiguration.load(yaml).precision == expected)
+        }
+        try "lr: 1e-4\n".write(to: yaml, atomically: true, encoding: .utf8)
+        #expect(try TrainingConfiguration.load(yaml).precision == nil)
+        try "precision: fp8\n".write(to: yaml, atomically: true, encoding: .utf8)
+        #expect { try TrainingConfiguration.load(yaml) } throws: {
+            "\($0)".contains("precision") && "\($0)".contains("fp8")
+        }
+    }
 }

@@ -5,7 +5,10 @@ import FledgeTensor
 struct PrecisionOption: ParsableArguments {
     @Option(
         name: [.customLong("precision"), .customLong("dtype"), .customLong("mixed-precision")],
-        help: "bf16 (bf16 products with fp32 accumulation, bf16 target weights) or fp32 (default: bf16 where the CPU has AVX-512 BF16).")
+        help:
+            "bf16 (bf16 products with fp32 accumulation, bf16 target weights) or fp32 "
+            + "(default: bf16 where the CPU has AVX-512 BF16)."
+    )
     var precision: String?
 
     /// The precision to run: the flag's, or bf16 where available; a one-line notice when bf16

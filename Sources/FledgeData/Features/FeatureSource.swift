@@ -60,7 +60,8 @@ public final class OnlineFeatureSource: FeatureSource {
         let batch = TokenBatch(sequences: samples.map(\.ids))
         let cache = model.makeCache(batch: samples.count, capacity: batch.length)
         let result = try model.forward(
-            batch, cache: cache, options: ForwardOptions(
+            batch, cache: cache,
+            options: ForwardOptions(
                 captureLayers: layers, finalHidden: true, logits: .none, kernels: .prefill(precision)))
         let h = hiddenSize
         let rows = batch.batch * batch.length

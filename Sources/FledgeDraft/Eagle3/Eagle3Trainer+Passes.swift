@@ -193,7 +193,8 @@ extension Eagle3Trainer {
                 continue
             }
             products.gemm(
-                .none, .none, m: rows, n: h, k: vd, a: logits.pointer, aHalf: dlogits.map { UnsafePointer($0) }, lda: vd,
+                .none, .none, m: rows, n: h, k: vd, a: logits.pointer, aHalf: dlogits.map { UnsafePointer($0) },
+                lda: vd,
                 b: p.head.pointer,
                 bHalf: half(p.head), ldb: h, beta: 0, c: dnormed.pointer + start * h, ldc: h)
             products.gemm(
@@ -234,7 +235,8 @@ extension Eagle3Trainer {
                 dout: dh.pointer,
                 inp: post.pointer, gate: gate.pointer, up: up.pointer, hidden: mlp.pointer,
                 weights: .init(gate: p.gate.pointer, up: p.up.pointer, down: p.down.pointer),
-                dhidden: dmlp.pointer, dgate: dgate.pointer, dup: dup.pointer, rows: n, channels: h, intermediate: inter,
+                dhidden: dmlp.pointer, dgate: dgate.pointer, dup: dup.pointer, rows: n, channels: h,
+                intermediate: inter,
                 halves: halves.map { _ in .init(gate: half(p.gate)!, up: half(p.up)!, down: half(p.down)!) },
                 products: products)
             da.pointer.update(from: dh.pointer, count: n * h)
