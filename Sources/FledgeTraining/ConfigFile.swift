@@ -9,12 +9,15 @@ enum ConfigFile {
 
     /// Flag spellings that name the same setting as a key (`--logger` is `logger`, the old key
     /// `loggers` still reads; `--verifier-name-or-path` is `target_model_path`).
-    static let aliases = ["loggers": "logger", "verifier_name_or_path": "target_model_path"]
+    static let aliases = [
+        "loggers": "logger", "verifier_name_or_path": "target_model_path", "dtype": "precision",
+        "mixed_precision": "precision",
+    ]
 
     /// Keys that take strings: an unquoted YAML value (`run_name: 2024`) is read as its text.
     static let stringKeys: Set<String> = [
         "method", "target_model_path", "data_path", "eval_data_path", "cache_path", "save_path", "run_name",
-        "scheduler", "system_prompt", "d2t_path", "t2d_path", "log_dir", "logger",
+        "scheduler", "system_prompt", "d2t_path", "t2d_path", "log_dir", "logger", "precision",
     ]
 
     struct Entry {

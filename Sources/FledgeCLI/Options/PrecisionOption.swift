@@ -5,9 +5,9 @@ import FledgeTensor
 struct PrecisionOption: ParsableArguments {
     @Option(
         name: [.customLong("precision"), .customLong("dtype"), .customLong("mixed-precision")],
-        help:
+        help: ArgumentHelp(
             "bf16 (bf16 products with fp32 accumulation, bf16 target weights) or fp32 "
-            + "(default: bf16 where the CPU has AVX-512 BF16)."
+                + "(default: bf16 where the CPU has AVX-512 BF16).")
     )
     var precision: String?
 
