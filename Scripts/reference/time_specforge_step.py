@@ -4,10 +4,12 @@ SpecForge commit a6b6b0230009d15ec2a97a57384e6f53f0f96946 (a6b6b02, 2026-08-08),
 Python 3.11.7, torch 2.15.0 (the PyPI wheel, MKL, TORCHDYNAMO_DISABLE=1), transformers
 5.8.1 (SpecForge's own pin), safetensors 0.8.0 and huggingface-hub 1.33.0. SpecForge's code is
 cloned outside this tree and imported, never copied here; time_specforge_step.sh makes the
-checkout and a throwaway venv with those pins and runs this file:
+checkout and a throwaway venv with those pins and runs this file (SPECFORGE_SRC: a clone
+source of github.com/sgl-project/SpecForge, URL or local mirror):
 
-    Scripts/reference/time_specforge_step.sh                     # T = 512 and 2048, 3 timed steps
-    Scripts/reference/time_specforge_step.sh -- --seq-len 512 --runs 5 --threads 2
+    Scripts/reference/time_specforge_step.sh SPECFORGE_SRC       # T = 512 and 2048, 3 timed steps
+    TORCH_FROM=/tmp/fledge-ref Scripts/reference/time_specforge_step.sh SPECFORGE_SRC \\
+        -- --seq-len 512 2048 --runs 3 --threads 2               # torch from requirements.txt's venv
 
 or by hand, with a SpecForge checkout at that commit on PYTHONPATH:
 
@@ -180,6 +182,14 @@ def specforge_commit():
         return os.environ.get("SPECFORGE_COMMIT", "unknown")
 
 
+def cpu_name():
+    try:
+        with open("/proc/cpuinfo") as f:
+            return next(line.split(":", 1)[1].strip() for line in f if line.startswith("model name"))
+    except (OSError, StopIteration):
+        return platform.processor() or platform.machine()
+
+
 def draft_config_for(target_dir):
     """SpecForge's own derivation of the EAGLE-3 draft config from a target config."""
     cfg = SimpleNamespace(
@@ -270,6 +280,7 @@ def run_row(args, work, precision, seq_len):
         "draft_lm_head_out_dtype": sorted(set(head_dtypes)),
         "matmul_dtypes": census,
         "threads": torch.get_num_threads(),
+        "cpu": cpu_name(),
         "draft_vocab": DRAFT_VOCAB,
         "vocab": SMOLLM2_135M["vocab_size"],
         "hidden": SMOLLM2_135M["hidden_size"],

@@ -42,7 +42,10 @@ if ! { [ "${REUSE:-0}" = 1 ] && [ "$(git -C "$SF" rev-parse HEAD 2>/dev/null)" =
     git clone --quiet "$SPECFORGE_SRC" "$SF"
     git -C "$SF" checkout --quiet "$SPECFORGE_COMMIT"
 fi
-[ "$(git -C "$SF" rev-parse HEAD)" = "$SPECFORGE_COMMIT" ] || { echo "SpecForge checkout is not at $SPECFORGE_COMMIT" >&2; exit 1; }
+if [ "$(git -C "$SF" rev-parse HEAD)" != "$SPECFORGE_COMMIT" ]; then
+    echo "SpecForge checkout $SF is not at $SPECFORGE_COMMIT" >&2
+    exit 1
+fi
 
 VENV=$WORK/venv
 if ! { [ "${REUSE:-0}" = 1 ] && [ -x "$VENV/bin/python" ]; }; then
