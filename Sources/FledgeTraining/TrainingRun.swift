@@ -88,11 +88,16 @@ public enum TrainingRun {
                 target: target.model, settings: c.draftSettings, maxBatch: c.batchSize, maxLength: longest,
                 featureLayers: source.layers, precision: precision,
                 tokenCounts: { train.maskedTokenCounts(vocabularySize: vocabularySize) }))
-        log(
-            algorithm.precision == .bf16
-                ? "precision: bf16 products, fp32 master weights and optimizer (\(BFloat16.support.reason))"
-                : "precision: fp32"
+        switch (precision, algorithm.precision) {
+        case (.bf16, .bf16):
+            log("precision: bf16 products, fp32 master weights and optimizer (\(BFloat16.support.reason))")
+        case (.bf16, .fp32):
+            log("precision: the target runs in bf16; the \(c.method) draft's products run in fp32")
+        default:
+            log(
+                "precision: fp32"
                     + (BFloat16.support.available || c.precision == .fp32 ? "" : " (bf16: \(BFloat16.support.reason))"))
+        }
         let info = Eagle3Export.TargetInfo(
             name: targetURL.lastPathComponent, bosTokenID: target.model.configuration.bosTokenID,
             eosTokenID: target.model.configuration.eosTokenIDs.first)
