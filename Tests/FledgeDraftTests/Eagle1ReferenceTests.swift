@@ -16,7 +16,9 @@ import FledgeTestSupport
         fixtures = try FixtureSet(directory: url.appendingPathComponent("eagle1"))
     }
 
-    func makeTrainer(parameters prefix: String = "") throws -> (Eagle1Trainer, Eagle1Batch) {
+    func makeTrainer(
+        parameters prefix: String = "", precision: Precision = .fp32
+    ) throws -> (Eagle1Trainer, Eagle1Batch) {
         let configuration = Eagle1Configuration(
             hiddenSize: Self.h, headCount: 2, kvHeadCount: 1, headDimension: 16, intermediateSize: 64,
             vocabularySize: Self.vocabulary, rmsNormEps: 1e-5, ropeTheta: 10_000, maxPositions: 64, bias: true)
@@ -33,7 +35,7 @@ import FledgeTestSupport
             batch: Self.b, length: Self.t, lengths: lengths, ids: try fixtures.integers("input_ids"),
             lossMask: try fixtures.integers("loss_mask").map(UInt8.init),
             features: try fixtures.tensor("features").reshaped([Self.b * Self.t, Self.h]))
-        return (Eagle1Trainer(draft: draft, maxBatch: Self.b, maxLength: Self.t), batch)
+        return (Eagle1Trainer(draft: draft, maxBatch: Self.b, maxLength: Self.t, precision: precision), batch)
     }
 
     func expectLosses(_ metrics: Eagle1Metrics, vloss: String, ploss: String, total: String?) throws {

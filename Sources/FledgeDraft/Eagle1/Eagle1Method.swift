@@ -39,7 +39,8 @@ public struct Eagle1Method: DraftMethod {
         draft.initialize(seed: request.settings.seed)
         return Eagle1Algorithm(
             draft: draft, maxBatch: request.maxBatch, maxLength: request.maxLength, vWeight: settings.vWeight,
-            pWeight: settings.pWeight, noise: settings.noise, chainSteps: request.settings.steps)
+            pWeight: settings.pWeight, noise: settings.noise, chainSteps: request.settings.steps,
+            precision: request.precision)
     }
 
     public func recognizes(exportConfig config: [String: Any]) -> Bool { Eagle1Export.recognizes(config) }
@@ -113,13 +114,13 @@ public final class Eagle1Algorithm: DraftAlgorithm {
     public init(
         draft: Eagle1Draft, maxBatch: Int, maxLength: Int, vWeight: Float = 1, pWeight: Float = 0.1,
         noise: ClosedRange<Float>? = -0.1...0.1,
-        chainSteps: Int = 7
+        chainSteps: Int = 7, precision: Precision = .fp32
     ) {
         self.eagle1 = draft
         self.vWeight = vWeight
         self.pWeight = pWeight
         self.noise = noise
-        trainer = Eagle1Trainer(draft: draft, maxBatch: maxBatch, maxLength: maxLength)
+        trainer = Eagle1Trainer(draft: draft, maxBatch: maxBatch, maxLength: maxLength, precision: precision)
         noiseBuffer = Tensor(zeros: [maxBatch * maxLength * eagle1.configuration.hiddenSize])
         chain = Eagle1ChainAccuracy(draft: draft, steps: chainSteps, maxLength: maxLength)
     }
@@ -132,6 +133,7 @@ public final class Eagle1Algorithm: DraftAlgorithm {
     public var maxBatch: Int { trainer.maxBatch }
     public var maxLength: Int { trainer.maxLength }
     public var activationBytes: Int { trainer.activationBytes + noiseBuffer.count * 4 }
+    public var precision: Precision { trainer.products.precision }
     /// The official recipe (docs/design.md §3.5): element-wise clipping at 0.5, no norm clipping.
     public var defaultGradientNormLimit: Float { .infinity }
     public var defaultGradientValueLimit: Float? { 0.5 }

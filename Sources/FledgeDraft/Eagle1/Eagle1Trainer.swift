@@ -20,8 +20,13 @@ public final class Eagle1Trainer {
     let headBlock = 128
     let p: Eagle1Draft.Weights
     let g: Eagle1Draft.Weights
+    /// The arithmetic of every matrix product; in bf16 the parameters' bf16 copy (rounded at
+    /// the start of each step) and the frozen head's (made once).
+    public let products: Products
+    let halves: BFloat16Copy?
+    let headHalf: BFloat16Copy?
 
-    public init(draft: Eagle1Draft, maxBatch: Int, maxLength: Int) {
+    public init(draft: Eagle1Draft, maxBatch: Int, maxLength: Int, precision: Precision = .fp32) {
         let c = draft.configuration
         precondition(maxLength <= draft.rope.maxPositions, "positions beyond the RoPE table")
         self.draft = draft
@@ -57,6 +62,20 @@ public final class Eagle1Trainer {
             causal: true, queryCapacity: maxLength, keyCapacity: maxLength, batchCapacity: maxBatch, padding: true)
         p = Eagle1Draft.Weights(draft.parameters, gradients: false)
         g = Eagle1Draft.Weights(draft.parameters, gradients: true)
+        products = Products(precision: precision)
+        halves = precision == .bf16 ? BFloat16Copy(of: draft.parameters.parameters) : nil
+        headHalf = precision == .bf16 ? BFloat16Copy(of: draft.head) : nil
+    }
+
+    /// `out (= or +=) inp · weightᵀ (+ bias)` under ``products``.
+    private func linear(
+        _ out: Tensor, _ inp: Tensor, _ weight: Tensor, bias: Tensor? = nil, rows n: Int, inFeatures: Int,
+        outFeatures: Int, accumulate: Bool = false
+    ) {
+        Linear.forward(
+            out.pointer, inp.pointer, weight: weight.pointer, weightHalf: halves?.half(weight), rows: n,
+            inFeatures: inFeatures, outFeatures: outFeatures, accumulate: accumulate, products: products)
+        if let bias { Linear.addBias(out.pointer, bias.pointer, rows: n, outFeatures: outFeatures) }
     }
 
     /// The bytes of activation memory planned.
@@ -72,6 +91,7 @@ public final class Eagle1Trainer {
         scale: Float = 1, train: Bool = true
     ) -> Eagle1Metrics {
         precondition(batch.batch <= maxBatch && batch.length <= maxLength, "batch larger than planned")
+        halves?.refresh()
         prepare(batch, noise: noise)
         forward(batch)
         var metrics = headLoss(batch, vWeight: vWeight, pWeight: pWeight, scale: scale, train: train)
@@ -128,15 +148,10 @@ public final class Eagle1Trainer {
         let x = arena["x"], z = arena["z"], q = arena["q"], k = arena["k"], v = arena["v"], attn = arena["attn"]
         let a = arena["a"], post = arena["post"], gate = arena["gate"], up = arena["up"], mlp = arena["mlp"],
             out = arena["out"]
-        Linear.forward(
-            z.pointer, x.pointer, weight: p.fc.pointer, bias: p.fcBias?.pointer, rows: n, inFeatures: 2 * h,
-            outFeatures: h)
-        Linear.forward(
-            q.pointer, z.pointer, weight: p.q.pointer, bias: nil, rows: n, inFeatures: h, outFeatures: c.qWidth)
-        Linear.forward(
-            k.pointer, z.pointer, weight: p.k.pointer, bias: nil, rows: n, inFeatures: h, outFeatures: c.kvWidth)
-        Linear.forward(
-            v.pointer, z.pointer, weight: p.v.pointer, bias: nil, rows: n, inFeatures: h, outFeatures: c.kvWidth)
+        linear(z, x, p.fc, bias: p.fcBias, rows: n, inFeatures: 2 * h, outFeatures: h)
+        linear(q, z, p.q, rows: n, inFeatures: h, outFeatures: c.qWidth)
+        linear(k, z, p.k, rows: n, inFeatures: h, outFeatures: c.kvWidth)
+        linear(v, z, p.v, rows: n, inFeatures: h, outFeatures: c.kvWidth)
         let positions = UnsafeMutableRawPointer(arena["positions"].pointer).assumingMemoryBound(to: Int32.self)
         draft.rope.forward(q.pointer, positions: positions, rows: n, heads: c.headCount)
         draft.rope.forward(k.pointer, positions: positions, rows: n, heads: c.kvHeadCount)
@@ -144,21 +159,15 @@ public final class Eagle1Trainer {
             out: attn.pointer, lse: arena["lse"].pointer, q: q.pointer, k: k.pointer, v: v.pointer,
             shape: attentionShape(batch), mask: mask, workspace: attentionWorkspace)
         a.pointer.update(from: z.pointer, count: n * h)
-        Linear.forward(
-            a.pointer, attn.pointer, weight: p.o.pointer, rows: n, inFeatures: c.qWidth, outFeatures: h,
-            accumulate: true)
+        linear(a, attn, p.o, rows: n, inFeatures: c.qWidth, outFeatures: h, accumulate: true)
         RMSNorm.forward(
             post.pointer, rstd: arena["rstd.post"].pointer, a.pointer, weight: p.postNorm.pointer, rows: n, channels: h,
             eps: c.rmsNormEps)
-        Linear.forward(
-            gate.pointer, post.pointer, weight: p.gate.pointer, bias: nil, rows: n, inFeatures: h, outFeatures: inter)
-        Linear.forward(
-            up.pointer, post.pointer, weight: p.up.pointer, bias: nil, rows: n, inFeatures: h, outFeatures: inter)
+        linear(gate, post, p.gate, rows: n, inFeatures: h, outFeatures: inter)
+        linear(up, post, p.up, rows: n, inFeatures: h, outFeatures: inter)
         SwiGLU.forward(mlp.pointer, gate: gate.pointer, up: up.pointer, count: n * inter)
         out.pointer.update(from: a.pointer, count: n * h)
-        Linear.forward(
-            out.pointer, mlp.pointer, weight: p.down.pointer, rows: n, inFeatures: inter, outFeatures: h,
-            accumulate: true)
+        linear(out, mlp, p.down, rows: n, inFeatures: inter, outFeatures: h, accumulate: true)
     }
 
     // MARK: losses
@@ -219,12 +228,13 @@ public final class Eagle1Trainer {
                 (outBlock + local * h).update(from: out + Int(r) * h, count: h)
                 (targetBlock + local * h).update(from: target + Int(r) * h, count: h)
             }
+            let head = headHalf.map { UnsafePointer($0.buffer.pointer) }
             Linear.forward(
-                logits, outBlock, weight: draft.head.pointer, bias: nil, rows: block.count, inFeatures: h,
-                outFeatures: vocabulary)
+                logits, outBlock, weight: draft.head.pointer, weightHalf: head, rows: block.count, inFeatures: h,
+                outFeatures: vocabulary, products: products)
             Linear.forward(
-                targetLogits, targetBlock, weight: draft.head.pointer, bias: nil, rows: block.count, inFeatures: h,
-                outFeatures: vocabulary)
+                targetLogits, targetBlock, weight: draft.head.pointer, weightHalf: head, rows: block.count,
+                inFeatures: h, outFeatures: vocabulary, products: products)
             for local in 0..<block.count {
                 let z = logits + local * vocabulary, y = targetLogits + local * vocabulary
                 // Top-1/2/3 against the target's argmax (first index on ties, as torch).
@@ -248,9 +258,9 @@ public final class Eagle1Trainer {
             }
             if train {
                 // dout rows += dlogits · head.
-                BLAS.gemm(
+                products.gemm(
                     .none, .none, m: block.count, n: h, k: vocabulary, a: logits, lda: vocabulary,
-                    b: draft.head.pointer, ldb: h,
+                    b: draft.head.pointer, bHalf: headHalf.map { UnsafePointer($0.buffer.pointer) }, ldb: h,
                     beta: 0, c: doutBlock, ldc: h)
                 for (local, r) in block.enumerated() {
                     Elementwise.add(dout + Int(r) * h, doutBlock + local * h, dout + Int(r) * h, count: h)
@@ -280,7 +290,9 @@ public final class Eagle1Trainer {
             dout: dout.pointer,
             inp: post.pointer, gate: gate.pointer, up: up.pointer, hidden: mlp.pointer,
             weights: .init(gate: p.gate.pointer, up: p.up.pointer, down: p.down.pointer),
-            dhidden: dmlp.pointer, dgate: dgate.pointer, dup: dup.pointer, rows: n, channels: h, intermediate: inter)
+            dhidden: dmlp.pointer, dgate: dgate.pointer, dup: dup.pointer, rows: n, channels: h, intermediate: inter,
+            halves: halves.map { .init(gate: $0.half(p.gate), up: $0.half(p.up), down: $0.half(p.down)) },
+            products: products)
         da.pointer.update(from: dout.pointer, count: n * h)
         RMSNorm.backward(
             dinp: da.pointer, dweight: g.postNorm.pointer, dout: dpost.pointer, inp: a.pointer,
@@ -290,8 +302,8 @@ public final class Eagle1Trainer {
         dattn.pointer.update(repeating: 0, count: n * c.qWidth)
         Linear.backward(
             dinp: dattn.pointer, dweight: g.o.pointer, dbias: nil, dout: da.pointer, inp: attn.pointer,
-            weight: p.o.pointer,
-            rows: n, inFeatures: c.qWidth, outFeatures: h)
+            weight: p.o.pointer, weightHalf: halves?.half(p.o), rows: n, inFeatures: c.qWidth, outFeatures: h,
+            products: products)
         dq.pointer.update(repeating: 0, count: n * c.qWidth)
         dk.pointer.update(repeating: 0, count: n * c.kvWidth)
         dv.pointer.update(repeating: 0, count: n * c.kvWidth)
@@ -310,13 +322,12 @@ public final class Eagle1Trainer {
         ] {
             Linear.backward(
                 dinp: dz.pointer, dweight: gradWeight.pointer, dbias: nil, dout: grad.pointer, inp: z.pointer,
-                weight: weight.pointer,
-                rows: n, inFeatures: h, outFeatures: width)
+                weight: weight.pointer, weightHalf: halves?.half(weight), rows: n, inFeatures: h, outFeatures: width,
+                products: products)
         }
         // z = fc(x) (+ bias); x is an input (frozen embedding, target features).
         Linear.backward(
             dinp: nil, dweight: g.fc.pointer, dbias: g.fcBias?.pointer, dout: dz.pointer, inp: x.pointer,
-            weight: p.fc.pointer,
-            rows: n, inFeatures: 2 * h, outFeatures: h)
+            weight: p.fc.pointer, rows: n, inFeatures: 2 * h, outFeatures: h, products: products)
     }
 }
