@@ -95,7 +95,9 @@ let package = Package(
         .testTarget(name: "FledgeDistributedTests", dependencies: ["FledgeDistributed"]),
         .testTarget(
             name: "FledgeBenchTests",
-            dependencies: ["FledgeBench", "FledgeDistributed", "FledgeDraft", "FledgeLlama", "FledgeTestSupport"]
+            dependencies: [
+                "FledgeBench", "FledgeDistributed", "FledgeDraft", "FledgeLlama", "FledgeTensor", "FledgeTestSupport",
+            ]
         ),
         .testTarget(
             name: "FledgeCLITests",

@@ -20,18 +20,23 @@ public enum TargetBenchmark {
     public static func run(
         model: LlamaModel, lengths: [Int] = [512, 2048], decodeTokens: Int = 64, verifyTokens: [Int] = [],
         runs: Int = 3,
-        kernels: KernelPolicy = .standard
+        kernels: KernelPolicy = .standard, bf16Prefill: LlamaModel? = nil
     ) throws -> [Row] {
         var rows: [Row] = []
         var generator = SeededGenerator(seed: 3)
         let vocabulary = UInt64(model.configuration.vocabularySize)
+        // Prefills in bf16 run on a model holding its layer matrices in bf16 (as a bf16 run loads it).
+        let prefillModel = bf16Prefill ?? model
+        var prefillPolicy = kernels
+        if bf16Prefill != nil { prefillPolicy.precision = .bf16 }
         for length in lengths {
             let tokens = (0..<length).map { _ in Int32(generator.next() % vocabulary) }
-            let cache = model.makeCache(capacity: length)
+            let cache = prefillModel.makeCache(capacity: length)
             let seconds = try Timing.median(runs: runs) {
                 cache.reset()
-                _ = try model.forward(
-                    TokenBatch(tokens: tokens), cache: cache, options: ForwardOptions(logits: .last, kernels: kernels))
+                _ = try prefillModel.forward(
+                    TokenBatch(tokens: tokens), cache: cache,
+                    options: ForwardOptions(logits: .last, kernels: prefillPolicy))
             }
             rows.append(Row(name: "prefill", tokens: length, seconds: seconds))
         }

@@ -105,17 +105,14 @@ public enum TrainBenchmark {
         return try Timing.median(runs: runs) { _ = try source.features(for: [sample]) }
     }
 
-    /// SpecForge's time and tokens/s for the step of `length` tokens and K = `steps`, where the
-    /// README's Performance section has one.
+    /// SpecForge's time and tokens/s for the step of `length` tokens and K = `steps` in
+    /// `precision` (bf16: its step under `torch.autocast(bfloat16)`), as measured on this machine
+    /// kind by Scripts/reference/time_specforge_step.sh (README: Performance), where there is one.
     public static func specForgeReference(length: Int, steps: Int, precision: Precision = .fp32) -> String? {
-        if precision == .bf16 {
-            return ["512/7": "2.48 s, 206 tok/s (autocast bf16)", "2048/7": "19.6 s, 104 tok/s (autocast bf16)"][
-                "\(length)/\(steps)"]
-        }
         let reference = [
-            "512/7": "3.97 s, 129 tok/s", "1024/7": "9.21 s, 111 tok/s", "2048/7": "22.9 s, 89 tok/s",
-            "2048/3": "10.4 s, 197 tok/s",
+            "fp32/512/7": "4.92 s, 104 tok/s", "fp32/2048/7": "31.2 s, 66 tok/s",
+            "bf16/512/7": "3.69 s, 139 tok/s (autocast)", "bf16/2048/7": "24.3 s, 84 tok/s (autocast)",
         ]
-        return reference["\(length)/\(steps)"]
+        return reference["\(precision.rawValue)/\(length)/\(steps)"]
     }
 }

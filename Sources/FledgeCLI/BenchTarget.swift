@@ -45,7 +45,20 @@ struct BenchTarget: AsyncParsableCommand {
     )
     var compare: Reference?
 
+    @Option(
+        name: [.customLong("precision"), .customLong("dtype"), .customLong("mixed-precision")],
+        help: ArgumentHelp(
+            "Prefill precision: fp32, or bf16 (bf16 layer matrices through oneDNN, as a bf16 training run's "
+                + "target forward); decoding rows are unchanged. Default fp32."))
+    var precision: String = "fp32"
+
     func validate() throws {
+        guard let value = Precision(spelling: precision) else {
+            throw ValidationError("--precision: unknown precision \"\(precision)\"; use bf16 or fp32")
+        }
+        if value == .bf16 && !BFloat16.support.available {
+            throw ValidationError("--precision bf16: \(BFloat16.support.reason)")
+        }
         guard runs >= 1, decodeTokens >= 2, lengths.allSatisfy({ $0 >= 1 }), verifyTokens.allSatisfy({ $0 >= 1 }) else {
             throw ValidationError("--runs must be ≥ 1, --decode-tokens ≥ 2 and every length ≥ 1")
         }
@@ -54,8 +67,10 @@ struct BenchTarget: AsyncParsableCommand {
     func run() async throws {
         let url = try model.resolvedURL()
         let target = try LlamaModel.load(from: url, storage: weights)
+        let bf16 = Precision(spelling: precision) == .bf16 ? try LlamaModel.load(from: url, storage: .bfloat16) : nil
         let rows = try TargetBenchmark.run(
-            model: target, lengths: lengths, decodeTokens: decodeTokens, verifyTokens: verifyTokens, runs: runs)
+            model: target, lengths: lengths, decodeTokens: decodeTokens, verifyTokens: verifyTokens, runs: runs,
+            bf16Prefill: bf16)
         var reference: [TargetBenchmark.Row] = []
         if let compare {
             reference = try TargetBenchmark.run(
@@ -68,7 +83,8 @@ struct BenchTarget: AsyncParsableCommand {
             : ""
         print(
             "\(url.lastPathComponent): \(target.parameterCount / 1_000_000) M parameters, "
-                + "\(weights.rawValue) layer weights\(quantized), \(Parallel.workerCount) threads, "
+                + "\(weights.rawValue) layer weights\(quantized)"
+                + (bf16 != nil ? ", prefill in bf16 (bf16 layer matrices)" : "") + ", \(Parallel.workerCount) threads, "
                 + "median of \(runs) runs"
         )
         let referenceName = compare == .openblas ? "OpenBLAS only" : "Float32"
