@@ -6,10 +6,11 @@ import FledgeTensor
 extension Eagle3Trainer {
     var c: Eagle3Configuration { draft.configuration }
 
-    private func attentionShape(_ batch: Eagle3Batch, keys: Int) -> Attention.Shape {
+    /// The tiled (causal) part of the attention: the step-0 keys.
+    private func attentionShape(_ batch: Eagle3Batch) -> Attention.Shape {
         Attention.Shape(
-            batch: batch.batch, queries: batch.length, keys: keys, heads: c.headCount, kvHeads: c.kvHeadCount,
-            headDimension: c.headDimension, keyCapacity: steps * maxLength)
+            batch: batch.batch, queries: batch.length, keys: batch.length, heads: c.headCount,
+            kvHeads: c.kvHeadCount, headDimension: c.headDimension, keyCapacity: steps * maxLength)
     }
 
     private func positions(_ batch: Eagle3Batch, k: Int) -> UnsafeMutablePointer<Int32> {
@@ -74,8 +75,8 @@ extension Eagle3Trainer {
         let attn = arena["attn.\(k)"]
         Attention.forward(
             out: attn.pointer, lse: arena["lse.\(k)"].pointer, q: q.pointer, k: arena["keys"].pointer,
-            v: arena["values"].pointer,
-            shape: attentionShape(batch, keys: (k + 1) * t), mask: mask, workspace: attentionWorkspace)
+            v: arena["values"].pointer, shape: attentionShape(batch), mask: mask, workspace: attentionWorkspace)
+        mergeDiagonal(batch, k: k, q: q.pointer, out: attn.pointer, lse: arena["lse.\(k)"].pointer)
         // a = h + o(attn); h_out = a + down(swiglu(gate(post(a)), up(post(a)))).
         let a = arena["a.\(k)"], post = arena["post.\(k)"], gate = arena["gate.\(k)"], up = arena["up.\(k)"],
             hOut = arena["h.\(k + 1)"]
@@ -255,10 +256,12 @@ extension Eagle3Trainer {
             dq.pointer.update(repeating: 0, count: n * c.qWidth)
             Attention.backward(
                 dq: dq.pointer, dk: arena["dkeys"].pointer, dv: arena["dvalues"].pointer, dout: dattn.pointer,
-                out: attn.pointer,
-                lse: arena["lse.\(k)"].pointer, q: arena["q.\(k)"].pointer, k: arena["keys"].pointer,
-                v: arena["values"].pointer,
-                shape: attentionShape(batch, keys: (k + 1) * t), mask: mask, workspace: attentionWorkspace)
+                out: attn.pointer, lse: arena["lse.\(k)"].pointer, q: arena["q.\(k)"].pointer,
+                k: arena["keys"].pointer, v: arena["values"].pointer, shape: attentionShape(batch), mask: mask,
+                workspace: attentionWorkspace)
+            diagonalBackward(
+                batch, k: k, q: arena["q.\(k)"].pointer, out: attn.pointer, lse: arena["lse.\(k)"].pointer,
+                dout: dattn.pointer, dq: dq.pointer)
             // Step k's own keys have received every later step's gradient by now.
             scatter(dk.pointer, into: arena["dkeys"].pointer, batch: batch, k: k, width: c.kvWidth, gather: true)
             scatter(dv.pointer, into: arena["dvalues"].pointer, batch: batch, k: k, width: c.kvWidth, gather: true)

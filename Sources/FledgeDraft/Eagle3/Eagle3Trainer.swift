@@ -86,12 +86,14 @@ public final class Eagle3Trainer {
         plan.add("shifted.ids", [n])
         plan.add("chain.correct", [n])
         arena = Arena(plan)
+        // The tiled attention sees only the step-0 keys (causal); the diagonal keys of later
+        // steps are handled apart (Eagle3Trainer+Attention.swift).
         attentionWorkspace = AttentionWorkspace(
-            batch: maxBatch, queries: maxLength, keys: steps * maxLength, heads: c.headCount,
+            batch: maxBatch, queries: maxLength, keys: maxLength, heads: c.headCount,
             headDimension: c.headDimension, groupedQuery: c.headCount != c.kvHeadCount)
         mask = AttentionMask(
-            causal: false, queryCapacity: maxLength, keyCapacity: steps * maxLength, batchCapacity: maxBatch,
-            padding: true, dense: true)
+            causal: true, queryCapacity: maxLength, keyCapacity: steps * maxLength, batchCapacity: maxBatch,
+            padding: true)
         targets = Eagle3TargetDistribution(rows: n, draftSize: c.draftVocabularySize, zeroRowInVocabulary: draft.t2d[0])
         targetScratch = Tensor(zeros: [min(n, 128) * c.vocabularySize])
         p = Eagle3Draft.Weights(draft.parameters, gradients: false)
@@ -166,25 +168,14 @@ public final class Eagle3Trainer {
 
     // MARK: masks and inputs
 
-    /// The TTT mask (causal block 0, diagonals of blocks 1..K−1) and key padding.
+    /// Key padding of the step-0 keys (the causal rule is the mask's own).
     private func prepareMask(_ batch: Eagle3Batch) {
-        let t = batch.length
         let capacity = steps * maxLength
-        let allowed = mask.allowed!
-        allowed.update(repeating: 0, count: maxLength * capacity)
-        for i in 0..<t {
-            let row = allowed + i * capacity
-            for m in 0...i { row[m] = 1 }
-            for j in 1..<max(steps, 1) { row[j * t + i] = 1 }
-        }
-        mask.updateBlocks()
         let valid = mask.keyValid!
         for row in 0..<batch.batch {
             let line = valid + row * capacity
             line.update(repeating: 0, count: capacity)
-            for j in 0..<steps {
-                for m in 0..<batch.lengths[row] { line[j * t + m] = 1 }
-            }
+            for m in 0..<batch.lengths[row] { line[m] = 1 }
         }
     }
 
