@@ -93,6 +93,9 @@ struct BenchTrain: AsyncParsableCommand {
             }
         }
         let configuration = Eagle3Configuration(target: file, draftVocabularySize: draftVocabSize)
+        if precisions.isEmpty && !BFloat16.support.available {
+            printError("fledge: bf16 is not available here (\(BFloat16.support.reason)); fp32 rows only")
+        }
         var peaks: [Precision: Double] = [:]
         for precision in try resolvedPrecisions() { peaks[precision] = KernelBenchmark.peak(precision) }
         print(

@@ -24,17 +24,17 @@ public enum Precision: String, Sendable, CaseIterable, Codable {
     /// bf16 where this machine runs it (``BFloat16/support``), otherwise fp32.
     public static var machineDefault: Precision { BFloat16.support.available ? .bf16 : .fp32 }
 
-    /// The precision a run uses for `requested` (nil: the machine's default), and a one-line
-    /// notice when bf16 was asked for but this machine falls back to fp32.
-    public static func resolve(_ requested: Precision?) -> (precision: Precision, notice: String?) {
+    /// The precision a run uses for `requested` (nil: the machine's default, bf16 where it
+    /// runs), and a one-line notice when bf16 was asked for or was the default but this machine
+    /// falls back to fp32.
+    public static func resolve(
+        _ requested: Precision?, support: BFloat16.Support = BFloat16.support
+    ) -> (precision: Precision, notice: String?) {
         switch requested {
         case .fp32: return (.fp32, nil)
         case .bf16, nil:
-            if BFloat16.support.available { return (.bf16, nil) }
-            let notice =
-                requested == nil
-                ? nil : "fledge: bf16 is not available here (\(BFloat16.support.reason)); running in fp32"
-            return (.fp32, notice)
+            if support.available { return (.bf16, nil) }
+            return (.fp32, "fledge: bf16 is not available here (\(support.reason)); running in fp32")
         }
     }
 }
@@ -46,10 +46,19 @@ public enum BFloat16 {
         public var available: Bool
         /// "oneDNN 2.6.3, avx512_core_bf16", or why bf16 is unavailable.
         public var reason: String
+
+        public init(available: Bool, reason: String) {
+            self.available = available
+            self.reason = reason
+        }
     }
 
     /// Products need a CPU with AVX-512 BF16 and oneDNN (`libdnnl.so.2`) that uses it.
+    /// `FLEDGE_BF16=off` in the environment turns bf16 off (to run or test the fp32 fallback).
     public static let support: Support = {
+        if ProcessInfo.processInfo.environment["FLEDGE_BF16"] == "off" {
+            return Support(available: false, reason: "turned off by FLEDGE_BF16=off")
+        }
         guard fledge_cpu_has_avx512_bf16() != 0 else {
             return Support(available: false, reason: "this CPU lacks AVX-512 BF16")
         }

@@ -94,9 +94,7 @@ public enum TrainingRun {
         case (.bf16, .fp32):
             log("precision: the target runs in bf16; the \(c.method) draft's products run in fp32")
         default:
-            log(
-                "precision: fp32"
-                    + (BFloat16.support.available || c.precision == .fp32 ? "" : " (bf16: \(BFloat16.support.reason))"))
+            log("precision: fp32")
         }
         let info = Eagle3Export.TargetInfo(
             name: targetURL.lastPathComponent, bosTokenID: target.model.configuration.bosTokenID,

@@ -22,7 +22,7 @@ import FledgeTestSupport
 
     /// Runs a process to the end (or kills it after `deadline` seconds), output and errors together.
     static func run(
-        _ executable: String, _ arguments: [String], deadline: Double = 300,
+        _ executable: String, _ arguments: [String], deadline: Double = 300, environment extra: [String: String] = [:],
         whileRunning: ((Process) throws -> Void)? = nil
     ) throws -> Finished {
         let process = Process()
@@ -33,6 +33,7 @@ import FledgeTestSupport
         environment["OMPI_ALLOW_RUN_AS_ROOT"] = "1"
         environment["OMPI_ALLOW_RUN_AS_ROOT_CONFIRM"] = "1"
         environment["OMPI_MCA_btl_vader_single_copy_mechanism"] = "none"
+        environment.merge(extra) { _, new in new }
         process.environment = environment
         let log = FileManager.default.temporaryDirectory.appendingPathComponent("fledge-mpi-\(UUID().uuidString).log")
         FileManager.default.createFile(atPath: log.path, contents: nil)
