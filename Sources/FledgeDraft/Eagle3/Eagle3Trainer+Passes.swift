@@ -136,8 +136,9 @@ extension Eagle3Trainer {
             // and the loss summed in row order, so the result does not depend on the threads.
             let dlogits = products.isBF16 && train ? dlogitsHalf.reserve(rows * vd) : nil
             let coefficient = weight * scale
-            Parallel.forChunks(count: rows, grain: 8) { range in
-                for local in range {
+            let chunk = 8
+            Parallel.forEach(units: (rows + chunk - 1) / chunk) { unit, worker in
+                for local in (unit * chunk)..<min(rows, unit * chunk + chunk) {
                     let r = start + local
                     let (row, position) = (r / t, r % t)
                     let lm: UInt8 = position + k < t ? batch.lossMask[row * t + position + k] : 0
@@ -149,7 +150,7 @@ extension Eagle3Trainer {
                         hasSource ? targets.inVocabulary[row * t + source] : targets.zeroRowInVocabulary
                     let target =
                         hasSource
-                        ? UnsafePointer(targets.probabilities.pointer + (row * t + source) * vd)
+                        ? targets.row(row * t + source, scratch: targets.rowScratch.pointer + worker * vd)
                         : UnsafePointer(targets.uniform.pointer)
                     let targetArgmax = hasSource ? Int(targets.draftArgmax[row * t + source]) : 0
                     let z = logits.pointer + local * vd
