@@ -110,8 +110,8 @@ public enum TrainBenchmark {
     /// kind by Scripts/reference/time_specforge_step.sh (README: Performance), where there is one.
     public static func specForgeReference(length: Int, steps: Int, precision: Precision = .fp32) -> String? {
         let reference = [
-            "fp32/512/7": "4.92 s, 104 tok/s", "fp32/2048/7": "31.2 s, 66 tok/s",
-            "bf16/512/7": "3.69 s, 139 tok/s (autocast)", "bf16/2048/7": "24.3 s, 84 tok/s (autocast)",
+            "fp32/512/7": "5.09 s, 100 tok/s", "fp32/2048/7": "27.4 s, 75 tok/s",
+            "bf16/512/7": "3.87 s, 132 tok/s (autocast)", "bf16/2048/7": "22.3 s, 92 tok/s (autocast)",
         ]
         return reference["\(precision.rawValue)/\(length)/\(steps)"]
     }
