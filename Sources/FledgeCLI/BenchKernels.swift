@@ -38,11 +38,14 @@ struct BenchKernels: AsyncParsableCommand {
         let bf16Peak = rows.first { $0.name == "bf16 gemm peak" }?.gflops ?? 1
         print(
             "OpenBLAS core \(BLAS.coreName), \(Parallel.workerCount) threads, median of \(runs) runs; bf16: "
-                + (BFloat16.support.available ? BFloat16.support.reason : "unavailable (\(BFloat16.support.reason))"))
-        print(padded("kernel", 26) + padded("shape", 44) + padded("ms", 10) + padded("GFLOP/s", 10) + "of peak")
+                + (BFloat16.support.available
+                    ? "\(BFloat16.support.reason) (\(BFloat16.lastImplementation)), rounding on "
+                        + BFloat16.conversionISA
+                    : "unavailable (\(BFloat16.support.reason))"))
+        print(padded("kernel", 28) + padded("shape", 44) + padded("ms", 10) + padded("GFLOP/s", 10) + "of peak")
         for row in rows {
             print(
-                padded(row.name, 26) + padded(row.shape, 44) + padded(String(format: "%.2f", row.seconds * 1000), 10)
+                padded(row.name, 28) + padded(row.shape, 44) + padded(String(format: "%.2f", row.seconds * 1000), 10)
                     + padded(String(format: "%.1f", row.gflops), 10)
                     + String(format: "%.0f %%", 100 * row.gflops / (row.name.hasPrefix("bf16") ? bf16Peak : peak)))
         }
