@@ -62,9 +62,13 @@ typedef struct {
     uint64_t stamp;
     dnnl_primitive_t primitive;
     dnnl_memory_t a, b, c, scratch;
-    void *scratch_buffer;
     size_t scratch_size;
 } entry_t;
+
+// One scratchpad shared by every primitive (executions are serialised by `lock`), grown to
+// the largest need: the scratchpads are up to ~0.7 MB each, and the cache holds 256.
+static void *shared_scratch;
+static size_t shared_scratch_size;
 
 enum { CACHE_SIZE = 256 };
 static entry_t cache[CACHE_SIZE];
@@ -135,7 +139,6 @@ static void release(entry_t *e) {
     p_dnnl_memory_destroy(e->b);
     p_dnnl_memory_destroy(e->c);
     if (e->scratch) p_dnnl_memory_destroy(e->scratch);
-    free(e->scratch_buffer);
     memset(e, 0, sizeof *e);
 }
 
@@ -176,11 +179,7 @@ static int create(entry_t *e, int ta, int tb, int64_t m, int64_t n, int64_t k, i
     size_t scratch_size = 0;
     if (status == dnnl_success && scratch_md) {
         scratch_size = p_dnnl_memory_desc_get_size(scratch_md);
-        if (scratch_size) {
-            e->scratch_buffer = aligned_alloc(64, (scratch_size + 63) / 64 * 64);
-            if (!e->scratch_buffer) status = dnnl_out_of_memory;
-            else status = p_dnnl_memory_create(&e->scratch, scratch_md, engine, e->scratch_buffer);
-        }
+        if (scratch_size) status = p_dnnl_memory_create(&e->scratch, scratch_md, engine, DNNL_MEMORY_NONE);
     }
     p_dnnl_primitive_desc_destroy(pd);
     e->used = 1;  // release() destroys what exists
@@ -230,6 +229,18 @@ int fledge_dnnl_gemm_bf16(int trans_a, int trans_b, int64_t m, int64_t n, int64_
         pthread_mutex_unlock(&lock);
         return -1;
     }
+    if (e->scratch && e->scratch_size > shared_scratch_size) {
+        void *grown = aligned_alloc(64, (e->scratch_size + 63) / 64 * 64);
+        if (!grown) {
+            snprintf(error_text, sizeof error_text, "out of memory for a %zu-byte oneDNN scratchpad", e->scratch_size);
+            pthread_mutex_unlock(&lock);
+            return -1;
+        }
+        free(shared_scratch);
+        shared_scratch = grown;
+        shared_scratch_size = e->scratch_size;
+    }
+    if (e->scratch) p_dnnl_memory_set_data_handle(e->scratch, shared_scratch);
     p_dnnl_memory_set_data_handle(e->a, (void *)a);
     p_dnnl_memory_set_data_handle(e->b, (void *)b);
     p_dnnl_memory_set_data_handle(e->c, c);
