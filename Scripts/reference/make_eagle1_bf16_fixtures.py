@@ -13,7 +13,6 @@ reference's values and the cosine similarity of each autocast gradient to the fl
 Regenerate (torch pinned in requirements.txt):
     /tmp/fledge-ref/bin/python Scripts/reference/make_eagle1_bf16_fixtures.py
 """
-import json
 import os
 import sys
 
@@ -22,20 +21,13 @@ import torch
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import eagle1_reference as ref  # noqa: E402
+import fixture_io  # noqa: E402
 
 ROOT = os.path.normpath(os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", ".."))
 SOURCE = os.path.join(ROOT, "Tests", "FledgeDraftTests", "Fixtures", "eagle1")
 OUT = os.path.join(ROOT, "Tests", "FledgeDraftTests", "Fixtures", "eagle1-bf16")
 
-with open(os.path.join(SOURCE, "manifest.json")) as handle:
-    source = json.load(handle)
-
-
-def load(name):
-    entry = source["tensors"][name]
-    dtype = "<i4" if entry["dtype"] == "i32" else "<f4"
-    data = np.fromfile(os.path.join(SOURCE, entry["file"]), dtype=dtype).reshape(entry["shape"])
-    return torch.from_numpy(data.copy())
+load, source = fixture_io.reader(SOURCE)
 
 
 torch.set_num_threads(1)
@@ -76,17 +68,7 @@ meta = {
     "grad_cosine_autocast_vs_fp32": cosine,
     "tensors": sorted(tensors),
 }
-os.makedirs(OUT, exist_ok=True)
-for f in os.listdir(OUT):
-    if f.endswith(".bin") or f == "manifest.json":
-        os.remove(os.path.join(OUT, f))
-manifest = {"format": "fledge-fixtures", "version": 1, "meta": meta, "tensors": {}}
-for name, array in sorted(tensors.items()):
-    data = np.ascontiguousarray(np.asarray(array, dtype="<f4"))
-    data.tofile(os.path.join(OUT, f"{name}.bin"))
-    manifest["tensors"][name] = {"shape": list(data.shape), "dtype": "f32", "file": f"{name}.bin"}
-with open(os.path.join(OUT, "manifest.json"), "w") as handle:
-    json.dump(manifest, handle, indent=1, sort_keys=True)
+fixture_io.write_f32(OUT, tensors, meta)
 print("fp32", meta["fp32"])
 print("bf16", meta["bf16"])
 print("grad cosine autocast vs fp32: min %.6f" % min(cosine.values()))

@@ -14,7 +14,6 @@ the autocast gradients to the float32 ones (meta).
 Regenerate (torch pinned in requirements.txt):
     /tmp/fledge-ref/bin/python Scripts/reference/make_eagle3_bf16_fixtures.py
 """
-import json
 import os
 import sys
 
@@ -23,21 +22,14 @@ import torch
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import eagle3_reference as ref  # noqa: E402
+import fixture_io  # noqa: E402
 
 ROOT = os.path.normpath(os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", ".."))
 SOURCE = os.path.join(ROOT, "Tests", "FledgeDraftTests", "Fixtures", "eagle3")
 OUT = os.path.join(ROOT, "Tests", "FledgeDraftTests", "Fixtures", "eagle3-bf16")
 K, DECAY = 7, 0.8
 
-with open(os.path.join(SOURCE, "manifest.json")) as handle:
-    source = json.load(handle)
-
-
-def load(name):
-    entry = source["tensors"][name]
-    dtype = "<i4" if entry["dtype"] == "i32" else "<f4"
-    data = np.fromfile(os.path.join(SOURCE, entry["file"]), dtype=dtype).reshape(entry["shape"])
-    return torch.from_numpy(data.copy())
+load, source = fixture_io.reader(SOURCE)
 
 
 meta_config = source["meta"]["config"]
@@ -92,17 +84,7 @@ meta = {
     "grad_cosine_autocast_vs_fp32": cosine,
     "tensors": sorted(tensors),
 }
-os.makedirs(OUT, exist_ok=True)
-for f in os.listdir(OUT):
-    if f.endswith(".bin") or f == "manifest.json":
-        os.remove(os.path.join(OUT, f))
-manifest = {"format": "fledge-fixtures", "version": 1, "meta": meta, "tensors": {}}
-for name, array in sorted(tensors.items()):
-    data = np.ascontiguousarray(np.asarray(array, dtype="<f4"))
-    data.tofile(os.path.join(OUT, f"{name}.bin"))
-    manifest["tensors"][name] = {"shape": list(data.shape), "dtype": "f32", "file": f"{name}.bin"}
-with open(os.path.join(OUT, "manifest.json"), "w") as handle:
-    json.dump(manifest, handle, indent=1, sort_keys=True)
+fixture_io.write_f32(OUT, tensors, meta)
 print("fp32 total %.6f, autocast bf16 total %.6f" % (fp32["total"].item(), bf16["total"].item()))
 print("loss fp32 ", " ".join("%.5f" % l.item() for l in fp32["loss"]))
 print("loss bf16 ", " ".join("%.5f" % l.item() for l in bf16["loss"]))

@@ -48,9 +48,7 @@ public enum KernelBenchmark {
             let seconds = Timing.median(runs: runs) {
                 Matmul.forward(c.pointer, a.pointer, b.pointer, m: m, n: n, k: k, transA: ta, transB: tb)
             }
-            let label = "\(m)×\(k)·\(ta == .none ? "" : "ᵀ")\(k)×\(n)\(tb == .none ? "" : " (Bᵀ)")"
-            rows.append(
-                Row(name: name, shape: label, gflop: 2 * Double(m) * Double(n) * Double(k) / 1e9, seconds: seconds))
+            rows.append(product(name, ta, tb, m: m, n: n, k: k, seconds: seconds))
         }
         gemmRow("sgemm peak", .none, .none, m: 2048, n: 2048, k: 2048)
         gemmRow("linear fwd 576→1536", .none, .transposed, m: t, n: 1536, k: 576)
@@ -73,9 +71,7 @@ public enum KernelBenchmark {
                         ta, tb, m: m, n: n, k: k, a: a.pointer, lda: ta == .none ? k : m, b: b.pointer,
                         ldb: tb == .none ? n : k, c: c.pointer, ldc: n)
                 }
-                let label = "\(m)×\(k)·\(ta == .none ? "" : "ᵀ")\(k)×\(n)\(tb == .none ? "" : " (Bᵀ)")"
-                rows.append(
-                    Row(name: name, shape: label, gflop: 2 * Double(m) * Double(n) * Double(k) / 1e9, seconds: seconds))
+                rows.append(product(name, ta, tb, m: m, n: n, k: k, seconds: seconds))
             }
             bf16Row("bf16 gemm peak", .none, .none, m: 2048, n: 2048, k: 2048)
             bf16Row("bf16 linear fwd 576→1536", .none, .transposed, m: t, n: 1536, k: 576)
@@ -84,6 +80,14 @@ public enum KernelBenchmark {
             bf16Row("bf16 head bwd dW 32000×576", .transposed, .none, m: 32_000, n: 576, k: t)
         }
         return rows
+    }
+
+    /// The row of an [m, k]·[k, n] product timed at `seconds`.
+    private static func product(
+        _ name: String, _ ta: Transpose, _ tb: Transpose, m: Int, n: Int, k: Int, seconds: Double
+    ) -> Row {
+        let label = "\(m)×\(k)·\(ta == .none ? "" : "ᵀ")\(k)×\(n)\(tb == .none ? "" : " (Bᵀ)")"
+        return Row(name: name, shape: label, gflop: 2 * Double(m) * Double(n) * Double(k) / 1e9, seconds: seconds)
     }
 
     private static func attentionRows(runs: Int, t: Int, generator: inout SeededGenerator) -> [Row] {
