@@ -31,11 +31,11 @@ let package = Package(
         // matmul (loaded with dlopen, so machines without libdnnl still build and run).
         .target(
             name: "CFledgeKernels",
-            cSettings: [.unsafeFlags(["-O3"])],
+            cSettings: [.unsafeFlags(["-O3", "-ffp-contract=off"])],
             linkerSettings: [.linkedLibrary("dl"), .linkedLibrary("pthread")]
         ),
         .target(name: "FledgeTensor", dependencies: ["COpenBLAS", "CFledgeKernels"], swiftSettings: optimized),
-        .target(name: "FledgeNN", dependencies: ["FledgeTensor"], swiftSettings: optimized),
+        .target(name: "FledgeNN", dependencies: ["FledgeTensor", "CFledgeKernels"], swiftSettings: optimized),
         .target(name: "FledgeWeights", dependencies: ["FledgeTensor"], swiftSettings: optimized),
         .target(name: "FledgeTokenizer", swiftSettings: optimized),
         .target(name: "FledgeTemplate", swiftSettings: optimized),
@@ -89,7 +89,7 @@ let package = Package(
         .testTarget(name: "FledgeTensorTests", dependencies: ["FledgeTensor"]),
         .testTarget(
             name: "FledgeNNTests",
-            dependencies: ["FledgeNN", "FledgeTensor", "FledgeTestSupport"],
+            dependencies: ["FledgeNN", "FledgeTensor", "FledgeTestSupport", "CFledgeKernels"],
             resources: [.copy("Fixtures")]
         ),
         .testTarget(name: "FledgeDistributedTests", dependencies: ["FledgeDistributed"]),

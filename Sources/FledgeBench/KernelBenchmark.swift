@@ -56,6 +56,7 @@ public enum KernelBenchmark {
         gemmRow("linear bwd dW 1536×576", .transposed, .none, m: 1536, n: 576, k: t)
         gemmRow("head fwd 576→32000", .none, .transposed, m: t, n: 32_000, k: 576)
         rows.append(contentsOf: attentionRows(runs: runs, t: t, generator: &generator))
+        rows.append(contentsOf: quantizedRows(runs: runs, generator: &generator))
         if BFloat16.support.available {
             // The same products with bf16 operands (rounded once, as a training step keeps its
             // weights' bf16 copy) and fp32 accumulation, through oneDNN.
@@ -80,6 +81,52 @@ public enum KernelBenchmark {
             bf16Row("bf16 head bwd dW 32000×576", .transposed, .none, m: 32_000, n: 576, k: t)
         }
         return rows
+    }
+
+    /// Decoding-sized products on a random Q4_1 matrix [1536, 576] (an MLP's gate): the
+    /// dequantising kernel (``QuantizedMatmul``) against integer products (``IntegerMatmul``), 1 and 8 rows.
+    private static func quantizedRows(runs: Int, generator: inout SeededGenerator) -> [Row] {
+        let (outputs, columns) = (1536, 576)
+        var bytes = [UInt8](repeating: 0, count: outputs * columns / 32 * 20)
+        for block in 0..<(outputs * columns / 32) {
+            let base = block * 20
+            let d = HalfPrecision.f16Bits(0.01), m = HalfPrecision.f16Bits(-0.08)
+            (bytes[base], bytes[base + 1], bytes[base + 2], bytes[base + 3]) =
+                (UInt8(d & 0xFF), UInt8(d >> 8), UInt8(m & 0xFF), UInt8(m >> 8))
+            for j in 4..<20 { bytes[base + j] = UInt8(truncatingIfNeeded: generator.next()) }
+        }
+        let matrix = bytes.withUnsafeBytes {
+            QuantizedMatrix(format: .q4_1, blocks: $0.baseAddress!, rows: outputs, columns: columns)
+        }
+        let activations = IntegerMatmul.Activations()
+        var result: [Row] = []
+        for n in [1, 8] {
+            let x = Tensor(zeros: [n * columns]), out = Tensor(zeros: [n * outputs])
+            generator.fillNormal(x)
+            let repeats = 50
+            let dequantising = Timing.median(runs: runs) {
+                for _ in 0..<repeats {
+                    QuantizedMatmul.forward(out.pointer, x.pointer, matrix: matrix, rows: n, accumulate: false)
+                }
+            }
+            let integer = Timing.median(runs: runs) {
+                for _ in 0..<repeats {
+                    IntegerMatmul.forward(
+                        out.pointer, x.pointer, matrix: matrix, rows: n, accumulate: false, activations: activations)
+                }
+            }
+            let gflop = 2 * Double(n * outputs * columns) / 1e9
+            let shape = "\(n)×576·(1536×576 Q4_1)ᵀ"
+            result.append(
+                Row(
+                    name: "Q4_1 dequantising, \(n) row", shape: shape, gflop: gflop,
+                    seconds: dequantising / Double(repeats)))
+            result.append(
+                Row(
+                    name: "Q4_1 integer (\(IntegerMatmul.isa)), \(n) row", shape: shape, gflop: gflop,
+                    seconds: integer / Double(repeats)))
+        }
+        return result
     }
 
     /// The row of an [m, k]·[k, n] product timed at `seconds`.
