@@ -25,42 +25,60 @@ void fledge_quantize_q8(const float *x, size_t blocks, int8_t *q, float *d, floa
     }
 }
 
+// Every variant computes, per block, 8 exact int32 lane sums (lane l = Σ_{j=4l..4l+3} w_j·a_j,
+// the grouping of vpdpbusd and of maddubs + madd), adds (d_w·d_a)·lane to 8 float lanes, and
+// at the end sums the lanes as ((l0+l4)+(l2+l6))+((l1+l5)+(l3+l7)) plus the Q4_1 minimum terms
+// summed in block order. Same operations, same order: the same bits everywhere.
+
+static inline float lanes_total(const float *l) { return ((l[0] + l[4]) + (l[2] + l[6])) + ((l[1] + l[5]) + (l[3] + l[7])); }
+
 // --- portable --------------------------------------------------------------------------------
-static inline int isum_q8_portable(const int8_t *w, const int8_t *a) {
-    int sum = 0;
-    for (int j = 0; j < 32; j++) sum += (int)w[j] * (int)a[j];
-    return sum;
-}
-
-static inline int isum_q4_portable(const uint8_t *w, const int8_t *a) {
-    int sum = 0;
-    for (int j = 0; j < 16; j++) sum += (int)(w[j] & 15) * (int)a[j] + (int)(w[j] >> 4) * (int)a[j + 16];
-    return sum;
-}
-
-static float dot_q8_portable(const int8_t *wq, const float *wd, const int8_t *aq, const float *ad, size_t blocks) {
-    float acc = 0;
-    for (size_t b = 0; b < blocks; b++) acc += (wd[b] * ad[b]) * (float)isum_q8_portable(wq + b * 32, aq + b * 32);
-    return acc;
-}
-
-static float dot_q4_portable(const uint8_t *wq, const float *wd, const float *wm, const int8_t *aq, const float *ad,
-                             const float *as, size_t blocks) {
-    float acc = 0;
-    for (size_t b = 0; b < blocks; b++) {
-        acc += (wd[b] * ad[b]) * (float)isum_q4_portable(wq + b * 16, aq + b * 32);
-        acc += wm[b] * as[b];
+static void dot_q8_portable(const int8_t *wq, const float *wd, const int8_t *aq, const float *ad, size_t blocks,
+                            size_t rows, size_t row_stride, float *out) {
+    for (size_t r = 0; r < rows; r++) {
+        const int8_t *a = aq + r * row_stride * 32;
+        const float *d = ad + r * row_stride;
+        float lanes[8] = {0};
+        for (size_t b = 0; b < blocks; b++) {
+            const float scale = wd[b] * d[b];
+            for (int l = 0; l < 8; l++) {
+                int sum = 0;
+                for (int j = 4 * l; j < 4 * l + 4; j++) sum += (int)wq[b * 32 + j] * (int)a[b * 32 + j];
+                lanes[l] = lanes[l] + scale * (float)sum;
+            }
+        }
+        out[r] = lanes_total(lanes);
     }
-    return acc;
+}
+
+static void dot_q4_portable(const uint8_t *wq, const float *wd, const float *wm, const int8_t *aq, const float *ad,
+                            const float *as, size_t blocks, size_t rows, size_t row_stride, float *out) {
+    for (size_t r = 0; r < rows; r++) {
+        const int8_t *a = aq + r * row_stride * 32;
+        const float *d = ad + r * row_stride, *s = as + r * row_stride;
+        float lanes[8] = {0}, minimum = 0;
+        for (size_t b = 0; b < blocks; b++) {
+            const float scale = wd[b] * d[b];
+            for (int l = 0; l < 8; l++) {
+                int sum = 0;
+                for (int j = 4 * l; j < 4 * l + 4; j++) {
+                    const int w = j < 16 ? (wq[b * 16 + j] & 15) : (wq[b * 16 + j - 16] >> 4);
+                    sum += w * (int)a[b * 32 + j];
+                }
+                lanes[l] = lanes[l] + scale * (float)sum;
+            }
+            minimum = minimum + wm[b] * s[b];
+        }
+        out[r] = lanes_total(lanes) + minimum;
+    }
 }
 
 #if defined(__x86_64__)
-// --- AVX2: maddubs (u8 × s8 → s16 pairs), madd with ones → s32 ------------------------------
-__attribute__((target("avx2"))) static inline int hsum_epi32_avx2(__m256i v) {
-    __m128i x = _mm_add_epi32(_mm256_castsi256_si128(v), _mm256_extracti128_si256(v, 1));
-    x = _mm_add_epi32(x, _mm_shuffle_epi32(x, 0x4E));
-    x = _mm_add_epi32(x, _mm_shuffle_epi32(x, 0xB1));
-    return _mm_cvtsi128_si32(x);
+__attribute__((target("avx2"))) static inline float total_avx2(__m256 v) {
+    __m128 x = _mm_add_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));  // l_i + l_{i+4}
+    x = _mm_add_ps(x, _mm_shuffle_ps(x, x, 0x4E));                                  // + lane i^2
+    x = _mm_add_ps(x, _mm_shuffle_ps(x, x, 0xB1));                                  // + lane i^1
+    return _mm_cvtss_f32(x);
 }
 
 __attribute__((target("avx2"))) static inline __m256i nibbles_avx2(const uint8_t *w) {
@@ -69,60 +87,83 @@ __attribute__((target("avx2"))) static inline __m256i nibbles_avx2(const uint8_t
     return _mm256_and_si256(both, _mm256_set1_epi8(15));  // values 0–15 low lane, 16–31 high lane
 }
 
-__attribute__((target("avx2"))) static float dot_q8_avx2(const int8_t *wq, const float *wd, const int8_t *aq,
-                                                          const float *ad, size_t blocks) {
+// Up to 4 activation rows share each loaded weight block.
+#define ROWS_MAX 4
+
+__attribute__((target("avx2"))) static void dot_q8_avx2(const int8_t *wq, const float *wd, const int8_t *aq,
+                                                         const float *ad, size_t blocks, size_t rows,
+                                                         size_t row_stride, float *out) {
     const __m256i ones = _mm256_set1_epi16(1);
-    float acc = 0;
+    __m256 acc[ROWS_MAX];
+    for (size_t r = 0; r < rows; r++) acc[r] = _mm256_setzero_ps();
     for (size_t b = 0; b < blocks; b++) {
         const __m256i w = _mm256_loadu_si256((const __m256i *)(wq + b * 32));
-        const __m256i a = _mm256_loadu_si256((const __m256i *)(aq + b * 32));
-        // |w| · (a with w's sign): the u8 × s8 product of maddubs equals w·a.
-        const __m256i pairs = _mm256_maddubs_epi16(_mm256_sign_epi8(w, w), _mm256_sign_epi8(a, w));
-        acc += (wd[b] * ad[b]) * (float)hsum_epi32_avx2(_mm256_madd_epi16(pairs, ones));
+        const __m256i magnitude = _mm256_sign_epi8(w, w);
+        for (size_t r = 0; r < rows; r++) {
+            const __m256i a = _mm256_loadu_si256((const __m256i *)(aq + (r * row_stride + b) * 32));
+            const __m256i sums = _mm256_madd_epi16(_mm256_maddubs_epi16(magnitude, _mm256_sign_epi8(a, w)), ones);
+            const __m256 scale = _mm256_set1_ps(wd[b] * ad[r * row_stride + b]);
+            acc[r] = _mm256_add_ps(acc[r], _mm256_mul_ps(scale, _mm256_cvtepi32_ps(sums)));
+        }
     }
-    return acc;
+    for (size_t r = 0; r < rows; r++) out[r] = total_avx2(acc[r]);
 }
 
-__attribute__((target("avx2"))) static float dot_q4_avx2(const uint8_t *wq, const float *wd, const float *wm,
-                                                          const int8_t *aq, const float *ad, const float *as,
-                                                          size_t blocks) {
+__attribute__((target("avx2"))) static void dot_q4_avx2(const uint8_t *wq, const float *wd, const float *wm,
+                                                         const int8_t *aq, const float *ad, const float *as,
+                                                         size_t blocks, size_t rows, size_t row_stride, float *out) {
     const __m256i ones = _mm256_set1_epi16(1);
-    float acc = 0;
+    __m256 acc[ROWS_MAX];
+    float minimum[ROWS_MAX];
+    for (size_t r = 0; r < rows; r++) acc[r] = _mm256_setzero_ps(), minimum[r] = 0;
     for (size_t b = 0; b < blocks; b++) {
         const __m256i w = nibbles_avx2(wq + b * 16);
-        const __m256i a = _mm256_loadu_si256((const __m256i *)(aq + b * 32));
-        const __m256i pairs = _mm256_maddubs_epi16(w, a);
-        acc += (wd[b] * ad[b]) * (float)hsum_epi32_avx2(_mm256_madd_epi16(pairs, ones));
-        acc += wm[b] * as[b];
+        for (size_t r = 0; r < rows; r++) {
+            const __m256i a = _mm256_loadu_si256((const __m256i *)(aq + (r * row_stride + b) * 32));
+            const __m256i sums = _mm256_madd_epi16(_mm256_maddubs_epi16(w, a), ones);
+            const __m256 scale = _mm256_set1_ps(wd[b] * ad[r * row_stride + b]);
+            acc[r] = _mm256_add_ps(acc[r], _mm256_mul_ps(scale, _mm256_cvtepi32_ps(sums)));
+            minimum[r] = minimum[r] + wm[b] * as[r * row_stride + b];
+        }
     }
-    return acc;
+    for (size_t r = 0; r < rows; r++) out[r] = total_avx2(acc[r]) + minimum[r];
 }
 
-// --- AVX-512 VNNI (256-bit vpdpbusd): u8 × s8 summed into s32 in one instruction --------------
-__attribute__((target("avx2,avx512f,avx512vl,avx512vnni"))) static float dot_q8_vnni(
-    const int8_t *wq, const float *wd, const int8_t *aq, const float *ad, size_t blocks) {
-    float acc = 0;
+__attribute__((target("avx2,avx512f,avx512vl,avx512vnni"))) static void dot_q8_vnni(
+    const int8_t *wq, const float *wd, const int8_t *aq, const float *ad, size_t blocks, size_t rows,
+    size_t row_stride, float *out) {
+    __m256 acc[ROWS_MAX];
+    for (size_t r = 0; r < rows; r++) acc[r] = _mm256_setzero_ps();
     for (size_t b = 0; b < blocks; b++) {
         const __m256i w = _mm256_loadu_si256((const __m256i *)(wq + b * 32));
-        const __m256i a = _mm256_loadu_si256((const __m256i *)(aq + b * 32));
-        const __m256i sum =
-            _mm256_dpbusd_epi32(_mm256_setzero_si256(), _mm256_sign_epi8(w, w), _mm256_sign_epi8(a, w));
-        acc += (wd[b] * ad[b]) * (float)hsum_epi32_avx2(sum);
+        const __m256i magnitude = _mm256_sign_epi8(w, w);
+        for (size_t r = 0; r < rows; r++) {
+            const __m256i a = _mm256_loadu_si256((const __m256i *)(aq + (r * row_stride + b) * 32));
+            const __m256i sums = _mm256_dpbusd_epi32(_mm256_setzero_si256(), magnitude, _mm256_sign_epi8(a, w));
+            const __m256 scale = _mm256_set1_ps(wd[b] * ad[r * row_stride + b]);
+            acc[r] = _mm256_add_ps(acc[r], _mm256_mul_ps(scale, _mm256_cvtepi32_ps(sums)));
+        }
     }
-    return acc;
+    for (size_t r = 0; r < rows; r++) out[r] = total_avx2(acc[r]);
 }
 
-__attribute__((target("avx2,avx512f,avx512vl,avx512vnni"))) static float dot_q4_vnni(
+__attribute__((target("avx2,avx512f,avx512vl,avx512vnni"))) static void dot_q4_vnni(
     const uint8_t *wq, const float *wd, const float *wm, const int8_t *aq, const float *ad, const float *as,
-    size_t blocks) {
-    float acc = 0;
+    size_t blocks, size_t rows, size_t row_stride, float *out) {
+    __m256 acc[ROWS_MAX];
+    float minimum[ROWS_MAX];
+    for (size_t r = 0; r < rows; r++) acc[r] = _mm256_setzero_ps(), minimum[r] = 0;
     for (size_t b = 0; b < blocks; b++) {
         const __m256i w = nibbles_avx2(wq + b * 16);
-        const __m256i a = _mm256_loadu_si256((const __m256i *)(aq + b * 32));
-        acc += (wd[b] * ad[b]) * (float)hsum_epi32_avx2(_mm256_dpbusd_epi32(_mm256_setzero_si256(), w, a));
-        acc += wm[b] * as[b];
+        for (size_t r = 0; r < rows; r++) {
+            const __m256i a = _mm256_loadu_si256((const __m256i *)(aq + (r * row_stride + b) * 32));
+            const __m256i sums = _mm256_dpbusd_epi32(_mm256_setzero_si256(), w, a);
+            const __m256 scale = _mm256_set1_ps(wd[b] * ad[r * row_stride + b]);
+            acc[r] = _mm256_add_ps(acc[r], _mm256_mul_ps(scale, _mm256_cvtepi32_ps(sums)));
+            minimum[r] = minimum[r] + wm[b] * as[r * row_stride + b];
+        }
     }
-    return acc;
+    for (size_t r = 0; r < rows; r++) out[r] = total_avx2(acc[r]) + minimum[r];
 }
 
 static int has_avx2(void) {
@@ -137,9 +178,10 @@ static int has_vnni(void) {
 }
 #endif
 
-typedef float (*dot8_fn)(const int8_t *, const float *, const int8_t *, const float *, size_t);
-typedef float (*dot4_fn)(const uint8_t *, const float *, const float *, const int8_t *, const float *, const float *,
-                         size_t);
+typedef void (*dot8_fn)(const int8_t *, const float *, const int8_t *, const float *, size_t, size_t, size_t,
+                        float *);
+typedef void (*dot4_fn)(const uint8_t *, const float *, const float *, const int8_t *, const float *, const float *,
+                        size_t, size_t, size_t, float *);
 static dot8_fn chosen8 = dot_q8_portable;
 static dot4_fn chosen4 = dot_q4_portable;
 static const char *chosen_name = "portable";
@@ -165,13 +207,30 @@ const char *fledge_quant_isa(void) {
     return chosen_name;
 }
 
-float fledge_dot_q8_0(const int8_t *wq, const float *wd, const int8_t *aq, const float *ad, size_t blocks) {
+void fledge_dot_q8_0_rows(const int8_t *wq, const float *wd, const int8_t *aq, const float *ad, size_t blocks,
+                          size_t rows, float *out, size_t out_stride, int accumulate) {
     if (!chosen_ready) fledge_quant_force(-1);
-    return chosen8(wq, wd, aq, ad, blocks);
+    float values[4];
+    for (size_t r0 = 0; r0 < rows; r0 += 4) {
+        const size_t count = rows - r0 < 4 ? rows - r0 : 4;
+        chosen8(wq, wd, aq + r0 * blocks * 32, ad + r0 * blocks, blocks, count, blocks, values);
+        for (size_t r = 0; r < count; r++) {
+            float *target = out + (r0 + r) * out_stride;
+            *target = accumulate ? *target + values[r] : values[r];
+        }
+    }
 }
 
-float fledge_dot_q4_1(const uint8_t *wq, const float *wd, const float *wm, const int8_t *aq, const float *ad,
-                      const float *as, size_t blocks) {
+void fledge_dot_q4_1_rows(const uint8_t *wq, const float *wd, const float *wm, const int8_t *aq, const float *ad,
+                          const float *as, size_t blocks, size_t rows, float *out, size_t out_stride, int accumulate) {
     if (!chosen_ready) fledge_quant_force(-1);
-    return chosen4(wq, wd, wm, aq, ad, as, blocks);
+    float values[4];
+    for (size_t r0 = 0; r0 < rows; r0 += 4) {
+        const size_t count = rows - r0 < 4 ? rows - r0 : 4;
+        chosen4(wq, wd, wm, aq + r0 * blocks * 32, ad + r0 * blocks, as + r0 * blocks, blocks, count, blocks, values);
+        for (size_t r = 0; r < count; r++) {
+            float *target = out + (r0 + r) * out_stride;
+            *target = accumulate ? *target + values[r] : values[r];
+        }
+    }
 }

@@ -43,32 +43,46 @@ public enum IntegerMatmul {
     /// The instruction set of the integer dot products ("avx512vnni", "avx2", "portable").
     public static var isa: String { String(cString: fledge_quant_isa()) }
 
+    /// With `activations` nil the rounded rows live on the stack for the call (at most
+    /// `rows` × `columns` bytes: decoding and verification sizes).
     public static func forward(
         _ out: UnsafeMutablePointer<Float>, _ inp: UnsafePointer<Float>, matrix w: QuantizedMatrix, rows n: Int,
-        accumulate: Bool, activations a: Activations
+        accumulate: Bool, activations a: Activations? = nil
     ) {
         if n == 0 || w.rows == 0 { return }
+        let (i, blocks) = (w.columns, n * w.blocksPerRow)
+        if let a {
+            a.quantize(inp, rows: n, columns: i)
+            multiply(out, w, rows: n, quants: a.quants, scales: a.scales, sums: a.sums, accumulate: accumulate)
+            return
+        }
+        withUnsafeTemporaryAllocation(of: Int8.self, capacity: blocks * 32) { quants in
+            withUnsafeTemporaryAllocation(of: Float.self, capacity: 2 * blocks) { floats in
+                let (q, d) = (quants.baseAddress!, floats.baseAddress!)
+                fledge_quantize_q8(inp, blocks, q, d, d + blocks)
+                multiply(out, w, rows: n, quants: q, scales: d, sums: d + blocks, accumulate: accumulate)
+            }
+        }
+    }
+
+    private static func multiply(
+        _ out: UnsafeMutablePointer<Float>, _ w: QuantizedMatrix, rows n: Int, quants aq: UnsafePointer<Int8>,
+        scales ad: UnsafePointer<Float>, sums asum: UnsafePointer<Float>, accumulate: Bool
+    ) {
         let (i, o, blocks) = (w.columns, w.rows, w.blocksPerRow)
-        a.quantize(inp, rows: n, columns: i)
-        let (aq, ad, asum) = (a.quants, a.scales, a.sums)
         let quants = w.quants, scales = w.scales, minimums = w.minimums
         let q4 = w.format == .q4_1
         Parallel.forChunks(count: o, grain: max(1, 8_192 / max(i, 1))) { columns in
             for column in columns {
-                let wd = scales + column * blocks
-                for row in 0..<n {
-                    let value: Float
-                    if q4 {
-                        value = fledge_dot_q4_1(
-                            (quants + column * blocks * 16).assumingMemoryBound(to: UInt8.self), wd,
-                            minimums + column * blocks, aq + row * blocks * 32, ad + row * blocks, asum + row * blocks,
-                            blocks)
-                    } else {
-                        value = fledge_dot_q8_0(
-                            (quants + column * blocks * 32).assumingMemoryBound(to: Int8.self), wd,
-                            aq + row * blocks * 32, ad + row * blocks, blocks)
-                    }
-                    out[row * o + column] = accumulate ? out[row * o + column] + value : value
+                let target = out + column
+                if q4 {
+                    fledge_dot_q4_1_rows(
+                        (quants + column * blocks * 16).assumingMemoryBound(to: UInt8.self), scales + column * blocks,
+                        minimums + column * blocks, aq, ad, asum, blocks, n, target, o, accumulate ? 1 : 0)
+                } else {
+                    fledge_dot_q8_0_rows(
+                        (quants + column * blocks * 32).assumingMemoryBound(to: Int8.self), scales + column * blocks,
+                        aq, ad, blocks, n, target, o, accumulate ? 1 : 0)
                 }
             }
         }

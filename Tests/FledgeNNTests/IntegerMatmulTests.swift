@@ -65,5 +65,9 @@ import FledgeTestSupport
             }
         }
         #expect(["avx512vnni", "avx2", "portable"].contains(IntegerMatmul.isa))
+        // accumulate adds to what is there.
+        let sum = Tensor(Array(repeating: 1, count: rows * outputs), shape: [rows * outputs])
+        IntegerMatmul.forward(sum.pointer, x.pointer, matrix: w, rows: rows, accumulate: true, activations: .init())
+        #expect(sum.values == integer.map { 1 + $0 })
     }
 }

@@ -44,17 +44,20 @@ int64_t fledge_dnnl_primitives_created(void);
 
 /// Integer dot products of quantised weights with 8-bit activations (ggml's block layouts, 32
 /// values per block). Activations: `fledge_quantize_q8` rounds each block of 32 floats to int8
-/// with d = max|x|/127 (q = round(x/d)) and records s = d·Σq (ggml's Q8_1). A block's product
-/// is an exact integer sum; blocks are combined in block order with the same float operations
-/// in every instruction-set variant, so every variant gives the same bits.
+/// with d = max|x|/127 (q = round(x/d)) and records s = d·Σq (ggml's Q8_1).
 ///   Q8_0 weights: Σ_blocks (d_w·d_a)·Σ q_w·q_a
 ///   Q4_1 weights (nibbles, value j low / j+16 high, x = q·d + m): Σ (d_w·d_a)·Σ q_w·q_a + m_w·s_a
-/// `blocks` blocks per row; weights as kept by Fledge: quants contiguous per block (32 or 16
-/// bytes), scales (and minimums) in float arrays.
+/// Each block gives 8 exact int32 lane sums (4 products each) accumulated into 8 float lanes;
+/// the lanes are summed in one fixed order at the end, in every instruction-set variant, so
+/// every variant gives the same bits. One weight row against `rows` activation rows
+/// (`blocks` blocks each, consecutive); result r goes to (or, with `accumulate`, is added to)
+/// out[r · out_stride].
 void fledge_quantize_q8(const float *x, size_t blocks, int8_t *q, float *d, float *s);
-float fledge_dot_q8_0(const int8_t *wq, const float *wd, const int8_t *aq, const float *ad, size_t blocks);
-float fledge_dot_q4_1(const uint8_t *wq, const float *wd, const float *wm, const int8_t *aq, const float *ad,
-                      const float *as, size_t blocks);
+void fledge_dot_q8_0_rows(const int8_t *wq, const float *wd, const int8_t *aq, const float *ad, size_t blocks,
+                          size_t rows, float *out, size_t out_stride, int accumulate);
+void fledge_dot_q4_1_rows(const uint8_t *wq, const float *wd, const float *wm, const int8_t *aq, const float *ad,
+                          const float *as, size_t blocks, size_t rows, float *out, size_t out_stride,
+                          int accumulate);
 /// The instruction set the dot products use ("avx512vnni", "avx2", "portable"); `force` 0–2
 /// selects portable / avx2 / avx512vnni for tests (ignored when the CPU lacks it), -1 = best.
 const char *fledge_quant_isa(void);
