@@ -7,9 +7,9 @@ import FledgeTensor
 /// Calls that continue a cached context (decode steps, speculative verification) with at most
 /// ``exactRows`` rows take the row-exact kernels: ``QuantizedMatmul`` on a GGUF's quantised
 /// blocks for at most ``quantizedRows`` rows, ``FewRowsMatmul`` on the Float32 weights above
-/// that. Both sum every output in the same order whatever the row count. (Attention's tile
-/// products do not yet: a verification's logits can differ from the decode steps' in the last
-/// bits; docs/design.md §4.5.)
+/// that. Both sum every output in the same order whatever the row count, and so does the
+/// attention of those calls (`Attention.forwardRowExact`), so a verification of M rows gives
+/// each row the bits of a one-row decode step and greedy speculation is lossless.
 /// Prefills and longer calls take OpenBLAS, whose results depend on the shape of the call.
 public struct KernelPolicy: Sendable, Equatable, CustomStringConvertible {
     /// The most rows of a continuing call that take the row-exact kernels (0: never).

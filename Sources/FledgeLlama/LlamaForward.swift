@@ -152,6 +152,9 @@ extension LlamaModel {
         // row-exact kernels of the policy; prefills (and so feature capture for training) OpenBLAS.
         let fewRows = (0..<b).allSatisfy { cache.lengths[$0] > 0 }
         let kernels = options.kernels
+        // The attention of those steps too: each row on its own, so verification rows carry the
+        // bits of the decode steps they replace.
+        let rowExactAttention = fewRows && t <= kernels.exactRows
         var captured: [Int: Tensor] = [:]
         batch.tokens.withUnsafeBufferPointer { ids in
             Embedding.forward(
@@ -182,9 +185,15 @@ extension LlamaModel {
                     scratch: scratch, fewRows: fewRows, kernels: kernels, products: products
                 ) { q, k, v, out, lse in
                     append(k: k, v: v, layer: index, batch: batch, cache: cache)
-                    Attention.forward(
-                        out: out, lse: lse, q: q, k: cache.keys[index].pointer, v: cache.values[index].pointer,
-                        shape: shape, mask: mask, workspace: attentionWorkspace)
+                    if rowExactAttention {
+                        Attention.forwardRowExact(
+                            out: out, lse: lse, q: q, k: cache.keys[index].pointer, v: cache.values[index].pointer,
+                            shape: shape, mask: mask)
+                    } else {
+                        Attention.forward(
+                            out: out, lse: lse, q: q, k: cache.keys[index].pointer, v: cache.values[index].pointer,
+                            shape: shape, mask: mask, workspace: attentionWorkspace)
+                    }
                 }
                 if options.captureLayers.contains(index) {
                     let copy = ws.tensor("capture.\(index)", n * h)

@@ -127,7 +127,8 @@ public final class AttentionMask: @unchecked Sendable {
 
     /// Whether query `i` of batch row `b` sees key `m`.
     @inline(__always)
-    func isVisible(batch b: Int, query i: Int, key m: Int) -> Bool {
+    @inlinable
+    public func isVisible(batch b: Int, query i: Int, key m: Int) -> Bool {
         if causal && m > i + queryOffset + Int(batchQueryOffsets?[b] ?? 0) { return false }
         if let allowed, allowed[i * keyCapacity + m] == 0 { return false }
         if let keyValid, keyValid[b * keyCapacity + m] == 0 { return false }

@@ -113,3 +113,45 @@ import FledgeTestSupport
         #expect(one.map(\.bitPattern) == two.map(\.bitPattern))
     }
 }
+
+/// The row-exact attention of decode and verification steps: the oracle's values and lse, and
+/// each row's bits independent of the other rows of the call.
+@Suite struct RowExactAttentionTests {
+    @Test(arguments: AttentionTests.cases)
+    func matchesTheOracleAndTheTiledKernel(_ c: AttentionTests.Case) {
+        let (q, k, v, tiled, tiledLSE, shape, mask) = AttentionTests().run(c)
+        let out = Tensor(zeros: tiled.shape), lse = Tensor(zeros: tiledLSE.shape)
+        Attention.forwardRowExact(
+            out: out.pointer, lse: lse.pointer, q: q.pointer, k: k.pointer, v: v.pointer, shape: shape, mask: mask)
+        let expected = Tensor(zeros: out.shape)
+        Attention.referenceForward(
+            out: expected.pointer, q: q.pointer, k: k.pointer, v: v.pointer, shape: shape, mask: mask)
+        let result = compare("out", out, expected, atol: 2e-6, rtol: 1e-5)
+        #expect(result.passed, "\(result)")
+        #expect(compare("lse", lse, tiledLSE, atol: 1e-5, rtol: 1e-5).passed)
+    }
+
+    /// The last query of a 5-row call (causal, after 20 cached keys) alone: the same bits.
+    @Test func aRowsBitsDoNotDependOnTheOtherRows() {
+        let (heads, kvHeads, d, cached) = (6, 2, 32, 20)
+        let keys = cached + 5
+        let k = randomTensor([keys * kvHeads * d], seed: 2), v = randomTensor([keys * kvHeads * d], seed: 3)
+        let q = randomTensor([5 * heads * d], seed: 1)
+        func attend(rows: Int, first: Int) -> [UInt32] {
+            let shape = Attention.Shape(
+                batch: 1, queries: rows, keys: cached + first + rows, heads: heads, kvHeads: kvHeads, headDimension: d,
+                keyCapacity: keys)
+            let mask = AttentionMask(
+                causal: true, queryOffset: cached + first, queryCapacity: rows, keyCapacity: keys)
+            let out = Tensor(zeros: [rows * heads * d]), lse = Tensor(zeros: [heads * rows])
+            Attention.forwardRowExact(
+                out: out.pointer, lse: lse.pointer, q: q.pointer + first * heads * d, k: k.pointer, v: v.pointer,
+                shape: shape, mask: mask)
+            return out.values.map(\.bitPattern)
+        }
+        let all = attend(rows: 5, first: 0)
+        for row in 0..<5 {
+            #expect(attend(rows: 1, first: row) == Array(all[(row * heads * d)..<((row + 1) * heads * d)]))
+        }
+    }
+}
