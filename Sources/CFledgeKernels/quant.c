@@ -90,81 +90,56 @@ __attribute__((target("avx2"))) static inline __m256i nibbles_avx2(const uint8_t
 // Up to 4 activation rows share each loaded weight block.
 #define ROWS_MAX 4
 
-__attribute__((target("avx2"))) static void dot_q8_avx2(const int8_t *wq, const float *wd, const int8_t *aq,
-                                                         const float *ad, size_t blocks, size_t rows,
-                                                         size_t row_stride, float *out) {
-    const __m256i ones = _mm256_set1_epi16(1);
-    __m256 acc[ROWS_MAX];
-    for (size_t r = 0; r < rows; r++) acc[r] = _mm256_setzero_ps();
-    for (size_t b = 0; b < blocks; b++) {
-        const __m256i w = _mm256_loadu_si256((const __m256i *)(wq + b * 32));
-        const __m256i magnitude = _mm256_sign_epi8(w, w);
-        for (size_t r = 0; r < rows; r++) {
-            const __m256i a = _mm256_loadu_si256((const __m256i *)(aq + (r * row_stride + b) * 32));
-            const __m256i sums = _mm256_madd_epi16(_mm256_maddubs_epi16(magnitude, _mm256_sign_epi8(a, w)), ones);
-            const __m256 scale = _mm256_set1_ps(wd[b] * ad[r * row_stride + b]);
-            acc[r] = _mm256_add_ps(acc[r], _mm256_mul_ps(scale, _mm256_cvtepi32_ps(sums)));
-        }
-    }
-    for (size_t r = 0; r < rows; r++) out[r] = total_avx2(acc[r]);
+// The 8 int32 lane sums of a block, u8 weights × s8 activations: maddubs + madd (AVX2) or one
+// vpdpbusd (AVX-512 VNNI); both group products 4l…4l+3 into lane l.
+__attribute__((target("avx2"))) static inline __m256i lanes_avx2(__m256i u, __m256i s) {
+    return _mm256_madd_epi16(_mm256_maddubs_epi16(u, s), _mm256_set1_epi16(1));
 }
 
-__attribute__((target("avx2"))) static void dot_q4_avx2(const uint8_t *wq, const float *wd, const float *wm,
-                                                         const int8_t *aq, const float *ad, const float *as,
-                                                         size_t blocks, size_t rows, size_t row_stride, float *out) {
-    const __m256i ones = _mm256_set1_epi16(1);
-    __m256 acc[ROWS_MAX];
-    float minimum[ROWS_MAX];
-    for (size_t r = 0; r < rows; r++) acc[r] = _mm256_setzero_ps(), minimum[r] = 0;
-    for (size_t b = 0; b < blocks; b++) {
-        const __m256i w = nibbles_avx2(wq + b * 16);
-        for (size_t r = 0; r < rows; r++) {
-            const __m256i a = _mm256_loadu_si256((const __m256i *)(aq + (r * row_stride + b) * 32));
-            const __m256i sums = _mm256_madd_epi16(_mm256_maddubs_epi16(w, a), ones);
-            const __m256 scale = _mm256_set1_ps(wd[b] * ad[r * row_stride + b]);
-            acc[r] = _mm256_add_ps(acc[r], _mm256_mul_ps(scale, _mm256_cvtepi32_ps(sums)));
-            minimum[r] = minimum[r] + wm[b] * as[r * row_stride + b];
-        }
-    }
-    for (size_t r = 0; r < rows; r++) out[r] = total_avx2(acc[r]) + minimum[r];
+__attribute__((target("avx2,avx512f,avx512vl,avx512vnni"))) static inline __m256i lanes_vnni(__m256i u, __m256i s) {
+    return _mm256_dpbusd_epi32(_mm256_setzero_si256(), u, s);
 }
 
-__attribute__((target("avx2,avx512f,avx512vl,avx512vnni"))) static void dot_q8_vnni(
-    const int8_t *wq, const float *wd, const int8_t *aq, const float *ad, size_t blocks, size_t rows,
-    size_t row_stride, float *out) {
-    __m256 acc[ROWS_MAX];
-    for (size_t r = 0; r < rows; r++) acc[r] = _mm256_setzero_ps();
-    for (size_t b = 0; b < blocks; b++) {
-        const __m256i w = _mm256_loadu_si256((const __m256i *)(wq + b * 32));
-        const __m256i magnitude = _mm256_sign_epi8(w, w);
-        for (size_t r = 0; r < rows; r++) {
-            const __m256i a = _mm256_loadu_si256((const __m256i *)(aq + (r * row_stride + b) * 32));
-            const __m256i sums = _mm256_dpbusd_epi32(_mm256_setzero_si256(), magnitude, _mm256_sign_epi8(a, w));
-            const __m256 scale = _mm256_set1_ps(wd[b] * ad[r * row_stride + b]);
-            acc[r] = _mm256_add_ps(acc[r], _mm256_mul_ps(scale, _mm256_cvtepi32_ps(sums)));
-        }
+// One pair of dot products (Q8_0, Q4_1) per instruction set; they differ only in LANES.
+#define DEFINE_DOTS(NAME, TARGET, LANES)                                                                          \
+    __attribute__((target(TARGET))) static void dot_q8_##NAME(const int8_t *wq, const float *wd, const int8_t *aq, \
+                                                               const float *ad, size_t blocks, size_t rows,        \
+                                                               size_t row_stride, float *out) {                    \
+        __m256 acc[ROWS_MAX];                                                                                     \
+        for (size_t r = 0; r < rows; r++) acc[r] = _mm256_setzero_ps();                                           \
+        for (size_t b = 0; b < blocks; b++) {                                                                     \
+            const __m256i w = _mm256_loadu_si256((const __m256i *)(wq + b * 32));                                 \
+            const __m256i magnitude = _mm256_sign_epi8(w, w); /* |w| · (a with w's sign) = w · a */               \
+            for (size_t r = 0; r < rows; r++) {                                                                   \
+                const __m256i a = _mm256_loadu_si256((const __m256i *)(aq + (r * row_stride + b) * 32));          \
+                const __m256i sums = LANES(magnitude, _mm256_sign_epi8(a, w));                                    \
+                const __m256 scale = _mm256_set1_ps(wd[b] * ad[r * row_stride + b]);                              \
+                acc[r] = _mm256_add_ps(acc[r], _mm256_mul_ps(scale, _mm256_cvtepi32_ps(sums)));                   \
+            }                                                                                                     \
+        }                                                                                                         \
+        for (size_t r = 0; r < rows; r++) out[r] = total_avx2(acc[r]);                                            \
+    }                                                                                                             \
+    __attribute__((target(TARGET))) static void dot_q4_##NAME(                                                    \
+        const uint8_t *wq, const float *wd, const float *wm, const int8_t *aq, const float *ad, const float *as, \
+        size_t blocks, size_t rows, size_t row_stride, float *out) {                                              \
+        __m256 acc[ROWS_MAX];                                                                                     \
+        float minimum[ROWS_MAX];                                                                                  \
+        for (size_t r = 0; r < rows; r++) acc[r] = _mm256_setzero_ps(), minimum[r] = 0;                           \
+        for (size_t b = 0; b < blocks; b++) {                                                                     \
+            const __m256i w = nibbles_avx2(wq + b * 16);                                                          \
+            for (size_t r = 0; r < rows; r++) {                                                                   \
+                const __m256i a = _mm256_loadu_si256((const __m256i *)(aq + (r * row_stride + b) * 32));          \
+                const __m256i sums = LANES(w, a);                                                                 \
+                const __m256 scale = _mm256_set1_ps(wd[b] * ad[r * row_stride + b]);                              \
+                acc[r] = _mm256_add_ps(acc[r], _mm256_mul_ps(scale, _mm256_cvtepi32_ps(sums)));                   \
+                minimum[r] = minimum[r] + wm[b] * as[r * row_stride + b];                                         \
+            }                                                                                                     \
+        }                                                                                                         \
+        for (size_t r = 0; r < rows; r++) out[r] = total_avx2(acc[r]) + minimum[r];                               \
     }
-    for (size_t r = 0; r < rows; r++) out[r] = total_avx2(acc[r]);
-}
 
-__attribute__((target("avx2,avx512f,avx512vl,avx512vnni"))) static void dot_q4_vnni(
-    const uint8_t *wq, const float *wd, const float *wm, const int8_t *aq, const float *ad, const float *as,
-    size_t blocks, size_t rows, size_t row_stride, float *out) {
-    __m256 acc[ROWS_MAX];
-    float minimum[ROWS_MAX];
-    for (size_t r = 0; r < rows; r++) acc[r] = _mm256_setzero_ps(), minimum[r] = 0;
-    for (size_t b = 0; b < blocks; b++) {
-        const __m256i w = nibbles_avx2(wq + b * 16);
-        for (size_t r = 0; r < rows; r++) {
-            const __m256i a = _mm256_loadu_si256((const __m256i *)(aq + (r * row_stride + b) * 32));
-            const __m256i sums = _mm256_dpbusd_epi32(_mm256_setzero_si256(), w, a);
-            const __m256 scale = _mm256_set1_ps(wd[b] * ad[r * row_stride + b]);
-            acc[r] = _mm256_add_ps(acc[r], _mm256_mul_ps(scale, _mm256_cvtepi32_ps(sums)));
-            minimum[r] = minimum[r] + wm[b] * as[r * row_stride + b];
-        }
-    }
-    for (size_t r = 0; r < rows; r++) out[r] = total_avx2(acc[r]) + minimum[r];
-}
+DEFINE_DOTS(avx2, "avx2", lanes_avx2)
+DEFINE_DOTS(vnni, "avx2,avx512f,avx512vl,avx512vnni", lanes_vnni)
 
 static int has_avx2(void) {
     unsigned a, b, c, d;

@@ -98,12 +98,13 @@ struct BenchTrain: AsyncParsableCommand {
         }
         var peaks: [Precision: Double] = [:]
         for precision in try resolvedPrecisions() { peaks[precision] = KernelBenchmark.peak(precision) }
+        let peakText = [(Precision.fp32, "sgemm"), (.bf16, "bf16")].compactMap { precision, name in
+            peaks[precision].map { String(format: "%@ %.1f GFLOP/s", name, $0) }
+        }.joined(separator: ", ")
         print(
             String(
-                format: "2048³ peak: sgemm %.1f GFLOP/s%@; draft of %@ (H %d, Vd %d), batch 1, median of %d steps",
-                peaks[.fp32] ?? KernelBenchmark.peak(.fp32),
-                peaks[.bf16].map { String(format: ", bf16 %.1f GFLOP/s", $0) } ?? "", url.lastPathComponent,
-                configuration.hiddenSize, draftVocabSize, runs))
+                format: "2048³ peak: %@; draft of %@ (H %d, Vd %d), batch 1, median of %d steps", peakText,
+                url.lastPathComponent, configuration.hiddenSize, draftVocabSize, runs))
         print(
             "T      K   prec  s/step    tokens/s   GFLOP/step  GFLOP/s  of peak   "
                 + (online ? "online s/step (tokens/s)  " : "") + "SpecForge (README: Performance)")

@@ -55,8 +55,8 @@ extension Attention {
     }
 
     /// `Σ a[i]·b[i]` over `count` (a multiple of 16): 16 lanes, then the lanes summed.
-    @inline(__always)
-    static func dot(_ a: UnsafePointer<Float>, _ b: UnsafePointer<Float>, count: Int) -> Float {
+    @inlinable @inline(__always)
+    public static func dot(_ a: UnsafePointer<Float>, _ b: UnsafePointer<Float>, count: Int) -> Float {
         var sum = V()
         var index = 0
         while index < count {
@@ -69,8 +69,10 @@ extension Attention {
     }
 
     /// `y += alpha · x` over `count` (a multiple of 16) floats.
-    @inline(__always)
-    static func addScaled(_ alpha: Float, _ x: UnsafePointer<Float>, _ y: UnsafeMutablePointer<Float>, count: Int) {
+    @inlinable @inline(__always)
+    public static func addScaled(
+        _ alpha: Float, _ x: UnsafePointer<Float>, _ y: UnsafeMutablePointer<Float>, count: Int
+    ) {
         let a = V(repeating: alpha)
         var index = 0
         while index < count {

@@ -21,9 +21,6 @@ public enum Precision: String, Sendable, CaseIterable, Codable {
         }
     }
 
-    /// bf16 where this machine runs it (``BFloat16/support``), otherwise fp32.
-    public static var machineDefault: Precision { BFloat16.support.available ? .bf16 : .fp32 }
-
     /// The precision a run uses for `requested` (nil: the machine's default, bf16 where it
     /// runs), and a one-line notice when bf16 was asked for or was the default but this machine
     /// falls back to fp32.

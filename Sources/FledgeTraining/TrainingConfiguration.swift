@@ -67,7 +67,7 @@ public struct TrainingConfiguration: Codable, Sendable, Equatable {
     /// ranks before the run stops with an error (a rank died or hangs).
     public var collectiveTimeout: Double = 300
     /// The arithmetic of the products (draft training and the target's forward); nil: bf16
-    /// where the CPU runs it (``Precision/machineDefault``), else fp32.
+    /// where the CPU runs it (``Precision/resolve(_:support:)``), else fp32.
     public var precision: Precision?
 
     public init() {}

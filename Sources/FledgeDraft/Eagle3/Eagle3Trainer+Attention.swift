@@ -8,35 +8,6 @@ import FledgeTensor
 /// log-sum-exps. A tiled kernel would spend a whole [64, 128] tile of scores on each diagonal
 /// (64 useful of 8,192), which at T = 512 cost more than the causal part itself.
 extension Eagle3Trainer {
-    typealias Lanes = SIMD16<Float>
-
-    /// `Σ a[i]·b[i]` over `count` (a multiple of 16) floats.
-    @inline(__always)
-    static func dot(_ a: UnsafePointer<Float>, _ b: UnsafePointer<Float>, count: Int) -> Float {
-        var sum = Lanes()
-        var index = 0
-        while index < count {
-            let x = UnsafeRawPointer(a + index).loadUnaligned(as: Lanes.self)
-            let y = UnsafeRawPointer(b + index).loadUnaligned(as: Lanes.self)
-            sum.addProduct(x, y)
-            index += 16
-        }
-        return sum.sum()
-    }
-
-    /// `y[i] += alpha · x[i]` over `count` (a multiple of 16) floats.
-    @inline(__always)
-    static func axpy(_ alpha: Float, _ x: UnsafePointer<Float>, _ y: UnsafeMutablePointer<Float>, count: Int) {
-        var index = 0
-        let a = Lanes(repeating: alpha)
-        while index < count {
-            var target = UnsafeRawPointer(y + index).loadUnaligned(as: Lanes.self)
-            target.addProduct(a, UnsafeRawPointer(x + index).loadUnaligned(as: Lanes.self))
-            UnsafeMutableRawPointer(y + index).storeBytes(of: target, as: Lanes.self)
-            index += 16
-        }
-    }
-
     /// Folds the diagonal keys of steps 1…k into the causal part's `out` and `lse` (in place):
     /// with the diagonal scores s_j, lse' = log(e^lse + Σ e^s_j) and
     /// out' = e^(lse − lse')·out + Σ e^(s_j − lse')·v_j. Padding positions have no diagonal keys.
@@ -63,7 +34,7 @@ extension Eagle3Trainer {
                         var top = -Float.infinity
                         for j in 1...k {
                             let key = keys + ((row * capacity + j * t + i) * c.kvHeadCount + g) * d
-                            s[j - 1] = scale * Self.dot(qRow, key, count: d)
+                            s[j - 1] = scale * Attention.dot(qRow, key, count: d)
                             top = max(top, s[j - 1])
                         }
                         let lseIndex = (row * heads + h) * t + i
@@ -77,7 +48,7 @@ extension Eagle3Trainer {
                         Elementwise.scale(outRow, by: keep, outRow, count: d)
                         for j in 1...k {
                             let value = values + ((row * capacity + j * t + i) * c.kvHeadCount + g) * d
-                            Self.axpy(VectorMath.exp(s[j - 1] - merged), value, outRow, count: d)
+                            Attention.addScaled(VectorMath.exp(s[j - 1] - merged), value, outRow, count: d)
                         }
                         lse[lseIndex] = merged
                     }
@@ -114,14 +85,14 @@ extension Eagle3Trainer {
                     let doRow = dout + (r * heads + h) * d
                     let dqRow = dq + (r * heads + h) * d
                     let shift = lse[(row * heads + h) * t + i]
-                    let delta = Self.dot(doRow, out + (r * heads + h) * d, count: d)
+                    let delta = Attention.dot(doRow, out + (r * heads + h) * d, count: d)
                     for j in 1...k {
                         let offset = ((row * capacity + j * t + i) * c.kvHeadCount + g) * d
-                        let p = VectorMath.exp(scale * Self.dot(qRow, keys + offset, count: d) - shift)
-                        let ds = p * (Self.dot(doRow, values + offset, count: d) - delta)
-                        Self.axpy(scale * ds, keys + offset, dqRow, count: d)
-                        Self.axpy(scale * ds, qRow, dkeys + offset, count: d)
-                        Self.axpy(p, doRow, dvalues + offset, count: d)
+                        let p = VectorMath.exp(scale * Attention.dot(qRow, keys + offset, count: d) - shift)
+                        let ds = p * (Attention.dot(doRow, values + offset, count: d) - delta)
+                        Attention.addScaled(scale * ds, keys + offset, dqRow, count: d)
+                        Attention.addScaled(scale * ds, qRow, dkeys + offset, count: d)
+                        Attention.addScaled(p, doRow, dvalues + offset, count: d)
                     }
                 }
             }
