@@ -1,3 +1,4 @@
+import CFledgeKernels
 import Foundation
 import FledgeNN
 import FledgeTensor
@@ -100,31 +101,38 @@ public enum KernelBenchmark {
         }
         let activations = IntegerMatmul.Activations()
         var result: [Row] = []
-        for n in [1, 8] {
+        let best = Int(fledge_quant_force(-1))
+        defer { _ = fledge_quant_force(-1) }
+        for n in [1, 8, 16] {
             let x = Tensor(zeros: [n * columns]), out = Tensor(zeros: [n * outputs])
             generator.fillNormal(x)
             let repeats = 50
+            let gflop = 2 * Double(n * outputs * columns) / 1e9
+            let shape = "\(n)×576·(1536×576 Q4_1)ᵀ"
             let dequantising = Timing.median(runs: runs) {
                 for _ in 0..<repeats {
                     QuantizedMatmul.forward(out.pointer, x.pointer, matrix: matrix, rows: n, accumulate: false)
                 }
             }
-            let integer = Timing.median(runs: runs) {
-                for _ in 0..<repeats {
-                    IntegerMatmul.forward(
-                        out.pointer, x.pointer, matrix: matrix, rows: n, accumulate: false, activations: activations)
-                }
-            }
-            let gflop = 2 * Double(n * outputs * columns) / 1e9
-            let shape = "\(n)×576·(1536×576 Q4_1)ᵀ"
             result.append(
                 Row(
                     name: "Q4_1 dequantising, \(n) row", shape: shape, gflop: gflop,
                     seconds: dequantising / Double(repeats)))
-            result.append(
-                Row(
-                    name: "Q4_1 integer (\(IntegerMatmul.isa)), \(n) row", shape: shape, gflop: gflop,
-                    seconds: integer / Double(repeats)))
+            // The best integer variant, and AVX2 for comparison on AVX-512 machines.
+            for variant in Set([best, min(best, 1)]).sorted(by: >) {
+                _ = fledge_quant_force(Int32(variant))
+                let integer = Timing.median(runs: runs) {
+                    for _ in 0..<repeats {
+                        IntegerMatmul.forward(
+                            out.pointer, x.pointer, matrix: matrix, rows: n, accumulate: false,
+                            activations: activations)
+                    }
+                }
+                result.append(
+                    Row(
+                        name: "Q4_1 integer (\(IntegerMatmul.isa)), \(n) row", shape: shape, gflop: gflop,
+                        seconds: integer / Double(repeats)))
+            }
         }
         return result
     }

@@ -156,9 +156,20 @@ public struct DecoderLayer {
                 kernels: kernels, products: products)
         }
         let half = w.halves
-        project(s.q, input, w.q, w.quantized.q, half?.q, bias: w.qBias, inFeatures: din, outFeatures: d.qWidth)
-        project(s.k, input, w.k, w.quantized.k, half?.k, bias: w.kBias, inFeatures: din, outFeatures: d.kvWidth)
-        project(s.v, input, w.v, w.quantized.v, half?.v, bias: w.vBias, inFeatures: din, outFeatures: d.kvWidth)
+        // Integer products round each input once for the matrices that read it and compute
+        // them in one parallel region.
+        let integer = fewRows && n <= kernels.quantizedRows && kernels.quantized == .integer
+        let qz = w.quantized
+        if integer, let q = qz.q, let k = qz.k, let v = qz.v {
+            IntegerMatmul.forward(input, rows: n, .init(out: s.q, matrix: q), .init(out: s.k, matrix: k), .init(out: s.v, matrix: v))
+            if let bias = w.qBias { Linear.addBias(s.q, bias.pointer, rows: n, outFeatures: d.qWidth) }
+            if let bias = w.kBias { Linear.addBias(s.k, bias.pointer, rows: n, outFeatures: d.kvWidth) }
+            if let bias = w.vBias { Linear.addBias(s.v, bias.pointer, rows: n, outFeatures: d.kvWidth) }
+        } else {
+            project(s.q, input, w.q, qz.q, half?.q, bias: w.qBias, inFeatures: din, outFeatures: d.qWidth)
+            project(s.k, input, w.k, qz.k, half?.k, bias: w.kBias, inFeatures: din, outFeatures: d.kvWidth)
+            project(s.v, input, w.v, qz.v, half?.v, bias: w.vBias, inFeatures: din, outFeatures: d.kvWidth)
+        }
         if let qNorm = w.qNorm, let kNorm = w.kNorm {
             RMSNorm.forward(
                 s.q, rstd: s.rstd, s.q, weight: qNorm.pointer, rows: n * d.headCount, channels: d.headDimension,
@@ -175,8 +186,12 @@ public struct DecoderLayer {
             residual, s.attention, w.o, w.quantized.o, half?.o, inFeatures: d.qWidth, outFeatures: h, accumulate: true)
         RMSNorm.forward(
             s.normed, rstd: s.rstd, residual, weight: w.postNorm.pointer, rows: n, channels: h, eps: d.rmsNormEps)
-        project(s.gate, s.normed, w.gate, w.quantized.gate, half?.gate, inFeatures: h, outFeatures: inter)
-        project(s.up, s.normed, w.up, w.quantized.up, half?.up, inFeatures: h, outFeatures: inter)
+        if integer, let gate = qz.gate, let up = qz.up {
+            IntegerMatmul.forward(s.normed, rows: n, .init(out: s.gate, matrix: gate), .init(out: s.up, matrix: up))
+        } else {
+            project(s.gate, s.normed, w.gate, qz.gate, half?.gate, inFeatures: h, outFeatures: inter)
+            project(s.up, s.normed, w.up, qz.up, half?.up, inFeatures: h, outFeatures: inter)
+        }
         SwiGLU.forward(s.gate, gate: s.gate, up: s.up, count: n * inter)
         project(
             residual, s.gate, w.down, w.quantized.down, half?.down, inFeatures: inter, outFeatures: h,
@@ -185,9 +200,10 @@ public struct DecoderLayer {
 
     /// `out (= or +=) inp · weightᵀ (+ bias)` under `kernels`: a continuing call (`fewRows`) of
     /// at most `kernels.exactRows` rows takes the row-exact kernels (the quantised copy, when the
-    /// matrix has one, up to `kernels.quantizedRows` rows: ``QuantizedMatmul``, the same outputs
-    /// as ``FewRowsMatmul`` bit for bit); everything else `products` (OpenBLAS in fp32; in bf16
-    /// oneDNN on `half`, the weight's bf16 copy, or the weight rounded for the call).
+    /// matrix has one, up to `kernels.quantizedRows` rows: ``IntegerMatmul``, or
+    /// ``QuantizedMatmul`` with the same outputs as ``FewRowsMatmul`` bit for bit; otherwise
+    /// ``FewRowsMatmul``); everything else `products` (OpenBLAS in fp32; in bf16 oneDNN on
+    /// `half`, the weight's bf16 copy, or the weight rounded for the call).
     @inline(__always)
     public static func project(
         _ out: UnsafeMutablePointer<Float>, _ inp: UnsafePointer<Float>, weight: Tensor, quantized: QuantizedMatrix?,
@@ -196,7 +212,11 @@ public struct DecoderLayer {
     ) {
         let exact = fewRows && n <= kernels.exactRows
         if exact, n <= kernels.quantizedRows, let quantized {
-            QuantizedMatmul.forward(out, inp, matrix: quantized, rows: n, accumulate: accumulate)
+            if kernels.quantized == .integer {
+                IntegerMatmul.forward(out, inp, matrix: quantized, rows: n, accumulate: accumulate)
+            } else {
+                QuantizedMatmul.forward(out, inp, matrix: quantized, rows: n, accumulate: accumulate)
+            }
         } else if !exact && products.isBF16 {
             Linear.forward(
                 out, inp, weight: weight.pointer, weightHalf: half, rows: n, inFeatures: i, outFeatures: o,

@@ -22,9 +22,15 @@ import FledgeTestSupport
         return out.values
     }
 
-    @Test(arguments: [QuantizedMatrix.Format.q4_1, .q8_0])
-    func everyVariantAndEveryRowCountGivesTheSameBits(_ format: QuantizedMatrix.Format) {
-        let (outputs, columns, rows) = (37, 256, 5)
+    /// Shapes with an odd number of weight rows (a single row after the pairs), odd block counts
+    /// (one block after the pairs), more than 16 blocks (the scale groups), 1–16 activation rows.
+    static let shapes: [(outputs: Int, columns: Int, rows: Int)] = [
+        (37, 256, 5), (6, 32, 1), (37, 608, 9), (64, 1536, 16), (3, 544, 2),
+    ]
+
+    @Test(arguments: [QuantizedMatrix.Format.q4_1, .q8_0], 0..<5)
+    func everyVariantAndEveryRowCountGivesTheSameBits(_ format: QuantizedMatrix.Format, shape: Int) {
+        let (outputs, columns, rows) = Self.shapes[shape]
         let w = Self.matrix(format, outputs: outputs, columns: columns)
         let x = randomTensor([rows * columns], seed: 3)
         let best = fledge_quant_force(-1)

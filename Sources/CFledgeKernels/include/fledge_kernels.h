@@ -42,24 +42,35 @@ const char *fledge_dnnl_last_impl(void);
 /// The number of primitives created so far (cache misses).
 int64_t fledge_dnnl_primitives_created(void);
 
-/// Integer dot products of quantised weights with 8-bit activations (ggml's block layouts, 32
+/// Integer products of quantised weights with 8-bit activations (ggml's block layouts, 32
 /// values per block). Activations: `fledge_quantize_q8` rounds each block of 32 floats to int8
-/// with d = max|x|/127 (q = round(x/d)) and records s = d·Σq (ggml's Q8_1).
+/// with d = max|x|/127 (q = x/d rounded to nearest even) and records s = d·Σq (ggml's Q8_1).
 ///   Q8_0 weights: Σ_blocks (d_w·d_a)·Σ q_w·q_a
 ///   Q4_1 weights (nibbles, value j low / j+16 high, x = q·d + m): Σ (d_w·d_a)·Σ q_w·q_a + m_w·s_a
-/// Each block gives 8 exact int32 lane sums (4 products each) accumulated into 8 float lanes;
-/// the lanes are summed in one fixed order at the end, in every instruction-set variant, so
-/// every variant gives the same bits. One weight row against `rows` activation rows
-/// (`blocks` blocks each, consecutive); result r goes to (or, with `accumulate`, is added to)
-/// out[r · out_stride].
+/// Each block gives 8 exact int32 lane sums (4 products each), accumulated by fma into 16 float
+/// lanes (even blocks 0–7, odd blocks 8–15) that are summed in one fixed order at the end; every
+/// instruction-set variant performs exactly these operations, so all give the same bits, and an
+/// output depends only on its own weight row and activation row.
+enum { FLEDGE_Q4_1 = 0, FLEDGE_Q8_0 = 1 };
+typedef struct fledge_qmatrix {
+    int format;              // FLEDGE_Q4_1 or FLEDGE_Q8_0
+    size_t blocks;           // blocks per row
+    const void *quants;      // per block 16 bytes of nibbles (Q4_1) or 32 int8 (Q8_0), row-major
+    const float *scales;     // per block d
+    const float *minimums;   // per block m (Q4_1)
+} fledge_qmatrix;
+typedef struct fledge_qactivations {
+    const int8_t *quants;    // rows × blocks × 32
+    const float *scales;     // rows × blocks: d
+    const float *sums;       // rows × blocks: s = d·Σq
+} fledge_qactivations;
 void fledge_quantize_q8(const float *x, size_t blocks, int8_t *q, float *d, float *s);
-void fledge_dot_q8_0_rows(const int8_t *wq, const float *wd, const int8_t *aq, const float *ad, size_t blocks,
-                          size_t rows, float *out, size_t out_stride, int accumulate);
-void fledge_dot_q4_1_rows(const uint8_t *wq, const float *wd, const float *wm, const int8_t *aq, const float *ad,
-                          const float *as, size_t blocks, size_t rows, float *out, size_t out_stride,
-                          int accumulate);
-/// The instruction set the dot products use ("avx512vnni", "avx2", "portable"); `force` 0–2
-/// selects portable / avx2 / avx512vnni for tests (ignored when the CPU lacks it), -1 = best.
+/// out[r · ldo + c] (= or +=) row c of `w` · activation row r, for c in [first, end), r < rows.
+void fledge_qmatmul(const fledge_qmatrix *w, size_t first, size_t end, const fledge_qactivations *a, size_t rows,
+                    float *out, size_t ldo, int accumulate);
+/// The instruction set the integer products use ("avx512vnni", "avx512bw", "avx2", "portable");
+/// `force` 0–3 selects portable / avx2 / avx512bw / avx512vnni for tests and benchmarks (the
+/// best the CPU has when it lacks the one asked for), -1 = best. Returns the variant used.
 const char *fledge_quant_isa(void);
 int fledge_quant_force(int variant);
 
