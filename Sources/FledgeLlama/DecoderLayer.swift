@@ -161,7 +161,8 @@ public struct DecoderLayer {
         let integer = fewRows && n <= kernels.quantizedRows && kernels.quantized == .integer
         let qz = w.quantized
         if integer, let q = qz.q, let k = qz.k, let v = qz.v {
-            IntegerMatmul.forward(input, rows: n, .init(out: s.q, matrix: q), .init(out: s.k, matrix: k), .init(out: s.v, matrix: v))
+            IntegerMatmul.forward(
+                input, rows: n, .init(out: s.q, matrix: q), .init(out: s.k, matrix: k), .init(out: s.v, matrix: v))
             if let bias = w.qBias { Linear.addBias(s.q, bias.pointer, rows: n, outFeatures: d.qWidth) }
             if let bias = w.kBias { Linear.addBias(s.k, bias.pointer, rows: n, outFeatures: d.kvWidth) }
             if let bias = w.vBias { Linear.addBias(s.v, bias.pointer, rows: n, outFeatures: d.kvWidth) }

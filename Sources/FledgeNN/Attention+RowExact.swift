@@ -3,11 +3,13 @@ import FledgeTensor
 
 extension Attention {
     /// The same attention as ``forward(out:lse:q:k:v:shape:mask:workspace:)`` for a few query
-    /// rows, with every (row, head) computed on its own in a fixed order: the scores as dot
-    /// products over the head dimension (16 lanes, then the lanes summed), the softmax and the
-    /// weighted sum of values in key order. A row's output therefore does not depend on how many
-    /// other rows the call has, so a verification of M tokens gives each row the bits of a
-    /// one-token decode step (the tiled kernel's products round differently for different M).
+    /// rows, with every (row, head) computed in a fixed order: the scores as dot products over
+    /// the head dimension (16 lanes, then the lanes summed), the softmax weights in blocks of 16
+    /// keys (``VectorMath/exp(_:)-swift.type.method``, their total over 16 lanes summed at the
+    /// end) and the weighted sum of values in key order. A row's output therefore does not
+    /// depend on how many other rows the call has, so a verification of M tokens gives each row
+    /// the bits of a one-token decode step (the tiled kernel's products round differently for
+    /// different M). The rows of a head share each block of keys while it is in cache.
     public static func forwardRowExact(
         out: UnsafeMutablePointer<Float>, lse: UnsafeMutablePointer<Float>,
         q: UnsafePointer<Float>, k: UnsafePointer<Float>, v: UnsafePointer<Float>,
@@ -16,37 +18,75 @@ extension Attention {
         let d = shape.headDimension
         let group = shape.heads / shape.kvHeads
         let kvStride = shape.kvHeads * d
+        let (keys, queries) = (shape.keys, shape.queries)
+        let padded = (keys + 15) & ~15
+        // Only the causal rule: every key up to the query's limit is visible.
+        let causalOnly = mask.allowed == nil && mask.keyValid == nil
         Parallel.forEach(units: shape.batch * shape.heads) { unit, _ in
             let (b, h) = (unit / shape.heads, unit % shape.heads)
             let g = h / group
             let kBase = k + (b * shape.keyCapacity * shape.kvHeads + g) * d
             let vBase = v + (b * shape.keyCapacity * shape.kvHeads + g) * d
-            withUnsafeTemporaryAllocation(of: Float.self, capacity: max(shape.keys, 1)) { buffer in
-                let scores = buffer.baseAddress!
-                for i in 0..<shape.queries {
-                    let qRow = q + ((b * shape.queries + i) * shape.heads + h) * d
-                    let target = out + ((b * shape.queries + i) * shape.heads + h) * d
-                    let lseIndex = (b * shape.heads + h) * shape.queries + i
-                    var top = -Float.infinity
-                    for m in 0..<shape.keys {
-                        if mask.isVisible(batch: b, query: i, key: m) {
-                            scores[m] = shape.scale * dot(qRow, kBase + m * kvStride, count: d)
-                            top = max(top, scores[m])
+            withUnsafeTemporaryAllocation(of: Float.self, capacity: queries * (padded + 1)) { buffer in
+                let scores = buffer.baseAddress!  // [queries, padded]
+                let tops = scores + queries * padded
+                for i in 0..<queries { tops[i] = -.infinity }
+                // Scores, 64 keys at a time for every row.
+                var m0 = 0
+                while m0 < keys {
+                    let m1 = min(keys, m0 + 64)
+                    for i in 0..<queries {
+                        let qRow = q + ((b * queries + i) * shape.heads + h) * d
+                        let row = scores + i * padded
+                        var top = tops[i]
+                        if causalOnly {
+                            let limit =
+                                mask.causal
+                                ? min(m1, max(m0, i + mask.queryOffset + Int(mask.batchQueryOffsets?[b] ?? 0) + 1)) : m1
+                            for m in m0..<limit {
+                                let score = shape.scale * dot(qRow, kBase + m * kvStride, count: d)
+                                row[m] = score
+                                top = max(top, score)
+                            }
+                            for m in limit..<m1 { row[m] = -.infinity }
                         } else {
-                            scores[m] = -.infinity
+                            for m in m0..<m1 {
+                                if mask.isVisible(batch: b, query: i, key: m) {
+                                    let score = shape.scale * dot(qRow, kBase + m * kvStride, count: d)
+                                    row[m] = score
+                                    top = max(top, score)
+                                } else {
+                                    row[m] = -.infinity
+                                }
+                            }
                         }
+                        tops[i] = top
                     }
+                    m0 = m1
+                }
+                for i in 0..<queries {
+                    let row = scores + i * padded
+                    let target = out + ((b * queries + i) * shape.heads + h) * d
+                    let lseIndex = (b * shape.heads + h) * queries + i
                     target.update(repeating: 0, count: d)
+                    let top = tops[i]
                     if top == -.infinity {
                         lse[lseIndex] = -.infinity
                         continue
                     }
-                    var total: Float = 0
-                    for m in 0..<shape.keys where scores[m] != -.infinity {
-                        let weight = VectorMath.exp(scores[m] - top)
-                        total += weight
-                        addScaled(weight, vBase + m * kvStride, target, count: d)
+                    // Weights in 16 lanes (masked keys and the padding give exactly 0).
+                    for m in keys..<padded { row[m] = -.infinity }
+                    var lanes = V()
+                    var m = 0
+                    while m < padded {
+                        let weights = VectorMath.exp(
+                            UnsafeRawPointer(row + m).loadUnaligned(as: V.self) - V(repeating: top))
+                        UnsafeMutableRawPointer(row + m).storeBytes(of: weights, as: V.self)
+                        lanes += weights
+                        m += 16
                     }
+                    let total = lanes.sum()
+                    for m in 0..<keys where row[m] != 0 { addScaled(row[m], vBase + m * kvStride, target, count: d) }
                     Elementwise.scale(target, by: 1 / total, target, count: d)
                     lse[lseIndex] = top + logf(total)
                 }

@@ -1,6 +1,6 @@
-import Dispatch
+import CFledgeKernels
 
-/// Splits work over our own threads with `DispatchQueue.concurrentPerform`.
+/// Splits work over our own threads (a persistent pool, see ``forEach(units:_:)``).
 ///
 /// Work is cut into `units` that are assigned to workers statically (unit `u` goes to worker
 /// `u % workers`), and each unit must write only its own outputs, so results never depend on
@@ -11,22 +11,43 @@ public enum Parallel {
     nonisolated(unsafe) public static var workerCount = max(1, ProcessInfoShim.activeProcessorCount)
 
     /// Runs `body(unit, worker)` for every unit in `0..<units`; `worker` indexes per-worker scratch.
+    /// Regions run on a persistent pool (`fledge_pool_run`: the calling thread is worker 0, the
+    /// others spin briefly between regions and then park); a region started inside a region
+    /// runs on the calling thread alone.
     public static func forEach(units: Int, _ body: (_ unit: Int, _ worker: Int) -> Void) {
         let workers = min(workerCount, units)
-        if workers <= 1 {
+        if workers <= 1 || fledge_pool_in_region() != 0 {
             for unit in 0..<units { body(unit, 0) }
             return
         }
         let saved = BLAS.threadCount
         BLAS.threadCount = 1
-        DispatchQueue.concurrentPerform(iterations: workers) { worker in
-            var unit = worker
-            while unit < units {
-                body(unit, worker)
-                unit += workers
+        let ran = withoutActuallyEscaping(body) { body in
+            var task = Task(units: units, workers: workers, body: body)
+            return withUnsafeMutablePointer(to: &task) { pointer in
+                fledge_pool_run(
+                    workers,
+                    { context, worker in
+                        let task = context!.assumingMemoryBound(to: Task.self)
+                        var unit = worker
+                        while unit < task.pointee.units {
+                            task.pointee.body(unit, worker)
+                            unit += task.pointee.workers
+                        }
+                    }, pointer) != 0
             }
         }
+        if !ran {
+            for unit in 0..<units { body(unit, unit % workers) }
+        }
         BLAS.threadCount = saved
+    }
+
+    /// One region's work, passed to the pool's threads by pointer.
+    private struct Task {
+        let units: Int
+        let workers: Int
+        let body: (_ unit: Int, _ worker: Int) -> Void
     }
 
     /// Runs `body(range)` on contiguous chunks of `0..<count`, at least `grain` items each.

@@ -112,7 +112,8 @@ struct SmolLM2Tests {
             return try [28, 3000, 17, 451, 198, 2, 1000, 30].map { (token: Int32) in
                 try #require(
                     try model.forward(
-                        TokenBatch(tokens: [token]), cache: cache, options: ForwardOptions(logits: .last, kernels: kernels)
+                        TokenBatch(tokens: [token]), cache: cache,
+                        options: ForwardOptions(logits: .last, kernels: kernels)
                     ).logits
                 ).values
             }
