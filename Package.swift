@@ -147,7 +147,7 @@ let package = Package(
         ),
         .testTarget(
             name: "FledgeLlamaTests",
-            dependencies: ["FledgeLlama", "FledgeWeights", "FledgeTensor", "FledgeTestSupport"],
+            dependencies: ["FledgeLlama", "FledgeNN", "FledgeWeights", "FledgeTensor", "FledgeTestSupport"],
             resources: [.copy("Fixtures")]
         ),
     ],

@@ -78,7 +78,7 @@ struct EvalCommand: AsyncParsableCommand {
         let started = DispatchTime.now().uptimeNanoseconds
         let report = try SpeculativeEvaluation.run(
             target: target, draft: loaded, questions: questions, modes: chosenModes, maxTokens: length.maxTokens,
-            sampling: temperature > 0 ? sampling.options : nil
+            sampling: temperature > 0 ? sampling.options : nil, kernels: speculation.policy
         ) { done, total in
             let elapsed = Double(DispatchTime.now().uptimeNanoseconds - started) / 1e9
             let eta = elapsed / Double(done) * Double(total - done)

@@ -58,16 +58,24 @@ extension LlamaModel {
                 : name.hasSuffix("q_proj.weight") || name.hasSuffix("q_proj.bias")
                     ? configuration.headCount
                     : name.hasSuffix("k_proj.weight") || name.hasSuffix("k_proj.bias") ? configuration.kvHeadCount : nil
-            // Matrices stored in Q4_1/Q8_0 blocks are also kept as blocks, for decoding steps.
+            // Matrices stored in Q4_0/Q4_1/Q8_0/Q4_K blocks are also kept as blocks (Q4_0 and Q4_K
+            // rewritten as Q4_1 with the same values), for decoding steps.
             if info.shape.count == 2, info.shape[1] % QuantizedMatrix.blockSize == 0, storage == .float32,
                 name.hasSuffix("proj.weight") || name == "model.embed_tokens.weight" || name == "lm_head.weight"
             {
                 let rows = info.shape[0]
                 quantized[name] = try file.withBlocks(info.name) { blocks, type -> QuantizedMatrix? in
-                    let format: QuantizedMatrix.Format? = type == .q4_1 ? .q4_1 : type == .q8_0 ? .q8_0 : nil
-                    return format.map {
+                    let source: QuantizedMatrix.Source? =
+                        switch type {
+                        case .q4_0: .q4_0
+                        case .q4_1: .q4_1
+                        case .q8_0: .q8_0
+                        case .q4_K: .q4_K
+                        default: nil
+                        }
+                    return source.map {
                         QuantizedMatrix(
-                            format: $0, blocks: blocks, rows: rows, columns: info.shape[1],
+                            source: $0, blocks: blocks, rows: rows, columns: info.shape[1],
                             sourceRows: heads.map { LlamaQKPermutation.sourceRows(heads: $0, rows: rows) })
                     }
                 }

@@ -63,6 +63,124 @@ public final class QuantizedMatrix: @unchecked Sendable {
         }
     }
 
+    /// The ggml block types that convert exactly into ``Format/q4_1`` (Q4_0: m = -8d; Q4_K: each
+    /// 32-value sub-block of a 256-value super-block with d·scale and -dmin·min, products of a
+    /// half and a 6-bit integer, exact in Float32) or are kept as they are.
+    public enum Source: Sendable {
+        case q4_0, q4_1, q8_0, q4_K
+
+        /// Bytes of one stored block, and the values it holds.
+        var blockBytes: Int { self == .q4_0 ? 18 : self == .q4_1 ? 20 : self == .q8_0 ? 34 : 144 }
+        var blockValues: Int { self == .q4_K ? 256 : 32 }
+    }
+
+    /// Takes `rows` rows of blocks of `source` type at `blocks` (Q4_0 and Q4_K converted to
+    /// Q4_1 blocks with the same values); row `r` is row `sourceRows[r]` of the stored tensor.
+    public convenience init(
+        source: Source, blocks: UnsafeRawPointer, rows: Int, columns: Int, sourceRows: [Int]? = nil
+    ) {
+        switch source {
+        case .q4_1:
+            self.init(format: .q4_1, blocks: blocks, rows: rows, columns: columns, sourceRows: sourceRows)
+        case .q8_0:
+            self.init(format: .q8_0, blocks: blocks, rows: rows, columns: columns, sourceRows: sourceRows)
+        case .q4_0, .q4_K:
+            precondition(columns % source.blockValues == 0, "\(columns) values per row do not fill whole blocks")
+            // Rewritten as Q4_1 blocks (f16 fields replaced by the Float32 values after them).
+            let blocksPerRow = columns / 32
+            let converted = UnsafeMutableRawPointer.allocate(byteCount: rows * blocksPerRow * 28, alignment: 16)
+            defer { converted.deallocate() }
+            let rowBytes = columns / source.blockValues * source.blockBytes
+            for row in 0..<rows {
+                let from = blocks + (sourceRows?[row] ?? row) * rowBytes
+                let to = converted + row * blocksPerRow * 28
+                if source == .q4_0 {
+                    for block in 0..<blocksPerRow {
+                        let x = from + block * 18, y = to + block * 28
+                        let d = HalfPrecision.float(f16: x.loadUnaligned(as: UInt16.self))
+                        y.storeBytes(of: d, as: Float.self)
+                        y.storeBytes(of: -8 * d, toByteOffset: 4, as: Float.self)
+                        (y + 8).copyMemory(from: x + 2, byteCount: 16)
+                    }
+                } else {
+                    for superBlock in 0..<(columns / 256) {
+                        Self.convertQ4K(from + superBlock * 144, into: to + superBlock * 8 * 28)
+                    }
+                }
+            }
+            self.init(floatBlocks: converted, rows: rows, columns: columns)
+        }
+    }
+
+    /// Q4_1 blocks with Float32 d and m (28 bytes: d, m, 16 bytes of nibbles).
+    private init(floatBlocks: UnsafeRawPointer, rows: Int, columns: Int) {
+        format = .q4_1
+        self.rows = rows
+        self.columns = columns
+        blocksPerRow = columns / Self.blockSize
+        let count = rows * blocksPerRow
+        scales = .allocate(capacity: count)
+        minimums = .allocate(capacity: count)
+        quants = .allocate(byteCount: count * 16, alignment: 64)
+        for index in 0..<count {
+            let x = floatBlocks + index * 28
+            scales[index] = x.loadUnaligned(as: Float.self)
+            minimums[index] = x.loadUnaligned(fromByteOffset: 4, as: Float.self)
+            (quants + index * 16).copyMemory(from: x + 8, byteCount: 16)
+        }
+    }
+
+    /// One Q4_K super-block (f16 d, f16 dmin, 12 bytes of 6-bit scales and mins, 128 bytes of
+    /// nibbles: sub-block 2i the low nibbles of bytes 32i…32i+31, 2i+1 the high ones) as 8
+    /// float-field Q4_1 blocks: value = (d·scale)·q − dmin·min.
+    private static func convertQ4K(_ x: UnsafeRawPointer, into y: UnsafeMutableRawPointer) {
+        let d = HalfPrecision.float(f16: x.loadUnaligned(as: UInt16.self))
+        let dmin = HalfPrecision.float(f16: x.loadUnaligned(fromByteOffset: 2, as: UInt16.self))
+        let scales = x + 4
+        func byte(_ i: Int) -> UInt8 { scales.load(fromByteOffset: i, as: UInt8.self) }
+        for j in 0..<8 {
+            let (scale, minimum): (UInt8, UInt8) =
+                j < 4
+                ? (byte(j) & 63, byte(j + 4) & 63)
+                : ((byte(j + 4) & 0x0F) | ((byte(j - 4) >> 6) << 4), (byte(j + 4) >> 4) | ((byte(j) >> 6) << 4))
+            let block = y + j * 28
+            block.storeBytes(of: d * Float(scale), as: Float.self)
+            block.storeBytes(of: -(dmin * Float(minimum)), toByteOffset: 4, as: Float.self)
+            let q = x + 16 + (j / 2) * 32
+            for l in 0..<16 {
+                let low = q.load(fromByteOffset: l, as: UInt8.self),
+                    high = q.load(fromByteOffset: l + 16, as: UInt8.self)
+                let (a, b) = j % 2 == 0 ? (low & 0x0F, high & 0x0F) : (low >> 4, high >> 4)
+                block.storeBytes(of: a | (b << 4), toByteOffset: 8 + l, as: UInt8.self)
+            }
+        }
+    }
+
+    /// `weights` `[rows, columns]` rounded to Q8_0 blocks as ggml rounds them (d = max|x|/127,
+    /// q = round(x/d), ties away from zero), with d kept in Float32: for Float32 matrices that
+    /// decoding reads often (a draft's layer and head), at 1.125 bytes per weight.
+    public init(quantizing weights: UnsafePointer<Float>, rows: Int, columns: Int) {
+        precondition(columns % Self.blockSize == 0, "a quantised row has \(columns) values, not a multiple of 32")
+        format = .q8_0
+        self.rows = rows
+        self.columns = columns
+        blocksPerRow = columns / Self.blockSize
+        let count = rows * blocksPerRow
+        scales = .allocate(capacity: count)
+        minimums = .allocate(capacity: 1)
+        minimums.initialize(to: 0)
+        quants = .allocate(byteCount: count * 32, alignment: 64)
+        let values = quants.assumingMemoryBound(to: Int8.self)
+        for index in 0..<count {
+            let x = weights + index * 32
+            var largest: Float = 0
+            for j in 0..<32 { largest = max(largest, abs(x[j])) }
+            let d = largest / 127, inverse: Float = d != 0 ? 1 / d : 0
+            scales[index] = d
+            for j in 0..<32 { values[index * 32 + j] = Int8((x[j] * inverse).rounded()) }
+        }
+    }
+
     deinit {
         scales.deallocate()
         minimums.deallocate()

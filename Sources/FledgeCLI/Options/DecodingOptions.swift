@@ -44,11 +44,22 @@ struct SpeculationOptions: ParsableArguments {
     @Option(name: .customLong("tree-tokens"), help: "Tokens verified per cycle (tree, the root included; at most 64).")
     var treeTokens = 48
 
+    @Option(
+        help: """
+            Decoding kernels of a GGUF's quantised matrices: integer (8-bit activations × the weight blocks, \
+            as llama.cpp), dequantising (each weight converted to Float32: the Float32 path's bits) or float32 \
+            (the dequantised Float32 weights only).
+            """)
+    var kernels = "integer"
+
     func validate() throws {
         if let mode, !["plain", "chain", "tree"].contains(mode) {
             throw ValidationError("--mode must be plain, chain or tree")
         }
         if draft == nil, let mode, mode != "plain" { throw ValidationError("--mode \(mode) needs --draft") }
+        guard KernelPolicy(spelling: kernels) != nil else {
+            throw ValidationError("--kernels: unknown kernels \"\(kernels)\"; use integer, dequantising or float32")
+        }
         guard steps >= 1, topK >= 1, depth >= 1, treeTokens >= 2 else {
             throw ValidationError("--steps, --top-k and --depth must be ≥ 1 and --tree-tokens ≥ 2")
         }
@@ -70,13 +81,17 @@ struct SpeculationOptions: ParsableArguments {
         }
     }
 
+    /// The kernel policy `--kernels` names.
+    var policy: KernelPolicy { KernelPolicy(spelling: kernels) ?? .standard }
+
     /// The target's decoding session, with the draft when one was given.
     func session(target: TargetModel) throws -> DecodingSession {
-        guard let draft else { return DecodingSession(target: target.model) }
+        guard let draft else { return DecodingSession(target: target.model, kernels: policy) }
         let loaded = try DraftMethods.load(URL(fileURLWithPath: draft), target: target.model)
         return DecodingSession(
             target: target.model,
-            drafter: try loaded.makeDrafter(target: target.model, capacity: target.model.configuration.maxPositions))
+            drafter: try loaded.makeDrafter(target: target.model, capacity: target.model.configuration.maxPositions),
+            kernels: policy)
     }
 }
 

@@ -23,12 +23,32 @@ public final class Eagle3Drafter: Drafter {
     /// The target layers whose outputs are fused into the features `[low | mid | high]`.
     public let layers: [Int]
     let columns: [Int32]
+    /// Q8_0 copies of the layer's matrices, the head and `fc` (when made with `quantize`),
+    /// read by decoding steps under kernel policies that use quantised blocks.
+    let quantized: DecoderLayer.QuantizedWeights
+    let quantizedHead: QuantizedMatrix?
+    let quantizedFC: QuantizedMatrix?
 
-    /// - Parameter layers: the captured target layers (``Eagle3Draft/makeDrafter(target:capacity:)``
-    ///   passes the draft's own, or its method's defaults); only ``features(_:rows:)`` reads them.
-    public init(draft: Eagle3Draft, capacity: Int, layers: [Int] = [], maxRows: Int = 256) {
+    /// - Parameters:
+    ///   - layers: the captured target layers (``Eagle3Draft/makeDrafter(target:capacity:)``
+    ///     passes the draft's own, or its method's defaults); only ``features(_:rows:)`` reads them.
+    ///   - quantize: keep Q8_0 copies of the matrices (a snapshot of the weights: for decoding
+    ///     with a finished draft, not for a draft still training).
+    public init(draft: Eagle3Draft, capacity: Int, layers: [Int] = [], maxRows: Int = 256, quantize: Bool = false) {
         let c = draft.configuration
         self.draft = draft
+        if quantize {
+            let p = Eagle3Draft.Weights(draft.parameters, gradients: false)
+            func q8(_ t: Tensor) -> QuantizedMatrix {
+                QuantizedMatrix(quantizing: t.pointer, rows: t.shape[0], columns: t.shape[1])
+            }
+            quantized = DecoderLayer.QuantizedWeights(
+                q: q8(p.q), k: q8(p.k), v: q8(p.v), o: q8(p.o), gate: q8(p.gate), up: q8(p.up), down: q8(p.down))
+            quantizedHead = q8(p.head)
+            quantizedFC = q8(draft.parameters.parameter("fc.weight"))
+        } else {
+            (quantized, quantizedHead, quantizedFC) = (DecoderLayer.QuantizedWeights(), nil, nil)
+        }
         self.layers = layers
         columns = draft.draftTargetIDs
         self.capacity = capacity
@@ -110,7 +130,9 @@ public final class Eagle3Drafter: Drafter {
                 hiddenSize: h, inputWidth: 2 * h, headCount: c.headCount, kvHeadCount: c.kvHeadCount,
                 headDimension: c.headDimension,
                 intermediateSize: c.intermediateSize, rmsNormEps: c.rmsNormEps),
-            weights: .init(q: p.q, k: p.k, v: p.v, o: p.o, gate: p.gate, up: p.up, down: p.down, postNorm: p.postNorm))
+            weights: .init(
+                q: p.q, k: p.k, v: p.v, o: p.o, gate: p.gate, up: p.up, down: p.down, postNorm: p.postNorm,
+                quantized: quantized))
         let scratch = DecoderLayer.Scratch(
             q: b("q"), k: b("k"), v: b("v"), attention: b("attn"), lse: b("lse"), normed: b("post"),
             rstd: b("rstd"), gate: b("gate"), up: b("up"))
@@ -128,9 +150,9 @@ public final class Eagle3Drafter: Drafter {
         let first = b("out") + (n - rows) * h
         RMSNorm.forward(
             b("normed"), rstd: b("rstd"), first, weight: p.norm.pointer, rows: rows, channels: h, eps: c.rmsNormEps)
-        Linear.forward(
-            b("logits"), b("normed"), weight: p.head.pointer, bias: nil, rows: rows, inFeatures: h,
-            outFeatures: c.draftVocabularySize, fewRows: true)
+        DecoderLayer.project(
+            b("logits"), b("normed"), weight: p.head, quantized: quantizedHead, rows: rows, inFeatures: h,
+            outFeatures: c.draftVocabularySize, fewRows: true, kernels: kernels)
         return (
             Tensor(viewing: b("out"), shape: [n, h], owner: buffers["out"]!),
             Tensor(viewing: b("logits"), shape: [rows, c.draftVocabularySize], owner: buffers["logits"]!)
@@ -154,8 +176,11 @@ public final class Eagle3Drafter: Drafter {
     /// `fc` of fused target features `[n, 3H]` into `[n, H]` (the step-0 hidden).
     public func fuse(_ features: UnsafePointer<Float>, rows n: Int, into output: UnsafeMutablePointer<Float>) {
         let c = draft.configuration
-        Linear.forward(
-            output, features, weight: draft.parameters.parameter("fc.weight").pointer, bias: nil, rows: n,
-            inFeatures: 3 * c.targetHiddenSize, outFeatures: c.hiddenSize)
+        // Few rows (a decoding cycle's accepted tokens) through the decoding kernels, a prompt's
+        // rows through OpenBLAS.
+        DecoderLayer.project(
+            output, features, weight: draft.parameters.parameter("fc.weight"), quantized: quantizedFC, rows: n,
+            inFeatures: 3 * c.targetHiddenSize, outFeatures: c.hiddenSize, fewRows: n <= kernels.exactRows,
+            kernels: kernels)
     }
 }

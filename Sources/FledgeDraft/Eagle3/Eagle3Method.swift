@@ -119,7 +119,8 @@ extension Eagle3Draft: LoadedDraft {
             )
         }
         // The draft's rotary tables end at its max_position_embeddings.
-        return Eagle3Drafter(draft: self, capacity: min(capacity, configuration.maxPositions), layers: layers)
+        return Eagle3Drafter(
+            draft: self, capacity: min(capacity, configuration.maxPositions), layers: layers, quantize: true)
     }
 
     public func export(to directory: URL, format: String, target: Eagle3Export.TargetInfo, dtype: DType) throws {
