@@ -7,10 +7,12 @@ Measures, as the median of --runs runs after one warm-up:
 Times are llama.cpp's own counters (llama_perf_context: t_p_eval for the prompt, t_eval for
 single tokens); the logits are read after every decode, which synchronizes so each decode is
 counted on its own. Wall-clock time around the same calls (time.perf_counter) is shown beside.
+Flash attention is on by default, as llama.cpp's own default (auto) resolves on the CPU;
+llama-cpp-python's Llama() would otherwise turn it off.
 
 usage (with the venv from Scripts/reference/llama_cpp_env.sh):
   "$(Scripts/reference/llama_cpp_env.sh)" Scripts/reference/llama_cpp_bench.py \
-      [--model GGUF] [--threads 2] [--runs 3] [--flash-attn]
+      [--model GGUF] [--threads 2] [--runs 3] [--flash-attn on|off]
 """
 
 import argparse
@@ -69,12 +71,13 @@ def main():
     ap.add_argument("--model", default=str(ROOT / ".cache/assets/SmolLM2-135M-Instruct.Q4_1.gguf"))
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--runs", type=int, default=3)
-    ap.add_argument("--flash-attn", action="store_true", help="llama.cpp flash attention (default off)")
+    ap.add_argument("--flash-attn", choices=["on", "off"], default="on",
+                    help="llama.cpp flash attention (default on, as llama.cpp's auto on the CPU)")
     args = ap.parse_args()
 
     llm = llama_cpp.Llama(args.model, n_ctx=N_CTX, n_batch=PREFILL_T, n_ubatch=PREFILL_T,
                           n_threads=args.threads, n_threads_batch=args.threads,
-                          flash_attn=args.flash_attn, logits_all=False, verbose=False)
+                          flash_attn=args.flash_attn == "on", logits_all=False, verbose=False)
     text = TEXT * (4 * PREFILL_T // len(llm.tokenize(TEXT.encode(), add_bos=False)) + 1)
     long_prompt = llm.tokenize(text.encode(), add_bos=False)[:PREFILL_T]
     short_prompt = llm.tokenize(b"Tell me a short story about a lighthouse keeper.", add_bos=False)
@@ -88,7 +91,7 @@ def main():
 
     print(f"llama.cpp (llama-cpp-python {llama_cpp.__version__}) {Path(args.model).name}")
     print(f"threads {args.threads}, runs {args.runs} (median), flash-attn "
-          f"{'on' if args.flash_attn else 'off'}, n_ctx {N_CTX}, n_batch {PREFILL_T}")
+          f"{args.flash_attn}, n_ctx {N_CTX}, n_batch {PREFILL_T}")
     print(f"{'':22}{'tokens/s':>10}{'wall tokens/s':>15}")
     print(f"{'prefill T=' + str(PREFILL_T):22}{results['prefill'][0]:10.1f}{results['prefill'][1]:15.1f}")
     print(f"{'decode (batch 1)':22}{results['decode'][0]:10.1f}{results['decode'][1]:15.1f}")

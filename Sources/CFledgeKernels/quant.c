@@ -12,7 +12,8 @@
 // blocks; this order is the definition, and the SIMD variants only do it for many lanes at once:
 //   for b in 0..<B:
 //     S[l]  = Σ_{j=4l..4l+3} qw_j·qa_j              (exact int32; lanes of vpdpbusd / maddubs+madd)
-//     scale = dw[b]·da[b]                            (one float multiplication)
+//     scale = dw[b]·da[b]                            (one float multiplication; Q8_16: lanes 0–3
+//                                                    take dw[2b]·da[b], lanes 4–7 dw[2b+1]·da[b])
 //     acc[8·(b&1) + l] = fma(scale, float(S[l]), acc[8·(b&1) + l])        l = 0…7
 //     low[b mod 16] = fma(mw[b], sa[b], low[b mod 16])                     (Q4_1 minimums)
 //   result = total(acc) + total(low),  total(v) = tree(v[l] + v[8 + l]),
@@ -54,7 +55,8 @@ static void quantize_portable(const float *x, size_t blocks, int8_t *q, float *d
 
 static float dot_portable(const fledge_qmatrix *w, size_t c, const fledge_qactivations *a, size_t r) {
     const size_t B = w->blocks;
-    const float *dw = w->scales + c * B, *mw = w->minimums + c * B;
+    const int halves = w->format == FLEDGE_Q8_16;  // a scale per 16 values
+    const float *dw = w->scales + c * B * (halves ? 2 : 1), *mw = w->minimums + c * B;
     const float *da = a->scales + r * B, *sa = a->sums + r * B;
     const int8_t *qa = a->quants + r * B * 32;
     float acc[16] = {0}, low[16] = {0};
@@ -70,8 +72,10 @@ static float dot_portable(const fledge_qmatrix *w, size_t c, const fledge_qactiv
             const int8_t *qw = (const int8_t *)w->quants + (c * B + b) * 32;
             for (int j = 0; j < 32; j++) S[j / 4] += (int)qw[j] * (int)qa[b * 32 + j];
         }
-        const float scale = dw[b] * da[b];
-        for (int l = 0; l < 8; l++) acc[8 * (b & 1) + l] = fmaf(scale, (float)S[l], acc[8 * (b & 1) + l]);
+        const float scale = halves ? dw[2 * b] * da[b] : dw[b] * da[b];
+        const float upper = halves ? dw[2 * b + 1] * da[b] : scale;
+        for (int l = 0; l < 8; l++)
+            acc[8 * (b & 1) + l] = fmaf(l < 4 ? scale : upper, (float)S[l], acc[8 * (b & 1) + l]);
         if (w->format == FLEDGE_Q4_1) low[b % 16] = fmaf(mw[b], sa[b], low[b % 16]);
     }
     const float value = total16(acc);
@@ -155,8 +159,8 @@ __attribute__((target(T_AVX2))) static inline void minimums_avx2(__m256 *low, co
 __attribute__((target(T_AVX2), always_inline)) static inline void rows_avx2(const fledge_qmatrix *w, size_t c, const fledge_qactivations *a,
                                                       size_t r0, size_t rows, float *out, size_t ldo, int accumulate) {
     const size_t B = w->blocks;
-    const int q4 = w->format == FLEDGE_Q4_1;
-    const float *dw = w->scales + c * B, *mw = w->minimums + c * B;
+    const int q4 = w->format == FLEDGE_Q4_1, halves = w->format == FLEDGE_Q8_16;
+    const float *dw = w->scales + c * B * (halves ? 2 : 1), *mw = w->minimums + c * B;
     __m256 even[ROWS], odd[ROWS], low[ROWS][2];
     for (size_t r = 0; r < rows; r++) even[r] = odd[r] = low[r][0] = low[r][1] = _mm256_setzero_ps();
     for (size_t b = 0; b < B; b++) {
@@ -173,7 +177,9 @@ __attribute__((target(T_AVX2), always_inline)) static inline void rows_avx2(cons
             __m256i qa = _mm256_loadu_si256((const __m256i *)(a->quants + ar * 32));
             if (!q4) qa = _mm256_sign_epi8(qa, sw);
             const __m256i S = _mm256_madd_epi16(_mm256_maddubs_epi16(u, qa), _mm256_set1_epi16(1));
-            const __m256 scale = _mm256_set1_ps(dw[b] * a->scales[ar]);
+            const __m256 scale =
+                halves ? _mm256_set_m128(_mm_set1_ps(dw[2 * b + 1] * a->scales[ar]), _mm_set1_ps(dw[2 * b] * a->scales[ar]))
+                       : _mm256_set1_ps(dw[b] * a->scales[ar]);
             if (b & 1) odd[r] = _mm256_fmadd_ps(scale, _mm256_cvtepi32_ps(S), odd[r]);
             else even[r] = _mm256_fmadd_ps(scale, _mm256_cvtepi32_ps(S), even[r]);
         }

@@ -8,8 +8,8 @@
 // One step over blocks b (and b + 1 when `pair`) of the tile.
 __attribute__((target(TARGET), always_inline)) static inline void CAT(step, NAME)(
     const fledge_qmatrix *w, size_t c0, const size_t columns, const fledge_qactivations *a, size_t r0,
-    const size_t rows, size_t b, __m512 acc[COLUMNS][ROWS], float scales[COLUMNS][ROWS][16], __m512i index,
-    const int q4, const int pair) {
+    const size_t rows, size_t b, __m512 acc[COLUMNS][ROWS], float scales[COLUMNS][ROWS][32], size_t offset,
+    __m512i index, const int q4, const int pair) {
     const size_t B = w->blocks;
     const __mmask16 half = pair ? 0xFFFF : 0x00FF;
     __m512i u[COLUMNS];
@@ -30,7 +30,7 @@ __attribute__((target(TARGET), always_inline)) static inline void CAT(step, NAME
         for (size_t k = 0; k < columns; k++) {
             const __m512i s = q4 ? qa : _mm512_mask_sub_epi8(qa, negative[k], _mm512_setzero_si512(), qa);
             const __m512 S = _mm512_cvtepi32_ps(LANES(u[k], s));
-            const __m512 scale = _mm512_permutexvar_ps(index, _mm512_load_ps(scales[k][r]));
+            const __m512 scale = _mm512_permutexvar_ps(index, _mm512_load_ps(scales[k][r] + offset));
             acc[k][r] = pair ? _mm512_fmadd_ps(scale, S, acc[k][r]) : _mm512_mask3_fmadd_ps(scale, S, acc[k][r], half);
         }
     }
@@ -41,25 +41,47 @@ __attribute__((target(TARGET), always_inline)) static inline void CAT(tile, NAME
     const size_t rows, float *out, size_t ldo, int accumulate, const int q4) {
     const size_t B = w->blocks;
     __m512 acc[COLUMNS][ROWS];
-    float scales[COLUMNS][ROWS][16] __attribute__((aligned(64)));
+    // Per tile row and column, the scale products of the current 16 blocks (Q8_16: 32, the
+    // two halves of each block side by side).
+    float scales[COLUMNS][ROWS][32] __attribute__((aligned(64)));
+    const int halves = w->format == FLEDGE_Q8_16;
     for (size_t k = 0; k < columns; k++)
         for (size_t r = 0; r < rows; r++) acc[k][r] = _mm512_setzero_ps();
     for (size_t g = 0; g < B; g += 16) {
-        // The scale products d_w·d_a of the next 16 blocks.
         const size_t count = B - g < 16 ? B - g : 16;
         const __mmask16 m = (__mmask16)(count == 16 ? 0xFFFF : (1u << count) - 1);
         for (size_t k = 0; k < columns; k++) {
-            const __m512 dw = _mm512_maskz_loadu_ps(m, w->scales + (c0 + k) * B + g);
-            for (size_t r = 0; r < rows; r++)
-                _mm512_store_ps(scales[k][r], _mm512_mul_ps(dw, _mm512_maskz_loadu_ps(m, a->scales + (r0 + r) * B + g)));
+            if (!halves) {
+                const __m512 dw = _mm512_maskz_loadu_ps(m, w->scales + (c0 + k) * B + g);
+                for (size_t r = 0; r < rows; r++)
+                    _mm512_store_ps(scales[k][r], _mm512_mul_ps(dw, _mm512_maskz_loadu_ps(m, a->scales + (r0 + r) * B + g)));
+            } else {
+                const size_t low = count < 8 ? count : 8, high = count - low;
+                const __mmask16 m0 = (__mmask16)(low == 8 ? 0xFFFF : (1u << (2 * low)) - 1);
+                const __mmask16 m1 = (__mmask16)(high == 8 ? 0xFFFF : (1u << (2 * high)) - 1);
+                const float *dw = w->scales + ((c0 + k) * B + g) * 2;
+                const __m512 dw0 = _mm512_maskz_loadu_ps(m0, dw), dw1 = _mm512_maskz_loadu_ps(m1, dw + 16);
+                const __m512i twice0 = _mm512_setr_epi32(0, 0, 1, 1, 2, 2, 3, 3, 4, 4, 5, 5, 6, 6, 7, 7);
+                const __m512i twice1 = _mm512_add_epi32(twice0, _mm512_set1_epi32(8));
+                for (size_t r = 0; r < rows; r++) {
+                    const __m512 da = _mm512_maskz_loadu_ps(m, a->scales + (r0 + r) * B + g);
+                    _mm512_store_ps(scales[k][r], _mm512_mul_ps(dw0, _mm512_permutexvar_ps(twice0, da)));
+                    _mm512_store_ps(scales[k][r] + 16, _mm512_mul_ps(dw1, _mm512_permutexvar_ps(twice1, da)));
+                }
+            }
         }
-        __m512i index = _mm512_setr_epi32(0, 0, 0, 0, 0, 0, 0, 0, 1, 1, 1, 1, 1, 1, 1, 1);
+        // Lanes 0–7 take block b's scale and 8–15 block b+1's; Q8_16: four lanes per half block.
+        const __m512i pairs = _mm512_setr_epi32(0, 0, 0, 0, 0, 0, 0, 0, 1, 1, 1, 1, 1, 1, 1, 1);
+        const __m512i quads = _mm512_setr_epi32(0, 0, 0, 0, 1, 1, 1, 1, 2, 2, 2, 2, 3, 3, 3, 3);
         size_t b = g;
-        for (; b + 1 < g + count; b += 2) {
-            CAT(step, NAME)(w, c0, columns, a, r0, rows, b, acc, scales, index, q4, 1);
-            index = _mm512_add_epi32(index, _mm512_set1_epi32(2));
+        for (; b < g + count; b += 2) {
+            const size_t local = b - g;
+            const __m512i index = halves ? _mm512_add_epi32(quads, _mm512_set1_epi32((int)(2 * (local % 8))))
+                                         : _mm512_add_epi32(pairs, _mm512_set1_epi32((int)local));
+            const size_t offset = halves ? 16 * (local / 8) : 0;
+            if (b + 1 < g + count) CAT(step, NAME)(w, c0, columns, a, r0, rows, b, acc, scales, offset, index, q4, 1);
+            else CAT(step, NAME)(w, c0, columns, a, r0, rows, b, acc, scales, offset, index, q4, 0);
         }
-        if (b < g + count) CAT(step, NAME)(w, c0, columns, a, r0, rows, b, acc, scales, index, q4, 0);
     }
     for (size_t k = 0; k < columns; k++)
         for (size_t r = 0; r < rows; r++) {

@@ -58,8 +58,8 @@ extension LlamaModel {
                 : name.hasSuffix("q_proj.weight") || name.hasSuffix("q_proj.bias")
                     ? configuration.headCount
                     : name.hasSuffix("k_proj.weight") || name.hasSuffix("k_proj.bias") ? configuration.kvHeadCount : nil
-            // Matrices stored in Q4_0/Q4_1/Q8_0/Q4_K blocks are also kept as blocks (Q4_0 and Q4_K
-            // rewritten as Q4_1 with the same values), for decoding steps.
+            // Matrices stored in Q4_0/Q4_1/Q8_0/Q4_K/Q6_K blocks are also kept as blocks (Q4_0 and
+            // Q4_K rewritten as Q4_1, Q6_K as Q8_16, with the same values), for decoding steps.
             if info.shape.count == 2, info.shape[1] % QuantizedMatrix.blockSize == 0, storage == .float32,
                 name.hasSuffix("proj.weight") || name == "model.embed_tokens.weight" || name == "lm_head.weight"
             {
@@ -71,6 +71,7 @@ extension LlamaModel {
                         case .q4_1: .q4_1
                         case .q8_0: .q8_0
                         case .q4_K: .q4_K
+                        case .q6_K: .q6_K
                         default: nil
                         }
                     return source.map {

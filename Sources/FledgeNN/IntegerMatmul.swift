@@ -128,7 +128,8 @@ extension QuantizedMatrix {
     /// The matrix as the C kernels read it.
     var kernelView: fledge_qmatrix {
         fledge_qmatrix(
-            format: Int32(format == .q4_1 ? FLEDGE_Q4_1 : FLEDGE_Q8_0), blocks: blocksPerRow,
+            format: Int32(format == .q4_1 ? FLEDGE_Q4_1 : format == .q8_0 ? FLEDGE_Q8_0 : FLEDGE_Q8_16),
+            blocks: blocksPerRow,
             quants: UnsafeRawPointer(quants), scales: scales, minimums: minimums)
     }
 }

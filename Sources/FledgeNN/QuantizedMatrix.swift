@@ -14,11 +14,15 @@ public final class QuantizedMatrix: @unchecked Sendable {
         case q4_1
         /// f16 d, 32 int8: `x = d·q`.
         case q8_0
+        /// 32 int8 with a scale per 16 (Q6_K's sub-blocks, values −32…31): `x = d_half·q`.
+        case q8_16
 
-        /// Bytes of one ggml block of 32 values.
+        /// Bytes of one ggml block of 32 values (Q4_1, Q8_0).
         public var blockBytes: Int { self == .q4_1 ? 20 : 34 }
         /// Bytes of quantised values per block as kept here (the scales are kept apart).
         var quantBytes: Int { self == .q4_1 ? 16 : 32 }
+        /// Scales per block.
+        var scalesPerBlock: Int { self == .q8_16 ? 2 : 1 }
     }
 
     public static let blockSize = 32
@@ -27,7 +31,8 @@ public final class QuantizedMatrix: @unchecked Sendable {
     public let rows: Int
     public let columns: Int
     let blocksPerRow: Int
-    /// Per block (row-major over rows then blocks): the scale d, and for Q4_1 the minimum m.
+    /// Per block (row-major over rows then blocks): the scale d (Q8_16: two), and for Q4_1 the
+    /// minimum m.
     let scales: UnsafeMutablePointer<Float>
     let minimums: UnsafeMutablePointer<Float>
     /// Per block, its nibbles (Q4_1) or int8 values (Q8_0), contiguous.
@@ -66,12 +71,22 @@ public final class QuantizedMatrix: @unchecked Sendable {
     /// The ggml block types that convert exactly into ``Format/q4_1`` (Q4_0: m = -8d; Q4_K: each
     /// 32-value sub-block of a 256-value super-block with d·scale and -dmin·min, products of a
     /// half and a 6-bit integer, exact in Float32) or are kept as they are.
+    /// Q6_K's 16-value sub-blocks become ``Format/q8_16`` blocks (d·scale, exact: a half times
+    /// an int8).
     public enum Source: Sendable {
-        case q4_0, q4_1, q8_0, q4_K
+        case q4_0, q4_1, q8_0, q4_K, q6_K
 
         /// Bytes of one stored block, and the values it holds.
-        var blockBytes: Int { self == .q4_0 ? 18 : self == .q4_1 ? 20 : self == .q8_0 ? 34 : 144 }
-        var blockValues: Int { self == .q4_K ? 256 : 32 }
+        var blockBytes: Int {
+            switch self {
+            case .q4_0: 18
+            case .q4_1: 20
+            case .q8_0: 34
+            case .q4_K: 144
+            case .q6_K: 210
+            }
+        }
+        var blockValues: Int { self == .q4_K || self == .q6_K ? 256 : 32 }
     }
 
     /// Takes `rows` rows of blocks of `source` type at `blocks` (Q4_0 and Q4_K converted to
@@ -84,6 +99,9 @@ public final class QuantizedMatrix: @unchecked Sendable {
             self.init(format: .q4_1, blocks: blocks, rows: rows, columns: columns, sourceRows: sourceRows)
         case .q8_0:
             self.init(format: .q8_0, blocks: blocks, rows: rows, columns: columns, sourceRows: sourceRows)
+        case .q6_K:
+            precondition(columns % 256 == 0, "\(columns) values per row do not fill whole Q6_K blocks")
+            self.init(q6K: blocks, rows: rows, columns: columns, sourceRows: sourceRows)
         case .q4_0, .q4_K:
             precondition(columns % source.blockValues == 0, "\(columns) values per row do not fill whole blocks")
             // Rewritten as Q4_1 blocks (f16 fields replaced by the Float32 values after them).
@@ -109,6 +127,51 @@ public final class QuantizedMatrix: @unchecked Sendable {
                 }
             }
             self.init(floatBlocks: converted, rows: rows, columns: columns)
+        }
+    }
+
+    /// Q6_K super-blocks (128 bytes of low 4 bits, 64 of high 2 bits, 16 int8 scales, f16 d;
+    /// value = d·scale·(q − 32), in ggml's order) as Q8_16 blocks.
+    private init(q6K blocks: UnsafeRawPointer, rows: Int, columns: Int, sourceRows: [Int]?) {
+        format = .q8_16
+        self.rows = rows
+        self.columns = columns
+        blocksPerRow = columns / Self.blockSize
+        let count = rows * blocksPerRow
+        scales = .allocate(capacity: 2 * count)
+        minimums = .allocate(capacity: 1)
+        minimums.initialize(to: 0)
+        quants = .allocate(byteCount: count * 32, alignment: 64)
+        let values = quants.assumingMemoryBound(to: Int8.self)
+        let rowBytes = columns / 256 * 210
+        for row in 0..<rows {
+            let source = blocks + (sourceRows?[row] ?? row) * rowBytes
+            for superBlock in 0..<(columns / 256) {
+                let x = source + superBlock * 210
+                let d = HalfPrecision.float(f16: x.loadUnaligned(fromByteOffset: 208, as: UInt16.self))
+                let base = (row * blocksPerRow + superBlock * 8) * 32  // first value of the super-block
+                for half in 0..<2 {
+                    let (ql, qh, sc) = (x + 64 * half, x + 128 + 32 * half, x + 192 + 8 * half)
+                    for l in 0..<32 {
+                        let low0 = ql.load(fromByteOffset: l, as: UInt8.self)
+                        let low32 = ql.load(fromByteOffset: l + 32, as: UInt8.self)
+                        let high = qh.load(fromByteOffset: l, as: UInt8.self)
+                        let q = [
+                            Int((low0 & 0x0F) | ((high & 3) << 4)) - 32,
+                            Int((low32 & 0x0F) | (((high >> 2) & 3) << 4)) - 32,
+                            Int((low0 >> 4) | (((high >> 4) & 3) << 4)) - 32,
+                            Int((low32 >> 4) | (((high >> 6) & 3) << 4)) - 32,
+                        ]
+                        for part in 0..<4 { values[base + 128 * half + 32 * part + l] = Int8(q[part]) }
+                    }
+                    for sub in 0..<8 {
+                        // Sub-block `sub` (16 values) of this half: scale index sub, values
+                        // 128·half + 16·sub ….
+                        let scale = Float(sc.load(fromByteOffset: sub, as: Int8.self))
+                        scales[(base + 128 * half + 16 * sub) / 16] = d * scale
+                    }
+                }
+            }
         }
     }
 
@@ -188,7 +251,9 @@ public final class QuantizedMatrix: @unchecked Sendable {
     }
 
     /// Bytes held (what one pass over the matrix reads).
-    public var byteCount: Int { rows * blocksPerRow * (format.quantBytes + (format == .q4_1 ? 8 : 4)) }
+    public var byteCount: Int {
+        rows * blocksPerRow * (format.quantBytes + 4 * format.scalesPerBlock + (format == .q4_1 ? 4 : 0))
+    }
 
     /// The matrix in Float32, value for value as `GGMLQuantization.dequantize` gives it.
     public func dequantized() -> Tensor {
@@ -258,12 +323,15 @@ public enum QuantizedMatmul {
     /// The matrix's pointers, loaded once per call.
     struct View {
         let quants: UnsafeRawPointer, scales: UnsafePointer<Float>, minimums: UnsafePointer<Float>, blocksPerRow: Int
+        /// Q8_16: two scales per block.
+        let halves: Bool
 
         init(_ w: QuantizedMatrix) {
             quants = UnsafeRawPointer(w.quants)
             scales = UnsafePointer(w.scales)
             minimums = UnsafePointer(w.minimums)
             blocksPerRow = w.blocksPerRow
+            halves = w.format == .q8_16
         }
 
         /// Q4_1 chunk `c` of `row`: chunks 0, 1 are the low nibbles of bytes 0–7, 8–15; 2, 3 the high.
@@ -280,7 +348,8 @@ public enum QuantizedMatmul {
         func q80(_ row: Int, _ c: Int) -> V {
             let index = row * blocksPerRow + (c >> 2)
             let q = (quants + index * 32 + (c & 3) * 8).loadUnaligned(as: SIMD8<Int8>.self)
-            return V(repeating: scales[index]) * V(SIMD8<Int32>(truncatingIfNeeded: q))
+            let scale = halves ? scales[2 * index + (c & 3) / 2] : scales[index]
+            return V(repeating: scale) * V(SIMD8<Int32>(truncatingIfNeeded: q))
         }
     }
 
@@ -301,7 +370,7 @@ public enum QuantizedMatmul {
                     a.add(view.q41(column, b * 4 + part), view.q41(column + 1, b * 4 + part), at: b * 32 + part * 8)
                 }
             }
-        case .q8_0:
+        case .q8_0, .q8_16:
             for b in 0..<view.blocksPerRow {
                 for part in 0..<4 {
                     a.add(view.q80(column, b * 4 + part), view.q80(column + 1, b * 4 + part), at: b * 32 + part * 8)

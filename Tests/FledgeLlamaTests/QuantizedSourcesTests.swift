@@ -4,8 +4,8 @@ import FledgeTestSupport
 import FledgeWeights
 import Testing
 
-/// Q4_0 and Q4_K blocks rewritten as Q4_1 blocks keep every value (the GGUF loader's
-/// dequantisation is the reference), and decode through both kernels.
+/// Q4_0 and Q4_K blocks rewritten as Q4_1 blocks, Q6_K as Q8_16, keep every value (the GGUF
+/// loader's dequantisation is the reference), and the integer products read them.
 struct QuantizedSourcesTests {
     /// Random blocks of `type` with sane half-precision scales (the rest random bytes).
     static func blocks(_ type: GGMLType, rows: Int, columns: Int, seed: UInt64) -> [UInt8] {
@@ -19,13 +19,14 @@ struct QuantizedSourcesTests {
                 let bits = HalfPrecision.f16Bits(value)
                 (data[base + offset], data[base + offset + 1]) = (UInt8(bits & 0xFF), UInt8(bits >> 8))
             }
-            half(Float(generator.next() % 1000) / 1000 * 0.02 + 0.001, at: 0)
+            // Q6_K keeps its d at the end of the block.
+            half(Float(generator.next() % 1000) / 1000 * 0.02 + 0.001, at: type == .q6_K ? 208 : 0)
             if type == .q4_K { half(Float(generator.next() % 1000) / 1000 * 0.01, at: 2) }
         }
         return data
     }
 
-    @Test(arguments: [(GGMLType.q4_0, QuantizedMatrix.Source.q4_0), (.q4_K, .q4_K)])
+    @Test(arguments: [(GGMLType.q4_0, QuantizedMatrix.Source.q4_0), (.q4_K, .q4_K), (.q6_K, .q6_K)])
     func conversionKeepsEveryValue(_ type: GGMLType, _ source: QuantizedMatrix.Source) {
         let (rows, columns) = (6, 512)
         let data = Self.blocks(type, rows: rows, columns: columns, seed: 5)
@@ -36,7 +37,7 @@ struct QuantizedSourcesTests {
         let matrix = data.withUnsafeBytes {
             QuantizedMatrix(source: source, blocks: $0.baseAddress!, rows: rows, columns: columns)
         }
-        #expect(matrix.format == .q4_1)
+        #expect(matrix.format == (type == .q6_K ? .q8_16 : .q4_1))
         #expect(matrix.dequantized().values.map(\.bitPattern) == expected.values.map(\.bitPattern))
         // A reordered copy takes the rows in the order given.
         let order = [5, 0, 3, 1, 4, 2]

@@ -4,11 +4,23 @@ import Testing
 import FledgeTensor
 import FledgeTestSupport
 
-/// Integer products (8-bit activation blocks × Q4_1 / Q8_0 weight blocks): the same bits in
+/// Integer products (8-bit activation blocks × Q4_1 / Q8_0 / Q8_16 weight blocks): the same bits in
 /// every instruction-set variant and for any number of rows, and the float product within the
 /// error of 8-bit activations.
 @Suite(.serialized) struct IntegerMatmulTests {
     static func matrix(_ format: QuantizedMatrix.Format, outputs: Int, columns: Int) -> QuantizedMatrix {
+        if format == .q8_16 {
+            // Random Q6_K super-blocks (d, a half, in the last two bytes).
+            var generator = SeededGenerator(seed: 31)
+            var bytes = (0..<(outputs * columns / 256 * 210)).map { _ in UInt8(truncatingIfNeeded: generator.next()) }
+            for block in 0..<(outputs * columns / 256) {
+                let d = HalfPrecision.f16Bits(Float(generator.next() % 1000) / 1000 * 0.002 + 0.0001)
+                (bytes[block * 210 + 208], bytes[block * 210 + 209]) = (UInt8(d & 0xFF), UInt8(d >> 8))
+            }
+            return bytes.withUnsafeBytes {
+                QuantizedMatrix(source: .q6_K, blocks: $0.baseAddress!, rows: outputs, columns: columns)
+            }
+        }
         let bytes = QuantizedMatmulTests.blocks(format, rows: outputs, columns: columns, seed: 31)
         return bytes.withUnsafeBytes {
             QuantizedMatrix(format: format, blocks: $0.baseAddress!, rows: outputs, columns: columns)
@@ -28,9 +40,10 @@ import FledgeTestSupport
         (37, 256, 5), (6, 32, 1), (37, 608, 9), (64, 1536, 16), (3, 544, 2),
     ]
 
-    @Test(arguments: [QuantizedMatrix.Format.q4_1, .q8_0], 0..<5)
+    @Test(arguments: [QuantizedMatrix.Format.q4_1, .q8_0, .q8_16], 0..<5)
     func everyVariantAndEveryRowCountGivesTheSameBits(_ format: QuantizedMatrix.Format, shape: Int) {
-        let (outputs, columns, rows) = Self.shapes[shape]
+        var (outputs, columns, rows) = Self.shapes[shape]
+        if format == .q8_16 { columns = (columns + 255) / 256 * 256 }  // whole Q6_K super-blocks
         let w = Self.matrix(format, outputs: outputs, columns: columns)
         let x = randomTensor([rows * columns], seed: 3)
         let best = fledge_quant_force(-1)
@@ -52,7 +65,7 @@ import FledgeTestSupport
 
     /// Against the Float32 product of the dequantised matrix: within 1 % of each output row's
     /// largest magnitude (8-bit activations: half a step of max|x|/127 per value).
-    @Test(arguments: [QuantizedMatrix.Format.q4_1, .q8_0])
+    @Test(arguments: [QuantizedMatrix.Format.q4_1, .q8_0, .q8_16])
     func closeToTheFloatProduct(_ format: QuantizedMatrix.Format) {
         let (outputs, columns, rows) = (64, 512, 3)
         let w = Self.matrix(format, outputs: outputs, columns: columns)
@@ -70,7 +83,7 @@ import FledgeTestSupport
                 #expect(abs(integer[row * outputs + column] - line[column]) <= 0.01 * scale)
             }
         }
-        #expect(["avx512vnni", "avx2", "portable"].contains(IntegerMatmul.isa))
+        #expect(["avx512vnni", "avx512bw", "avx2", "portable"].contains(IntegerMatmul.isa))
         // accumulate adds to what is there.
         let sum = Tensor(Array(repeating: 1, count: rows * outputs), shape: [rows * outputs])
         IntegerMatmul.forward(sum.pointer, x.pointer, matrix: w, rows: rows, accumulate: true, activations: .init())

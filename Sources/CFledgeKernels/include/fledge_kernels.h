@@ -51,12 +51,13 @@ int64_t fledge_dnnl_primitives_created(void);
 /// lanes (even blocks 0–7, odd blocks 8–15) that are summed in one fixed order at the end; every
 /// instruction-set variant performs exactly these operations, so all give the same bits, and an
 /// output depends only on its own weight row and activation row.
-enum { FLEDGE_Q4_1 = 0, FLEDGE_Q8_0 = 1 };
+///   Q8_16 weights (int8 values with a scale per 16, e.g. Q6_K's): as Q8_0 with d_w of the half
+enum { FLEDGE_Q4_1 = 0, FLEDGE_Q8_0 = 1, FLEDGE_Q8_16 = 2 };
 typedef struct fledge_qmatrix {
-    int format;              // FLEDGE_Q4_1 or FLEDGE_Q8_0
+    int format;              // FLEDGE_Q4_1, FLEDGE_Q8_0 or FLEDGE_Q8_16
     size_t blocks;           // blocks per row
-    const void *quants;      // per block 16 bytes of nibbles (Q4_1) or 32 int8 (Q8_0), row-major
-    const float *scales;     // per block d
+    const void *quants;      // per block 16 bytes of nibbles (Q4_1) or 32 int8 (Q8_0, Q8_16), row-major
+    const float *scales;     // per block d (Q8_16: two, for values 0–15 and 16–31)
     const float *minimums;   // per block m (Q4_1)
 } fledge_qmatrix;
 typedef struct fledge_qactivations {
