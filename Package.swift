@@ -147,7 +147,9 @@ let package = Package(
         ),
         .testTarget(
             name: "FledgeLlamaTests",
-            dependencies: ["FledgeLlama", "FledgeNN", "FledgeWeights", "FledgeTensor", "FledgeTestSupport"],
+            dependencies: [
+                "FledgeLlama", "FledgeNN", "FledgeTemplate", "FledgeWeights", "FledgeTensor", "FledgeTestSupport",
+            ],
             resources: [.copy("Fixtures")]
         ),
     ],
