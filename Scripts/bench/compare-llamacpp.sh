@@ -3,7 +3,8 @@
 # `.build/release/fledge bench target` (builds nothing: run `swift build -c release` first),
 # then Scripts/reference/llama_cpp_bench.py in the pinned llama-cpp-python venv (made or reused
 # by Scripts/reference/llama_cpp_env.sh), prints both tables and the Fledge/llama.cpp ratios
-# of prefill T=512 and batch-1 decode tokens/s (above 1: Fledge is faster).
+# of prefill T=512 and batch-1 decode tokens/s (above 1: Fledge is faster). llama.cpp runs with
+# its own defaults (flash attention on, as its `auto` resolves on the CPU).
 #
 # usage: Scripts/bench/compare-llamacpp.sh [GGUF] [THREADS] [RUNS]
 #   GGUF     default .cache/assets/SmolLM2-135M-Instruct.Q4_1.gguf (Scripts/fetch-assets.sh model)

@@ -18,6 +18,7 @@
 #define MAX_WORKERS 256
 
 static pthread_mutex_t start_lock = PTHREAD_MUTEX_INITIALIZER;
+static pthread_mutex_t run_lock = PTHREAD_MUTEX_INITIALIZER;  // one region at a time
 static int started;                       // threads created (workers 1 … started)
 static _Atomic uint32_t generation;       // bumped once per region; futex word
 static _Atomic int sleepers;              // threads parked on the futex
@@ -89,6 +90,8 @@ void fledge_pool_set_spin_us(long microseconds) { atomic_store(&spin_ns, microse
 int fledge_pool_run(size_t workers, fledge_pool_fn fn, void *context) {
     if (workers > MAX_WORKERS) workers = MAX_WORKERS;
     if (workers <= 1 || in_region) return 0;  // the caller runs the work itself
+    // Another thread's region holds the pool: this one runs on its caller alone.
+    if (pthread_mutex_trylock(&run_lock) != 0) return 0;
     if ((int)workers - 1 > started) {
         pthread_mutex_lock(&start_lock);
         while (started < (int)workers - 1) {
@@ -106,7 +109,10 @@ int fledge_pool_run(size_t workers, fledge_pool_fn fn, void *context) {
             started++;
         }
         pthread_mutex_unlock(&start_lock);
-        if ((int)workers - 1 > started) return 0;
+        if ((int)workers - 1 > started) {
+            pthread_mutex_unlock(&run_lock);
+            return 0;
+        }
     }
     task_fn = fn, task_context = context, task_workers = (int)workers;
     atomic_store_explicit(&pending, started, memory_order_relaxed);
@@ -120,5 +126,6 @@ int fledge_pool_run(size_t workers, fledge_pool_fn fn, void *context) {
         PAUSE();
         if ((++spins & 1023) == 0) sched_yield();
     }
+    pthread_mutex_unlock(&run_lock);
     return 1;
 }

@@ -5,8 +5,9 @@ extension Attention {
     /// The same attention as ``forward(out:lse:q:k:v:shape:mask:workspace:)`` for a few query
     /// rows, with every (row, head) computed in a fixed order: the scores as dot products over
     /// the head dimension (16 lanes, then the lanes summed), the softmax weights in blocks of 16
-    /// keys (``VectorMath/exp(_:)-swift.type.method``, their total over 16 lanes summed at the
-    /// end) and the weighted sum of values in key order. A row's output therefore does not
+    /// keys (``VectorMath/exp(_:)-swift.type.method``), their total over the nonzero weights in
+    /// key order (16 lanes, then the lanes summed) and the weighted sum of values in key order:
+    /// only the sequence of visible keys matters, not their positions in the cache. A row's output therefore does not
     /// depend on how many other rows the call has, so a verification of M tokens gives each row
     /// the bits of a one-token decode step (the tiled kernel's products round differently for
     /// different M). The rows of a head share each block of keys while it is in cache.
@@ -74,19 +75,33 @@ extension Attention {
                         lse[lseIndex] = -.infinity
                         continue
                     }
-                    // Weights in 16 lanes (masked keys and the padding give exactly 0).
+                    // Weights 16 at a time (masked keys and the padding give exactly 0).
                     for m in keys..<padded { row[m] = -.infinity }
-                    var lanes = V()
                     var m = 0
                     while m < padded {
                         let weights = VectorMath.exp(
                             UnsafeRawPointer(row + m).loadUnaligned(as: V.self) - V(repeating: top))
                         UnsafeMutableRawPointer(row + m).storeBytes(of: weights, as: V.self)
-                        lanes += weights
+                        m += 16
+                    }
+                    // The nonzero weights in key order, moved to the front of the row: their
+                    // total in 16 lanes, and the weighted values, then depend only on the
+                    // sequence of visible keys, not on where they sit in the cache (a tree
+                    // verification's ancestors are not contiguous; the decode step's are).
+                    var count = 0
+                    for m in 0..<keys where row[m] != 0 {
+                        addScaled(row[m], vBase + m * kvStride, target, count: d)
+                        row[count] = row[m]
+                        count += 1
+                    }
+                    for m in count..<((count + 15) & ~15) { row[m] = 0 }
+                    var lanes = V()
+                    m = 0
+                    while m < count {
+                        lanes += UnsafeRawPointer(row + m).loadUnaligned(as: V.self)
                         m += 16
                     }
                     let total = lanes.sum()
-                    for m in 0..<keys where row[m] != 0 { addScaled(row[m], vBase + m * kvStride, target, count: d) }
                     Elementwise.scale(target, by: 1 / total, target, count: d)
                     lse[lseIndex] = top + logf(total)
                 }

@@ -12,8 +12,9 @@ public enum Parallel {
 
     /// Runs `body(unit, worker)` for every unit in `0..<units`; `worker` indexes per-worker scratch.
     /// Regions run on a persistent pool (`fledge_pool_run`: the calling thread is worker 0, the
-    /// others spin briefly between regions and then park); a region started inside a region
-    /// runs on the calling thread alone.
+    /// others spin briefly between regions and then park); a region started inside a region, or
+    /// while another thread's region holds the pool, runs on the calling thread alone (every
+    /// unit as worker 0).
     public static func forEach(units: Int, _ body: (_ unit: Int, _ worker: Int) -> Void) {
         let workers = min(workerCount, units)
         if workers <= 1 || fledge_pool_in_region() != 0 {
@@ -37,8 +38,8 @@ public enum Parallel {
                     }, pointer) != 0
             }
         }
-        if !ran {
-            for unit in 0..<units { body(unit, unit % workers) }
+        if !ran {  // another thread's region holds the pool: this caller runs alone, as worker 0
+            for unit in 0..<units { body(unit, 0) }
         }
         BLAS.threadCount = saved
     }

@@ -4,8 +4,9 @@ import Testing
 import FledgeTensor
 import FledgeTestSupport
 
-/// A verification of M tokens gives each row the logits of the M one-token decode steps it
-/// replaces, bit for bit (what makes greedy speculation lossless by construction).
+/// A verification of M tokens (a chain, or a tree's path) gives each row the logits of the
+/// one-token decode steps it replaces, bit for bit (what makes greedy speculation lossless by
+/// construction).
 @Suite struct VerificationBitsTests {
     @Test(
         .enabled(
@@ -44,6 +45,20 @@ import FledgeTestSupport
                     Array(all[(row * vocabulary)..<((row + 1) * vocabulary)]) == steps[row],
                     "\(count) tokens, row \(row)")
             }
+        }
+        // A tree whose path 0 → 2 → 5 → 7 holds the first four tokens, with siblings between
+        // them in the call (so the path's keys are not contiguous in the cache): the path's rows
+        // give the decode steps' bits.
+        let treeTokens: [Int32] = [tokens[0], 77, tokens[1], 88, 99, tokens[2], 111, tokens[3]]
+        let parents = [-1, -1, 0, 0, 2, 2, 4, 5]
+        let tree = try #require(
+            try model.forward(
+                TokenBatch(tokens: treeTokens, treeParents: parents), cache: try cache(),
+                options: ForwardOptions(logits: .all, kernels: policy)
+            ).logits
+        ).values.map(\.bitPattern)
+        for (step, row) in [0, 2, 5, 7].enumerated() {
+            #expect(Array(tree[(row * vocabulary)..<((row + 1) * vocabulary)]) == steps[step], "tree row \(row)")
         }
     }
 }

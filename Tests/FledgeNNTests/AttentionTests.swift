@@ -154,4 +154,44 @@ import FledgeTestSupport
             #expect(attend(rows: 1, first: row) == Array(all[(row * heads * d)..<((row + 1) * heads * d)]))
         }
     }
+
+    /// A tree verification's row sees the cached prefix and its ancestors, which sit apart in
+    /// the cache; the decode step of the same path sees them contiguous. Both give the same
+    /// bits (the weights' total and the weighted values run over the visible keys in order).
+    @Test func visibleKeysGiveTheSameBitsWhereverTheySit() {
+        let (heads, kvHeads, d, cached) = (4, 2, 32, 37)
+        let nodes = 9  // tree nodes after the prefix; the path is nodes 0, 3, 7 (and the query)
+        let path = [0, 3, 7]
+        let keys = cached + nodes
+        let k = randomTensor([keys * kvHeads * d], seed: 12), v = randomTensor([keys * kvHeads * d], seed: 13)
+        let q = randomTensor([heads * d], seed: 11)
+        // Tree: one query row (node 8, whose ancestors are the path) with a dense mask.
+        let shape = Attention.Shape(
+            batch: 1, queries: 1, keys: keys, heads: heads, kvHeads: kvHeads, headDimension: d, keyCapacity: keys)
+        let mask = AttentionMask(causal: false, queryCapacity: 1, keyCapacity: keys, dense: true)
+        for m in 0..<keys { mask.allowed![m] = m < cached || path.contains(m - cached) || m == keys - 1 ? 1 : 0 }
+        mask.updateBlocks()
+        let tree = Tensor(zeros: [heads * d]), treeLSE = Tensor(zeros: [heads])
+        Attention.forwardRowExact(
+            out: tree.pointer, lse: treeLSE.pointer, q: q.pointer, k: k.pointer, v: v.pointer, shape: shape, mask: mask)
+        // Decode: the same keys moved together (prefix, path, the node itself), causal.
+        let width = kvHeads * d
+        let visible = Array(0..<cached) + path.map { cached + $0 } + [keys - 1]
+        let kc = Tensor(zeros: [visible.count * width]), vc = Tensor(zeros: [visible.count * width])
+        for (i, m) in visible.enumerated() {
+            (kc.pointer + i * width).update(from: k.pointer + m * width, count: width)
+            (vc.pointer + i * width).update(from: v.pointer + m * width, count: width)
+        }
+        let chainShape = Attention.Shape(
+            batch: 1, queries: 1, keys: visible.count, heads: heads, kvHeads: kvHeads, headDimension: d,
+            keyCapacity: visible.count)
+        let causal = AttentionMask(
+            causal: true, queryOffset: visible.count - 1, queryCapacity: 1, keyCapacity: visible.count)
+        let chain = Tensor(zeros: [heads * d]), chainLSE = Tensor(zeros: [heads])
+        Attention.forwardRowExact(
+            out: chain.pointer, lse: chainLSE.pointer, q: q.pointer, k: kc.pointer, v: vc.pointer, shape: chainShape,
+            mask: causal)
+        #expect(tree.values.map(\.bitPattern) == chain.values.map(\.bitPattern))
+        #expect(treeLSE.values.map(\.bitPattern) == chainLSE.values.map(\.bitPattern))
+    }
 }

@@ -79,8 +79,9 @@ int fledge_quant_force(int variant);
 /// for w = 0 … workers-1, w = 0 on the calling thread, the others on pool threads that spin
 /// for a while after each region (FLEDGE_SPIN_US microseconds, default 100) and then park on
 /// a futex, so back-to-back regions (a decode step has hundreds) start without a wake-up.
-/// Returns 0 without running anything when it cannot run in parallel (one worker, or called
-/// from inside a region: the caller then runs the work itself, so regions never nest).
+/// Returns 0 without running anything when it cannot run in parallel (one worker, called from
+/// inside a region, or while another thread's region holds the pool): the caller then runs
+/// the work itself, so regions never nest and concurrent callers never wait on each other.
 typedef void (*fledge_pool_fn)(void *context, size_t worker);
 int fledge_pool_run(size_t workers, fledge_pool_fn fn, void *context);
 int fledge_pool_in_region(void);
