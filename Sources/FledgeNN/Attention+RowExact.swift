@@ -28,9 +28,10 @@ extension Attention {
             let g = h / group
             let kBase = k + (b * shape.keyCapacity * shape.kvHeads + g) * d
             let vBase = v + (b * shape.keyCapacity * shape.kvHeads + g) * d
-            withUnsafeTemporaryAllocation(of: Float.self, capacity: queries * (padded + 1)) { buffer in
+            withUnsafeTemporaryAllocation(of: Float.self, capacity: queries * (padded + 1) + padded) { buffer in
                 let scores = buffer.baseAddress!  // [queries, padded]
                 let tops = scores + queries * padded
+                let visible = UnsafeMutableRawPointer(tops + queries).assumingMemoryBound(to: Int32.self)
                 for i in 0..<queries { tops[i] = -.infinity }
                 // Scores, 64 keys at a time for every row.
                 var m0 = 0
@@ -44,16 +45,27 @@ extension Attention {
                             let limit =
                                 mask.causal
                                 ? min(m1, max(m0, i + mask.queryOffset + Int(mask.batchQueryOffsets?[b] ?? 0) + 1)) : m1
-                            for m in m0..<limit {
-                                let score = shape.scale * dot(qRow, kBase + m * kvStride, count: d)
+                            var m = m0
+                            while m + 4 <= limit {
+                                let scores = rowDots4(qRow, kBase + m * kvStride, stride: kvStride, count: d)
+                                for j in 0..<4 {
+                                    let score = shape.scale * scores[j]
+                                    row[m + j] = score
+                                    top = max(top, score)
+                                }
+                                m += 4
+                            }
+                            while m < limit {
+                                let score = shape.scale * rowDot(qRow, kBase + m * kvStride, count: d)
                                 row[m] = score
                                 top = max(top, score)
+                                m += 1
                             }
                             for m in limit..<m1 { row[m] = -.infinity }
                         } else {
                             for m in m0..<m1 {
                                 if mask.isVisible(batch: b, query: i, key: m) {
-                                    let score = shape.scale * dot(qRow, kBase + m * kvStride, count: d)
+                                    let score = shape.scale * rowDot(qRow, kBase + m * kvStride, count: d)
                                     row[m] = score
                                     top = max(top, score)
                                 } else {
@@ -90,10 +102,13 @@ extension Attention {
                     // verification's ancestors are not contiguous; the decode step's are).
                     var count = 0
                     for m in 0..<keys where row[m] != 0 {
-                        addScaled(row[m], vBase + m * kvStride, target, count: d)
                         row[count] = row[m]
+                        visible[count] = Int32(m)
                         count += 1
                     }
+                    weightedValues(
+                        target, weights: row, keys: visible, count: count, values: vBase, stride: kvStride, dimension: d
+                    )
                     for m in count..<((count + 15) & ~15) { row[m] = 0 }
                     var lanes = V()
                     m = 0
@@ -106,6 +121,89 @@ extension Attention {
                     lse[lseIndex] = top + logf(total)
                 }
             }
+        }
+    }
+
+    /// `Σ q[i]·k[i]` over `count` (a multiple of 16) as the row-exact attention sums it: 16
+    /// lanes (fused multiply-adds in index order), then halves added pairwise down to one.
+    @inline(__always)
+    static func rowDot(_ q: UnsafePointer<Float>, _ k: UnsafePointer<Float>, count: Int) -> Float {
+        var sum = V()
+        var index = 0
+        while index < count {
+            sum.addProduct(
+                UnsafeRawPointer(q + index).loadUnaligned(as: V.self),
+                UnsafeRawPointer(k + index).loadUnaligned(as: V.self))
+            index += 16
+        }
+        return tree(sum)
+    }
+
+    /// ``rowDot(_:_:count:)`` of `q` with four keys `stride` floats apart, as four independent
+    /// chains (each key's sum is the one ``rowDot(_:_:count:)`` gives).
+    @inline(__always)
+    static func rowDots4(
+        _ q: UnsafePointer<Float>, _ k: UnsafePointer<Float>, stride: Int, count: Int
+    ) -> SIMD4<Float> {
+        var (s0, s1, s2, s3) = (V(), V(), V(), V())
+        var index = 0
+        while index < count {
+            let x = UnsafeRawPointer(q + index).loadUnaligned(as: V.self)
+            s0.addProduct(x, UnsafeRawPointer(k + index).loadUnaligned(as: V.self))
+            s1.addProduct(x, UnsafeRawPointer(k + stride + index).loadUnaligned(as: V.self))
+            s2.addProduct(x, UnsafeRawPointer(k + 2 * stride + index).loadUnaligned(as: V.self))
+            s3.addProduct(x, UnsafeRawPointer(k + 3 * stride + index).loadUnaligned(as: V.self))
+            index += 16
+        }
+        return SIMD4(tree(s0), tree(s1), tree(s2), tree(s3))
+    }
+
+    /// The lanes of `v` added as halves: 16 → 8 → 4 → 2 → 1.
+    @inline(__always)
+    static func tree(_ v: V) -> Float {
+        let eight = v.lowHalf + v.highHalf
+        let four = eight.lowHalf + eight.highHalf
+        let two = four.lowHalf + four.highHalf
+        return two[0] + two[1]
+    }
+
+    /// `out[0..<dimension] = Σ_j weights[j] · values[keys[j] · stride …]` over `count` weights, in
+    /// order (fused multiply-adds from 0), the accumulators held in registers for head
+    /// dimensions 64 and 128.
+    @inline(__always)
+    static func weightedValues(
+        _ out: UnsafeMutablePointer<Float>, weights: UnsafePointer<Float>, keys: UnsafePointer<Int32>, count: Int,
+        values: UnsafePointer<Float>, stride: Int, dimension d: Int
+    ) {
+        @inline(__always) func key(_ j: Int) -> UnsafePointer<Float> { values + Int(keys[j]) * stride }
+        @inline(__always) func store(_ a: V, _ c: Int) {
+            UnsafeMutableRawPointer(out + 16 * c).storeBytes(of: a, as: V.self)
+        }
+        @inline(__always) func load(_ p: UnsafePointer<Float>, _ c: Int) -> V {
+            UnsafeRawPointer(p + 16 * c).loadUnaligned(as: V.self)
+        }
+        if d == 64 {
+            var (a0, a1, a2, a3) = (V(), V(), V(), V())
+            for j in 0..<count {
+                let (w, x) = (V(repeating: weights[j]), key(j))
+                a0.addProduct(w, load(x, 0)); a1.addProduct(w, load(x, 1))
+                a2.addProduct(w, load(x, 2)); a3.addProduct(w, load(x, 3))
+            }
+            store(a0, 0); store(a1, 1); store(a2, 2); store(a3, 3)
+        } else if d == 128 {
+            var (a0, a1, a2, a3, a4, a5, a6, a7) = (V(), V(), V(), V(), V(), V(), V(), V())
+            for j in 0..<count {
+                let (w, x) = (V(repeating: weights[j]), key(j))
+                a0.addProduct(w, load(x, 0)); a1.addProduct(w, load(x, 1))
+                a2.addProduct(w, load(x, 2)); a3.addProduct(w, load(x, 3))
+                a4.addProduct(w, load(x, 4)); a5.addProduct(w, load(x, 5))
+                a6.addProduct(w, load(x, 6)); a7.addProduct(w, load(x, 7))
+            }
+            store(a0, 0); store(a1, 1); store(a2, 2); store(a3, 3)
+            store(a4, 4); store(a5, 5); store(a6, 6); store(a7, 7)
+        } else {
+            out.update(repeating: 0, count: d)
+            for j in 0..<count { addScaled(weights[j], key(j), out, count: d) }
         }
     }
 
