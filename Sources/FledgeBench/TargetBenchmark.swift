@@ -75,9 +75,9 @@ public enum TargetBenchmark {
         switch row.name {
         case "prefill":
             row.tokens == 512
-                ? "PyTorch 460–570, llama.cpp Q4_1 433 (README: Performance)"
+                ? "PyTorch 460–570; llama.cpp here: Scripts/bench/compare-llamacpp.sh (README: Performance)"
                 : "PyTorch 451 (README: Performance)"
-        case "decode": "PyTorch 24, llama.cpp Q4_1 156 (README: Performance)"
+        case "decode": "PyTorch 24; llama.cpp here: Scripts/bench/compare-llamacpp.sh (README: Performance)"
         default: nil
         }
     }

@@ -31,6 +31,9 @@ struct BenchTarget: AsyncParsableCommand {
     var weights: LlamaModel.WeightStorage = .float32
 
     enum Reference: String, ExpressibleByArgument, CaseIterable {
+        /// Decoding steps through the dequantising kernel on the GGUF's blocks (≤ 8 rows) and
+        /// Float32 FewRowsMatmul above: the Float32 path's bits.
+        case dequantising
         /// Decoding steps through Float32 FewRowsMatmul instead of the GGUF's quantised blocks.
         case float32
         /// Every product through OpenBLAS, few rows too.
@@ -39,8 +42,9 @@ struct BenchTarget: AsyncParsableCommand {
 
     @Option(
         help: """
-            Also run every measurement with a reference path and print the ratio: float32 (decoding steps on \
-            the Float32 weights instead of the GGUF's Q4_1/Q8_0 blocks) or openblas (OpenBLAS for few rows too).
+            Also run every measurement with a reference path and print the ratio: dequantising (the GGUF's \
+            blocks converted to Float32 in registers instead of integer products), float32 (decoding steps on \
+            the Float32 weights) or openblas (OpenBLAS for few rows too).
             """
     )
     var compare: Reference?
@@ -75,7 +79,7 @@ struct BenchTarget: AsyncParsableCommand {
         if let compare {
             reference = try TargetBenchmark.run(
                 model: target, lengths: lengths, decodeTokens: decodeTokens, verifyTokens: verifyTokens, runs: runs,
-                kernels: compare == .openblas ? .openBLAS : .float32)
+                kernels: compare == .openblas ? .openBLAS : compare == .dequantising ? .dequantising : .float32)
         }
         let quantized =
             target.quantizedBytes > 0
@@ -87,7 +91,8 @@ struct BenchTarget: AsyncParsableCommand {
                 + (bf16 != nil ? ", prefill in bf16 (bf16 layer matrices)" : "") + ", \(Parallel.workerCount) threads, "
                 + "median of \(runs) runs"
         )
-        let referenceName = compare == .openblas ? "OpenBLAS only" : "Float32"
+        let referenceName =
+            compare == .openblas ? "OpenBLAS only" : compare == .dequantising ? "dequantising" : "Float32"
         print(
             padded("measurement", 22) + padded("tokens/s", 12)
                 + (compare != nil ? padded(referenceName, 15) + padded("ratio", 8) : "") + "notes")

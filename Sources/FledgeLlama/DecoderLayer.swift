@@ -158,7 +158,7 @@ public struct DecoderLayer {
         let half = w.halves
         // Integer products round each input once for the matrices that read it and compute
         // them in one parallel region.
-        let integer = fewRows && n <= kernels.quantizedRows && kernels.quantized == .integer
+        let integer = fewRows && kernels.integerContinuations
         let qz = w.quantized
         if integer, let q = qz.q, let k = qz.k, let v = qz.v {
             IntegerMatmul.forward(
@@ -199,12 +199,13 @@ public struct DecoderLayer {
             accumulate: true)
     }
 
-    /// `out (= or +=) inp · weightᵀ (+ bias)` under `kernels`: a continuing call (`fewRows`) of
-    /// at most `kernels.exactRows` rows takes the row-exact kernels (the quantised copy, when the
-    /// matrix has one, up to `kernels.quantizedRows` rows: ``IntegerMatmul``, or
-    /// ``QuantizedMatmul`` with the same outputs as ``FewRowsMatmul`` bit for bit; otherwise
-    /// ``FewRowsMatmul``); everything else `products` (OpenBLAS in fp32; in bf16 oneDNN on
-    /// `half`, the weight's bf16 copy, or the weight rounded for the call).
+    /// `out (= or +=) inp · weightᵀ (+ bias)` under `kernels`: a continuing call (`fewRows`) on
+    /// a matrix with a quantised copy takes ``IntegerMatmul`` whatever its row count under an
+    /// integer policy (``KernelPolicy/integerContinuations``); otherwise a continuing call of at
+    /// most `kernels.exactRows` rows takes the row-exact kernels (``QuantizedMatmul`` on the
+    /// quantised copy up to `kernels.quantizedRows` rows, the same outputs as ``FewRowsMatmul``
+    /// bit for bit, then ``FewRowsMatmul``); everything else `products` (OpenBLAS in fp32; in
+    /// bf16 oneDNN on `half`, the weight's bf16 copy, or the weight rounded for the call).
     @inline(__always)
     public static func project(
         _ out: UnsafeMutablePointer<Float>, _ inp: UnsafePointer<Float>, weight: Tensor, quantized: QuantizedMatrix?,
@@ -212,12 +213,10 @@ public struct DecoderLayer {
         outFeatures o: Int, accumulate: Bool = false, fewRows: Bool, kernels: KernelPolicy, products: Products = .fp32
     ) {
         let exact = fewRows && n <= kernels.exactRows
-        if exact, n <= kernels.quantizedRows, let quantized {
-            if kernels.quantized == .integer {
-                IntegerMatmul.forward(out, inp, matrix: quantized, rows: n, accumulate: accumulate)
-            } else {
-                QuantizedMatmul.forward(out, inp, matrix: quantized, rows: n, accumulate: accumulate)
-            }
+        if fewRows, kernels.integerContinuations, let quantized {
+            IntegerMatmul.forward(out, inp, matrix: quantized, rows: n, accumulate: accumulate)
+        } else if exact, n <= kernels.quantizedRows, let quantized {
+            QuantizedMatmul.forward(out, inp, matrix: quantized, rows: n, accumulate: accumulate)
         } else if !exact && products.isBF16 {
             Linear.forward(
                 out, inp, weight: weight.pointer, weightHalf: half, rows: n, inFeatures: i, outFeatures: o,

@@ -80,6 +80,15 @@ public struct KernelPolicy: Sendable, Equatable, CustomStringConvertible {
     /// one-token decode step bit for bit (0: speculation would not be lossless).
     public var losslessVerificationRows: Int { exactRows }
 
+    /// Whether every continuing call, whatever its row count, takes the integer products on
+    /// quantised blocks (and row-exact attention). Integer products differ from the Float32
+    /// ones by the 8-bit rounding of activations, so a continuing call must not switch to
+    /// OpenBLAS above ``exactRows``: a speculative session that re-runs a few cached positions
+    /// together with a new turn would otherwise store other keys and values for them than the
+    /// decode steps that first wrote them. Row-exact kernels give every row the same bits in
+    /// a call of any size.
+    public var integerContinuations: Bool { quantized == .integer && quantizedRows > 0 }
+
     public var description: String {
         (precision == .bf16 ? "bf16 prefill; " : "")
             + (exactRows == 0

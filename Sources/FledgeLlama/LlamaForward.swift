@@ -154,7 +154,7 @@ extension LlamaModel {
         let kernels = options.kernels
         // The attention of those steps too: each row on its own, so verification rows carry the
         // bits of the decode steps they replace.
-        let rowExactAttention = fewRows && t <= kernels.exactRows
+        let rowExactAttention = fewRows && (t <= kernels.exactRows || kernels.integerContinuations)
         var captured: [Int: Tensor] = [:]
         batch.tokens.withUnsafeBufferPointer { ids in
             Embedding.forward(

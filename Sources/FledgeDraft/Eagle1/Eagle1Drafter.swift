@@ -25,12 +25,30 @@ public final class Eagle1Drafter: Drafter {
 
     /// Rows whose logits one call may return (tree levels; the logits span the whole vocabulary).
     let maxLogitRows: Int
+    /// Q8_0 copies of the layer's matrices and `fc` (made with `quantize`), read by decoding
+    /// steps under kernel policies that use quantised blocks.
+    let quantized: DecoderLayer.QuantizedWeights
+    let quantizedFC: QuantizedMatrix?
 
+    /// `quantize`: keep Q8_0 copies of the matrices (a snapshot of the weights: for decoding
+    /// with a finished draft, not for one still training).
     public init(
-        draft: Eagle1Draft, capacity: Int, target: LlamaModel? = nil, maxRows: Int = 256, maxLogitRows: Int = 64
+        draft: Eagle1Draft, capacity: Int, target: LlamaModel? = nil, maxRows: Int = 256, maxLogitRows: Int = 64,
+        quantize: Bool = false
     ) {
         let c = draft.configuration
         self.draft = draft
+        if quantize {
+            let p = Eagle1Draft.Weights(draft.parameters, gradients: false)
+            func q8(_ t: Tensor) -> QuantizedMatrix {
+                QuantizedMatrix(quantizing: t.pointer, rows: t.shape[0], columns: t.shape[1])
+            }
+            quantized = DecoderLayer.QuantizedWeights(
+                q: q8(p.q), k: q8(p.k), v: q8(p.v), o: q8(p.o), gate: q8(p.gate), up: q8(p.up), down: q8(p.down))
+            quantizedFC = q8(p.fc)
+        } else {
+            (quantized, quantizedFC) = (DecoderLayer.QuantizedWeights(), nil)
+        }
         self.capacity = capacity
         self.target = target
         self.maxRows = maxRows
@@ -100,9 +118,9 @@ public final class Eagle1Drafter: Drafter {
             (x.pointer + r * 2 * h).update(from: z.pointer + r * h, count: h)
             (x.pointer + r * 2 * h + h).update(from: hidden + r * h, count: h)
         }
-        Linear.forward(
-            z.pointer, x.pointer, weight: p.fc.pointer, rows: n, inFeatures: 2 * h, outFeatures: h, accumulate: false,
-            fewRows: true)
+        DecoderLayer.project(
+            z.pointer, x.pointer, weight: p.fc, quantized: quantizedFC, rows: n, inFeatures: 2 * h, outFeatures: h,
+            fewRows: true, kernels: kernels)
         if let bias = p.fcBias { Linear.addBias(z.pointer, bias.pointer, rows: n, outFeatures: h) }
         // No input norm: z is both the q/k/v input and the residual (updated in place in `out`).
         out.pointer.update(from: z.pointer, count: n * h)
@@ -110,7 +128,9 @@ public final class Eagle1Drafter: Drafter {
             dimensions: .init(
                 hiddenSize: h, headCount: c.headCount, kvHeadCount: c.kvHeadCount, headDimension: c.headDimension,
                 intermediateSize: c.intermediateSize, rmsNormEps: c.rmsNormEps),
-            weights: .init(q: p.q, k: p.k, v: p.v, o: p.o, gate: p.gate, up: p.up, down: p.down, postNorm: p.postNorm))
+            weights: .init(
+                q: p.q, k: p.k, v: p.v, o: p.o, gate: p.gate, up: p.up, down: p.down, postNorm: p.postNorm,
+                quantized: quantized))
         let scratch = DecoderLayer.Scratch(
             q: q.pointer, k: k.pointer, v: v.pointer, attention: attn.pointer, lse: lse.pointer,
             normed: post.pointer, rstd: rstd.pointer, gate: gate.pointer, up: up.pointer)

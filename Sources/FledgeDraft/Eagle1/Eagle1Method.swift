@@ -76,7 +76,8 @@ extension Eagle1Draft: LoadedDraft {
             )
         }
         // The draft's rotary tables end at its max_position_embeddings.
-        return Eagle1Drafter(draft: self, capacity: min(capacity, configuration.maxPositions), target: target)
+        return Eagle1Drafter(
+            draft: self, capacity: min(capacity, configuration.maxPositions), target: target, quantize: true)
     }
 
     public func export(to directory: URL, format: String, target: Eagle3Export.TargetInfo, dtype: DType) throws {
