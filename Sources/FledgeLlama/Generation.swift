@@ -60,12 +60,14 @@ extension LlamaModel {
 
 extension LlamaModel {
     /// Generates for several prompts at once (right-padded prefill, then one token per row
-    /// per forward). Each row has its own sampler, so a row's output does not depend on which
-    /// other rows share its batch (up to floating-point summation order).
+    /// per forward). Each row has its own sampler, and under an integer kernel policy (the
+    /// default) the prefill runs row-exact too, so a row's output does not depend on which
+    /// other rows share its batch (under a Float32 policy: up to the prefill's summation order).
     /// - Returns: the generated tokens of each row, each ending at its first stop token
     ///   (included) or after `maxTokens`.
     public func generateBatch(
-        prompts: [[Int32]], maxTokens: Int, samplers: [Sampler], stopTokens: Set<Int32>
+        prompts: [[Int32]], maxTokens: Int, samplers: [Sampler], stopTokens: Set<Int32>,
+        kernels: KernelPolicy = .standard
     ) throws -> [[Int32]] {
         precondition(prompts.count == samplers.count, "one sampler per prompt")
         guard !prompts.isEmpty else { return [] }
@@ -84,8 +86,8 @@ extension LlamaModel {
         let scratch = Tensor(zeros: [vocabulary])
         var outputs = [[Int32]](repeating: [], count: rows)
         var finished = [Bool](repeating: false, count: rows)
-        var logits = try forward(TokenBatch(sequences: prompts), cache: cache, options: ForwardOptions(logits: .last))
-            .logits!
+        let prefill = ForwardOptions(logits: .last, kernels: kernels, rowExact: kernels.integerContinuations)
+        var logits = try forward(TokenBatch(sequences: prompts), cache: cache, options: prefill).logits!
         try checkLogits(logits)
         for _ in 0..<maxTokens {
             var next = [Int32](repeating: 0, count: rows)
@@ -99,7 +101,8 @@ extension LlamaModel {
             if finished.allSatisfy({ $0 }) { break }
             // Finished rows keep decoding a dummy token; their outputs are frozen.
             logits = try forward(
-                TokenBatch(tokens: next, batch: rows, length: 1), cache: cache, options: ForwardOptions(logits: .last)
+                TokenBatch(tokens: next, batch: rows, length: 1), cache: cache,
+                options: ForwardOptions(logits: .last, kernels: kernels)
             ).logits!
             try checkLogits(logits)
         }

@@ -131,6 +131,26 @@ struct SmolLM2Tests {
         #expect(integer != float, "the integer path ran")
     }
 
+    /// Batched generation (data regenerate) under integer products: a prompt's sampled tokens
+    /// do not depend on which prompts share its batch (the padded prefill runs row-exact).
+    @Test func batchedGenerationDoesNotDependOnTheBatch() throws {
+        let model = try #require(Self.model)
+        let prompts = try fixtures().0.cases.prefix(3).map(\.input_ids)
+        func samplers(_ indices: [Int]) -> [Sampler] {
+            indices.map { Sampler(SamplingOptions(temperature: 0.8, seed: UInt64(10 + $0))) }
+        }
+        let together = try model.generateBatch(
+            prompts: Array(prompts), maxTokens: 12, samplers: samplers([0, 1, 2]), stopTokens: [])
+        for index in 0..<3 {
+            let alone = try model.generateBatch(
+                prompts: [prompts[index]], maxTokens: 12, samplers: samplers([index]), stopTokens: [])
+            #expect(alone[0] == together[index], "prompt \(index)")
+        }
+        let pair = try model.generateBatch(
+            prompts: [prompts[2], prompts[0]], maxTokens: 12, samplers: samplers([2, 0]), stopTokens: [])
+        #expect(pair == [together[2], together[0]])
+    }
+
     /// Against Float32 transformers: the dequantising kernels (the Float32 path's bits). The
     /// default integer products round activations to 8 bits and part from it at near ties.
     @Test func greedyGenerationMatchesTransformersTokenForToken() throws {
