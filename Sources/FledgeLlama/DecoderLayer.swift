@@ -48,6 +48,15 @@ public struct DecoderLayer {
         ) {
             (self.q, self.k, self.v, self.o, self.gate, self.up, self.down) = (q, k, v, o, gate, up, down)
         }
+
+        /// Q8_0 copies of Float32 matrices (a draft's layer, for decoding).
+        public init(quantizing q: Tensor, k: Tensor, v: Tensor, o: Tensor, gate: Tensor, up: Tensor, down: Tensor) {
+            self.init(
+                q: QuantizedMatrix(quantizing: q), k: QuantizedMatrix(quantizing: k),
+                v: QuantizedMatrix(quantizing: v), o: QuantizedMatrix(quantizing: o),
+                gate: QuantizedMatrix(quantizing: gate), up: QuantizedMatrix(quantizing: up),
+                down: QuantizedMatrix(quantizing: down))
+        }
     }
 
     /// The layer's matrices in bfloat16 (same layout), for bf16 products.

@@ -128,15 +128,7 @@ extension Attention {
     /// lanes (fused multiply-adds in index order), then halves added pairwise down to one.
     @inline(__always)
     static func rowDot(_ q: UnsafePointer<Float>, _ k: UnsafePointer<Float>, count: Int) -> Float {
-        var sum = V()
-        var index = 0
-        while index < count {
-            sum.addProduct(
-                UnsafeRawPointer(q + index).loadUnaligned(as: V.self),
-                UnsafeRawPointer(k + index).loadUnaligned(as: V.self))
-            index += 16
-        }
-        return tree(sum)
+        tree(lanes(q, k, count: count))
     }
 
     /// ``rowDot(_:_:count:)`` of `q` with four keys `stride` floats apart, as four independent
@@ -210,6 +202,13 @@ extension Attention {
     /// `Σ a[i]·b[i]` over `count` (a multiple of 16): 16 lanes, then the lanes summed.
     @inlinable @inline(__always)
     public static func dot(_ a: UnsafePointer<Float>, _ b: UnsafePointer<Float>, count: Int) -> Float {
+        lanes(a, b, count: count).sum()
+    }
+
+    /// The 16 lanes of `Σ a[i]·b[i]` over `count` (a multiple of 16), fused multiply-adds in
+    /// index order.
+    @inlinable @inline(__always)
+    public static func lanes(_ a: UnsafePointer<Float>, _ b: UnsafePointer<Float>, count: Int) -> V {
         var sum = V()
         var index = 0
         while index < count {
@@ -218,7 +217,7 @@ extension Attention {
                 UnsafeRawPointer(b + index).loadUnaligned(as: V.self))
             index += 16
         }
-        return sum.sum()
+        return sum
     }
 
     /// `y += alpha · x` over `count` (a multiple of 16) floats.

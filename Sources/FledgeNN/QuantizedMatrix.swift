@@ -219,6 +219,11 @@ public final class QuantizedMatrix: @unchecked Sendable {
         }
     }
 
+    /// A Float32 matrix `[rows, columns]` rounded to Q8_0 blocks (see below).
+    public convenience init(quantizing tensor: Tensor) {
+        self.init(quantizing: tensor.pointer, rows: tensor.shape[0], columns: tensor.count / max(tensor.shape[0], 1))
+    }
+
     /// `weights` `[rows, columns]` rounded to Q8_0 blocks as ggml rounds them (d = max|x|/127,
     /// q = round(x/d), ties away from zero), with d kept in Float32: for Float32 matrices that
     /// decoding reads often (a draft's layer and head), at 1.125 bytes per weight.

@@ -40,12 +40,9 @@ public final class Eagle1Drafter: Drafter {
         self.draft = draft
         if quantize {
             let p = Eagle1Draft.Weights(draft.parameters, gradients: false)
-            func q8(_ t: Tensor) -> QuantizedMatrix {
-                QuantizedMatrix(quantizing: t.pointer, rows: t.shape[0], columns: t.shape[1])
-            }
             quantized = DecoderLayer.QuantizedWeights(
-                q: q8(p.q), k: q8(p.k), v: q8(p.v), o: q8(p.o), gate: q8(p.gate), up: q8(p.up), down: q8(p.down))
-            quantizedFC = q8(p.fc)
+                quantizing: p.q, k: p.k, v: p.v, o: p.o, gate: p.gate, up: p.up, down: p.down)
+            quantizedFC = QuantizedMatrix(quantizing: p.fc)
         } else {
             (quantized, quantizedFC) = (DecoderLayer.QuantizedWeights(), nil)
         }

@@ -39,13 +39,10 @@ public final class Eagle3Drafter: Drafter {
         self.draft = draft
         if quantize {
             let p = Eagle3Draft.Weights(draft.parameters, gradients: false)
-            func q8(_ t: Tensor) -> QuantizedMatrix {
-                QuantizedMatrix(quantizing: t.pointer, rows: t.shape[0], columns: t.shape[1])
-            }
             quantized = DecoderLayer.QuantizedWeights(
-                q: q8(p.q), k: q8(p.k), v: q8(p.v), o: q8(p.o), gate: q8(p.gate), up: q8(p.up), down: q8(p.down))
-            quantizedHead = q8(p.head)
-            quantizedFC = q8(draft.parameters.parameter("fc.weight"))
+                quantizing: p.q, k: p.k, v: p.v, o: p.o, gate: p.gate, up: p.up, down: p.down)
+            quantizedHead = QuantizedMatrix(quantizing: p.head)
+            quantizedFC = QuantizedMatrix(quantizing: draft.parameters.parameter("fc.weight"))
         } else {
             (quantized, quantizedHead, quantizedFC) = (DecoderLayer.QuantizedWeights(), nil, nil)
         }
