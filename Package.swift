@@ -143,6 +143,7 @@ let package = Package(
             name: "FledgeSpeculativeTests",
             dependencies: [
                 "FledgeSpeculative", "FledgeDraft", "FledgeLlama", "FledgeNN", "FledgeTensor", "FledgeTemplate",
+                "FledgeTestSupport",
             ]
         ),
         .testTarget(

@@ -63,7 +63,7 @@ struct EvalCommand: AsyncParsableCommand {
         let url = try model.resolvedURL()
         let target = try TargetModel.load(from: url)
         let loaded = try DraftMethods.load(URL(fileURLWithPath: speculation.draft!), target: target.model)
-        let questions: [[String]]
+        let questions: [SpeculativeEvaluation.Question]
         if let prompts {
             questions = try SpeculativeEvaluation.mtBench(URL(fileURLWithPath: prompts))
         } else {
@@ -119,5 +119,27 @@ struct EvalCommand: AsyncParsableCommand {
                     100 * row.draftTimeShare, 100 * row.targetTimeShare, row.speculativeTokensPerSecond, row.speedup,
                     row.lossless.map { $0 ? "yes" : "NO (\(row.mismatchedTurns) turns differ)" } ?? "n/a (sampled)"))
         }
+        if let table = Self.categoryTable(report) { print("\n" + table) }
+    }
+
+    /// τ per question category (rows) and mode (columns), with each category's turns; nil when
+    /// the questions have no categories.
+    public static func categoryTable(_ report: SpeculativeEvaluation.Report) -> String? {
+        guard let first = report.modes.first?.categories, !first.isEmpty else { return nil }
+        var lines = [
+            "τ by category      turns"
+                + report.modes.map { "  " + $0.mode.padding(toLength: 12, withPad: " ", startingAt: 0) }.joined()
+        ]
+        for (index, category) in first.enumerated() {
+            var line =
+                category.category.padding(toLength: 18, withPad: " ", startingAt: 0)
+                + String(format: "%5d", category.turns)
+            for mode in report.modes {
+                guard let categories = mode.categories, index < categories.count else { continue }
+                line += "  " + String(format: "%-12.3f", categories[index].acceptanceLength)
+            }
+            lines.append(line)
+        }
+        return lines.joined(separator: "\n")
     }
 }

@@ -73,6 +73,9 @@ struct RecipeSummary {
                             mode.speculativeTokensPerSecond, mode.speedup,
                             mode.lossless.map { $0 ? "yes" : "NO" } ?? "n/a"))
                 }
+                if let table = EvalCommand.categoryTable(report) {
+                    lines += table.split(separator: "\n").map { "    " + $0 }
+                }
             case ("export", _):
                 if let output = option("--output", in: arguments) { lines.append("  export     \(output)") }
             default:

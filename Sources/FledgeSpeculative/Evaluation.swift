@@ -26,6 +26,29 @@ public enum SpeculativeEvaluation {
         public var lossless: Bool?
         /// Turns whose speculative output differed from the plain output (greedy).
         public var mismatchedTurns: Int
+        /// τ and acceptance per question category (MT-bench's writing, roleplay, …), in the
+        /// order categories first appear; empty when the questions have none (nil in reports
+        /// written before categories existed).
+        public var categories: [CategoryReport]?
+    }
+
+    /// One category's figures within a mode.
+    public struct CategoryReport: Sendable, Codable, Equatable {
+        public var category: String
+        public var turns: Int
+        public var acceptanceLength: Double
+        public var acceptanceRates: [Double]
+    }
+
+    /// A benchmark question: its turns and, where the file has one, its category.
+    public struct Question: Sendable, Equatable {
+        public var turns: [String]
+        public var category: String?
+
+        public init(turns: [String], category: String? = nil) {
+            self.turns = turns
+            self.category = category
+        }
     }
 
     public struct Report: Sendable, Codable {
@@ -44,7 +67,7 @@ public enum SpeculativeEvaluation {
     /// Plain decoding and each mode run in their own ``DecodingSession``, reset per question,
     /// so a question's second turn prefills only its new tokens in every mode alike.
     public static func run(
-        target: TargetModel, draft: any LoadedDraft, questions: [[String]], modes: [Mode], maxTokens: Int,
+        target: TargetModel, draft: any LoadedDraft, questions: [Question], modes: [Mode], maxTokens: Int,
         sampling: SamplingOptions? = nil, kernels: KernelPolicy = .standard,
         progress: (Int, Int) -> Void = { _, _ in }
     ) throws -> Report {
@@ -61,7 +84,7 @@ public enum SpeculativeEvaluation {
     /// modes only: speculative sampling with the rejection rule), each turn from its own seed
     /// (``FledgeLlama/SamplingOptions/forTurn(_:)``).
     public static func run(
-        model: LlamaModel, makeDrafter: () throws -> any Drafter, questions: [[String]], modes: [Mode], maxTokens: Int,
+        model: LlamaModel, makeDrafter: () throws -> any Drafter, questions: [Question], modes: [Mode], maxTokens: Int,
         sampling: SamplingOptions? = nil, kernels: KernelPolicy = .standard, stopTokens stops: Set<Int32>,
         encode: ([ChatMessage]) throws -> [Int32], decode: ([Int32]) -> String,
         progress: (Int, Int) -> Void = { _, _ in }
@@ -82,11 +105,15 @@ public enum SpeculativeEvaluation {
         var mismatches = [Int](repeating: 0, count: modes.count)
         var speculativeTokens = [Int](repeating: 0, count: modes.count)
         var plainSeconds = 0.0, tokens = 0, turns = 0
+        // Per mode, per category (in order of first appearance): turns and merged statistics.
+        var categoryNames: [String] = []
+        var categoryStats: [[String: (turns: Int, stats: AcceptanceStats)]] = modes.map { _ in [:] }
         for (index, question) in questions.enumerated() {
             plainSession.reset()
             for session in sessions { session.reset() }
+            if let category = question.category, !categoryNames.contains(category) { categoryNames.append(category) }
             var messages: [ChatMessage] = []
-            for turn in question {
+            for turn in question.turns {
                 messages.append(ChatMessage(role: "user", content: turn))
                 let prompt = try encode(messages)
                 let turnSampling = (sampling ?? SamplingOptions()).forTurn(turns)
@@ -100,6 +127,12 @@ public enum SpeculativeEvaluation {
                     if speculative.tokens != plain.tokens { mismatches[m] += 1 }
                     speculativeTokens[m] += speculative.tokens.count
                     stats[m].merge(speculative.stats)
+                    if let category = question.category {
+                        var entry = categoryStats[m][category] ?? (0, AcceptanceStats(steps: mode.steps))
+                        entry.turns += 1
+                        entry.stats.merge(speculative.stats)
+                        categoryStats[m][category] = entry
+                    }
                 }
                 tokens += plain.tokens.count
                 turns += 1
@@ -120,7 +153,14 @@ public enum SpeculativeEvaluation {
                 speedup: greedy
                     ? plainSeconds / speculativeSeconds[m]
                     : Double(speculativeTokens[m]) / speculativeSeconds[m] / (Double(tokens) / plainSeconds),
-                lossless: greedy ? mismatches[m] == 0 : nil, mismatchedTurns: greedy ? mismatches[m] : 0)
+                lossless: greedy ? mismatches[m] == 0 : nil, mismatchedTurns: greedy ? mismatches[m] : 0,
+                categories: categoryNames.compactMap { name in
+                    categoryStats[m][name].map {
+                        CategoryReport(
+                            category: name, turns: $0.turns, acceptanceLength: $0.stats.acceptanceLength,
+                            acceptanceRates: $0.stats.acceptanceRates)
+                    }
+                })
         }
         return Report(
             questions: questions.count, turns: turns, generatedTokens: tokens, maxTokens: maxTokens,
@@ -128,19 +168,20 @@ public enum SpeculativeEvaluation {
             plainTokensPerSecond: Double(tokens) / plainSeconds, modes: reports)
     }
 
-    /// MT-bench questions (`question.jsonl`: `{"turns": [...]}` per line), the first `limit`.
-    public static func mtBench(_ url: URL, limit: Int? = nil) throws -> [[String]] {
+    /// MT-bench questions (`question.jsonl`: `{"turns": [...], "category": ...}` per line, or
+    /// `{"prompt": ...}`), the first `limit`.
+    public static func mtBench(_ url: URL, limit: Int? = nil) throws -> [Question] {
         guard let text = try? String(contentsOf: url, encoding: .utf8) else {
             throw LlamaError("\(url.path): cannot read MT-bench questions")
         }
-        var questions: [[String]] = []
+        var questions: [Question] = []
         for (number, line) in text.split(separator: "\n").enumerated() {
             guard let object = try? JSONSerialization.jsonObject(with: Data(line.utf8)) as? [String: Any],
                 let turns = object["turns"] as? [String] ?? (object["prompt"] as? String).map({ [$0] })
             else {
                 throw LlamaError("\(url.path):\(number + 1): expected {\"turns\": [...]} or {\"prompt\": ...}")
             }
-            questions.append(turns)
+            questions.append(Question(turns: turns, category: object["category"] as? String))
             if let limit, questions.count == limit { break }
         }
         return questions

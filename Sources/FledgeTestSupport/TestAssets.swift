@@ -17,4 +17,6 @@ public enum TestAssets {
 
     public static var smolLM2: URL { directory.appendingPathComponent("SmolLM2-135M-Instruct.Q4_1.gguf") }
     public static var hasSmolLM2: Bool { FileManager.default.fileExists(atPath: smolLM2.path) }
+    public static var mtBench: URL { directory.appendingPathComponent("question.jsonl") }
+    public static var hasMTBench: Bool { FileManager.default.fileExists(atPath: mtBench.path) }
 }

@@ -5,6 +5,7 @@ import FledgeDraft
 import FledgeLlama
 import FledgeTensor
 import FledgeTemplate
+import FledgeTestSupport
 
 /// Greedy speculative decoding is lossless: the same tokens as plain greedy decoding.
 @Suite struct SpeculativeDecoderTests {
@@ -121,7 +122,10 @@ extension DecodingSession {
         ]
         var seen: [Int] = []
         let report = try SpeculativeEvaluation.run(
-            model: target, makeDrafter: makeDrafter, questions: [["ab", "cd"], ["hello"]], modes: modes,
+            model: target, makeDrafter: makeDrafter,
+            questions: [
+                .init(turns: ["ab", "cd"], category: "writing"), .init(turns: ["hello"], category: "math"),
+            ], modes: modes,
             maxTokens: 12, stopTokens: [], encode: encode, decode: decode
         ) { done, _ in seen.append(done) }
         #expect(seen == [1, 2])
@@ -129,6 +133,10 @@ extension DecodingSession {
         #expect(report.modes.map(\.mode) == ["chain K = 1", "chain K = 3", "tree 3/3/8"])
         for row in report.modes {
             #expect(row.lossless == true && row.mismatchedTurns == 0, "\(row.mode)")
+            // Per category: the questions' turns, in order of appearance, each τ at least 1.
+            let categories = row.categories ?? []
+            #expect(categories.map(\.category) == ["writing", "math"] && categories.map(\.turns) == [2, 1])
+            #expect(categories.allSatisfy { $0.acceptanceLength >= 1 && $0.acceptanceRates.count == row.steps })
             #expect(row.acceptanceLength >= 1 && row.cycles >= 3 && row.cycles <= 36, "\(row.mode)")
             #expect(
                 Double(36) / Double(row.cycles) >= row.acceptanceLength - 1e-9,
@@ -143,14 +151,47 @@ extension DecodingSession {
         // Sampling: chain modes sample with the rejection rule; the tree refuses.
         let sampling = SamplingOptions(temperature: 0.8, topP: 0.95, seed: 7)
         let sampled = try SpeculativeEvaluation.run(
-            model: target, makeDrafter: makeDrafter, questions: [["ab"]], modes: [.chain(steps: 2)], maxTokens: 12,
+            model: target, makeDrafter: makeDrafter, questions: [.init(turns: ["ab"])], modes: [.chain(steps: 2)],
+            maxTokens: 12,
             sampling: sampling, stopTokens: [], encode: encode, decode: decode)
         #expect(sampled.modes[0].lossless == nil && sampled.sampling == sampling && sampled.modes[0].cycles >= 1)
         #expect(throws: (any Error).self) {
             try SpeculativeEvaluation.run(
-                model: target, makeDrafter: makeDrafter, questions: [["ab"]],
+                model: target, makeDrafter: makeDrafter, questions: [.init(turns: ["ab"])],
                 modes: [.tree(topK: 2, depth: 2, treeTokens: 4)],
                 maxTokens: 12, sampling: sampling, stopTokens: [], encode: encode, decode: decode)
         }
+    }
+}
+
+/// MT-bench question files: turns, categories, the `prompt` form and the limit.
+struct MTBenchQuestionsTests {
+    @Test func questionsKeepTheirCategories() throws {
+        let url = FileManager.default.temporaryDirectory.appendingPathComponent("mtbench-\(UUID().uuidString).jsonl")
+        defer { try? FileManager.default.removeItem(at: url) }
+        try """
+        {"question_id": 81, "category": "writing", "turns": ["a", "b"]}
+        {"prompt": "c"}
+        {"category": "math", "turns": ["d"]}
+        """.write(to: url, atomically: true, encoding: .utf8)
+        let questions = try SpeculativeEvaluation.mtBench(url)
+        #expect(
+            questions == [
+                .init(turns: ["a", "b"], category: "writing"), .init(turns: ["c"]),
+                .init(turns: ["d"], category: "math"),
+            ])
+        #expect(try SpeculativeEvaluation.mtBench(url, limit: 1).count == 1)
+        try "{\"turns\": 3}\n".write(to: url, atomically: true, encoding: .utf8)
+        #expect(throws: (any Error).self) { try SpeculativeEvaluation.mtBench(url) }
+    }
+
+    @Test(
+        .enabled(
+            if: TestAssets.hasMTBench, "needs the MT-bench questions: run Scripts/fetch-assets.sh (make test does)"))
+    func theRealFileHasEightCategoriesOfTen() throws {
+        let questions = try SpeculativeEvaluation.mtBench(TestAssets.mtBench)
+        #expect(questions.count == 80)
+        let counts = Dictionary(grouping: questions, by: { $0.category ?? "" }).mapValues(\.count)
+        #expect(counts.count == 8 && counts.values.allSatisfy { $0 == 10 }, "\(counts)")
     }
 }
