@@ -5,7 +5,7 @@ import FledgeLlama
 import FledgeSpeculative
 import FledgeWeights
 
-/// `fledge eval`: acceptance length and wall-clock speedup of a draft on MT-bench or prompts.
+/// `fledge eval`: acceptance length and wall-clock speedup of a draft on MT-bench, HumanEval or prompts.
 struct EvalCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "eval",
@@ -19,7 +19,11 @@ struct EvalCommand: AsyncParsableCommand {
     @OptionGroup var speculation: SpeculationOptions
     @OptionGroup var length: LengthOptions
 
-    @Option(help: "mtbench or mtbench:N (the first N questions, both turns).")
+    @Option(
+        help: """
+            mtbench or mtbench:N (the first N questions, both turns), humaneval or humaneval:N (the HumanEval \
+            prompts as user turns; Scripts/fetch-assets.sh humaneval).
+            """)
     var bench = "mtbench:10"
 
     @Option(help: "A JSONL file of prompts ({\"turns\": [...]} or {\"prompt\": ...}) instead of --bench.")
@@ -68,10 +72,17 @@ struct EvalCommand: AsyncParsableCommand {
             questions = try SpeculativeEvaluation.mtBench(URL(fileURLWithPath: prompts))
         } else {
             let parts = bench.split(separator: ":")
-            guard parts.first == "mtbench" else { throw ValidationError("--bench must be mtbench or mtbench:N") }
-            questions = try SpeculativeEvaluation.mtBench(
-                DefaultAssets.directory.appendingPathComponent("question.jsonl"),
-                limit: parts.count > 1 ? Int(parts[1]) : nil)
+            let files = ["mtbench": "question.jsonl", "humaneval": "HumanEval.jsonl"]
+            guard let name = parts.first, let file = files[String(name)], parts.count <= 2,
+                parts.count == 1 || Int(parts[1]).map({ $0 >= 1 }) == true
+            else {
+                throw ValidationError("--bench must be mtbench, mtbench:N, humaneval or humaneval:N")
+            }
+            let url = DefaultAssets.directory.appendingPathComponent(file)
+            guard FileManager.default.fileExists(atPath: url.path) else {
+                throw ValidationError("--bench \(name): \(url.path) is missing; run Scripts/fetch-assets.sh \(name)")
+            }
+            questions = try SpeculativeEvaluation.mtBench(url, limit: parts.count > 1 ? Int(parts[1]) : nil)
         }
         let temperature = sampling.temperature, topP = sampling.topP
         var line = ProgressLine(label: "eval")

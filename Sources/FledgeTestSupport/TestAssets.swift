@@ -19,4 +19,6 @@ public enum TestAssets {
     public static var hasSmolLM2: Bool { FileManager.default.fileExists(atPath: smolLM2.path) }
     public static var mtBench: URL { directory.appendingPathComponent("question.jsonl") }
     public static var hasMTBench: Bool { FileManager.default.fileExists(atPath: mtBench.path) }
+    public static var humanEval: URL { directory.appendingPathComponent("HumanEval.jsonl") }
+    public static var hasHumanEval: Bool { FileManager.default.fileExists(atPath: humanEval.path) }
 }

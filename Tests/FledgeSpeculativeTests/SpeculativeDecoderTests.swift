@@ -194,4 +194,11 @@ struct MTBenchQuestionsTests {
         let counts = Dictionary(grouping: questions, by: { $0.category ?? "" }).mapValues(\.count)
         #expect(counts.count == 8 && counts.values.allSatisfy { $0 == 10 }, "\(counts)")
     }
+
+    @Test(.enabled(if: TestAssets.hasHumanEval, "needs HumanEval: run Scripts/fetch-assets.sh (make test does)"))
+    func humanEvalPromptsAreSingleTurns() throws {
+        let questions = try SpeculativeEvaluation.mtBench(TestAssets.humanEval)
+        #expect(questions.count == 164 && questions.allSatisfy { $0.turns.count == 1 && $0.category == nil })
+        #expect(questions[0].turns[0].hasPrefix("from typing import List\n\n\ndef has_close_elements("))
+    }
 }
