@@ -59,10 +59,10 @@ extension LlamaModel {
 }
 
 extension LlamaModel {
-    /// Generates for several prompts at once (right-padded prefill, then one token per row
-    /// per forward). Each row has its own sampler, and under an integer kernel policy (the
-    /// default) the prefill runs row-exact too, so a row's output does not depend on which
-    /// other rows share its batch (under a Float32 policy: up to the prefill's summation order).
+    /// Generates for several prompts at once: each prompt is prefilled on its own (the same
+    /// call whatever the batch), then the rows decode together, one token per row per forward
+    /// (row-exact kernels). Each row has its own sampler, so a row's output does not depend on
+    /// which other rows share its batch.
     /// - Returns: the generated tokens of each row, each ending at its first stop token
     ///   (included) or after `maxTokens`.
     public func generateBatch(
@@ -86,8 +86,16 @@ extension LlamaModel {
         let scratch = Tensor(zeros: [vocabulary])
         var outputs = [[Int32]](repeating: [], count: rows)
         var finished = [Bool](repeating: false, count: rows)
-        let prefill = ForwardOptions(logits: .last, kernels: kernels, rowExact: kernels.integerContinuations)
-        var logits = try forward(TokenBatch(sequences: prompts), cache: cache, options: prefill).logits!
+        var logits = Tensor(zeros: [rows, vocabulary])
+        let single = makeCache(capacity: longest)
+        for (row, prompt) in prompts.enumerated() {
+            single.reset()
+            let last = try forward(
+                TokenBatch(tokens: prompt), cache: single, options: ForwardOptions(logits: .last, kernels: kernels)
+            ).logits!
+            (logits.pointer + row * vocabulary).update(from: last.pointer, count: vocabulary)
+            cache.copyRow(row, from: single)
+        }
         try checkLogits(logits)
         for _ in 0..<maxTokens {
             var next = [Int32](repeating: 0, count: rows)

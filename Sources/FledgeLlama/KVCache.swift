@@ -60,6 +60,20 @@ public final class KVCache: @unchecked Sendable {
         lengths[row] = start + indices.count
     }
 
+    /// Copies row `source` of `other` (same layers and widths, no longer than this cache) into
+    /// row `row`, replacing what it held.
+    public func copyRow(_ row: Int, from other: KVCache, source: Int = 0) {
+        precondition(other.layerCount == layerCount && other.rowSize == rowSize && other.lengths[source] <= capacity)
+        let count = other.lengths[source] * rowSize
+        for layer in 0..<layerCount {
+            (keys[layer].pointer + row * capacity * rowSize).update(
+                from: other.keys[layer].pointer + source * other.capacity * rowSize, count: count)
+            (values[layer].pointer + row * capacity * rowSize).update(
+                from: other.values[layer].pointer + source * other.capacity * rowSize, count: count)
+        }
+        lengths[row] = other.lengths[source]
+    }
+
     /// Copies `other`'s cached positions into this cache, which must be at least as long and
     /// otherwise of the same dimensions (a grown cache).
     public func copyPrefix(of other: KVCache) {

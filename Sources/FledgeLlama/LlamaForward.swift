@@ -49,21 +49,14 @@ public struct ForwardOptions: Sendable {
     public var logits: Logits
     /// The matrix kernels of this call.
     public var kernels: KernelPolicy
-    /// Run a prefill (an empty cache) with the kernels of a continuing call, so each row's
-    /// result does not depend on the other sequences of the batch (a batched generation whose
-    /// output must not depend on how prompts were grouped). Row-independent under an integer
-    /// policy whatever the length; under a Float32 policy up to its exact rows.
-    public var rowExact: Bool
 
     public init(
-        captureLayers: [Int] = [], finalHidden: Bool = false, logits: Logits = .last, kernels: KernelPolicy = .standard,
-        rowExact: Bool = false
+        captureLayers: [Int] = [], finalHidden: Bool = false, logits: Logits = .last, kernels: KernelPolicy = .standard
     ) {
         self.captureLayers = captureLayers
         self.finalHidden = finalHidden
         self.logits = logits
         self.kernels = kernels
-        self.rowExact = rowExact
     }
 }
 
@@ -157,7 +150,7 @@ extension LlamaModel {
             headDimension: c.headDimension, keyCapacity: cache.capacity)
         // Steps that continue a cached context (decoding, speculative verification) take the
         // row-exact kernels of the policy; prefills (and so feature capture for training) OpenBLAS.
-        let fewRows = options.rowExact || (0..<b).allSatisfy { cache.lengths[$0] > 0 }
+        let fewRows = (0..<b).allSatisfy { cache.lengths[$0] > 0 }
         let kernels = options.kernels
         // The attention of those steps too: each row on its own, so verification rows carry the
         // bits of the decode steps they replace.
