@@ -75,7 +75,7 @@ extension LlamaModel {
         var samplers = samplers
         let rows = prompts.count
         let longest = prompts.map(\.count).max()!
-        let cache = makeCache(batch: rows, capacity: longest + maxTokens)
+        var cache = makeCache(batch: rows, capacity: longest + maxTokens)
         guard longest + maxTokens <= cache.capacity else {
             throw LlamaError(
                 "generate: a \(longest)-token prompt plus \(maxTokens) new tokens exceed the model's "
@@ -97,19 +97,31 @@ extension LlamaModel {
             cache.copyRow(row, from: single)
         }
         try checkLogits(logits)
+        // Cache row i (and logits row i) holds prompt active[i].
+        var active = Array(0..<rows)
         for _ in 0..<maxTokens {
-            var next = [Int32](repeating: 0, count: rows)
-            for row in 0..<rows where !finished[row] {
+            var next = [Int32](repeating: 0, count: active.count)
+            for (i, row) in active.enumerated() where !finished[row] {
                 let token = samplers[row].sample(
-                    logits.pointer + row * vocabulary, count: vocabulary, scratch: scratch.pointer)
+                    logits.pointer + i * vocabulary, count: vocabulary, scratch: scratch.pointer)
                 outputs[row].append(token)
-                next[row] = token
+                next[i] = token
                 if stopTokens.contains(token) || outputs[row].count == maxTokens { finished[row] = true }
             }
-            if finished.allSatisfy({ $0 }) { break }
-            // Finished rows keep decoding a dummy token; their outputs are frozen.
+            let remaining = active.indices.filter { !finished[active[$0]] }
+            if remaining.isEmpty { break }
+            // Once finished rows are half the batch, the others move to a smaller cache (until
+            // then finished rows decode a dummy token, their outputs frozen). Row-exact kernels
+            // give a row the same bits in any batch.
+            if remaining.count * 2 <= active.count {
+                let smaller = makeCache(batch: remaining.count, capacity: cache.capacity)
+                for (j, i) in remaining.enumerated() { smaller.copyRow(j, from: cache, source: i) }
+                cache = smaller
+                next = remaining.map { next[$0] }
+                active = remaining.map { active[$0] }
+            }
             logits = try forward(
-                TokenBatch(tokens: next, batch: rows, length: 1), cache: cache,
+                TokenBatch(tokens: next, batch: active.count, length: 1), cache: cache,
                 options: ForwardOptions(logits: .last, kernels: kernels)
             ).logits!
             try checkLogits(logits)
