@@ -49,6 +49,7 @@ struct RecipeSummary {
                             String(
                                 format: "  eval split step %d: simulated τ %.2f, accuracy by position %@", last.step,
                                 last.values["tau"] ?? 0, accuracy))
+                        lines += Self.positionTable(last).map { "    " + $0 }
                     }
                 }
                 lines.append("  report     \(save)/report.html")
@@ -83,5 +84,21 @@ struct RecipeSummary {
             }
         }
         return lines.joined(separator: "\n")
+    }
+
+    /// Accuracy and loss by position on the eval split with their standard deviation across
+    /// eval samples (MiniCPM4's EAGLE-3 table); empty when the record has no spread.
+    static func positionTable(_ record: MetricsRecord) -> [String] {
+        let (accuracy, accuracySpread) = (record.positions("acc"), record.positions("acc_std"))
+        let (loss, lossSpread) = (record.positions("loss"), record.positions("loss_std"))
+        guard !accuracy.isEmpty, accuracySpread.count == accuracy.count, lossSpread.count == loss.count else {
+            return []
+        }
+        var lines = ["position  accuracy          loss"]
+        for k in accuracy.indices {
+            let lossText = k < loss.count ? String(format: "%.3f ± %.3f", loss[k], lossSpread[k]) : ""
+            lines.append(String(format: "%8d  %.3f ± %.3f     %@", k, accuracy[k], accuracySpread[k], lossText))
+        }
+        return lines
     }
 }

@@ -268,6 +268,9 @@ public final class Trainer {
         guard !evaluation.isEmpty else { return }
         // Batches of the global size; each rank evaluates its slice, as in training.
         var metrics = DraftMetrics()
+        // Per batch (per sample when a batch is one sample), each position's accuracy and loss,
+        // for their spread across the eval split.
+        var perBatch: [[String: Double]] = []
         var start = 0
         while start < evaluation.count {
             let batch = Array(start..<min(evaluation.count, start + globalRows))
@@ -275,13 +278,23 @@ public final class Trainer {
             start += batch.count
             guard !samples.isEmpty else { continue }
             let features = try source.features(for: samples)
-            metrics.merge(
-                step(
-                    features, samples: samples, whole: batch.map { evaluation[$0] }, accumulation: 1, train: false,
-                    context: StepContext(paddedLength: features.length)))
+            let batchMetrics = step(
+                features, samples: samples, whole: batch.map { evaluation[$0] }, accumulation: 1, train: false,
+                context: StepContext(paddedLength: features.length))
+            perBatch.append(batchMetrics.values)
+            metrics.merge(batchMetrics)
         }
         if communicator.isDistributed { metrics = try reduce(metrics, what: "evaluation at step \(state.step)") }
-        let values = algorithm.summarize(metrics)
+        var values = algorithm.summarize(metrics)
+        // The standard deviation across this rank's eval batches of every per-position accuracy
+        // and loss ("acc/k" → "acc_std/k"); on one rank with one sample per batch, across samples.
+        for key in values.keys where key.hasPrefix("acc/") || key.hasPrefix("loss/") {
+            let series = perBatch.compactMap { $0[key] }
+            guard series.count > 1 else { continue }
+            let mean = series.reduce(0, +) / Double(series.count)
+            let variance = series.map { ($0 - mean) * ($0 - mean) }.reduce(0, +) / Double(series.count - 1)
+            values[key.replacingOccurrences(of: "/", with: "_std/")] = variance.squareRoot()
+        }
         let tau = Float(values["tau"] ?? 0)
         if state.bestTau.map({ tau > $0 }) ?? true {
             state.bestTau = tau

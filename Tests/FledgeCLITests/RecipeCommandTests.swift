@@ -4,6 +4,7 @@ import Testing
 @testable import FledgeCLI
 import FledgeSpeculative
 import FledgeTestSupport
+import FledgeTraining
 
 @Suite struct RecipeCommandTests {
     /// Every stage of the built-in recipes is a valid fledge command line (flags spelled right).
@@ -135,5 +136,48 @@ import FledgeTestSupport
             try FileManager.default.attributesOfItem(atPath: run.appendingPathComponent("eval.json").path)[
                 .modificationDate] as? Date != written)
         #expect(try finished("train") == trained && finished("export") != exported)
+    }
+}
+
+/// The recipe summary's tables: accuracy and loss by position with their spread, and τ by
+/// question category.
+struct RecipeSummaryTableTests {
+    @Test func positionTableShowsMeansAndSpread() {
+        let record = MetricsRecord(
+            kind: "eval", step: 10, epoch: 0,
+            values: [
+                "acc/0": 0.5, "acc/1": 0.25, "acc_std/0": 0.1, "acc_std/1": 0.05, "loss/0": 2, "loss/1": 3,
+                "loss_std/0": 0.5, "loss_std/1": 0.25,
+            ], time: 0)
+        #expect(
+            RecipeSummary.positionTable(record) == [
+                "position  accuracy          loss", "       0  0.500 ± 0.100     2.000 ± 0.500",
+                "       1  0.250 ± 0.050     3.000 ± 0.250",
+            ])
+        // Without the spread (one eval batch, or an older log): no table.
+        #expect(
+            RecipeSummary.positionTable(MetricsRecord(kind: "eval", step: 1, epoch: 0, values: ["acc/0": 1], time: 0))
+                .isEmpty)
+    }
+
+    @Test func categoryTableHasARowPerCategory() throws {
+        func mode(_ name: String, _ taus: [Double]) -> String {
+            let categories = zip(["writing", "math"], taus).map {
+                "{\"category\": \"\($0)\", \"turns\": 2, \"acceptanceLength\": \($1), \"acceptanceRates\": [0.5]}"
+            }
+            return """
+                {"mode": "\(name)", "steps": 1, "acceptanceLength": 1.5, "acceptanceRates": [0.5], "cycles": 4,
+                 "draftTimeShare": 0.1, "targetTimeShare": 0.9, "speculativeTokensPerSecond": 10, "speedup": 1,
+                 "lossless": true, "mismatchedTurns": 0, "categories": [\(categories.joined(separator: ", "))]}
+                """
+        }
+        let json = """
+            {"questions": 2, "turns": 4, "generatedTokens": 8, "maxTokens": 4, "plainTokensPerSecond": 10,
+             "modes": [\(mode("chain K = 1", [1.25, 1.5])), \(mode("tree 4/3/8", [1.75, 2]))]}
+            """
+        let report = try JSONDecoder().decode(SpeculativeEvaluation.Report.self, from: Data(json.utf8))
+        let lines = EvalCommand.categoryTable(report)?.split(separator: "\n").map(String.init) ?? []
+        #expect(lines.count == 3 && lines[1].hasPrefix("writing") && lines[2].hasPrefix("math"))
+        #expect(lines[1].contains("1.250") && lines[1].contains("1.750") && lines[2].contains("2.000"))
     }
 }

@@ -33,12 +33,13 @@ import FledgeTensor
     }
 
     func trainer(
-        _ setup: Setup, save: URL, resume: Bool = true, maxSteps: Int? = nil, source: FeatureSource? = nil
+        _ setup: Setup, save: URL, resume: Bool = true, maxSteps: Int? = nil, source: FeatureSource? = nil,
+        batchSize: Int = 2, evaluation: Int = 2
     ) throws -> Trainer {
         var configuration = TrainingConfiguration()
         configuration.savePath = save.path
         configuration.epochs = 2
-        configuration.batchSize = 2
+        configuration.batchSize = batchSize
         configuration.gradientAccumulation = 2
         configuration.saveInterval = 2
         configuration.evalInterval = 3
@@ -57,7 +58,7 @@ import FledgeTensor
         return try Trainer(
             configuration: configuration, algorithm: algorithm,
             source: try source ?? OnlineFeatureSource(model: setup.model, layers: [0, 1, 2]),
-            train: Array(setup.samples.prefix(10)), evaluation: Array(setup.samples.suffix(2)),
+            train: Array(setup.samples.prefix(10)), evaluation: Array(setup.samples.suffix(evaluation)),
             target: .init(name: "tiny"))
     }
 
@@ -65,6 +66,23 @@ import FledgeTensor
         let url = FileManager.default.temporaryDirectory.appendingPathComponent("fledge-train-\(UUID().uuidString)")
         try FileManager.default.createDirectory(at: url, withIntermediateDirectories: true)
         return url
+    }
+
+    /// With one sample per eval batch, each position's accuracy and loss carry their standard
+    /// deviation across the eval samples, and the recipe summary's table shows them.
+    @Test func evaluationReportsTheSpreadAcrossSamples() throws {
+        let setup = try Self.setup()
+        var evals: [MetricsRecord] = []
+        try trainer(setup, save: try temporary(), maxSteps: 3, batchSize: 1, evaluation: 4).run {
+            if $0.kind == "eval" {
+                evals.append(MetricsRecord(kind: $0.kind, step: $0.step, epoch: 0, values: $0.values, time: 0))
+            }
+        }
+        let last = try #require(evals.last)
+        #expect(last.positions("acc_std").count == 3 && last.positions("loss_std").count == 3)
+        #expect(
+            last.positions("acc_std").allSatisfy { $0 >= 0 && $0 <= 1 }
+                && last.positions("loss_std").allSatisfy { $0 > 0 })
     }
 
     @Test func aKilledRunResumesWithTheSameLosses() throws {
