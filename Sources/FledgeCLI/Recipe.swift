@@ -26,7 +26,7 @@ public struct Recipe: Codable, Sendable {
     }
 
     /// The recipes built into the binary (`fledge recipe show NAME` prints one to start from).
-    public static let builtIn: [String: Recipe] = ["demo": demo, "long": long]
+    public static let builtIn: [String: Recipe] = ["demo": demo, "long": long, "regen": regen]
 
     /// `make demo`: a draft for SmolLM2 from a ShareGPT sample in about 20 minutes on 2 cores.
     public static let demo = Recipe(
@@ -113,6 +113,64 @@ public struct Recipe: Codable, Sendable {
                     "export", "--checkpoint", "${RUN}/train/best", "--format", "speculators", "--output",
                     "${RUN}/export-speculators",
                 ]),
+        ])
+
+    /// The `demo` recipe's data, budget and settings on answers the target wrote itself
+    /// (self-distillation, as the EAGLE authors, SpecForge and speculators recommend): the
+    /// first 1,500 conversations' assistant turns regenerated greedily (≤ 256 tokens each),
+    /// then the same training and an MT-bench evaluation of all 80 questions. The regen stage
+    /// resumes where a killed run stopped, and a finished one is reused by the next run.
+    public static let regen = Recipe(
+        name: "regen",
+        about:
+            "the demo draft trained on SmolLM2's own answers to 1,500 ShareGPT conversations "
+            + "(regenerated here; the longest stage), then all 80 MT-bench questions",
+        stages: [
+            Stage(
+                name: "prepare",
+                command: [
+                    "data", "prepare", "${ASSETS}/ShareGPT_V3_unfiltered_cleaned_split.json", "--output", "${RUN}/data",
+                    "--max-conversations", "4000",
+                ],
+                about: "ShareGPT → unified JSONL, train/eval split (the demo's)"),
+            Stage(
+                name: "regen",
+                command: [
+                    "data", "regenerate", "--data-path", "${RUN}/data", "--output", "${RUN}/regen/train.jsonl",
+                    "--max-conversations", "1500", "--max-tokens", "256", "--temperature", "0", "--batch-size", "16",
+                ],
+                about: "every assistant turn rewritten by the target, greedy, resumable"),
+            Stage(
+                name: "regen-eval",
+                command: [
+                    "data", "regenerate", "--data-path", "${RUN}/data", "--split", "eval", "--output",
+                    "${RUN}/regen/eval.jsonl", "--max-tokens", "256", "--temperature", "0", "--batch-size", "16",
+                ],
+                about: "the eval split rewritten the same way"),
+            Stage(
+                name: "vocab",
+                command: [
+                    "vocab", "--data-path", "${RUN}/regen/train.jsonl", "--draft-vocab-size", "8192", "--output",
+                    "${RUN}/vocab",
+                ],
+                about: "the 8,192 most frequent tokens of the regenerated answers"),
+            Stage(
+                name: "train",
+                command: [
+                    "train", "--data-path", "${RUN}/regen/train.jsonl", "--eval-data-path", "${RUN}/regen/eval.jsonl",
+                    "--d2t-path", "${RUN}/vocab/vocab.safetensors", "--save-path", "${RUN}/train",
+                    "--draft-vocab-size", "8192", "--max-length", "512", "--max-steps", "360", "--ttt-steps", "4",
+                    "--lr", "1e-3", "--warmup-ratio", "0.03", "--init-head-from-target", "--save-interval", "50",
+                    "--eval-interval", "100", "--max-eval-samples", "16", "--logger", "jsonl",
+                ],
+                about: "the demo's training on the regenerated answers"),
+            Stage(
+                name: "eval",
+                command: [
+                    "eval", "--draft", "${RUN}/train/export", "--bench", "mtbench", "--modes", "chain:1", "chain:3",
+                    "tree:4/3/8", "--max-tokens", "64", "--output", "${RUN}/eval.json",
+                ],
+                about: "speculative vs plain decoding, all 80 MT-bench questions, both turns"),
         ])
 
     /// A built-in name or a JSON file.

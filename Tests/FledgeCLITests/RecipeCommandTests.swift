@@ -8,10 +8,14 @@ import FledgeTraining
 
 @Suite struct RecipeCommandTests {
     /// Every stage of the built-in recipes is a valid fledge command line (flags spelled right).
-    @Test(arguments: ["demo", "long"])
+    @Test(arguments: ["demo", "long", "regen"])
     func builtInStagesParse(_ name: String) throws {
         let recipe = try #require(Recipe.builtIn[name])
-        #expect(recipe.stages.map(\.name) == ["prepare", "vocab", "train", "eval", "export"])
+        #expect(
+            recipe.stages.map(\.name)
+                == (name == "regen"
+                    ? ["prepare", "regen", "regen-eval", "vocab", "train", "eval"]
+                    : ["prepare", "vocab", "train", "eval", "export"]))
         for stage in recipe.stages {
             let arguments = recipe.expand(stage, run: "/tmp/run", assets: "/tmp/assets")
             #expect(!arguments.joined().contains("${"), "\(stage.name): a variable was left")
