@@ -117,14 +117,15 @@ public struct Recipe: Codable, Sendable {
 
     /// The `demo` recipe's data, budget and settings on answers the target wrote itself
     /// (self-distillation, as the EAGLE authors, SpecForge and speculators recommend): the
-    /// first 1,500 conversations' assistant turns regenerated greedily (≤ 256 tokens each),
-    /// then the same training and an MT-bench evaluation of all 80 questions. The regen stage
+    /// first 400 conversations' assistant turns regenerated greedily (≤ 256 tokens each; the
+    /// demo's 360 steps of one sample read 360 of them), then the same training and an MT-bench
+    /// evaluation of all 80 questions. The regen stage
     /// resumes where a killed run stopped, and a finished one is reused by the next run.
     public static let regen = Recipe(
         name: "regen",
         about:
-            "the demo draft trained on SmolLM2's own answers to 1,500 ShareGPT conversations "
-            + "(regenerated here; the longest stage), then all 80 MT-bench questions",
+            "the demo draft trained on SmolLM2's own answers to 400 ShareGPT conversations "
+            + "(regenerated here, about an hour), then all 80 MT-bench questions",
         stages: [
             Stage(
                 name: "prepare",
@@ -137,7 +138,7 @@ public struct Recipe: Codable, Sendable {
                 name: "regen",
                 command: [
                     "data", "regenerate", "--data-path", "${RUN}/data", "--output", "${RUN}/regen/train.jsonl",
-                    "--max-conversations", "1500", "--max-tokens", "256", "--temperature", "0", "--batch-size", "16",
+                    "--max-conversations", "400", "--max-tokens", "256", "--temperature", "0", "--batch-size", "16",
                 ],
                 about: "every assistant turn rewritten by the target, greedy, resumable"),
             Stage(
