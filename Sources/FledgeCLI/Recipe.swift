@@ -28,18 +28,21 @@ public struct Recipe: Codable, Sendable {
     /// The recipes built into the binary (`fledge recipe show NAME` prints one to start from).
     public static let builtIn: [String: Recipe] = ["demo": demo, "long": long, "regen": regen]
 
+    /// The first 4,000 ShareGPT conversations, prepared (the `demo` and `regen` recipes' data).
+    static let demoData = Stage(
+        name: "prepare",
+        command: [
+            "data", "prepare", "${ASSETS}/ShareGPT_V3_unfiltered_cleaned_split.json", "--output", "${RUN}/data",
+            "--max-conversations", "4000",
+        ],
+        about: "ShareGPT → unified JSONL, train/eval split")
+
     /// `make demo`: a draft for SmolLM2 from a ShareGPT sample in about 20 minutes on 2 cores.
     public static let demo = Recipe(
         name: "demo",
         about: "EAGLE-3 draft for SmolLM2-135M-Instruct from 4,000 ShareGPT conversations: about 20 minutes on 2 cores",
         stages: [
-            Stage(
-                name: "prepare",
-                command: [
-                    "data", "prepare", "${ASSETS}/ShareGPT_V3_unfiltered_cleaned_split.json", "--output", "${RUN}/data",
-                    "--max-conversations", "4000",
-                ],
-                about: "ShareGPT → unified JSONL, train/eval split"),
+            demoData,
             Stage(
                 name: "vocab",
                 command: [
@@ -127,13 +130,7 @@ public struct Recipe: Codable, Sendable {
             "the demo draft trained on SmolLM2's own answers to 400 ShareGPT conversations "
             + "(regenerated here, about an hour), then all 80 MT-bench questions",
         stages: [
-            Stage(
-                name: "prepare",
-                command: [
-                    "data", "prepare", "${ASSETS}/ShareGPT_V3_unfiltered_cleaned_split.json", "--output", "${RUN}/data",
-                    "--max-conversations", "4000",
-                ],
-                about: "ShareGPT → unified JSONL, train/eval split (the demo's)"),
+            demoData,
             Stage(
                 name: "regen",
                 command: [
