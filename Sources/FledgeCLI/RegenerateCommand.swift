@@ -75,6 +75,12 @@ struct RegenerateCommand: AsyncParsableCommand {
             line.update(
                 done: progress.done, total: progress.total, rate: progress.tokensPerSecond, unit: "tokens",
                 eta: progress.eta)
+            if !line.interactive {  // logs and recipes: a line per batch
+                printError(
+                    String(
+                        format: "regenerate: %d/%d conversations, %d tokens, %.0f tokens/s, ETA %.0f s", progress.done,
+                        progress.total, progress.generatedTokens, progress.tokensPerSecond, progress.eta))
+            }
         }
         line.finish()
         let summary =
