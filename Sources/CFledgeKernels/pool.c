@@ -85,8 +85,6 @@ static void *worker_main(void *argument) {
 
 int fledge_pool_in_region(void) { return in_region; }
 
-void fledge_pool_set_spin_us(long microseconds) { atomic_store(&spin_ns, microseconds < 0 ? 0 : microseconds * 1000L); }
-
 int fledge_pool_run(size_t workers, fledge_pool_fn fn, void *context) {
     if (workers > MAX_WORKERS) workers = MAX_WORKERS;
     if (workers <= 1 || in_region) return 0;  // the caller runs the work itself

@@ -38,20 +38,29 @@ public final class QuantizedMatrix: @unchecked Sendable {
     /// Per block, its nibbles (Q4_1) or int8 values (Q8_0), contiguous.
     let quants: UnsafeMutableRawPointer
 
-    /// Takes `rows` rows of ggml blocks at `blocks`; row `r` of the matrix is row
-    /// `sourceRows[r]` of the stored tensor (nil: the same order).
-    public init(format: Format, blocks: UnsafeRawPointer, rows: Int, columns: Int, sourceRows: [Int]? = nil) {
+    /// Empty storage for `rows` × `columns` values in `format` (the minimums zero).
+    private init(storage format: Format, rows: Int, columns: Int) {
         precondition(columns % Self.blockSize == 0, "a quantised row has \(columns) values, not a multiple of 32")
-        precondition(sourceRows.map { $0.count == rows } ?? true, "the row order has the wrong length")
         self.format = format
         self.rows = rows
         self.columns = columns
         blocksPerRow = columns / Self.blockSize
         let count = rows * blocksPerRow
-        scales = .allocate(capacity: count)
-        minimums = .allocate(capacity: format == .q4_1 ? count : 1)
-        minimums.initialize(repeating: 0, count: format == .q4_1 ? count : 1)
+        scales = .allocate(capacity: count * format.scalesPerBlock)
+        let minimumCount = format == .q4_1 ? count : 1
+        minimums = .allocate(capacity: minimumCount)
+        minimums.initialize(repeating: 0, count: minimumCount)
         quants = .allocate(byteCount: count * format.quantBytes, alignment: 64)
+    }
+
+    /// Takes `rows` rows of ggml blocks at `blocks`; row `r` of the matrix is row
+    /// `sourceRows[r]` of the stored tensor (nil: the same order).
+    public convenience init(
+        format: Format, blocks: UnsafeRawPointer, rows: Int, columns: Int, sourceRows: [Int]? = nil
+    ) {
+        precondition(format != .q8_16, "Q8_16 blocks come from Q6_K (init(source:))")
+        precondition(sourceRows.map { $0.count == rows } ?? true, "the row order has the wrong length")
+        self.init(storage: format, rows: rows, columns: columns)
         let rowBytes = blocksPerRow * format.blockBytes
         for row in 0..<rows {
             let source = blocks + (sourceRows?[row] ?? row) * rowBytes
@@ -101,120 +110,82 @@ public final class QuantizedMatrix: @unchecked Sendable {
             self.init(format: .q8_0, blocks: blocks, rows: rows, columns: columns, sourceRows: sourceRows)
         case .q6_K:
             precondition(columns % 256 == 0, "\(columns) values per row do not fill whole Q6_K blocks")
-            self.init(q6K: blocks, rows: rows, columns: columns, sourceRows: sourceRows)
+            self.init(storage: .q8_16, rows: rows, columns: columns)
+            for row in 0..<rows {
+                let from = blocks + (sourceRows?[row] ?? row) * (columns / 256 * 210)
+                for superBlock in 0..<(columns / 256) {
+                    readQ6K(from + superBlock * 210, block: row * blocksPerRow + superBlock * 8)
+                }
+            }
         case .q4_0, .q4_K:
             precondition(columns % source.blockValues == 0, "\(columns) values per row do not fill whole blocks")
-            // Rewritten as Q4_1 blocks (f16 fields replaced by the Float32 values after them).
-            let blocksPerRow = columns / 32
-            let converted = UnsafeMutableRawPointer.allocate(byteCount: rows * blocksPerRow * 28, alignment: 16)
-            defer { converted.deallocate() }
+            // Rewritten as Q4_1 blocks with Float32 d and m.
+            self.init(storage: .q4_1, rows: rows, columns: columns)
             let rowBytes = columns / source.blockValues * source.blockBytes
             for row in 0..<rows {
                 let from = blocks + (sourceRows?[row] ?? row) * rowBytes
-                let to = converted + row * blocksPerRow * 28
                 if source == .q4_0 {
                     for block in 0..<blocksPerRow {
-                        let x = from + block * 18, y = to + block * 28
+                        let (x, index) = (from + block * 18, row * blocksPerRow + block)
                         let d = HalfPrecision.float(f16: x.loadUnaligned(as: UInt16.self))
-                        y.storeBytes(of: d, as: Float.self)
-                        y.storeBytes(of: -8 * d, toByteOffset: 4, as: Float.self)
-                        (y + 8).copyMemory(from: x + 2, byteCount: 16)
+                        (scales[index], minimums[index]) = (d, -8 * d)
+                        (quants + index * 16).copyMemory(from: x + 2, byteCount: 16)
                     }
                 } else {
                     for superBlock in 0..<(columns / 256) {
-                        Self.convertQ4K(from + superBlock * 144, into: to + superBlock * 8 * 28)
-                    }
-                }
-            }
-            self.init(floatBlocks: converted, rows: rows, columns: columns)
-        }
-    }
-
-    /// Q6_K super-blocks (128 bytes of low 4 bits, 64 of high 2 bits, 16 int8 scales, f16 d;
-    /// value = d·scale·(q − 32), in ggml's order) as Q8_16 blocks.
-    private init(q6K blocks: UnsafeRawPointer, rows: Int, columns: Int, sourceRows: [Int]?) {
-        format = .q8_16
-        self.rows = rows
-        self.columns = columns
-        blocksPerRow = columns / Self.blockSize
-        let count = rows * blocksPerRow
-        scales = .allocate(capacity: 2 * count)
-        minimums = .allocate(capacity: 1)
-        minimums.initialize(to: 0)
-        quants = .allocate(byteCount: count * 32, alignment: 64)
-        let values = quants.assumingMemoryBound(to: Int8.self)
-        let rowBytes = columns / 256 * 210
-        for row in 0..<rows {
-            let source = blocks + (sourceRows?[row] ?? row) * rowBytes
-            for superBlock in 0..<(columns / 256) {
-                let x = source + superBlock * 210
-                let d = HalfPrecision.float(f16: x.loadUnaligned(fromByteOffset: 208, as: UInt16.self))
-                let base = (row * blocksPerRow + superBlock * 8) * 32  // first value of the super-block
-                for half in 0..<2 {
-                    let (ql, qh, sc) = (x + 64 * half, x + 128 + 32 * half, x + 192 + 8 * half)
-                    for l in 0..<32 {
-                        let low0 = ql.load(fromByteOffset: l, as: UInt8.self)
-                        let low32 = ql.load(fromByteOffset: l + 32, as: UInt8.self)
-                        let high = qh.load(fromByteOffset: l, as: UInt8.self)
-                        let q = [
-                            Int((low0 & 0x0F) | ((high & 3) << 4)) - 32,
-                            Int((low32 & 0x0F) | (((high >> 2) & 3) << 4)) - 32,
-                            Int((low0 >> 4) | (((high >> 4) & 3) << 4)) - 32,
-                            Int((low32 >> 4) | (((high >> 6) & 3) << 4)) - 32,
-                        ]
-                        for part in 0..<4 { values[base + 128 * half + 32 * part + l] = Int8(q[part]) }
-                    }
-                    for sub in 0..<8 {
-                        // Sub-block `sub` (16 values) of this half: scale index sub, values
-                        // 128·half + 16·sub ….
-                        let scale = Float(sc.load(fromByteOffset: sub, as: Int8.self))
-                        scales[(base + 128 * half + 16 * sub) / 16] = d * scale
+                        readQ4K(from + superBlock * 144, block: row * blocksPerRow + superBlock * 8)
                     }
                 }
             }
         }
     }
 
-    /// Q4_1 blocks with Float32 d and m (28 bytes: d, m, 16 bytes of nibbles).
-    private init(floatBlocks: UnsafeRawPointer, rows: Int, columns: Int) {
-        format = .q4_1
-        self.rows = rows
-        self.columns = columns
-        blocksPerRow = columns / Self.blockSize
-        let count = rows * blocksPerRow
-        scales = .allocate(capacity: count)
-        minimums = .allocate(capacity: count)
-        quants = .allocate(byteCount: count * 16, alignment: 64)
-        for index in 0..<count {
-            let x = floatBlocks + index * 28
-            scales[index] = x.loadUnaligned(as: Float.self)
-            minimums[index] = x.loadUnaligned(fromByteOffset: 4, as: Float.self)
-            (quants + index * 16).copyMemory(from: x + 8, byteCount: 16)
+    /// Q6_K super-block `x` (128 bytes of low 4 bits, 64 of high 2 bits, 16 int8 scales, f16 d;
+    /// value = d·scale·(q − 32), in ggml's order) as the 8 Q8_16 blocks from `block` on.
+    private func readQ6K(_ x: UnsafeRawPointer, block: Int) {
+        let values = quants.assumingMemoryBound(to: Int8.self) + block * 32
+        let d = HalfPrecision.float(f16: x.loadUnaligned(fromByteOffset: 208, as: UInt16.self))
+        for half in 0..<2 {
+            let (ql, qh, sc) = (x + 64 * half, x + 128 + 32 * half, x + 192 + 8 * half)
+            let out = values + 128 * half
+            for l in 0..<32 {
+                let low0 = ql.load(fromByteOffset: l, as: UInt8.self)
+                let low32 = ql.load(fromByteOffset: l + 32, as: UInt8.self)
+                let high = qh.load(fromByteOffset: l, as: UInt8.self)
+                out[l] = Int8(Int((low0 & 0x0F) | ((high & 3) << 4)) - 32)
+                out[32 + l] = Int8(Int((low32 & 0x0F) | (((high >> 2) & 3) << 4)) - 32)
+                out[64 + l] = Int8(Int((low0 >> 4) | (((high >> 4) & 3) << 4)) - 32)
+                out[96 + l] = Int8(Int((low32 >> 4) | (((high >> 6) & 3) << 4)) - 32)
+            }
+            // Sub-block `sub` of this half (values 128·half + 16·sub …) takes scale `sub`.
+            for sub in 0..<8 {
+                scales[2 * block + 8 * half + sub] = d * Float(sc.load(fromByteOffset: sub, as: Int8.self))
+            }
         }
     }
 
-    /// One Q4_K super-block (f16 d, f16 dmin, 12 bytes of 6-bit scales and mins, 128 bytes of
-    /// nibbles: sub-block 2i the low nibbles of bytes 32i…32i+31, 2i+1 the high ones) as 8
-    /// float-field Q4_1 blocks: value = (d·scale)·q − dmin·min.
-    private static func convertQ4K(_ x: UnsafeRawPointer, into y: UnsafeMutableRawPointer) {
+    /// Q4_K super-block `x` (f16 d, f16 dmin, 12 bytes of 6-bit scales and mins, 128 bytes of
+    /// nibbles: sub-block 2i the low nibbles of bytes 32i…32i+31, 2i+1 the high ones) as the 8
+    /// Q4_1 blocks from `block` on: value = (d·scale)·q − dmin·min.
+    private func readQ4K(_ x: UnsafeRawPointer, block: Int) {
         let d = HalfPrecision.float(f16: x.loadUnaligned(as: UInt16.self))
         let dmin = HalfPrecision.float(f16: x.loadUnaligned(fromByteOffset: 2, as: UInt16.self))
-        let scales = x + 4
-        func byte(_ i: Int) -> UInt8 { scales.load(fromByteOffset: i, as: UInt8.self) }
+        let packed = x + 4
+        func byte(_ i: Int) -> UInt8 { packed.load(fromByteOffset: i, as: UInt8.self) }
         for j in 0..<8 {
             let (scale, minimum): (UInt8, UInt8) =
                 j < 4
                 ? (byte(j) & 63, byte(j + 4) & 63)
                 : ((byte(j + 4) & 0x0F) | ((byte(j - 4) >> 6) << 4), (byte(j + 4) >> 4) | ((byte(j) >> 6) << 4))
-            let block = y + j * 28
-            block.storeBytes(of: d * Float(scale), as: Float.self)
-            block.storeBytes(of: -(dmin * Float(minimum)), toByteOffset: 4, as: Float.self)
+            scales[block + j] = d * Float(scale)
+            minimums[block + j] = -(dmin * Float(minimum))
             let q = x + 16 + (j / 2) * 32
+            let out = quants + (block + j) * 16
             for l in 0..<16 {
                 let low = q.load(fromByteOffset: l, as: UInt8.self),
                     high = q.load(fromByteOffset: l + 16, as: UInt8.self)
                 let (a, b) = j % 2 == 0 ? (low & 0x0F, high & 0x0F) : (low >> 4, high >> 4)
-                block.storeBytes(of: a | (b << 4), toByteOffset: 8 + l, as: UInt8.self)
+                out.storeBytes(of: a | (b << 4), toByteOffset: l, as: UInt8.self)
             }
         }
     }
@@ -227,19 +198,10 @@ public final class QuantizedMatrix: @unchecked Sendable {
     /// `weights` `[rows, columns]` rounded to Q8_0 blocks as ggml rounds them (d = max|x|/127,
     /// q = round(x/d), ties away from zero), with d kept in Float32: for Float32 matrices that
     /// decoding reads often (a draft's layer and head), at 1.125 bytes per weight.
-    public init(quantizing weights: UnsafePointer<Float>, rows: Int, columns: Int) {
-        precondition(columns % Self.blockSize == 0, "a quantised row has \(columns) values, not a multiple of 32")
-        format = .q8_0
-        self.rows = rows
-        self.columns = columns
-        blocksPerRow = columns / Self.blockSize
-        let count = rows * blocksPerRow
-        scales = .allocate(capacity: count)
-        minimums = .allocate(capacity: 1)
-        minimums.initialize(to: 0)
-        quants = .allocate(byteCount: count * 32, alignment: 64)
+    public convenience init(quantizing weights: UnsafePointer<Float>, rows: Int, columns: Int) {
+        self.init(storage: .q8_0, rows: rows, columns: columns)
         let values = quants.assumingMemoryBound(to: Int8.self)
-        for index in 0..<count {
+        for index in 0..<(rows * blocksPerRow) {
             let x = weights + index * 32
             var largest: Float = 0
             for j in 0..<32 { largest = max(largest, abs(x[j])) }

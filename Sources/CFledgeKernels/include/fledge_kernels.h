@@ -85,7 +85,6 @@ int fledge_quant_force(int variant);
 typedef void (*fledge_pool_fn)(void *context, size_t worker);
 int fledge_pool_run(size_t workers, fledge_pool_fn fn, void *context);
 int fledge_pool_in_region(void);
-void fledge_pool_set_spin_us(long microseconds);
 
 #ifdef __cplusplus
 }
