@@ -8,8 +8,8 @@ struct RegenerateCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "regenerate",
         abstract:
-            "Replace every assistant turn by the target's answer (turn by turn), resumable; "
-            + "failures go to a separate file."
+            "Replace every assistant turn by the target's answer (turn by turn, continuous batching), "
+            + "resumable; failures go to a separate file."
     )
 
     @OptionGroup var model: ModelOptions
@@ -38,8 +38,15 @@ struct RegenerateCommand: AsyncParsableCommand {
     @Option(help: "Seed (each conversation turn gets its own stream from it).")
     var seed: UInt64 = 0
 
-    @Option(name: .customLong("batch-size"), help: "Conversations generated together.")
+    @Option(name: .customLong("batch-size"), help: "Conversations decoded together (continuous batching).")
     var batchSize = 8
+
+    @Option(
+        name: .customLong("max-length"),
+        help: ArgumentHelp(
+            "Longest conversation in tokens: later turns are dropped, the last answer stops there "
+                + "(default: the model's positions, at most 2048; use the training --max-length)."))
+    var maxLength: Int?
 
     @Option(name: .customLong("max-conversations"), help: "Regenerate only the first N.")
     var maxConversations: Int?
@@ -48,8 +55,8 @@ struct RegenerateCommand: AsyncParsableCommand {
     var systemPrompt: String?
 
     func validate() throws {
-        guard maxTokens >= 1, batchSize >= 1 else {
-            throw ValidationError("--max-tokens and --batch-size must be positive")
+        guard maxTokens >= 1, batchSize >= 1, (maxLength ?? 2) >= 2 else {
+            throw ValidationError("--max-tokens and --batch-size must be positive, --max-length at least 2")
         }
         guard temperature >= 0, topP > 0, topP <= 1 else {
             throw ValidationError("--temperature ≥ 0 and --top-p in (0, 1]")
@@ -64,6 +71,7 @@ struct RegenerateCommand: AsyncParsableCommand {
         options.maxTokens = maxTokens
         options.sampling = SamplingOptions(temperature: temperature, topP: topP, seed: seed)
         options.batchSize = batchSize
+        options.maxLength = maxLength
         options.systemPrompt = systemPrompt
         let outputURL = URL(fileURLWithPath: output)
         let failureURL = URL(fileURLWithPath: failures ?? Regenerator.defaultFailuresPath(output: output))
@@ -75,7 +83,7 @@ struct RegenerateCommand: AsyncParsableCommand {
             line.update(
                 done: progress.done, total: progress.total, rate: progress.tokensPerSecond, unit: "tokens",
                 eta: progress.eta)
-            if !line.interactive {  // logs and recipes: a line per batch
+            if !line.interactive {  // logs and recipes: a line per report
                 printError(
                     String(
                         format: "regenerate: %d/%d conversations, %d tokens, %.0f tokens/s, ETA %.0f s", progress.done,

@@ -95,7 +95,7 @@ import FledgeTemplate
 
     @Test func tooLongPromptsGoToTheFailureFile() throws {
         var long = options
-        long.maxTokens = 250  // the tiny model has 256 positions
+        long.maxLength = 4  // shorter than any prompt
         let directory = try temporary()
         let output = directory.appendingPathComponent("out.jsonl"),
             failures = directory.appendingPathComponent("failed.jsonl")
@@ -104,5 +104,31 @@ import FledgeTemplate
         let failed = try String(contentsOf: failures, encoding: .utf8)
         #expect(failed.contains("\"id\":\"c0\"") && failed.contains("leaves no room"))
         #expect(try String(contentsOf: output, encoding: .utf8).isEmpty)
+    }
+
+    /// Under `maxLength`, answers stop at the limit and a conversation ends after the last
+    /// turn whose prompt fits; the turns kept equal an unlimited run's up to the limit.
+    @Test func theLengthLimitCutsConversationsAfterTheirLastTurnThatFits() throws {
+        let target = try TinyTarget.make()
+        var greedy = options
+        greedy.sampling = SamplingOptions(temperature: 0, seed: 0)
+        greedy.maxTokens = 12
+        let conversation = conversations()[0]  // two exchanges
+        let firstPrompt = try target.encodeChat(Array(conversation.messages.prefix(1)), addGenerationPrompt: true)
+        let directory = try temporary()
+        let free = directory.appendingPathComponent("free.jsonl"), cut = directory.appendingPathComponent("cut.jsonl")
+        try Regenerator(target: target, options: greedy).run(
+            [conversation], output: free, failures: directory.appendingPathComponent("f1.jsonl"))
+        var limited = greedy
+        limited.maxLength = firstPrompt.count + 5  // room for 5 answer tokens, no second turn
+        try Regenerator(target: target, options: limited).run(
+            [conversation], output: cut, failures: directory.appendingPathComponent("f2.jsonl"))
+        let whole = try JSONDecoder().decode(Conversation.self, from: try Data(contentsOf: free))
+        let short = try JSONDecoder().decode(Conversation.self, from: try Data(contentsOf: cut))
+        #expect(whole.messages.count == 4 && short.messages.count == 2)
+        // The greedy answer stopped early: a strict prefix of the unlimited one.
+        #expect(!short.messages[1].content.isEmpty)
+        #expect(short.messages[1].content.count < whole.messages[1].content.count)
+        #expect(whole.messages[1].content.hasPrefix(short.messages[1].content))
     }
 }

@@ -7,16 +7,20 @@ import FledgeTensor
 /// (SpecForge `regenerate_train_data.py` semantics: turn by turn, each prompt holding the
 /// earlier turns already regenerated; system and user turns kept).
 ///
-/// Output is append-only JSONL (`{"id", "messages"}`), written one batch at a time, so a
-/// killed run loses at most the batch in flight; ids already in the output are skipped on
-/// restart, and batches are cut from the remaining conversations in input order, so a
-/// resumed run forms the same batches as an uninterrupted one. Each (conversation, turn) has
-/// its own sampler seeded from `seed`, so sampling does not depend on batching.
+/// Output is append-only JSONL (`{"id", "messages"}`) in input order, so a killed run loses
+/// only the conversations in flight; ids already in the output are skipped on restart. Each
+/// (conversation, turn) has its own sampler seeded from `seed`, and a conversation's
+/// computation does not depend on the others in the batch, so the output is the same for
+/// any batch size and across a resume.
 public struct Regenerator {
     public struct Options: Sendable {
         public var maxTokens = 512
         public var sampling = SamplingOptions()
         public var batchSize = 8
+        /// The longest conversation, in tokens: a turn starts only while its prompt is
+        /// shorter, and its answer stops there; the conversation ends after the last turn
+        /// that started (nil: the model's positions, at most 2,048).
+        public var maxLength: Int?
         public var systemPrompt: String?
         public init() {}
     }
@@ -58,6 +62,13 @@ public struct Regenerator {
     }
 
     /// Regenerates `conversations` into `output` (appending), failures into `failures`.
+    ///
+    /// Continuous batching: `batchSize` slots share one batched decode; a slot whose turn
+    /// ends goes on with its conversation's next turn (prefilling only the tokens its cache
+    /// does not hold yet) or takes the next conversation, so no slot waits for the longest
+    /// conversation of a batch. Each prefill runs alone and the batched decode is row-exact,
+    /// so a conversation's output does not depend on which others share the slots. Finished
+    /// conversations are written in input order.
     public func run(
         _ conversations: [Conversation], output: URL, failures: URL, progress: (Progress) throws -> Void = { _ in }
     ) throws {
@@ -70,35 +81,33 @@ public struct Regenerator {
             try? failureHandle.close()
         }
         let start = DispatchTime.now().uptimeNanoseconds
-        var finished = conversations.count - remaining.count
-        var failed = 0
-        var tokens = 0
-        var index = 0
-        while index < remaining.count {
-            let batch = Array(remaining[index..<min(remaining.count, index + options.batchSize)])
-            index += batch.count
-            let (results, generated) = regenerate(batch)
-            tokens += generated
-            var lines = Data(), failedLines = Data()
-            for result in results {
-                switch result {
-                case .success(let conversation): lines.append(try Self.line(conversation))
-                case .failure(let failure):
-                    failed += 1
-                    failedLines.append(try Self.line(failure))
-                }
+        let before = conversations.count - remaining.count
+        var finished = before, failed = 0, reported = 0
+        var lastReport = start
+        var engine = Slots(regenerator: self, conversations: remaining)
+        try engine.run { index, result, generatedTokens in
+            switch result {
+            case .success(let conversation): try outputHandle.write(contentsOf: try Self.line(conversation))
+            case .failure(let failure):
+                failed += 1
+                try failureHandle.write(contentsOf: try Self.line(failure))
             }
-            try outputHandle.write(contentsOf: lines)
-            try failureHandle.write(contentsOf: failedLines)
+            finished += 1
+            let now = DispatchTime.now().uptimeNanoseconds
+            // Reported (and synced) every `batchSize` conversations, every 10 s and at the end.
+            guard finished - reported >= options.batchSize || now - lastReport >= 10_000_000_000
+                || index == remaining.count - 1
+            else { return }
             try outputHandle.synchronize()
             try failureHandle.synchronize()
-            finished += batch.count
-            let seconds = Double(DispatchTime.now().uptimeNanoseconds - start) / 1e9
-            let rate = Double(finished - (conversations.count - remaining.count)) / max(seconds, 1e-9)
+            reported = finished
+            lastReport = now
+            let seconds = Double(now - start) / 1e9
+            let rate = Double(finished - before) / max(seconds, 1e-9)
             try progress(
                 Progress(
-                    done: finished, total: conversations.count, failed: failed, generatedTokens: tokens,
-                    tokensPerSecond: Double(tokens) / max(seconds, 1e-9),
+                    done: finished, total: conversations.count, failed: failed, generatedTokens: generatedTokens,
+                    tokensPerSecond: Double(generatedTokens) / max(seconds, 1e-9),
                     eta: rate > 0 ? Double(conversations.count - finished) / rate : 0))
         }
     }
@@ -109,68 +118,14 @@ public struct Regenerator {
         public var error: String
     }
 
-    /// Regenerates one batch, turn by turn; returns each conversation or its failure, and the tokens generated.
-    func regenerate(_ batch: [Conversation]) -> ([Result<Conversation, Failure>], Int) {
-        var states = batch.map { conversation -> (messages: [ChatMessage], next: Int, failure: Failure?) in
-            var messages = conversation.messages
-            if let systemPrompt = options.systemPrompt {
-                if messages.first?.role == "system" { messages.removeFirst() }
-                messages.insert(ChatMessage(role: "system", content: systemPrompt), at: 0)
-            }
-            return (messages, 0, nil)
+    /// A conversation's messages with `options.systemPrompt` applied.
+    func prepared(_ conversation: Conversation) -> [ChatMessage] {
+        var messages = conversation.messages
+        if let systemPrompt = options.systemPrompt {
+            if messages.first?.role == "system" { messages.removeFirst() }
+            messages.insert(ChatMessage(role: "system", content: systemPrompt), at: 0)
         }
-        let stops = target.stopTokens
-        var generatedTokens = 0
-        while true {
-            // The next assistant turn of every conversation that has one left.
-            var rows: [(conversation: Int, turn: Int, prompt: [Int32])] = []
-            for (i, state) in states.enumerated() where state.failure == nil {
-                guard let turn = state.messages[state.next...].firstIndex(where: { $0.role == "assistant" }) else {
-                    continue
-                }
-                do {
-                    let prompt = try target.encodeChat(Array(state.messages[..<turn]), addGenerationPrompt: true)
-                    guard prompt.count + options.maxTokens <= target.model.configuration.maxPositions else {
-                        states[i].failure = Failure(
-                            id: batch[i].id,
-                            error:
-                                "turn \(turn): the \(prompt.count)-token prompt leaves no room "
-                                + "for \(options.maxTokens) new tokens"
-                        )
-                        continue
-                    }
-                    rows.append((i, turn, prompt))
-                } catch {
-                    states[i].failure = Failure(id: batch[i].id, error: "turn \(turn): \(error)")
-                }
-            }
-            if rows.isEmpty { break }
-            let samplers = rows.map { row in
-                var sampling = options.sampling
-                sampling.seed = Self.seed(options.sampling.seed, id: batch[row.conversation].id, turn: row.turn)
-                return Sampler(sampling)
-            }
-            do {
-                let outputs = try target.model.generateBatch(
-                    prompts: rows.map(\.prompt), maxTokens: options.maxTokens, samplers: samplers, stopTokens: stops)
-                for (row, output) in zip(rows, outputs) {
-                    generatedTokens += output.count
-                    let answer = output.filter { !stops.contains($0) }
-                    states[row.conversation].messages[row.turn].content = target.tokenizer.decode(
-                        answer, skipSpecialTokens: true)
-                    states[row.conversation].next = row.turn + 1
-                }
-            } catch {
-                for row in rows {
-                    states[row.conversation].failure = Failure(id: batch[row.conversation].id, error: "\(error)")
-                }
-            }
-        }
-        let results = zip(batch, states).map { conversation, state -> Result<Conversation, Failure> in
-            if let failure = state.failure { return .failure(failure) }
-            return .success(Conversation(id: conversation.id, messages: state.messages))
-        }
-        return (results, generatedTokens)
+        return messages
     }
 
     /// A per-(conversation, turn) seed: FNV-1a of the id mixed with the run seed and turn.
