@@ -99,6 +99,10 @@ struct TrainCommand: AsyncParsableCommand {
     @Flag(name: .customLong("init-head-from-target"), help: "Initialise the draft head from the target head's rows.")
     var initHeadFromTarget = false
     @Option(
+        name: .customLong("num-layers"), parsing: .unconditional,
+        help: "EAGLE-3: decoder layers of the draft (the first reads [embedding | hidden], the others its output).")
+    var numLayers: Int?
+    @Option(
         name: .customLong("aux-hidden-state-layers"), parsing: .upToNextOption,
         help: """
             EAGLE-3 online: the three target layers whose outputs are fused (default 1, N/2-1, N-4; \
@@ -182,6 +186,7 @@ struct TrainCommand: AsyncParsableCommand {
         }
         if dropLong { c.dropLong = true }
         if initHeadFromTarget { c.initHeadFromTarget = true }
+        if let numLayers { c.numLayers = numLayers }
         if noResume { c.resume = false }
         if !logger.isEmpty { c.loggers = logger }
         do { try c.validate() } catch let error as TrainingError { throw ValidationError(error.description) }

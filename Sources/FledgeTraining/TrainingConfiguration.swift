@@ -49,6 +49,8 @@ public struct TrainingConfiguration: Codable, Sendable, Equatable {
     public var d2tPath: String?
     public var t2dPath: String?
     public var initHeadFromTarget = false
+    /// EAGLE-3: decoder layers of the draft (speculators' `--num-layers`; nil: 1).
+    public var numLayers: Int?
     /// The three target layers whose outputs feed an EAGLE-3 draft (nil: the defaults, or the
     /// feature cache's layers when training offline).
     public var auxHiddenStateLayers: [Int]?
@@ -82,6 +84,7 @@ public struct TrainingConfiguration: Codable, Sendable, Equatable {
         s.d2tPath = d2tPath
         s.t2dPath = t2dPath
         s.initHeadFromTarget = initHeadFromTarget
+        s.layerCount = numLayers
         (s.vWeight, s.pWeight, s.noiseLow, s.noiseHigh, s.fcBias) = (vWeight, pWeight, noiseLow, noiseHigh, fcBias)
         return s
     }
@@ -102,6 +105,7 @@ public struct TrainingConfiguration: Codable, Sendable, Equatable {
         case systemPrompt = "system_prompt", tttSteps = "ttt_steps", tttStepLossDecay = "ttt_step_loss_decay"
         case draftVocabSize = "draft_vocab_size", d2tPath = "d2t_path", t2dPath = "t2d_path", initHeadFromTarget =
             "init_head_from_target"
+        case numLayers = "num_layers"
         case auxHiddenStateLayers = "aux_hidden_state_layers"
         case saveInterval = "save_interval", evalInterval = "eval_interval", keepCheckpoints = "keep_checkpoints"
         case logDir = "log_dir", logInterval = "log_interval", maxTrainSamples = "max_train_samples", maxEvalSamples =
@@ -157,6 +161,7 @@ public struct TrainingConfiguration: Codable, Sendable, Equatable {
         t2dPath = try c.decodeIfPresent(String.self, forKey: .t2dPath)
         initHeadFromTarget =
             try c.decodeIfPresent(Bool.self, forKey: .initHeadFromTarget) ?? defaults.initHeadFromTarget
+        numLayers = try c.decodeIfPresent(Int.self, forKey: .numLayers)
         auxHiddenStateLayers = try c.decodeIfPresent([Int].self, forKey: .auxHiddenStateLayers)
         seed = try c.decodeIfPresent(UInt64.self, forKey: .seed) ?? defaults.seed
         saveInterval = try c.decodeIfPresent(Int.self, forKey: .saveInterval) ?? defaults.saveInterval

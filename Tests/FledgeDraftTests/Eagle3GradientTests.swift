@@ -7,10 +7,11 @@ import FledgeTestSupport
 
 /// The TTT backward against central differences of the TTT forward.
 @Suite struct Eagle3GradientTests {
-    static func tinySetup(steps: Int = 3) -> (Eagle3Trainer, Eagle3Batch) {
-        let configuration = Eagle3Configuration(
+    static func tinySetup(steps: Int = 3, layers: Int = 1) -> (Eagle3Trainer, Eagle3Batch) {
+        var configuration = Eagle3Configuration(
             hiddenSize: 32, headCount: 2, kvHeadCount: 1, headDimension: 16, intermediateSize: 48,
             vocabularySize: 40, draftVocabularySize: 24, maxPositions: 64)
+        configuration.layerCount = layers
         var generator = SeededGenerator(seed: 21)
         let embedding = Tensor(zeros: [40, 32])
         generator.fillNormal(embedding, std: 0.5)
@@ -22,10 +23,7 @@ import FledgeTestSupport
             configuration: configuration, embedding: embedding,
             d2t: ids.enumerated().map { Int64($0.element - $0.offset) }, t2d: t2d)
         draft.initialize(seed: 5)
-        for name in [
-            "midlayer.hidden_norm.weight", "midlayer.input_layernorm.weight",
-            "midlayer.post_attention_layernorm.weight", "norm.weight",
-        ] {
+        for (name, shape) in configuration.parameterShapes where shape.count == 1 {
             generator.fillUniform(draft.parameters.parameter(name), low: 0.8, high: 1.2)
         }
         let (b, t) = (2, 10)
@@ -42,8 +40,9 @@ import FledgeTestSupport
         return (Eagle3Trainer(draft: draft, maxBatch: b, maxLength: t, steps: steps), batch)
     }
 
-    @Test func everyParameterGradientMatchesFiniteDifferences() {
-        let (trainer, batch) = Self.tinySetup()
+    /// One layer, and three (the second and third standard pre-norm layers on the first's output).
+    @Test(arguments: [1, 3]) func everyParameterGradientMatchesFiniteDifferences(layers: Int) {
+        let (trainer, batch) = Self.tinySetup(layers: layers)
         let parameters = trainer.draft.parameters
         parameters.zeroGradients()
         let metrics = trainer.step(batch, decay: 0.8)
@@ -64,8 +63,8 @@ import FledgeTestSupport
         }
     }
 
-    @Test func stepsAreDeterministicAndAllocateNoTensors() {
-        let (trainer, batch) = Self.tinySetup()
+    @Test(arguments: [1, 2]) func stepsAreDeterministicAndAllocateNoTensors(layers: Int) {
+        let (trainer, batch) = Self.tinySetup(layers: layers)
         trainer.draft.parameters.zeroGradients()
         let first = trainer.step(batch, decay: 0.8)
         let gradients = trainer.draft.parameters.gradients.values

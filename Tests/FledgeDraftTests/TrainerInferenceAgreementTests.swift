@@ -13,13 +13,14 @@ import FledgeTestSupport
 @Suite struct TrainerInferenceAgreementTests {
     static let (atol, rtol): (Float, Float) = (2e-5, 1e-4)
 
-    @Test func eagle3StepZeroEqualsTheDrafterStep() {
-        let (trainer, batch) = Eagle3GradientTests.tinySetup()
+    /// One-layer and two-layer drafts (each drafter layer with its own cache).
+    @Test(arguments: [1, 2]) func eagle3StepZeroEqualsTheDrafterStep(layers: Int) {
+        let (trainer, batch) = Eagle3GradientTests.tinySetup(layers: layers)
         let draft = trainer.draft
         let c = draft.configuration
         let (h, t, vd) = (c.hiddenSize, batch.length, c.draftVocabularySize)
         _ = trainer.step(batch, decay: 0.8, train: false)
-        let p = Eagle3Draft.Weights(draft.parameters, gradients: false)
+        let p = Eagle3Draft.Weights(draft.parameters, layerCount: c.layerCount, gradients: false)
         let hOut0 = trainer.arena["h.1"], hOut1 = trainer.arena["h.2"], normed = trainer.arena["normed.0"]
         for row in 0..<batch.batch {
             let length = batch.lengths[row], start = row * t

@@ -95,8 +95,9 @@ public struct Regenerator {
             finished += 1
             let now = DispatchTime.now().uptimeNanoseconds
             // Reported (and synced) every `batchSize` conversations, every 10 s and at the end.
-            guard finished - reported >= options.batchSize || now - lastReport >= 10_000_000_000
-                || index == remaining.count - 1
+            guard
+                finished - reported >= options.batchSize || now - lastReport >= 10_000_000_000
+                    || index == remaining.count - 1
             else { return }
             try outputHandle.synchronize()
             try failureHandle.synchronize()

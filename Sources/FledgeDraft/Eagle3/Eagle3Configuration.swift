@@ -2,9 +2,10 @@ import Foundation
 import FledgeLlama
 import FledgeNN
 
-/// The configuration of an EAGLE-3 draft (docs/design.md §2.2): one decoder layer whose
-/// attention reads `[input_layernorm(embed) | hidden_norm(h)]`, a `fc` over the three fused
-/// target features, a final norm and a head over the draft vocabulary.
+/// The configuration of an EAGLE-3 draft (docs/design.md §2.2): a first decoder layer whose
+/// attention reads `[input_layernorm(embed) | hidden_norm(h)]`, optionally more standard
+/// decoder layers on its output, a `fc` over the three fused target features, a final norm
+/// and a head over the draft vocabulary.
 public struct Eagle3Configuration: Codable, Sendable, Equatable {
     public var hiddenSize: Int
     public var headCount: Int
@@ -25,6 +26,12 @@ public struct Eagle3Configuration: Codable, Sendable, Equatable {
     /// the defaults of ``Eagle3Method/defaultFeatureLayers(targetLayerCount:)``; nil: the
     /// defaults. Exports write them only when set (docs/design.md §5.12).
     public var featureLayers: [Int]?
+    /// Decoder layers (speculators' `--num-layers`): the first reads `[embed | h]` (2H), the
+    /// others are standard pre-norm layers on the previous layer's output (H).
+    public var layerCount = 1
+
+    /// The most decoder layers a draft may have (a config from a stranger is bounded by it).
+    public static let maxLayerCount = 16
 
     public init(
         hiddenSize: Int, headCount: Int, kvHeadCount: Int, headDimension: Int, intermediateSize: Int,
@@ -76,8 +83,27 @@ public struct Eagle3Configuration: Codable, Sendable, Equatable {
             ("midlayer.mlp.gate_proj.weight", [intermediateSize, h]),
             ("midlayer.mlp.up_proj.weight", [intermediateSize, h]),
             ("midlayer.mlp.down_proj.weight", [h, intermediateSize]),
-            ("norm.weight", [h]),
-            ("lm_head.weight", [draftVocabularySize, h]),
         ]
+            + (1..<max(layerCount, 1)).flatMap { i -> [(name: String, shape: [Int])] in
+                let prefix = Self.layerPrefix(i)
+                return [
+                    (prefix + "input_layernorm.weight", [h]),
+                    (prefix + "self_attn.q_proj.weight", [qWidth, h]),
+                    (prefix + "self_attn.k_proj.weight", [kvWidth, h]),
+                    (prefix + "self_attn.v_proj.weight", [kvWidth, h]),
+                    (prefix + "self_attn.o_proj.weight", [h, qWidth]),
+                    (prefix + "post_attention_layernorm.weight", [h]),
+                    (prefix + "mlp.gate_proj.weight", [intermediateSize, h]),
+                    (prefix + "mlp.up_proj.weight", [intermediateSize, h]),
+                    (prefix + "mlp.down_proj.weight", [h, intermediateSize]),
+                ]
+            } + [
+                ("norm.weight", [h]),
+                ("lm_head.weight", [draftVocabularySize, h]),
+            ]
     }
+
+    /// The parameter-name prefix of decoder layer `index`: `midlayer.` for the first (the
+    /// EAGLE layout's name), `layers.i.` for the others (speculators' and vLLM's).
+    public static func layerPrefix(_ index: Int) -> String { index == 0 ? "midlayer." : "layers.\(index)." }
 }

@@ -61,22 +61,29 @@ public final class Eagle3Draft: @unchecked Sendable {
 
     /// Named weight views, resolved once.
     struct Weights {
-        let fc, hiddenNorm, inputNorm, q, k, v, o, postNorm, gate, up, down, norm, head: Tensor
-        init(_ set: ParameterSet, gradients: Bool) {
+        /// One decoder layer's views; `hiddenNorm` only in the first.
+        struct Layer {
+            let hiddenNorm: Tensor?
+            let inputNorm, q, k, v, o, postNorm, gate, up, down: Tensor
+        }
+        let fc, norm, head: Tensor
+        let layers: [Layer]
+        init(_ set: ParameterSet, layerCount: Int, gradients: Bool) {
             let get = gradients ? set.gradient : set.parameter
             fc = get("fc.weight")
-            hiddenNorm = get("midlayer.hidden_norm.weight")
-            inputNorm = get("midlayer.input_layernorm.weight")
-            q = get("midlayer.self_attn.q_proj.weight")
-            k = get("midlayer.self_attn.k_proj.weight")
-            v = get("midlayer.self_attn.v_proj.weight")
-            o = get("midlayer.self_attn.o_proj.weight")
-            postNorm = get("midlayer.post_attention_layernorm.weight")
-            gate = get("midlayer.mlp.gate_proj.weight")
-            up = get("midlayer.mlp.up_proj.weight")
-            down = get("midlayer.mlp.down_proj.weight")
             norm = get("norm.weight")
             head = get("lm_head.weight")
+            layers = (0..<layerCount).map { index in
+                let prefix = Eagle3Configuration.layerPrefix(index)
+                return Layer(
+                    hiddenNorm: index == 0 ? get(prefix + "hidden_norm.weight") : nil,
+                    inputNorm: get(prefix + "input_layernorm.weight"), q: get(prefix + "self_attn.q_proj.weight"),
+                    k: get(prefix + "self_attn.k_proj.weight"), v: get(prefix + "self_attn.v_proj.weight"),
+                    o: get(prefix + "self_attn.o_proj.weight"),
+                    postNorm: get(prefix + "post_attention_layernorm.weight"),
+                    gate: get(prefix + "mlp.gate_proj.weight"), up: get(prefix + "mlp.up_proj.weight"),
+                    down: get(prefix + "mlp.down_proj.weight"))
+            }
         }
     }
 }

@@ -3,7 +3,7 @@ import FledgeLlama
 import FledgeNN
 import FledgeTensor
 
-/// An EAGLE-3 draft at inference: one decoder layer with its own KV cache.
+/// An EAGLE-3 draft at inference: its decoder layers, each with its own KV cache.
 ///
 /// Positions follow training (docs/design.md §2.5, §4.1): the feature row of prefix x₀…x_t is
 /// processed at position t with the embedding of x_{t+1}; the k-th speculative step after
@@ -15,17 +15,18 @@ public final class Eagle3Drafter: Drafter {
     /// The matrix kernels of every step (the session sets its own).
     public var kernels = KernelPolicy.standard
     /// Positions held in the cache.
-    public var length: Int { cache.length }
-    let cache: DraftAttentionCache
+    public var length: Int { caches[0].length }
+    /// One per decoder layer, all holding the same positions.
+    let caches: [DraftAttentionCache]
     let maxRows: Int
     var buffers: [String: Tensor] = [:]
 
     /// The target layers whose outputs are fused into the features `[low | mid | high]`.
     public let layers: [Int]
     let columns: [Int32]
-    /// Q8_0 copies of the layer's matrices, the head and `fc` (when made with `quantize`),
+    /// Q8_0 copies of the layers' matrices, the head and `fc` (when made with `quantize`),
     /// read by decoding steps under kernel policies that use quantised blocks.
-    let quantized: DecoderLayer.QuantizedWeights
+    let quantized: [DecoderLayer.QuantizedWeights]
     let quantizedHead: QuantizedMatrix?
     let quantizedFC: QuantizedMatrix?
 
@@ -37,22 +38,27 @@ public final class Eagle3Drafter: Drafter {
     public init(draft: Eagle3Draft, capacity: Int, layers: [Int] = [], maxRows: Int = 256, quantize: Bool = false) {
         let c = draft.configuration
         self.draft = draft
+        let p = Eagle3Draft.Weights(draft.parameters, layerCount: c.layerCount, gradients: false)
         if quantize {
-            let p = Eagle3Draft.Weights(draft.parameters, gradients: false)
-            quantized = DecoderLayer.QuantizedWeights(
-                quantizing: p.q, k: p.k, v: p.v, o: p.o, gate: p.gate, up: p.up, down: p.down)
+            quantized = p.layers.map {
+                DecoderLayer.QuantizedWeights(
+                    quantizing: $0.q, k: $0.k, v: $0.v, o: $0.o, gate: $0.gate, up: $0.up, down: $0.down)
+            }
             quantizedHead = QuantizedMatrix(quantizing: p.head)
-            quantizedFC = QuantizedMatrix(quantizing: draft.parameters.parameter("fc.weight"))
+            quantizedFC = QuantizedMatrix(quantizing: p.fc)
         } else {
-            (quantized, quantizedHead, quantizedFC) = (DecoderLayer.QuantizedWeights(), nil, nil)
+            quantized = p.layers.map { _ in DecoderLayer.QuantizedWeights() }
+            (quantizedHead, quantizedFC) = (nil, nil)
         }
         self.layers = layers
         columns = draft.draftTargetIDs
         self.capacity = capacity
         self.maxRows = maxRows
-        cache = DraftAttentionCache(
-            capacity: capacity, maxRows: maxRows, heads: c.headCount, kvHeads: c.kvHeadCount,
-            headDimension: c.headDimension)
+        caches = p.layers.map { _ in
+            DraftAttentionCache(
+                capacity: capacity, maxRows: maxRows, heads: c.headCount, kvHeads: c.kvHeadCount,
+                headDimension: c.headDimension)
+        }
         for (name, width) in [
             ("e", c.hiddenSize), ("h", c.hiddenSize), ("en", c.hiddenSize), ("hn", c.hiddenSize),
             ("x", 2 * c.hiddenSize),
@@ -66,11 +72,11 @@ public final class Eagle3Drafter: Drafter {
     }
 
     /// Forgets positions from `newLength` on (rejected speculation).
-    public func trim(to newLength: Int) { cache.trim(to: newLength) }
+    public func trim(to newLength: Int) { for cache in caches { cache.trim(to: newLength) } }
 
-    public func reset() { cache.reset() }
+    public func reset() { for cache in caches { cache.reset() } }
 
-    /// Runs the layer on `n` new rows appended at positions `length ..< length + n`.
+    /// Runs the layers on `n` new rows appended at positions `length ..< length + n`.
     /// - Parameters:
     ///   - tokens: the token embedded in each row (x_{t+1}, or the previous draft token).
     ///   - hidden: `[n, H]` rows: `fc` of target features, or the previous step's output.
@@ -104,8 +110,9 @@ public final class Eagle3Drafter: Drafter {
             )
         }
         let h = c.hiddenSize
-        let p = Eagle3Draft.Weights(draft.parameters, gradients: false)
+        let p = Eagle3Draft.Weights(draft.parameters, layerCount: c.layerCount, gradients: false)
         let b = { (name: String) in self.buffers[name]!.pointer }
+        let firstLayer = p.layers[0]
         tokens.withUnsafeBufferPointer { ids in
             Embedding.forward(
                 b("e"), ids: ids.baseAddress!, table: draft.embedding.pointer, rows: n, channels: h,
@@ -113,34 +120,46 @@ public final class Eagle3Drafter: Drafter {
         }
         b("h").update(from: hidden, count: n * h)
         RMSNorm.forward(
-            b("en"), rstd: b("rstd"), b("e"), weight: p.inputNorm.pointer, rows: n, channels: h, eps: c.rmsNormEps)
+            b("en"), rstd: b("rstd"), b("e"), weight: firstLayer.inputNorm.pointer, rows: n, channels: h,
+            eps: c.rmsNormEps)
         RMSNorm.forward(
-            b("hn"), rstd: b("rstd"), b("h"), weight: p.hiddenNorm.pointer, rows: n, channels: h, eps: c.rmsNormEps)
+            b("hn"), rstd: b("rstd"), b("h"), weight: firstLayer.hiddenNorm!.pointer, rows: n, channels: h,
+            eps: c.rmsNormEps)
         // The q/k/v input [en | hn] per row; the residual is h, updated in place in `out`.
         for r in 0..<n {
             (b("x") + r * 2 * h).update(from: b("en") + r * h, count: h)
             (b("x") + r * 2 * h + h).update(from: b("hn") + r * h, count: h)
         }
         b("out").update(from: b("h"), count: n * h)
-        let layer = DecoderLayer(
-            dimensions: .init(
-                hiddenSize: h, inputWidth: 2 * h, headCount: c.headCount, kvHeadCount: c.kvHeadCount,
-                headDimension: c.headDimension,
-                intermediateSize: c.intermediateSize, rmsNormEps: c.rmsNormEps),
-            weights: .init(
-                q: p.q, k: p.k, v: p.v, o: p.o, gate: p.gate, up: p.up, down: p.down, postNorm: p.postNorm,
-                quantized: quantized))
         let scratch = DecoderLayer.Scratch(
             q: b("q"), k: b("k"), v: b("v"), attention: b("attn"), lse: b("lse"), normed: b("post"),
             rstd: b("rstd"), gate: b("gate"), up: b("up"))
         let positions = explicit ?? (0..<n).map { Int32(length + $0) }
-        positions.withUnsafeBufferPointer { pos in
-            layer.forward(
-                input: b("x"), residual: b("out"), rows: n, positions: pos.baseAddress!, rope: draft.rope,
-                scratch: scratch,
-                fewRows: true, kernels: kernels
-            ) { q, k, v, out, lse in
-                cache.attend(out: out, lse: lse, q: q, k: k, v: v, rows: n, prefix: prefix, visible: visible)
+        // The first layer reads [en | hn]; later layers their input_layernorm of the running
+        // residual `out` (updated in place by each layer).
+        for (index, weights) in p.layers.enumerated() {
+            if index > 0 {
+                RMSNorm.forward(
+                    b("x"), rstd: b("rstd"), b("out"), weight: weights.inputNorm.pointer, rows: n, channels: h,
+                    eps: c.rmsNormEps)
+            }
+            let layer = DecoderLayer(
+                dimensions: .init(
+                    hiddenSize: h, inputWidth: index == 0 ? 2 * h : h, headCount: c.headCount,
+                    kvHeadCount: c.kvHeadCount, headDimension: c.headDimension,
+                    intermediateSize: c.intermediateSize, rmsNormEps: c.rmsNormEps),
+                weights: .init(
+                    q: weights.q, k: weights.k, v: weights.v, o: weights.o, gate: weights.gate, up: weights.up,
+                    down: weights.down, postNorm: weights.postNorm, quantized: quantized[index]))
+            let cache = caches[index]
+            positions.withUnsafeBufferPointer { pos in
+                layer.forward(
+                    input: b("x"), residual: b("out"), rows: n, positions: pos.baseAddress!, rope: draft.rope,
+                    scratch: scratch,
+                    fewRows: true, kernels: kernels
+                ) { q, k, v, out, lse in
+                    cache.attend(out: out, lse: lse, q: q, k: k, v: v, rows: n, prefix: prefix, visible: visible)
+                }
             }
         }
         let rows = allLogits ? n : 1

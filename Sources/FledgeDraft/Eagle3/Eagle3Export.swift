@@ -7,7 +7,9 @@ import FledgeWeights
 public enum Eagle3Export {
     /// `eagle`: the EAGLE/SpecForge layout (`midlayer.*`, `LlamaForCausalLMEagle3`, no
     /// embedding; both servers load it). `speculators`: vLLM speculators' layout (`layers.0.*`,
-    /// `Eagle3Speculator`, with the embedding and `transformer_layer_config`).
+    /// `Eagle3Speculator`, with the embedding and `transformer_layer_config`). A draft of
+    /// several layers names them `layers.0.*`, `layers.1.*`, … in both layouts (what vLLM
+    /// reads; SpecForge's and SGLang's EAGLE-3 model has one layer).
     public enum Format: String, CaseIterable, Sendable, Codable { case eagle, speculators }
 
     /// Facts about the target that go into the config.
@@ -34,7 +36,7 @@ public enum Eagle3Export {
         let c = draft.configuration
         var items: [SafetensorsWriter.Item] = []
         for (name, _) in c.parameterShapes {
-            let exported = format == .eagle ? name : speculatorsName(name)
+            let exported = storedName(name, format: format, layerCount: c.layerCount)
             items.append(.init(name: exported, tensor: draft.parameters.parameter(name), as: dtype))
         }
         if format == .speculators {
@@ -54,6 +56,11 @@ public enum Eagle3Export {
 
     static func speculatorsName(_ name: String) -> String {
         name.hasPrefix("midlayer.") ? "layers.0." + name.dropFirst("midlayer.".count) : name
+    }
+
+    /// A parameter's name in an export: `midlayer.*` stays only in a one-layer EAGLE layout.
+    static func storedName(_ name: String, format: Format, layerCount: Int) -> String {
+        format == .eagle && layerCount == 1 ? name : speculatorsName(name)
     }
 
     static func ropeFields(_ c: Eagle3Configuration) -> [String: Any] {
@@ -123,7 +130,7 @@ public enum Eagle3Export {
         var config: [String: Any] = [
             "architectures": ["LlamaForCausalLMEagle3"], "model_type": "llama", "hidden_act": "silu",
             "hidden_size": c.hiddenSize, "intermediate_size": c.intermediateSize, "num_attention_heads": c.headCount,
-            "num_key_value_heads": c.kvHeadCount, "head_dim": c.headDimension, "num_hidden_layers": 1,
+            "num_key_value_heads": c.kvHeadCount, "head_dim": c.headDimension, "num_hidden_layers": c.layerCount,
             "max_position_embeddings": c.maxPositions,
             "rms_norm_eps": Double("\(c.rmsNormEps)") ?? Double(c.rmsNormEps), "initializer_range": 0.02,
             "tie_word_embeddings": false, "torch_dtype": dtype == .f32 ? "float32" : "bfloat16", "use_cache": true,
@@ -142,7 +149,8 @@ public enum Eagle3Export {
         var layer: [String: Any] = [
             "model_type": "llama", "vocab_size": c.vocabularySize, "hidden_size": c.hiddenSize,
             "intermediate_size": c.intermediateSize,
-            "num_hidden_layers": 1, "num_attention_heads": c.headCount, "num_key_value_heads": c.kvHeadCount,
+            "num_hidden_layers": c.layerCount, "num_attention_heads": c.headCount,
+            "num_key_value_heads": c.kvHeadCount,
             "head_dim": c.headDimension,
             "hidden_act": "silu", "max_position_embeddings": c.maxPositions,
             "rms_norm_eps": Double("\(c.rmsNormEps)") ?? Double(c.rmsNormEps), "tie_word_embeddings": false,
@@ -207,7 +215,7 @@ public enum Eagle3Export {
         let hidden = try layer.hidden(targetWidth: targetWidth)
         let attention = try layer.attention(hidden: hidden)
         let intermediate = try layer.int("intermediate_size", in: limit)
-        try layer.requireOneLayer()
+        let layerCount = try layer.layerCount()
         let vocabulary = try layer.vocabulary(target: targetVocabulary)
         let draftVocabulary = try top.int("draft_vocab_size", default: vocabulary, in: 1...vocabulary)
         let rest = try layer.normAndPositions()
@@ -219,17 +227,18 @@ public enum Eagle3Export {
             rmsNormEps: rest.eps, ropeTheta: rest.theta, ropeScaling: rest.scaling.value,
             maxPositions: rest.maxPositions, targetHiddenSize: targetHidden)
         c.featureLayers = try featureLayers(config, file: file)
+        c.layerCount = layerCount
+        let format: Format = speculators ? .speculators : .eagle
+        let stored = { (name: String) in storedName(name, format: format, layerCount: layerCount) }
         let weights = try SafetensorsFile(url: directory.appendingPathComponent("model.safetensors"))
-        try DraftConfigReader.checkShapes(
-            c.parameterShapes, in: weights, directory: directory, stored: speculators ? speculatorsName : { $0 })
+        try DraftConfigReader.checkShapes(c.parameterShapes, in: weights, directory: directory, stored: stored)
         let d2t = try weights.integers("d2t"), t2d = try weights.integers("t2d").map { $0 != 0 }
         try DraftConfigReader.checkVocabulary(
             d2t: d2t, t2d: t2d, draftSize: draftVocabulary, targetSize: targetVocabulary, file: weights.url.path)
         let draft = Eagle3Draft(configuration: c, embedding: embedding, d2t: d2t, t2d: t2d)
         for (name, _) in c.parameterShapes {
-            let stored = speculators ? speculatorsName(name) : name
-            let tensor = try weights.tensor(stored)
-            try DraftConfigReader.requireFinite(tensor, name: stored, file: weights.url.path)
+            let tensor = try weights.tensor(stored(name))
+            try DraftConfigReader.requireFinite(tensor, name: stored(name), file: weights.url.path)
             draft.parameters.parameter(name).copy(from: tensor)
         }
         return draft

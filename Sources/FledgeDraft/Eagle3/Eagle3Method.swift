@@ -12,7 +12,9 @@ public struct Eagle3Method: DraftMethod {
 
     public var name: String { "eagle3" }
     public var title: String { "EAGLE-3" }
-    public var settingKeys: [String] { ["draft_vocab_size", "d2t_path", "t2d_path", "init_head_from_target"] }
+    public var settingKeys: [String] {
+        ["draft_vocab_size", "d2t_path", "t2d_path", "init_head_from_target", "num_layers"]
+    }
     public var exportFormats: [String] { Eagle3Export.Format.allCases.map(\.rawValue) }
 
     /// The default captured layers of an L-layer target: the outputs of `[1, L/2 − 1, L − 4]`.
@@ -21,6 +23,10 @@ public struct Eagle3Method: DraftMethod {
     public func validate(_ settings: DraftSettings) throws {
         if let size = settings.draftVocabSize, size < 1 {
             throw DraftError("draft_vocab_size: must be positive (got \(size))")
+        }
+        if let layers = settings.layerCount, !(1...Eagle3Configuration.maxLayerCount).contains(layers) {
+            throw DraftError(
+                "num_layers: must be between 1 and \(Eagle3Configuration.maxLayerCount) (got \(layers))")
         }
         if (settings.d2tPath == nil) != (settings.t2dPath == nil), settings.d2tPath?.hasSuffix(".safetensors") != true {
             // A path that does not exist says so (the files themselves are checked when the run
@@ -58,6 +64,7 @@ public struct Eagle3Method: DraftMethod {
         var configuration = Eagle3Configuration(target: target.configuration, draftVocabularySize: vocabulary.draftSize)
         let defaults = Self.defaultFeatureLayers(targetLayerCount: target.configuration.layerCount)
         configuration.featureLayers = request.featureLayers == defaults ? nil : request.featureLayers
+        configuration.layerCount = s.layerCount ?? 1
         let draft = Eagle3Draft(
             configuration: configuration, embedding: target.embedding, d2t: vocabulary.d2t, t2d: vocabulary.t2d)
         draft.initialize(seed: s.seed)
@@ -91,6 +98,12 @@ public struct Eagle3Method: DraftMethod {
             file: file.url.path)
         var configuration = Eagle3Configuration(target: target.configuration, draftVocabularySize: d2t.count)
         configuration.featureLayers = header.featureLayers
+        // Layers after the first are stored as `layers.i.*`.
+        configuration.layerCount =
+            1
+            + (1..<Eagle3Configuration.maxLayerCount).prefix {
+                file.entries["layers.\($0).input_layernorm.weight"] != nil
+            }.count
         let draft = Eagle3Draft(configuration: configuration, embedding: target.embedding, d2t: d2t, t2d: t2d)
         try CheckpointHeader.readParameters(directory, into: draft.parameters)
         return draft

@@ -12,8 +12,8 @@ extension Eagle3Trainer {
     /// with the diagonal scores s_j, lse' = log(e^lse + Σ e^s_j) and
     /// out' = e^(lse − lse')·out + Σ e^(s_j − lse')·v_j. Padding positions have no diagonal keys.
     func mergeDiagonal(
-        _ batch: Eagle3Batch, k: Int, q: UnsafePointer<Float>, out: UnsafeMutablePointer<Float>,
-        lse: UnsafeMutablePointer<Float>
+        _ batch: Eagle3Batch, k: Int, q: UnsafePointer<Float>, keys: UnsafePointer<Float>,
+        values: UnsafePointer<Float>, out: UnsafeMutablePointer<Float>, lse: UnsafeMutablePointer<Float>
     ) {
         guard k >= 1 else { return }
         let (b, t) = (batch.batch, batch.length)
@@ -21,7 +21,6 @@ extension Eagle3Trainer {
         let group = heads / c.kvHeadCount
         let scale = 1 / Float(d).squareRoot()
         let capacity = steps * maxLength
-        let keys = arena["keys"].pointer, values = arena["values"].pointer
         let lengths = batch.lengths
         Parallel.forChunks(count: b * t, grain: 16) { rows in
             for r in rows {
@@ -62,8 +61,10 @@ extension Eagle3Trainer {
     /// dq += scale·Σ ds_j·k_j, dk_j += scale·ds_j·q, dv_j += p_j·dout (accumulates into the
     /// step-j blocks of `dkeys`/`dvalues`).
     func diagonalBackward(
-        _ batch: Eagle3Batch, k: Int, q: UnsafePointer<Float>, out: UnsafePointer<Float>, lse: UnsafePointer<Float>,
-        dout: UnsafePointer<Float>, dq: UnsafeMutablePointer<Float>
+        _ batch: Eagle3Batch, k: Int, q: UnsafePointer<Float>, keys: UnsafePointer<Float>,
+        values: UnsafePointer<Float>, dkeys: UnsafeMutablePointer<Float>, dvalues: UnsafeMutablePointer<Float>,
+        out: UnsafePointer<Float>, lse: UnsafePointer<Float>, dout: UnsafePointer<Float>,
+        dq: UnsafeMutablePointer<Float>
     ) {
         guard k >= 1 else { return }
         let (b, t) = (batch.batch, batch.length)
@@ -71,8 +72,6 @@ extension Eagle3Trainer {
         let group = heads / c.kvHeadCount
         let scale = 1 / Float(d).squareRoot()
         let capacity = steps * maxLength
-        let keys = arena["keys"].pointer, values = arena["values"].pointer
-        let dkeys = arena["dkeys"].pointer, dvalues = arena["dvalues"].pointer
         let lengths = batch.lengths
         // A unit owns whole positions (every head), so the dK/dV rows it writes are its own.
         Parallel.forChunks(count: b * t, grain: 16) { rows in

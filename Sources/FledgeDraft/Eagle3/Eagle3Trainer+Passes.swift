@@ -38,11 +38,22 @@ extension Eagle3Trainer {
         }
     }
 
-    /// One decoder-layer pass at step k (docs/design.md §2.3).
-    func forwardLayer(_ batch: Eagle3Batch, k: Int) {
+    /// The arena name of a per-(layer, step) buffer (layer 0 keeps the one-layer names).
+    func key(_ base: String, _ l: Int, _ k: Int) -> String { l == 0 ? "\(base).\(k)" : "\(base).\(l).\(k)" }
+
+    /// The arena name of layer l's keys, values or their gradients.
+    func cacheKey(_ base: String, _ l: Int) -> String { l == 0 ? base : "\(base).\(l)" }
+
+    /// Layer l's output at step k; the last layer's is the step's output `h.(k+1)`.
+    func outputKey(_ l: Int, _ k: Int) -> String { l == c.layerCount - 1 ? "h.\(k + 1)" : "y.\(l).\(k)" }
+
+    /// One step's decoder layers (docs/design.md §2.3): the first on `[en | hn]`, the others
+    /// standard pre-norm layers on the previous output; then the final norm.
+    func forwardStep(_ batch: Eagle3Batch, k: Int) {
         let (b, t) = (batch.batch, batch.length)
         let n = b * t
         let h = c.hiddenSize
+        let first = p.layers[0]
         let e = arena["e.\(k)"], en = arena["en.\(k)"], hn = arena["hn.\(k)"], hIn = arena["h.\(k)"]
         let shifted = UnsafeMutableRawPointer(arena["shifted.ids"].pointer).assumingMemoryBound(to: Int32.self)
         for row in 0..<b { for i in 0..<t { shifted[row * t + i] = shiftedToken(batch, b: row, t: i, k: k) } }
@@ -50,15 +61,15 @@ extension Eagle3Trainer {
             e.pointer, ids: shifted, table: draft.embedding.pointer, rows: n, channels: h,
             vocabularySize: c.vocabularySize)
         RMSNorm.forward(
-            en.pointer, rstd: arena["rstd.e.\(k)"].pointer, e.pointer, weight: p.inputNorm.pointer, rows: n,
+            en.pointer, rstd: arena["rstd.e.\(k)"].pointer, e.pointer, weight: first.inputNorm.pointer, rows: n,
             channels: h, eps: c.rmsNormEps)
         RMSNorm.forward(
-            hn.pointer, rstd: arena["rstd.h.\(k)"].pointer, hIn.pointer, weight: p.hiddenNorm.pointer, rows: n,
+            hn.pointer, rstd: arena["rstd.h.\(k)"].pointer, hIn.pointer, weight: first.hiddenNorm!.pointer, rows: n,
             channels: h, eps: c.rmsNormEps)
         // q/k/v of [en | hn]: the left and right halves of each weight, two products each.
         let q = arena["q.\(k)"], kTmp = arena["k.tmp"], vTmp = arena["v.tmp"]
         let enHalf = products.stage(en.pointer, count: n * h)
-        for (out, weight, width) in [(q, p.q, c.qWidth), (kTmp, p.k, c.kvWidth), (vTmp, p.v, c.kvWidth)] {
+        for (out, weight, width) in [(q, first.q, c.qWidth), (kTmp, first.k, c.kvWidth), (vTmp, first.v, c.kvWidth)] {
             let weightHalf = half(weight)
             products.gemm(
                 .none, .transposed, m: n, n: width, k: h, a: en.pointer, aHalf: enHalf, lda: h, b: weight.pointer,
@@ -67,41 +78,68 @@ extension Eagle3Trainer {
                 .none, .transposed, m: n, n: width, k: h, a: hn.pointer, lda: h, b: weight.pointer + h,
                 bHalf: weightHalf.map { $0 + h }, ldb: 2 * h, beta: 1, c: out.pointer, ldc: width)
         }
+        attendAndFeedForward(batch, k: k, l: 0, input: hIn.pointer)
+        for l in 1..<max(c.layerCount, 1) {
+            let layer = p.layers[l]
+            let x = arena[outputKey(l - 1, k)], xn = arena[key("xn", l, k)]
+            RMSNorm.forward(
+                xn.pointer, rstd: arena[key("rstd.x", l, k)].pointer, x.pointer, weight: layer.inputNorm.pointer,
+                rows: n, channels: h, eps: c.rmsNormEps)
+            let xnHalf = products.stage(xn.pointer, count: n * h)
+            for (out, weight, width) in [
+                (arena[key("q", l, k)], layer.q, c.qWidth), (kTmp, layer.k, c.kvWidth), (vTmp, layer.v, c.kvWidth),
+            ] {
+                products.gemm(
+                    .none, .transposed, m: n, n: width, k: h, a: xn.pointer, aHalf: xnHalf, lda: h, b: weight.pointer,
+                    bHalf: half(weight), ldb: h, beta: 0, c: out.pointer, ldc: width)
+            }
+            attendAndFeedForward(batch, k: k, l: l, input: x.pointer)
+        }
+        RMSNorm.forward(
+            arena["normed.\(k)"].pointer, rstd: arena["rstd.norm.\(k)"].pointer, arena["h.\(k + 1)"].pointer,
+            weight: p.norm.pointer, rows: n, channels: h, eps: c.rmsNormEps)
+    }
+
+    /// The rest of layer l at step k, from its q and its k/v rows in `k.tmp`/`v.tmp`: RoPE,
+    /// the TTT attention, `a = input + o(attn)`, `output = a + down(swiglu(gate, up)(post(a)))`.
+    private func attendAndFeedForward(_ batch: Eagle3Batch, k: Int, l: Int, input: UnsafePointer<Float>) {
+        let n = batch.batch * batch.length
+        let h = c.hiddenSize
+        let weights = p.layers[l]
+        let q = arena[key("q", l, k)], kTmp = arena["k.tmp"], vTmp = arena["v.tmp"]
+        let keys = arena[cacheKey("keys", l)], values = arena[cacheKey("values", l)]
         let pos = positions(batch, k: k)
         draft.rope.forward(q.pointer, positions: pos, rows: n, heads: c.headCount)
         draft.rope.forward(kTmp.pointer, positions: pos, rows: n, heads: c.kvHeadCount)
-        scatter(kTmp.pointer, into: arena["keys"].pointer, batch: batch, k: k, width: c.kvWidth)
-        scatter(vTmp.pointer, into: arena["values"].pointer, batch: batch, k: k, width: c.kvWidth)
-        let attn = arena["attn.\(k)"]
+        scatter(kTmp.pointer, into: keys.pointer, batch: batch, k: k, width: c.kvWidth)
+        scatter(vTmp.pointer, into: values.pointer, batch: batch, k: k, width: c.kvWidth)
+        let attn = arena[key("attn", l, k)], lse = arena[key("lse", l, k)]
         Attention.forward(
-            out: attn.pointer, lse: arena["lse.\(k)"].pointer, q: q.pointer, k: arena["keys"].pointer,
-            v: arena["values"].pointer, shape: attentionShape(batch), mask: mask, workspace: attentionWorkspace)
-        mergeDiagonal(batch, k: k, q: q.pointer, out: attn.pointer, lse: arena["lse.\(k)"].pointer)
-        // a = h + o(attn); h_out = a + down(swiglu(gate(post(a)), up(post(a)))).
-        let a = arena["a.\(k)"], post = arena["post.\(k)"], gate = arena["gate.\(k)"], up = arena["up.\(k)"],
-            hOut = arena["h.\(k + 1)"]
-        a.pointer.update(from: hIn.pointer, count: n * h)
+            out: attn.pointer, lse: lse.pointer, q: q.pointer, k: keys.pointer, v: values.pointer,
+            shape: attentionShape(batch), mask: mask, workspace: attentionWorkspace)
+        mergeDiagonal(
+            batch, k: k, q: q.pointer, keys: keys.pointer, values: values.pointer, out: attn.pointer, lse: lse.pointer)
+        let a = arena[key("a", l, k)], post = arena[key("post", l, k)], gate = arena[key("gate", l, k)],
+            up = arena[key("up", l, k)], out = arena[outputKey(l, k)]
+        a.pointer.update(from: input, count: n * h)
         Linear.forward(
-            a.pointer, attn.pointer, weight: p.o.pointer, weightHalf: half(p.o), rows: n, inFeatures: c.qWidth,
-            outFeatures: h, accumulate: true, products: products)
+            a.pointer, attn.pointer, weight: weights.o.pointer, weightHalf: half(weights.o), rows: n,
+            inFeatures: c.qWidth, outFeatures: h, accumulate: true, products: products)
         RMSNorm.forward(
-            post.pointer, rstd: arena["rstd.post.\(k)"].pointer, a.pointer, weight: p.postNorm.pointer, rows: n,
-            channels: h, eps: c.rmsNormEps)
+            post.pointer, rstd: arena[key("rstd.post", l, k)].pointer, a.pointer, weight: weights.postNorm.pointer,
+            rows: n, channels: h, eps: c.rmsNormEps)
         let postHalf = products.stage(post.pointer, count: n * h)
-        for (out, weight) in [(gate, p.gate), (up, p.up)] {
+        for (result, weight) in [(gate, weights.gate), (up, weights.up)] {
             products.gemm(
                 .none, .transposed, m: n, n: c.intermediateSize, k: h, a: post.pointer, aHalf: postHalf, lda: h,
-                b: weight.pointer, bHalf: half(weight), ldb: h, c: out.pointer, ldc: c.intermediateSize)
+                b: weight.pointer, bHalf: half(weight), ldb: h, c: result.pointer, ldc: c.intermediateSize)
         }
         let mlp = arena["mlp"]
         SwiGLU.forward(mlp.pointer, gate: gate.pointer, up: up.pointer, count: n * c.intermediateSize)
-        hOut.pointer.update(from: a.pointer, count: n * h)
+        out.pointer.update(from: a.pointer, count: n * h)
         Linear.forward(
-            hOut.pointer, mlp.pointer, weight: p.down.pointer, weightHalf: half(p.down), rows: n,
+            out.pointer, mlp.pointer, weight: weights.down.pointer, weightHalf: half(weights.down), rows: n,
             inFeatures: c.intermediateSize, outFeatures: h, accumulate: true, products: products)
-        RMSNorm.forward(
-            arena["normed.\(k)"].pointer, rstd: arena["rstd.norm.\(k)"].pointer, hOut.pointer, weight: p.norm.pointer,
-            rows: n, channels: h, eps: c.rmsNormEps)
     }
 
     struct StepMetrics {
@@ -214,14 +252,16 @@ extension Eagle3Trainer {
     func backward(_ batch: Eagle3Batch) {
         let (b, t) = (batch.batch, batch.length)
         let n = b * t
-        let h = c.hiddenSize, inter = c.intermediateSize
-        let carry = arena["dcarry"], dh = arena["dh"], da = arena["da"], dpost = arena["dpost"], dattn = arena["dattn"]
+        let h = c.hiddenSize
+        let carry = arena["dcarry"], dh = arena["dh"], da = arena["da"]
         let dq = arena["dq"], dk = arena["dk"], dv = arena["dv"], den = arena["den"], dhn = arena["dhn"]
-        let mlp = arena["mlp"], dmlp = arena["dmlp"], dgate = arena["dgate"], dup = arena["dup"]
+        let first = p.layers[0], firstGradient = g.layers[0]
         carry.pointer.update(repeating: 0, count: n * h)
         let capacity = steps * maxLength
-        arena["dkeys"].pointer.update(repeating: 0, count: b * capacity * c.kvWidth)
-        arena["dvalues"].pointer.update(repeating: 0, count: b * capacity * c.kvWidth)
+        for l in 0..<c.layerCount {
+            arena[cacheKey("dkeys", l)].pointer.update(repeating: 0, count: b * capacity * c.kvWidth)
+            arena[cacheKey("dvalues", l)].pointer.update(repeating: 0, count: b * capacity * c.kvWidth)
+        }
         for k in stride(from: steps - 1, through: 0, by: -1) {
             // dh_out = norm backward (this step's loss) + carry (the next step's input).
             dh.pointer.update(from: carry.pointer, count: n * h)
@@ -229,53 +269,42 @@ extension Eagle3Trainer {
                 dinp: dh.pointer, dweight: g.norm.pointer, dout: arena["dnormed.\(k)"].pointer,
                 inp: arena["h.\(k + 1)"].pointer,
                 weight: p.norm.pointer, rstd: arena["rstd.norm.\(k)"].pointer, rows: n, channels: h)
-            // MLP: h_out = a + down(m), m = swiglu(gate, up), gate/up = W·post(a).
-            let gate = arena["gate.\(k)"], up = arena["up.\(k)"], post = arena["post.\(k)"], a = arena["a.\(k)"]
-            SwiGLU.forward(mlp.pointer, gate: gate.pointer, up: up.pointer, count: n * inter)
-            SwiGLUMLP.backward(
-                dinp: dpost.pointer, gradients: .init(gate: g.gate.pointer, up: g.up.pointer, down: g.down.pointer),
-                dout: dh.pointer,
-                inp: post.pointer, gate: gate.pointer, up: up.pointer, hidden: mlp.pointer,
-                weights: .init(gate: p.gate.pointer, up: p.up.pointer, down: p.down.pointer),
-                dhidden: dmlp.pointer, dgate: dgate.pointer, dup: dup.pointer, rows: n, channels: h,
-                intermediate: inter,
-                halves: halves.map { _ in .init(gate: half(p.gate)!, up: half(p.up)!, down: half(p.down)!) },
-                products: products)
-            da.pointer.update(from: dh.pointer, count: n * h)
-            RMSNorm.backward(
-                dinp: da.pointer, dweight: g.postNorm.pointer, dout: dpost.pointer, inp: a.pointer,
-                weight: p.postNorm.pointer,
-                rstd: arena["rstd.post.\(k)"].pointer, rows: n, channels: h)
+            // Later layers, last first: dh becomes the gradient of each layer's input.
+            for l in stride(from: c.layerCount - 1, through: 1, by: -1) {
+                let layer = p.layers[l], gradient = g.layers[l]
+                feedForwardAndAttentionBackward(batch, k: k, l: l)
+                let xn = arena[key("xn", l, k)], dxn = arena["den"]
+                dxn.pointer.update(repeating: 0, count: n * h)
+                let xnHalf = products.stage(xn.pointer, count: n * h)
+                for (grad, weight, gradWeight, width) in [
+                    (dq, layer.q, gradient.q, c.qWidth), (dk, layer.k, gradient.k, c.kvWidth),
+                    (dv, layer.v, gradient.v, c.kvWidth),
+                ] {
+                    products.gemm(
+                        .none, .none, m: n, n: h, k: width, a: grad.pointer, lda: width, b: weight.pointer,
+                        bHalf: half(weight), ldb: h, beta: 1, c: dxn.pointer, ldc: h)
+                    products.gemm(
+                        .transposed, .none, m: width, n: h, k: n, a: grad.pointer, lda: width, b: xn.pointer,
+                        bHalf: xnHalf, ldb: h, beta: 1, c: gradWeight.pointer, ldc: h)
+                }
+                // The input's gradient: the residual's (da) and the input norm's.
+                dh.pointer.update(from: da.pointer, count: n * h)
+                RMSNorm.backward(
+                    dinp: dh.pointer, dweight: gradient.inputNorm.pointer, dout: dxn.pointer,
+                    inp: arena[outputKey(l - 1, k)].pointer, weight: layer.inputNorm.pointer,
+                    rstd: arena[key("rstd.x", l, k)].pointer, rows: n, channels: h)
+            }
+            feedForwardAndAttentionBackward(batch, k: k, l: 0)
             // a = h_in + o(attn): the residual carries da to h_in.
-            let attn = arena["attn.\(k)"]
-            dattn.pointer.update(repeating: 0, count: n * c.qWidth)
-            Linear.backward(
-                dinp: dattn.pointer, dweight: g.o.pointer, dbias: nil, dout: da.pointer, inp: attn.pointer,
-                weight: p.o.pointer, weightHalf: half(p.o), rows: n, inFeatures: c.qWidth, outFeatures: h,
-                products: products)
             carry.pointer.update(from: da.pointer, count: n * h)
-            dq.pointer.update(repeating: 0, count: n * c.qWidth)
-            Attention.backward(
-                dq: dq.pointer, dk: arena["dkeys"].pointer, dv: arena["dvalues"].pointer, dout: dattn.pointer,
-                out: attn.pointer, lse: arena["lse.\(k)"].pointer, q: arena["q.\(k)"].pointer,
-                k: arena["keys"].pointer, v: arena["values"].pointer, shape: attentionShape(batch), mask: mask,
-                workspace: attentionWorkspace)
-            diagonalBackward(
-                batch, k: k, q: arena["q.\(k)"].pointer, out: attn.pointer, lse: arena["lse.\(k)"].pointer,
-                dout: dattn.pointer, dq: dq.pointer)
-            // Step k's own keys have received every later step's gradient by now.
-            scatter(dk.pointer, into: arena["dkeys"].pointer, batch: batch, k: k, width: c.kvWidth, gather: true)
-            scatter(dv.pointer, into: arena["dvalues"].pointer, batch: batch, k: k, width: c.kvWidth, gather: true)
-            let pos = positions(batch, k: k)
-            draft.rope.backward(dq.pointer, positions: pos, rows: n, heads: c.headCount)
-            draft.rope.backward(dk.pointer, positions: pos, rows: n, heads: c.kvHeadCount)
             // q/k/v = W_left·en + W_right·hn.
             let en = arena["en.\(k)"], hn = arena["hn.\(k)"]
             den.pointer.update(repeating: 0, count: n * h)
             dhn.pointer.update(repeating: 0, count: n * h)
             let enHalf = products.stage(en.pointer, count: n * h)
             for (grad, weight, gradWeight, width) in [
-                (dq, p.q, g.q, c.qWidth), (dk, p.k, g.k, c.kvWidth), (dv, p.v, g.v, c.kvWidth),
+                (dq, first.q, firstGradient.q, c.qWidth), (dk, first.k, firstGradient.k, c.kvWidth),
+                (dv, first.v, firstGradient.v, c.kvWidth),
             ] {
                 let weightHalf = half(weight)
                 products.gemm(
@@ -292,16 +321,70 @@ extension Eagle3Trainer {
                     beta: 1, c: gradWeight.pointer + h, ldc: 2 * h)
             }
             RMSNorm.backward(
-                dinp: nil, dweight: g.inputNorm.pointer, dout: den.pointer, inp: arena["e.\(k)"].pointer,
-                weight: p.inputNorm.pointer,
+                dinp: nil, dweight: firstGradient.inputNorm.pointer, dout: den.pointer, inp: arena["e.\(k)"].pointer,
+                weight: first.inputNorm.pointer,
                 rstd: arena["rstd.e.\(k)"].pointer, rows: n, channels: h)
             RMSNorm.backward(
-                dinp: carry.pointer, dweight: g.hiddenNorm.pointer, dout: dhn.pointer, inp: arena["h.\(k)"].pointer,
-                weight: p.hiddenNorm.pointer, rstd: arena["rstd.h.\(k)"].pointer, rows: n, channels: h)
+                dinp: carry.pointer, dweight: firstGradient.hiddenNorm!.pointer, dout: dhn.pointer,
+                inp: arena["h.\(k)"].pointer, weight: first.hiddenNorm!.pointer, rstd: arena["rstd.h.\(k)"].pointer,
+                rows: n, channels: h)
         }
         // h_0 = fc(aux).
         Linear.backward(
             dinp: nil, dweight: g.fc.pointer, dbias: nil, dout: carry.pointer, inp: batch.auxiliary.pointer,
             weight: p.fc.pointer, rows: n, inFeatures: 3 * c.targetHiddenSize, outFeatures: h, products: products)
+    }
+
+    /// Layer l at step k backward from its output's gradient in `dh` down to its q/k/v:
+    /// leaves in `da` the gradient of the layer's input through the residual, and in `dq`,
+    /// `dk`, `dv` the (RoPE-undone) gradients of its q/k/v products.
+    private func feedForwardAndAttentionBackward(_ batch: Eagle3Batch, k: Int, l: Int) {
+        let n = batch.batch * batch.length
+        let h = c.hiddenSize, inter = c.intermediateSize
+        let weights = p.layers[l], gradients = g.layers[l]
+        let dh = arena["dh"], da = arena["da"], dpost = arena["dpost"], dattn = arena["dattn"]
+        let dq = arena["dq"], dk = arena["dk"], dv = arena["dv"]
+        let mlp = arena["mlp"], dmlp = arena["dmlp"], dgate = arena["dgate"], dup = arena["dup"]
+        // MLP: out = a + down(m), m = swiglu(gate, up), gate/up = W·post(a).
+        let gate = arena[key("gate", l, k)], up = arena[key("up", l, k)], post = arena[key("post", l, k)],
+            a = arena[key("a", l, k)]
+        SwiGLU.forward(mlp.pointer, gate: gate.pointer, up: up.pointer, count: n * inter)
+        SwiGLUMLP.backward(
+            dinp: dpost.pointer,
+            gradients: .init(gate: gradients.gate.pointer, up: gradients.up.pointer, down: gradients.down.pointer),
+            dout: dh.pointer, inp: post.pointer, gate: gate.pointer, up: up.pointer, hidden: mlp.pointer,
+            weights: .init(gate: weights.gate.pointer, up: weights.up.pointer, down: weights.down.pointer),
+            dhidden: dmlp.pointer, dgate: dgate.pointer, dup: dup.pointer, rows: n, channels: h,
+            intermediate: inter,
+            halves: halves.map { _ in .init(gate: half(weights.gate)!, up: half(weights.up)!, down: half(weights.down)!)
+            },
+            products: products)
+        da.pointer.update(from: dh.pointer, count: n * h)
+        RMSNorm.backward(
+            dinp: da.pointer, dweight: gradients.postNorm.pointer, dout: dpost.pointer, inp: a.pointer,
+            weight: weights.postNorm.pointer, rstd: arena[key("rstd.post", l, k)].pointer, rows: n, channels: h)
+        // a = input + o(attn).
+        let attn = arena[key("attn", l, k)], lse = arena[key("lse", l, k)], q = arena[key("q", l, k)]
+        dattn.pointer.update(repeating: 0, count: n * c.qWidth)
+        Linear.backward(
+            dinp: dattn.pointer, dweight: gradients.o.pointer, dbias: nil, dout: da.pointer, inp: attn.pointer,
+            weight: weights.o.pointer, weightHalf: half(weights.o), rows: n, inFeatures: c.qWidth, outFeatures: h,
+            products: products)
+        let keys = arena[cacheKey("keys", l)], values = arena[cacheKey("values", l)]
+        let dkeys = arena[cacheKey("dkeys", l)], dvalues = arena[cacheKey("dvalues", l)]
+        dq.pointer.update(repeating: 0, count: n * c.qWidth)
+        Attention.backward(
+            dq: dq.pointer, dk: dkeys.pointer, dv: dvalues.pointer, dout: dattn.pointer, out: attn.pointer,
+            lse: lse.pointer, q: q.pointer, k: keys.pointer, v: values.pointer, shape: attentionShape(batch),
+            mask: mask, workspace: attentionWorkspace)
+        diagonalBackward(
+            batch, k: k, q: q.pointer, keys: keys.pointer, values: values.pointer, dkeys: dkeys.pointer,
+            dvalues: dvalues.pointer, out: attn.pointer, lse: lse.pointer, dout: dattn.pointer, dq: dq.pointer)
+        // Step k's own keys have received every later step's gradient by now.
+        scatter(dk.pointer, into: dkeys.pointer, batch: batch, k: k, width: c.kvWidth, gather: true)
+        scatter(dv.pointer, into: dvalues.pointer, batch: batch, k: k, width: c.kvWidth, gather: true)
+        let pos = positions(batch, k: k)
+        draft.rope.backward(dq.pointer, positions: pos, rows: n, heads: c.headCount)
+        draft.rope.backward(dk.pointer, positions: pos, rows: n, heads: c.kvHeadCount)
     }
 }

@@ -3,7 +3,8 @@ import FledgeNN
 import FledgeTensor
 
 /// The training-time-test forward and backward of an EAGLE-3 draft (docs/design.md §2.4–§2.6), on
-/// memory planned for the largest batch (B, T) and K steps.
+/// memory planned for the largest batch (B, T), K steps and the draft's decoder layers (each
+/// with its own TTT keys and values).
 ///
 /// Shapes (N = B·T): per step k the layer reads e_k = embed(ids shifted by k + 1) [N, H] and
 /// h_k [N, H] (h_0 = fc(aux), h_k = the previous step's pre-norm output); positions are t + k;
@@ -52,6 +53,27 @@ public final class Eagle3Trainer {
         plan.add("dkeys", [maxBatch, steps * maxLength, c.kvWidth])
         plan.add("dvalues", [maxBatch, steps * maxLength, c.kvWidth])
         plan.add("h.0", [n, c.hiddenSize])
+        for l in 1..<max(c.layerCount, 1) {
+            for name in ["keys", "values", "dkeys", "dvalues"] {
+                plan.add("\(name).\(l)", [maxBatch, steps * maxLength, c.kvWidth])
+            }
+            for k in 0..<steps {
+                plan.add("xn.\(l).\(k)", [n, c.hiddenSize])
+                plan.add("rstd.x.\(l).\(k)", [n])
+                plan.add("q.\(l).\(k)", [n, c.qWidth])
+                plan.add("attn.\(l).\(k)", [n, c.qWidth])
+                plan.add("lse.\(l).\(k)", [maxBatch * c.headCount * maxLength])
+                plan.add("a.\(l).\(k)", [n, c.hiddenSize])
+                plan.add("post.\(l).\(k)", [n, c.hiddenSize])
+                plan.add("rstd.post.\(l).\(k)", [n])
+                plan.add("gate.\(l).\(k)", [n, c.intermediateSize])
+                plan.add("up.\(l).\(k)", [n, c.intermediateSize])
+            }
+        }
+        // Outputs of every layer but the last (whose output is the step's, `h.(k+1)`).
+        for l in 0..<max(c.layerCount - 1, 0) {
+            for k in 0..<steps { plan.add("y.\(l).\(k)", [n, c.hiddenSize]) }
+        }
         for k in 0..<steps {
             plan.add("e.\(k)", [n, c.hiddenSize])
             plan.add("en.\(k)", [n, c.hiddenSize])
@@ -96,8 +118,8 @@ public final class Eagle3Trainer {
         targets = Eagle3TargetDistribution(
             rows: n, draftSize: c.draftVocabularySize, zeroRowInVocabulary: draft.t2d[0], half: precision == .bf16)
         targetScratch = Tensor(zeros: [min(n, 128) * c.vocabularySize])
-        p = Eagle3Draft.Weights(draft.parameters, gradients: false)
-        g = Eagle3Draft.Weights(draft.parameters, gradients: true)
+        p = Eagle3Draft.Weights(draft.parameters, layerCount: c.layerCount, gradients: false)
+        g = Eagle3Draft.Weights(draft.parameters, layerCount: c.layerCount, gradients: true)
         draftIDs = draft.draftTargetIDs
         products = Products(precision: precision)
         rowLoss = .allocate(capacity: headBlock)
@@ -154,7 +176,7 @@ public final class Eagle3Trainer {
         allCorrect.update(repeating: true, count: n)
         var weight: Float = 1
         for k in 0..<steps {
-            forwardLayer(batch, k: k)
+            forwardStep(batch, k: k)
             let stepMetrics = headLoss(batch, k: k, weight: weight * scale, allCorrect: allCorrect, train: train)
             metrics.losses.append(stepMetrics.loss)
             metrics.total += weight * stepMetrics.loss

@@ -146,8 +146,14 @@ struct DraftConfigReader {
     func requireOneLayer() throws {
         let layers = try int("num_hidden_layers", default: 1, in: Int.min...Int.max)
         guard layers == 1 else {
-            throw fail("num_hidden_layers", "= \(layers): Fledge's drafts have exactly one decoder layer")
+            throw fail(
+                "num_hidden_layers", "= \(layers): Fledge's drafts of this method have exactly one decoder layer")
         }
+    }
+
+    /// `num_hidden_layers` of an EAGLE-3 draft (1 when absent), bounded.
+    func layerCount() throws -> Int {
+        try int("num_hidden_layers", default: 1, in: 1...Eagle3Configuration.maxLayerCount)
     }
 
     /// `vocab_size`, which must be the target's.

@@ -59,6 +59,8 @@ public struct DraftSettings: Sendable, Equatable {
     public var t2dPath: String?
     /// EAGLE-3: initialise the draft head from the target's rows.
     public var initHeadFromTarget = false
+    /// EAGLE-3: the draft's decoder layers (nil: 1).
+    public var layerCount: Int?
     /// EAGLE-1: loss weights, input noise range, fc bias.
     public var vWeight: Float?
     public var pWeight: Float?
@@ -75,6 +77,7 @@ public struct DraftSettings: Sendable, Equatable {
         if d2tPath != nil { keys.append("d2t_path") }
         if t2dPath != nil { keys.append("t2d_path") }
         if initHeadFromTarget { keys.append("init_head_from_target") }
+        if layerCount != nil { keys.append("num_layers") }
         if vWeight != nil { keys.append("v_w") }
         if pWeight != nil { keys.append("p_w") }
         if noiseLow != nil { keys.append("noise_low") }
