@@ -5,9 +5,12 @@ It implements the maths of docs/design.md §2 (draft step, training-time test, l
 with the choices of §5 (optimiser §5.9, export layout §5.11), in float32 on the CPU,
 without transformers:
 
-* `Eagle3Draft`: the draft model (fc 3H->H, one decoder layer `midlayer`, final `norm`,
-  `lm_head` H->Vd, frozen `embed_tokens`, buffers `d2t` int64 / `t2d` bool). Its state-dict
-  names are the EAGLE/SpecForge export layout (docs/design.md §5.11) plus `embed_tokens.weight`.
+* `Eagle3Draft`: the draft model (fc 3H->H, the first decoder layer `midlayer` on
+  [input_layernorm(embed) | hidden_norm(h)], `num_hidden_layers - 1` more standard pre-norm
+  layers `layers.i` (i >= 1) on its output, final `norm`, `lm_head` H->Vd, frozen
+  `embed_tokens`, buffers `d2t` int64 / `t2d` bool). With one layer its state-dict names are
+  the EAGLE/SpecForge export layout (docs/design.md §5.11) plus `embed_tokens.weight`; with
+  more, exports name the first layer `layers.0` (vLLM's and speculators' multi-layer layout).
 * `ttt_forward`: the training-time test (K unrolled steps, official semantics).
 * `make_optimizer` / `train_step`: AdamW (0.9, 0.95), eps 1e-8, weight decay 0, and global
   grad-norm clipping 0.5 before every update.
@@ -55,6 +58,7 @@ class Eagle3Config:
     rms_norm_eps: float = 1e-5
     rope_theta: float = 10000.0
     rope_scaling: Optional[dict] = None
+    num_hidden_layers: int = 1
     extra: dict = field(default_factory=dict)
 
     def __post_init__(self):
@@ -78,6 +82,7 @@ class Eagle3Config:
             rms_norm_eps=data.get("rms_norm_eps", 1e-5),
             rope_theta=data.get("rope_theta", 10000.0),
             rope_scaling=data.get("rope_scaling"),
+            num_hidden_layers=data.get("num_hidden_layers", 1),
         )
 
 
@@ -205,13 +210,32 @@ def ttt_attention_dense(q, cache_k, cache_v, attention_mask):
 # The draft model (docs/design.md §2.2, §2.3)
 # --------------------------------------------------------------------------------------
 class Attention(nn.Module):
-    def __init__(self, c: Eagle3Config):
+    def __init__(self, c: Eagle3Config, input_size: Optional[int] = None):
         super().__init__()
         self.nh, self.nkv, self.hd = c.num_attention_heads, c.num_key_value_heads, c.head_dim
-        self.q_proj = nn.Linear(2 * c.hidden_size, self.nh * self.hd, bias=False)
-        self.k_proj = nn.Linear(2 * c.hidden_size, self.nkv * self.hd, bias=False)
-        self.v_proj = nn.Linear(2 * c.hidden_size, self.nkv * self.hd, bias=False)
+        width = 2 * c.hidden_size if input_size is None else input_size
+        self.q_proj = nn.Linear(width, self.nh * self.hd, bias=False)
+        self.k_proj = nn.Linear(width, self.nkv * self.hd, bias=False)
+        self.v_proj = nn.Linear(width, self.nkv * self.hd, bias=False)
         self.o_proj = nn.Linear(self.nh * self.hd, c.hidden_size, bias=False)
+
+    def forward(self, x, positions, inv_freq, cache_k, cache_v, mask0, attention_mask=None, cross_check=False):
+        """q/k/v of x [B, T, in], RoPE, this step's K/V appended to the caches, the TTT
+        attention, o_proj: [B, T, H]."""
+        B, T, _ = x.shape
+        q = self.q_proj(x).view(B, T, self.nh, self.hd).transpose(1, 2)
+        k = self.k_proj(x).view(B, T, self.nkv, self.hd).transpose(1, 2)
+        v = self.v_proj(x).view(B, T, self.nkv, self.hd).transpose(1, 2)
+        q, k = apply_rope(q, positions, inv_freq), apply_rope(k, positions, inv_freq)
+        groups = self.nh // self.nkv
+        cache_k.append(repeat_kv(k, groups))
+        cache_v.append(repeat_kv(v, groups))
+        out = ttt_attention_cache(q, cache_k, cache_v, mask0)
+        if cross_check:
+            dense = ttt_attention_dense(q, cache_k, cache_v, attention_mask)
+            diff = (dense - out).abs().max().item()
+            assert diff <= 1e-5, f"cache_hidden vs dense TTT attention differ by {diff} at step {len(cache_k) - 1}"
+        return self.o_proj(out.transpose(1, 2).reshape(B, T, self.nh * self.hd))
 
 
 class MLP(nn.Module):
@@ -235,6 +259,17 @@ class DecoderLayer(nn.Module):
         self.mlp = MLP(c)
 
 
+class StandardLayer(nn.Module):
+    """A draft layer after the first: a Llama pre-norm decoder layer on H inputs."""
+
+    def __init__(self, c: Eagle3Config):
+        super().__init__()
+        self.input_layernorm = RMSNorm(c.hidden_size, c.rms_norm_eps)
+        self.self_attn = Attention(c, input_size=c.hidden_size)
+        self.post_attention_layernorm = RMSNorm(c.hidden_size, c.rms_norm_eps)
+        self.mlp = MLP(c)
+
+
 class Eagle3Draft(nn.Module):
     """State-dict names = the EAGLE/SpecForge export layout (design §5.11) + `embed_tokens.weight` (frozen, not exported)."""
 
@@ -245,6 +280,8 @@ class Eagle3Draft(nn.Module):
         self.embed_tokens.weight.requires_grad_(False)  # frozen copy of the target's table
         self.fc = nn.Linear(3 * c.target_hidden_size, c.hidden_size, bias=False)
         self.midlayer = DecoderLayer(c)
+        if c.num_hidden_layers > 1:  # state-dict names layers.1.*, layers.2.*, ...
+            self.layers = nn.ModuleDict({str(i): StandardLayer(c) for i in range(1, c.num_hidden_layers)})
         self.norm = RMSNorm(c.hidden_size, c.rms_norm_eps)
         self.lm_head = nn.Linear(c.hidden_size, c.draft_vocab_size, bias=False)
         if d2t is None:  # identity vocabulary
@@ -259,32 +296,31 @@ class Eagle3Draft(nn.Module):
         """(name, parameter) of every trainable tensor, in state-dict order."""
         return [(n, p) for n, p in self.named_parameters() if p.requires_grad]
 
-    def draft_step(self, e, h, positions, cache_k, cache_v, mask0, attention_mask=None, cross_check=False):
+    def draft_step(self, e, h, positions, cache_k, cache_v, mask0, attention_mask=None, cross_check=False,
+                   later_caches=None):
         """One draft step (docs/design.md §2.3). Appends this step's K/V to the caches.
 
         e: embeddings [B, T, H]; h: fused feature (after fc) or previous h_out [B, T, H];
-        positions: [T] ints (i + k). Returns (h_out pre-norm, logits [B, T, Vd])."""
-        layer, attn = self.midlayer, self.midlayer.self_attn
-        B, T, _ = h.shape
+        positions: [T] ints (i + k); cache_k / cache_v: the first layer's caches,
+        later_caches: [(cache_k, cache_v)] of the later layers. Returns (h_out pre-norm, the
+        last layer's output, logits [B, T, Vd])."""
+        layer = self.midlayer
+        inv_freq = self.inv_freq.to(e.dtype) if e.dtype == torch.float64 else self.inv_freq
         residual = h  # raw h: norm_before_residual = false
         x = torch.cat((layer.input_layernorm(e), layer.hidden_norm(h)), dim=-1)  # embedding FIRST
-        q = attn.q_proj(x).view(B, T, attn.nh, attn.hd).transpose(1, 2)
-        k = attn.k_proj(x).view(B, T, attn.nkv, attn.hd).transpose(1, 2)
-        v = attn.v_proj(x).view(B, T, attn.nkv, attn.hd).transpose(1, 2)
-        inv_freq = self.inv_freq.to(q.dtype) if q.dtype == torch.float64 else self.inv_freq
-        q, k = apply_rope(q, positions, inv_freq), apply_rope(k, positions, inv_freq)
-        groups = attn.nh // attn.nkv
-        cache_k.append(repeat_kv(k, groups))
-        cache_v.append(repeat_kv(v, groups))
-        out = ttt_attention_cache(q, cache_k, cache_v, mask0)
-        if cross_check:
-            dense = ttt_attention_dense(q, cache_k, cache_v, attention_mask)
-            diff = (dense - out).abs().max().item()
-            assert diff <= 1e-5, f"cache_hidden vs dense TTT attention differ by {diff} at step {len(cache_k) - 1}"
-        a = residual + attn.o_proj(out.transpose(1, 2).reshape(B, T, attn.nh * attn.hd))
+        a = residual + layer.self_attn(x, positions, inv_freq, cache_k, cache_v, mask0, attention_mask, cross_check)
         h_out = a + layer.mlp(layer.post_attention_layernorm(a))
+        for i in range(1, self.config.num_hidden_layers):
+            later = self.layers[str(i)]
+            ck, cv = later_caches[i - 1]
+            a = h_out + later.self_attn(later.input_layernorm(h_out), positions, inv_freq, ck, cv, mask0,
+                                        attention_mask, cross_check)
+            h_out = a + later.mlp(later.post_attention_layernorm(a))
         logits = self.lm_head(self.norm(h_out))
         return h_out, logits
+
+    def new_later_caches(self):
+        return [([], []) for _ in range(self.config.num_hidden_layers - 1)]
 
 
 # --------------------------------------------------------------------------------------
@@ -328,13 +364,14 @@ def ttt_forward(model: Eagle3Draft, input_ids, attention_mask, loss_mask, aux_hi
     mask0 = step0_mask(attention_mask, dtype)
     h = model.fc(aux_hidden_states)
     cache_k, cache_v = [], []
+    later = model.new_later_caches()
     base = torch.arange(T)
     total = 0.0
     losses, accs, cond_accs, inter = [], [], [], {}
     prev = torch.ones(B, T, dtype=dtype)
     for k in range(steps):
         e = model.embed_tokens(ids).to(dtype)
-        h, logits = model.draft_step(e, h, base + k, cache_k, cache_v, mask0, attention_mask, cross_check)
+        h, logits = model.draft_step(e, h, base + k, cache_k, cache_v, mask0, attention_mask, cross_check, later)
         if k in keep:
             inter[k] = (h.detach().clone(), logits.detach().clone())
         with torch.no_grad():
@@ -387,20 +424,38 @@ EXPORT_KEYS = (
     "midlayer.mlp.up_proj.weight", "midlayer.mlp.down_proj.weight", "norm.weight", "lm_head.weight",
     "d2t", "t2d",
 )
+LATER_LAYER_KEYS = (
+    "input_layernorm.weight", "self_attn.q_proj.weight", "self_attn.k_proj.weight", "self_attn.v_proj.weight",
+    "self_attn.o_proj.weight", "post_attention_layernorm.weight", "mlp.gate_proj.weight", "mlp.up_proj.weight",
+    "mlp.down_proj.weight",
+)
+
+
+def model_keys(layers: int):
+    """The trainable state-dict names of an `layers`-layer draft, in order, plus d2t / t2d."""
+    later = [f"layers.{i}.{k}" for i in range(1, layers) for k in LATER_LAYER_KEYS]
+    return EXPORT_KEYS[:11] + tuple(later) + EXPORT_KEYS[11:]
+
+
+def export_name(name: str, layers: int) -> str:
+    """A state-dict name in the EAGLE layout: `midlayer.` becomes `layers.0.` with more than one layer."""
+    return "layers.0." + name[len("midlayer."):] if layers > 1 and name.startswith("midlayer.") else name
 
 
 def write_export(model: Eagle3Draft, folder: str, config_extra: Optional[dict] = None):
     """Writes `model` in the EAGLE/SpecForge layout (float32 weights; used by the self-test)."""
     from safetensors.torch import save_file
     os.makedirs(folder, exist_ok=True)
-    state = {k: v.detach().contiguous() for k, v in model.state_dict().items() if k in EXPORT_KEYS}
+    layers = model.config.num_hidden_layers
+    keys = model_keys(layers)
+    state = {export_name(k, layers): v.detach().contiguous() for k, v in model.state_dict().items() if k in keys}
     save_file(state, os.path.join(folder, "model.safetensors"))
     c = model.config
     config = {
         "architectures": ["LlamaForCausalLMEagle3"], "model_type": "llama", "hidden_act": "silu",
         "hidden_size": c.hidden_size, "intermediate_size": c.intermediate_size,
         "num_attention_heads": c.num_attention_heads, "num_key_value_heads": c.num_key_value_heads,
-        "head_dim": c.head_dim, "num_hidden_layers": 1, "rms_norm_eps": c.rms_norm_eps,
+        "head_dim": c.head_dim, "num_hidden_layers": layers, "rms_norm_eps": c.rms_norm_eps,
         "rope_theta": c.rope_theta, "rope_scaling": c.rope_scaling, "tie_word_embeddings": False,
         "vocab_size": c.vocab_size, "draft_vocab_size": c.draft_vocab_size, "torch_dtype": "float32",
     }
@@ -424,15 +479,18 @@ def load_export(folder: str, embed_tokens: torch.Tensor) -> Eagle3Draft:
         problems.append("no draft_vocab_size")
     if raw.get("tie_word_embeddings", False):
         problems.append("tie_word_embeddings is true")
-    if raw.get("num_hidden_layers", 1) != 1:
-        problems.append(f"num_hidden_layers = {raw.get('num_hidden_layers')}")
+    layers = raw.get("num_hidden_layers", 1)
+    if not isinstance(layers, int) or layers < 1:
+        problems.append(f"num_hidden_layers = {layers}")
+        layers = 1
     config = Eagle3Config.from_json(raw)
     tensors = {}
     with safe_open(os.path.join(folder, "model.safetensors"), framework="pt") as f:
         for key in f.keys():
             tensors[key] = f.get_tensor(key)
-    missing = [k for k in EXPORT_KEYS if k not in tensors]
-    extra = [k for k in tensors if k not in EXPORT_KEYS]
+    expected = {export_name(k, layers): k for k in model_keys(layers)}
+    missing = [k for k in expected if k not in tensors]
+    extra = [k for k in tensors if k not in expected]
     if missing:
         problems.append(f"missing keys {missing}")
     if extra:
@@ -444,7 +502,7 @@ def load_export(folder: str, embed_tokens: torch.Tensor) -> Eagle3Draft:
     if problems:
         raise ValueError("export does not follow the EAGLE/SpecForge layout: " + "; ".join(problems))
     model = Eagle3Draft(config, tensors["d2t"], tensors["t2d"])
-    state = {k: (v if k in ("d2t", "t2d") else v.to(torch.float32)) for k, v in tensors.items()}
+    state = {expected[k]: (v if k in ("d2t", "t2d") else v.to(torch.float32)) for k, v in tensors.items()}
     state["embed_tokens.weight"] = embed_tokens.to(torch.float32)
     model.load_state_dict(state, strict=True)  # shapes checked here
     d2t, t2d = model.d2t, model.t2d
@@ -472,8 +530,10 @@ def export_check(folder: str, embed_tokens: torch.Tensor, input_ids, aux_hidden_
     mask0 = step0_mask(attention_mask, torch.float32)
     h = model.fc(aux)
     cache_k, cache_v, out = [], [], []
+    later = model.new_later_caches()
     for k in range(steps):
-        h, logits = model.draft_step(model.embed_tokens(ids), h, torch.arange(T) + k, cache_k, cache_v, mask0)
+        h, logits = model.draft_step(model.embed_tokens(ids), h, torch.arange(T) + k, cache_k, cache_v, mask0,
+                                     later_caches=later)
         out.append(logits)
         ids = shift_left(ids)
     logits = torch.stack(out)
@@ -546,8 +606,23 @@ def self_test():
     print(f"(c) total loss falls over 5 AdamW steps: {['%.5f' % t for t in totals]}")
 
     # (b) gradcheck of the total TTT loss in float64 on a tinier model.
+    for layers in (1, 2):
+        gradcheck_tiny(layers)
+    export_round_trip(model, batch)
+    deep = Eagle3Config(hidden_size=32, num_attention_heads=4, num_key_value_heads=2, intermediate_size=64,
+                        vocab_size=96, draft_vocab_size=40, rope_theta=10000.0, num_hidden_layers=2)
+    model2 = Eagle3Draft(deep, d2t, t2d)
+    init_parameters(model2, g)
+    with torch.no_grad():
+        model2.embed_tokens.weight.copy_(model.embed_tokens.weight)
+    ttt_forward(model2, *batch, cross_check=True)
+    export_round_trip(model2, batch)
+
+
+def gradcheck_tiny(layers: int):
+    """(b) float64 gradcheck of the total TTT loss of a tiny `layers`-layer draft."""
     tiny = Eagle3Config(hidden_size=8, num_attention_heads=2, num_key_value_heads=1, intermediate_size=16,
-                        vocab_size=24, draft_vocab_size=10, rope_theta=10000.0)
+                        vocab_size=24, draft_vocab_size=10, rope_theta=10000.0, num_hidden_layers=layers)
     g = torch.Generator().manual_seed(11)
     d2t, t2d = random_vocab(tiny.vocab_size, tiny.draft_vocab_size, g)
     m64 = Eagle3Draft(tiny, d2t, t2d).double()
@@ -569,9 +644,11 @@ def self_test():
             return ttt_forward(m64, ids, am, lmask, aux, tl, steps=4)["total"]
 
     assert torch.autograd.gradcheck(total_of, params, eps=1e-6, atol=1e-6, rtol=1e-4)
-    print(f"(b) gradcheck (float64, K=4, {sum(p.numel() for p in params)} parameters) passed")
+    print(f"(b) gradcheck (float64, K=4, {layers} layer(s), {sum(p.numel() for p in params)} parameters) passed")
 
-    # (d) export round trip
+
+def export_round_trip(model, batch):
+    """(d) export round trip."""
     import tempfile
     with tempfile.TemporaryDirectory() as folder:
         write_export(model, folder)
@@ -581,7 +658,8 @@ def self_test():
             ref = ttt_forward(model, *batch, steps=3, keep=(0, 1, 2))["intermediates"]
         for k in range(3):
             assert torch.allclose(logits[k], ref[k][1], atol=1e-6), k
-    print("(d) export_check reloads an EAGLE/SpecForge-layout export with identical logits")
+    print(f"(d) export_check reloads an EAGLE-layout export of {model.config.num_hidden_layers} layer(s) "
+          "with identical logits")
 
 
 def main():

@@ -10,10 +10,16 @@ trainable tensor, h_out / logits of steps 0 and 2, then 5 AdamW steps (lr 1e-3, 
 (0.9, 0.95), eps 1e-8, weight decay 0, clip 0.5) on the same batch: per-step totals, grad
 norms before clipping, and the parameters after the 5th update.
 
+With `--num-layers 2` it writes Tests/FledgeDraftTests/Fixtures/eagle3-2layers instead: the
+same batch, steps and records for a two-layer draft (the second a standard pre-norm layer
+`layers.1` on the first's output) of H=32, 2 heads, 1 KV head, head_dim 16, intermediate 64,
+V=256, Vd=64.
+
 Format: manifest.json maps each tensor name to {"shape", "dtype" ("f32" | "i32"), "file"};
 each file is raw little-endian data (int64 d2t and bool t2d are written as i32). Regenerate:
-    /work/venv-ref/bin/python Scripts/reference/make_eagle3_fixtures.py
+    /work/venv-ref/bin/python Scripts/reference/make_eagle3_fixtures.py [--num-layers 2]
 """
+import argparse
 import json
 import os
 import shutil
@@ -25,9 +31,12 @@ import torch
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import eagle3_reference as ref  # noqa: E402
 
-SEED = 20250611
+parser = argparse.ArgumentParser()
+parser.add_argument("--num-layers", type=int, default=1, choices=(1, 2))
+LAYERS = parser.parse_args().num_layers
+SEED = 20250611 + (LAYERS - 1)
 OUT = os.path.normpath(os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..", "Tests",
-                                    "FledgeDraftTests", "Fixtures", "eagle3"))
+                                    "FledgeDraftTests", "Fixtures", "eagle3" if LAYERS == 1 else "eagle3-2layers"))
 B, T, K, DECAY = 2, 24, 7, 0.8
 LENGTHS = (24, 18)
 LR, CLIP, TRAIN_STEPS = 1e-3, 0.5, 5
@@ -36,9 +45,14 @@ MEMO_LR, MEMO_STEPS = 1e-2, 11  # the "memo" parameters: non-trivial acc / cond_
 torch.manual_seed(SEED)
 torch.set_num_threads(1)
 g = torch.Generator().manual_seed(SEED)
-config = ref.Eagle3Config(hidden_size=64, num_attention_heads=4, num_key_value_heads=2, head_dim=16,
-                          intermediate_size=128, vocab_size=512, draft_vocab_size=128,
-                          rms_norm_eps=1e-5, rope_theta=10000.0)
+if LAYERS == 1:
+    config = ref.Eagle3Config(hidden_size=64, num_attention_heads=4, num_key_value_heads=2, head_dim=16,
+                              intermediate_size=128, vocab_size=512, draft_vocab_size=128,
+                              rms_norm_eps=1e-5, rope_theta=10000.0)
+else:
+    config = ref.Eagle3Config(hidden_size=32, num_attention_heads=2, num_key_value_heads=1, head_dim=16,
+                              intermediate_size=64, vocab_size=256, draft_vocab_size=64,
+                              rms_norm_eps=1e-5, rope_theta=10000.0, num_hidden_layers=LAYERS)
 V, Vd, H = config.vocab_size, config.draft_vocab_size, config.hidden_size
 
 tensors = {}
@@ -79,7 +93,7 @@ with torch.no_grad():
     model.embed_tokens.weight.copy_(embed)
 ref.init_parameters(model, g, std=0.05)
 names = [n for n, _ in model.trainable()]
-assert names == [k for k in ref.EXPORT_KEYS if k not in ("d2t", "t2d")], names
+assert names == [k for k in ref.model_keys(LAYERS) if k not in ("d2t", "t2d")], names
 
 put("embed_tokens.weight", embed)
 put("d2t", d2t)
@@ -181,6 +195,7 @@ meta = {
         "num_key_value_heads": config.num_key_value_heads, "head_dim": config.head_dim,
         "intermediate_size": config.intermediate_size, "vocab_size": V, "draft_vocab_size": Vd,
         "rms_norm_eps": config.rms_norm_eps, "rope_theta": config.rope_theta, "hidden_act": "silu",
+        "num_hidden_layers": LAYERS,
     },
     "batch": B, "seq_len": T, "lengths": list(LENGTHS), "ttt_steps": K, "ttt_decay": DECAY,
     "optimizer": {"kind": "AdamW", "lr": LR, "beta1": 0.9, "beta2": 0.95, "eps": 1e-8, "weight_decay": 0.0,

@@ -10,7 +10,7 @@ import FledgeTraining
         let directory = FileManager.default.temporaryDirectory.appendingPathComponent("fledge-cli-\(UUID().uuidString)")
         try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
         let file = directory.appendingPathComponent("run.yaml")
-        try "lr: 3e-4\nttt_steps: 5\nbatch_size: 2\n".write(to: file, atomically: true, encoding: .utf8)
+        try "lr: 3e-4\nttt_steps: 5\nbatch_size: 2\nnum_layers: 3\n".write(to: file, atomically: true, encoding: .utf8)
         let command = try #require(
             try FledgeCommand.parseAsRoot([
                 "train", "--config", file.path, "--verifier-name-or-path", "t.gguf", "--data-path", "d", "--ttt-steps",
@@ -25,6 +25,9 @@ import FledgeTraining
         #expect(c.tttSteps == 3 && c.tttStepLossDecay == 0.9)  // flags win
         #expect(c.draftVocabSize == 8000 && c.loggers == ["jsonl", "tensorboard"] && !c.resume)
         #expect(c.scheduler == .linear && c.beta2 == 0.999)
+        #expect(c.numLayers == 3 && c.draftSettings.layerCount == 3)  // from the file
+        let flag = try #require(try FledgeCommand.parseAsRoot(["train", "--num-layers", "2"]) as? TrainCommand)
+        #expect(try flag.resolved().numLayers == 2)
     }
 
     @Test func badValuesAreRejectedWhileParsing() {
@@ -36,6 +39,8 @@ import FledgeTraining
             ["train", "--method", "eagle1", "--draft-vocab-size", "8192"], ["train", "--v-w", "1"],
             ["train", "--fc-bias"],
             ["train", "--method", "eagle3", "--noise-high", "0.2"],
+            ["train", "--num-layers", "0"], ["train", "--num-layers", "17"],
+            ["train", "--method", "eagle1", "--num-layers", "2"],
         ] {
             #expect(throws: (any Error).self, "\(arguments)") { try FledgeCommand.parseAsRoot(arguments) }
         }

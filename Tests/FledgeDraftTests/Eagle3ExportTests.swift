@@ -11,9 +11,9 @@ import FledgeWeights
         return url
     }
 
-    @Test(arguments: Eagle3Export.Format.allCases)
-    func exportsReloadExactly(_ format: Eagle3Export.Format) throws {
-        let (trainer, _) = Eagle3GradientTests.tinySetup()
+    @Test(arguments: Eagle3Export.Format.allCases, [1, 2])
+    func exportsReloadExactly(_ format: Eagle3Export.Format, layers: Int) throws {
+        let (trainer, _) = Eagle3GradientTests.tinySetup(layers: layers)
         let draft = trainer.draft
         let directory = try temporary()
         try Eagle3Export.write(
@@ -30,8 +30,13 @@ import FledgeWeights
                 as? [String: Any])
         switch format {
         case .eagle:
-            // docs/design.md §5.11: exactly the trainable tensors under midlayer.*, plus d2t/t2d, and no embedding.
-            #expect(Set(file.names) == Set(draft.configuration.parameterShapes.map(\.name) + ["d2t", "t2d"]))
+            // docs/design.md §5.11: exactly the trainable tensors under midlayer.* (one layer; layers.i.*
+            // for several), plus d2t/t2d, and no embedding.
+            let names = draft.configuration.parameterShapes.map {
+                layers == 1 ? $0.name : Eagle3Export.speculatorsName($0.name)
+            }
+            #expect(Set(file.names) == Set(names + ["d2t", "t2d"]))
+            #expect(config["num_hidden_layers"] as? Int == layers)
             #expect(config["architectures"] as? [String] == ["LlamaForCausalLMEagle3"])
             #expect(config["draft_vocab_size"] as? Int == 24 && config["tie_word_embeddings"] as? Bool == false)
             #expect(config["rope_theta"] as? Double == 10_000 && config["eagle_aux_hidden_state_layer_ids"] == nil)
@@ -39,6 +44,9 @@ import FledgeWeights
             #expect(
                 file.names.contains("layers.0.self_attn.q_proj.weight") && file.names.contains("embed_tokens.weight"))
             #expect(!file.names.contains { $0.hasPrefix("midlayer.") })
+            #expect(
+                (config["transformer_layer_config"] as? [String: Any])?["num_hidden_layers"] as? Int == layers)
+            #expect(file.names.contains("layers.1.self_attn.q_proj.weight") == (layers == 2))
             #expect(
                 config["norm_before_residual"] as? Bool == false
                     && config["speculators_model_type"] as? String == "eagle3")

@@ -10,20 +10,32 @@ import FledgeWeights
 /// (Scripts/reference/eagle3_reference.py, fixtures by make_eagle3_fixtures.py).
 @Suite struct Eagle3ReferenceTests {
     let fixtures: FixtureSet
+    let configuration: Eagle3Configuration
 
-    init() throws {
+    init() throws { try self.init(layers: 1) }
+
+    /// The one-layer fixtures (H 64), or the two-layer ones (H 32, `eagle3-2layers`).
+    init(layers: Int) throws {
         let url = try #require(Bundle.module.url(forResource: "Fixtures", withExtension: nil))
-        fixtures = try FixtureSet(directory: url.appendingPathComponent("eagle3"))
+        fixtures = try FixtureSet(directory: url.appendingPathComponent(layers == 1 ? "eagle3" : "eagle3-2layers"))
+        var configuration =
+            layers == 1
+            ? Eagle3Configuration(
+                hiddenSize: 64, headCount: 4, kvHeadCount: 2, headDimension: 16, intermediateSize: 128,
+                vocabularySize: 512, draftVocabularySize: 128, rmsNormEps: 1e-5, ropeTheta: 10_000, maxPositions: 64)
+            : Eagle3Configuration(
+                hiddenSize: 32, headCount: 2, kvHeadCount: 1, headDimension: 16, intermediateSize: 64,
+                vocabularySize: 256, draftVocabularySize: 64, rmsNormEps: 1e-5, ropeTheta: 10_000, maxPositions: 64)
+        configuration.layerCount = layers
+        self.configuration = configuration
     }
 
     func makeTrainer(
         parameters prefix: String = "", precision: Precision = .fp32
     ) throws -> (Eagle3Trainer, Eagle3Batch) {
-        let configuration = Eagle3Configuration(
-            hiddenSize: 64, headCount: 4, kvHeadCount: 2, headDimension: 16, intermediateSize: 128,
-            vocabularySize: 512, draftVocabularySize: 128, rmsNormEps: 1e-5, ropeTheta: 10_000, maxPositions: 64)
+        let (h, v) = (configuration.hiddenSize, configuration.vocabularySize)
         let draft = Eagle3Draft(
-            configuration: configuration, embedding: try fixtures.tensor("embed_tokens.weight").reshaped([512, 64]),
+            configuration: configuration, embedding: try fixtures.tensor("embed_tokens.weight").reshaped([v, h]),
             d2t: try fixtures.integers("d2t").map(Int64.init), t2d: try fixtures.integers("t2d").map { $0 != 0 })
         for (name, _) in configuration.parameterShapes {
             draft.parameters.parameter(name).copy(from: try fixtures.tensor(prefix + name))
@@ -34,8 +46,8 @@ import FledgeWeights
         let lengths = [Int(attention[0..<24].reduce(0, +)), Int(attention[24..<48].reduce(0, +))]
         let batch = Eagle3Batch(
             batch: 2, length: 24, lengths: lengths, ids: ids, lossMask: lossMask,
-            auxiliary: try fixtures.tensor("aux_hidden_states").reshaped([48, 192]),
-            target: .logits(try fixtures.tensor("target_logits").reshaped([48, 512])))
+            auxiliary: try fixtures.tensor("aux_hidden_states").reshaped([48, 3 * h]),
+            target: .logits(try fixtures.tensor("target_logits").reshaped([48, v])))
         return (Eagle3Trainer(draft: draft, maxBatch: 2, maxLength: 24, steps: 7, precision: precision), batch)
     }
 
@@ -57,13 +69,14 @@ import FledgeWeights
         #expect(total.passed, "\(total)")
     }
 
-    @Test func lossesAccuraciesAndEveryGradientMatch() throws {
-        let (trainer, batch) = try makeTrainer()
+    @Test(arguments: [1, 2]) func lossesAccuraciesAndEveryGradientMatch(layers: Int) throws {
+        let suite = try Eagle3ReferenceTests(layers: layers)
+        let (trainer, batch) = try suite.makeTrainer()
         trainer.draft.parameters.zeroGradients()
         let metrics = trainer.step(batch, decay: 0.8)
-        try expectMetrics(metrics, "")
+        try suite.expectMetrics(metrics, "")
         for (name, _) in trainer.draft.configuration.parameterShapes {
-            let expected = try fixtures.tensor("grad." + name)
+            let expected = try suite.fixtures.tensor("grad." + name)
             let scale = expected.values.map { abs($0) }.max() ?? 1
             let report = compare(
                 "grad \(name)", trainer.draft.parameters.gradient(name), expected, atol: 1e-4 * scale, rtol: 1e-4)
@@ -71,8 +84,10 @@ import FledgeWeights
         }
     }
 
-    @Test func fiveAdamWStepsMatch() throws {
-        let (trainer, batch) = try makeTrainer()
+    @Test(arguments: [1, 2]) func fiveAdamWStepsMatch(layers: Int) throws {
+        let suite = try Eagle3ReferenceTests(layers: layers)
+        let fixtures = suite.fixtures
+        let (trainer, batch) = try suite.makeTrainer()
         let parameters = trainer.draft.parameters
         var optimizer = AdamW(learningRate: 1e-3, beta1: 0.9, beta2: 0.95, epsilon: 1e-8, weightDecay: 0)
         var totals: [Float] = [], norms: [Float] = []
@@ -96,14 +111,15 @@ import FledgeWeights
             #expect(report.passed, "\(report)")
         }
         parameters.zeroGradients()
-        try expectMetrics(trainer.step(batch, decay: 0.8), "final.")
+        try suite.expectMetrics(trainer.step(batch, decay: 0.8), "final.")
     }
 
     /// Trained parameters where accuracies are non-trivial (the chains of cond_acc exist).
-    @Test func trainedParametersGiveTheSameAccuracies() throws {
-        let (trainer, batch) = try makeTrainer(parameters: "memo.")
+    @Test(arguments: [1, 2]) func trainedParametersGiveTheSameAccuracies(layers: Int) throws {
+        let suite = try Eagle3ReferenceTests(layers: layers)
+        let (trainer, batch) = try suite.makeTrainer(parameters: "memo.")
         trainer.draft.parameters.zeroGradients()
-        try expectMetrics(trainer.step(batch, decay: 0.8), "memo.")
+        try suite.expectMetrics(trainer.step(batch, decay: 0.8), "memo.")
     }
 }
 

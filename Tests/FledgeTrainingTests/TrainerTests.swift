@@ -34,7 +34,7 @@ import FledgeTensor
 
     func trainer(
         _ setup: Setup, save: URL, resume: Bool = true, maxSteps: Int? = nil, source: FeatureSource? = nil,
-        batchSize: Int = 2, evaluation: Int = 2
+        batchSize: Int = 2, evaluation: Int = 2, layers: Int = 1
     ) throws -> Trainer {
         var configuration = TrainingConfiguration()
         configuration.savePath = save.path
@@ -48,7 +48,8 @@ import FledgeTensor
         configuration.keepCheckpoints = 2
         configuration.resume = resume
         configuration.maxSteps = maxSteps
-        let draftConfiguration = Eagle3Configuration(target: setup.model.configuration, draftVocabularySize: 32)
+        var draftConfiguration = Eagle3Configuration(target: setup.model.configuration, draftVocabularySize: 32)
+        draftConfiguration.layerCount = layers
         let draft = Eagle3Draft(
             configuration: draftConfiguration, embedding: setup.model.embedding, d2t: setup.vocabulary.d2t,
             t2d: setup.vocabulary.t2d)
@@ -66,6 +67,22 @@ import FledgeTensor
         let url = FileManager.default.temporaryDirectory.appendingPathComponent("fledge-train-\(UUID().uuidString)")
         try FileManager.default.createDirectory(at: url, withIntermediateDirectories: true)
         return url
+    }
+
+    /// A two-layer draft trains, and its checkpoints load back as two-layer drafts with the
+    /// same parameters (the layer count is read from the stored names).
+    @Test func aTwoLayerDraftTrainsAndItsCheckpointsLoadBack() throws {
+        let setup = try Self.setup()
+        let directory = try temporary()
+        defer { try? FileManager.default.removeItem(at: directory) }
+        let run = try trainer(setup, save: directory, maxSteps: 2, layers: 2)
+        try run.run()
+        let checkpoint = directory.appendingPathComponent("checkpoints/step-0000002")
+        let loaded = try #require(try DraftMethods.load(checkpoint, target: setup.model) as? Eagle3Draft)
+        #expect(loaded.configuration.layerCount == 2)
+        let trained = try #require(run.algorithm.draft as? Eagle3Draft)
+        #expect(loaded.parameters.parameters.values == trained.parameters.parameters.values)
+        #expect(trained.parameters.entries.contains { $0.name == "layers.1.mlp.down_proj.weight" })
     }
 
     /// With one sample per eval batch, each position's accuracy and loss carry their standard
