@@ -132,3 +132,47 @@ import FledgeTemplate
         #expect(whole.messages[1].content.hasPrefix(short.messages[1].content))
     }
 }
+
+/// Continuous batching on the real SmolLM2 (integer kernels): multi-turn conversations give
+/// the same bytes at any batch size, later turns reusing their conversation's cache.
+@Suite(
+    .enabled(if: DataTestAssets.hasSmolLM2, "needs the SmolLM2 GGUF: run Scripts/fetch-assets.sh model (make test does)"))
+struct SmolLM2RegeneratorTests {
+    @Test func outputDoesNotDependOnTheBatchSize() throws {
+        let target = try TargetModel.load(from: DataTestAssets.smolLM2)
+        let questions = [
+            ("What is a prime number?", "Give an example."), ("Name a colour.", "Another one?"),
+            ("Write a haiku about rain.", "Now about snow."), ("What is 2 + 2?", "And times 3?"),
+            ("Say hello in French.", "In German?"),
+        ]
+        let conversations = questions.enumerated().map { index, pair in
+            Conversation(
+                id: "q\(index)",
+                messages: [
+                    ChatMessage(role: "user", content: pair.0), ChatMessage(role: "assistant", content: "-"),
+                    ChatMessage(role: "user", content: pair.1), ChatMessage(role: "assistant", content: "-"),
+                ])
+        }
+        let directory = FileManager.default.temporaryDirectory.appendingPathComponent("fledge-regen-\(UUID())")
+        defer { try? FileManager.default.removeItem(at: directory) }
+        var outputs: [Data] = []
+        for batch in [2, 5] {
+            var options = Regenerator.Options()
+            options.maxTokens = 12
+            options.maxLength = 160
+            options.batchSize = batch
+            options.sampling = SamplingOptions(temperature: 0.8, seed: 4)
+            let output = directory.appendingPathComponent("b\(batch).jsonl")
+            try Regenerator(target: target, options: options).run(
+                conversations, output: output, failures: directory.appendingPathComponent("f\(batch).jsonl"))
+            outputs.append(try Data(contentsOf: output))
+        }
+        #expect(outputs[0] == outputs[1])
+        let lines = String(decoding: outputs[0], as: UTF8.self).split(separator: "\n")
+        #expect(lines.count == 5)
+        for line in lines {
+            let item = try JSONDecoder().decode(Conversation.self, from: Data(line.utf8))
+            #expect(item.messages.count == 4 && item.messages[3].content != "-", "\(item.id)")
+        }
+    }
+}
