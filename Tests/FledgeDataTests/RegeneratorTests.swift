@@ -136,7 +136,8 @@ import FledgeTemplate
 /// Continuous batching on the real SmolLM2 (integer kernels): multi-turn conversations give
 /// the same bytes at any batch size, later turns reusing their conversation's cache.
 @Suite(
-    .enabled(if: DataTestAssets.hasSmolLM2, "needs the SmolLM2 GGUF: run Scripts/fetch-assets.sh model (make test does)"))
+    .enabled(
+        if: DataTestAssets.hasSmolLM2, "needs the SmolLM2 GGUF: run Scripts/fetch-assets.sh model (make test does)"))
 struct SmolLM2RegeneratorTests {
     @Test func outputDoesNotDependOnTheBatchSize() throws {
         let target = try TargetModel.load(from: DataTestAssets.smolLM2)

@@ -19,7 +19,7 @@ enum LoggingTestSupport {
         for step in 1...max(steps, 1) {
             var values: [String: Double] = [
                 "loss": 6.0 / Double(step + 1) + 0.5, "lr": 1e-4 * Double(step) / Double(steps),
-                "grad_norm": 1.25, "tokens_per_second": 412.7,
+                "grad_norm": 1.25, "tokens_per_second": 412.7, "tokens": 100,
             ]
             for k in 0..<positions {
                 values["acc/\(k)"] = 0.7 * (1 - 0.1 * Double(k)) * Double(step) / Double(steps)

@@ -52,7 +52,7 @@ struct TrainingReportTests {
                 || !html.replacingOccurrences(of: "http://www.w3.org/2000/svg", with: "").contains("http"))
 
         let svgs = Self.svgElements(html)
-        #expect(svgs.count == 4)
+        #expect(svgs.count == 5)
         for (svg, title) in zip(svgs, ["Loss", "Accuracy per position", "Learning rate", "τ"]) {
             let (error, elements) = Self.parse(svg)
             #expect(error == nil, "\(title): \(String(describing: error))")
@@ -72,6 +72,14 @@ struct TrainingReportTests {
         }
         #expect(Self.parse(svgs[0]).elements.filter { $0 == "polyline" }.count == 2)  // train and eval loss
         #expect(Self.parse(svgs[3]).elements.filter { $0 == "circle" }.count == 4)  // four evaluations
+        // τ and acc/0 of the four evaluations against the tokens trained by then (100 per step).
+        let budget = svgs[4]
+        #expect(Self.parse(budget).error == nil && budget.contains(">tokens trained</text>"))
+        #expect(Self.parse(budget).elements.filter { $0 == "circle" }.count == 8)
+        #expect(
+            TrainingReport.budgetPlot(
+                train: records.filter { $0.kind == "train" }, eval: records.filter { $0.kind == "eval" }
+            ).series[0].points.map(\.x) == [1000, 2000, 3000, 4000])
         #expect(html.contains("<th>steps</th><td>40</td>"))
         #expect(html.contains("Last evaluation (step 40)"))
         let leftovers = try FileManager.default.contentsOfDirectory(atPath: directory.path)
@@ -101,7 +109,7 @@ struct TrainingReportTests {
         for records in [[], single, constant, withNaN] {
             let html = TrainingReport.html(records: records, title: "t", summary: [])
             let svgs = Self.svgElements(html)
-            #expect(svgs.count == 4)
+            #expect(svgs.count == 5)
             #expect(!html.lowercased().contains("nan\"") && !html.contains("inf\""), "no non-finite coordinates")
             for svg in svgs { #expect(Self.parse(svg).error == nil) }
         }

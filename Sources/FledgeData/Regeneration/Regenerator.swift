@@ -82,7 +82,7 @@ public struct Regenerator {
         }
         let start = DispatchTime.now().uptimeNanoseconds
         let before = conversations.count - remaining.count
-        var finished = before, failed = 0, reported = 0
+        var finished = before, failed = 0, reported = before
         var lastReport = start
         var engine = Slots(regenerator: self, conversations: remaining)
         try engine.run { index, result, generatedTokens in

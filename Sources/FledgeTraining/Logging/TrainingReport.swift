@@ -2,7 +2,7 @@ import Foundation
 
 /// The end-of-run report: one self-contained `report.html` (inline CSS and SVG, no JavaScript,
 /// no network) with plots of loss, accuracy per TTT position, learning rate and τ against the
-/// optimizer step, and summary tables.
+/// optimizer step, τ and first-position accuracy against the tokens trained on, and summary tables.
 public enum TrainingReport {
     /// Writes the report to `url` atomically (temp + rename).
     /// - Parameters:
@@ -64,7 +64,46 @@ public enum TrainingReport {
             title: "τ (mean accepted length, eval)", xLabel: "step", yLabel: "τ",
             series: [LinePlot.Series(points: points(eval, "tau"), color: colors[2], markers: true)],
             legend: [LinePlot.LegendEntry(label: "eval τ", color: colors[2])])
-        return [loss, accuracyPlot(train: train, eval: eval), rate, tau]
+        return [loss, accuracyPlot(train: train, eval: eval), rate, tau, budgetPlot(train: train, eval: eval)]
+    }
+
+    /// Eval τ and first-position accuracy against the tokens trained on up to each evaluation
+    /// (the sum of the training records' `tokens`): with a constant learning rate, the draft's
+    /// curve of quality against budget.
+    static func budgetPlot(train: [MetricsRecord], eval: [MetricsRecord]) -> LinePlot {
+        var cumulative: [(step: Int, tokens: Double)] = []
+        var total = 0.0
+        for record in train {
+            total += record.values["tokens"] ?? 0
+            cumulative.append((record.step, total))
+        }
+        func tokens(at step: Int) -> Double? {
+            // The last training record at or before the evaluation's step.
+            var low = 0, high = cumulative.count
+            while low < high {
+                let middle = (low + high) / 2
+                if cumulative[middle].step <= step { low = middle + 1 } else { high = middle }
+            }
+            return low == 0 ? nil : cumulative[low - 1].tokens
+        }
+        func series(_ key: String) -> [(x: Double, y: Double)] {
+            eval.compactMap { record in
+                guard let x = tokens(at: record.step), let y = record.values[key] else { return nil }
+                return (x, y)
+            }
+        }
+        let colors = LinePlot.palette
+        return LinePlot(
+            title: "τ and first-position accuracy against tokens trained (eval)", xLabel: "tokens trained",
+            yLabel: "τ / accuracy",
+            series: [
+                LinePlot.Series(points: series("tau"), color: colors[2], markers: true),
+                LinePlot.Series(points: series("acc/0"), color: colors[0], dashed: true, markers: true),
+            ],
+            legend: [
+                LinePlot.LegendEntry(label: "eval τ", color: colors[2]),
+                LinePlot.LegendEntry(label: "eval acc/0", color: colors[0], dashed: true),
+            ])
     }
 
     /// Accuracy per TTT position: one colour per position, solid for training, dashed with markers for eval.
