@@ -120,29 +120,32 @@ public struct Recipe: Codable, Sendable {
 
     /// The `demo` recipe's data, budget and settings on answers the target wrote itself
     /// (self-distillation, as the EAGLE authors, SpecForge and speculators recommend): the
-    /// first 400 conversations' assistant turns regenerated greedily (≤ 256 tokens each; the
-    /// demo's 360 steps of one sample read 360 of them), then the same training and an MT-bench
-    /// evaluation of all 80 questions. The regen stage
-    /// resumes where a killed run stopped, and a finished one is reused by the next run.
+    /// first 760 training conversations regenerated greedily up to the training length (512
+    /// tokens; 659 fit, the rest go to the failure file), 64 of the eval split the same way,
+    /// then the demo's vocabulary size, training (360 one-sample steps, about the demo's
+    /// 172 k tokens) and the comparison's evaluation of all 80 MT-bench questions. The regen
+    /// stage resumes where a killed run stopped, and a finished one is reused by the next run.
     public static let regen = Recipe(
         name: "regen",
         about:
-            "the demo draft trained on SmolLM2's own answers to 400 ShareGPT conversations "
-            + "(regenerated here, about an hour), then all 80 MT-bench questions",
+            "the demo draft trained on SmolLM2's own answers to 760 ShareGPT conversations "
+            + "(regenerated here, about 20 minutes), then all 80 MT-bench questions",
         stages: [
             demoData,
             Stage(
                 name: "regen",
                 command: [
                     "data", "regenerate", "--data-path", "${RUN}/data", "--output", "${RUN}/regen/train.jsonl",
-                    "--max-conversations", "400", "--max-tokens", "256", "--temperature", "0", "--batch-size", "16",
+                    "--max-conversations", "760", "--max-tokens", "512", "--max-length", "512", "--temperature", "0",
+                    "--batch-size", "32",
                 ],
                 about: "every assistant turn rewritten by the target, greedy, resumable"),
             Stage(
                 name: "regen-eval",
                 command: [
                     "data", "regenerate", "--data-path", "${RUN}/data", "--split", "eval", "--output",
-                    "${RUN}/regen/eval.jsonl", "--max-tokens", "256", "--temperature", "0", "--batch-size", "16",
+                    "${RUN}/regen/eval.jsonl", "--max-conversations", "64", "--max-tokens", "512", "--max-length",
+                    "512", "--temperature", "0", "--batch-size", "32",
                 ],
                 about: "the eval split rewritten the same way"),
             Stage(
@@ -165,8 +168,8 @@ public struct Recipe: Codable, Sendable {
             Stage(
                 name: "eval",
                 command: [
-                    "eval", "--draft", "${RUN}/train/export", "--bench", "mtbench", "--modes", "chain:1", "chain:3",
-                    "tree:4/3/8", "--max-tokens", "64", "--output", "${RUN}/eval.json",
+                    "eval", "--draft", "${RUN}/train/export", "--bench", "mtbench", "--modes", "chain:3", "chain:5",
+                    "tree:8/4/24", "--max-tokens", "64", "--output", "${RUN}/eval.json",
                 ],
                 about: "speculative vs plain decoding, all 80 MT-bench questions, both turns"),
         ])

@@ -93,6 +93,19 @@ import FledgeTemplate
                 == (try Data(contentsOf: directory.appendingPathComponent("b.jsonl"))))
     }
 
+    /// A second run on an output that a first one is writing stops at once.
+    @Test func aSecondRunOnTheSameOutputIsRefused() throws {
+        let directory = try temporary()
+        let output = directory.appendingPathComponent("out.jsonl")
+        let held = try Regenerator.lock(output)
+        defer { close(held) }
+        #expect(throws: Regenerator.Busy.self) {
+            try Regenerator(target: try TinyTarget.make(), options: options).run(
+                conversations(), output: output, failures: directory.appendingPathComponent("f.jsonl"))
+        }
+        #expect(!FileManager.default.fileExists(atPath: output.path))
+    }
+
     @Test func tooLongPromptsGoToTheFailureFile() throws {
         var long = options
         long.maxLength = 4  // shorter than any prompt

@@ -1,4 +1,7 @@
 import Foundation
+#if canImport(Glibc)
+    import Glibc
+#endif
 import FledgeLlama
 import FledgeTemplate
 import FledgeTensor
@@ -72,6 +75,8 @@ public struct Regenerator {
     public func run(
         _ conversations: [Conversation], output: URL, failures: URL, progress: (Progress) throws -> Void = { _ in }
     ) throws {
+        let lock = try Self.lock(output)
+        defer { close(lock) }
         let done = Self.completedIDs(in: output).union(Self.completedIDs(in: failures))
         let remaining = conversations.filter { !done.contains($0.id) }
         let outputHandle = try Self.appending(output)
@@ -113,6 +118,11 @@ public struct Regenerator {
         }
     }
 
+    /// The output is locked by another run (or its lock file cannot be made).
+    public struct Busy: Error, CustomStringConvertible, Sendable {
+        public var description: String
+    }
+
     /// A conversation that could not be regenerated, with the reason.
     public struct Failure: Codable, Sendable, Error {
         public var id: String
@@ -143,6 +153,23 @@ public struct Regenerator {
         let encoder = JSONEncoder()
         encoder.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
         return try encoder.encode(value) + Data("\n".utf8)
+    }
+
+    /// Takes the exclusive lock `OUTPUT.lock` (a second run on the same output would write
+    /// every conversation twice); the lock ends with the process. Returns its descriptor.
+    static func lock(_ output: URL) throws -> Int32 {
+        try FileManager.default.createDirectory(
+            at: output.deletingLastPathComponent(), withIntermediateDirectories: true)
+        let path = output.path + ".lock"
+        let descriptor = open(path, O_CREAT | O_RDWR, 0o644)
+        guard descriptor >= 0 else { throw Busy(description: "\(path): cannot open the lock file (errno \(errno))") }
+        guard flock(descriptor, LOCK_EX | LOCK_NB) == 0 else {
+            close(descriptor)
+            throw Busy(
+                description: "\(output.path): another data regenerate is writing this output; wait for it, "
+                    + "or stop it and run again (the output resumes)")
+        }
+        return descriptor
     }
 
     /// Opens `url` for appending (creating it), after cutting a trailing partial line left by a kill.
