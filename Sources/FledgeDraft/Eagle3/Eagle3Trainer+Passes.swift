@@ -39,10 +39,13 @@ extension Eagle3Trainer {
     }
 
     /// The arena name of a per-(layer, step) buffer (layer 0 keeps the one-layer names).
-    func key(_ base: String, _ l: Int, _ k: Int) -> String { l == 0 ? "\(base).\(k)" : "\(base).\(l).\(k)" }
+    static func key(_ base: String, _ l: Int, _ k: Int) -> String { l == 0 ? "\(base).\(k)" : "\(base).\(l).\(k)" }
 
     /// The arena name of layer l's keys, values or their gradients.
-    func cacheKey(_ base: String, _ l: Int) -> String { l == 0 ? base : "\(base).\(l)" }
+    static func cacheKey(_ base: String, _ l: Int) -> String { l == 0 ? base : "\(base).\(l)" }
+
+    func key(_ base: String, _ l: Int, _ k: Int) -> String { Self.key(base, l, k) }
+    func cacheKey(_ base: String, _ l: Int) -> String { Self.cacheKey(base, l) }
 
     /// Layer l's output at step k; the last layer's is the step's output `h.(k+1)`.
     func outputKey(_ l: Int, _ k: Int) -> String { l == c.layerCount - 1 ? "h.\(k + 1)" : "y.\(l).\(k)" }

@@ -48,31 +48,11 @@ public final class Eagle3Trainer {
         let n = maxBatch * maxLength
         var plan = ArenaPlan()
         plan.add("fc.in.unused", [1])
-        plan.add("keys", [maxBatch, steps * maxLength, c.kvWidth])
-        plan.add("values", [maxBatch, steps * maxLength, c.kvWidth])
-        plan.add("dkeys", [maxBatch, steps * maxLength, c.kvWidth])
-        plan.add("dvalues", [maxBatch, steps * maxLength, c.kvWidth])
         plan.add("h.0", [n, c.hiddenSize])
-        for l in 1..<max(c.layerCount, 1) {
+        for l in 0..<max(c.layerCount, 1) {
             for name in ["keys", "values", "dkeys", "dvalues"] {
-                plan.add("\(name).\(l)", [maxBatch, steps * maxLength, c.kvWidth])
+                plan.add(Self.cacheKey(name, l), [maxBatch, steps * maxLength, c.kvWidth])
             }
-            for k in 0..<steps {
-                plan.add("xn.\(l).\(k)", [n, c.hiddenSize])
-                plan.add("rstd.x.\(l).\(k)", [n])
-                plan.add("q.\(l).\(k)", [n, c.qWidth])
-                plan.add("attn.\(l).\(k)", [n, c.qWidth])
-                plan.add("lse.\(l).\(k)", [maxBatch * c.headCount * maxLength])
-                plan.add("a.\(l).\(k)", [n, c.hiddenSize])
-                plan.add("post.\(l).\(k)", [n, c.hiddenSize])
-                plan.add("rstd.post.\(l).\(k)", [n])
-                plan.add("gate.\(l).\(k)", [n, c.intermediateSize])
-                plan.add("up.\(l).\(k)", [n, c.intermediateSize])
-            }
-        }
-        // Outputs of every layer but the last (whose output is the step's, `h.(k+1)`).
-        for l in 0..<max(c.layerCount - 1, 0) {
-            for k in 0..<steps { plan.add("y.\(l).\(k)", [n, c.hiddenSize]) }
         }
         for k in 0..<steps {
             plan.add("e.\(k)", [n, c.hiddenSize])
@@ -80,14 +60,22 @@ public final class Eagle3Trainer {
             plan.add("hn.\(k)", [n, c.hiddenSize])
             plan.add("rstd.e.\(k)", [n])
             plan.add("rstd.h.\(k)", [n])
-            plan.add("q.\(k)", [n, c.qWidth])
-            plan.add("attn.\(k)", [n, c.qWidth])
-            plan.add("lse.\(k)", [maxBatch * c.headCount * maxLength])
-            plan.add("a.\(k)", [n, c.hiddenSize])
-            plan.add("post.\(k)", [n, c.hiddenSize])
-            plan.add("rstd.post.\(k)", [n])
-            plan.add("gate.\(k)", [n, c.intermediateSize])
-            plan.add("up.\(k)", [n, c.intermediateSize])
+            for l in 0..<max(c.layerCount, 1) {
+                if l > 0 {  // later layers' input norm
+                    plan.add(Self.key("xn", l, k), [n, c.hiddenSize])
+                    plan.add(Self.key("rstd.x", l, k), [n])
+                }
+                plan.add(Self.key("q", l, k), [n, c.qWidth])
+                plan.add(Self.key("attn", l, k), [n, c.qWidth])
+                plan.add(Self.key("lse", l, k), [maxBatch * c.headCount * maxLength])
+                plan.add(Self.key("a", l, k), [n, c.hiddenSize])
+                plan.add(Self.key("post", l, k), [n, c.hiddenSize])
+                plan.add(Self.key("rstd.post", l, k), [n])
+                plan.add(Self.key("gate", l, k), [n, c.intermediateSize])
+                plan.add(Self.key("up", l, k), [n, c.intermediateSize])
+                // Every layer's output but the last's, which is the step's, `h.(k+1)`.
+                if l < c.layerCount - 1 { plan.add("y.\(l).\(k)", [n, c.hiddenSize]) }
+            }
             plan.add("h.\(k + 1)", [n, c.hiddenSize])
             plan.add("normed.\(k)", [n, c.hiddenSize])
             plan.add("rstd.norm.\(k)", [n])
