@@ -106,6 +106,26 @@ import FledgeTemplate
         #expect(!FileManager.default.fileExists(atPath: output.path))
     }
 
+    /// Thousands of conversations that fail at once (a file of over-long prompts) are worked
+    /// through in a loop, not by recursion.
+    @Test func manyFailuresInARowDoNotRecurse() throws {
+        var long = options
+        long.maxLength = 4
+        long.batchSize = 1
+        let directory = try temporary()
+        let many = (0..<20_000).map { i in
+            Conversation(
+                id: "m\(i)",
+                messages: [
+                    ChatMessage(role: "user", content: "question \(i)?"), ChatMessage(role: "assistant", content: "a"),
+                ])
+        }
+        try Regenerator(target: try TinyTarget.make(), options: long).run(
+            many, output: directory.appendingPathComponent("out.jsonl"),
+            failures: directory.appendingPathComponent("failed.jsonl"))
+        #expect(Regenerator.completedIDs(in: directory.appendingPathComponent("failed.jsonl")).count == 20_000)
+    }
+
     @Test func tooLongPromptsGoToTheFailureFile() throws {
         var long = options
         long.maxLength = 4  // shorter than any prompt
@@ -117,6 +137,10 @@ import FledgeTemplate
         let failed = try String(contentsOf: failures, encoding: .utf8)
         #expect(failed.contains("\"id\":\"c0\"") && failed.contains("leaves no room"))
         #expect(try String(contentsOf: output, encoding: .utf8).isEmpty)
+        // A second run counts failed conversations as done: nothing is retried or repeated.
+        try Regenerator(target: try TinyTarget.make(), options: long).run(
+            Array(conversations().prefix(2)), output: output, failures: failures)
+        #expect(try String(contentsOf: failures, encoding: .utf8) == failed)
     }
 
     /// Under `maxLength`, answers stop at the limit and a conversation ends after the last

@@ -80,6 +80,7 @@ extension Regenerator {
                         state.next = state.turn + 1
                         slots[slot] = state
                         try advance(slot, emit: emit)
+                        try fill(slot, emit: emit)
                     } else {
                         tokens[slot] = token
                         valid[slot] = 1
@@ -107,6 +108,7 @@ extension Regenerator {
                 for (slot, token) in broken {
                     let reason = "the model produced a non-finite logit for token \(token)"
                     try finish(slot, .failure(failure(slots[slot]!, reason)), emit: emit)
+                    try fill(slot, emit: emit)
                 }
                 shrinkIfIdle()
             }
@@ -121,17 +123,19 @@ extension Regenerator {
             Failure(id: conversations[state.index].id, error: "turn \(state.turn): \(reason)")
         }
 
-        /// Gives an empty slot the next conversation that has a turn to regenerate.
+        /// Gives an empty slot the next conversation that has a turn to regenerate (a loop, not
+        /// recursion: any number of conversations may finish or fail at once).
         mutating func fill(_ slot: Int, emit: Emit) throws {
-            guard nextConversation < conversations.count else { return }
-            let index = nextConversation
-            nextConversation += 1
-            slots[slot] = SlotState(index: index, messages: regenerator.prepared(conversations[index]))
-            try advance(slot, emit: emit)
+            while slots[slot] == nil && nextConversation < conversations.count {
+                let index = nextConversation
+                nextConversation += 1
+                slots[slot] = SlotState(index: index, messages: regenerator.prepared(conversations[index]))
+                try advance(slot, emit: emit)
+            }
         }
 
         /// Starts the slot's next assistant turn (prefilling its prompt), or finishes the
-        /// conversation and fills the slot again.
+        /// conversation, leaving the slot empty.
         mutating func advance(_ slot: Int, emit: Emit) throws {
             var state = slots[slot]!
             guard let turn = state.messages[state.next...].firstIndex(where: { $0.role == "assistant" }) else {
@@ -191,7 +195,7 @@ extension Regenerator {
             Conversation(id: conversations[state.index].id, messages: state.messages)
         }
 
-        /// Records a finished conversation, emits every one now in order, and refills the slot.
+        /// Records a finished conversation, empties its slot and emits every one now in order.
         mutating func finish(
             _ slot: Int, _ result: Result<Conversation, Failure>, emit: Emit
         ) throws {
@@ -201,7 +205,6 @@ extension Regenerator {
                 try emit(written, next, generatedTokens)
                 written += 1
             }
-            try fill(slot, emit: emit)
         }
 
         /// Once the input is used up and half the slots are empty, the others move to a

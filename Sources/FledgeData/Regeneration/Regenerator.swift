@@ -46,12 +46,13 @@ public struct Regenerator {
         self.options = options
     }
 
-    /// Ids already present in an output file (its complete lines).
+    /// Ids already present in an output or failure file (its complete lines).
     public static func completedIDs(in url: URL) -> Set<String> {
+        struct Line: Decodable { var id: String }
         guard let text = try? String(contentsOf: url, encoding: .utf8) else { return [] }
         var ids = Set<String>()
         for line in text.split(separator: "\n") {
-            if let data = line.data(using: .utf8), let item = try? JSONDecoder().decode(Conversation.self, from: data) {
+            if let data = line.data(using: .utf8), let item = try? JSONDecoder().decode(Line.self, from: data) {
                 ids.insert(item.id)
             }
         }
