@@ -29,6 +29,8 @@ public final class Eagle3Drafter: Drafter {
     let quantized: [DecoderLayer.QuantizedWeights]
     let quantizedHead: QuantizedMatrix?
     let quantizedFC: QuantizedMatrix?
+    /// Views of the draft's parameters, resolved once (they stay valid: the buffer never moves).
+    let weights: Eagle3Draft.Weights
 
     /// - Parameters:
     ///   - layers: the captured target layers (``Eagle3Draft/makeDrafter(target:capacity:)``
@@ -39,6 +41,7 @@ public final class Eagle3Drafter: Drafter {
         let c = draft.configuration
         self.draft = draft
         let p = Eagle3Draft.Weights(draft.parameters, layerCount: c.layerCount, gradients: false)
+        weights = p
         if quantize {
             quantized = p.layers.map {
                 DecoderLayer.QuantizedWeights(
@@ -110,7 +113,7 @@ public final class Eagle3Drafter: Drafter {
             )
         }
         let h = c.hiddenSize
-        let p = Eagle3Draft.Weights(draft.parameters, layerCount: c.layerCount, gradients: false)
+        let p = weights
         let b = { (name: String) in self.buffers[name]!.pointer }
         let firstLayer = p.layers[0]
         tokens.withUnsafeBufferPointer { ids in
@@ -195,7 +198,7 @@ public final class Eagle3Drafter: Drafter {
         // Few rows (a decoding cycle's accepted tokens) through the decoding kernels, a prompt's
         // rows through OpenBLAS.
         DecoderLayer.project(
-            output, features, weight: draft.parameters.parameter("fc.weight"), quantized: quantizedFC, rows: n,
+            output, features, weight: weights.fc, quantized: quantizedFC, rows: n,
             inFeatures: 3 * c.targetHiddenSize, outFeatures: c.hiddenSize, fewRows: n <= kernels.exactRows,
             kernels: kernels)
     }
