@@ -26,6 +26,13 @@ struct EvalCommand: AsyncParsableCommand {
             """)
     var bench = "mtbench:10"
 
+    @Option(
+        help: """
+            Keep the first N questions of each category (MT-bench has 8 categories of 10), before the :N \
+            limit: --bench mtbench --per-category 1 asks one question of each kind.
+            """)
+    var perCategory: Int?
+
     @Option(help: "A JSONL file of prompts ({\"turns\": [...]} or {\"prompt\": ...}) instead of --bench.")
     var prompts: String?
 
@@ -46,6 +53,7 @@ struct EvalCommand: AsyncParsableCommand {
             throw ValidationError(
                 "--modes: '\(text)' is not chain:K or tree:TOPK/DEPTH/TOKENS (K, TOPK, DEPTH ≥ 1, TOKENS ≥ 2)")
         }
+        if let perCategory, perCategory < 1 { throw ValidationError("--per-category must be at least 1") }
         if modes.isEmpty && speculation.strategy == .plain {
             throw ValidationError("--mode plain: eval compares chain or tree decoding with plain")
         }
@@ -69,7 +77,7 @@ struct EvalCommand: AsyncParsableCommand {
         let loaded = try DraftMethods.load(URL(fileURLWithPath: speculation.draft!), target: target.model)
         let questions: [SpeculativeEvaluation.Question]
         if let prompts {
-            questions = try SpeculativeEvaluation.mtBench(URL(fileURLWithPath: prompts))
+            questions = try SpeculativeEvaluation.mtBench(URL(fileURLWithPath: prompts), perCategory: perCategory)
         } else {
             let parts = bench.split(separator: ":")
             let files = ["mtbench": "question.jsonl", "humaneval": "HumanEval.jsonl"]
@@ -82,7 +90,8 @@ struct EvalCommand: AsyncParsableCommand {
             guard FileManager.default.fileExists(atPath: url.path) else {
                 throw ValidationError("--bench \(name): \(url.path) is missing; run Scripts/fetch-assets.sh \(name)")
             }
-            questions = try SpeculativeEvaluation.mtBench(url, limit: parts.count > 1 ? Int(parts[1]) : nil)
+            questions = try SpeculativeEvaluation.mtBench(
+                url, limit: parts.count > 1 ? Int(parts[1]) : nil, perCategory: perCategory)
         }
         let temperature = sampling.temperature, topP = sampling.topP
         var line = ProgressLine(label: "eval")

@@ -170,18 +170,27 @@ public enum SpeculativeEvaluation {
 
     /// MT-bench questions (`question.jsonl`: `{"turns": [...], "category": ...}` per line, or
     /// `{"prompt": ...}`), the first `limit`.
-    public static func mtBench(_ url: URL, limit: Int? = nil) throws -> [Question] {
+    /// `perCategory` keeps the first N questions of each category (questions without one count
+    /// as one category), in file order; `limit` then keeps the first N of what is left.
+    public static func mtBench(_ url: URL, limit: Int? = nil, perCategory: Int? = nil) throws -> [Question] {
         guard let text = try? String(contentsOf: url, encoding: .utf8) else {
             throw LlamaError("\(url.path): cannot read MT-bench questions")
         }
         var questions: [Question] = []
+        var taken: [String: Int] = [:]
         for (number, line) in text.split(separator: "\n").enumerated() {
             guard let object = try? JSONSerialization.jsonObject(with: Data(line.utf8)) as? [String: Any],
                 let turns = object["turns"] as? [String] ?? (object["prompt"] as? String).map({ [$0] })
             else {
                 throw LlamaError("\(url.path):\(number + 1): expected {\"turns\": [...]} or {\"prompt\": ...}")
             }
-            questions.append(Question(turns: turns, category: object["category"] as? String))
+            let category = object["category"] as? String
+            if let perCategory {
+                let count = taken[category ?? "", default: 0]
+                guard count < perCategory else { continue }
+                taken[category ?? ""] = count + 1
+            }
+            questions.append(Question(turns: turns, category: category))
             if let limit, questions.count == limit { break }
         }
         return questions

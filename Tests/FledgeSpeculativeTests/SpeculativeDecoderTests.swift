@@ -181,6 +181,17 @@ struct MTBenchQuestionsTests {
                 .init(turns: ["d"], category: "math"),
             ])
         #expect(try SpeculativeEvaluation.mtBench(url, limit: 1).count == 1)
+        try """
+        {"category": "writing", "turns": ["w1"]}
+        {"category": "writing", "turns": ["w2"]}
+        {"category": "math", "turns": ["m1"]}
+        {"turns": ["x1"]}
+        {"category": "math", "turns": ["m2"]}
+        {"turns": ["x2"]}
+        """.write(to: url, atomically: true, encoding: .utf8)
+        #expect(try SpeculativeEvaluation.mtBench(url, perCategory: 1).map(\.turns) == [["w1"], ["m1"], ["x1"]])
+        #expect(try SpeculativeEvaluation.mtBench(url, limit: 2, perCategory: 1).map(\.turns) == [["w1"], ["m1"]])
+        #expect(try SpeculativeEvaluation.mtBench(url, perCategory: 2).count == 6)
         try "{\"turns\": 3}\n".write(to: url, atomically: true, encoding: .utf8)
         #expect(throws: (any Error).self) { try SpeculativeEvaluation.mtBench(url) }
     }
@@ -193,6 +204,8 @@ struct MTBenchQuestionsTests {
         #expect(questions.count == 80)
         let counts = Dictionary(grouping: questions, by: { $0.category ?? "" }).mapValues(\.count)
         #expect(counts.count == 8 && counts.values.allSatisfy { $0 == 10 }, "\(counts)")
+        let oneEach = try SpeculativeEvaluation.mtBench(TestAssets.mtBench, perCategory: 1)
+        #expect(Set(oneEach.compactMap(\.category)).count == 8 && oneEach.count == 8)
     }
 
     @Test(.enabled(if: TestAssets.hasHumanEval, "needs HumanEval: run Scripts/fetch-assets.sh (make test does)"))
