@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """Writes Tests/FledgeDataTests/Fixtures/loss_masks.json: token ids and render-boundary loss
 masks computed independently in Python (docs/design.md §6.3, §5.8; speculators'
-`_render_boundary_rows`), for the SmolLM2, Llama-3.1 and Qwen2.5 chat templates on multi-turn
+`_render_boundary_rows`), for the SmolLM2, Llama-3.1, Qwen2.5 and MiniCPM (2B, `<用户>`/`<AI>`) chat templates on multi-turn
 conversations with and without system prompts.
 
 Rendering: transformers' `apply_chat_template` (Jinja2); tokenisation: the SmolLM2 tokenizer
@@ -34,16 +34,16 @@ tokenizer.backend_tokenizer.pre_tokenizer = pre_tokenizers.Sequence([
     pre_tokenizers.Digits(individual_digits=True),
     pre_tokenizers.ByteLevel(add_prefix_space=False, use_regex=True),
 ])
-# Llama-3's turn markers become special tokens (ids 49152…, in this order), as in Llama-3's
-# own tokenizer, so a turn boundary never merges into a neighbouring piece. The Swift test
+# Llama-3's and MiniCPM's turn markers become special tokens (ids 49152…, in this order), as in
+# their own tokenizers, so a turn boundary never merges into a neighbouring piece. The Swift test
 # appends the same strings to the GGUF vocabulary as control tokens.
-EXTRA_SPECIAL = ["<|begin_of_text|>", "<|start_header_id|>", "<|end_header_id|>", "<|eot_id|>"]
+EXTRA_SPECIAL = ["<|begin_of_text|>", "<|start_header_id|>", "<|end_header_id|>", "<|eot_id|>", "<用户>", "<AI>"]
 tokenizer.add_special_tokens({"additional_special_tokens": EXTRA_SPECIAL})
 assert tokenizer.convert_tokens_to_ids(EXTRA_SPECIAL) == list(range(49152, 49152 + len(EXTRA_SPECIAL)))
 BOS, EOS = "<|im_start|>", "<|im_end|>"  # what the Swift side passes: the GGUF's bos/eos token strings
 
 templates = {name: open(os.path.join(TEMPLATES, f"{name}.jinja")).read()
-             for name in ("smollm2-135m-instruct", "llama-3.1-8b-instruct", "qwen2.5-instruct")}
+             for name in ("smollm2-135m-instruct", "llama-3.1-8b-instruct", "qwen2.5-instruct", "minicpm-2b-sft")}
 
 conversations = [
     [{"role": "user", "content": "Hi!"}, {"role": "assistant", "content": "Hello! How can I help?"}],

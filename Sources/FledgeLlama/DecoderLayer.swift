@@ -20,10 +20,13 @@ public struct DecoderLayer {
         public var headDimension: Int
         public var intermediateSize: Int
         public var rmsNormEps: Float
+        /// What each sublayer's output is multiplied by before it joins the residual stream
+        /// (MiniCPM's `scale_depth / √L`; 1 elsewhere).
+        public var residualScale: Float
 
         public init(
             hiddenSize: Int, inputWidth: Int? = nil, headCount: Int, kvHeadCount: Int, headDimension: Int,
-            intermediateSize: Int, rmsNormEps: Float
+            intermediateSize: Int, rmsNormEps: Float, residualScale: Float = 1
         ) {
             self.hiddenSize = hiddenSize
             self.inputWidth = inputWidth ?? hiddenSize
@@ -32,6 +35,7 @@ public struct DecoderLayer {
             self.headDimension = headDimension
             self.intermediateSize = intermediateSize
             self.rmsNormEps = rmsNormEps
+            self.residualScale = residualScale
         }
 
         public var qWidth: Int { headCount * headDimension }
@@ -191,7 +195,11 @@ public struct DecoderLayer {
         rope.forward(s.q, positions: positions, rows: n, heads: d.headCount)
         rope.forward(s.k, positions: positions, rows: n, heads: d.kvHeadCount)
         attend(s.q, s.k, s.v, s.attention, s.lse)
-        // Residual adds are folded into the output projections (accumulate).
+        // Residual adds are folded into the output projections (accumulate); a residual scale
+        // multiplies their inputs (the projections are linear), so every kernel accumulates as is.
+        if d.residualScale != 1 {
+            Elementwise.scale(s.attention, by: d.residualScale, s.attention, count: n * d.qWidth)
+        }
         project(
             residual, s.attention, w.o, w.quantized.o, half?.o, inFeatures: d.qWidth, outFeatures: h, accumulate: true)
         RMSNorm.forward(
@@ -203,6 +211,7 @@ public struct DecoderLayer {
             project(s.up, s.normed, w.up, qz.up, half?.up, inFeatures: h, outFeatures: inter)
         }
         SwiGLU.forward(s.gate, gate: s.gate, up: s.up, count: n * inter)
+        if d.residualScale != 1 { Elementwise.scale(s.gate, by: d.residualScale, s.gate, count: n * inter) }
         project(
             residual, s.gate, w.down, w.quantized.down, half?.down, inFeatures: inter, outFeatures: h,
             accumulate: true)

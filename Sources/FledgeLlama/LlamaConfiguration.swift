@@ -2,8 +2,8 @@ import Foundation
 import FledgeNN
 import FledgeWeights
 
-/// The configuration of a Llama-family model (`llama`, `mistral`, `qwen2`, `qwen3`), read from a
-/// Hugging Face `config.json` or from GGUF metadata. Unknown model types and unsupported
+/// The configuration of a Llama-family model (`llama`, `mistral`, `qwen2`, `qwen3`, `minicpm`),
+/// read from a Hugging Face `config.json` or from GGUF metadata. Unknown model types and unsupported
 /// options throw; they never produce a silently different model.
 public struct LlamaConfiguration: Codable, Sendable, Equatable {
     public var modelType: String
@@ -25,8 +25,25 @@ public struct LlamaConfiguration: Codable, Sendable, Equatable {
     public var queryKeyNorm: Bool
     public var bosTokenID: Int?
     public var eosTokenIDs: [Int]
+    /// MiniCPM's scales (1 for every other model): the token embedding is multiplied by
+    /// `embeddingMultiplier` (`scale_emb`), each sublayer's output by `residualMultiplier`
+    /// (`scale_depth / √num_hidden_layers`) before it joins the residual stream, and the final
+    /// norm's output by `logitMultiplier` (`dim_model_base / hidden_size`) before the head.
+    public var embeddingMultiplier: Float = 1
+    public var residualMultiplier: Float = 1
+    public var logitMultiplier: Float = 1
 
-    public static let supportedModelTypes = ["llama", "mistral", "qwen2", "qwen3"]
+    public static let supportedModelTypes = ["llama", "mistral", "qwen2", "qwen3", "minicpm"]
+
+    /// The RoPE of a draft of this model: the model's, except LongRoPE, whose per-frequency
+    /// factors stay with the target (the draft runs plain RoPE with the target's θ, a layout
+    /// every server loads; its positions never approach the original context length).
+    public var draftRoPEScaling: RoPEScaling {
+        switch ropeScaling {
+        case .longrope, .frequencyFactors: return .none
+        default: return ropeScaling
+        }
+    }
 
     enum CodingKeys: String, CodingKey {
         case modelType = "model_type"
@@ -50,6 +67,9 @@ public struct LlamaConfiguration: Codable, Sendable, Equatable {
         case useSlidingWindow = "use_sliding_window"
         case slidingWindow = "sliding_window"
         case mlpBias = "mlp_bias"
+        case scaleEmbedding = "scale_emb"
+        case scaleDepth = "scale_depth"
+        case dimModelBase = "dim_model_base"
     }
 
     /// A configuration for tests and conversions.
@@ -58,7 +78,8 @@ public struct LlamaConfiguration: Codable, Sendable, Equatable {
         kvHeadCount: Int, headDimension: Int? = nil, vocabularySize: Int, rmsNormEps: Float = 1e-5,
         ropeTheta: Float = 10_000, ropeScaling: RoPEScaling = .none, maxPositions: Int = 2048,
         tieWordEmbeddings: Bool = false, attentionBias: Bool = false, queryKeyNorm: Bool = false,
-        bosTokenID: Int? = nil, eosTokenIDs: [Int] = [], fieldNames: [String: String] = [:]
+        bosTokenID: Int? = nil, eosTokenIDs: [Int] = [], embeddingMultiplier: Float = 1,
+        residualMultiplier: Float = 1, logitMultiplier: Float = 1, fieldNames: [String: String] = [:]
     ) throws {
         self.modelType = modelType
         self.hiddenSize = hiddenSize
@@ -77,6 +98,9 @@ public struct LlamaConfiguration: Codable, Sendable, Equatable {
         self.queryKeyNorm = queryKeyNorm
         self.bosTokenID = bosTokenID
         self.eosTokenIDs = eosTokenIDs
+        self.embeddingMultiplier = embeddingMultiplier
+        self.residualMultiplier = residualMultiplier
+        self.logitMultiplier = logitMultiplier
         try validate { fieldNames[$0] ?? $0 }
     }
 
@@ -106,7 +130,8 @@ public struct LlamaConfiguration: Codable, Sendable, Equatable {
         vocabularySize = try c.decode(Int.self, forKey: .vocabularySize)
         rmsNormEps = try c.decodeIfPresent(Float.self, forKey: .rmsNormEps) ?? 1e-6
         maxPositions = try c.decodeIfPresent(Int.self, forKey: .maxPositions) ?? 2048
-        tieWordEmbeddings = try c.decodeIfPresent(Bool.self, forKey: .tieWordEmbeddings) ?? false
+        // MiniCPM's modeling code ties the head to the embedding unless the config says otherwise.
+        tieWordEmbeddings = try c.decodeIfPresent(Bool.self, forKey: .tieWordEmbeddings) ?? (modelType == "minicpm")
         let activation = try c.decodeIfPresent(String.self, forKey: .hiddenAct) ?? "silu"
         guard activation == "silu" else {
             throw LlamaError("config.json: hidden_act \"\(activation)\" is not supported (only silu)")
@@ -127,7 +152,27 @@ public struct LlamaConfiguration: Codable, Sendable, Equatable {
         let parameters = try c.decodeIfPresent(RopeParameters.self, forKey: .ropeParameters)
         let legacy = try c.decodeIfPresent(RopeParameters.self, forKey: .ropeScaling)
         ropeTheta = try c.decodeIfPresent(Float.self, forKey: .ropeTheta) ?? parameters?.ropeTheta ?? 10_000
-        ropeScaling = try (parameters ?? legacy)?.scaling() ?? .none
+        ropeScaling = try (parameters ?? legacy)?.scaling(maxPositions: maxPositions) ?? .none
+        if case .longrope = ropeScaling, modelType != "minicpm" {
+            throw LlamaError(
+                "config.json: rope_scaling longrope is supported for minicpm models only",
+                hint: "other model types apply LongRoPE by rules Fledge does not implement")
+        }
+        if modelType == "minicpm" {
+            // Defaults of MiniCPM's configuration class when a key is missing.
+            let scaleEmbedding = try c.decodeIfPresent(Float.self, forKey: .scaleEmbedding) ?? 1
+            let scaleDepth = try c.decodeIfPresent(Float.self, forKey: .scaleDepth) ?? 1
+            let dimModelBase = try c.decodeIfPresent(Float.self, forKey: .dimModelBase) ?? 1
+            for (key, value) in [
+                ("scale_emb", scaleEmbedding), ("scale_depth", scaleDepth), ("dim_model_base", dimModelBase),
+            ]
+            where !(value.isFinite && value > 0) {
+                throw LlamaError("config.json: \(key) is \(value); it must be positive and finite")
+            }
+            embeddingMultiplier = scaleEmbedding
+            residualMultiplier = scaleDepth / Float(layerCount).squareRoot()
+            logitMultiplier = dimModelBase / Float(hiddenSize)
+        }
         if try c.decodeIfPresent(Bool.self, forKey: .useSlidingWindow) == true,
             let window = try c.decodeIfPresent(Int.self, forKey: .slidingWindow), window < maxPositions
         {
@@ -157,6 +202,11 @@ public struct LlamaConfiguration: Codable, Sendable, Equatable {
         try c.encode("silu", forKey: .hiddenAct)
         try c.encodeIfPresent(bosTokenID, forKey: .bosTokenID)
         if !eosTokenIDs.isEmpty { try c.encode(eosTokenIDs, forKey: .eosTokenID) }
+        if modelType == "minicpm" {
+            try c.encode(embeddingMultiplier, forKey: .scaleEmbedding)
+            try c.encode(residualMultiplier * Float(layerCount).squareRoot(), forKey: .scaleDepth)
+            try c.encode(logitMultiplier * Float(hiddenSize), forKey: .dimModelBase)
+        }
     }
 
     /// Limits that keep a hostile configuration from allocating without bound before its
@@ -197,6 +247,13 @@ public struct LlamaConfiguration: Codable, Sendable, Equatable {
         guard ropeTheta.isFinite, ropeTheta > 0 else {
             throw LlamaError("configuration: \(field("rope_theta")) is \(ropeTheta); it must be positive and finite")
         }
+        for (key, value) in [
+            ("scale_emb", embeddingMultiplier), ("scale_depth", residualMultiplier),
+            ("dim_model_base", logitMultiplier),
+        ] where !(value.isFinite && value > 0) {
+            throw LlamaError(
+                "configuration: the multiplier of \(field(key)) is \(value); it must be positive and finite")
+        }
         switch ropeScaling {
         case .none: break
         case .linear(let factor):
@@ -209,6 +266,35 @@ public struct LlamaConfiguration: Codable, Sendable, Equatable {
                     "configuration: rope_scaling llama3 (factor \(factor), low_freq_factor \(low), "
                         + "high_freq_factor \(high), original_max_position_embeddings \(original)) is out of range",
                     hint: "factors must be positive and finite, high_freq_factor above low_freq_factor")
+            }
+        case .frequencyFactors(let factors):
+            guard factors.count == headDimension / 2 else {
+                throw LlamaError(
+                    "configuration: rope_freqs.weight holds \(factors.count) factors; a head dimension of "
+                        + "\(headDimension) needs \(headDimension / 2)")
+            }
+            if let bad = factors.firstIndex(where: { !($0.isFinite && $0 > 0) }) {
+                throw LlamaError(
+                    "configuration: rope_freqs.weight[\(bad)] is \(factors[bad]); factors must be positive and finite")
+            }
+        case .longrope(let short, let long, let original, let declared):
+            for (key, factors) in [("short_factor", short), ("long_factor", long)] {
+                guard factors.count == headDimension / 2 else {
+                    throw LlamaError(
+                        "configuration: \(field("rope_scaling")).\(key) holds \(factors.count) factors; a head "
+                            + "dimension of \(headDimension) needs \(headDimension / 2)")
+                }
+                if let bad = factors.firstIndex(where: { !($0.isFinite && $0 > 0) }) {
+                    throw LlamaError(
+                        "configuration: \(field("rope_scaling")).\(key)[\(bad)] is \(factors[bad]); factors must "
+                            + "be positive and finite")
+                }
+            }
+            let factor = RoPEScaling.longRoPEAttentionFactor(maxPositions: declared, originalMaxPositions: original)
+            guard original > 1, original <= Self.maxPositionsLimit, factor.isFinite, factor > 0 else {
+                throw LlamaError(
+                    "configuration: rope_scaling original_max_position_embeddings \(original) is out of range "
+                        + "for \(declared) positions")
             }
         }
         for (key, id) in [("bos_token_id", bosTokenID)] + eosTokenIDs.map({ ("eos_token_id", $0) }) {
@@ -279,12 +365,15 @@ struct RopeParameters: Codable {
     var highFrequencyFactor: Float?
     var originalMaxPositions: Int?
     var ropeTheta: Float?
+    var shortFactor: [Float]?
+    var longFactor: [Float]?
 
     enum CodingKeys: String, CodingKey {
         case ropeType = "rope_type", type, factor
         case lowFrequencyFactor = "low_freq_factor", highFrequencyFactor = "high_freq_factor"
         case originalMaxPositions = "original_max_position_embeddings"
         case ropeTheta = "rope_theta"
+        case shortFactor = "short_factor", longFactor = "long_factor"
     }
 
     init?(_ scaling: RoPEScaling) {
@@ -294,10 +383,15 @@ struct RopeParameters: Codable {
         case .llama3(let factor, let low, let high, let original):
             ropeType = "llama3"; self.factor = factor; lowFrequencyFactor = low; highFrequencyFactor = high;
             originalMaxPositions = original
+        case .longrope(let short, let long, let original, _):
+            ropeType = "longrope"; shortFactor = short; longFactor = long; originalMaxPositions = original
+        case .frequencyFactors: return nil  // a GGUF's own tensor; config.json has no form of it
         }
     }
 
-    func scaling() throws -> RoPEScaling {
+    /// - Parameter maxPositions: the config's `max_position_embeddings` (LongRoPE chooses its
+    ///   factors by it).
+    func scaling(maxPositions: Int) throws -> RoPEScaling {
         switch ropeType ?? type ?? "default" {
         case "default": return .none
         case "linear":
@@ -313,10 +407,17 @@ struct RopeParameters: Codable {
             return .llama3(
                 factor: factor, lowFrequencyFactor: lowFrequencyFactor, highFrequencyFactor: highFrequencyFactor,
                 originalMaxPositions: originalMaxPositions)
+        case "longrope":
+            guard let shortFactor, let longFactor else {
+                throw LlamaError("config.json: rope_scaling longrope needs short_factor and long_factor")
+            }
+            return .longrope(
+                shortFactors: shortFactor, longFactors: longFactor,
+                originalMaxPositions: originalMaxPositions ?? maxPositions, maxPositions: maxPositions)
         case let other:
             throw LlamaError(
                 "config.json: rope_scaling type \"\(other)\" is not supported",
-                hint: "supported: default, linear, llama3")
+                hint: "supported: default, linear, llama3, longrope (minicpm)")
         }
     }
 }
@@ -345,11 +446,6 @@ extension LlamaConfiguration {
         }
         func optionalInt(_ key: String) throws -> Int? { optional(key) == nil ? nil : try int(key) }
         func optional(_ key: String) -> GGUFValue? { file.metadata["\(architecture).\(key)"] }
-        if file.info("rope_freqs.weight") != nil {
-            throw LlamaError(
-                "\(path): per-frequency RoPE factors (rope_freqs.weight) are not supported yet",
-                hint: "use the Hugging Face folder of this model instead")
-        }
         let hidden = try int("embedding_length")
         let heads = try int("attention.head_count")
         let blocks = try int("block_count")
@@ -378,12 +474,56 @@ extension LlamaConfiguration {
         guard let vocabulary else {
             throw LlamaError("\(path): no vocabulary size (no \(architecture).vocab_size or tokenizer.ggml.tokens)")
         }
-        var scaling = RoPEScaling.none
-        if let type = optional("rope.scaling.type")?.string, type != "none" {
-            guard type == "linear", let factor = optional("rope.scaling.factor")?.double else {
-                throw LlamaError("\(path): RoPE scaling \"\(type)\" is not supported")
+        let contextLength = try optionalInt("context_length") ?? 2048
+        /// A one-dimensional F32/F16 tensor of factors (RoPE scaling).
+        func factors(_ name: String) throws -> [Float] {
+            guard let info = file.info(name) else {
+                throw LlamaError("\(path): RoPE scaling needs the tensor \(name)")
             }
-            scaling = .linear(factor: Float(factor))
+            guard info.shape.count == 1, info.shape[0] > 0, info.shape[0] <= Self.maxDimension else {
+                throw LlamaError("\(path): tensor \(name) has shape \(info.shape), expected one dimension")
+            }
+            return try file.tensor(name).values
+        }
+        var scaling = RoPEScaling.none
+        if file.info("rope_freqs.weight") != nil {
+            scaling = .frequencyFactors(try factors("rope_freqs.weight"))
+        }
+        if let type = optional("rope.scaling.type")?.string, type != "none" {
+            guard scaling == .none else {
+                throw LlamaError("\(path): both rope_freqs.weight and RoPE scaling \"\(type)\"")
+            }
+            if type == "longrope" {
+                // llama.cpp's MiniCPM: the short factors within the trained context (its original
+                // length is the context length when the file gives none), no attention factor.
+                let original = try optionalInt("rope.scaling.original_context_length") ?? contextLength
+                scaling = .longrope(
+                    shortFactors: try factors("rope_factors_short.weight"),
+                    longFactors: try factors("rope_factors_long.weight"), originalMaxPositions: original,
+                    maxPositions: contextLength)
+            } else {
+                guard type == "linear", let factor = optional("rope.scaling.factor")?.double else {
+                    throw LlamaError("\(path): RoPE scaling \"\(type)\" is not supported")
+                }
+                scaling = .linear(factor: Float(factor))
+            }
+        }
+        // MiniCPM's scales, with llama.cpp's defaults for files written before the keys existed
+        // (12, 1.4 / √L, and the head's input divided by hidden / 256).
+        var multipliers: (embedding: Float, residual: Float, logit: Float) = (1, 1, 1)
+        if architecture == "minicpm" {
+            func float(_ key: String) throws -> Float? {
+                guard let value = optional(key) else { return nil }
+                guard let number = value.double else {
+                    throw LlamaError("\(path): metadata \(architecture).\(key) is \(value), not a number")
+                }
+                return Float(number)
+            }
+            let logitScale = try float("logit_scale") ?? Float(hidden) / 256
+            multipliers = (
+                try float("embedding_scale") ?? 12, try float("residual_scale") ?? 1.4 / Float(blocks).squareRoot(),
+                1 / logitScale
+            )
         }
         func tokenID(_ key: String) throws -> Int? {
             guard let value = file.metadata[key] else { return nil }
@@ -394,13 +534,14 @@ extension LlamaConfiguration {
         let bos = try tokenID("tokenizer.ggml.bos_token_id")
         let feedForward = try int("feed_forward_length")
         let kvHeads = try optionalInt("attention.head_count_kv") ?? heads
-        let contextLength = try optionalInt("context_length") ?? 2048
         var names: [String: String] = [
             "hidden_size": "embedding_length", "intermediate_size": "feed_forward_length",
             "num_hidden_layers": "block_count", "num_attention_heads": "attention.head_count",
             "num_key_value_heads": "attention.head_count_kv", "head_dim": "attention.key_length",
             "vocab_size": "vocab_size", "max_position_embeddings": "context_length",
             "rms_norm_eps": "attention.layer_norm_rms_epsilon", "rope_theta": "rope.freq_base",
+            "scale_emb": "embedding_scale", "scale_depth": "residual_scale", "dim_model_base": "logit_scale",
+            "rope_scaling": "rope.scaling",
         ].mapValues { "\(architecture).\($0)" }
         names["bos_token_id"] = "tokenizer.ggml.bos_token_id"
         names["eos_token_id"] = "tokenizer.ggml.eos_token_id"
@@ -416,7 +557,8 @@ extension LlamaConfiguration {
                 attentionBias: file.info("blk.0.attn_q.bias") != nil,
                 queryKeyNorm: file.info("blk.0.attn_q_norm.weight") != nil,
                 bosTokenID: bos, eosTokenIDs: eos.map { [$0] } ?? [],
-                fieldNames: names)
+                embeddingMultiplier: multipliers.embedding, residualMultiplier: multipliers.residual,
+                logitMultiplier: multipliers.logit, fieldNames: names)
         } catch let error as LlamaError {
             throw LlamaError("\(path): \(error.message)", hint: error.hint)
         }

@@ -65,7 +65,9 @@ public struct ForwardOptions: Sendable {
 public struct ForwardResult {
     /// Captured layer outputs `[batch · length, hidden]` by layer index.
     public var captured: [Int: Tensor]
-    /// Final-norm hidden states `[batch · length, hidden]`.
+    /// Final-norm hidden states `[batch · length, hidden]` as the head reads them (logits =
+    /// finalHidden · headᵀ): MiniCPM's are multiplied by its logit multiplier
+    /// (``LlamaConfiguration/logitMultiplier``), everyone else's are the final norm's output.
     public var finalHidden: Tensor?
     /// `[batch, vocabulary]` for `.last` (each row's last valid token), `[batch · length, vocabulary]` for `.all`.
     public var logits: Tensor?
@@ -161,9 +163,12 @@ extension LlamaModel {
                 x.pointer, ids: ids.baseAddress!, table: embedding.pointer, rows: n, channels: h,
                 vocabularySize: c.vocabularySize)
         }
+        if c.embeddingMultiplier != 1 {
+            Elementwise.scale(x.pointer, by: c.embeddingMultiplier, x.pointer, count: n * h)
+        }
         let dimensions = DecoderLayer.Dimensions(
             hiddenSize: h, headCount: c.headCount, kvHeadCount: c.kvHeadCount, headDimension: c.headDimension,
-            intermediateSize: c.intermediateSize, rmsNormEps: c.rmsNormEps)
+            intermediateSize: c.intermediateSize, rmsNormEps: c.rmsNormEps, residualScale: c.residualMultiplier)
         // The post-attention norm reuses xn (the q/k/v input is read before it is written).
         let scratch = DecoderLayer.Scratch(
             q: q.pointer, k: k.pointer, v: v.pointer, attention: att.pointer, lse: lse.pointer,
@@ -206,6 +211,8 @@ extension LlamaModel {
         RMSNorm.forward(
             xn.pointer, rstd: rstd.pointer, x.pointer, weight: finalNorm.pointer, rows: n, channels: h,
             eps: c.rmsNormEps)
+        // MiniCPM's logit scale applies to the head's input, which is what finalHidden holds.
+        if c.logitMultiplier != 1 { Elementwise.scale(xn.pointer, by: c.logitMultiplier, xn.pointer, count: n * h) }
         var result = ForwardResult(captured: captured)
         if options.finalHidden { result.finalHidden = Tensor(viewing: xn.pointer, shape: [n, h], owner: xn) }
         result.logits = logits(options.logits, hidden: xn, batch: batch, fewRows: fewRows, kernels: kernels)

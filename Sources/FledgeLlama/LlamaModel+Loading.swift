@@ -37,6 +37,11 @@ extension LlamaModel {
         var weights: [String: Tensor] = [:]
         var quantized: [String: QuantizedMatrix] = [:]
         for info in file.tensors {
+            if ["rope_factors_long.weight", "rope_factors_short.weight", "rope_freqs.weight"].contains(info.name),
+                configuration.ropeScaling != .none
+            {
+                continue  // read into the configuration's RoPE scaling
+            }
             guard let name = TensorNames.huggingFace(fromGGUF: info.name) else {
                 throw LlamaError("\(file.url.path): tensor \(printable(info.name)) has no Llama-family meaning")
             }
@@ -51,7 +56,8 @@ extension LlamaModel {
                         + "from the metadata")
             }
             var tensor = try file.tensor(info.name)
-            let permuted = configuration.modelType == "llama" || configuration.modelType == "mistral"
+            // llama.cpp's converter permutes Q and K rows of the models it rotates in pairs.
+            let permuted = ["llama", "mistral", "minicpm"].contains(configuration.modelType)
             let heads: Int? =
                 !permuted
                 ? nil

@@ -9,14 +9,31 @@ public enum RoPEScaling: Sendable, Equatable, Codable {
     case linear(factor: Float)
     /// Llama 3.1 frequency-dependent scaling (HF `_compute_llama3_parameters`).
     case llama3(factor: Float, lowFrequencyFactor: Float, highFrequencyFactor: Float, originalMaxPositions: Int)
+    /// LongRoPE as MiniCPM's modeling code applies it: every inverse frequency divided by its
+    /// own factor, `longFactors` when `maxPositions` (the model's `max_position_embeddings`)
+    /// exceeds `originalMaxPositions`, else `shortFactors`, and cos and sin multiplied by the
+    /// attention factor ``RoPEScaling/longRoPEAttentionFactor(maxPositions:originalMaxPositions:)``.
+    case longrope(shortFactors: [Float], longFactors: [Float], originalMaxPositions: Int, maxPositions: Int)
+    /// Every inverse frequency divided by its own factor: a GGUF's `rope_freqs.weight`, as
+    /// llama.cpp applies it (Llama 3.1's frequency-dependent scaling, precomputed).
+    case frequencyFactors([Float])
+
+    /// `sqrt(1 + ln(max / original) / ln(original))`, 1 when the two are equal (MiniCPM4's
+    /// shipped configurations).
+    public static func longRoPEAttentionFactor(maxPositions: Int, originalMaxPositions: Int) -> Float {
+        guard maxPositions != originalMaxPositions else { return 1 }
+        let scale = Double(maxPositions) / Double(originalMaxPositions)
+        return Float((1 + log(scale) / log(Double(originalMaxPositions))).squareRoot())
+    }
 }
 
 /// Rotary position embedding in the Hugging Face `rotate_half` convention: a head vector is
 /// split into halves [a | b] and rotated pairwise (a[i], b[i]) by angle pos·invFreq[i].
 ///
 /// forward (in place):  x[N,H,D] ← x·cos + rotate_half(x)·sin at positions[N]
-/// backward (in place): dx[N,H,D] ← the inverse rotation of dx (RoPE is orthogonal), which
-///                      is the gradient of the forward; it overwrites, it does not accumulate.
+/// backward (in place): dx[N,H,D] ← the inverse rotation of dx (RoPE is orthogonal; times the
+///                      attention factor under LongRoPE), which is the gradient of the forward
+///                      (the transpose); it overwrites, it does not accumulate.
 public final class RotaryEmbedding: @unchecked Sendable {
     /// Head dimension D (even).
     public let headDimension: Int
@@ -24,6 +41,8 @@ public final class RotaryEmbedding: @unchecked Sendable {
     public let maxPositions: Int
     /// The inverse frequencies, D/2 of them.
     public let inverseFrequencies: [Float]
+    /// The factor cos and sin are multiplied by (LongRoPE's attention factor; 1 otherwise).
+    public let attentionFactor: Float
     private let cosTable: Tensor  // [maxPositions, D/2]
     private let sinTable: Tensor
 
@@ -33,6 +52,7 @@ public final class RotaryEmbedding: @unchecked Sendable {
         self.headDimension = headDimension
         self.maxPositions = maxPositions
         let half = headDimension / 2
+        var scale: Float = 1
         var frequencies = (0..<half).map { i in
             1 / powf(theta, Float(2 * i) / Float(headDimension))
         }
@@ -52,15 +72,24 @@ public final class RotaryEmbedding: @unchecked Sendable {
                 let medium = !(wavelength < highWavelength) && !(wavelength > lowWavelength)
                 return medium ? smoothed : scaled
             }
+        case .longrope(let short, let long, let original, let declared):
+            let factors = declared > original ? long : short
+            precondition(factors.count == half, "LongRoPE needs \(half) factors, got \(factors.count)")
+            frequencies = (0..<half).map { i in (1 / factors[i]) * frequencies[i] }
+            scale = RoPEScaling.longRoPEAttentionFactor(maxPositions: declared, originalMaxPositions: original)
+        case .frequencyFactors(let factors):
+            precondition(factors.count == half, "RoPE frequency factors: \(half) needed, got \(factors.count)")
+            frequencies = (0..<half).map { i in frequencies[i] / factors[i] }
         }
         inverseFrequencies = frequencies
+        attentionFactor = scale
         cosTable = Tensor(zeros: [maxPositions, half])
         sinTable = Tensor(zeros: [maxPositions, half])
         for position in 0..<maxPositions {
             for i in 0..<half {
                 let angle = Float(position) * frequencies[i]
-                cosTable[position * half + i] = cosf(angle)
-                sinTable[position * half + i] = sinf(angle)
+                cosTable[position * half + i] = cosf(angle) * scale
+                sinTable[position * half + i] = sinf(angle) * scale
             }
         }
     }

@@ -25,7 +25,7 @@ public enum TensorNames {
     ]
 
     /// The Hugging Face name of a GGUF tensor, or nil for a name outside the Llama family
-    /// (e.g. `rope_freqs.weight`, which holds values Fledge computes itself).
+    /// (e.g. `rope_freqs.weight`, which the configuration reads as RoPE factors).
     public static func huggingFace(fromGGUF name: String) -> String? {
         if let mapped = global[name] { return mapped }
         let parts = name.split(separator: ".", maxSplits: 2)

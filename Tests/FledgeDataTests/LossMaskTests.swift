@@ -42,7 +42,7 @@ struct LossMaskTests {
         let base = try Self.format(extraSpecialTokens: fixture.extra_special_tokens)
         let templates = DataTestAssets.packageRoot.appendingPathComponent(
             "Tests/FledgeTemplateTests/Fixtures/templates")
-        #expect(fixture.cases.count == 15)
+        #expect(fixture.cases.count == 20)
         for item in fixture.cases {
             let source = try String(
                 contentsOf: templates.appendingPathComponent("\(item.template).jinja"), encoding: .utf8)

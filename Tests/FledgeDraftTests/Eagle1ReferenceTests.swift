@@ -79,9 +79,13 @@ import FledgeTestSupport
         let report = compare(
             "train_total", Tensor(totals, shape: [3]), try fixtures.tensor("train_total"), atol: 1e-6, rtol: 1e-5)
         #expect(report.passed, "\(report)")
+        // Each step moves a weight by up to lr = 1e-2; where a gradient is within rounding of zero,
+        // Adam's m/√v (±1 at the first step) follows that rounding, which depends on the BLAS
+        // kernel's summation order (OpenBLAS's Prescott kernels moved one weight by 2e-5 here).
+        // 1e-4, 1 % of one step, still catches any wrong update.
         for (name, _) in trainer.draft.configuration.parameterShapes {
             let report = compare(
-                "final \(name)", parameters.parameter(name), try fixtures.tensor("final." + name), atol: 1e-5,
+                "final \(name)", parameters.parameter(name), try fixtures.tensor("final." + name), atol: 1e-4,
                 rtol: 1e-4)
             #expect(report.passed, "\(report)")
         }

@@ -8,7 +8,7 @@ import Testing
 @Suite struct ChatTemplateFixtureTests {
     static let templateNames = [
         "smollm2-135m-instruct", "llama-3.1-8b-instruct", "llama-3.2-3b-instruct", "qwen2.5-instruct", "qwen3",
-        "mistral-7b-instruct-v0.1", "mistral-7b-instruct-v0.3",
+        "mistral-7b-instruct-v0.1", "mistral-7b-instruct-v0.3", "minicpm-2b-sft",
     ]
 
     @Test(arguments: templateNames)

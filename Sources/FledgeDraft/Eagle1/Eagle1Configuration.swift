@@ -45,7 +45,7 @@ public struct Eagle1Configuration: Codable, Sendable, Equatable {
             hiddenSize: c.hiddenSize, headCount: c.headCount, kvHeadCount: c.kvHeadCount,
             headDimension: c.headDimension,
             intermediateSize: c.intermediateSize, vocabularySize: c.vocabularySize, rmsNormEps: c.rmsNormEps,
-            ropeTheta: c.ropeTheta, ropeScaling: c.ropeScaling, maxPositions: c.maxPositions, bias: bias)
+            ropeTheta: c.ropeTheta, ropeScaling: c.draftRoPEScaling, maxPositions: c.maxPositions, bias: bias)
     }
 
     var qWidth: Int { headCount * headDimension }

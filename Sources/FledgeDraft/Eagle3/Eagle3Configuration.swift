@@ -61,7 +61,8 @@ public struct Eagle3Configuration: Codable, Sendable, Equatable {
             headDimension: c.headDimension,
             intermediateSize: c.intermediateSize, vocabularySize: c.vocabularySize,
             draftVocabularySize: draftVocabularySize,
-            rmsNormEps: c.rmsNormEps, ropeTheta: c.ropeTheta, ropeScaling: c.ropeScaling, maxPositions: c.maxPositions,
+            rmsNormEps: c.rmsNormEps, ropeTheta: c.ropeTheta, ropeScaling: c.draftRoPEScaling,
+            maxPositions: c.maxPositions,
             targetHiddenSize: c.hiddenSize)
     }
 

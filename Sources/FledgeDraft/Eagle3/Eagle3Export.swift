@@ -77,6 +77,13 @@ public enum Eagle3Export {
                 "rope_type": "llama3", "factor": Double(factor), "low_freq_factor": Double(low),
                 "high_freq_factor": Double(high), "original_max_position_embeddings": original,
             ]
+        case .longrope(let short, let long, let original, _):
+            fields["rope_scaling"] = [
+                "rope_type": "longrope", "short_factor": short.map(Double.init), "long_factor": long.map(Double.init),
+                "original_max_position_embeddings": original,
+            ]
+        case .frequencyFactors:
+            break  // never a draft's (LlamaConfiguration.draftRoPEScaling); config.json has no form of it
         }
         return fields
     }
