@@ -68,7 +68,7 @@ bench: release assets
 fixtures:
 	python3 Scripts/reference/make_layer_fixtures.py
 
-## The main job on the built-in defaults (recipe "demo", about 20 minutes on 2 cores):
+## The main job on the built-in defaults (recipe "demo", 15–26 minutes on 2 cores):
 ## prepare ShareGPT, build the draft vocabulary, train an EAGLE-3 draft for SmolLM2 online,
 ## measure τ and speedup on MT-bench, export. A second run reuses the finished stages.
 demo: release assets

@@ -37,12 +37,13 @@ public struct Recipe: Codable, Sendable {
         ],
         about: "ShareGPT → unified JSONL, train/eval split")
 
-    /// `make demo`: a draft for SmolLM2 from a ShareGPT sample in about 20 minutes on 2 cores.
-    /// A 4,096-token draft vocabulary (as accurate as 8,192 at this budget on MT-bench, and a
-    /// cheaper head while decoding) and 600 steps, what fits the 20 minutes.
+    /// `make demo`: a draft for SmolLM2 from a ShareGPT sample in 15–26 minutes on 2 cores (about
+    /// 15 at the EPYC machines' ~500 training tokens/s; 26 measured on a machine whose OpenBLAS
+    /// fell back to its Prescott kernels). A 4,096-token draft vocabulary (as accurate as 8,192
+    /// at this budget on MT-bench, and a cheaper head while decoding) and 600 steps.
     public static let demo = Recipe(
         name: "demo",
-        about: "EAGLE-3 draft for SmolLM2-135M-Instruct from 4,000 ShareGPT conversations: about 20 minutes on 2 cores",
+        about: "EAGLE-3 draft for SmolLM2-135M-Instruct from 4,000 ShareGPT conversations: 15–26 minutes on 2 cores",
         stages: [
             demoData,
             Stage(
@@ -85,7 +86,7 @@ public struct Recipe: Codable, Sendable {
         name: "long",
         about:
             "EAGLE-3 draft for SmolLM2-135M-Instruct from 20,000 ShareGPT conversations, 6,500 steps "
-            + "(about 3.1 M tokens), all 80 MT-bench questions: about 2 h 15 min on 2 cores",
+            + "(about 3.1 M tokens), all 80 MT-bench questions: 2 h 15 min–4 h on 2 cores",
         stages: [
             Stage(
                 name: "prepare",
