@@ -37,19 +37,28 @@ public enum TrainBenchmark {
 
     /// Times `runs` steps (after one warm-up) with random features: B = `rows`, `length` tokens
     /// each, K `steps`. `reduce` (data-parallel runs: the gradient sum over the ranks) runs
-    /// between backward and the optimiser and is timed apart.
+    /// between backward and the optimiser and is timed apart. With `target`, the draft reads
+    /// the target's embedding and the labels come from the target's head, as held (a real
+    /// run's memory); otherwise both are random Float32 tables.
     public static func run(
         configuration c: Eagle3Configuration, length: Int, steps: Int, runs: Int, rows: Int = 1,
-        precision: Precision = .fp32, reduce: ((UnsafeMutablePointer<Float>, Int) throws -> Void)? = nil
+        precision: Precision = .fp32, target model: LlamaModel? = nil,
+        reduce: ((UnsafeMutablePointer<Float>, Int) throws -> Void)? = nil
     ) rethrows -> Result {
         var generator = SeededGenerator(seed: 9)
-        let embedding = Tensor(zeros: [c.vocabularySize, c.hiddenSize])
-        generator.fillNormal(embedding, std: 0.02)
+        let table: EmbeddingTable
+        if let model {
+            table = model.embeddingTable
+        } else {
+            let embedding = Tensor(zeros: [c.vocabularySize, c.hiddenSize])
+            generator.fillNormal(embedding, std: 0.02)
+            table = EmbeddingTable(embedding)
+        }
         let ids = (0..<c.draftVocabularySize).map { $0 * c.vocabularySize / c.draftVocabularySize }
         var t2d = [Bool](repeating: false, count: c.vocabularySize)
         for id in ids { t2d[id] = true }
         let draft = Eagle3Draft(
-            configuration: c, embedding: embedding, d2t: ids.enumerated().map { Int64($0.element - $0.offset) },
+            configuration: c, table: table, d2t: ids.enumerated().map { Int64($0.element - $0.offset) },
             t2d: t2d)
         draft.initialize(seed: 1)
         let trainer = Eagle3Trainer(
@@ -58,13 +67,21 @@ public enum TrainBenchmark {
             hidden = Tensor(zeros: [rows * length, c.targetHiddenSize])
         generator.fillNormal(auxiliary)
         generator.fillNormal(hidden)
-        let head = Tensor(zeros: [c.vocabularySize, c.targetHiddenSize])
-        generator.fillNormal(head, std: 0.05)
+        let target: Eagle3Batch.Target
+        if let blocks = model?.headBlocks {
+            target = .hiddenQuantizedHead(hidden, head: blocks)
+        } else if let model {
+            target = .hidden(hidden, head: model.head)
+        } else {
+            let head = Tensor(zeros: [c.vocabularySize, c.targetHiddenSize])
+            generator.fillNormal(head, std: 0.05)
+            target = .hidden(hidden, head: head)
+        }
         let batch = Eagle3Batch(
             batch: rows, length: length, lengths: [Int](repeating: length, count: rows),
             ids: (0..<(rows * length)).map { _ in Int32(generator.next() % UInt64(c.vocabularySize)) },
             lossMask: [UInt8](repeating: 1, count: rows * length), auxiliary: auxiliary,
-            target: .hidden(hidden, head: head))
+            target: target)
         var optimizer = AdamW(learningRate: 1e-4)
         func step() throws -> Double {
             draft.parameters.zeroGradients()

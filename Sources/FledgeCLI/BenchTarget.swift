@@ -27,7 +27,9 @@ struct BenchTarget: AsyncParsableCommand {
         help: "Verification passes to time: M new tokens (all logits) after a 512-token context.")
     var verifyTokens: [Int] = [1, 4, 8, 16, 32, 48]
 
-    @Option(name: .customLong("weights"), help: "Decoder-layer weight storage: float32 or bfloat16.")
+    @Option(
+        name: .customLong("weights"),
+        help: "Weight storage: float32, bfloat16 or stored (a GGUF's quantised blocks only, integer products).")
     var weights: LlamaModel.WeightStorage = .float32
 
     enum Reference: String, ExpressibleByArgument, CaseIterable {
@@ -87,7 +89,7 @@ struct BenchTarget: AsyncParsableCommand {
             : ""
         print(
             "\(url.lastPathComponent): \(target.parameterCount / 1_000_000) M parameters, "
-                + "\(weights.rawValue) layer weights\(quantized)"
+                + "\(weights.spelling) layer weights\(quantized)"
                 + (bf16 != nil ? ", prefill in bf16 (bf16 layer matrices)" : "") + ", \(Parallel.workerCount) threads, "
                 + "median of \(runs) runs"
         )
@@ -118,5 +120,6 @@ struct BenchTarget: AsyncParsableCommand {
             }
             print(line + note)
         }
+        if let peak = MachineMemory.peakResident { print("peak RSS \(MachineMemory.describe(peak))") }
     }
 }

@@ -39,6 +39,13 @@ struct BenchTrain: AsyncParsableCommand {
     var online = false
 
     @Option(
+        name: .customLong("target-weights"),
+        help: ArgumentHelp(
+            "With --online: the target's weights as float32, bfloat16 or stored (a GGUF's quantised blocks, "
+                + "integer products); default: as a training run of that precision holds them."))
+    var targetWeights: String?
+
+    @Option(
         name: .customLong("ranks"), parsing: .upToNextOption,
         help: "Data-parallel scaling: run the step under `mpirun -np N` for each N (--ranks 1 2 or --ranks 1,2).")
     var rankList: [String] = []
@@ -71,6 +78,9 @@ struct BenchTrain: AsyncParsableCommand {
 
     func validate() throws {
         _ = try resolvedPrecisions()
+        if let targetWeights, LlamaModel.WeightStorage(spelling: targetWeights) == nil {
+            throw ValidationError("--target-weights \(targetWeights): expected float32, bfloat16 or stored")
+        }
         guard ranks.count == rankList.flatMap({ $0.split(separator: ",") }).count, ranks.allSatisfy({ $0 >= 1 }) else {
             throw ValidationError("--ranks takes positive integers: --ranks 1 2 or --ranks 1,2")
         }
@@ -88,8 +98,20 @@ struct BenchTrain: AsyncParsableCommand {
         // The online column's target as a run of that precision loads it (bf16: bf16 matrices).
         var targets: [Precision: LlamaModel] = [:]
         if online {
+            var loaded: [LlamaModel.WeightStorage: LlamaModel] = [:]
             for precision in try resolvedPrecisions() {
-                targets[precision] = try LlamaModel.load(from: url, storage: precision == .bf16 ? .bfloat16 : .float32)
+                let storage = try LlamaModel.WeightStorage.resolve(
+                    targetWeights.flatMap(LlamaModel.WeightStorage.init(spelling:)), model: url, precision: precision)
+                let start = Date()
+                if loaded[storage] == nil {
+                    loaded[storage] = try LlamaModel.load(from: url, storage: storage)
+                    print(
+                        String(
+                            format: "target %@: %@ weights, %@ held, loaded in %.0f s", url.lastPathComponent,
+                            storage.spelling, MachineMemory.describe(loaded[storage]!.weightBytes),
+                            Date().timeIntervalSince(start)))
+                }
+                targets[precision] = loaded[storage]
             }
         }
         let configuration = Eagle3Configuration(target: file, draftVocabularySize: draftVocabSize)
@@ -112,7 +134,8 @@ struct BenchTrain: AsyncParsableCommand {
             for k in steps {
                 for precision in try resolvedPrecisions() {
                     let result = TrainBenchmark.run(
-                        configuration: configuration, length: length, steps: k, runs: runs, precision: precision)
+                        configuration: configuration, length: length, steps: k, runs: runs, precision: precision,
+                        target: targets[precision])
                     var onlineColumn = ""
                     if let target = targets[precision] {
                         let seconds =
@@ -131,6 +154,9 @@ struct BenchTrain: AsyncParsableCommand {
                             TrainBenchmark.specForgeReference(length: length, steps: k, precision: precision) ?? "–"))
                 }
             }
+        }
+        if let peak = MachineMemory.peakResident {
+            print("peak RSS \(MachineMemory.describe(peak)) of \(MachineMemory.describe(MachineMemory.total))")
         }
     }
 }

@@ -43,11 +43,18 @@ struct CacheBuildCommand: AsyncParsableCommand {
     }
 
     @OptionGroup var precisionOption: PrecisionOption
+    @OptionGroup var weightsOption: TargetWeightsOption
 
     func run() async throws {
         let url = try model.resolvedURL()
         let precision = try precisionOption.resolved()
-        let target = try TargetModel.load(from: url, storage: precision == .bf16 ? .bfloat16 : .float32)
+        let storage = try weightsOption.resolved(model: url, precision: precision)
+        let start = Date()
+        let target = try TargetModel.load(from: url, storage: storage)
+        printError(
+            String(
+                format: "target %@: %@ weights, %@ held, loaded in %.0f s", url.lastPathComponent, storage.spelling,
+                MachineMemory.describe(target.model.weightBytes), Date().timeIntervalSince(start)))
         var dataset = TokenizedDataset.make(try data.conversations(), tokenizer: data.tokenizer(target.format))
         if let maxSamples { dataset.samples = Array(dataset.samples.prefix(maxSamples)) }
         let source = try OnlineFeatureSource(
@@ -81,5 +88,6 @@ struct CacheBuildCommand: AsyncParsableCommand {
             String(
                 format: "%@: %d shards, %d samples, %.1f MB", output, writer.manifest.shards.count,
                 writer.manifest.sampleCount, Double(writer.manifest.shardBytes) / 1e6))
+        if let peak = MachineMemory.peakResident { printError("peak RSS \(MachineMemory.describe(peak))") }
     }
 }

@@ -70,4 +70,6 @@ struct GenerateCommand: AsyncParsableCommand {
     }
 }
 
-extension LlamaModel.WeightStorage: ExpressibleByArgument {}
+extension LlamaModel.WeightStorage: ExpressibleByArgument {
+    public init?(argument: String) { self.init(spelling: argument) }
+}

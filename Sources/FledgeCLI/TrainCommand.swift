@@ -1,5 +1,6 @@
 import ArgumentParser
 import Foundation
+import FledgeLlama
 import FledgeDistributed
 import FledgeDraft
 import FledgeTensor
@@ -144,6 +145,14 @@ struct TrainCommand: AsyncParsableCommand {
     )
     var precision: String?
 
+    @Option(
+        name: .customLong("target-weights"),
+        help: ArgumentHelp(
+            "The target's weights as float32, bfloat16 or stored (a GGUF's quantised blocks, multiplied with "
+                + "integer products; no Float32 copy). Default: float32 (bfloat16 in bf16 runs) unless that "
+                + "takes more than half of the RAM."))
+    var targetWeights: String?
+
     /// The configuration: the file (or defaults), then every flag given.
     func resolved() throws -> TrainingConfiguration {
         var c = try config.map { try TrainingConfiguration.load(URL(fileURLWithPath: $0)) } ?? TrainingConfiguration()
@@ -183,6 +192,13 @@ struct TrainCommand: AsyncParsableCommand {
                 throw ValidationError("--precision: unknown precision \"\(precision)\"; use bf16 or fp32")
             }
             c.precision = value
+        }
+        if let targetWeights {
+            guard let value = LlamaModel.WeightStorage(spelling: targetWeights) else {
+                throw ValidationError(
+                    "--target-weights: unknown storage \"\(targetWeights)\"; use float32, bfloat16 or stored")
+            }
+            c.targetWeights = value
         }
         if dropLong { c.dropLong = true }
         if initHeadFromTarget { c.initHeadFromTarget = true }

@@ -170,10 +170,10 @@ public struct DecoderLayer {
         }
         let half = w.halves
         // Integer products round each input once for the matrices that read it and compute
-        // them in one parallel region.
-        let integer = fewRows && kernels.integerContinuations
+        // them in one parallel region (matrices kept only as blocks: every call).
+        let continuing = fewRows && kernels.integerContinuations
         let qz = w.quantized
-        if integer, let q = qz.q, let k = qz.k, let v = qz.v {
+        if continuing || w.q.count == 0, let q = qz.q, let k = qz.k, let v = qz.v {
             IntegerMatmul.forward(
                 input, rows: n, .init(out: s.q, matrix: q), .init(out: s.k, matrix: k), .init(out: s.v, matrix: v))
             if let bias = w.qBias { Linear.addBias(s.q, bias.pointer, rows: n, outFeatures: d.qWidth) }
@@ -204,7 +204,7 @@ public struct DecoderLayer {
             residual, s.attention, w.o, w.quantized.o, half?.o, inFeatures: d.qWidth, outFeatures: h, accumulate: true)
         RMSNorm.forward(
             s.normed, rstd: s.rstd, residual, weight: w.postNorm.pointer, rows: n, channels: h, eps: d.rmsNormEps)
-        if integer, let gate = qz.gate, let up = qz.up {
+        if continuing || w.gate.count == 0, let gate = qz.gate, let up = qz.up {
             IntegerMatmul.forward(s.normed, rows: n, .init(out: s.gate, matrix: gate), .init(out: s.up, matrix: up))
         } else {
             project(s.gate, s.normed, w.gate, qz.gate, half?.gate, inFeatures: h, outFeatures: inter)
@@ -217,8 +217,9 @@ public struct DecoderLayer {
             accumulate: true)
     }
 
-    /// `out (= or +=) inp · weightᵀ (+ bias)` under `kernels`: a continuing call (`fewRows`) on
-    /// a matrix with a quantised copy takes ``IntegerMatmul`` whatever its row count under an
+    /// `out (= or +=) inp · weightᵀ (+ bias)` under `kernels`: a matrix kept only as blocks
+    /// (`weight` is ``LlamaModel/blocksOnly``) always takes ``IntegerMatmul``; a continuing call
+    /// (`fewRows`) on a matrix with a quantised copy takes it whatever its row count under an
     /// integer policy (``KernelPolicy/integerContinuations``); otherwise a continuing call of at
     /// most `kernels.exactRows` rows takes the row-exact kernels (``QuantizedMatmul`` on the
     /// quantised copy up to `kernels.quantizedRows` rows, the same outputs as ``FewRowsMatmul``
@@ -231,7 +232,7 @@ public struct DecoderLayer {
         outFeatures o: Int, accumulate: Bool = false, fewRows: Bool, kernels: KernelPolicy, products: Products = .fp32
     ) {
         let exact = fewRows && n <= kernels.exactRows
-        if fewRows, kernels.integerContinuations, let quantized {
+        if (fewRows && kernels.integerContinuations) || weight.count == 0, let quantized {
             IntegerMatmul.forward(out, inp, matrix: quantized, rows: n, accumulate: accumulate)
         } else if exact, n <= kernels.quantizedRows, let quantized {
             QuantizedMatmul.forward(out, inp, matrix: quantized, rows: n, accumulate: accumulate)

@@ -158,10 +158,7 @@ extension LlamaModel {
         // bits of the decode steps they replace.
         let rowExactAttention = fewRows && (t <= kernels.exactRows || kernels.integerContinuations)
         var captured: [Int: Tensor] = [:]
-        batch.tokens.withUnsafeBufferPointer { ids in
-            Embedding.forward(
-                x.pointer, ids: ids.baseAddress!, table: embedding.pointer, rows: n, channels: h,
-                vocabularySize: c.vocabularySize)
+        batch.tokens.withUnsafeBufferPointer { ids in embeddingTable.gather(x.pointer, ids: ids.baseAddress!, count: n)
         }
         if c.embeddingMultiplier != 1 {
             Elementwise.scale(x.pointer, by: c.embeddingMultiplier, x.pointer, count: n * h)

@@ -21,6 +21,11 @@ extension LlamaModel {
 
     /// A Hugging Face folder: `config.json` and `model.safetensors` (or shards).
     public static func loadHuggingFace(directory: URL, storage: WeightStorage = .float32) throws -> LlamaModel {
+        guard storage != .quantized else {
+            throw LlamaError(
+                "\(directory.path): weights kept as stored blocks need a GGUF file with quantised matrices",
+                hint: "load a Hugging Face folder with float32 or bfloat16 weights")
+        }
         let configuration = try LlamaConfiguration.load(modelDirectory: directory)
         let checkpoint = try SafetensorsCheckpoint(directory: directory)
         var weights: [String: Tensor] = [:]
@@ -55,7 +60,6 @@ extension LlamaModel {
                     "\(file.url.path): tensor \(printable(info.name)) has shape \(info.shape), expected \(shape) "
                         + "from the metadata")
             }
-            var tensor = try file.tensor(info.name)
             // llama.cpp's converter permutes Q and K rows of the models it rotates in pairs.
             let permuted = ["llama", "mistral", "minicpm"].contains(configuration.modelType)
             let heads: Int? =
@@ -65,8 +69,9 @@ extension LlamaModel {
                     ? configuration.headCount
                     : name.hasSuffix("k_proj.weight") || name.hasSuffix("k_proj.bias") ? configuration.kvHeadCount : nil
             // Matrices stored in Q4_0/Q4_1/Q8_0/Q4_K/Q6_K blocks are also kept as blocks (Q4_0 and
-            // Q4_K rewritten as Q4_1, Q6_K as Q8_16, with the same values), for decoding steps.
-            if info.shape.count == 2, info.shape[1] % QuantizedMatrix.blockSize == 0, storage == .float32,
+            // Q4_K rewritten as Q4_1, Q6_K as Q8_16, with the same values), for decoding steps;
+            // with `.quantized` storage only as blocks (the embedding is dequantised too, for lookups).
+            if info.shape.count == 2, info.shape[1] % QuantizedMatrix.blockSize == 0, storage != .bfloat16,
                 name.hasSuffix("proj.weight") || name == "model.embed_tokens.weight" || name == "lm_head.weight"
             {
                 let rows = info.shape[0]
@@ -87,6 +92,8 @@ extension LlamaModel {
                     }
                 }
             }
+            if storage == .quantized, quantized[name] != nil { continue }
+            var tensor = try file.tensor(info.name)
             if let heads {
                 let rows = tensor.shape[0]
                 let columns = tensor.count / rows

@@ -13,8 +13,11 @@ public final class LlamaModel: @unchecked Sendable {
     /// Tensors by Hugging Face name (tied models have no `lm_head.weight`).
     public let weights: [String: Tensor]
     let layers: [LayerWeights]
-    /// The token embedding `[V, H]`.
+    /// The token embedding `[V, H]` in Float32 (``blocksOnly`` when it is kept as blocks:
+    /// ``embeddingTable`` looks rows up either way).
     public let embedding: Tensor
+    /// The token embedding as held (Float32 rows or quantised blocks).
+    public let embeddingTable: EmbeddingTable
     let finalNorm: Tensor
     /// The output head `[V, H]` (the embedding when tied).
     public let head: Tensor
@@ -28,7 +31,26 @@ public final class LlamaModel: @unchecked Sendable {
         /// bfloat16 (half the memory): each layer's matrices are widened into one shared
         /// Float32 scratch just before the layer runs. Embedding, norms and head stay Float32.
         case bfloat16
+        /// As a GGUF stores them: matrices in quantised blocks are kept only as blocks
+        /// (``QuantizedMatrix``, 0.6–1.1 bytes per weight) and every product with them, prefill
+        /// and feature capture included, is an integer product (``IntegerMatmul``); there is no
+        /// Float32 copy of them. The embedding is dequantised for lookups; other tensors stay Float32.
+        case quantized
+
+        /// The spellings of the command line: float32, bfloat16, stored.
+        public init?(spelling: String) {
+            switch spelling.lowercased() {
+            case "float32", "fp32", "f32": self = .float32
+            case "bfloat16", "bf16": self = .bfloat16
+            case "stored", "quantized", "quantised", "blocks": self = .quantized
+            default: return nil
+            }
+        }
     }
+
+    /// The placeholder of a matrix kept only as quantised blocks (``WeightStorage/quantized``):
+    /// `DecoderLayer.project` multiplies such a matrix with integer products whatever the call.
+    public static let blocksOnly = Tensor(zeros: [0])
 
     /// A bf16 copy of one matrix and the scratch view it is widened into.
     struct PackedMatrix {
@@ -60,6 +82,7 @@ public final class LlamaModel: @unchecked Sendable {
             let q = layer.quantized
             return total + [q.q, q.k, q.v, q.o, q.gate, q.up, q.down].reduce(0) { $0 + ($1?.byteCount ?? 0) }
         } + (quantizedHead?.byteCount ?? 0)
+            + (embedding.count == 0 && embeddingTable.blocks !== quantizedHead ? embeddingTable.byteCount : 0)
     }
 
     /// The tensor names (and shapes) a model of this configuration has, in checkpoint order.
@@ -117,6 +140,9 @@ public final class LlamaModel: @unchecked Sendable {
         let expectedNames = Set(expected.map(\.0))
         for (name, shape) in expected {
             guard let tensor = weights[name] else {
+                if storage == .quantized, let blocks = quantized[name], [blocks.rows, blocks.columns] == shape {
+                    continue  // kept only as blocks
+                }
                 throw LlamaError(
                     "\(source): missing tensor \(name)",
                     hint: "is this a \(configuration.modelType) checkpoint of this configuration?")
@@ -132,30 +158,30 @@ public final class LlamaModel: @unchecked Sendable {
                     + "\(extra.count > 5 ? " …" : "")",
                 hint: "the checkpoint does not match its configuration (model_type \(configuration.modelType))")
         }
-        for (name, _) in expected { try Self.checkFinite(weights[name]!, name: name, source: source) }
+        for (name, _) in expected {
+            if let tensor = weights[name] { try Self.checkFinite(tensor, name: name, source: source) }
+        }
         self.configuration = configuration
         self.storage = storage
         var layers: [LayerWeights] = (0..<configuration.layerCount).map { layer in
             let p = "model.layers.\(layer)."
+            let m = Self.matrixSuffixes.map { weights[p + $0] ?? Self.blocksOnly }
             return LayerWeights(
                 inputNorm: weights[p + "input_layernorm.weight"]!,
                 decoder: DecoderLayer.Weights(
-                    q: weights[p + "self_attn.q_proj.weight"]!,
-                    k: weights[p + "self_attn.k_proj.weight"]!, v: weights[p + "self_attn.v_proj.weight"]!,
-                    o: weights[p + "self_attn.o_proj.weight"]!,
-                    gate: weights[p + "mlp.gate_proj.weight"]!, up: weights[p + "mlp.up_proj.weight"]!,
-                    down: weights[p + "mlp.down_proj.weight"]!,
+                    q: m[0], k: m[1], v: m[2], o: m[3], gate: m[4], up: m[5], down: m[6],
                     postNorm: weights[p + "post_attention_layernorm.weight"]!,
                     qBias: weights[p + "self_attn.q_proj.bias"],
                     kBias: weights[p + "self_attn.k_proj.bias"], vBias: weights[p + "self_attn.v_proj.bias"],
                     qNorm: weights[p + "self_attn.q_norm.weight"], kNorm: weights[p + "self_attn.k_norm.weight"]))
         }
         // (A tied head's duplicate was dropped above; its quantised copy goes with it.)
-        let quantized = quantized.filter { weights[$0.key] != nil }
-        for (name, matrix) in quantized where weights[name]!.shape.dims != [matrix.rows, matrix.columns] {
+        let quantized = quantized.filter { weights[$0.key] != nil || storage == .quantized }
+        for (name, matrix) in quantized
+        where (weights[name]?.shape.dims ?? [matrix.rows, matrix.columns]) != [matrix.rows, matrix.columns] {
             throw LlamaError("\(source): quantised tensor \(name) does not match the Float32 weights")
         }
-        if storage == .float32 {
+        if storage != .bfloat16 {
             for index in layers.indices {
                 let p = "model.layers.\(index)."
                 let m = Self.matrixSuffixes.map { quantized[p + $0] }
@@ -199,9 +225,14 @@ public final class LlamaModel: @unchecked Sendable {
         }
         self.layers = layers
         self.weights = weights
-        embedding = weights["model.embed_tokens.weight"]!
+        embedding = weights["model.embed_tokens.weight"] ?? Self.blocksOnly
+        embeddingTable =
+            embedding.count > 0
+            ? EmbeddingTable(embedding) : EmbeddingTable(blocks: quantized["model.embed_tokens.weight"]!)
         finalNorm = weights["model.norm.weight"]!
-        head = weights["lm_head.weight"] ?? embedding
+        head =
+            weights["lm_head.weight"]
+            ?? (configuration.tieWordEmbeddings || quantizedHead == nil ? embedding : Self.blocksOnly)
         rope = RotaryEmbedding(
             headDimension: configuration.headDimension, theta: configuration.ropeTheta,
             scaling: configuration.ropeScaling, maxPositions: configuration.maxPositions)
@@ -228,6 +259,35 @@ public final class LlamaModel: @unchecked Sendable {
     public var parameterCount: Int {
         weights.values.reduce(0) { $0 + $1.count }
             + (packed?.reduce(0) { $0 + $1.reduce(0) { $0 + $1.count } } ?? 0)
+            + blocksOnlyMatrices.reduce(0) { $0 + $1.rows * $1.columns }
+    }
+
+    /// The matrices kept only as quantised blocks (``WeightStorage/quantized``).
+    var blocksOnlyMatrices: [QuantizedMatrix] {
+        var matrices: [QuantizedMatrix] = []
+        for layer in layers {
+            let d = layer.decoder, q = d.quantized
+            for (weight, blocks) in [(d.q, q.q), (d.k, q.k), (d.v, q.v), (d.o, q.o), (d.gate, q.gate), (d.up, q.up)]
+                + [(d.down, q.down)]
+            where weight.count == 0 {
+                if let blocks { matrices.append(blocks) }
+            }
+        }
+        if head.count == 0, let quantizedHead { matrices.append(quantizedHead) }
+        if embedding.count == 0, let blocks = embeddingTable.blocks, blocks !== quantizedHead {
+            matrices.append(blocks)
+        }
+        return matrices
+    }
+
+    /// The head as blocks when it has no Float32 copy (``WeightStorage/quantized``): products
+    /// with it are integer products.
+    public var headBlocks: QuantizedMatrix? { head.count == 0 ? quantizedHead : nil }
+
+    /// Bytes of the weights as held: Float32 tensors, bf16 copies and quantised blocks.
+    public var weightBytes: Int {
+        weights.values.reduce(0) { $0 + $1.count * 4 }
+            + (packed?.reduce(0) { $0 + $1.reduce(0) { $0 + $1.count * 2 } } ?? 0) + quantizedBytes
     }
 
     /// Widens layer `index`'s bf16 matrices into the shared scratch (bf16 storage only).

@@ -222,6 +222,15 @@ public final class QuantizedMatrix: @unchecked Sendable {
         rows * blocksPerRow * (format.quantBytes + 4 * format.scalesPerBlock + (format == .q4_1 ? 4 : 0))
     }
 
+    /// Row `row` in Float32 (`columns` values), as ``dequantized()`` gives it.
+    public func dequantize(row: Int, into out: UnsafeMutablePointer<Float>) {
+        precondition(row >= 0 && row < rows, "row \(row) outside 0..<\(rows)")
+        for chunk in 0..<(columns / 8) {
+            let values = QuantizedMatmul.chunk(self, row: row, chunk: chunk)
+            UnsafeMutableRawPointer(out + chunk * 8).storeBytes(of: values, as: QuantizedMatmul.V.self)
+        }
+    }
+
     /// The matrix in Float32, value for value as `GGMLQuantization.dequantize` gives it.
     public func dequantized() -> Tensor {
         let out = Tensor(zeros: [rows, columns])

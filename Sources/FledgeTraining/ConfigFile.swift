@@ -17,7 +17,7 @@ enum ConfigFile {
     /// Keys that take strings: an unquoted YAML value (`run_name: 2024`) is read as its text.
     static let stringKeys: Set<String> = [
         "method", "target_model_path", "data_path", "eval_data_path", "cache_path", "save_path", "run_name",
-        "scheduler", "system_prompt", "d2t_path", "t2d_path", "log_dir", "logger", "precision",
+        "scheduler", "system_prompt", "d2t_path", "t2d_path", "log_dir", "logger", "precision", "target_weights",
     ]
 
     struct Entry {

@@ -1,5 +1,6 @@
 import Foundation
 import FledgeDraft
+import FledgeLlama
 import FledgeTensor
 
 /// Everything a training run is made of, settable by CLI flags (SpecForge / speculators /
@@ -71,6 +72,9 @@ public struct TrainingConfiguration: Codable, Sendable, Equatable {
     /// The arithmetic of the products (draft training and the target's forward); nil: bf16
     /// where the CPU runs it (``Precision/resolve(_:support:)``), else fp32.
     public var precision: Precision?
+    /// How the target's weights are held (float32, bfloat16, stored); nil: chosen by
+    /// ``FledgeLlama/LlamaModel/WeightStorage/resolve(_:model:precision:)``.
+    public var targetWeights: LlamaModel.WeightStorage?
 
     public init() {}
 
@@ -112,6 +116,7 @@ public struct TrainingConfiguration: Codable, Sendable, Equatable {
             "max_eval_samples"
         case collectiveTimeout = "collective_timeout"
         case precision
+        case targetWeights = "target_weights"
     }
 
     public init(from decoder: Decoder) throws {
@@ -179,6 +184,13 @@ public struct TrainingConfiguration: Codable, Sendable, Equatable {
                 throw TrainingError("precision: unknown precision \"\(spelling)\"", hint: "use bf16 or fp32")
             }
             precision = value
+        }
+        if let spelling = try c.decodeIfPresent(String.self, forKey: .targetWeights) {
+            guard let value = LlamaModel.WeightStorage(spelling: spelling) else {
+                throw TrainingError(
+                    "target_weights: unknown storage \"\(spelling)\"", hint: "use float32, bfloat16 or stored")
+            }
+            targetWeights = value
         }
         try validate()
     }

@@ -35,8 +35,24 @@ public enum TrainingRun {
         try checkPaths(c)
         let (precision, notice) = Precision.resolve(c.precision)
         if let notice { log(notice) }
-        // A bf16 run holds the target's layer matrices in bf16 and multiplies them as they are.
-        let target = try TargetModel.load(from: targetURL, storage: precision == .bf16 ? .bfloat16 : .float32)
+        // A bf16 run holds the target's layer matrices in bf16 and multiplies them as they are; a
+        // target too large for that is kept as its GGUF stores it (quantised blocks).
+        let storage = try LlamaModel.WeightStorage.resolve(c.targetWeights, model: targetURL, precision: precision)
+        let expected = try storage.estimatedBytes(of: targetURL)
+        if expected > MachineMemory.total {
+            throw TrainingError(
+                "the target's weights alone take \(MachineMemory.describe(expected)) as \(storage.spelling), more "
+                    + "than this machine's \(MachineMemory.describe(MachineMemory.total)) of RAM",
+                hint: storage == .quantized
+                    ? "use a smaller target or a machine with more memory"
+                    : "load a quantised GGUF with --target-weights stored")
+        }
+        let target = try TargetModel.load(from: targetURL, storage: storage)
+        if storage == .quantized {
+            log(
+                "target weights: stored, \(MachineMemory.describe(target.model.weightBytes)) "
+                    + "(quantised blocks, integer products; no Float32 copy)")
+        }
         let tokenizer = ConversationTokenizer(
             format: target.format, maxLength: c.maxLength, dropLong: c.dropLong, systemPrompt: c.systemPrompt)
         let data = URL(fileURLWithPath: dataPath)
@@ -96,6 +112,12 @@ public enum TrainingRun {
         default:
             log("precision: fp32")
         }
+        let plan = MemoryPlan(
+            target: target.model, storage: storage, parameters: algorithm.parameters.count,
+            precision: algorithm.precision, activations: algorithm.activationBytes,
+            maxBatch: min(c.batchSize, algorithm.maxBatch), maxLength: longest, online: c.cachePath == nil)
+        for line in plan.lines { log(line) }
+        try plan.check(maxLength: c.maxLength, precision: precision)
         let info = Eagle3Export.TargetInfo(
             name: targetURL.lastPathComponent, bosTokenID: target.model.configuration.bosTokenID,
             eosTokenID: target.model.configuration.eosTokenIDs.first)

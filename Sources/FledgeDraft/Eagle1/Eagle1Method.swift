@@ -24,6 +24,15 @@ public struct Eagle1Method: DraftMethod {
         return (s.vWeight ?? 1, s.pWeight ?? 0.1, low == 0 && high == 0 ? nil : low...high, s.fcBias ?? false)
     }
 
+    /// EAGLE-1 drafts multiply by the target's head in Float32 (or bf16) while training and drafting.
+    static func requireFloatHead(_ target: LlamaModel) throws {
+        guard target.headBlocks == nil else {
+            throw DraftError(
+                "EAGLE-1 drafts need the target's head in Float32, and this target keeps it only as quantised blocks",
+                hint: "load the target with --target-weights float32 (or bfloat16), or train an eagle3 draft")
+        }
+    }
+
     public func validate(_ settings: DraftSettings) throws {
         if (settings.noiseLow ?? -0.1) > (settings.noiseHigh ?? 0.1) {
             throw DraftError("noise_low: must not exceed noise_high")
@@ -33,6 +42,7 @@ public struct Eagle1Method: DraftMethod {
     public func makeTraining(_ request: DraftTrainingRequest) throws -> any DraftAlgorithm {
         let settings = Self.losses(request.settings)
         let target = request.target
+        try Self.requireFloatHead(target)
         let draft = Eagle1Draft(
             configuration: Eagle1Configuration(target: target.configuration, bias: settings.fcBias),
             embedding: target.embedding, head: target.head)
@@ -46,12 +56,14 @@ public struct Eagle1Method: DraftMethod {
     public func recognizes(exportConfig config: [String: Any]) -> Bool { Eagle1Export.recognizes(config) }
 
     public func loadExport(from directory: URL, target: LlamaModel) throws -> any LoadedDraft {
-        try Eagle1Export.load(from: directory, embedding: target.embedding, head: target.head)
+        try Self.requireFloatHead(target)
+        return try Eagle1Export.load(from: directory, embedding: target.embedding, head: target.head)
     }
 
     public func loadCheckpoint(
         from directory: URL, header: CheckpointHeader, target: LlamaModel
     ) throws -> any LoadedDraft {
+        try Self.requireFloatHead(target)
         let file = try SafetensorsFile(url: directory.appendingPathComponent("model.safetensors"))
         let configuration = Eagle1Configuration(target: target.configuration, bias: file.names.contains("fc.bias"))
         let draft = Eagle1Draft(configuration: configuration, embedding: target.embedding, head: target.head)

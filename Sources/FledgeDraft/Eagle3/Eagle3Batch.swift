@@ -1,3 +1,4 @@
+import FledgeNN
 import FledgeTensor
 
 /// One training batch for an EAGLE-3 draft: tokens, masks and the target's outputs.
@@ -10,6 +11,8 @@ public struct Eagle3Batch {
         case logits(Tensor)
         /// The target's final-norm hidden state `[B·T, H]` and its head `[V, H]`.
         case hidden(Tensor, head: Tensor)
+        /// The same with a head kept as quantised blocks (integer products, as the target's own).
+        case hiddenQuantizedHead(Tensor, head: QuantizedMatrix)
     }
 
     public var batch: Int

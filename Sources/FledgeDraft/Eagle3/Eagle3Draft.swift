@@ -7,24 +7,30 @@ import FledgeTensor
 public final class Eagle3Draft: @unchecked Sendable {
     public let configuration: Eagle3Configuration
     public let parameters: ParameterSet
-    /// The target's embedding `[V, H]`, frozen.
-    public let embedding: Tensor
+    /// The target's embedding `[V, H]`, frozen, as the target holds it.
+    public let table: EmbeddingTable
+    /// The embedding in Float32 (the target's own tensor, or its blocks dequantised: exports).
+    public var embedding: Tensor { table.materialized() }
     /// `d2t[i]`: target id of draft index i is `i + d2t[i]`.
     public let d2t: [Int64]
     /// `t2d[j]`: whether target id j is in the draft vocabulary.
     public let t2d: [Bool]
     let rope: RotaryEmbedding
 
-    public init(configuration: Eagle3Configuration, embedding: Tensor, d2t: [Int64], t2d: [Bool]) {
+    public convenience init(configuration: Eagle3Configuration, embedding: Tensor, d2t: [Int64], t2d: [Bool]) {
+        self.init(configuration: configuration, table: EmbeddingTable(embedding), d2t: d2t, t2d: t2d)
+    }
+
+    public init(configuration: Eagle3Configuration, table: EmbeddingTable, d2t: [Int64], t2d: [Bool]) {
         precondition(
-            embedding.shape.dims == [configuration.vocabularySize, configuration.hiddenSize],
-            "embedding shape \(embedding.shape)")
+            [table.rows, table.columns] == [configuration.vocabularySize, configuration.hiddenSize],
+            "embedding shape [\(table.rows), \(table.columns)]")
         precondition(
             d2t.count == configuration.draftVocabularySize && t2d.count == configuration.vocabularySize,
             "vocabulary maps do not fit")
         self.configuration = configuration
         self.parameters = ParameterSet(configuration.parameterShapes.map { ($0.name, Shape($0.shape)) })
-        self.embedding = embedding
+        self.table = table
         self.d2t = d2t
         self.t2d = t2d
         rope = RotaryEmbedding(
@@ -53,6 +59,15 @@ public final class Eagle3Draft: @unchecked Sendable {
         let destination = parameters.parameter("lm_head.weight")
         for (index, offset) in d2t.enumerated() {
             (destination.pointer + index * h).update(from: head.pointer + (index + Int(offset)) * h, count: h)
+        }
+    }
+
+    /// The same from a head kept as quantised blocks (its rows dequantised).
+    public func initializeHead(fromBlocks head: QuantizedMatrix) {
+        let h = configuration.hiddenSize
+        let destination = parameters.parameter("lm_head.weight")
+        for (index, offset) in d2t.enumerated() {
+            head.dequantize(row: index + Int(offset), into: destination.pointer + index * h)
         }
     }
 

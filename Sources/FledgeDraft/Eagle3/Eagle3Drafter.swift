@@ -116,11 +116,7 @@ public final class Eagle3Drafter: Drafter {
         let p = weights
         let b = { (name: String) in self.buffers[name]!.pointer }
         let firstLayer = p.layers[0]
-        tokens.withUnsafeBufferPointer { ids in
-            Embedding.forward(
-                b("e"), ids: ids.baseAddress!, table: draft.embedding.pointer, rows: n, channels: h,
-                vocabularySize: c.vocabularySize)
-        }
+        tokens.withUnsafeBufferPointer { ids in draft.table.gather(b("e"), ids: ids.baseAddress!, count: n) }
         b("h").update(from: hidden, count: n * h)
         RMSNorm.forward(
             b("en"), rstd: b("rstd"), b("e"), weight: firstLayer.inputNorm.pointer, rows: n, channels: h,

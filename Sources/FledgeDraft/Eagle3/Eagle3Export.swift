@@ -184,6 +184,11 @@ public enum Eagle3Export {
     /// anything is allocated, the vocabulary maps against each other and the target, and every
     /// weight is checked finite.
     public static func load(from directory: URL, embedding: Tensor) throws -> Eagle3Draft {
+        try load(from: directory, table: EmbeddingTable(embedding))
+    }
+
+    /// The same with the target's embedding as it holds it.
+    public static func load(from directory: URL, table embedding: EmbeddingTable) throws -> Eagle3Draft {
         let (configURL, config) = try DraftConfigReader.read(directory)
         let file = configURL.path
         let top = DraftConfigReader(file: file, object: config)
@@ -216,8 +221,7 @@ public enum Eagle3Export {
                 "\(file): norm_before_residual = true is not supported",
                 hint: "Fledge trains the raw-hidden residual")
         }
-        guard embedding.shape.rank == 2 else { throw DraftError("\(file): the target embedding is not a matrix") }
-        let targetVocabulary = embedding.shape[0], targetWidth = embedding.shape[1]
+        let targetVocabulary = embedding.rows, targetWidth = embedding.columns
         let limit = 1...DraftConfigReader.maxDimension
         let hidden = try layer.hidden(targetWidth: targetWidth)
         let attention = try layer.attention(hidden: hidden)
@@ -242,7 +246,7 @@ public enum Eagle3Export {
         let d2t = try weights.integers("d2t"), t2d = try weights.integers("t2d").map { $0 != 0 }
         try DraftConfigReader.checkVocabulary(
             d2t: d2t, t2d: t2d, draftSize: draftVocabulary, targetSize: targetVocabulary, file: weights.url.path)
-        let draft = Eagle3Draft(configuration: c, embedding: embedding, d2t: d2t, t2d: t2d)
+        let draft = Eagle3Draft(configuration: c, table: embedding, d2t: d2t, t2d: t2d)
         for (name, _) in c.parameterShapes {
             let tensor = try weights.tensor(stored(name))
             try DraftConfigReader.requireFinite(tensor, name: stored(name), file: weights.url.path)

@@ -66,12 +66,18 @@ public struct Eagle3Method: DraftMethod {
         configuration.featureLayers = request.featureLayers == defaults ? nil : request.featureLayers
         configuration.layerCount = s.layerCount ?? 1
         let draft = Eagle3Draft(
-            configuration: configuration, embedding: target.embedding, d2t: vocabulary.d2t, t2d: vocabulary.t2d)
+            configuration: configuration, table: target.embeddingTable, d2t: vocabulary.d2t, t2d: vocabulary.t2d)
         draft.initialize(seed: s.seed)
-        if s.initHeadFromTarget { draft.initializeHead(fromTarget: target.head) }
+        if s.initHeadFromTarget {
+            if let blocks = target.headBlocks {
+                draft.initializeHead(fromBlocks: blocks)
+            } else {
+                draft.initializeHead(fromTarget: target.head)
+            }
+        }
         return Eagle3Algorithm(
-            draft: draft, targetHead: target.head, maxBatch: request.maxBatch, maxLength: request.maxLength,
-            steps: s.steps, decay: s.stepLossDecay, precision: request.precision)
+            draft: draft, targetHead: target.head, targetHeadBlocks: target.headBlocks, maxBatch: request.maxBatch,
+            maxLength: request.maxLength, steps: s.steps, decay: s.stepLossDecay, precision: request.precision)
     }
 
     /// The draft vocabulary built from the data when no size is given.
@@ -85,7 +91,7 @@ public struct Eagle3Method: DraftMethod {
     }
 
     public func loadExport(from directory: URL, target: LlamaModel) throws -> any LoadedDraft {
-        try Eagle3Export.load(from: directory, embedding: target.embedding)
+        try Eagle3Export.load(from: directory, table: target.embeddingTable)
     }
 
     public func loadCheckpoint(
@@ -104,7 +110,7 @@ public struct Eagle3Method: DraftMethod {
             + (1..<Eagle3Configuration.maxLayerCount).prefix {
                 file.entries["layers.\($0).input_layernorm.weight"] != nil
             }.count
-        let draft = Eagle3Draft(configuration: configuration, embedding: target.embedding, d2t: d2t, t2d: t2d)
+        let draft = Eagle3Draft(configuration: configuration, table: target.embeddingTable, d2t: d2t, t2d: t2d)
         try CheckpointHeader.readParameters(directory, into: draft.parameters)
         return draft
     }
@@ -151,15 +157,19 @@ public final class Eagle3Algorithm: DraftAlgorithm {
     public let eagle3: Eagle3Draft
     let trainer: Eagle3Trainer
     let targetHead: Tensor
+    let targetHeadBlocks: QuantizedMatrix?
     let decay: Float
 
-    /// - Parameter targetHead: the target's `lm_head` `[V, H]` (its logits are the labels).
+    /// - Parameters:
+    ///   - targetHead: the target's `lm_head` `[V, H]` (its logits are the labels).
+    ///   - targetHeadBlocks: the head as quantised blocks when it has no Float32 copy.
     public init(
-        draft: Eagle3Draft, targetHead: Tensor, maxBatch: Int, maxLength: Int, steps: Int, decay: Float,
-        precision: Precision = .fp32
+        draft: Eagle3Draft, targetHead: Tensor, targetHeadBlocks: QuantizedMatrix? = nil, maxBatch: Int,
+        maxLength: Int, steps: Int, decay: Float, precision: Precision = .fp32
     ) {
         self.eagle3 = draft
         self.targetHead = targetHead
+        self.targetHeadBlocks = targetHeadBlocks
         self.decay = decay
         trainer = Eagle3Trainer(
             draft: draft, maxBatch: maxBatch, maxLength: maxLength, steps: steps, precision: precision)
@@ -188,7 +198,8 @@ public final class Eagle3Algorithm: DraftAlgorithm {
         let batch = Eagle3Batch(
             batch: features.batch, length: features.length, lengths: features.lengths, ids: features.ids,
             lossMask: features.lossMask, auxiliary: features.auxiliary,
-            target: .hidden(features.lastHidden, head: targetHead))
+            target: targetHeadBlocks.map { .hiddenQuantizedHead(features.lastHidden, head: $0) }
+                ?? .hidden(features.lastHidden, head: targetHead))
         let result = trainer.step(batch, decay: decay, scale: scale, train: train)
         var metrics = DraftMetrics()
         metrics.addMean("loss", Double(result.total))

@@ -71,6 +71,11 @@ final class Eagle3TargetDistribution {
                     scratch.pointer, hidden.pointer + start * h, weight: head.pointer, weightHalf: headHalf,
                     rows: count, inFeatures: h, outFeatures: vocabulary, products: products)
                 logits = UnsafePointer(scratch.pointer)
+            case .hiddenQuantizedHead(let hidden, let head):
+                let h = hidden.shape[-1]
+                IntegerMatmul.forward(
+                    scratch.pointer, hidden.pointer + start * h, matrix: head, rows: count, accumulate: false)
+                logits = UnsafePointer(scratch.pointer)
             }
             let probabilities = self.probabilities.pointer, half = probabilitiesHalf?.pointer
             let scratch = rowScratch.pointer

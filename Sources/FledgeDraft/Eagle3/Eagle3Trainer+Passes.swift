@@ -60,9 +60,7 @@ extension Eagle3Trainer {
         let e = arena["e.\(k)"], en = arena["en.\(k)"], hn = arena["hn.\(k)"], hIn = arena["h.\(k)"]
         let shifted = UnsafeMutableRawPointer(arena["shifted.ids"].pointer).assumingMemoryBound(to: Int32.self)
         for row in 0..<b { for i in 0..<t { shifted[row * t + i] = shiftedToken(batch, b: row, t: i, k: k) } }
-        Embedding.forward(
-            e.pointer, ids: shifted, table: draft.embedding.pointer, rows: n, channels: h,
-            vocabularySize: c.vocabularySize)
+        draft.table.gather(e.pointer, ids: shifted, count: n)
         RMSNorm.forward(
             en.pointer, rstd: arena["rstd.e.\(k)"].pointer, e.pointer, weight: first.inputNorm.pointer, rows: n,
             channels: h, eps: c.rmsNormEps)
