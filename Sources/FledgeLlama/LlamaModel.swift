@@ -32,7 +32,7 @@ public final class LlamaModel: @unchecked Sendable {
         /// Float32 scratch just before the layer runs. Embedding, norms and head stay Float32.
         case bfloat16
         /// As a GGUF stores them: matrices in quantised blocks are kept only as blocks
-        /// (``QuantizedMatrix``, 0.6–1.1 bytes per weight) and every product with them, prefill
+        /// (``QuantizedMatrix``, 0.75–1.25 bytes per weight) and every product with them, prefill
         /// and feature capture included, is an integer product (``IntegerMatmul``); there is no
         /// Float32 copy of them. The embedding is dequantised for lookups; other tensors stay Float32.
         case quantized

@@ -26,9 +26,10 @@ public struct Eagle1Method: DraftMethod {
 
     /// EAGLE-1 drafts multiply by the target's head in Float32 (or bf16) while training and drafting.
     static func requireFloatHead(_ target: LlamaModel) throws {
-        guard target.headBlocks == nil else {
+        guard target.headBlocks == nil, target.embedding.count > 0 else {
             throw DraftError(
-                "EAGLE-1 drafts need the target's head in Float32, and this target keeps it only as quantised blocks",
+                "EAGLE-1 drafts need the target's head and embedding in Float32; this target keeps them as "
+                    + "quantised blocks",
                 hint: "load the target with --target-weights float32 (or bfloat16), or train an eagle3 draft")
         }
     }
