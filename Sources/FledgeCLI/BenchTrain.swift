@@ -38,12 +38,7 @@ struct BenchTrain: AsyncParsableCommand {
     @Flag(help: "Also time the online step: the target's forward with the three feature taps on the same tokens.")
     var online = false
 
-    @Option(
-        name: .customLong("target-weights"),
-        help: ArgumentHelp(
-            "With --online: the target's weights as float32, bfloat16 or stored (a GGUF's quantised blocks, "
-                + "integer products); default: as a training run of that precision holds them."))
-    var targetWeights: String?
+    @OptionGroup var weightsOption: TargetWeightsOption
 
     @Option(
         name: .customLong("ranks"), parsing: .upToNextOption,
@@ -78,9 +73,6 @@ struct BenchTrain: AsyncParsableCommand {
 
     func validate() throws {
         _ = try resolvedPrecisions()
-        if let targetWeights, LlamaModel.WeightStorage(spelling: targetWeights) == nil {
-            throw ValidationError("--target-weights \(targetWeights): expected float32, bfloat16 or stored")
-        }
         guard ranks.count == rankList.flatMap({ $0.split(separator: ",") }).count, ranks.allSatisfy({ $0 >= 1 }) else {
             throw ValidationError("--ranks takes positive integers: --ranks 1 2 or --ranks 1,2")
         }
@@ -100,8 +92,7 @@ struct BenchTrain: AsyncParsableCommand {
         if online {
             var loaded: [LlamaModel.WeightStorage: LlamaModel] = [:]
             for precision in try resolvedPrecisions() {
-                let storage = try LlamaModel.WeightStorage.resolve(
-                    targetWeights.flatMap(LlamaModel.WeightStorage.init(spelling:)), model: url, precision: precision)
+                let storage = try weightsOption.resolved(model: url, precision: precision)
                 let start = Date()
                 if loaded[storage] == nil {
                     loaded[storage] = try LlamaModel.load(from: url, storage: storage)

@@ -145,13 +145,7 @@ struct TrainCommand: AsyncParsableCommand {
     )
     var precision: String?
 
-    @Option(
-        name: .customLong("target-weights"),
-        help: ArgumentHelp(
-            "The target's weights as float32, bfloat16 or stored (a GGUF's quantised blocks, multiplied with "
-                + "integer products; no Float32 copy). Default: float32 (bfloat16 in bf16 runs) unless that "
-                + "takes more than half of the RAM."))
-    var targetWeights: String?
+    @OptionGroup var weightsOption: TargetWeightsOption
 
     /// The configuration: the file (or defaults), then every flag given.
     func resolved() throws -> TrainingConfiguration {
@@ -193,13 +187,7 @@ struct TrainCommand: AsyncParsableCommand {
             }
             c.precision = value
         }
-        if let targetWeights {
-            guard let value = LlamaModel.WeightStorage(spelling: targetWeights) else {
-                throw ValidationError(
-                    "--target-weights: unknown storage \"\(targetWeights)\"; use float32, bfloat16 or stored")
-            }
-            c.targetWeights = value
-        }
+        if let storage = weightsOption.storage { c.targetWeights = storage }
         if dropLong { c.dropLong = true }
         if initHeadFromTarget { c.initHeadFromTarget = true }
         if let numLayers { c.numLayers = numLayers }

@@ -19,9 +19,11 @@ struct TargetWeightsOption: ParsableArguments {
         }
     }
 
+    /// The storage named, nil when none is (the run chooses).
+    var storage: LlamaModel.WeightStorage? { targetWeights.flatMap(LlamaModel.WeightStorage.init(spelling:)) }
+
     /// The storage for the target at `url` under `precision`.
     func resolved(model url: URL, precision: Precision) throws -> LlamaModel.WeightStorage {
-        try LlamaModel.WeightStorage.resolve(
-            targetWeights.flatMap(LlamaModel.WeightStorage.init(spelling:)), model: url, precision: precision)
+        try LlamaModel.WeightStorage.resolve(storage, model: url, precision: precision)
     }
 }
