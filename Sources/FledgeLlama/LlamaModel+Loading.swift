@@ -29,8 +29,22 @@ extension LlamaModel {
         let configuration = try LlamaConfiguration.load(modelDirectory: directory)
         let checkpoint = try SafetensorsCheckpoint(directory: directory)
         var weights: [String: Tensor] = [:]
-        for name in checkpoint.names { weights[name] = try checkpoint.tensor(name) }
-        return try LlamaModel(configuration: configuration, weights: weights, source: directory.path, storage: storage)
+        var halves: [String: BF16Matrix] = [:]
+        for name in checkpoint.names {
+            // bf16 storage: a layer matrix stored as BF16 is read where the file maps it; one
+            // stored otherwise is rounded on its own, so the model is never whole in Float32.
+            if storage == .bfloat16, WeightStorage.isLayerMatrix(name), let entry = checkpoint.entry(name) {
+                if let mapped = checkpoint.mappedBF16(name) {
+                    halves[name] = BF16Matrix(bits: mapped.bits, shape: entry.shape, owner: mapped.owner, mapped: true)
+                } else {
+                    halves[name] = BF16Matrix(rounding: try checkpoint.tensor(name))
+                }
+                continue
+            }
+            weights[name] = try checkpoint.tensor(name)
+        }
+        return try LlamaModel(
+            configuration: configuration, weights: weights, source: directory.path, storage: storage, halves: halves)
     }
 
     /// A GGUF file: configuration from its metadata, tensors renamed to Hugging Face names and
@@ -41,6 +55,7 @@ extension LlamaModel {
         let expected = Dictionary(expectedWeights(configuration), uniquingKeysWith: { first, _ in first })
         var weights: [String: Tensor] = [:]
         var quantized: [String: QuantizedMatrix] = [:]
+        var halves: [String: BF16Matrix] = [:]
         for info in file.tensors {
             if ["rope_factors_long.weight", "rope_factors_short.weight", "rope_freqs.weight"].contains(info.name),
                 configuration.ropeScaling != .none
@@ -102,10 +117,16 @@ extension LlamaModel {
                     tensor.pointer, into: restored.pointer, heads: heads, rows: rows, columns: columns)
                 tensor = restored
             }
+            if storage == .bfloat16, WeightStorage.isLayerMatrix(name) {
+                // Rounded tensor by tensor: the model is never whole in Float32.
+                try Self.checkFinite(tensor, name: name, source: file.url.path)
+                halves[name] = BF16Matrix(rounding: tensor)
+                continue
+            }
             weights[name] = tensor
         }
         return try LlamaModel(
             configuration: configuration, weights: weights, source: file.url.path, storage: storage,
-            quantized: quantized)
+            quantized: quantized, halves: halves)
     }
 }

@@ -52,9 +52,31 @@ public final class LlamaModel: @unchecked Sendable {
     /// `DecoderLayer.project` multiplies such a matrix with integer products whatever the call.
     public static let blocksOnly = Tensor(zeros: [0])
 
+    /// A layer matrix already in bfloat16 (``WeightStorage/bfloat16``): a bf16 tensor of a
+    /// safetensors shard where the file maps it (no copy), or a buffer rounded tensor by tensor
+    /// at load, so the matrix never exists in Float32. `owner` keeps `bits` alive.
+    public struct BF16Matrix: @unchecked Sendable {
+        public let bits: UnsafePointer<UInt16>
+        public let shape: [Int]
+        public let owner: AnyObject
+        /// Whether `bits` lies in a mapped file (counted by ``LlamaModel/mappedBytes``).
+        public let mapped: Bool
+
+        public init(bits: UnsafePointer<UInt16>, shape: [Int], owner: AnyObject, mapped: Bool) {
+            (self.bits, self.shape, self.owner, self.mapped) = (bits, shape, owner, mapped)
+        }
+
+        /// `tensor` rounded into a buffer of its own.
+        public init(rounding tensor: Tensor) {
+            let buffer = BFloat16Buffer(capacity: tensor.count)
+            HalfPrecision.toBF16(tensor.pointer, buffer.pointer, count: tensor.count)
+            self.init(bits: UnsafePointer(buffer.pointer), shape: tensor.shape.dims, owner: buffer, mapped: false)
+        }
+    }
+
     /// A bf16 copy of one matrix and the scratch view it is widened into.
     struct PackedMatrix {
-        let bits: BFloat16Buffer
+        let matrix: BF16Matrix
         let count: Int
         let destination: Tensor
     }
@@ -123,11 +145,12 @@ public final class LlamaModel: @unchecked Sendable {
     /// Builds a model from named weights; a missing, extra or misshapen tensor is an error.
     /// With `.bfloat16` storage, `weights` holds only the tensors kept in Float32 afterwards.
     /// `quantized` holds, by the same names, the matrices a GGUF stored in Q4_1/Q8_0 blocks
-    /// (used by decoding steps with Float32 storage; ignored with bf16).
+    /// (used by decoding steps with Float32 storage; ignored with bf16). With `.bfloat16`,
+    /// `halves` holds layer matrices already in bf16, by name, in place of Float32 ones.
     public init(
         configuration: LlamaConfiguration, weights: [String: Tensor], source: String = "weights",
         storage: WeightStorage = .float32,
-        quantized: [String: QuantizedMatrix] = [:]
+        quantized: [String: QuantizedMatrix] = [:], halves: [String: BF16Matrix] = [:]
     ) throws {
         var weights = weights
         if configuration.tieWordEmbeddings, let head = weights["lm_head.weight"],
@@ -142,6 +165,13 @@ public final class LlamaModel: @unchecked Sendable {
             guard let tensor = weights[name] else {
                 if storage == .quantized, let blocks = quantized[name], [blocks.rows, blocks.columns] == shape {
                     continue  // kept only as blocks
+                }
+                if storage == .bfloat16, let half = halves[name] {
+                    guard half.shape == shape else {
+                        throw LlamaError(
+                            "\(source): tensor \(name) has shape \(Shape(half.shape)), expected \(Shape(shape))")
+                    }
+                    continue  // kept only in bf16
                 }
                 throw LlamaError(
                     "\(source): missing tensor \(name)",
@@ -160,6 +190,9 @@ public final class LlamaModel: @unchecked Sendable {
         }
         for (name, _) in expected {
             if let tensor = weights[name] { try Self.checkFinite(tensor, name: name, source: source) }
+            if storage == .bfloat16, weights[name] == nil, let half = halves[name] {
+                try Self.checkFinite(half, name: name, source: source)
+            }
         }
         self.configuration = configuration
         self.storage = storage
@@ -196,19 +229,17 @@ public final class LlamaModel: @unchecked Sendable {
         }
         if storage == .bfloat16 {
             // One Float32 scratch per matrix role, shared by all layers.
-            let first = layers[0].decoder
-            let scratch = [first.q, first.k, first.v, first.o, first.gate, first.up, first.down].map {
-                Tensor(zeros: $0.shape)
-            }
+            let shapes = Dictionary(expected, uniquingKeysWith: { first, _ in first })
+            let scratch = Self.matrixSuffixes.map { Tensor(zeros: Shape(shapes["model.layers.0." + $0]!)) }
             var packed: [[PackedMatrix]] = []
             for index in layers.indices {
-                let d = layers[index].decoder
-                let matrices = [d.q, d.k, d.v, d.o, d.gate, d.up, d.down]
+                let prefix = "model.layers.\(index)."
                 packed.append(
-                    zip(matrices, scratch).map { matrix, destination in
-                        let bits = BFloat16Buffer(capacity: matrix.count)
-                        HalfPrecision.toBF16(matrix.pointer, bits.pointer, count: matrix.count)
-                        return PackedMatrix(bits: bits, count: matrix.count, destination: destination)
+                    zip(Self.matrixSuffixes, scratch).map { suffix, destination in
+                        // A Float32 matrix is rounded here; one given in bf16 is used as it is.
+                        let matrix =
+                            weights[prefix + suffix].map { BF16Matrix(rounding: $0) } ?? halves[prefix + suffix]!
+                        return PackedMatrix(matrix: matrix, count: destination.count, destination: destination)
                     })
                 (layers[index].decoder.q, layers[index].decoder.k, layers[index].decoder.v, layers[index].decoder.o) = (
                     scratch[0], scratch[1], scratch[2], scratch[3]
@@ -216,7 +247,6 @@ public final class LlamaModel: @unchecked Sendable {
                 (layers[index].decoder.gate, layers[index].decoder.up, layers[index].decoder.down) = (
                     scratch[4], scratch[5], scratch[6]
                 )
-                let prefix = "model.layers.\(index)."
                 for suffix in Self.matrixSuffixes { weights[prefix + suffix] = nil }
             }
             self.packed = packed
@@ -236,6 +266,16 @@ public final class LlamaModel: @unchecked Sendable {
         rope = RotaryEmbedding(
             headDimension: configuration.headDimension, theta: configuration.ropeTheta,
             scaling: configuration.ropeScaling, maxPositions: configuration.maxPositions)
+    }
+
+    /// Throws when the bf16 `matrix` holds a NaN or an infinity (all exponent bits set), naming it.
+    static func checkFinite(_ matrix: BF16Matrix, name: String, source: String) throws {
+        let bits = matrix.bits
+        for index in 0..<matrix.shape.reduce(1, *) where bits[index] & 0x7F80 == 0x7F80 {
+            throw LlamaError(
+                "\(source): tensor \(name) holds \(HalfPrecision.float(bf16: bits[index])) at element \(index)",
+                hint: "the weights file is corrupt: weights must be finite")
+        }
     }
 
     /// Throws when `tensor` holds a NaN or an infinity, naming it.
@@ -284,6 +324,12 @@ public final class LlamaModel: @unchecked Sendable {
     /// with it are integer products.
     public var headBlocks: QuantizedMatrix? { head.count == 0 ? quantizedHead : nil }
 
+    /// Bytes of the bf16 layer matrices read in place from a mapped safetensors file (part of
+    /// ``weightBytes``; the kernel pages them in from the file and may drop them again).
+    public var mappedBytes: Int {
+        packed?.reduce(0) { $0 + $1.reduce(0) { $0 + ($1.matrix.mapped ? $1.count * 2 : 0) } } ?? 0
+    }
+
     /// Bytes of the weights as held: Float32 tensors, bf16 copies and quantised blocks.
     public var weightBytes: Int {
         weights.values.reduce(0) { $0 + $1.count * 4 }
@@ -294,14 +340,14 @@ public final class LlamaModel: @unchecked Sendable {
     func unpack(layer index: Int) {
         guard let packed else { return }
         for matrix in packed[index] {
-            HalfPrecision.fromBF16(matrix.bits.pointer, matrix.destination.pointer, count: matrix.count)
+            HalfPrecision.fromBF16(matrix.matrix.bits, matrix.destination.pointer, count: matrix.count)
         }
     }
 
     /// The bf16 matrices of layer `index` (bf16 storage only), for bf16 products.
     func halves(layer index: Int) -> DecoderLayer.HalfWeights? {
         guard let packed else { return nil }
-        let m = packed[index].map { UnsafePointer($0.bits.pointer) }
+        let m = packed[index].map(\.matrix.bits)
         return DecoderLayer.HalfWeights(q: m[0], k: m[1], v: m[2], o: m[3], gate: m[4], up: m[5], down: m[6])
     }
 }

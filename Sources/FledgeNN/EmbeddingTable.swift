@@ -43,6 +43,16 @@ public final class EmbeddingTable: @unchecked Sendable {
         }
     }
 
+    /// Row `index` into `out[H]` (a copy, or the row's blocks dequantised).
+    public func row(_ index: Int, into out: UnsafeMutablePointer<Float>) {
+        precondition(index >= 0 && index < rows, "row \(index) outside the table of \(rows)")
+        if let float32 {
+            out.update(from: float32.pointer + index * columns, count: columns)
+        } else {
+            blocks!.dequantize(row: index, into: out)
+        }
+    }
+
     /// The whole table in Float32 (the table itself when it is Float32; a new tensor otherwise).
     public func materialized() -> Tensor { float32 ?? blocks!.dequantized() }
 

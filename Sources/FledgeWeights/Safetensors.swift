@@ -145,6 +145,19 @@ public final class SafetensorsFile: @unchecked Sendable {
         }
     }
 
+    /// The BF16 tensor `name` where it lies in the mapped file, without a copy; nil for another
+    /// dtype or an odd offset. Valid while this file is alive: `data` maps the file read-only
+    /// and is never mutated, so its bytes never move.
+    public func mappedBF16(_ name: String) -> UnsafePointer<UInt16>? {
+        guard let entry = entries[name], entry.dtype == .bf16, entry.count > 0 else { return nil }
+        return data.withUnsafeBytes { raw -> UnsafePointer<UInt16>? in
+            guard let base = raw.baseAddress else { return nil }
+            let start = base + dataStart + entry.begin
+            guard Int(bitPattern: start) % 2 == 0 else { return nil }
+            return start.assumingMemoryBound(to: UInt16.self)
+        }
+    }
+
     /// The tensor `name` converted to Float32 (from F32, F16, BF16 or an integer type).
     public func tensor(_ name: String) throws -> Tensor {
         guard let entry = entries[name] else { throw WeightsError(file: url.path, "no tensor named \(name)") }
@@ -174,37 +187,48 @@ public final class SafetensorsFile: @unchecked Sendable {
 
 /// Writes safetensors files atomically (a temporary name, then a rename).
 public struct SafetensorsWriter {
-    /// One tensor to write: its name, element type, shape and little-endian bytes.
+    /// One tensor to write: its name, element type, shape and where its values come from.
+    /// Float values are encoded in pieces while the file is written, so a writer never holds
+    /// a second copy of a large tensor.
     public struct Item {
         public var name: String
         public var dtype: DType
         public var shape: [Int]
-        public var bytes: Data
+        let payload: Payload
 
-        public init(name: String, dtype: DType, shape: [Int], bytes: Data) {
-            self.name = name
-            self.dtype = dtype
-            self.shape = shape
-            self.bytes = bytes
+        enum Payload {
+            case bytes(Data)
+            /// `rows` rows of `width` Float values each, filled into the scratch on demand.
+            case rows(count: Int, width: Int, fill: (Int, UnsafeMutablePointer<Float>) -> Void)
         }
 
-        /// A Float tensor stored as `dtype` (F32, F16 or BF16, rounded to nearest even).
+        public init(name: String, dtype: DType, shape: [Int], bytes: Data) {
+            (self.name, self.dtype, self.shape, payload) = (name, dtype, shape, .bytes(bytes))
+        }
+
+        /// A Float tensor stored as `dtype` (F32, F16 or BF16, rounded to nearest even); its
+        /// values are read when the file is written.
         public init(name: String, tensor: Tensor, as dtype: DType = .f32) {
-            precondition(dtype.isFloatingPoint, "\(dtype) is not a floating-point storage type")
-            var bytes = Data(count: tensor.count * dtype.size)
-            bytes.withUnsafeMutableBytes { raw in
-                switch dtype {
-                case .f32:
-                    raw.baseAddress!.copyMemory(from: tensor.pointer, byteCount: tensor.count * 4)
-                case .bf16:
-                    HalfPrecision.toBF16(
-                        tensor.pointer, raw.baseAddress!.assumingMemoryBound(to: UInt16.self), count: tensor.count)
-                default:
-                    HalfPrecision.toF16(
-                        tensor.pointer, raw.baseAddress!.assumingMemoryBound(to: UInt16.self), count: tensor.count)
-                }
+            let width = tensor.shape.rank >= 2 ? tensor.shape[-1] : max(tensor.count, 1)
+            let pointer = tensor.pointer
+            self.init(
+                name: name, shape: tensor.shape.dims, rows: tensor.count / width, width: width, as: dtype
+            ) { row, out in
+                _ = tensor  // kept alive until written
+                out.update(from: pointer + row * width, count: width)
             }
-            self.init(name: name, dtype: dtype, shape: tensor.shape.dims, bytes: bytes)
+        }
+
+        /// A Float matrix `[rows, width]` (or `shape`) whose rows `fill(row, into)` produces
+        /// when the file is written (e.g. dequantised embedding rows), stored as `dtype`.
+        public init(
+            name: String, shape: [Int], rows: Int, width: Int, as dtype: DType = .f32,
+            fill: @escaping (Int, UnsafeMutablePointer<Float>) -> Void
+        ) {
+            precondition(dtype.isFloatingPoint, "\(dtype) is not a floating-point storage type")
+            precondition(rows * width == shape.reduce(1, *), "\(name): rows × width does not match the shape")
+            (self.name, self.dtype, self.shape) = (name, dtype, shape)
+            payload = .rows(count: rows, width: width, fill: fill)
         }
 
         /// An I64 tensor.
@@ -216,6 +240,45 @@ public struct SafetensorsWriter {
         /// A BOOL tensor.
         public init(name: String, bools: [Bool], shape: [Int]? = nil) {
             self.init(name: name, dtype: .bool, shape: shape ?? [bools.count], bytes: Data(bools.map { $0 ? 1 : 0 }))
+        }
+
+        /// The bytes it takes in the file.
+        var byteCount: Int {
+            switch payload {
+            case .bytes(let data): data.count
+            case .rows(let count, let width, _): count * width * dtype.size
+            }
+        }
+
+        /// Writes the bytes to `handle`, at most about `chunk` bytes at a time.
+        func write(to handle: FileHandle, chunk: Int = 8 << 20) throws {
+            switch payload {
+            case .bytes(let data):
+                try handle.write(contentsOf: data)
+            case .rows(let count, let width, let fill):
+                let rowsPerChunk = max(1, chunk / max(1, width * 4))
+                let floats = Tensor(zeros: [min(rowsPerChunk, max(count, 1)) * width])
+                var encoded = Data(count: floats.count * dtype.size)
+                var row = 0
+                while row < count {
+                    let rows = min(rowsPerChunk, count - row)
+                    for r in 0..<rows { fill(row + r, floats.pointer + r * width) }
+                    let values = rows * width
+                    encoded.withUnsafeMutableBytes { raw in
+                        let out = raw.baseAddress!
+                        switch dtype {
+                        case .f32: out.copyMemory(from: floats.pointer, byteCount: values * 4)
+                        case .bf16:
+                            HalfPrecision.toBF16(
+                                floats.pointer, out.assumingMemoryBound(to: UInt16.self), count: values)
+                        default:
+                            HalfPrecision.toF16(floats.pointer, out.assumingMemoryBound(to: UInt16.self), count: values)
+                        }
+                    }
+                    try handle.write(contentsOf: encoded.prefix(values * dtype.size))
+                    row += rows
+                }
+            }
         }
     }
 
@@ -233,24 +296,24 @@ public struct SafetensorsWriter {
         var offset = 0
         for item in items {
             precondition(
-                item.bytes.count == item.shape.reduce(1, *) * item.dtype.size,
+                item.byteCount == item.shape.reduce(1, *) * item.dtype.size,
                 "\(item.name): byte count does not match its shape")
             let shape = item.shape.map(String.init).joined(separator: ",")
             parts.append(
                 "\(jsonString(item.name)):{\"dtype\":\"\(item.dtype.rawValue)\",\"shape\":[\(shape)],"
-                    + "\"data_offsets\":[\(offset),\(offset + item.bytes.count)]}"
+                    + "\"data_offsets\":[\(offset),\(offset + item.byteCount)]}"
             )
-            offset += item.bytes.count
+            offset += item.byteCount
         }
         header += parts.joined(separator: ",") + "}"
         // Pad the header with spaces to a multiple of 8 bytes, as the reference writer does.
         while (header.utf8.count % 8) != 0 { header += " " }
-        var output = Data()
         var length = UInt64(header.utf8.count).littleEndian
-        output.append(Data(bytes: &length, count: 8))
-        output.append(Data(header.utf8))
-        for item in items { output.append(item.bytes) }
-        try AtomicFile.write(output, to: url)
+        let prefix = Data(bytes: &length, count: 8) + Data(header.utf8)
+        try AtomicFile.write(to: url) { handle in
+            try handle.write(contentsOf: prefix)
+            for item in items { try item.write(to: handle) }
+        }
     }
 
     private func jsonString(_ value: String) -> String {

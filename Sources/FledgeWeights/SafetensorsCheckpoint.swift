@@ -52,6 +52,13 @@ public final class SafetensorsCheckpoint: @unchecked Sendable {
         location[name].flatMap { files[$0]?.entries[name] }
     }
 
+    /// The BF16 tensor `name` in its mapped shard, without a copy, and the shard that keeps
+    /// it mapped (``SafetensorsFile/mappedBF16(_:)``); nil for another dtype.
+    public func mappedBF16(_ name: String) -> (bits: UnsafePointer<UInt16>, owner: SafetensorsFile)? {
+        guard let shard = location[name], let file = files[shard], let bits = file.mappedBF16(name) else { return nil }
+        return (bits, file)
+    }
+
     /// The tensor `name` as Float32.
     public func tensor(_ name: String) throws -> Tensor {
         guard let shard = location[name], let file = files[shard] else {

@@ -186,6 +186,67 @@ import FledgeWeights
     }
 }
 
+/// bf16 safetensors with bf16 storage: the layer matrices are read where the file maps them.
+@Suite struct MappedBF16Tests {
+    /// A copy of the tiny folder whose layer matrices are stored as BF16 (the rest F32);
+    /// `poison` writes a NaN into one matrix.
+    static func bf16Folder(poison: String? = nil) throws -> URL {
+        let source = try TinyModelTests.folder("tiny-qwen2")
+        let folder = FileManager.default.temporaryDirectory.appendingPathComponent("fledge-bf16-\(UUID().uuidString)")
+        try FileManager.default.createDirectory(at: folder, withIntermediateDirectories: true)
+        try FileManager.default.copyItem(
+            at: source.appendingPathComponent("config.json"), to: folder.appendingPathComponent("config.json"))
+        let file = try SafetensorsFile(url: source.appendingPathComponent("model.safetensors"))
+        let items = try file.names.map { name -> SafetensorsWriter.Item in
+            let tensor = try file.tensor(name)
+            if name == poison { tensor[3] = .nan }
+            let matrix = name.hasPrefix("model.layers.") && name.hasSuffix("proj.weight")
+            return SafetensorsWriter.Item(name: name, tensor: tensor, as: matrix ? .bf16 : .f32)
+        }
+        try SafetensorsWriter().write(items, to: folder.appendingPathComponent("model.safetensors"))
+        return folder
+    }
+
+    @Test func bf16MatricesAreReadInPlaceAndEqualRoundedOnes() throws {
+        let folder = try Self.bf16Folder()
+        defer { try? FileManager.default.removeItem(at: folder) }
+        let mapped = try LlamaModel.load(from: folder, storage: .bfloat16)
+        let rounded = try LlamaModel.load(from: TinyModelTests.folder("tiny-qwen2"), storage: .bfloat16)
+        // Every layer matrix is in place in the file: no bf16 copy and no Float32 one.
+        let c = mapped.configuration
+        let perLayer =
+            c.hiddenSize * (c.headCount + 2 * c.kvHeadCount) * c.headDimension
+            + c.hiddenSize * c.headCount * c.headDimension + 3 * c.hiddenSize * c.intermediateSize
+        #expect(mapped.mappedBytes == 2 * c.layerCount * perLayer)
+        #expect(rounded.mappedBytes == 0)
+        #expect(mapped.weights.keys.allSatisfy { !($0.hasPrefix("model.layers.") && $0.hasSuffix("proj.weight")) })
+        #expect(mapped.weightBytes == rounded.weightBytes)
+        let tokens: [Int32] = [5, 17, 99, 3, 42, 7, 150, 8]
+        func logits(_ model: LlamaModel, _ policy: KernelPolicy) throws -> [Float] {
+            try #require(
+                try model.forward(
+                    TokenBatch(tokens: tokens), cache: model.makeCache(capacity: 16),
+                    options: ForwardOptions(logits: .all, kernels: policy)
+                ).logits
+            ).values
+        }
+        #expect(try logits(mapped, .standard) == logits(rounded, .standard))
+        if BFloat16.support.available {
+            #expect(try logits(mapped, .prefill(.bf16)) == logits(rounded, .prefill(.bf16)))
+        }
+        // Float32 storage of the same folder widens the bf16 values: the same model.
+        #expect(try logits(LlamaModel.load(from: folder), .standard) == logits(rounded, .standard))
+    }
+
+    @Test func aNaNInAMappedMatrixIsNamed() throws {
+        let name = "model.layers.1.mlp.up_proj.weight"
+        let folder = try Self.bf16Folder(poison: name)
+        defer { try? FileManager.default.removeItem(at: folder) }
+        let error = try #require(throws: LlamaError.self) { try LlamaModel.load(from: folder, storage: .bfloat16) }
+        #expect("\(error)".contains(name) && "\(error)".contains("nan") && "\(error)".contains("element 3"))
+    }
+}
+
 /// Prefill under a bf16 policy: bf16 products on the packed bf16 matrices of every layer.
 @Suite(.enabled(if: BFloat16.support.available, "bf16 products unavailable"))
 struct BF16PrefillTests {

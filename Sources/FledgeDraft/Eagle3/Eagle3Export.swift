@@ -40,7 +40,12 @@ public enum Eagle3Export {
             items.append(.init(name: exported, tensor: draft.parameters.parameter(name), as: dtype))
         }
         if format == .speculators {
-            items.append(.init(name: "embed_tokens.weight", tensor: draft.embedding, as: dtype))
+            // Row by row from the table as the target holds it: never whole in Float32.
+            let table = draft.table
+            items.append(
+                .init(
+                    name: "embed_tokens.weight", shape: [table.rows, table.columns], rows: table.rows,
+                    width: table.columns, as: dtype, fill: table.row))
         }
         items.append(.init(name: "d2t", int64: draft.d2t))
         items.append(.init(name: "t2d", bools: draft.t2d))
