@@ -55,8 +55,10 @@ struct CacheBuildCommand: AsyncParsableCommand {
             String(
                 format: "target %@: %@ weights, %@ held, loaded in %.0f s", url.lastPathComponent, storage.spelling,
                 MachineMemory.describe(target.model.weightBytes), Date().timeIntervalSince(start)))
-        var dataset = TokenizedDataset.make(try data.conversations(), tokenizer: data.tokenizer(target.format))
-        if let maxSamples { dataset.samples = Array(dataset.samples.prefix(maxSamples)) }
+        let conversations = try data.conversations(), tokenizer = data.tokenizer(target.format)
+        let dataset =
+            maxSamples.map { TokenizedDataset.make(conversations, tokenizer: tokenizer, maxSamples: $0) }
+            ?? TokenizedDataset.make(conversations, tokenizer: tokenizer)
         let source = try OnlineFeatureSource(
             model: target.model, layers: layers.isEmpty ? nil : layers, precision: precision)
         var manifest = FeatureCacheManifest(

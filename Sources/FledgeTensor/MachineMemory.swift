@@ -21,12 +21,15 @@ public enum MachineMemory {
     /// `KEY:   N kB` of a /proc file, in bytes.
     private static func field(_ key: String, in path: String) -> Int? {
         guard let text = try? String(contentsOfFile: path, encoding: .utf8) else { return nil }
-        for line in text.split(separator: "\n") where line.hasPrefix(key + ":") {
-            let parts = line.split(separator: " ", omittingEmptySubsequences: true)
-            guard parts.count >= 2, let value = Int(parts[1]) else { return nil }
-            return parts.count >= 3 && parts[2] == "kB" ? value * 1024 : value
-        }
+        for line in text.split(separator: "\n") where line.hasPrefix(key + ":") { return value(of: line) }
         return nil
+    }
+
+    /// The bytes of a `/proc` line `KEY:<tabs and spaces>N kB` (a wide N follows the tab with no space).
+    static func value(of line: Substring) -> Int? {
+        let parts = line.split(whereSeparator: { $0 == " " || $0 == "\t" })
+        guard parts.count >= 2, let value = Int(parts[1]) else { return nil }
+        return parts.count >= 3 && parts[2] == "kB" ? value * 1024 : value
     }
 
     /// `bytes` as "12.3 GB".

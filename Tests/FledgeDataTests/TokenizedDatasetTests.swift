@@ -1,43 +1,36 @@
 import Foundation
 import Testing
+
 @testable import FledgeData
+import FledgeTemplate
 
-/// What `fledge data inspect` shows, computed by the library.
+/// `TokenizedDataset.make(_:tokenizer:maxSamples:)`: the first N samples of the whole set,
+/// without tokenizing the rest (cache build --max-samples).
 @Suite struct TokenizedDatasetTests {
-    func sample(_ id: String, length: Int) -> TokenizedSample {
-        TokenizedSample(
-            id: id, ids: [Int32](repeating: 1, count: length),
-            lossMask: [UInt8](repeating: 1, count: length))
+    /// 40 conversations; every fifth has no assistant turn and is skipped, every seventh is
+    /// longer than the tokenizer's limit and truncated.
+    func conversations() -> [Conversation] {
+        (0..<40).map { i in
+            var messages = [ChatMessage(role: "user", content: "question \(i)?")]
+            if i % 5 != 3 {
+                let words = i % 7 == 2 ? 80 : 2
+                messages.append(ChatMessage(role: "assistant", content: String(repeating: "word ", count: words)))
+            }
+            return Conversation(id: "c\(i)", messages: messages)
+        }
     }
 
-    @Test func lengthStatisticsAndBuckets() throws {
-        let lengths = [5, 130, 140, 600, 5000, 127, 128, 300, 90, 2047]
-        let samples = lengths.enumerated().map { sample("s\($0.offset)", length: $0.element) }
-        let dataset = TokenizedDataset(samples: samples, skipped: [:], truncated: 0)
-        let statistics = try #require(dataset.lengthStatistics)
-        // Sorted: 5 90 127 128 130 140 300 600 2047 5000.
-        #expect(statistics.minimum == 5 && statistics.median == 140)
-        #expect(statistics.p90 == 5000 && statistics.maximum == 5000)
-        typealias Bucket = TokenizedDataset.LengthStatistics.Bucket
-        #expect(
-            statistics.buckets == [
-                Bucket(low: 0, high: 128, count: 3), Bucket(low: 128, high: 256, count: 3),
-                Bucket(low: 256, high: 512, count: 1), Bucket(low: 512, high: 1024, count: 1),
-                Bucket(low: 1024, high: 2048, count: 1), Bucket(low: 4096, high: nil, count: 1),
-            ])
-        #expect(TokenizedDataset(samples: [], skipped: [:], truncated: 0).lengthStatistics == nil)
-    }
-
-    @Test func maskRunsCutASampleWhereTheMaskChanges() {
-        let sample = TokenizedSample(id: "a", ids: [10, 11, 12, 13, 14, 15], lossMask: [0, 0, 1, 1, 0, 1])
-        let runs = sample.maskRuns
-        #expect(runs.map { Array($0.ids) } == [[10, 11], [12, 13], [14], [15]])
-        #expect(runs.map(\.trained) == [false, true, false, true])
-        #expect(TokenizedSample(id: "e", ids: [], lossMask: []).maskRuns.isEmpty)
-    }
-
-    @Test func failedRegenerationsGoNextToTheOutputByDefault() {
-        #expect(Regenerator.defaultFailuresPath(output: "runs/regen.jsonl") == "runs/regen.failed.jsonl")
-        #expect(Regenerator.defaultFailuresPath(output: "runs/regen") == "runs/regen.failed.jsonl")
+    @Test(arguments: [1, 5, 17, 32, 100])
+    func theFirstSamplesOfTheWholeSet(_ n: Int) throws {
+        let target = try TinyTarget.make()
+        let tokenizer = ConversationTokenizer(format: target.format, maxLength: 48)
+        let whole = TokenizedDataset.make(conversations(), tokenizer: tokenizer)
+        #expect(whole.samples.count == 32 && whole.skipped.values.reduce(0, +) == 8 && whole.truncated > 0)
+        let first = TokenizedDataset.make(conversations(), tokenizer: tokenizer, maxSamples: n)
+        let expected = Array(whole.samples.prefix(n))
+        #expect(first.samples.map(\.id) == expected.map(\.id))
+        #expect(first.samples.map(\.ids) == expected.map(\.ids))
+        #expect(first.truncated == expected.filter(\.truncated).count)
+        if n >= 32 { #expect(first.skipped == whole.skipped) }
     }
 }

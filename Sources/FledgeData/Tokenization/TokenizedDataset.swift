@@ -33,6 +33,29 @@ public struct TokenizedDataset: Sendable {
         return dataset
     }
 
+    /// The first `maxSamples` samples of `conversations`, tokenizing only as many
+    /// conversations as it takes (in growing slices), not the whole set; the skip and
+    /// truncation counts cover the conversations read.
+    public static func make(
+        _ conversations: [Conversation], tokenizer: ConversationTokenizer, maxSamples: Int
+    ) -> TokenizedDataset {
+        var dataset = TokenizedDataset(samples: [], skipped: [:], truncated: 0)
+        var start = 0
+        while dataset.samples.count < maxSamples, start < conversations.count {
+            let end = min(conversations.count, start + max(16, 2 * (maxSamples - dataset.samples.count)))
+            let part = make(Array(conversations[start..<end]), tokenizer: tokenizer)
+            dataset.samples += part.samples
+            dataset.truncated += part.truncated
+            dataset.skipped.merge(part.skipped, uniquingKeysWith: +)
+            start = end
+        }
+        if dataset.samples.count > maxSamples {
+            dataset.truncated -= dataset.samples[maxSamples...].filter(\.truncated).count
+            dataset.samples.removeLast(dataset.samples.count - maxSamples)
+        }
+        return dataset
+    }
+
     /// Masked-token counts per target id (the input of ``DraftVocabulary/build(counts:draftSize:)``).
     public func maskedTokenCounts(vocabularySize: Int) -> [Int] {
         var counts = [Int](repeating: 0, count: vocabularySize)
