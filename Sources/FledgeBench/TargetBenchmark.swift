@@ -70,9 +70,11 @@ public enum TargetBenchmark {
     }
 
     /// The reference figures of the README's Performance section for a prefill or decode row
-    /// (nil for verification rows).
-    public static func reference(for row: Row) -> String? {
-        switch row.name {
+    /// of SmolLM2-135M, the model they were measured on (nil for verification rows and for
+    /// another `model`, a file or folder name).
+    public static func reference(for row: Row, model: String = "SmolLM2-135M-Instruct") -> String? {
+        guard model.lowercased().hasPrefix("smollm2-135m") else { return nil }
+        return switch row.name {
         case "prefill":
             row.tokens == 512
                 ? "PyTorch 460–570; llama.cpp here: Scripts/bench/compare-llamacpp.sh (README: Performance)"

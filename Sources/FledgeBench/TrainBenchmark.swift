@@ -125,7 +125,11 @@ public enum TrainBenchmark {
     /// SpecForge's time and tokens/s for the step of `length` tokens and K = `steps` in
     /// `precision` (bf16: its step under `torch.autocast(bfloat16)`), as measured on this machine
     /// kind by Scripts/reference/time_specforge_step.sh (README: Performance), where there is one.
-    public static func specForgeReference(length: Int, steps: Int, precision: Precision = .fp32) -> String? {
+    /// Only for the draft of SmolLM2-135M, the model it was measured on (`model`: a file or folder name).
+    public static func specForgeReference(
+        length: Int, steps: Int, precision: Precision = .fp32, model: String = "SmolLM2-135M-Instruct"
+    ) -> String? {
+        guard model.lowercased().hasPrefix("smollm2-135m") else { return nil }
         let reference = [
             "fp32/512/7": "5.09 s, 100 tok/s", "fp32/2048/7": "27.4 s, 75 tok/s",
             "bf16/512/7": "3.87 s, 132 tok/s (autocast)", "bf16/2048/7": "22.3 s, 92 tok/s (autocast)",

@@ -9,9 +9,13 @@ import FledgeTensor
 public enum TrainScalingBenchmark {
     /// What rank 0 of one `mpirun` run reports (one JSON line on its standard output).
     public struct RankResult: Codable, Sendable, Equatable {
-        /// Median seconds per step and of its gradient sum.
+        /// Median seconds per step and of its gradient sum (with the wait for the slower rank),
+        /// and of the sum alone (after a one-value sum has lined the ranks up).
         public var seconds: Double
         public var reduce: Double
+        public var transfer = 0.0
+        /// Floats in the gradient.
+        public var gradientCount = 0
         /// Rows per rank, ranks, threads per rank.
         public var rows: Int
         public var ranks: Int
@@ -38,17 +42,27 @@ public enum TrainScalingBenchmark {
         Parallel.workerCount = threads
         BLAS.threadCount = threads
         let rows = (globalBatch ?? communicator.size) / communicator.size
+        var transfers: [Double] = [], gradientCount = 0
         let result = try TrainBenchmark.run(
             configuration: configuration, length: length, steps: steps, runs: runs,
             rows: rows
         ) { pointer, count in
-            if communicator.isDistributed { try communicator.allreduceSum(pointer, count: count, what: "gradient sum") }
+            gradientCount = count
+            guard communicator.isDistributed else { return }
+            var barrier = [0.0]
+            try communicator.allreduceSum(&barrier, what: "barrier")
+            let start = DispatchTime.now().uptimeNanoseconds
+            try communicator.allreduceSum(pointer, count: count, what: "gradient sum")
+            transfers.append(Double(DispatchTime.now().uptimeNanoseconds - start) / 1e9)
         }
         if communicator.isRoot {
-            try report(
-                RankResult(
-                    seconds: result.seconds, reduce: result.reduceSeconds, rows: rows,
-                    ranks: communicator.size, threads: threads))
+            var rankResult = RankResult(
+                seconds: result.seconds, reduce: result.reduceSeconds, rows: rows,
+                ranks: communicator.size, threads: threads)
+            transfers.sort()
+            rankResult.transfer = transfers.isEmpty ? 0 : transfers[transfers.count / 2]
+            rankResult.gradientCount = gradientCount
+            try report(rankResult)
         }
         communicator.finalize()
     }

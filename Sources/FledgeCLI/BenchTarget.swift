@@ -107,7 +107,8 @@ struct BenchTarget: AsyncParsableCommand {
             default: name = "verify M=\(row.tokens)"
             }
             let note =
-                TargetBenchmark.reference(for: row)
+                TargetBenchmark.reference(for: row, model: url.lastPathComponent)
+                ?? (row.name != "verify" ? "" : nil)
                 ?? String(
                     format: "%.1f ms per pass = %.2f decode steps", row.seconds * 1000,
                     decodeSeconds > 0 ? row.seconds / decodeSeconds : 0)

@@ -142,7 +142,8 @@ struct BenchTrain: AsyncParsableCommand {
                             precision.rawValue.padding(toLength: 5, withPad: " ", startingAt: 0), result.seconds,
                             result.tokensPerSecond, result.gflop, result.gflops,
                             String(format: "%.0f%%", 100 * result.gflops / peaks[precision]!), onlineColumn,
-                            TrainBenchmark.specForgeReference(length: length, steps: k, precision: precision) ?? "–"))
+                            TrainBenchmark.specForgeReference(
+                                length: length, steps: k, precision: precision, model: url.lastPathComponent) ?? "–"))
                 }
             }
         }
@@ -176,7 +177,9 @@ extension BenchTrain {
             String(
                 format: "EAGLE-3 training step of %@ (Vd %d), global batch %d × T tokens, median of %d steps; "
                     + "each row one `mpirun -np N` run", url.lastPathComponent, draftVocabSize, batch, runs))
-        print("T      K   ranks  threads/rank  rows/rank  s/step   gradient sum  tokens/s  speedup")
+        print(
+            "T      K   ranks  threads/rank  rows/rank  s/step   gradient sum  (sum alone)  tokens/s  speedup  "
+                + "gradient")
         for length in lengths {
             for k in steps {
                 var first: Double?
@@ -191,12 +194,15 @@ extension BenchTrain {
                     let seconds = result.seconds
                     first = first ?? seconds
                     let sum = String(format: "%.1f ms", result.reduce * 1000)
+                    let alone = String(format: "%.1f ms", result.transfer * 1000)
                     print(
                         String(
                             format: "%-6d %-3d %-6d %-13d %-10d %-8.2f ", length, k, n, result.threads, result.rows,
                             seconds)
                             + sum + String(repeating: " ", count: max(1, 14 - sum.count))
-                            + String(format: "%-9.1f %.2f×", Double(batch * length) / seconds, first! / seconds))
+                            + alone + String(repeating: " ", count: max(1, 13 - alone.count))
+                            + String(format: "%-9.1f %.2f×", Double(batch * length) / seconds, first! / seconds)
+                            + String(format: "    %.1f MB", Double(result.gradientCount) * 4 / 1e6))
                 }
             }
         }

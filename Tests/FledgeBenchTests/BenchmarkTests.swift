@@ -39,10 +39,14 @@ import FledgeTestSupport
         #expect(TargetBenchmark.reference(for: rows[0])?.contains("README: Performance") == true)
         #expect(TargetBenchmark.reference(for: rows[2])?.contains("README: Performance") == true)
         #expect(TargetBenchmark.reference(for: TargetBenchmark.Row(name: "verify", tokens: 4, seconds: 1)) == nil)
+        // Figures measured on SmolLM2 are not printed next to another model's.
+        #expect(TargetBenchmark.reference(for: rows[0], model: "SmolLM2-135M-Instruct.Q4_1.gguf") != nil)
+        #expect(TargetBenchmark.reference(for: rows[0], model: "llama31-8b.Q4_K.gguf") == nil)
         #expect(TrainBenchmark.specForgeReference(length: 2048, steps: 7) == "27.4 s, 75 tok/s")
         #expect(
             TrainBenchmark.specForgeReference(length: 512, steps: 7, precision: .bf16)?.contains("autocast") == true)
         #expect(TrainBenchmark.specForgeReference(length: 16, steps: 2) == nil)
+        #expect(TrainBenchmark.specForgeReference(length: 2048, steps: 7, model: "qwen3-8b.Q4_K.gguf") == nil)
     }
 
     /// bf16 rows: the training step with bf16 products, prefills on the bf16-stored model.
