@@ -18,15 +18,31 @@ public final class KVCache: @unchecked Sendable {
     /// Valid positions per batch row.
     public internal(set) var lengths: [Int]
 
-    public init(layerCount: Int, batch: Int, capacity: Int, kvHeads: Int, headDimension: Int) {
+    /// Whether every layer writes the same keys and values (``init(layerCount:batch:capacity:kvHeads:headDimension:sharingLayers:)``).
+    public let sharesLayers: Bool
+
+    /// `sharingLayers`: one buffer for all layers, for a single prefill whose cache is thrown
+    /// away (feature capture): each layer writes its keys and values and reads them before the
+    /// next layer overwrites them, so the forward needs 1/L of the memory. Such a cache must be
+    /// empty when a forward starts.
+    public init(
+        layerCount: Int, batch: Int, capacity: Int, kvHeads: Int, headDimension: Int, sharingLayers: Bool = false
+    ) {
         self.layerCount = layerCount
         self.batch = batch
         self.capacity = capacity
         self.kvHeads = kvHeads
         self.headDimension = headDimension
+        sharesLayers = sharingLayers
         let shape: Shape = [batch, capacity, kvHeads, headDimension]
-        keys = (0..<layerCount).map { _ in Tensor(zeros: shape) }
-        values = (0..<layerCount).map { _ in Tensor(zeros: shape) }
+        if sharingLayers {
+            let (key, value) = (Tensor(zeros: shape), Tensor(zeros: shape))
+            keys = Array(repeating: key, count: layerCount)
+            values = Array(repeating: value, count: layerCount)
+        } else {
+            keys = (0..<layerCount).map { _ in Tensor(zeros: shape) }
+            values = (0..<layerCount).map { _ in Tensor(zeros: shape) }
+        }
         lengths = Array(repeating: 0, count: batch)
     }
 
@@ -48,6 +64,7 @@ public final class KVCache: @unchecked Sendable {
     /// Keeps, after position `start` of `row`, only the positions `start + indices[i]` (in
     /// order, moved down to `start + i`), e.g. the accepted path of a verified draft tree.
     public func keep(row: Int, from start: Int, indices: [Int]) {
+        precondition(!sharesLayers, "a cache whose layers share one buffer keeps nothing")
         for layer in 0..<layerCount {
             for tensor in [keys[layer], values[layer]] {
                 let base = tensor.pointer + row * capacity * rowSize

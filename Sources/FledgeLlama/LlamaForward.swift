@@ -124,6 +124,9 @@ extension LlamaModel {
         let c = configuration
         let (b, t) = (batch.batch, batch.length)
         guard b == cache.batch else { throw LlamaError("forward: \(b) rows for a cache of \(cache.batch)") }
+        guard !cache.sharesLayers || cache.lengths.allSatisfy({ $0 == 0 }) else {
+            throw LlamaError("forward: a cache whose layers share one buffer holds one prefill only")
+        }
         for row in 0..<b where cache.lengths[row] + t > cache.capacity {
             throw LlamaError(
                 "forward: row \(row) needs \(cache.lengths[row] + t) positions, the cache holds \(cache.capacity)",

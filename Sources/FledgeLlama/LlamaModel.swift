@@ -289,10 +289,13 @@ public final class LlamaModel: @unchecked Sendable {
     }
 
     /// An empty KV cache for `batch` sequences of up to `capacity` positions.
-    public func makeCache(batch: Int = 1, capacity: Int) -> KVCache {
+    /// `sharingLayers`: one buffer for every layer, for a single prefill whose cache is
+    /// thrown away (``KVCache/sharesLayers``).
+    public func makeCache(batch: Int = 1, capacity: Int, sharingLayers: Bool = false) -> KVCache {
         KVCache(
             layerCount: configuration.layerCount, batch: batch, capacity: min(capacity, configuration.maxPositions),
-            kvHeads: configuration.kvHeadCount, headDimension: configuration.headDimension)
+            kvHeads: configuration.kvHeadCount, headDimension: configuration.headDimension,
+            sharingLayers: sharingLayers)
     }
 
     /// The number of parameters.

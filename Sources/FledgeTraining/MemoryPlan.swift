@@ -36,7 +36,7 @@ public struct MemoryPlan: Sendable {
         // The features handed to the trainer: three captured layers and the final hidden state.
         var bytes = n * 4 * h * 4
         if online {
-            bytes += c.layerCount * n * kv * 2 * 4  // KV cache
+            bytes += n * kv * 2 * 4  // keys and values (one buffer shared by the layers)
             bytes += n * (2 * h + 2 * q + 2 * kv + 2 * c.intermediateSize) * 4  // layer buffers
             bytes += n * 3 * h * 4  // the captures before they are concatenated
         }

@@ -198,6 +198,8 @@ public struct SafetensorsWriter {
 
         enum Payload {
             case bytes(Data)
+            /// A Float tensor's values, encoded piece by piece when written.
+            case floats(Tensor)
             /// `rows` rows of `width` Float values each, filled into the scratch on demand.
             case rows(count: Int, width: Int, fill: (Int, UnsafeMutablePointer<Float>) -> Void)
         }
@@ -209,14 +211,8 @@ public struct SafetensorsWriter {
         /// A Float tensor stored as `dtype` (F32, F16 or BF16, rounded to nearest even); its
         /// values are read when the file is written.
         public init(name: String, tensor: Tensor, as dtype: DType = .f32) {
-            let width = tensor.shape.rank >= 2 ? tensor.shape[-1] : max(tensor.count, 1)
-            let pointer = tensor.pointer
-            self.init(
-                name: name, shape: tensor.shape.dims, rows: tensor.count / width, width: width, as: dtype
-            ) { row, out in
-                _ = tensor  // kept alive until written
-                out.update(from: pointer + row * width, count: width)
-            }
+            precondition(dtype.isFloatingPoint, "\(dtype) is not a floating-point storage type")
+            (self.name, self.dtype, self.shape, payload) = (name, dtype, tensor.shape.dims, .floats(tensor))
         }
 
         /// A Float matrix `[rows, width]` (or `shape`) whose rows `fill(row, into)` produces
@@ -246,6 +242,7 @@ public struct SafetensorsWriter {
         var byteCount: Int {
             switch payload {
             case .bytes(let data): data.count
+            case .floats(let tensor): tensor.count * dtype.size
             case .rows(let count, let width, _): count * width * dtype.size
             }
         }
@@ -255,6 +252,22 @@ public struct SafetensorsWriter {
             switch payload {
             case .bytes(let data):
                 try handle.write(contentsOf: data)
+            case .floats(let tensor):
+                // F32 straight from the tensor's memory; F16/BF16 through one piece of scratch.
+                let step = max(1, chunk / 4)
+                var encoded = dtype == .f32 ? Data() : Data(count: min(step, tensor.count) * dtype.size)
+                var start = 0
+                while start < tensor.count {
+                    let values = min(step, tensor.count - start), source = tensor.pointer + start
+                    if dtype == .f32 {
+                        try handle.write(
+                            contentsOf: Data(bytesNoCopy: source, count: values * 4, deallocator: .none))
+                    } else {
+                        Self.encode(source, count: values, as: dtype, into: &encoded)
+                        try handle.write(contentsOf: encoded.prefix(values * dtype.size))
+                    }
+                    start += values
+                }
             case .rows(let count, let width, let fill):
                 let rowsPerChunk = max(1, chunk / max(1, width * 4))
                 let floats = Tensor(zeros: [min(rowsPerChunk, max(count, 1)) * width])
@@ -264,19 +277,21 @@ public struct SafetensorsWriter {
                     let rows = min(rowsPerChunk, count - row)
                     for r in 0..<rows { fill(row + r, floats.pointer + r * width) }
                     let values = rows * width
-                    encoded.withUnsafeMutableBytes { raw in
-                        let out = raw.baseAddress!
-                        switch dtype {
-                        case .f32: out.copyMemory(from: floats.pointer, byteCount: values * 4)
-                        case .bf16:
-                            HalfPrecision.toBF16(
-                                floats.pointer, out.assumingMemoryBound(to: UInt16.self), count: values)
-                        default:
-                            HalfPrecision.toF16(floats.pointer, out.assumingMemoryBound(to: UInt16.self), count: values)
-                        }
-                    }
+                    Self.encode(floats.pointer, count: values, as: dtype, into: &encoded)
                     try handle.write(contentsOf: encoded.prefix(values * dtype.size))
                     row += rows
+                }
+            }
+        }
+
+        /// `count` floats encoded as `dtype` at the start of `encoded` (large enough).
+        static func encode(_ source: UnsafePointer<Float>, count: Int, as dtype: DType, into encoded: inout Data) {
+            encoded.withUnsafeMutableBytes { raw in
+                let out = raw.baseAddress!
+                switch dtype {
+                case .f32: out.copyMemory(from: source, byteCount: count * 4)
+                case .bf16: HalfPrecision.toBF16(source, out.assumingMemoryBound(to: UInt16.self), count: count)
+                default: HalfPrecision.toF16(source, out.assumingMemoryBound(to: UInt16.self), count: count)
                 }
             }
         }

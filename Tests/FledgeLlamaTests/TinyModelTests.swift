@@ -186,6 +186,25 @@ import FledgeWeights
     }
 }
 
+/// A prefill whose layers share one key/value buffer (feature capture) equals one with a
+/// buffer per layer; such a cache takes one prefill only.
+@Suite struct SharedLayerCacheTests {
+    @Test(arguments: TinyModelTests.variants)
+    func sharedBuffersGiveTheSameCapturesAndLogits(_ variant: String) throws {
+        let model = try LlamaModel.load(from: TinyModelTests.folder(variant))
+        let batch = TokenBatch(sequences: [[5, 17, 99, 3, 42, 7], [150, 8, 1, 2]])
+        let options = ForwardOptions(captureLayers: [0, 1], finalHidden: true, logits: .all)
+        let shared = model.makeCache(batch: 2, capacity: 6, sharingLayers: true)
+        #expect(shared.keys[0] === shared.keys[model.configuration.layerCount - 1])
+        let a = try model.forward(batch, cache: shared, options: options)
+        let b = try model.forward(batch, cache: model.makeCache(batch: 2, capacity: 6), options: options)
+        #expect(a.logits!.values == b.logits!.values)
+        #expect(a.finalHidden!.values == b.finalHidden!.values)
+        #expect(a.concatenatedCaptures([0, 1], rows: 12).values == b.concatenatedCaptures([0, 1], rows: 12).values)
+        #expect(throws: LlamaError.self) { try model.forward(batch, cache: shared, options: options) }
+    }
+}
+
 /// bf16 safetensors with bf16 storage: the layer matrices are read where the file maps them.
 @Suite struct MappedBF16Tests {
     /// A copy of the tiny folder whose layer matrices are stored as BF16 (the rest F32);

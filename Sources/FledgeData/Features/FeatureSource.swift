@@ -58,7 +58,8 @@ public final class OnlineFeatureSource: FeatureSource {
 
     public func features(for samples: [TokenizedSample]) throws -> TargetFeatures {
         let batch = TokenBatch(sequences: samples.map(\.ids))
-        let cache = model.makeCache(batch: samples.count, capacity: batch.length)
+        // One prefill, its cache thrown away: one key/value buffer serves every layer.
+        let cache = model.makeCache(batch: samples.count, capacity: batch.length, sharingLayers: true)
         let result = try model.forward(
             batch, cache: cache,
             options: ForwardOptions(
