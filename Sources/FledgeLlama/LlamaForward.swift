@@ -98,6 +98,16 @@ final class LlamaWorkspace: @unchecked Sendable {
     /// The bf16 products of prefills under a bf16 policy (made at the first one).
     var products: Products?
 
+    /// Drops every buffer (the next forward allocates them again).
+    func release() {
+        lock.lock()
+        defer { lock.unlock() }
+        buffers = [:]
+        attention = nil
+        attentionKey = (0, 0, 0)
+        masks = [:]
+    }
+
     func tensor(_ name: String, _ count: Int) -> Tensor {
         if let existing = buffers[name], existing.count >= count { return existing }
         let tensor = Tensor(zeros: [count])
@@ -107,6 +117,12 @@ final class LlamaWorkspace: @unchecked Sendable {
 }
 
 extension LlamaModel {
+    /// Frees the activation buffers the forward keeps between calls (they grow to the longest
+    /// batch met), for a caller that needs the memory in between, such as online training of
+    /// a large target; the next forward allocates them again. Tensors a forward returned are
+    /// invalid afterwards.
+    public func releaseForwardBuffers() { workspace.release() }
+
     /// Runs the model over `batch`, appending its keys and values to `cache`.
     ///
     /// Calls on one model are serialised (they share the activation workspace); the returned

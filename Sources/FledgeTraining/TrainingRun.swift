@@ -4,6 +4,7 @@ import FledgeDistributed
 import FledgeDraft
 import FledgeLlama
 import FledgeTensor
+import FledgeWeights
 
 /// Everything `fledge train` does, as library API: load the target, tokenise the data,
 /// build or load the draft vocabulary, choose the online or offline feature source, train,
@@ -56,8 +57,10 @@ public enum TrainingRun {
         let tokenizer = ConversationTokenizer(
             format: target.format, maxLength: c.maxLength, dropLong: c.dropLong, systemPrompt: c.systemPrompt)
         let data = URL(fileURLWithPath: dataPath)
-        var train = TokenizedDataset.make(try ConversationFile.read(data), tokenizer: tokenizer)
-        if let limit = c.maxTrainSamples { train.samples = Array(train.samples.prefix(limit)) }
+        let conversations = try ConversationFile.read(data)
+        let train =
+            c.maxTrainSamples.map { TokenizedDataset.make(conversations, tokenizer: tokenizer, maxSamples: $0) }
+            ?? TokenizedDataset.make(conversations, tokenizer: tokenizer)
         guard !train.samples.isEmpty else {
             let skipped = train.skipped.map { "\($0.key.rawValue) \($0.value)" }.sorted().joined(separator: ", ")
             throw TrainingError(
@@ -65,6 +68,21 @@ public enum TrainingRun {
                     + (skipped.isEmpty ? ")" : "; skipped: \(skipped))"),
                 hint: "prepare conversations with fledge data prepare; check --max-length and --drop-long")
         }
+        // One run per save path (a second would interleave checkpoints and logs), taken before
+        // anything is written there.
+        var saveLock: FileLock?
+        if communicator.isRoot {
+            do {
+                saveLock = try FileLock(
+                    URL(fileURLWithPath: c.savePath).appendingPathComponent(".lock"),
+                    busy: "save_path: \(c.savePath): another fledge train is running in this folder")
+            } catch let busy as FileLock.Busy {
+                throw TrainingError(
+                    busy.description,
+                    hint: "wait for it, or stop it and run again (it resumes from its last checkpoint)")
+            }
+        }
+        defer { saveLock?.release() }
         var evaluation: [TokenizedSample] = []
         let evalURL = c.evalDataPath.map { URL(fileURLWithPath: $0) } ?? data.appendingPathComponent("eval.jsonl")
         if FileManager.default.fileExists(atPath: evalURL.path) {
@@ -118,6 +136,11 @@ public enum TrainingRun {
             maxBatch: min(c.batchSize, algorithm.maxBatch), maxLength: longest, online: c.cachePath == nil)
         for line in plan.lines { log(line) }
         try plan.check(maxLength: c.maxLength, precision: precision)
+        // A plan near the RAM: the target's forward buffers are freed while the draft trains.
+        if let online = source as? OnlineFeatureSource, plan.total > MachineMemory.total * 3 / 4 {
+            online.releasesBuffers = true
+            log("memory: the target's forward buffers are freed between batches (the plan takes over 3/4 of the RAM)")
+        }
         let info = Eagle3Export.TargetInfo(
             name: targetURL.lastPathComponent, bosTokenID: target.model.configuration.bosTokenID,
             eosTokenID: target.model.configuration.eosTokenIDs.first)

@@ -303,10 +303,8 @@ import FledgeWeights
         #expect(vocab.contains("d2t_path") && vocab.contains("does not exist"), "\(vocab)")
     }
 
-    @Test(.enabled(if: TestAssets.hasSmolLM2, "needs the SmolLM2 GGUF: run Scripts/fetch-assets.sh model"))
-    func dataWithNoUsableSampleIsAnError() throws {
-        let folder = try Self.folder("hostile-data")
-        defer { try? FileManager.default.removeItem(at: folder) }
+    /// A run of SmolLM2 on one short conversation written into `folder`, saving to `folder/run`.
+    static func oneConversationRun(in folder: URL) throws -> TrainingConfiguration {
         let data = folder.appendingPathComponent("train.jsonl")
         try Data(
             (#"{"id": "a", "messages": [{"role": "user", "content": "Hi there, how are you?"}, "#
@@ -316,11 +314,35 @@ import FledgeWeights
         c.targetModelPath = TestAssets.smolLM2.path
         c.dataPath = data.path
         c.savePath = folder.appendingPathComponent("run").path
+        return c
+    }
+
+    @Test(.enabled(if: TestAssets.hasSmolLM2, "needs the SmolLM2 GGUF: run Scripts/fetch-assets.sh model"))
+    func dataWithNoUsableSampleIsAnError() throws {
+        let folder = try Self.folder("hostile-data")
+        defer { try? FileManager.default.removeItem(at: folder) }
+        var c = try Self.oneConversationRun(in: folder)
         c.maxLength = 2
         c.dropLong = true
         let text = Self.message { try TrainingRun.run(c, defaultTarget: nil) { _ in } }
         #expect(text.contains("no usable training sample") && text.contains("0 samples"), "\(text)")
         #expect(!FileManager.default.fileExists(atPath: c.savePath))
+    }
+
+    @Test(.enabled(if: TestAssets.hasSmolLM2, "needs the SmolLM2 GGUF: run Scripts/fetch-assets.sh model"))
+    func aSecondRunOnTheSameSavePathIsRefused() throws {
+        let folder = try Self.folder("hostile-lock")
+        defer { try? FileManager.default.removeItem(at: folder) }
+        var c = try Self.oneConversationRun(in: folder)
+        c.maxSteps = 1
+        // The lock a running `fledge train` holds (flock: a second open description conflicts
+        // even within one process).
+        let held = try FileLock(
+            URL(fileURLWithPath: c.savePath).appendingPathComponent(".lock"), busy: "held by the test")
+        let text = Self.message { try TrainingRun.run(c, defaultTarget: nil) { _ in } }
+        #expect(text.contains("another fledge train is running in this folder"), "\(text)")
+        #expect(!FileManager.default.fileExists(atPath: c.savePath + "/checkpoints"))
+        held.release()
     }
 
     @Test func draftVocabSizeContradictingTheD2tFileIsAnError() throws {

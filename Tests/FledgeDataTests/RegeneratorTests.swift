@@ -98,7 +98,7 @@ import FledgeTemplate
         let directory = try temporary()
         let output = directory.appendingPathComponent("out.jsonl")
         let held = try Regenerator.lock(output)
-        defer { close(held) }
+        defer { held.release() }
         #expect(throws: Regenerator.Busy.self) {
             try Regenerator(target: try TinyTarget.make(), options: options).run(
                 conversations(), output: output, failures: directory.appendingPathComponent("f.jsonl"))

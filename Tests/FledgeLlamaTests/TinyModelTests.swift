@@ -202,6 +202,11 @@ import FledgeWeights
         #expect(a.finalHidden!.values == b.finalHidden!.values)
         #expect(a.concatenatedCaptures([0, 1], rows: 12).values == b.concatenatedCaptures([0, 1], rows: 12).values)
         #expect(throws: LlamaError.self) { try model.forward(batch, cache: shared, options: options) }
+        // Freed forward buffers are made again: the same result.
+        let before = b.logits!.values
+        model.releaseForwardBuffers()
+        let again = try model.forward(batch, cache: model.makeCache(batch: 2, capacity: 6), options: options)
+        #expect(again.logits!.values == before)
     }
 }
 

@@ -38,6 +38,9 @@ public func eagle3FeatureLayers(layerCount n: Int) -> [Int] { [1, n / 2 - 1, n -
 public final class OnlineFeatureSource: FeatureSource {
     public let model: LlamaModel
     public let layers: [Int]
+    /// Whether the target's forward buffers are freed after each batch (memory for the
+    /// training step in between, at the cost of allocating them again per batch).
+    public var releasesBuffers = false
     /// The arithmetic of the target's products (bf16: oneDNN on the packed matrices of a model
     /// loaded with bf16 storage).
     public let precision: Precision
@@ -73,6 +76,7 @@ public final class OnlineFeatureSource: FeatureSource {
         for (b, sample) in samples.enumerated() {
             for i in 0..<sample.ids.count { mask[b * batch.length + i] = sample.lossMask[i] }
         }
+        if releasesBuffers { model.releaseForwardBuffers() }  // everything returned is a copy
         return TargetFeatures(
             batch: batch.batch, length: batch.length, lengths: batch.validLengths, ids: batch.tokens,
             lossMask: mask, auxiliary: auxiliary, lastHidden: last)

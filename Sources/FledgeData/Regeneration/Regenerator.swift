@@ -5,6 +5,7 @@ import Foundation
 import FledgeLlama
 import FledgeTemplate
 import FledgeTensor
+import FledgeWeights
 
 /// Replaces every assistant turn of conversations with the target's own answer
 /// (SpecForge `regenerate_train_data.py` semantics: turn by turn, each prompt holding the
@@ -77,7 +78,7 @@ public struct Regenerator {
         _ conversations: [Conversation], output: URL, failures: URL, progress: (Progress) throws -> Void = { _ in }
     ) throws {
         let lock = try Self.lock(output)
-        defer { close(lock) }
+        defer { lock.release() }
         let done = Self.completedIDs(in: output).union(Self.completedIDs(in: failures))
         let remaining = conversations.filter { !done.contains($0.id) }
         let outputHandle = try Self.appending(output)
@@ -157,20 +158,16 @@ public struct Regenerator {
     }
 
     /// Takes the exclusive lock `OUTPUT.lock` (a second run on the same output would write
-    /// every conversation twice); the lock ends with the process. Returns its descriptor.
-    static func lock(_ output: URL) throws -> Int32 {
-        try FileManager.default.createDirectory(
-            at: output.deletingLastPathComponent(), withIntermediateDirectories: true)
-        let path = output.path + ".lock"
-        let descriptor = open(path, O_CREAT | O_RDWR, 0o644)
-        guard descriptor >= 0 else { throw Busy(description: "\(path): cannot open the lock file (errno \(errno))") }
-        guard flock(descriptor, LOCK_EX | LOCK_NB) == 0 else {
-            close(descriptor)
-            throw Busy(
-                description: "\(output.path): another data regenerate is writing this output; wait for it, "
+    /// every conversation twice); the lock ends with the process.
+    static func lock(_ output: URL) throws -> FileLock {
+        do {
+            return try FileLock(
+                URL(fileURLWithPath: output.path + ".lock"),
+                busy: "\(output.path): another data regenerate is writing this output; wait for it, "
                     + "or stop it and run again (the output resumes)")
+        } catch let error as FileLock.Busy {
+            throw Busy(description: error.description)
         }
-        return descriptor
     }
 
     /// Opens `url` for appending (creating it), after cutting a trailing partial line left by a kill.
