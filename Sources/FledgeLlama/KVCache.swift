@@ -18,7 +18,7 @@ public final class KVCache: @unchecked Sendable {
     /// Valid positions per batch row.
     public internal(set) var lengths: [Int]
 
-    /// Whether every layer writes the same keys and values (``init(layerCount:batch:capacity:kvHeads:headDimension:sharingLayers:)``).
+    /// Whether every layer writes the same keys and values (`sharingLayers` of the initialiser).
     public let sharesLayers: Bool
 
     /// `sharingLayers`: one buffer for all layers, for a single prefill whose cache is thrown
