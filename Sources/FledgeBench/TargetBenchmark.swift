@@ -69,11 +69,17 @@ public enum TargetBenchmark {
         return rows
     }
 
+    /// Whether `model` (a file or folder name) is SmolLM2-135M, the model the README's
+    /// reference figures (PyTorch, SpecForge, llama.cpp) were measured on.
+    public static func hasReferenceFigures(_ model: String) -> Bool {
+        model.lowercased().hasPrefix("smollm2-135m")
+    }
+
     /// The reference figures of the README's Performance section for a prefill or decode row
     /// of SmolLM2-135M, the model they were measured on (nil for verification rows and for
     /// another `model`, a file or folder name).
     public static func reference(for row: Row, model: String = "SmolLM2-135M-Instruct") -> String? {
-        guard model.lowercased().hasPrefix("smollm2-135m") else { return nil }
+        guard hasReferenceFigures(model) else { return nil }
         return switch row.name {
         case "prefill":
             row.tokens == 512

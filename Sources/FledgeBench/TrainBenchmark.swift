@@ -129,7 +129,7 @@ public enum TrainBenchmark {
     public static func specForgeReference(
         length: Int, steps: Int, precision: Precision = .fp32, model: String = "SmolLM2-135M-Instruct"
     ) -> String? {
-        guard model.lowercased().hasPrefix("smollm2-135m") else { return nil }
+        guard TargetBenchmark.hasReferenceFigures(model) else { return nil }
         let reference = [
             "fp32/512/7": "5.09 s, 100 tok/s", "fp32/2048/7": "27.4 s, 75 tok/s",
             "bf16/512/7": "3.87 s, 132 tok/s (autocast)", "bf16/2048/7": "22.3 s, 92 tok/s (autocast)",

@@ -107,11 +107,11 @@ struct BenchTarget: AsyncParsableCommand {
             default: name = "verify M=\(row.tokens)"
             }
             let note =
-                TargetBenchmark.reference(for: row, model: url.lastPathComponent)
-                ?? (row.name != "verify" ? "" : nil)
-                ?? String(
+                row.name == "verify"
+                ? String(
                     format: "%.1f ms per pass = %.2f decode steps", row.seconds * 1000,
                     decodeSeconds > 0 ? row.seconds / decodeSeconds : 0)
+                : TargetBenchmark.reference(for: row, model: url.lastPathComponent) ?? ""
             var line = padded(name, 22) + padded(String(format: "%.1f", row.tokensPerSecond), 12)
             if compare != nil {
                 let other = reference[index]

@@ -55,10 +55,8 @@ struct CacheBuildCommand: AsyncParsableCommand {
             String(
                 format: "target %@: %@ weights, %@ held, loaded in %.0f s", url.lastPathComponent, storage.spelling,
                 MachineMemory.describe(target.model.weightBytes), Date().timeIntervalSince(start)))
-        let conversations = try data.conversations(), tokenizer = data.tokenizer(target.format)
-        let dataset =
-            maxSamples.map { TokenizedDataset.make(conversations, tokenizer: tokenizer, maxSamples: $0) }
-            ?? TokenizedDataset.make(conversations, tokenizer: tokenizer)
+        let dataset = TokenizedDataset.make(
+            try data.conversations(), tokenizer: data.tokenizer(target.format), maxSamples: maxSamples)
         let source = try OnlineFeatureSource(
             model: target.model, layers: layers.isEmpty ? nil : layers, precision: precision)
         var manifest = FeatureCacheManifest(

@@ -119,8 +119,8 @@ final class LlamaWorkspace: @unchecked Sendable {
 extension LlamaModel {
     /// Frees the activation buffers the forward keeps between calls (they grow to the longest
     /// batch met), for a caller that needs the memory in between, such as online training of
-    /// a large target; the next forward allocates them again. Tensors a forward returned are
-    /// invalid afterwards.
+    /// a large target; the next forward allocates them again. A tensor a forward returned
+    /// keeps its memory while the caller holds it.
     public func releaseForwardBuffers() { workspace.release() }
 
     /// Runs the model over `batch`, appending its keys and values to `cache`.

@@ -57,10 +57,8 @@ public enum TrainingRun {
         let tokenizer = ConversationTokenizer(
             format: target.format, maxLength: c.maxLength, dropLong: c.dropLong, systemPrompt: c.systemPrompt)
         let data = URL(fileURLWithPath: dataPath)
-        let conversations = try ConversationFile.read(data)
-        let train =
-            c.maxTrainSamples.map { TokenizedDataset.make(conversations, tokenizer: tokenizer, maxSamples: $0) }
-            ?? TokenizedDataset.make(conversations, tokenizer: tokenizer)
+        let train = TokenizedDataset.make(
+            try ConversationFile.read(data), tokenizer: tokenizer, maxSamples: c.maxTrainSamples)
         guard !train.samples.isEmpty else {
             let skipped = train.skipped.map { "\($0.key.rawValue) \($0.value)" }.sorted().joined(separator: ", ")
             throw TrainingError(

@@ -33,12 +33,13 @@ public struct TokenizedDataset: Sendable {
         return dataset
     }
 
-    /// The first `maxSamples` samples of `conversations`, tokenizing only as many
-    /// conversations as it takes (in growing slices), not the whole set; the skip and
-    /// truncation counts cover the conversations read.
+    /// The first `maxSamples` samples of `conversations` (all of them when nil), tokenizing
+    /// only as many conversations as it takes (in growing slices), not the whole set; the skip
+    /// and truncation counts cover the conversations read.
     public static func make(
-        _ conversations: [Conversation], tokenizer: ConversationTokenizer, maxSamples: Int
+        _ conversations: [Conversation], tokenizer: ConversationTokenizer, maxSamples: Int?
     ) -> TokenizedDataset {
+        guard let maxSamples else { return make(conversations, tokenizer: tokenizer) }
         var dataset = TokenizedDataset(samples: [], skipped: [:], truncated: 0)
         var start = 0
         while dataset.samples.count < maxSamples, start < conversations.count {
